@@ -1,0 +1,1349 @@
+#!/usr/bin/env python3
+"""gtfc — git for cluster sync over ssh.
+
+gtfc mirrors one directory on every host of a small cluster, with full history, over
+the ssh you already trust, and nothing to install but this one file.
+
+    alpha$ gtfc-bootstrap ~/myrepo          # make ~/myrepo a synced directory
+    beta$  gtfc-join alpha ~/myrepo         # inside `ssh -A beta`: clone it, become a peer
+    alpha$ gtfc-push                        # send local changes to every peer
+    beta$  gtfc-pull                        # fetch what peers have (e.g. at boot)
+    beta$  gtfc-watch                       # from now on changes flow by themselves
+
+Install: `python3 gtfc.py install` copies this file to PREFIX/bin/gtfc and makes the
+symlinks gtfc-bootstrap, gtfc-join, gtfc-push, gtfc-pull, gtfc-watch, gtfc-shell and
+gtfc-shell.denywrite; the file looks at the name it was called by (argv[0]).
+
+How data flows
+  watch     inotify (Linux), kqueue (BSD/macOS) or polling notices a change;
+  commit    gtfc runs `git add -A` and commits as this node;
+  push      every peer that lacks our head gets it, in parallel, into its inbox ref
+            refs/gtfc/in/<us> — a ref no working tree has checked out, so a push never
+            fights the receiver's files;
+  receive   the peer's forced command gtfc-shell runs git-receive-pack, then starts
+            `gtfc integrate` in the background;
+  integrate under the repo lock: commit local changes, merge every inbox and fetched
+            ref into HEAD, update the working tree (refusing to clobber a file that
+            changed meanwhile — it is committed and merged on the next round).
+
+Merges are deterministic: the same two commits give the same merge commit id on every
+node (sorted parents, fixed identity, date of the later parent), so nodes converge
+instead of trading merge commits.  A real collision keeps both versions: one under the
+name, the other beside it as NAME.conflict-<node>-<date>.EXT.  A delete racing an
+edit keeps the edit.
+
+Membership lives in the repo: one file per node in .gtfc/nodes/ (address, user, repo
+path, the node's gtfc public key, its ssh host keys).  From it each node derives
+
+  * a managed block in ~/.ssh/authorized_keys2 letting each peer's key run only
+    `gtfc-shell REPO` (with `restrict`: no shell, pty, forwarding).  Replace gtfc-shell
+    by gtfc-shell.denywrite on a line to make this host read-only for that peer; gtfc
+    keeps that choice when it rewrites the block;
+  * .git/gtfc/known_hosts, so gtfc's own ssh calls check pinned host keys.
+
+Each user has one dedicated key per host, ~/.ssh/gtfc_ed25519.  The operator's
+forwarded agent is used only by gtfc-join, to introduce the new node to its first peer.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import glob
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+VERSION = "0.1.0"
+MIN_GIT = (2, 38)              # merge-tree --write-tree
+KEY_NAME = "gtfc_ed25519"
+NODES_DIR = ".gtfc/nodes"
+INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
+HAS = "refs/gtfc/has/"         # written by us: a commit we know each peer has
+MERGE_IDENTITY = ("gtfc", "gtfc@gtfc")
+CONNECT_TIMEOUT = 5            # seconds for TCP connect + ssh banner
+TRANSFER_TIMEOUT = 300         # hard cap on one push or fetch
+DEBOUNCE = 0.05                # quiet period that ends a burst of writes
+DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
+PULL_INTERVAL = 60.0           # anti-entropy pull while watching
+RETRY_MAX = 300.0              # longest backoff for an unreachable peer
+LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
+              "gtfc-shell", "gtfc-shell.denywrite")
+NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
+ADDRESS_RE = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,253}$")
+PUBKEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|"
+                       r"sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+                       r" [A-Za-z0-9+/]+={0,3}$")
+# Characters that would need escaping inside authorized_keys' command="..." or a URL.
+UNSAFE_PATH_RE = re.compile(r"[\"'\\\x00-\x1f\x7f]")
+
+
+# Errors and running commands ##############################################
+
+class GtfcError(Exception):
+    """An expected failure: printed as one line `gtfc: what — fix`, exit 1."""
+
+
+def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True):
+    """Run argv (never through a shell) and return the CompletedProcess (bytes)."""
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=input, env=env, timeout=timeout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise GtfcError(f"{argv[0]} not found — install it or put it on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise GtfcError(f"`{' '.join(argv[:3])} …` took longer than {timeout} s and "
+                        f"was stopped — check the host's load or network") from None
+    if check and proc.returncode != 0:
+        raise GtfcError(f"`{' '.join(argv[:3])} …` failed: {last_line(proc.stderr)}")
+    return proc
+
+
+def last_line(data) -> str:
+    """The last non-empty line of a command's output, for one-line error messages."""
+    text = data.decode(errors="replace") if isinstance(data, bytes) else data
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message)"
+
+
+def warn(message: str) -> None:
+    print(f"gtfc: {message}", file=sys.stderr, flush=True)
+
+
+def info(message: str) -> None:
+    print(message, flush=True)
+
+
+def check_git_version() -> None:
+    out = run(["git", "version"]).stdout.decode()
+    found = tuple(int(n) for n in re.findall(r"\d+", out)[:2])
+    if found < MIN_GIT:
+        raise GtfcError(f"{out.strip()} is too old: gtfc needs git ≥ "
+                        f"{MIN_GIT[0]}.{MIN_GIT[1]} (for merge-tree --write-tree) — "
+                        "install a newer git")
+
+
+# Paths, registry and this node ############################################
+
+def home() -> str:
+    return os.path.expanduser("~")
+
+
+def home_relative(path: str) -> str:
+    """How to name PATH on another host: `~/x` for paths under our home, else as is.
+
+    A path under the local user's home means the same path under the remote user's
+    home, since user names and homes may differ between hosts.
+    """
+    rel = os.path.relpath(path, home())
+    if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+        return path if rel != "." else "~"
+    return "~/" + rel
+
+
+def check_repo_path(path: str) -> str:
+    if UNSAFE_PATH_RE.search(path):
+        raise GtfcError(f"repo path {path!r} contains quotes, backslashes or control "
+                        "characters — pick a plainer path")
+    return path
+
+
+def config_dir() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home(), ".config")
+    return os.path.join(base, "gtfc")
+
+
+def registry_path() -> str:
+    return os.path.join(config_dir(), "repos")
+
+
+def registered_repos() -> List[str]:
+    try:
+        with open(registry_path(), encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip().startswith("/")]
+    except FileNotFoundError:
+        return []
+
+
+def register_repo(path: str) -> None:
+    repos = registered_repos()
+    if path not in repos:
+        write_file_atomic(registry_path(), "".join(r + "\n" for r in repos + [path]))
+
+
+def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write via a temporary file and rename, so readers see old or new, never half."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".gtfc-tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def installed_bin_dir() -> str:
+    """Where gtfc-shell lives: peers' forced commands must name it by absolute path."""
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    if os.path.exists(os.path.join(here, "gtfc-shell")):
+        return here
+    found = shutil.which("gtfc-shell")
+    if found:
+        return os.path.dirname(os.path.abspath(found))
+    raise GtfcError("gtfc is not installed on this host (no gtfc-shell found) — "
+                    "run: python3 gtfc.py install")
+
+
+# Git plumbing #############################################################
+
+class Repo:
+    """One gtfc repo: an ordinary git repo whose working tree is the synced folder."""
+
+    def __init__(self, path: str):
+        self.path = os.path.realpath(path)
+        self.git_dir = os.path.join(self.path, ".git")
+        self.state_dir = os.path.join(self.git_dir, "gtfc")
+        self._node: Optional[str] = None
+
+    def git(self, *args, input=None, env=None, check=True, timeout=120):
+        full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
+        return run(["git", "-C", self.path, *args], input=input, env=full_env,
+                   timeout=timeout, check=check)
+
+    def out(self, *args, **kw) -> str:
+        return self.git(*args, **kw).stdout.decode().strip()
+
+    def head(self) -> str:
+        return self.out("rev-parse", "--verify", "HEAD")
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.git("merge-base", "--is-ancestor", older, newer,
+                        check=False).returncode == 0
+
+    def refs(self, prefix: str) -> Dict[str, str]:
+        """{ref name without prefix: oid} for every ref under prefix."""
+        lines = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        return {ref[len(prefix):]: oid
+                for oid, ref in (line.split(" ", 1) for line in lines.splitlines())}
+
+    @property
+    def node(self) -> str:
+        if self._node is None:
+            self._node = self.out("config", "--get", "gtfc.node", check=False)
+            if not self._node:
+                raise GtfcError(f"{self.path} is not a gtfc repo — run gtfc-bootstrap "
+                                "or gtfc-join for it")
+        return self._node
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 120):
+        """Serialise gtfc's own work on this repo.  flock dies with its process, so a
+        killed gtfc never leaves a stale lock behind."""
+        os.makedirs(self.state_dir, exist_ok=True)
+        with open(os.path.join(self.state_dir, "lock"), "a") as f:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise GtfcError(f"{self.path} stayed locked by another gtfc "
+                                        f"for {timeout:.0f} s — is one stuck? "
+                                        "(see `fuser .git/gtfc/lock`)") from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def log_path(self) -> str:
+        return os.path.join(self.state_dir, "log")
+
+
+def find_repos(arg: Optional[str]) -> List[Repo]:
+    """The repos a command acts on: the one named, else the one holding the current
+    directory, else every repo this user has bootstrapped or joined on this host."""
+    if arg:
+        repo = Repo(os.path.expanduser(arg))
+        if not os.path.isdir(repo.git_dir):
+            raise GtfcError(f"{arg} is not a git repo — run gtfc-bootstrap {arg} first")
+        repo.node  # raises a clear error if it is not a gtfc repo
+        return [repo]
+    registered = registered_repos()
+    cwd = os.path.realpath(os.getcwd())
+    for path in registered:
+        if cwd == path or cwd.startswith(path.rstrip("/") + "/"):
+            return [Repo(path)]
+    repos = [Repo(p) for p in registered if os.path.isdir(os.path.join(p, ".git"))]
+    if not repos:
+        raise GtfcError("no gtfc repo here and none registered — run "
+                        "gtfc-bootstrap DIR, or gtfc-join HOST DIR")
+    return repos
+
+
+# Membership ###############################################################
+
+@dataclass
+class Node:
+    """How peers reach one node: a file .gtfc/nodes/<name> in the repo."""
+    name: str
+    address: str
+    user: str
+    path: str
+    key: str
+    hostkeys: List[str] = field(default_factory=list)
+    port: int = 22
+
+
+def format_node(node: Node) -> str:
+    lines = ["# gtfc node: how peers reach this node. Written by gtfc.",
+             f"address = {node.address}", f"port = {node.port}", f"user = {node.user}",
+             f"path = {node.path}", f"key = {node.key}"]
+    lines += [f"hostkey = {k}" for k in node.hostkeys]
+    return "\n".join(lines) + "\n"
+
+
+def parse_node(name: str, text: str) -> Node:
+    """Parse and strictly validate a node record.  Records arrive from peers, and
+    their keys end up in authorized_keys2, so nothing unexpected may pass."""
+    if not NODE_NAME_RE.match(name):
+        raise ValueError(f"bad node name {name!r}")
+    fields: Dict[str, str] = {}
+    hostkeys: List[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            raise ValueError(f"line without '=': {line[:40]!r}")
+        if key == "hostkey":
+            hostkeys.append(value)
+        elif key in ("address", "port", "user", "path", "key") and key not in fields:
+            fields[key] = value
+        else:
+            raise ValueError(f"unknown or repeated field {key!r}")
+    missing = {"address", "user", "path", "key"} - set(fields)
+    if missing:
+        raise ValueError(f"missing {', '.join(sorted(missing))}")
+    if not ADDRESS_RE.match(fields["address"]) or fields["address"].startswith("-"):
+        raise ValueError(f"bad address {fields['address']!r}")
+    if not USER_RE.match(fields["user"]):
+        raise ValueError(f"bad user {fields['user']!r}")
+    if not fields["path"].startswith("/") or UNSAFE_PATH_RE.search(fields["path"]):
+        raise ValueError(f"bad path {fields['path']!r}")
+    for k in [fields["key"]] + hostkeys:
+        if not PUBKEY_RE.match(k):
+            raise ValueError(f"bad public key {k[:30]!r}")
+    port = fields.get("port", "22")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port {port!r}")
+    return Node(name, fields["address"], fields["user"], fields["path"], fields["key"],
+                hostkeys, int(port))
+
+
+def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
+    """Every valid node record in COMMIT (committed state, never the raw worktree)."""
+    listing = repo.git("ls-tree", "-z", commit, NODES_DIR + "/", check=False).stdout
+    nodes = {}
+    for entry in filter(None, listing.split(b"\0")):
+        meta, path = entry.split(b"\t", 1)
+        name = os.path.basename(path.decode(errors="replace"))
+        blob = meta.split()[2].decode()
+        text = repo.git("cat-file", "blob", blob).stdout.decode(errors="replace")
+        try:
+            nodes[name] = parse_node(name, text)
+        except ValueError as e:
+            warn(f"ignoring membership record {name!r} in {repo.path}: {e}")
+    return nodes
+
+
+def peers(repo: Repo) -> List[Node]:
+    return [n for name, n in sorted(read_nodes(repo).items()) if name != repo.node]
+
+
+def key_path() -> str:
+    return os.path.join(home(), ".ssh", KEY_NAME)
+
+
+def ensure_key(node_name: str) -> str:
+    """This user's dedicated gtfc key on this host, made on first use."""
+    path = key_path()
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"gtfc@{node_name}",
+             "-f", path])
+    with open(path + ".pub", encoding="ascii") as f:
+        return " ".join(f.read().split()[:2])
+
+
+def local_host_keys() -> List[str]:
+    keys = []
+    for pub in sorted(glob.glob("/etc/ssh/ssh_host_*_key.pub")):
+        with contextlib.suppress(OSError), open(pub, encoding="ascii") as f:
+            key = " ".join(f.read().split()[:2])
+            if PUBKEY_RE.match(key):
+                keys.append(key)
+    if not keys:
+        raise GtfcError("no ssh host key found in /etc/ssh — is sshd installed and "
+                        "running on this host? Peers need it to reach this node")
+    return keys
+
+
+def this_node(name: str, address: Optional[str], path: str) -> Node:
+    import getpass
+    return Node(name=name, address=address or socket.gethostname(),
+                user=getpass.getuser(), path=path, key=ensure_key(name),
+                hostkeys=local_host_keys())
+
+
+def default_node_name() -> str:
+    name = socket.gethostname().split(".")[0]
+    if not NODE_NAME_RE.match(name):
+        raise GtfcError(f"hostname {name!r} is not a usable node name — pass --name")
+    return name
+
+
+# authorized_keys2 and known_hosts, derived from membership ###############
+
+BLOCK_BEGIN = "# >>> gtfc: managed block; gtfc rewrites it from membership. " \
+              "You may change gtfc-shell to gtfc-shell.denywrite on a line."
+BLOCK_END = "# <<< gtfc"
+
+
+def split_managed_block(text: str) -> Tuple[List[str], List[str], List[str]]:
+    """(lines before the block, lines of the block, lines after), keeping user lines."""
+    lines = text.splitlines()
+    try:
+        start = next(i for i, l in enumerate(lines) if l.startswith("# >>> gtfc"))
+        end = next(i for i in range(start, len(lines)) if lines[i] == BLOCK_END)
+    except StopIteration:
+        return lines, [], []
+    return lines[:start], lines[start + 1:end], lines[end + 1:]
+
+
+def render_authorized_keys(old_text: str, grants: Dict[str, List[str]],
+                           shell: str) -> str:
+    """The new authorized_keys2 text: user lines byte for byte, then our block.
+
+    grants maps a peer's public key to the repos it may reach.  A line an admin
+    switched to gtfc-shell.denywrite stays so; if every old line was switched, the
+    whole host is read-only and new peers get denywrite too.
+    """
+    before, block, after = split_managed_block(old_text)
+    denied = {" ".join(l.split()[-3:-1]) for l in block if "gtfc-shell.denywrite" in l}
+    all_denied = bool(block) and all("gtfc-shell.denywrite" in l for l in block
+                                     if not l.startswith("#"))
+    managed = []
+    for key, repos in sorted(grants.items()):
+        program = shell + (".denywrite" if all_denied or key in denied else "")
+        command = " ".join(shlex.quote(a) for a in [program, *sorted(repos)])
+        managed.append(f'command="{command}",restrict {key} gtfc-peer')
+    out = before + [BLOCK_BEGIN] + managed + [BLOCK_END] + after
+    return "\n".join(out) + "\n"
+
+
+def refresh_access(repos: List[Repo]) -> None:
+    """Rewrite the authorized_keys2 block for all of this user's repos, and each
+    repo's known_hosts, from committed membership."""
+    grants: Dict[str, List[str]] = {}
+    for repo in repos:
+        for peer in peers(repo):
+            grants.setdefault(peer.key, []).append(repo.path)
+        write_known_hosts(repo)
+    ssh_dir = os.path.join(home(), ".ssh")
+    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+    os.chmod(ssh_dir, 0o700)
+    path = os.path.join(ssh_dir, "authorized_keys2")
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    new = render_authorized_keys(old, grants,
+                                 os.path.join(installed_bin_dir(), "gtfc-shell"))
+    if new != old:
+        write_file_atomic(path, new, mode=0o600)
+
+
+def all_local_repos() -> List[Repo]:
+    return [Repo(p) for p in registered_repos() if os.path.isdir(os.path.join(p, ".git"))]
+
+
+def write_known_hosts(repo: Repo) -> None:
+    lines = [f"{host_alias(n)} {k}" for n in read_nodes(repo).values() for k in n.hostkeys]
+    write_file_atomic(known_hosts_path(repo), "".join(l + "\n" for l in lines))
+
+
+def known_hosts_path(repo: Repo) -> str:
+    return os.path.join(repo.state_dir, "known_hosts")
+
+
+def host_alias(node: Node) -> str:
+    return f"gtfc-node-{node.name}"
+
+
+# ssh ######################################################################
+
+def ssh_options(known_hosts: Optional[str], alias: Optional[str]) -> List[str]:
+    """Options for gtfc's own ssh calls: only the gtfc key, never an agent, never a
+    prompt, pinned host keys, and bounded waits."""
+    opts = ["-i", key_path(), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=3", "-o", "ForwardAgent=no",
+            "-o", "ClearAllForwardings=yes", "-o", "RequestTTY=no"]
+    if known_hosts:
+        opts += ["-o", f"UserKnownHostsFile={known_hosts}",
+                 "-o", "GlobalKnownHostsFile=/dev/null"]
+    if alias:
+        opts += ["-o", f"HostKeyAlias={alias}"]
+    return opts
+
+
+def git_ssh_env(opts: List[str]) -> Dict[str, str]:
+    # git runs GIT_SSH_COMMAND through sh, so every word is quoted.
+    return {"GIT_SSH_COMMAND": " ".join(shlex.quote(a) for a in ["ssh", *opts]),
+            "GIT_SSH_VARIANT": "ssh"}
+
+
+def peer_url(node: Node) -> str:
+    return f"ssh://{node.user}@{node.address}:{node.port}{node.path}"
+
+
+def peer_env(repo: Repo, node: Node) -> Dict[str, str]:
+    return git_ssh_env(ssh_options(known_hosts_path(repo), host_alias(node)))
+
+
+def explain_ssh_failure(who: str, stderr: bytes) -> str:
+    """Turn ssh/git noise into one line naming the problem and the fix."""
+    text = stderr.decode(errors="replace")
+    if "gtfc-shell.denywrite" in text:
+        return f"{who} is read-only for its peers (gtfc-shell.denywrite); it fetches by itself"
+    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
+        return (f"{who}: host key does not match the one pinned in membership — if {who} "
+                "was reinstalled, have it re-join; otherwise suspect an impostor")
+    if "Permission denied" in text:
+        return (f"{who} refused our gtfc key — it has not yet learned of this node; "
+                f"run gtfc-pull on {who} or on a peer it trusts")
+    for hint in ("timed out", "Connection refused", "No route to host",
+                 "Could not resolve", "Connection closed", "Network is unreachable",
+                 "Broken pipe", "Connection reset"):
+        if hint in text:
+            return f"{who} unreachable ({last_line(text)}) — will catch up when it is back"
+    return f"{who}: {last_line(text)}"
+
+
+# Sync engine: commit, merge, integrate ####################################
+
+def commit_local(repo: Repo) -> bool:
+    """Commit everything that changed in the working tree; True if a commit was made."""
+    repo.git("add", "-A")
+    names = [n for n in repo.git("diff", "--cached", "--name-only", "-z").stdout
+             .decode(errors="replace").split("\0") if n]
+    if not names:
+        return False
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
+             "-c", "core.hooksPath=/dev/null", "commit", "-q", "--no-verify",
+             "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
+    return True
+
+
+def parse_conflicts(out: bytes) -> Tuple[str, Dict[str, Dict[int, Tuple[str, str]]]]:
+    """Parse `git merge-tree --write-tree -z --no-messages` output into
+    (tree, {path: {stage: (mode, oid)}})."""
+    parts = out.split(b"\0")
+    tree, conflicts = parts[0].decode(), {}
+    for entry in filter(None, parts[1:]):
+        meta, path = entry.split(b"\t", 1)
+        mode, oid, stage = meta.decode().split()
+        conflicts.setdefault(os.fsdecode(path), {})[int(stage)] = (mode, oid)
+    return tree, conflicts
+
+
+def conflict_copy_name(path: str, node: str, when: int) -> str:
+    """notes.txt from node beta at T → notes.conflict-beta-20261124-213000.txt"""
+    stem, ext = os.path.splitext(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
+    return f"{stem}.conflict-{node}-{stamp}{ext}"
+
+
+def last_change(repo: Repo, commit: str, path: str) -> Tuple[str, int]:
+    """(node, time) of the commit that last changed path in commit's history."""
+    line = repo.out("log", "-1", "--format=%an %ct", commit, "--", path)
+    who, _, when = line.rpartition(" ")
+    return (who if NODE_NAME_RE.match(who) else "unknown"), int(when or 0)
+
+
+def resolve_conflicts(repo: Repo, tree: str, conflicts, winner: int,
+                      loser_commit: str) -> str:
+    """Write a tree that keeps every version: the winner's under each conflicted name,
+    the loser's beside it as a conflict copy; a lone edit beats a delete."""
+    entries = []
+    for path, stages in sorted(conflicts.items()):
+        ours, theirs = stages.get(2), stages.get(3)
+        if ours and theirs:
+            keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
+            who, when = last_change(repo, loser_commit, path)
+            entries.append(f"{keep[0]} {keep[1]}\t{path}")
+            entries.append(f"{copy[0]} {copy[1]}\t{conflict_copy_name(path, who, when)}")
+        elif ours or theirs:
+            mode, oid = ours or theirs
+            entries.append(f"{mode} {oid}\t{path}")
+        else:
+            entries.append(f"0 {'0' * 40}\t{path}")
+    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}")
+    env = {"GIT_INDEX_FILE": index}
+    try:
+        repo.git("read-tree", tree, env=env)
+        repo.git("update-index", "--index-info",
+                 input="".join(e + "\n" for e in entries).encode(), env=env)
+        return repo.out("write-tree", env=env)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(index)
+
+
+def merge_commits(repo: Repo, a: str, b: str) -> str:
+    """The merge of commits a and b: a pure function of the pair, so every node that
+    merges the same two commits makes the same commit id and no node ping-pongs."""
+    first, second = sorted([a, b])
+    proc = repo.git("merge-tree", "--write-tree", "-z", "--no-messages", first, second,
+                    check=False)
+    if proc.returncode not in (0, 1):
+        raise GtfcError(f"git merge-tree failed in {repo.path}: {last_line(proc.stderr)}")
+    tree, conflicts = parse_conflicts(proc.stdout)
+    times = dict(zip((first, second),
+                     map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
+    if conflicts:
+        # The later commit keeps the names (ties by id): symmetric, whoever merges.
+        later = max((first, second), key=lambda c: (times[c], c))
+        winner = 2 if later == first else 3
+        tree = resolve_conflicts(repo, tree, conflicts, winner,
+                                 second if later == first else first)
+    date = f"@{max(times.values())} +0000"
+    name, email = MERGE_IDENTITY
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
+           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+           "GIT_COMMITTER_DATE": date}
+    return repo.out("commit-tree", "--no-gpg-sign", tree, "-p", first, "-p", second,
+                    "-m", "gtfc: merge", env=env)
+
+
+@dataclass
+class Integration:
+    old: str
+    new: str
+    committed: bool          # local changes were committed
+    merged: bool             # a merge commit was made
+    members_changed: bool
+
+
+def integrate(repo: Repo) -> Integration:
+    """Commit local changes, merge everything peers sent or we fetched, and move the
+    working tree along — under the repo lock."""
+    with repo.lock():
+        committed = merged = False
+        for _attempt in range(5):
+            committed |= commit_local(repo)
+            old = new = repo.head()
+            pending = repo.out("for-each-ref", "--format=%(objectname)",
+                               f"--no-merged={old}", INBOX, HAS).split()
+            for oid in sorted(set(pending)):
+                if repo.is_ancestor(oid, new):
+                    continue
+                if repo.is_ancestor(new, oid):
+                    new = oid
+                else:
+                    new, merged = merge_commits(repo, new, oid), True
+            if new == old or update_worktree(repo, old, new):
+                break
+        else:
+            raise GtfcError(f"files in {repo.path} kept changing while gtfc merged; "
+                            "nothing is lost — it retries on the next round")
+    changed = new != old and repo.out("rev-parse", f"{old}:{NODES_DIR}") != \
+        repo.out("rev-parse", f"{new}:{NODES_DIR}")
+    if changed:
+        refresh_access(all_local_repos())
+    return Integration(old, new, committed, merged, changed)
+
+
+def update_worktree(repo: Repo, old: str, new: str) -> bool:
+    """Move HEAD and the files from old to new.  False, with nothing changed, if a
+    file was written since we committed: read-tree refuses to clobber it."""
+    if repo.git("read-tree", "-m", "-u", old, new, check=False).returncode != 0:
+        return False
+    repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
+    return True
+
+
+# Sync engine: fan-out #####################################################
+
+def known_heads(repo: Repo) -> Dict[str, set]:
+    """{peer: commits we know it has}: what it pushed us and what we sent or fetched."""
+    heads: Dict[str, set] = {}
+    for prefix in (INBOX, HAS):
+        for name, oid in repo.refs(prefix).items():
+            heads.setdefault(name, set()).add(oid)
+    return heads
+
+
+def push_to_peer(repo: Repo, peer: Node, oid: str) -> Optional[str]:
+    """Send oid into the peer's inbox for us; None on success, else a one-line reason."""
+    proc = repo.git("push", "--quiet", "--no-verify", peer_url(peer),
+                    f"+{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
+                    check=False, timeout=TRANSFER_TIMEOUT)
+    if proc.returncode != 0:
+        return explain_ssh_failure(peer.name, proc.stderr)
+    repo.git("update-ref", f"{HAS}{peer.name}", oid)
+    return None
+
+
+def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
+    proc = repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                    peer_url(peer), f"+HEAD:{HAS}{peer.name}", env=peer_env(repo, peer),
+                    check=False, timeout=TRANSFER_TIMEOUT)
+    return explain_ssh_failure(peer.name, proc.stderr) if proc.returncode else None
+
+
+def for_each_peer(action, repo: Repo, targets: List[Node], *extra) -> Dict[str, str]:
+    """Run action(repo, peer, *extra) for all targets in parallel: {peer: failure}."""
+    if not targets:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        results = pool.map(lambda p: (p.name, action(repo, p, *extra)), targets)
+        return {name: why for name, why in results if why}
+
+
+def send_head(repo: Repo, only: Optional[List[str]] = None) -> Dict[str, str]:
+    """Push HEAD to every peer (or those named) not known to have it.  No network
+    round trip at all when every peer already has it."""
+    head, heads = repo.head(), known_heads(repo)
+    targets = [p for p in peers(repo) if head not in heads.get(p.name, ())
+               and (only is None or p.name in only)]
+    return for_each_peer(push_to_peer, repo, targets, head)
+
+
+def is_novel(repo: Repo, head: str) -> bool:
+    """True if no peer is known to have head: we made it, so we must spread it."""
+    return not any(head in oids for oids in known_heads(repo).values())
+
+
+def report(failures: Dict[str, str]) -> None:
+    for why in failures.values():
+        warn(why)
+
+
+def push_repo(repo: Repo) -> Dict[str, str]:
+    integrate(repo)
+    return send_head(repo)
+
+
+def pull_repo(repo: Repo) -> Dict[str, str]:
+    with repo.lock():
+        commit_local(repo)
+    failures = for_each_peer(fetch_from_peer, repo, peers(repo))
+    integrate(repo)
+    sent = send_head(repo, only=[p.name for p in peers(repo) if p.name not in failures])
+    return {**failures, **sent}
+
+
+def integrate_after_receive(repo: Repo) -> None:
+    """Run in the background after a peer pushed: merge, and pass our head on when
+    it holds something no peer has (our merge or local edits) or when membership
+    changed (so a node that joined through us is let in everywhere)."""
+    result = integrate(repo)
+    if is_novel(repo, result.new) or result.members_changed:
+        report(send_head(repo))
+
+
+# Forced command: gtfc-shell ###############################################
+
+GIT_VERBS = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack",
+             "git upload-pack": "upload-pack", "git receive-pack": "receive-pack"}
+MAX_COMMAND = 4096
+
+
+def sq_dequote(text: str) -> str:
+    """Undo git's shell quoting of a path: 'a b' with ' as '\\'' and ! as '\\!'.
+    Anything else (double quotes, bare words, trailing text) is refused."""
+    if not text.startswith("'"):
+        raise ValueError("path is not single-quoted")
+    out, i = [], 1
+    while True:
+        end = text.find("'", i)
+        if end < 0:
+            raise ValueError("unterminated quote")
+        out.append(text[i:end])
+        i = end + 1
+        if i == len(text):
+            return "".join(out)
+        if text[i:i + 1] == "\\" and text[i + 1:i + 2] in ("'", "!") \
+                and text[i + 2:i + 3] == "'":
+            out.append(text[i + 1])
+            i += 3
+            continue
+        raise ValueError("text after the quoted path")
+
+
+def parse_git_command(command: Optional[str]) -> Tuple[str, str]:
+    """SSH_ORIGINAL_COMMAND → ("upload-pack" | "receive-pack", path), or GtfcError."""
+    if not command:
+        raise GtfcError("this key may only sync a gtfc repo: no shell, no commands — "
+                        "use gtfc-push / gtfc-pull")
+    if len(command) > MAX_COMMAND or any(c in command for c in "\0\n\r"):
+        raise GtfcError("refused: malformed command — this key may only run "
+                        "git-upload-pack or git-receive-pack")
+    for prefix, verb in GIT_VERBS.items():
+        if command.startswith(prefix + " "):
+            try:
+                return verb, sq_dequote(command[len(prefix) + 1:])
+            except ValueError as e:
+                raise GtfcError(f"refused: {e} — this key may only sync a gtfc repo") from None
+    raise GtfcError(f"refused {command.split(' ')[0][:40]!r}: this key may only run "
+                    "git-upload-pack or git-receive-pack on its gtfc repo")
+
+
+def pinned_repo(path: str, pinned: List[str]) -> str:
+    """The pinned repo that path names exactly (no `..`, no symlink, no prefix)."""
+    wanted = path.rstrip("/")
+    if wanted.endswith("/.git"):
+        wanted = wanted[:-len("/.git")]
+    for repo in pinned:
+        if wanted == repo.rstrip("/"):
+            return repo
+    raise GtfcError(f"refused: {path[:200]!r} is not the repo this key may sync")
+
+
+def cmd_shell(pinned: List[str], denywrite: bool) -> int:
+    verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
+    repo = pinned_repo(path, pinned)
+    git_dir = os.path.join(repo, ".git")
+    if verb == "upload-pack":
+        os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
+    if denywrite:
+        raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
+                        "(gtfc-shell.denywrite) — it fetches changes by itself")
+    status = subprocess.call(["git", "receive-pack", git_dir])
+    if status == 0:
+        start_background_integrate(Repo(repo))
+    return status
+
+
+def start_background_integrate(repo: Repo) -> None:
+    """Merge what was just pushed, after the pusher has gone: its push returns as
+    soon as the objects are safe here."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    log = open(repo.log_path(), "ab")
+    subprocess.Popen([sys.executable, os.path.realpath(__file__), "integrate",
+                      "--after-receive", repo.path],
+                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                     start_new_session=True, close_fds=True)
+
+
+# Watchers #################################################################
+
+# WATCHERS-GO-HERE
+
+
+# Commands #################################################################
+
+def write_node_record(repo: Repo, node: Node) -> None:
+    write_file_atomic(os.path.join(repo.path, NODES_DIR, node.name), format_node(node))
+
+
+def configure_repo(repo: Repo, name: str) -> None:
+    # Peers may only add history: no deletes, and objects are checked on arrival.
+    for key, value in (("gtfc.node", name), ("receive.denyDeletes", "true"),
+                       ("receive.fsckObjects", "true"), ("core.quotePath", "false")):
+        repo.git("config", key, value)
+    repo._node = name
+
+
+def cmd_bootstrap(args) -> int:
+    check_git_version()
+    path = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
+    os.makedirs(path, exist_ok=True)
+    repo = Repo(path)
+    if not os.path.isdir(repo.git_dir):
+        run(["git", "init", "-q", "-b", "main", repo.path])
+    existing = repo.out("config", "--get", "gtfc.node", check=False)
+    if existing:
+        info(f"{repo.path} is already a gtfc repo (node {existing})")
+    else:
+        name = args.name or default_node_name()
+        configure_repo(repo, name)
+        write_node_record(repo, this_node(name, args.address, repo.path))
+        with repo.lock():
+            commit_local(repo)
+        info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
+             f"Next, on another host: ssh -A THAT-HOST, then: "
+             f"gtfc-join {args.address or socket.gethostname()} {home_relative(repo.path)}")
+    register_repo(repo.path)
+    refresh_access(all_local_repos())
+    return 0
+
+
+def remote_gtfc_command(args: List[str]) -> str:
+    """A command line for the remote login shell that finds gtfc there, even when it
+    sits in ~/.local/bin or /usr/local/bin, which non-interactive ssh leaves off PATH."""
+    fallback = os.path.dirname(os.path.abspath(sys.argv[0]))
+    script = ('PATH="$PATH:$HOME/.local/bin:/usr/local/bin:' + fallback + '"; '
+              'export PATH; command -v gtfc >/dev/null || exit 127; exec gtfc "$@"')
+    return " ".join(shlex.quote(a) for a in ["sh", "-c", script, "gtfc", *args])
+
+
+def operator_ssh(host: str, command: str, stdin: bytes):
+    """ssh as the operator (agent, ~/.ssh/known_hosts): used by join and only there."""
+    proc = run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ForwardAgent=no",
+                "-o", "ClearAllForwardings=yes", "--", host, command],
+               input=stdin, check=False, timeout=TRANSFER_TIMEOUT)
+    if proc.returncode == 255:
+        text = proc.stderr.decode(errors="replace")
+        if "Host key verification failed" in text:
+            raise GtfcError(f"{host}'s host key is not in your known_hosts (or changed) — "
+                            f"check its fingerprint, run `ssh {host}` once to accept it, retry")
+        if "Permission denied" in text:
+            raise GtfcError(f"could not log in to {host} as you — connect to this host "
+                            "with `ssh -A` so your agent can vouch for it, then retry")
+        raise GtfcError(explain_ssh_failure(host, proc.stderr))
+    if proc.returncode == 127:
+        raise GtfcError(f"gtfc is not installed on {host} — scp gtfc.py {host}: && "
+                        f"ssh {host} python3 gtfc.py install")
+    if proc.returncode != 0:
+        raise GtfcError(f"{host} refused the join: "
+                        f"{last_line(proc.stderr).replace('gtfc: ', '', 1)}")
+    if proc.stderr:
+        sys.stderr.buffer.write(proc.stderr)
+    return dict(line.split("=", 1) for line in proc.stdout.decode().splitlines()
+                if "=" in line)
+
+
+def cmd_join(args) -> int:
+    check_git_version()
+    host = args.host
+    if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
+            or host.startswith("-"):
+        raise GtfcError(f"{host!r} is not a host name — give it as HOST or USER@HOST")
+    local = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
+    if os.path.exists(local) and (not os.path.isdir(local) or os.listdir(local)):
+        raise GtfcError(f"{local} exists and is not empty — join into a new folder or "
+                        "move it aside (gtfc never overwrites files)")
+    name = args.name or default_node_name()
+    me = this_node(name, args.address, local)
+    answer = operator_ssh(host, remote_gtfc_command(
+        ["accept-join", home_relative(local), name]), format_node(me).encode())
+    remote_path, remote_node = answer.get("path"), answer.get("node")
+    if not remote_path or not remote_node:
+        raise GtfcError(f"{host} gave no repo path — is gtfc there the same version?")
+    created = not os.path.exists(local)
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
+               **git_ssh_env(ssh_options(None, None)))
+    proc = run(["git", "clone", "-q", "--origin", "gtfc-join",
+                f"ssh://{host}{remote_path}", local],
+               env=env, check=False, timeout=24 * 3600)
+    if proc.returncode != 0:
+        if created:
+            shutil.rmtree(local, ignore_errors=True)
+        raise GtfcError(f"cloning from {host} failed: {last_line(proc.stderr)} — "
+                        "retry gtfc-join; it is safe to repeat")
+    repo = Repo(local)
+    repo.git("remote", "remove", "gtfc-join")
+    configure_repo(repo, name)
+    if read_nodes(repo).get(name, Node("", "", "", "", "")).key != me.key:
+        raise GtfcError(f"{host} did not record this node — retry gtfc-join")
+    repo.git("update-ref", f"{HAS}{remote_node}", repo.head())
+    register_repo(repo.path)
+    refresh_access(all_local_repos())
+    report(send_head(repo))
+    info(f"{repo.path}: joined through {host} as {name!r}; peers: "
+         f"{', '.join(p.name for p in peers(repo))}")
+    return 0
+
+
+def cmd_accept_join(args) -> int:
+    """Remote half of join: record the new node, let it in, tell the others."""
+    repo = find_repos(args.dir)[0]
+    try:
+        node = parse_node(args.name, sys.stdin.read(65536))
+    except ValueError as e:
+        raise GtfcError(f"bad node record for {args.name!r}: {e}") from None
+    if node.name == repo.node:
+        raise GtfcError(f"{node.name!r} is this node's own name — join with --name OTHER")
+    existing = read_nodes(repo).get(node.name)
+    if existing and existing.key != node.key:
+        raise GtfcError(f"a node named {node.name!r} already exists with another key — "
+                        "join with --name OTHER")
+    with repo.lock():
+        write_node_record(repo, node)
+        commit_local(repo)
+    refresh_access(all_local_repos())
+    others = [p.name for p in peers(repo) if p.name != node.name]
+    report(send_head(repo, only=others))
+    print(f"path={repo.path}\nnode={repo.node}")
+    return 0
+
+
+def short(oid: str) -> str:
+    return oid[:10]
+
+
+def cmd_push(args) -> int:
+    check_git_version()
+    failed = False
+    for repo in find_repos(args.repo):
+        failures = push_repo(repo)
+        report(failures)
+        failed |= bool(failures)
+        info(f"{repo.path}: at {short(repo.head())}" +
+             (f", {len(failures)} peer(s) not reached" if failures else ", peers up to date"))
+    return 1 if failed else 0
+
+
+def cmd_pull(args) -> int:
+    check_git_version()
+    failed = False
+    for repo in find_repos(args.repo):
+        failures = pull_repo(repo)
+        report(failures)
+        failed |= bool(failures)
+        info(f"{repo.path}: at {short(repo.head())}" +
+             (f", {len(failures)} peer(s) not reached" if failures else ""))
+    return 1 if failed else 0
+
+
+def cmd_integrate(args) -> int:
+    for repo in find_repos(args.repo):
+        if args.after_receive:
+            integrate_after_receive(repo)
+        else:
+            integrate(repo)
+    return 0
+
+
+def cmd_install(args) -> int:
+    prefix = args.prefix or ("/usr/local" if os.geteuid() == 0
+                             else os.path.join(home(), ".local"))
+    bindir = os.path.join(os.path.abspath(os.path.expanduser(prefix)), "bin")
+    os.makedirs(bindir, exist_ok=True)
+    target = os.path.join(bindir, "gtfc")
+    source = os.path.realpath(__file__)
+    if source != os.path.realpath(target):
+        # Copy then rename: a running watcher keeps its old file, new runs get the new.
+        fd, tmp = tempfile.mkstemp(dir=bindir, prefix=".gtfc-install-")
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+    for link in LINK_NAMES:
+        path = os.path.join(bindir, link)
+        if os.path.islink(path) and os.readlink(path) == "gtfc":
+            continue
+        if os.path.lexists(path) and not os.path.islink(path):
+            raise GtfcError(f"{path} exists and is not gtfc's symlink — remove it, rerun")
+        tmp = path + ".gtfc-new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink("gtfc", tmp)
+        os.replace(tmp, path)
+    info(f"installed gtfc {VERSION} in {bindir}")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        info(f"note: {bindir} is not on your PATH — add it, e.g. in ~/.profile:\n"
+             f'    export PATH="{bindir}:$PATH"')
+    return 0
+
+
+# Watching: debounce, commit, push, retry ##################################
+
+class PeerBackoff:
+    """Peers that could not be reached, and when to try each again."""
+
+    def __init__(self):
+        self.due: Dict[str, Tuple[float, float]] = {}    # peer → (next try, delay)
+
+    def failed(self, names, now: float) -> None:
+        for name in names:
+            delay = min(RETRY_MAX, self.due.get(name, (0, 2.5))[1] * 2)
+            self.due[name] = (now + delay, delay)
+
+    def succeeded(self, names) -> None:
+        for name in names:
+            self.due.pop(name, None)
+
+    def waiting(self, now: float) -> List[str]:
+        return [n for n, (t, _) in self.due.items() if t > now]
+
+    def ready(self, now: float) -> List[str]:
+        return [n for n, (t, _) in self.due.items() if t <= now]
+
+    def next_time(self) -> float:
+        return min((t for t, _ in self.due.values()), default=float("inf"))
+
+
+class RepoWatch:
+    """The watch loop of one repo: events → debounce → integrate → push."""
+
+    def __init__(self, repo: Repo, watcher, verbose: bool):
+        self.repo, self.watcher, self.verbose = repo, watcher, verbose
+        self.backoff = PeerBackoff()
+
+    def log(self, message: str) -> None:
+        name = os.path.basename(self.repo.path)
+        print(f"{time.strftime('%H:%M:%S')} {name}: {message}", file=sys.stderr,
+              flush=True)
+
+    def spread(self, only: Optional[List[str]] = None) -> None:
+        started = time.monotonic()
+        names = [p.name for p in peers(self.repo)]
+        skip = set(self.backoff.waiting(started))
+        targets = [n for n in (only if only is not None else names) if n not in skip]
+        failures = send_head(self.repo, only=targets)
+        for why in failures.values():
+            self.log(why)
+        self.backoff.failed(failures, time.monotonic())
+        self.backoff.succeeded(set(targets) - set(failures))
+        sent = [n for n in targets if n not in failures]
+        if sent and (self.verbose or only is None):
+            ms = (time.monotonic() - started) * 1000
+            self.log(f"{short(self.repo.head())} on {', '.join(sent)} ({ms:.0f} ms)")
+
+    def local_round(self) -> None:
+        result = integrate(self.repo)
+        if is_novel(self.repo, result.new) or result.members_changed:
+            self.spread()
+
+    def pull_round(self) -> None:
+        failures = pull_repo(self.repo)
+        for why in failures.values():
+            self.log(why)
+        self.backoff.failed(failures, time.monotonic())
+        self.backoff.succeeded(set(p.name for p in peers(self.repo)) - set(failures))
+
+    def run(self, stop: threading.Event, wake_fd: int) -> None:
+        self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
+        self.guarded(self.pull_round)
+        next_pull = time.monotonic() + PULL_INTERVAL
+        first = last = None
+        while not stop.is_set():
+            now = time.monotonic()
+            deadline = min(next_pull, self.backoff.next_time(),
+                           *([last + DEBOUNCE, first + DEBOUNCE_CAP] if first else []))
+            fds = [wake_fd] + ([self.watcher.fileno()]
+                               if self.watcher.fileno() is not None else [])
+            select.select(fds, [], [], max(0.0, min(deadline - now, POLL_TICK)))
+            if stop.is_set():
+                break
+            paths, rescan = self.watcher.read(0)
+            now = time.monotonic()
+            if paths or rescan:
+                first, last = first or now, now
+            if first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP):
+                first = last = None
+                self.guarded(self.local_round)
+            if now >= next_pull:
+                next_pull = now + PULL_INTERVAL
+                self.guarded(self.pull_round)
+            ready = self.backoff.ready(now)
+            if ready:
+                self.guarded(lambda: self.spread(only=ready))
+
+    def guarded(self, step) -> None:
+        """A failed round is logged and retried later; it never stops the watcher."""
+        try:
+            step()
+        except GtfcError as e:
+            self.log(str(e))
+
+
+POLL_TICK = 1.0   # the poll back end needs a read() at least this often
+
+
+@contextlib.contextmanager
+def watch_lock(repo: Repo):
+    os.makedirs(repo.state_dir, exist_ok=True)
+    with open(os.path.join(repo.state_dir, "watch.pid"), "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise GtfcError(f"gtfc-watch is already running on {repo.path} (pid {pid}) "
+                            "— stop that one first") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
+def cmd_watch(args) -> int:
+    check_git_version()
+    repos = find_repos(args.repo)
+    stop = threading.Event()
+    wake_r, wake_w = os.pipe()
+    errors: List[str] = []
+
+    def on_signal(signum, frame):
+        stop.set()
+        os.write(wake_w, b"x")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with contextlib.ExitStack() as stack:
+        loops = []
+        for repo in repos:
+            stack.enter_context(watch_lock(repo))
+            watcher = open_watcher(repo.path, force_poll=args.poll)
+            stack.callback(watcher.close)
+            loops.append(RepoWatch(repo, watcher, args.verbose))
+
+        def run_loop(loop):
+            try:
+                loop.run(stop, wake_r)
+            except Exception as e:      # report, and stop the others: never half-watch
+                errors.append(str(e) if isinstance(e, GtfcError) else repr(e))
+                stop.set()
+                os.write(wake_w, b"x")
+                if not isinstance(e, GtfcError):
+                    raise
+
+        threads = [threading.Thread(target=run_loop, args=(loop,), daemon=True)
+                   for loop in loops]
+        for t in threads:
+            t.start()
+        stop.wait()
+        for t in threads:
+            t.join(timeout=TRANSFER_TIMEOUT)
+    if errors:
+        raise GtfcError(errors[0])
+    print("gtfc: watch stopped", file=sys.stderr)
+    return 0
+
+
+# Command line #############################################################
+
+EXAMPLES = """\
+examples:
+  python3 gtfc.py install            put gtfc and its gtfc-* links in /usr/local/bin
+                                     (root) or ~/.local/bin
+  gtfc-bootstrap ~/myrepo            on alpha: make ~/myrepo the synced folder
+  ssh -A beta; gtfc-join alpha ~/myrepo
+                                     on beta: join through alpha (agent used once)
+  gtfc-push / gtfc-pull              send / fetch now (no argument: the repo you are
+                                     in, else every repo you bootstrapped or joined)
+  gtfc-watch                         keep syncing as files change (Ctrl-C stops)
+
+exit status: 0 ok; 1 an error, or a peer was not reached (the others still got
+everything); 2 bad usage.  Every error is one line on stderr saying what to do.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gtfc", description="Mirror one directory across hosts with git over ssh.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gtfc {VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, func, help, epilog=None):
+        p = sub.add_parser(name, help=help, description=help, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    def repo_arg(p):
+        p.add_argument("repo", nargs="?", help="repo folder (default: the repo you are "
+                       "in, else every registered repo)")
+
+    def node_args(p):
+        p.add_argument("--name", help="this node's name (default: short hostname)")
+        p.add_argument("--address", help="how peers reach this host "
+                       "(default: its hostname)")
+
+    p = command("bootstrap", cmd_bootstrap, "make DIR a gtfc repo (existing files are "
+                "kept and committed)", "example: gtfc-bootstrap ~/myrepo")
+    p.add_argument("dir")
+    node_args(p)
+    p = command("join", cmd_join, "join the cluster that HOST is in, cloning DIR from "
+                "it (run inside `ssh -A`)",
+                "example: gtfc-join alpha ~/myrepo\n\nA path under your home means the "
+                "same path under your home on HOST.\nYour agent is used only to "
+                "introduce this node to HOST; later syncs use\n~/.ssh/gtfc_ed25519, "
+                "which peers let run nothing but gtfc-shell.")
+    p.add_argument("host", help="a member of the cluster, as HOST or USER@HOST")
+    p.add_argument("dir")
+    node_args(p)
+    p = command("push", cmd_push, "commit local changes and send them to every peer")
+    repo_arg(p)
+    p = command("pull", cmd_pull, "commit local changes, fetch from every peer, merge")
+    repo_arg(p)
+    p = command("watch", cmd_watch, "sync continuously as files change",
+                f"Pulls at start and every {PULL_INTERVAL:.0f} s; unreachable peers "
+                "are retried with backoff.")
+    repo_arg(p)
+    p.add_argument("--poll", action="store_true", help="poll the tree instead of "
+                   "using inotify/kqueue (network file systems)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "
+                "links (rerun to upgrade)")
+    p.add_argument("--prefix", help="default /usr/local as root, else ~/.local")
+    for name in ("shell", "shell.denywrite"):
+        p = command(name, None, "forced command for peers' keys in authorized_keys2 "
+                    "(not for interactive use)")
+        p.add_argument("pinned", nargs="+", metavar="REPO")
+        p.set_defaults(func=lambda a, deny=name.endswith("denywrite"):
+                       cmd_shell(a.pinned, deny))
+    p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
+                "tree (gtfc-shell runs this after each push)")
+    repo_arg(p)
+    p.add_argument("--after-receive", action="store_true", help=argparse.SUPPRESS)
+    p = command("accept-join", cmd_accept_join, "remote half of gtfc-join (internal)")
+    p.add_argument("dir")
+    p.add_argument("name")
+    return parser
+
+
+def dispatch_args(argv: List[str]) -> List[str]:
+    """gtfc-push ARGS → push ARGS: the symlink's name picks the subcommand."""
+    prog = os.path.basename(argv[0])
+    if prog.startswith("gtfc-"):
+        return [prog[len("gtfc-"):]] + argv[1:]
+    return argv[1:]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(dispatch_args(list(sys.argv if argv is None else argv)))
+    try:
+        return args.func(args) or 0
+    except GtfcError as e:
+        print(f"gtfc: {e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,6 +47,11 @@ forwarded agent is used only by gtfc-join, to introduce the new node to its firs
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
+import enum
+import errno
+import functools
 import fcntl
 import glob
 import os
@@ -56,6 +61,8 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -683,8 +690,8 @@ def integrate(repo: Repo) -> Integration:
         else:
             raise GtfcError(f"files in {repo.path} kept changing while gtfc merged; "
                             "nothing is lost — it retries on the next round")
-    changed = new != old and repo.out("rev-parse", f"{old}:{NODES_DIR}") != \
-        repo.out("rev-parse", f"{new}:{NODES_DIR}")
+    changed = new != old and repo.git("diff", "--quiet", old, new, "--", NODES_DIR,
+                                      check=False).returncode != 0
     if changed:
         refresh_access(all_local_repos())
     return Integration(old, new, committed, merged, changed)
@@ -865,7 +872,482 @@ def start_background_integrate(repo: Repo) -> None:
 
 # Watchers #################################################################
 
-# WATCHERS-GO-HERE
+#
+# open_watcher(root) returns an object that reports which paths under `root`
+# changed. Three back ends share one interface (see Watcher):
+#
+#   inotify  Linux, via ctypes. One watch per directory, so the cost is one
+#            kernel watch per directory (fs.inotify.max_user_watches).
+#   kqueue   BSD/macOS. kqueue only reports changes on open descriptors, so it
+#            costs one fd per file *and* directory (bounded by `ulimit -n`).
+#   poll     Anywhere. Stats the whole tree every poll_interval seconds.
+#
+# Paths are relative to root with '/' separators. Anything inside the
+# top-level .git directory is never reported: git writes there constantly and
+# the caller would otherwise chase its own tail. Debouncing is the caller's job;
+# read() only drains what is queued.
+
+GIT_DIR = ".git"
+
+# Entries that disappear or become unreadable between listing and watching.
+# That race is normal while files are being created and deleted; the event on
+# the parent directory already reports the path, so these are skipped.
+_UNWATCHABLE = (FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def _join(parent, name):
+    return parent + "/" + name if parent else name
+
+
+def _read_sysctl(name):
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _os_error(op, err, root=""):
+    """The one place errno values are interpreted: resource limits become an
+    actionable GtfcError, anything else a plain OSError (FileNotFoundError etc.)."""
+    if op == "inotify_add_watch" and err == errno.ENOSPC:
+        limit = _read_sysctl("fs.inotify.max_user_watches")
+        return GtfcError(f"inotify watch limit reached (fs.inotify.max_user_watches = {limit})"
+                         " — raise it: sysctl fs.inotify.max_user_watches=524288, or use --poll")
+    if op == "inotify_init1" and err == errno.EMFILE:
+        limit = _read_sysctl("fs.inotify.max_user_instances")
+        return GtfcError(f"too many inotify instances (fs.inotify.max_user_instances = {limit})"
+                         " — raise it: sysctl fs.inotify.max_user_instances=1024, or use --poll")
+    if op == "open" and err in (errno.EMFILE, errno.ENFILE):
+        return GtfcError(f"out of file descriptors watching {root} (kqueue needs one per file)"
+                         " — raise the limit with `ulimit -n 65536`, or use --poll")
+    return OSError(err, os.strerror(err))
+
+
+class Watcher:
+    """Interface shared by the back ends; use as a context manager or call close()."""
+
+    backend = ""
+
+    def fileno(self):
+        """A descriptor that becomes readable when events are pending, or None."""
+        return None
+
+    def read(self, timeout):
+        """Wait up to `timeout` seconds; return (changed_paths, rescan_needed).
+
+        rescan_needed=True means events were lost and everything must be
+        treated as changed."""
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def open_watcher(root, force_poll=False, poll_interval=1.0):
+    """Return the best watcher for this platform: inotify, kqueue, else poll."""
+    if not (os.path.isdir(root) and os.access(root, os.R_OK | os.X_OK)):
+        raise GtfcError(f"cannot watch {root}: not a readable directory — check the path and its permissions")
+    if not force_poll and sys.platform.startswith("linux"):
+        try:
+            return InotifyWatcher(root)
+        except (OSError, AttributeError):
+            pass  # no usable inotify (odd libc, seccomp sandbox...): polling still works
+    elif not force_poll and hasattr(select, "kqueue"):
+        return KqueueWatcher(root)
+    return PollWatcher(root, poll_interval)
+
+
+# -- inotify ------------------------------------------------------------------
+
+class IN(enum.IntFlag):
+    """inotify event bits from <sys/inotify.h>."""
+    MODIFY = 0x00000002
+    ATTRIB = 0x00000004
+    CLOSE_WRITE = 0x00000008
+    MOVED_FROM = 0x00000040
+    MOVED_TO = 0x00000080
+    CREATE = 0x00000100
+    DELETE = 0x00000200
+    DELETE_SELF = 0x00000400
+    MOVE_SELF = 0x00000800
+    UNMOUNT = 0x00002000
+    Q_OVERFLOW = 0x00004000
+    IGNORED = 0x00008000
+    ONLYDIR = 0x01000000
+    DONT_FOLLOW = 0x02000000
+    EXCL_UNLINK = 0x04000000
+    ISDIR = 0x40000000
+
+
+_DIR_MASK = (IN.CREATE | IN.DELETE | IN.MODIFY | IN.CLOSE_WRITE | IN.ATTRIB | IN.MOVED_FROM
+             | IN.MOVED_TO | IN.DELETE_SELF | IN.MOVE_SELF | IN.ONLYDIR | IN.EXCL_UNLINK
+             | IN.DONT_FOLLOW)
+_INOTIFY_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len
+_INOTIFY_BUFSIZE = 64 * 1024
+# A busy tree could keep the queue non-empty forever; bound one read() call so
+# the caller's loop still gets control back (the rest is read next time).
+_INOTIFY_MAX_READS = 64
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.inotify_init1.argtypes = [ctypes.c_int]
+    libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+    return libc
+
+
+def _check(op, *args):
+    """Call libc function `op`; a -1 result raises via _os_error. EINTR is retried."""
+    func = getattr(_libc(), op)
+    while True:
+        result = func(*args)
+        if result != -1:
+            return result
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise _os_error(op, err)
+
+
+def parse_inotify_events(buf):
+    """Split a raw read() from an inotify fd into (wd, mask, cookie, name) tuples.
+
+    `name` is NUL-padded by the kernel; it is decoded with os.fsdecode so that
+    non-UTF-8 names survive the round trip back to os.fsencode."""
+    events = []
+    offset = 0
+    while offset + _INOTIFY_HEADER.size <= len(buf):
+        wd, mask, cookie, length = _INOTIFY_HEADER.unpack_from(buf, offset)
+        offset += _INOTIFY_HEADER.size
+        name = buf[offset:offset + length].split(b"\0", 1)[0]
+        offset += length
+        events.append((wd, mask, cookie, os.fsdecode(name)))
+    return events
+
+
+class InotifyWatcher(Watcher):
+    backend = "inotify"
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)  # entries are never followed, but root may be a link
+        self._fd = _check("inotify_init1", os.O_NONBLOCK | os.O_CLOEXEC)
+        self._dirs = {}  # wd -> directory path relative to root ("" is root)
+        self._poller = select.poll()  # not select.select(): fds above 1023 must work
+        self._poller.register(self._fd, select.POLLIN)
+        try:
+            self._watch_tree("", set())
+        except BaseException:
+            self.close()
+            raise
+
+    def fileno(self):
+        return self._fd
+
+    def read(self, timeout):
+        changed, rescan = set(), False
+        if not self._poller.poll(max(timeout, 0) * 1000):
+            return changed, rescan
+        for _ in range(_INOTIFY_MAX_READS):
+            try:
+                buf = os.read(self._fd, _INOTIFY_BUFSIZE)
+            except BlockingIOError:
+                break
+            for event in parse_inotify_events(buf):
+                rescan |= self._handle(event, changed)
+        return changed, rescan
+
+    def close(self):
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the fd drops every watch with it
+            self._fd = -1
+            self._dirs.clear()
+
+    def _abspath(self, rel):
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def _handle(self, event, changed):
+        """Apply one event: record changed paths, keep watches in step with
+        the tree. Returns True when events were lost."""
+        wd, mask, _cookie, name = event
+        if mask & (IN.Q_OVERFLOW | IN.UNMOUNT):
+            return True
+        if mask & IN.IGNORED:  # the kernel dropped this watch (dir deleted or rm_watch)
+            self._dirs.pop(wd, None)
+            return False
+        parent = self._dirs.get(wd)
+        if parent is None:  # late event from a watch already forgotten
+            return False
+        if mask & (IN.DELETE_SELF | IN.MOVE_SELF):
+            # For subdirectories the parent's DELETE/MOVED_FROM carries the
+            # name; only root has no watched parent to tell us.
+            return parent == ""
+        if not name:  # e.g. ATTRIB on the directory itself; the parent reports it too
+            return False
+        path = _join(parent, name)
+        if path == GIT_DIR:
+            return False
+        changed.add(path)
+        if mask & IN.ISDIR and mask & (IN.DELETE | IN.MOVED_FROM):
+            self._unwatch_tree(path)
+        elif mask & IN.ISDIR and mask & (IN.CREATE | IN.MOVED_TO):
+            self._watch_tree(path, changed)
+        return False
+
+    def _watch_tree(self, top, changed):
+        """Watch `top` and every directory below it, adding every entry to `changed`.
+
+        Watch first, list second: an entry created before the watch existed
+        is in the listing, one created after produces an event."""
+        pending = [top]
+        while pending:
+            rel = pending.pop()
+            try:
+                wd = _check("inotify_add_watch", self._fd, os.fsencode(self._abspath(rel)), _DIR_MASK)
+                with os.scandir(self._abspath(rel)) as entries:
+                    entries = list(entries)
+            except _UNWATCHABLE:
+                continue
+            self._dirs[wd] = rel
+            for entry in entries:
+                path = _join(rel, entry.name)
+                if path == GIT_DIR:
+                    continue
+                changed.add(path)
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+
+    def _unwatch_tree(self, top):
+        """Forget `top` and its subdirectories. Removing the kernel watch too
+        matters for renames: the moved dir keeps its watch, and if it reappears
+        elsewhere in the tree add_watch must hand out a wd for the new path."""
+        prefix = top + "/"
+        for wd, rel in list(self._dirs.items()):
+            if rel == top or rel.startswith(prefix):
+                del self._dirs[wd]
+                try:
+                    _check("inotify_rm_watch", self._fd, wd)
+                except OSError:
+                    pass  # EINVAL: the kernel already dropped it (dir deleted)
+
+
+# -- kqueue -------------------------------------------------------------------
+
+_KQ_FILTER_VNODE = getattr(select, "KQ_FILTER_VNODE", -4)
+_KQ_EV_ADD = getattr(select, "KQ_EV_ADD", 0x0001)
+_KQ_EV_CLEAR = getattr(select, "KQ_EV_CLEAR", 0x0020)
+_NOTE_DELETE = getattr(select, "KQ_NOTE_DELETE", 0x0001)
+_NOTE_WRITE = getattr(select, "KQ_NOTE_WRITE", 0x0002)
+_NOTE_EXTEND = getattr(select, "KQ_NOTE_EXTEND", 0x0004)
+_NOTE_ATTRIB = getattr(select, "KQ_NOTE_ATTRIB", 0x0008)
+_NOTE_LINK = getattr(select, "KQ_NOTE_LINK", 0x0010)
+_NOTE_RENAME = getattr(select, "KQ_NOTE_RENAME", 0x0020)
+_KQ_FFLAGS = _NOTE_WRITE | _NOTE_EXTEND | _NOTE_DELETE | _NOTE_RENAME | _NOTE_ATTRIB | _NOTE_LINK
+# O_EVTONLY (macOS) opens for notification only, so watching does not keep
+# a volume from being unmounted. Python only exposes it from 3.13 on.
+_O_EVTONLY = getattr(os, "O_EVTONLY", 0x8000 if sys.platform == "darwin" else 0)
+_KQ_MAX_EVENTS = 1024
+
+
+def kevents_to_changes(events, fd_paths, is_dir):
+    """Translate kevents into (changed_paths, dirs_to_rescan).
+
+    A directory's NOTE_WRITE/NOTE_LINK only says "entries changed", so the
+    directory must be re-listed to learn which. A deleted or renamed entry
+    is itself changed, and its parent is re-listed so its fd is closed and a
+    replacement (if any) gets watched. Root ("") is never a changed path."""
+    changed, rescan = set(), set()
+    for event in events:
+        path = fd_paths.get(event.ident)
+        if path is None:
+            continue
+        gone = event.fflags & (_NOTE_DELETE | _NOTE_RENAME)
+        if is_dir[event.ident] and event.fflags & (_NOTE_WRITE | _NOTE_LINK):
+            rescan.add(path)
+        if path and (gone or not is_dir[event.ident]):
+            changed.add(path)
+        if gone:
+            rescan.add(path.rpartition("/")[0])
+    return changed, rescan
+
+
+def _list_dir(abspath, skip_git):
+    """{name: (inode, is_dir, is_file)} for one directory, without following symlinks."""
+    with os.scandir(abspath) as entries:
+        return {e.name: (e.inode(), e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                for e in entries if not (skip_git and e.name == GIT_DIR)}
+
+
+class KqueueWatcher(Watcher):
+    """kqueue back end. Holds one open fd per file and directory, so large trees
+    need a raised `ulimit -n`; running out raises GtfcError (EMFILE)."""
+
+    backend = "kqueue"
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)  # entries are never followed, but root may be a link
+        self._kq = select.kqueue()
+        self._fds = {}       # rel path -> fd
+        self._paths = {}     # fd -> rel path
+        self._is_dir = {}    # fd -> bool
+        self._listings = {}  # rel dir -> _list_dir() result
+        try:
+            self._watch("", True)
+            self._relist("", set())
+        except BaseException:
+            self.close()
+            raise
+
+    def fileno(self):
+        return self._kq.fileno()
+
+    def read(self, timeout):
+        events = self._kq.control(None, _KQ_MAX_EVENTS, max(timeout, 0))
+        batch = events
+        while len(batch) == _KQ_MAX_EVENTS:  # drain, without waiting again
+            batch = self._kq.control(None, _KQ_MAX_EVENTS, 0)
+            events.extend(batch)
+        changed, dirs = kevents_to_changes(events, self._paths, self._is_dir)
+        rescan = False
+        for rel in sorted(dirs):  # parents first, so a vanished subtree is forgotten once
+            rescan |= self._relist(rel, changed)
+        return changed, rescan
+
+    def close(self):
+        for fd in self._paths:
+            os.close(fd)
+        self._fds.clear()
+        self._paths.clear()
+        self._is_dir.clear()
+        self._listings.clear()
+        self._kq.close()
+
+    def _abspath(self, rel):
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def _watch(self, rel, is_dir):
+        try:
+            fd = os.open(self._abspath(rel), os.O_RDONLY | _O_EVTONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except _UNWATCHABLE:
+            return
+        except OSError as e:
+            raise _os_error("open", e.errno, self.root) from e
+        self._fds[rel], self._paths[fd], self._is_dir[fd] = fd, rel, is_dir
+        kev = select.kevent(fd, filter=_KQ_FILTER_VNODE, flags=_KQ_EV_ADD | _KQ_EV_CLEAR, fflags=_KQ_FFLAGS)
+        self._kq.control([kev], 0, 0)
+
+    def _forget(self, top):
+        """Close the fds of `top` and everything below it (closing unregisters the kevent)."""
+        prefix = top + "/"
+        for rel in [r for r in self._fds if r == top or r.startswith(prefix)]:
+            fd = self._fds.pop(rel)
+            del self._paths[fd], self._is_dir[fd]
+            os.close(fd)
+            self._listings.pop(rel, None)
+
+    def _relist(self, top, changed):
+        """Diff `top` (and any new subdirectories) against the remembered
+        listing; report and watch new entries, forget removed ones. An entry
+        whose inode changed was replaced (e.g. renamed over) and is redone.
+        Returns True if root itself cannot be listed any more."""
+        pending = [top]
+        while pending:
+            rel = pending.pop()
+            if rel not in self._fds:
+                continue  # forgotten earlier in this batch
+            try:
+                current = _list_dir(self._abspath(rel), skip_git=(rel == ""))
+            except _UNWATCHABLE:
+                if rel == "":
+                    return True
+                self._forget(rel)
+                continue
+            previous = self._listings.get(rel, {})
+            self._listings[rel] = current
+            for name in previous.keys() | current.keys():
+                if previous.get(name) == current.get(name):
+                    continue
+                path = _join(rel, name)
+                changed.add(path)
+                self._forget(path)
+                if name in current:
+                    _ino, is_dir, is_file = current[name]
+                    if is_dir or is_file:
+                        self._watch(path, is_dir)
+                    if is_dir:
+                        pending.append(path)
+        return False
+
+
+# -- polling ------------------------------------------------------------------
+
+def snapshot_tree(root):
+    """{relative path: (st_mtime_ns, st_size, st_ino, st_mode)} for everything
+    under root except .git, without following symlinks. Entries that vanish
+    mid-walk are skipped; an unreadable root raises."""
+    snapshot = {}
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, rel) if rel else root) as entries:
+                entries = list(entries)
+        except _UNWATCHABLE:
+            if rel == "":
+                raise
+            continue
+        for entry in entries:
+            path = _join(rel, entry.name)
+            if path == GIT_DIR:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except _UNWATCHABLE:
+                continue
+            snapshot[path] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(path)
+    return snapshot
+
+
+def diff_snapshots(old, new):
+    """Paths added, removed or changed between two snapshot_tree() results."""
+    return {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+
+
+class PollWatcher(Watcher):
+    backend = "poll"
+
+    def __init__(self, root, poll_interval=1.0):
+        self.root = os.path.realpath(root)  # entries are never followed, but root may be a link
+        self.poll_interval = poll_interval
+        self._snapshot = snapshot_tree(self.root)
+        self._next_poll = time.monotonic() + poll_interval
+
+    def read(self, timeout):
+        wait = self._next_poll - time.monotonic()
+        if wait > timeout:
+            time.sleep(max(timeout, 0))
+            return set(), False
+        time.sleep(max(wait, 0))
+        self._next_poll = time.monotonic() + self.poll_interval
+        try:
+            snapshot = snapshot_tree(self.root)
+        except _UNWATCHABLE:
+            return set(), True  # root vanished; the caller decides what that means
+        changed = diff_snapshots(self._snapshot, snapshot)
+        self._snapshot = snapshot
+        return changed, False
+
+    def close(self):
+        self._snapshot = {}
 
 
 # Commands #################################################################
@@ -1215,7 +1697,13 @@ def cmd_watch(args) -> int:
     with contextlib.ExitStack() as stack:
         loops = []
         for repo in repos:
-            stack.enter_context(watch_lock(repo))
+            try:
+                stack.enter_context(watch_lock(repo))
+            except GtfcError as e:
+                if len(repos) == 1:
+                    raise
+                warn(f"{e}; watching the others")   # one busy repo must not block all
+                continue
             watcher = open_watcher(repo.path, force_poll=args.poll)
             stack.callback(watcher.close)
             loops.append(RepoWatch(repo, watcher, args.verbose))
@@ -1230,6 +1718,8 @@ def cmd_watch(args) -> int:
                 if not isinstance(e, GtfcError):
                     raise
 
+        if not loops:
+            raise GtfcError("every registered repo already has a gtfc-watch running")
         threads = [threading.Thread(target=run_loop, args=(loop,), daemon=True)
                    for loop in loops]
         for t in threads:

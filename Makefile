@@ -1,0 +1,17 @@
+# gtfc — everything here runs from a plain checkout; see README.md.
+PYTHON ?= python3
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+
+.PHONY: test demo install check
+
+test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
+	$(PYTHON) test_gtfc.py
+
+demo:            ## a throwaway 3-node cluster on loopback; watch edits arrive
+	$(PYTHON) test_gtfc.py --demo
+
+install:         ## copy gtfc.py to $(PREFIX)/bin/gtfc and make the gtfc-* links
+	$(PYTHON) gtfc.py install --prefix $(PREFIX)
+
+check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time only)
+	vermin --no-tips --violations -t=3.9- gtfc.py

@@ -1,0 +1,1691 @@
+"""Tests for gtfc, run against real git and real OpenSSH servers.
+
+How the test cluster is built (class `Cluster`, Linux, root only)
+-----------------------------------------------------------------
+Every simulated host is a long-lived "holder" process (`sleep infinity`) in its own
+mount + UTS namespace (`unshare --mount --uts`).  Inside it, folders of a test
+directory R (under /var/tmp, because every host gets its own /tmp) are bind-mounted:
+
+    R/hosts/NAME/home     -> /home        (gtfcuser's home on that host)
+    R/hosts/NAME/tmp      -> /tmp
+    R/hosts/NAME/etc_ssh  -> /etc/ssh     (own host key, sshd_config, ssh_config)
+    R/hosts/NAME/hosts    -> /etc/hosts   (every cluster name -> its address)
+
+and the hostname is NAME.  Each host runs its own `sshd -D` on 127.0.0.11, .12, ...
+port 22 (logging to R/hosts/NAME/sshd.log); its ssh client binds outgoing
+connections to the host's own address (BindAddress), so a host can be cut off with
+iptables (`Cluster.partition`).  The same Unix user, gtfcuser, exists on every host,
+as on a real cluster; its ~/.ssh/known_hosts already lists every host key.
+
+`Cluster.run(host, argv)` runs a command on a host as gtfcuser
+(nsenter -m -u + setpriv + env -i).  The "operator" is the person at their laptop:
+an ssh-agent (R/operator/agent.sock) holding a key that every host's
+~/.ssh/authorized_keys accepts, so `Cluster.ssh_operator("beta", cmd)` is
+`local$ ssh -A beta cmd`.
+
+gtfc.py (next to this file) is installed with `gtfc.py install --prefix R/prefix`;
+R/prefix/bin is first on PATH both for `Cluster.run` and for ssh sessions (sshd's
+SetEnv), as if the admin had installed gtfc in /usr/local/bin.
+
+An unreachable host: `stop_sshd` (SIGSTOP; new connections hang, existing ones go
+on) or `partition` (drops the address's packets both ways, existing ones included).
+
+Running
+-------
+    python3 test_gtfc.py                    # everything
+    python3 test_gtfc.py ClusterSmokeTest   # some tests, by unittest name
+    GTFC_KEEP=1 python3 test_gtfc.py ...    # keep R (homes, logs) for debugging
+
+The last line on stdout is "N passed, M failed[, K skipped]".  Without root (or
+without unshare/nsenter/setpriv/sshd) the cluster tests are skipped with a loud
+reason.  `close()` (also run at exit) kills every process in every host namespace
+and removes R; clusters left by a killed test run are swept at the next start.
+Create a Cluster from the main thread of the test run.
+"""
+
+import atexit
+import collections
+import struct
+import functools
+import glob
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GTFC_PY = os.path.join(HERE, "gtfc.py")
+sys.path.insert(0, HERE)
+import gtfc  # noqa: E402  (the module under test, next to this file)
+TEST_USER = "gtfcuser"
+USER_HOME = "/home/" + TEST_USER
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+SSHD = "/usr/sbin/sshd"
+ROOT_PREFIX = "gtfc-test-"
+ROOT_PARENT = "/var/tmp"  # not /tmp: every host mounts its own /tmp
+_DEFAULT = object()
+
+
+# Running commands ##########################################################
+
+def wait_until(predicate, timeout=10, interval=0.05, what=""):
+    """Poll predicate() until it is true; AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def _describe(argv, returncode, stdout, stderr):
+    return (f"command {argv!r} exited {returncode}\n"
+            f"--- stdout ---\n{stdout}--- stderr ---\n{stderr}")
+
+
+def run_command(argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
+    """subprocess.run, except that a timeout kills the whole process group.
+
+    subprocess.run kills only the direct child on timeout and then waits for the
+    pipes to close, which hangs forever if a grandchild (an ssh master, a helper)
+    still holds them.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        try:
+            stdout, stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = "", "(output pipes still held open by a detached process)\n"
+        raise AssertionError(f"timed out after {timeout}s\n"
+                             + _describe(argv, proc.returncode, stdout, stderr)) from None
+    result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(_describe(argv, result.returncode, stdout, stderr))
+    return result
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# Namespaces and processes ##################################################
+
+def _namespace_of(pid):
+    """The mount namespace id of pid ("mnt:[4026532...]"), or None if it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _all_pids():
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _kill_matching(matches, rounds=100):
+    """SIGKILL every process for which matches(pid) holds, until none is left.
+
+    Repeated because a process may fork between our scan and our kill.
+    """
+    for _ in range(rounds):
+        pids = [pid for pid in _all_pids() if pid != os.getpid() and matches(pid)]
+        if not pids:
+            return
+        for pid in pids:
+            _kill(pid)
+        time.sleep(0.01)
+    raise AssertionError("processes kept appearing while the cluster was being killed")
+
+
+def _kill_namespace(namespace):
+    _kill_matching(lambda pid: _namespace_of(pid) == namespace)
+
+
+def _mounts_of(pid):
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _owner_alive(root):
+    try:
+        with open(os.path.join(root, "owner.pid")) as f:
+            os.kill(int(f.read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def sweep_stale_clusters():
+    """Kill the processes and remove the folders of clusters whose test run died.
+
+    A namespace id may have been reused since, so a process is recognised by its
+    mounts (they name the stale cluster's folder), not by its namespace id.
+    Clusters kept with GTFC_KEEP have no owner.pid and are left alone.
+    """
+    own_namespace = _namespace_of(os.getpid())
+    for owner_file in glob.glob(os.path.join(ROOT_PARENT, ROOT_PREFIX + "*", "owner.pid")):
+        root = os.path.dirname(owner_file)
+        if _owner_alive(root):
+            continue
+        marker = "/" + os.path.basename(root) + "/hosts/"
+        _kill_matching(lambda pid: _namespace_of(pid) not in (None, own_namespace)
+                       and marker in _mounts_of(pid))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Preconditions #############################################################
+
+_REQUIRED_TOOLS = ("unshare", "nsenter", "setpriv", "ssh", "ssh-keygen", "ssh-agent",
+                   "ssh-add", "useradd", "usermod", "git")
+_availability = None
+
+
+def cluster_available():
+    """(True, "") if this machine can run a Cluster, else (False, why not)."""
+    global _availability
+    if _availability is None:
+        _availability = _check_cluster_available()
+    return _availability
+
+
+def _check_cluster_available():
+    if sys.platform != "linux":
+        return False, "the ssh cluster needs Linux namespaces"
+    if os.geteuid() != 0:
+        return False, "the ssh cluster needs root (mount namespaces, sshd, a test user)"
+    missing = [tool for tool in _REQUIRED_TOOLS if not shutil.which(tool)]
+    if not os.access(SSHD, os.X_OK):
+        missing.append(SSHD)
+    if missing:
+        return False, "missing tools: " + ", ".join(missing) + " (apt-get install openssh-server git)"
+    probe = subprocess.run(["unshare", "--mount", "--uts", "true"], capture_output=True,
+                           text=True, timeout=10)
+    if probe.returncode != 0:
+        return False, "unshare --mount --uts does not work here: " + probe.stderr.strip()
+    return True, ""
+
+
+_AVAILABLE, _WHY_NOT = cluster_available()
+NEEDS_CLUSTER = unittest.skipUnless(
+    _AVAILABLE, "!!! SKIPPED: NO SSH TEST CLUSTER: " + _WHY_NOT + " !!!")
+
+
+@functools.lru_cache(maxsize=None)
+def _openssh_version():
+    banner = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=10).stderr
+    match = re.search(r"OpenSSH_(\d+)\.(\d+)", banner)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _ensure_test_user():
+    """Create gtfcuser if needed and return its (uid, gid).
+
+    No home is created here: every host mounts its own /home.  The password field
+    '*' instead of useradd's '!' keeps sshd from treating the account as locked.
+    """
+    try:
+        entry = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        run_command(["useradd", "--no-create-home", "--home-dir", USER_HOME,
+                     "--shell", "/bin/sh", "--user-group", TEST_USER], timeout=30)
+        entry = pwd.getpwnam(TEST_USER)
+    run_command(["usermod", "-p", "*", TEST_USER], timeout=30)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _ensure_privsep_dir():
+    # sshd refuses to start without its privilege separation chroot; Debian's
+    # init script creates it at boot, which containers do not run.  /run is not
+    # bind-mounted per host, so one directory serves every host.
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+
+def _start_all(argvs, timeout=30):
+    """Run independent setup commands in parallel; raise if any of them fails."""
+    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for argv in argvs]
+    for argv, proc in zip(argvs, procs):
+        stdout, stderr = proc.communicate(timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(_describe(argv, proc.returncode, stdout, stderr))
+
+
+def _port_open(addr, port=22):
+    try:
+        with socket.create_connection((addr, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _write_file(path, text, mode=0o644, owner=None):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    if owner:
+        os.chown(path, *owner)
+
+
+def _public_key(path):
+    """'type base64' of a .pub file, without the comment."""
+    with open(path) as f:
+        return " ".join(f.read().split()[:2])
+
+
+# The cluster ###############################################################
+
+_HOLDER_SCRIPT = r"""
+set -e
+hostname "$1"
+mount --bind "$2/home" /home
+mount --bind "$2/tmp" /tmp
+mount --bind "$2/etc_ssh" /etc/ssh
+mount --bind "$2/hosts" /etc/hosts
+echo ready
+exec sleep infinity
+"""
+
+
+class Cluster:
+    """A few hosts, each with its own sshd, /home, /tmp, /etc/ssh and hostname.
+
+    See the module docstring for how it is built.  Always close() it (tests:
+    tearDown/tearDownClass or addCleanup); it is also closed at interpreter exit.
+    """
+
+    def __init__(self, names=("alpha", "beta", "gamma"), gtfc_py=_DEFAULT, *, first_addr=11):
+        ok, why = cluster_available()
+        if not ok:
+            raise RuntimeError("cannot build a test cluster: " + why)
+        self.names = tuple(names)
+        self._addr = {name: f"127.0.0.{first_addr + i}" for i, name in enumerate(self.names)}
+        self._holders = {}
+        self._namespaces = {}
+        self._sshd = {}
+        self._spawned = []
+        self._partitions = []
+        self._agent = None
+        self._closed = False
+        sweep_stale_clusters()
+        self.root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)
+        atexit.register(self.close)
+        try:
+            self._build(self._resolve_gtfc_py(gtfc_py))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- building ---------------------------------------------------------
+
+    @staticmethod
+    def _resolve_gtfc_py(gtfc_py):
+        if gtfc_py is _DEFAULT:
+            sibling = os.path.join(HERE, "gtfc.py")
+            return sibling if os.path.exists(sibling) else None
+        if gtfc_py is not None and not os.path.exists(gtfc_py):
+            raise FileNotFoundError(gtfc_py)
+        return gtfc_py
+
+    def _build(self, gtfc_py):
+        os.chmod(self.root, 0o755)  # mkdtemp's 0700 would hide R/prefix/bin from gtfcuser
+        _write_file(os.path.join(self.root, "owner.pid"), str(os.getpid()))
+        self.bin = os.path.join(self.root, "prefix", "bin")
+        self.operator_dir = os.path.join(self.root, "operator")
+        self.logs_dir = os.path.join(self.root, "logs")
+        for folder in (self.bin, self.operator_dir, self.logs_dir):
+            os.makedirs(folder)
+        self.uid, self.gid = _ensure_test_user()
+        _ensure_privsep_dir()
+        self._make_host_dirs()
+        self._make_keys()
+        if gtfc_py:
+            self._install_gtfc(gtfc_py)
+        self._write_host_files()
+        self._write_operator_files()
+        for name in self.names:
+            self._start_holder(name)
+        for name in self.names:
+            self._wait_holder_ready(name)
+        self._start_agent()
+        for name in self.names:
+            self._sshd[name] = self._launch_sshd(name)
+        for name in self.names:
+            self._wait_sshd_listening(name)
+        run_command(["ssh-add", "-q", self._operator("id_ed25519")], timeout=10,
+                    env={**os.environ, "SSH_AUTH_SOCK": self.agent_sock})
+
+    def _host_dir(self, name, *parts):
+        return os.path.join(self.root, "hosts", name, *parts)
+
+    def _operator(self, *parts):
+        return os.path.join(self.operator_dir, *parts)
+
+    def _make_host_dirs(self):
+        for name in self.names:
+            os.makedirs(self._host_dir(name, "etc_ssh"), mode=0o755)
+            os.makedirs(self._host_dir(name, "tmp"))
+            os.chmod(self._host_dir(name, "tmp"), 0o1777)
+            home = self._host_dir(name, "home", TEST_USER)
+            for folder, mode in ((home, 0o755), (os.path.join(home, ".ssh"), 0o700)):
+                os.makedirs(folder)
+                os.chmod(folder, mode)
+                os.chown(folder, self.uid, self.gid)
+
+    def _make_keys(self):
+        """One ed25519 host key per host and the operator's key, made in parallel."""
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+        argvs = [keygen + ["-C", f"root@{name}", "-f",
+                           self._host_dir(name, "etc_ssh", "ssh_host_ed25519_key")]
+                 for name in self.names]
+        argvs.append(keygen + ["-C", "operator", "-f", self._operator("id_ed25519")])
+        _start_all(argvs)
+
+    def _install_gtfc(self, gtfc_py):
+        # The interpreter gtfcuser finds on its own PATH, so that whatever the
+        # installer records (a shebang, a path) also works for gtfcuser.
+        python = shutil.which("python3", path=SYSTEM_PATH) or sys.executable
+        run_command([python, gtfc_py, "install", "--prefix", os.path.join(self.root, "prefix")],
+                    timeout=60)
+
+    def _known_hosts(self):
+        return "".join(
+            f"{name},{addr} {_public_key(self._host_dir(name, 'etc_ssh', 'ssh_host_ed25519_key.pub'))}\n"
+            for name, addr in self._addr.items())
+
+    def _write_host_files(self):
+        known_hosts = self._known_hosts()
+        etc_hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
+            f"{addr} {name}\n" for name, addr in self._addr.items())
+        operator_key = _public_key(self._operator("id_ed25519.pub"))
+        owner = (self.uid, self.gid)
+        for name in self.names:
+            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
+            _write_file(self._host_dir(name, "etc_ssh", "ssh_config"),
+                        f"Host *\n    BindAddress {self._addr[name]}\n    HashKnownHosts no\n")
+            _write_file(self._host_dir(name, "hosts"), etc_hosts)
+            _write_file(self.path(name, ".ssh/known_hosts"), known_hosts, owner=owner)
+            _write_file(self.path(name, ".ssh/authorized_keys"), operator_key + " operator\n",
+                        mode=0o600, owner=owner)
+
+    def _sshd_config(self, name):
+        lines = [
+            f"ListenAddress {self._addr[name]}:22",
+            "HostKey /etc/ssh/ssh_host_ed25519_key",
+            "PidFile none",
+            "LogLevel VERBOSE",
+            "UsePAM no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            # authorized_keys2 is gtfc's; authorized_keys is the operator's.
+            "AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2",
+            "StrictModes yes",
+            "PermitRootLogin no",
+            f"AllowUsers {TEST_USER}",
+            # gtfc fans out to several peers at once; sshd's default 10:30:100
+            # would drop some of those connections at random.
+            "MaxStartups 100",
+            # As if gtfc were installed in /usr/local/bin: reachable for forced
+            # commands and for `ssh -A beta gtfc-join ...`.
+            f"SetEnv PATH={self.bin}:{SYSTEM_PATH} LANG=C.UTF-8",
+        ]
+        if _openssh_version() >= (9, 8):
+            # Newer sshd penalises addresses whose logins fail; tests fail logins
+            # on purpose and would then be locked out.
+            lines.append("PerSourcePenalties no")
+        return "\n".join(lines) + "\n"
+
+    def _write_operator_files(self):
+        self.agent_sock = self._operator("agent.sock")
+        _write_file(self._operator("known_hosts"), self._known_hosts())
+        hosts = "".join(f"Host {name}\n    HostName {addr}\n" for name, addr in self._addr.items())
+        _write_file(self._operator("ssh_config"), hosts + (
+            "Host *\n"
+            f"    User {TEST_USER}\n"
+            f"    UserKnownHostsFile {self._operator('known_hosts')}\n"
+            "    GlobalKnownHostsFile /dev/null\n"
+            "    StrictHostKeyChecking yes\n"
+            "    UpdateHostKeys no\n"
+            "    BatchMode yes\n"
+            f"    IdentityFile {self._operator('id_ed25519')}\n"
+            # Only the operator's key, never root's own ~/.ssh keys.
+            "    IdentitiesOnly yes\n"
+            "    ConnectTimeout 10\n"))
+
+    def _start_holder(self, name):
+        self._holders[name] = subprocess.Popen(
+            ["unshare", "--mount", "--uts", "--propagation", "private", "--",
+             "sh", "-c", _HOLDER_SCRIPT, "holder", name, self._host_dir(name)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+
+    def _wait_holder_ready(self, name, timeout=10):
+        # nsenter before the mounts are done would see the machine's own /home.
+        holder = self._holders[name]
+        ready, _, _ = select.select([holder.stdout], [], [], timeout)
+        line = holder.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            holder.kill()
+            raise AssertionError(f"host {name} did not start: {holder.stderr.read()}")
+        holder.stdout.close()
+        holder.stderr.close()
+        self._namespaces[name] = _namespace_of(holder.pid)
+        _write_file(self._host_dir(name, "mnt_ns"), self._namespaces[name] + "\n")
+
+    def _start_agent(self):
+        self._agent = subprocess.Popen(
+            ["ssh-agent", "-D", "-a", self.agent_sock], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: os.path.exists(self.agent_sock), timeout=5, what="ssh-agent socket")
+
+    def _launch_sshd(self, name):
+        log = open(self._host_dir(name, "sshd.log"), "a")
+        with log:
+            return subprocess.Popen(
+                self._enter(name) + [SSHD, "-D", "-f", "/etc/ssh/sshd_config",
+                                     "-E", self._host_dir(name, "sshd.log")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+    def _wait_sshd_listening(self, name):
+        sshd = self._sshd[name]
+
+        def listening():
+            if sshd.poll() is not None:
+                raise AssertionError(f"sshd of {name} exited {sshd.returncode}:\n"
+                                     + self.read_log(name))
+            return _port_open(self._addr[name])
+        wait_until(listening, timeout=10, interval=0.01, what=f"sshd of {name} listening")
+
+    def _enter(self, name):
+        return ["nsenter", "-t", str(self._holders[name].pid), "-m", "-u", "--"]
+
+    def _as_user(self, host, argv, env, cwd):
+        environ = {"HOME": USER_HOME, "USER": TEST_USER, "LOGNAME": TEST_USER,
+                   "SHELL": "/bin/sh", "PATH": f"{self.bin}:{SYSTEM_PATH}",
+                   "LANG": "C.UTF-8"}
+        environ.update(env or {})
+        # env -C, not Popen(cwd=...): the directory must be looked up inside
+        # the host's mount namespace.
+        return (self._enter(host)
+                + ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--",
+                   "env", "-i", "-C", cwd or USER_HOME]
+                + [f"{key}={value}" for key, value in environ.items()]
+                + list(argv))
+
+    # -- using ------------------------------------------------------------
+
+    def addr(self, host):
+        return self._addr[host]
+
+    def run(self, host, argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
+        """Run argv on host as gtfcuser; CompletedProcess with text stdout/stderr."""
+        result = run_command(self._as_user(host, argv, env, cwd), input=input, check=False,
+                             timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"on {host}: " + _describe(argv, result.returncode,
+                                                            result.stdout, result.stderr))
+        return result
+
+    def spawn(self, host, argv, *, env=None, cwd=None):
+        """Start a long-running argv on host as gtfcuser; output goes to .log_path."""
+        label = re.sub(r"[^\w.-]", "_", os.path.basename(argv[0]))
+        log_path = os.path.join(self.logs_dir, f"{host}-{len(self._spawned)}-{label}.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(self._as_user(host, argv, env, cwd), stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc.log_path = log_path
+        self._spawned.append(proc)
+        return proc
+
+    def ssh_operator(self, host, command, *, forward_agent=True, check=True, timeout=60,
+                     ssh_options=()):
+        """`local$ ssh [-A] host command` from the operator's machine (the root namespace).
+
+        ssh_options: extra "-o" settings, e.g. ("ConnectTimeout=2",).
+        """
+        argv = ["ssh", "-F", self._operator("ssh_config")] + (["-A"] if forward_agent else [])
+        for option in ssh_options:
+            argv += ["-o", option]
+        argv += [host, command]
+        env = {"PATH": os.environ.get("PATH", SYSTEM_PATH), "HOME": self.operator_dir,
+               "SSH_AUTH_SOCK": self.agent_sock, "LANG": "C.UTF-8"}
+        return run_command(argv, check=check, timeout=timeout, env=env)
+
+    def home(self, host):
+        """gtfcuser's home on host, as a path in the test's own file system."""
+        return self._host_dir(host, "home", TEST_USER)
+
+    def path(self, host, rel):
+        """Where host's path rel lives on disk: relative to the home, or /home/... or /tmp/..."""
+        if not os.path.isabs(rel):
+            return os.path.join(self.home(host), rel)
+        for inside, outside in (("/home", "home"), ("/tmp", "tmp")):
+            if rel == inside or rel.startswith(inside + "/"):
+                return self._host_dir(host, outside) + rel[len(inside):]
+        raise ValueError(f"{rel} is not under a host's /home or /tmp")
+
+    def read(self, host, rel):
+        with open(self.path(host, rel)) as f:
+            return f.read()
+
+    def write(self, host, rel, text):
+        """Write a file as if gtfcuser had: parent folders made, everything owned by gtfcuser."""
+        target = self.path(host, rel)
+        missing = []
+        parent = os.path.dirname(target)
+        while not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            os.chown(folder, self.uid, self.gid)
+        with open(target, "w") as f:
+            f.write(text)
+        os.chown(target, self.uid, self.gid)
+        return target
+
+    def read_log(self, host):
+        """host's sshd log (LogLevel VERBOSE)."""
+        with open(self._host_dir(host, "sshd.log"), errors="replace") as f:
+            return f.read()
+
+    # -- breaking ---------------------------------------------------------
+
+    def stop_sshd(self, host):
+        """Freeze host's listening sshd: new connections hang, open ones go on."""
+        os.kill(self._sshd[host].pid, signal.SIGSTOP)
+
+    def cont_sshd(self, host):
+        os.kill(self._sshd[host].pid, signal.SIGCONT)
+
+    def kill_sshd(self, host):
+        """Kill host's listening sshd: new connections are refused, open ones go on."""
+        sshd = self._sshd[host]
+        sshd.kill()
+        sshd.wait(timeout=10)
+
+    def start_sshd(self, host):
+        if self._sshd[host].poll() is None:
+            raise AssertionError(f"sshd of {host} is already running")
+        self._sshd[host] = self._launch_sshd(host)
+        self._wait_sshd_listening(host)
+
+    def _partition_rules(self, host):
+        addr = self._addr[host]
+        return [["INPUT", "-d", addr, "-j", "DROP"], ["INPUT", "-s", addr, "-j", "DROP"]]
+
+    def partition(self, host):
+        """Drop every packet to and from host's address, open connections included."""
+        for rule in self._partition_rules(host):
+            run_command(["iptables", "-I"] + rule, timeout=30)
+            self._partitions.append(rule)
+
+    def heal(self, host):
+        for rule in self._partition_rules(host):
+            if rule in self._partitions:
+                run_command(["iptables", "-D"] + rule, timeout=30)
+                self._partitions.remove(rule)
+
+    # -- ending -----------------------------------------------------------
+
+    def close(self):
+        """Kill everything the cluster started and remove R (kept if GTFC_KEEP=1)."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        for rule in list(self._partitions):
+            run_command(["iptables", "-D"] + rule, check=False, timeout=30)
+        # Killing by namespace also catches what daemonized itself inside a host:
+        # ssh ControlMaster processes, detached gtfc helpers, session children.
+        for namespace in self._namespaces.values():
+            _kill_namespace(namespace)
+        procs = list(self._holders.values()) + list(self._sshd.values()) + self._spawned
+        if self._agent:
+            procs.append(self._agent)
+        for proc in procs:
+            _kill_group(proc.pid)
+            proc.kill()
+        for proc in procs:
+            proc.wait(timeout=10)
+        if os.environ.get("GTFC_KEEP") == "1":
+            os.remove(os.path.join(self.root, "owner.pid"))  # not stale: keep it
+            print(f"GTFC_KEEP=1: test cluster kept in {self.root}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# Tests #####################################################################
+
+@NEEDS_CLUSTER
+class ClusterSmokeTest(unittest.TestCase):
+    """The harness is real: separate hosts, real sshd, host keys pinned, agent forwarding."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(gtfc_py=None)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def let_alpha_into_beta(self):
+        c = self.cluster
+        if not os.path.exists(c.path("alpha", ".ssh/id_ed25519")):
+            c.run("alpha", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            ".ssh/id_ed25519"])
+        key = c.read("alpha", ".ssh/id_ed25519.pub")
+        if key not in c.read("beta", ".ssh/authorized_keys"):
+            c.write("beta", ".ssh/authorized_keys", c.read("beta", ".ssh/authorized_keys") + key)
+
+    def test_each_host_has_its_own_hostname(self):
+        for name in self.cluster.names:
+            self.assertEqual(self.cluster.run(name, ["hostname"]).stdout.strip(), name)
+
+    def test_homes_and_tmp_are_separate_per_host(self):
+        c = self.cluster
+        c.run("alpha", ["sh", "-c", "echo hi > ~/only-on-alpha; echo t > /tmp/only-on-alpha"])
+        self.assertEqual(c.read("alpha", "only-on-alpha"), "hi\n")
+        self.assertTrue(os.path.exists(c.path("alpha", "/tmp/only-on-alpha")))
+        self.assertEqual(c.run("beta", ["ls", "-A", "/tmp"]).stdout, "")
+        self.assertFalse(os.path.exists(c.path("beta", "only-on-alpha")))
+        self.assertNotEqual(c.run("beta", ["test", "-e", "only-on-alpha"], check=False).returncode, 0)
+
+    def test_commands_run_as_the_test_user_in_its_home(self):
+        result = self.cluster.run("gamma", ["sh", "-c", 'id -un; pwd; echo "$PATH"'])
+        user, cwd, path = result.stdout.split("\n")[:3]
+        self.assertEqual((user, cwd), (TEST_USER, USER_HOME))
+        self.assertTrue(path.startswith(self.cluster.bin + ":"))
+
+    def test_operator_reaches_a_host_over_ssh(self):
+        result = self.cluster.ssh_operator("beta", 'hostname; echo ~; echo "$PATH"',
+                                           forward_agent=False)
+        self.assertEqual(result.stdout.split(), ["beta", USER_HOME,
+                                                 f"{self.cluster.bin}:{SYSTEM_PATH}"])
+
+    def test_hosts_reach_each_other_with_pinned_host_keys(self):
+        self.let_alpha_into_beta()
+        result = self.cluster.run("alpha", ["ssh", "-o", "BatchMode=yes", "beta", "hostname"],
+                                  timeout=20)
+        self.assertEqual(result.stdout.strip(), "beta")
+        self.assertIn("from 127.0.0.11", self.cluster.read_log("beta"))
+
+    def test_stopped_sshd_makes_new_connections_time_out(self):
+        c = self.cluster
+        self.let_alpha_into_beta()
+        ssh_beta = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "beta", "true"]
+        c.stop_sshd("beta")
+        try:
+            started = time.monotonic()
+            result = c.run("alpha", ssh_beta, check=False, timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            c.cont_sshd("beta")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertLess(elapsed, 4, "ConnectTimeout=2 should give up within about 3 s")
+        self.assertEqual(c.run("alpha", ssh_beta, timeout=20).returncode, 0)
+
+    def test_killed_sshd_refuses_and_comes_back(self):
+        c = self.cluster
+        c.kill_sshd("gamma")
+        try:
+            result = c.ssh_operator("gamma", "true", check=False, timeout=20)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("refused", result.stderr)
+        finally:
+            c.start_sshd("gamma")
+        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
+
+    def test_operator_agent_is_forwarded_through_a_host(self):
+        result = self.cluster.ssh_operator("beta", "ssh -o BatchMode=yes alpha hostname",
+                                           forward_agent=True, timeout=30)
+        self.assertEqual(result.stdout.strip(), "alpha")
+        self.assertIn("from 127.0.0.12", self.cluster.read_log("alpha"))
+
+    def test_without_forwarding_the_host_has_no_key_of_its_own(self):
+        result = self.cluster.ssh_operator("gamma", "ssh -o BatchMode=yes alpha hostname",
+                                           forward_agent=False, check=False, timeout=30)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Permission denied", result.stderr)
+
+    def test_partition_cuts_a_host_off_until_healed(self):
+        c = self.cluster
+        c.partition("gamma")
+        try:
+            result = c.ssh_operator("gamma", "true", check=False, timeout=20,
+                                    ssh_options=("ConnectTimeout=2",))
+        finally:
+            c.heal("gamma")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
+
+    def test_spawned_processes_and_daemons_die_with_the_cluster(self):
+        with Cluster(names=("solo",), gtfc_py=None, first_addr=31) as solo:
+            sleeper = solo.spawn("solo", ["sleep", "300"])
+            solo.run("solo", ["sh", "-c", "setsid sleep 301 </dev/null >/dev/null 2>&1 &"])
+            namespace = _namespace_of(sleeper.pid)
+            root = solo.root
+        self.assertIsNone(_namespace_of(sleeper.pid))
+        self.assertEqual([pid for pid in _all_pids() if _namespace_of(pid) == namespace], [])
+        if os.environ.get("GTFC_KEEP") != "1":
+            self.assertFalse(os.path.exists(root))
+
+
+# Unit tests: pure logic and local git, no network ##############################
+
+
+def git(cwd, *args, env=None):
+    return subprocess.run(["git", "-C", cwd, *args], check=True, capture_output=True,
+                          text=True, env=dict(os.environ, **(env or {}))).stdout.strip()
+
+
+def make_repo(path, node):
+    """A plain git repo configured as gtfc node `node` (no ssh involved)."""
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "gtfc.node", node)
+    return gtfc.Repo(path)
+
+
+def commit_file(repo, name, text, when):
+    """Commit one file as repo's node at a fixed time."""
+    with open(os.path.join(repo.path, name), "w") as f:
+        f.write(text)
+    stamp = f"@{when} +0000"
+    git(repo.path, "add", "-A")
+    git(repo.path, "-c", f"user.name={repo.node}", "-c", "user.email=t@t", "commit",
+        "-qm", f"{repo.node}: {name}",
+        env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+    return repo.head()
+
+
+class NodeRecordTest(unittest.TestCase):
+    KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxS5kVn8r1o3bW1aHkS0xq3JvmR0Q2wYQk9rjvYd0Qm"
+
+    def node(self, **kw):
+        fields = dict(name="beta", address="beta.example", user="alice",
+                      path="/home/alice/my repo", key=self.KEY, hostkeys=[self.KEY])
+        fields.update(kw)
+        return gtfc.Node(**fields)
+
+    def test_format_then_parse_gives_the_same_node(self):
+        node = self.node()
+        self.assertEqual(gtfc.parse_node("beta", gtfc.format_node(node)), node)
+
+    def test_records_that_could_inject_into_authorized_keys_are_refused(self):
+        bad = [self.node(key=self.KEY + ' command="sh"'),
+               self.node(key='no-pty ' + self.KEY),
+               self.node(path="relative/path"), self.node(path='/home/a"b'),
+               self.node(address="-oProxyCommand=sh"), self.node(user="al ice"),
+               self.node(hostkeys=["ssh-ed25519 AAAA###"])]
+        for node in bad:
+            with self.subTest(node=node), self.assertRaises(ValueError):
+                gtfc.parse_node("beta", gtfc.format_node(node))
+        for name in ("../x", "-beta", "", "a/b"):
+            with self.subTest(name=name), self.assertRaises(ValueError):
+                gtfc.parse_node(name, gtfc.format_node(self.node()))
+
+    def test_unknown_or_repeated_fields_are_refused(self):
+        text = gtfc.format_node(self.node())
+        for extra in ("shell = /bin/sh\n", "user = root\n", "garbage\n"):
+            with self.subTest(extra=extra), self.assertRaises(ValueError):
+                gtfc.parse_node("beta", text + extra)
+
+
+class ForcedCommandParseTest(unittest.TestCase):
+    def test_git_commands_with_single_quoted_paths_are_accepted(self):
+        cases = {"git-upload-pack '/home/a/repo'": ("upload-pack", "/home/a/repo"),
+                 "git-receive-pack '/home/a/my repo'": ("receive-pack", "/home/a/my repo"),
+                 "git upload-pack '/r/it'\\''s'": ("upload-pack", "/r/it's"),
+                 "git-receive-pack '/r/wow'\\!''": ("receive-pack", "/r/wow!")}
+        for command, expected in cases.items():
+            with self.subTest(command=command):
+                self.assertEqual(gtfc.parse_git_command(command), expected)
+
+    def test_anything_else_is_refused(self):
+        for command in (None, "", "sh", "git-upload-pack /home/a/repo",
+                        "git-upload-pack '/r'; rm -rf ~", "git-upload-pack '/r' '/s'",
+                        "git-upload-pack \"/r\"", "git-upload-pack '/r'\n",
+                        "git-upload-archive '/r'", "git -c x=y upload-pack '/r'",
+                        "git-upload-pack --upload-pack=sh '/r'",
+                        "git-upload-pack '" + "a" * 5000 + "'"):
+            with self.subTest(command=command), self.assertRaises(gtfc.GtfcError):
+                gtfc.parse_git_command(command)
+
+    def test_only_the_pinned_repo_itself_is_allowed(self):
+        pinned = ["/home/a/repo"]
+        for ok in ("/home/a/repo", "/home/a/repo/", "/home/a/repo/.git"):
+            self.assertEqual(gtfc.pinned_repo(ok, pinned), "/home/a/repo")
+        for bad in ("/home/a/repo2", "/home/a", "/home/a/repo/../other",
+                    "/home/a/./repo", "~/repo", "repo", "/home/a/repo/sub"):
+            with self.subTest(path=bad), self.assertRaises(gtfc.GtfcError):
+                gtfc.pinned_repo(bad, pinned)
+
+
+class AuthorizedKeysTest(unittest.TestCase):
+    K1 = NodeRecordTest.KEY
+    K2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKe"
+    USER = "# my own keys\nssh-rsa AAAAB3Nza me@laptop  \n\nfrom=\"10.0.0.1\" ssh-ed25519 AAAAx ops\n"
+
+    def test_user_lines_are_kept_byte_for_byte_and_block_is_restricted(self):
+        text = gtfc.render_authorized_keys(self.USER, {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
+        self.assertTrue(text.startswith(self.USER))
+        self.assertIn(f'command="/bin/gtfc-shell /h/r",restrict {self.K1} gtfc-peer', text)
+        again = gtfc.render_authorized_keys(text, {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
+        self.assertEqual(again, text)
+
+    def test_a_manual_switch_to_denywrite_survives_rewrites(self):
+        text = gtfc.render_authorized_keys(self.USER, {self.K1: ["/h/r"], self.K2: ["/h/r"]},
+                                           "/bin/gtfc-shell")
+        edited = text.replace(f'gtfc-shell /h/r",restrict {self.K1}',
+                              f'gtfc-shell.denywrite /h/r",restrict {self.K1}')
+        again = gtfc.render_authorized_keys(edited, {self.K1: ["/h/r", "/h/s"],
+                                                     self.K2: ["/h/r"]}, "/bin/gtfc-shell")
+        self.assertIn(f'gtfc-shell.denywrite /h/r /h/s",restrict {self.K1}', again)
+        self.assertIn(f'gtfc-shell /h/r",restrict {self.K2}', again)
+
+    def test_a_host_made_fully_read_only_stays_so_for_new_peers(self):
+        text = gtfc.render_authorized_keys("", {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
+        edited = text.replace("gtfc-shell /h/r", "gtfc-shell.denywrite /h/r")
+        again = gtfc.render_authorized_keys(edited, {self.K1: ["/h/r"], self.K2: ["/h/r"]},
+                                            "/bin/gtfc-shell")
+        self.assertEqual(again.count('gtfc-shell.denywrite /h/r",restrict'), 2)
+
+    def test_paths_with_spaces_are_quoted_for_the_login_shell(self):
+        text = gtfc.render_authorized_keys("", {self.K1: ["/h/my repo"]}, "/bin/gtfc-shell")
+        self.assertIn("""command="/bin/gtfc-shell '/h/my repo'",restrict""", text)
+
+
+class SmallPureFunctionsTest(unittest.TestCase):
+    def test_paths_under_home_are_named_relative_to_the_remote_home(self):
+        with mock.patch.dict(os.environ, {"HOME": "/home/alice"}):
+            self.assertEqual(gtfc.home_relative("/home/alice/myrepo"), "~/myrepo")
+            self.assertEqual(gtfc.home_relative("/home/alice/a/b"), "~/a/b")
+            self.assertEqual(gtfc.home_relative("/srv/data"), "/srv/data")
+            self.assertEqual(gtfc.home_relative("/home/alice2/x"), "/home/alice2/x")
+
+    def test_symlink_name_picks_the_subcommand(self):
+        self.assertEqual(gtfc.dispatch_args(["/usr/bin/gtfc-push", "x"]), ["push", "x"])
+        self.assertEqual(gtfc.dispatch_args(["gtfc-shell.denywrite", "/r"]),
+                         ["shell.denywrite", "/r"])
+        self.assertEqual(gtfc.dispatch_args(["/x/gtfc", "pull"]), ["pull"])
+        self.assertEqual(gtfc.dispatch_args(["gtfc.py", "pull"]), ["pull"])
+
+    def test_conflict_copy_names_keep_the_extension_and_say_who_and_when(self):
+        self.assertEqual(gtfc.conflict_copy_name("d/notes.txt", "beta", 0),
+                         "d/notes.conflict-beta-19700101-000000.txt")
+        self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0),
+                         ".bashrc.conflict-b-19700101-000000")
+
+    def test_backoff_doubles_up_to_a_cap_and_clears_on_success(self):
+        b = gtfc.PeerBackoff()
+        b.failed(["x"], 0)
+        self.assertEqual(b.due["x"], (5.0, 5.0))
+        b.failed(["x"], 5)
+        self.assertEqual(b.due["x"], (15.0, 10.0))
+        for _ in range(20):
+            b.failed(["x"], 0)
+        self.assertEqual(b.due["x"][1], gtfc.RETRY_MAX)
+        self.assertEqual(b.ready(gtfc.RETRY_MAX), ["x"])
+        b.succeeded(["x"])
+        self.assertEqual(b.next_time(), float("inf"))
+
+
+class DeterministicMergeTest(unittest.TestCase):
+    """Merges with real git, no network: the properties convergence rests on."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gtfc-unit-")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.a = make_repo(os.path.join(self.tmp, "a"), "alpha")
+        self.base = commit_file(self.a, "f.txt", "one\ntwo\nthree\n", 1000)
+        git(self.tmp, "clone", "-q", self.a.path, os.path.join(self.tmp, "b"))
+        self.b = gtfc.Repo(os.path.join(self.tmp, "b"))
+        git(self.b.path, "config", "gtfc.node", "beta")
+
+    def exchange(self):
+        """Each repo fetches the other's head into its inbox, as a push would."""
+        git(self.a.path, "fetch", "-q", self.b.path, f"+HEAD:{gtfc.INBOX}beta")
+        git(self.b.path, "fetch", "-q", self.a.path, f"+HEAD:{gtfc.INBOX}alpha")
+
+    def test_both_orders_give_the_same_merge_commit(self):
+        x = commit_file(self.a, "f.txt", "ONE\ntwo\nthree\n", 2000)
+        y = commit_file(self.b, "f.txt", "one\ntwo\nTHREE\n", 2001)
+        self.exchange()
+        m1, m2 = gtfc.merge_commits(self.a, x, y), gtfc.merge_commits(self.b, y, x)
+        self.assertEqual(m1, m2)
+        self.assertEqual(git(self.a.path, "show", f"{m1}:f.txt"), "ONE\ntwo\nTHREE")
+
+    def test_integrate_on_both_sides_converges_without_new_commits(self):
+        commit_file(self.a, "f.txt", "ONE\ntwo\nthree\n", 2000)
+        commit_file(self.b, "g.txt", "new\n", 2001)
+        self.exchange()
+        ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
+        self.assertTrue(ra.merged and rb.merged)
+        self.assertEqual(ra.new, rb.new)
+        self.exchange()
+        self.assertEqual(gtfc.integrate(self.a).new, ra.new)   # nothing left to merge
+        with open(os.path.join(self.b.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "ONE\ntwo\nthree\n")
+
+    def test_a_real_collision_keeps_both_versions_whoever_merges(self):
+        commit_file(self.a, "f.txt", "alpha's line\ntwo\nthree\n", 2000)
+        commit_file(self.b, "f.txt", "beta's line\ntwo\nthree\n", 2005)
+        self.exchange()
+        ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
+        self.assertEqual(ra.new, rb.new)
+        files = sorted(os.listdir(self.a.path))
+        copy = "f.conflict-alpha-19700101-003320.txt"
+        self.assertEqual(files, [".git", copy, "f.txt"])
+        with open(os.path.join(self.a.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "beta's line\ntwo\nthree\n")   # the later edit
+        with open(os.path.join(self.a.path, copy)) as f:
+            self.assertEqual(f.read(), "alpha's line\ntwo\nthree\n")
+
+    def test_a_delete_racing_an_edit_keeps_the_edit(self):
+        commit_file(self.a, "f.txt", "edited\n", 2000)
+        os.unlink(os.path.join(self.b.path, "f.txt"))
+        gtfc.commit_local(self.b)
+        self.exchange()
+        for repo in (self.a, self.b):
+            gtfc.integrate(repo)
+            with open(os.path.join(repo.path, "f.txt")) as f:
+                self.assertEqual(f.read(), "edited\n")
+
+    def test_integrate_commits_local_edits_before_merging(self):
+        commit_file(self.b, "g.txt", "from beta\n", 2001)
+        self.exchange()
+        with open(os.path.join(self.a.path, "local.txt"), "w") as f:
+            f.write("not yet committed\n")
+        result = gtfc.integrate(self.a)
+        self.assertTrue(result.committed)
+        self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
+        self.assertTrue(os.path.exists(os.path.join(self.a.path, "g.txt")))
+
+
+# Watchers: parsers on synthetic events, back ends on a real tree ##############
+
+KEvent = collections.namedtuple("KEvent", "ident fflags")
+
+
+def inotify_record(wd, mask, cookie, name, pad_to=16):
+    """One struct inotify_event the way the kernel writes it: name NUL-padded."""
+    raw = name + b"\0" if name else b""
+    raw += b"\0" * (-len(raw) % pad_to)
+    return struct.pack("iIII", wd, mask, cookie, len(raw)) + raw
+
+
+class ParseInotifyEventsTest(unittest.TestCase):
+    def test_several_events_with_padding_and_non_utf8_name(self):
+        buf = (inotify_record(1, gtfc.IN.CREATE, 0, b"a.txt")
+               + inotify_record(2, gtfc.IN.MOVED_FROM | gtfc.IN.ISDIR, 77, b"dir-with-long-name")
+               + inotify_record(2, gtfc.IN.MOVED_TO, 77, b"caf\xe9")  # Latin-1, not UTF-8
+               + inotify_record(3, gtfc.IN.DELETE_SELF, 0, b""))
+        events = gtfc.parse_inotify_events(buf)
+        self.assertEqual(events, [
+            (1, gtfc.IN.CREATE, 0, "a.txt"),
+            (2, gtfc.IN.MOVED_FROM | gtfc.IN.ISDIR, 77, "dir-with-long-name"),
+            (2, gtfc.IN.MOVED_TO, 77, os.fsdecode(b"caf\xe9")),
+            (3, gtfc.IN.DELETE_SELF, 0, ""),
+        ])
+        self.assertEqual(os.fsencode(events[2][3]), b"caf\xe9")
+
+    def test_empty_buffer(self):
+        self.assertEqual(gtfc.parse_inotify_events(b""), [])
+
+
+class KeventsToChangesTest(unittest.TestCase):
+    FD_PATHS = {3: "", 4: "a.txt", 5: "sub", 6: "sub/b.txt"}
+    IS_DIR = {3: True, 4: False, 5: True, 6: False}
+
+    def changes(self, *events):
+        return gtfc.kevents_to_changes(events, self.FD_PATHS, self.IS_DIR)
+
+    def test_file_write(self):
+        self.assertEqual(self.changes(KEvent(4, gtfc._NOTE_WRITE | gtfc._NOTE_EXTEND)), ({"a.txt"}, set()))
+
+    def test_dir_entry_added(self):
+        self.assertEqual(self.changes(KEvent(5, gtfc._NOTE_WRITE)), (set(), {"sub"}))
+        self.assertEqual(self.changes(KEvent(3, gtfc._NOTE_WRITE | gtfc._NOTE_LINK)), (set(), {""}))
+
+    def test_rename(self):
+        self.assertEqual(self.changes(KEvent(6, gtfc._NOTE_RENAME)), ({"sub/b.txt"}, {"sub"}))
+
+    def test_delete(self):
+        self.assertEqual(self.changes(KEvent(4, gtfc._NOTE_DELETE)), ({"a.txt"}, {""}))
+        self.assertEqual(self.changes(KEvent(5, gtfc._NOTE_DELETE)), ({"sub"}, {""}))
+
+    def test_unknown_fd_ignored(self):
+        self.assertEqual(self.changes(KEvent(99, gtfc._NOTE_WRITE)), (set(), set()))
+
+
+class SnapshotTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root)
+
+    def write(self, rel, data="x"):
+        path = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(data)
+
+    def test_snapshot_skips_git_and_does_not_follow_symlinks(self):
+        self.write("a/b.txt")
+        self.write(".git/HEAD")
+        self.write("sub/.git/config")  # only the top-level .git is special
+        os.symlink(os.path.join(self.root, "a"), os.path.join(self.root, "link"))
+        self.assertEqual(set(gtfc.snapshot_tree(self.root)),
+                         {"a", "a/b.txt", "sub", "sub/.git", "sub/.git/config", "link"})
+
+    def test_diff_added_removed_changed(self):
+        old = {"same": (1, 1, 1, 1), "gone": (1, 1, 1, 1), "edited": (1, 1, 1, 1)}
+        new = {"same": (1, 1, 1, 1), "edited": (2, 1, 1, 1), "added": (1, 1, 1, 1)}
+        self.assertEqual(gtfc.diff_snapshots(old, new), {"gone", "edited", "added"})
+
+    def test_missing_root_raises(self):
+        with self.assertRaises(FileNotFoundError):
+            gtfc.snapshot_tree(os.path.join(self.root, "nope"))
+
+
+class WatcherContract:
+    """Create/edit/rename/delete behaviour every back end must have."""
+
+    def open(self):
+        raise NotImplementedError
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root)
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def write(self, rel, data="x"):
+        with open(self.path(rel), "w") as f:
+            f.write(data)
+
+    def collect(self, watcher, expected, deadline=2.0):
+        """Read until `expected` has been seen (or the deadline passes)."""
+        seen, rescan = set(), False
+        end = time.monotonic() + deadline
+        while not expected <= seen and time.monotonic() < end:
+            changed, lost = watcher.read(0.05)
+            seen |= changed
+            rescan |= lost
+        return seen, rescan
+
+    def assertReports(self, watcher, expected):
+        seen, rescan = self.collect(watcher, set(expected))
+        self.assertLessEqual(set(expected), seen)
+        self.assertFalse(rescan)
+        return seen
+
+    def test_create(self):
+        with self.open() as w:
+            self.write("new.txt")
+            self.assertReports(w, {"new.txt"})
+
+    def test_edit(self):
+        self.write("f.txt", "hello")
+        with self.open() as w:
+            self.write("f.txt", "hello world")
+            self.assertReports(w, {"f.txt"})
+
+    def test_rename_reports_both_names(self):
+        self.write("old.txt")
+        with self.open() as w:
+            os.rename(self.path("old.txt"), self.path("new.txt"))
+            self.assertReports(w, {"old.txt", "new.txt"})
+
+    def test_delete(self):
+        self.write("f.txt")
+        os.mkdir(self.path("d"))
+        with self.open() as w:
+            os.remove(self.path("f.txt"))
+            os.rmdir(self.path("d"))
+            self.assertReports(w, {"f.txt", "d"})
+
+    def test_non_utf8_name(self):
+        with self.open() as w:
+            with open(os.path.join(os.fsencode(self.root), b"caf\xe9"), "w"):
+                pass
+            self.assertReports(w, {os.fsdecode(b"caf\xe9")})
+
+    def test_root_given_as_symlink(self):
+        link = self.root + "-link"
+        os.symlink(self.root, link)
+        self.addCleanup(os.remove, link)
+        self.root = link
+        with self.open() as w:
+            self.write("via-link")
+            self.assertReports(w, {"via-link"})
+
+    def test_git_dir_ignored(self):
+        os.makedirs(self.path(".git/objects"))
+        with self.open() as w:
+            self.write(".git/index")
+            self.write(".git/objects/ab")
+            os.mkdir(self.path(".git/refs"))
+            self.write("marker")
+            seen = self.assertReports(w, {"marker"})
+            seen |= self.collect(w, {"never"}, deadline=0.2)[0]
+            self.assertEqual({p for p in seen if p.startswith(".git")}, set())
+
+    def test_idle_read_returns_promptly(self):
+        with self.open() as w:
+            start = time.monotonic()
+            self.assertEqual(w.read(0.1), (set(), False))
+            self.assertLess(time.monotonic() - start, 0.5)
+
+
+class PollWatcherTest(WatcherContract, unittest.TestCase):
+    def open(self):
+        w = gtfc.open_watcher(self.root, force_poll=True, poll_interval=0.05)
+        self.assertEqual((w.backend, w.fileno()), ("poll", None))
+        return w
+
+    def test_root_vanishing_requests_rescan(self):
+        with self.open() as w:
+            os.rmdir(self.root)
+            self.assertTrue(self.collect(w, {"never"}, deadline=0.2)[1])
+            os.mkdir(self.root)
+
+
+@unittest.skipUnless(sys.platform.startswith("linux"), "inotify is Linux-only")
+class InotifyWatcherTest(WatcherContract, unittest.TestCase):
+    def open(self):
+        w = gtfc.open_watcher(self.root)
+        self.assertEqual(w.backend, "inotify")
+        self.assertIsInstance(w.fileno(), int)
+        return w
+
+    def test_new_subtree_files_written_immediately_are_reported(self):
+        with self.open() as w:
+            os.makedirs(self.path("a/b/c"))
+            self.write("a/b/c/f.txt")  # before gtfc could have added a watch on c
+            self.assertReports(w, {"a", "a/b", "a/b/c", "a/b/c/f.txt"})
+
+    def test_directory_moved_in_from_outside(self):
+        outside = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, outside, True)
+        os.makedirs(os.path.join(outside, "pkg/sub"))
+        with open(os.path.join(outside, "pkg/sub/x"), "w"):
+            pass
+        with self.open() as w:
+            os.rename(os.path.join(outside, "pkg"), self.path("pkg"))
+            self.assertReports(w, {"pkg", "pkg/sub", "pkg/sub/x"})
+            self.write("pkg/sub/y")  # the moved-in tree is watched
+            self.assertReports(w, {"pkg/sub/y"})
+
+    def test_directory_renamed_inside_tree_is_watched_at_new_path(self):
+        os.makedirs(self.path("a/sub"))
+        os.mkdir(self.path("b"))
+        with self.open() as w:
+            os.rename(self.path("a/sub"), self.path("b/sub"))
+            self.assertReports(w, {"a/sub", "b/sub"})
+            self.write("b/sub/later")
+            seen = self.assertReports(w, {"b/sub/later"})
+            self.assertNotIn("a/sub/later", seen)
+
+    def test_directory_moved_out_is_unwatched(self):
+        outside = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, outside)
+        os.makedirs(self.path("d/e"))
+        with self.open() as w:
+            os.rename(self.path("d"), os.path.join(outside, "d"))
+            self.assertReports(w, {"d"})
+            self.assertEqual(set(w._dirs.values()), {""})
+            with open(os.path.join(outside, "d/e/f"), "w"):
+                pass
+            self.assertEqual(self.collect(w, {"never"}, deadline=0.2), (set(), False))
+
+    def test_deleting_subtree_does_not_request_rescan(self):
+        os.makedirs(self.path("x/y/z"))
+        with self.open() as w:
+            shutil.rmtree(self.path("x"))
+            self.assertReports(w, {"x"})
+            self.assertEqual(self.collect(w, {"never"}, deadline=0.2)[1], False)
+            self.assertEqual(set(w._dirs.values()), {""})
+
+    def test_root_deleted_requests_rescan(self):
+        with self.open() as w:
+            os.rmdir(self.root)
+            self.assertTrue(self.collect(w, {"never"}, deadline=0.5)[1])
+            os.mkdir(self.root)
+
+    def test_overflow_event_requests_rescan(self):
+        with self.open() as w:
+            self.assertTrue(w._handle((-1, gtfc.IN.Q_OVERFLOW, 0, ""), set()))
+
+    @unittest.skipUnless(os.access("/proc/sys/fs/inotify/max_queued_events", os.W_OK), "needs root")
+    def test_real_queue_overflow(self):
+        knob = "/proc/sys/fs/inotify/max_queued_events"
+        with open(knob) as f:
+            saved = f.read()
+        try:
+            with open(knob, "w") as f:
+                f.write("8")
+            w = self.open()  # the queue size is fixed when the instance is created
+        finally:
+            with open(knob, "w") as f:
+                f.write(saved)
+        with w:
+            for i in range(50):
+                self.write(f"f{i}")
+            self.assertTrue(self.collect(w, {"never"}, deadline=0.3)[1])
+
+    def test_watch_limit_message(self):
+        err = gtfc._os_error("inotify_add_watch", gtfc.errno.ENOSPC)
+        self.assertIsInstance(err, gtfc.GtfcError)
+        self.assertIn("fs.inotify.max_user_watches = ", str(err))
+        self.assertIn(" — ", str(err))
+        self.assertIsInstance(gtfc._os_error("inotify_add_watch", gtfc.errno.ENOENT), FileNotFoundError)
+
+    def test_add_watch_enospc_surfaces_as_gtfc_error(self):
+        os.mkdir(self.path("sub"))
+        real_check = gtfc._check
+
+        def check(op, *args):
+            if op == "inotify_add_watch":
+                raise gtfc._os_error(op, gtfc.errno.ENOSPC)
+            return real_check(op, *args)
+
+        with mock.patch.object(gtfc, "_check", check):
+            with self.assertRaisesRegex(gtfc.GtfcError, "max_user_watches"):
+                gtfc.open_watcher(self.root)
+
+    def test_falls_back_to_poll_when_inotify_unusable(self):
+        with mock.patch.object(gtfc, "_check", side_effect=OSError(gtfc.errno.ENOSYS, "nope")):
+            with gtfc.open_watcher(self.root) as w:
+                self.assertEqual(w.backend, "poll")
+
+    def test_init_limit_is_not_swallowed(self):
+        with mock.patch.object(gtfc, "_check", side_effect=gtfc._os_error("inotify_init1", gtfc.errno.EMFILE)):
+            with self.assertRaisesRegex(gtfc.GtfcError, "max_user_instances"):
+                gtfc.open_watcher(self.root)
+
+
+class FakeKqueue:
+    """Just enough of select.kqueue to drive KqueueWatcher on Linux: events
+    are injected with push() instead of coming from the kernel."""
+
+    def __init__(self):
+        self.registered, self.pending = set(), []
+
+    def control(self, changelist, max_events, timeout):
+        self.registered.update(k.ident for k in changelist or ())
+        out, self.pending = self.pending[:max_events], self.pending[max_events:]
+        return out
+
+    def fileno(self):
+        return -1
+
+    def close(self):
+        pass
+
+
+class KqueueWatcherLogicTest(unittest.TestCase):
+    """KqueueWatcher's bookkeeping, with the kernel side faked."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root)
+        os.makedirs(os.path.join(self.root, "sub"))
+        os.makedirs(os.path.join(self.root, ".git"))
+        open(os.path.join(self.root, "sub/a.txt"), "w").close()
+        self.kq = FakeKqueue()
+        patches = [mock.patch.object(gtfc.select, "kqueue", lambda: self.kq, create=True),
+                   mock.patch.object(gtfc.select, "kevent", create=True,
+                                     new=lambda fd, **kw: KEvent(fd, kw["fflags"]))]
+        for p in patches:
+            p.start()
+            self.addCleanup(p.stop)
+        self.w = gtfc.KqueueWatcher(self.root)
+        self.addCleanup(self.w.close)
+
+    def fd(self, rel):
+        return self.w._fds[rel]
+
+    def test_initial_registration_skips_git(self):
+        self.assertEqual(set(self.w._fds), {"", "sub", "sub/a.txt"})
+        self.assertEqual(self.kq.registered, set(self.w._paths))
+
+    def test_new_entries_reported_and_watched(self):
+        os.makedirs(os.path.join(self.root, "sub/new/deep"))
+        open(os.path.join(self.root, "sub/new/deep/f"), "w").close()
+        self.kq.pending = [KEvent(self.fd("sub"), gtfc._NOTE_WRITE)]
+        self.assertEqual(self.w.read(0), ({"sub/new", "sub/new/deep", "sub/new/deep/f"}, False))
+        self.assertIn("sub/new/deep/f", self.w._fds)
+
+    def test_file_write_and_removal(self):
+        self.kq.pending = [KEvent(self.fd("sub/a.txt"), gtfc._NOTE_WRITE)]
+        self.assertEqual(self.w.read(0), ({"sub/a.txt"}, False))
+        shutil.rmtree(os.path.join(self.root, "sub"))
+        self.kq.pending = [KEvent(self.fd(""), gtfc._NOTE_WRITE), KEvent(self.fd("sub"), gtfc._NOTE_DELETE)]
+        self.assertEqual(self.w.read(0), ({"sub"}, False))
+        self.assertEqual(set(self.w._fds), {""})
+
+    def test_emfile_is_gtfc_error(self):
+        open(os.path.join(self.root, "b.txt"), "w").close()
+        with mock.patch.object(gtfc.os, "open", side_effect=OSError(gtfc.errno.EMFILE, "too many")):
+            self.kq.pending = [KEvent(self.fd(""), gtfc._NOTE_WRITE)]
+            with self.assertRaisesRegex(gtfc.GtfcError, "ulimit -n"):
+                self.w.read(0)
+
+
+# End to end: a real cluster of sshd hosts ####################################
+
+class ClusterTestCase(unittest.TestCase):
+    """A fresh cluster per test class; each test gets its own repo name."""
+    HOSTS = ("alpha", "beta")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(cls.HOSTS, gtfc_py=GTFC_PY)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def gtfc(self, host, *args, check=True, timeout=60):
+        return self.c.run(host, [f"gtfc-{args[0]}", *args[1:]], check=check, timeout=timeout)
+
+    def bootstrap(self, host, repo="~/myrepo"):
+        return self.c.ssh_operator(host, f"{self.c.bin}/gtfc-bootstrap {repo}",
+                                   forward_agent=False)
+
+    def join(self, host, via, repo="~/myrepo", check=True):
+        return self.c.ssh_operator(host, f"{self.c.bin}/gtfc-join {via} {repo}",
+                                   forward_agent=True, check=check)
+
+    def head(self, host, repo="myrepo"):
+        return self.c.run(host, ["git", "-C", repo, "rev-parse", "HEAD"]).stdout.strip()
+
+    def wait_for_file(self, host, rel, content, timeout=15):
+        def arrived():
+            try:
+                return self.c.read(host, rel) == content
+            except OSError:
+                return False
+        wait_until(arrived, timeout=timeout, what=f"{rel} = {content!r} on {host}")
+
+    def wait_converged(self, hosts, repo="myrepo", timeout=20):
+        wait_until(lambda: len({self.head(h, repo) for h in hosts}) == 1, timeout=timeout,
+                   what=f"{', '.join(hosts)} on the same commit")
+
+
+@NEEDS_CLUSTER
+class SeedUsageTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def test_seed_usage_works_literally(self):
+        c = self.c
+        self.bootstrap("alpha")
+        out = self.join("beta", via="alpha")
+        self.assertIn("joined through alpha", out.stdout)
+        c.write("alpha", "myrepo/test", "Tue alpha\n")
+        self.gtfc("alpha", "push")                         # from home, no argument
+        self.wait_for_file("beta", "myrepo/test", "Tue alpha\n")
+        c.write("beta", "myrepo/from-beta", "hi\n")
+        self.gtfc("beta", "push")
+        self.wait_for_file("alpha", "myrepo/from-beta", "hi\n")
+        self.wait_converged(["alpha", "beta"])
+
+        # Peers' keys are pinned to gtfc-shell on this one repo, with `restrict`.
+        keys = c.read("alpha", ".ssh/authorized_keys2")
+        self.assertRegex(keys, r'command="\S*/gtfc-shell /home/gtfcuser/myrepo",restrict '
+                               r'ssh-ed25519 ')
+        # gtfc-pull catches up with what was committed but never pushed.
+        c.write("alpha", "myrepo/quiet", "only committed on alpha\n")
+        c.run("alpha", ["git", "-C", "myrepo", "add", "-A"])
+        c.run("alpha", ["git", "-C", "myrepo", "-c", "user.name=x", "-c", "user.email=x@x",
+                        "commit", "-qm", "by hand"])
+        self.gtfc("beta", "pull")
+        self.assertEqual(c.read("beta", "myrepo/quiet"), "only committed on alpha\n")
+
+        # A third host joins through a member that is not the first...
+        self.join("gamma", via="beta")
+        self.assertIn("gtfc-shell", c.read("alpha", ".ssh/authorized_keys2").split(
+            "gtfc-peer")[-2] if False else c.read("alpha", ".ssh/authorized_keys2"))
+        gamma_key = c.read("gamma", ".ssh/gtfc_ed25519.pub").split()[1]
+        wait_until(lambda: gamma_key in c.read("alpha", ".ssh/authorized_keys2"),
+                   what="alpha letting gamma in, with no step on alpha")
+        # ...and then talks to alpha directly.
+        c.write("gamma", "myrepo/from-gamma", "g\n")
+        self.gtfc("gamma", "push")
+        self.wait_for_file("alpha", "myrepo/from-gamma", "g\n")
+        refs = c.run("alpha", ["git", "-C", "myrepo", "for-each-ref", "refs/gtfc/in/"]).stdout
+        self.assertIn("refs/gtfc/in/gamma", refs)
+        self.wait_converged(["alpha", "beta", "gamma"])
+
+    def test_push_with_nothing_new_is_quiet_and_needs_no_agent(self):
+        self.bootstrap("alpha", "~/solo")
+        first = self.gtfc("alpha", "push", "solo")
+        self.assertEqual(first.stderr, "")
+        self.assertIn("up to date", first.stdout)
+
+    def test_bad_input_gets_one_line_and_no_traceback(self):
+        cases = [["gtfc-push", "/nonexistent"], ["gtfc-join", "bad host!", "r"],
+                 ["gtfc-pull", "/tmp"]]
+        for argv in cases:
+            with self.subTest(argv=argv):
+                r = self.c.run("beta", argv, check=False)
+                self.assertEqual(r.returncode, 1)
+                self.assertNotIn("Traceback", r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith("gtfc: "), r.stderr)
+
+
+@NEEDS_CLUSTER
+class UnreachablePeerTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def test_a_host_that_was_down_catches_up_with_pull(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        self.join("gamma", via="alpha")
+        c.stop_sshd("gamma")            # new connections hang: tests our timeouts
+        try:
+            c.write("alpha", "myrepo/while-gamma-away", "x\n")
+            started = time.monotonic()
+            r = self.gtfc("alpha", "push", check=False)
+            took = time.monotonic() - started
+        finally:
+            c.cont_sshd("gamma")
+        self.assertEqual(r.returncode, 1)
+        self.assertLess(took, 20)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("gamma unreachable", r.stderr)
+        self.wait_for_file("beta", "myrepo/while-gamma-away", "x\n")   # others still get it
+        self.assertFalse(os.path.exists(c.path("gamma", "myrepo/while-gamma-away")))
+        self.gtfc("gamma", "pull")
+        self.assertEqual(c.read("gamma", "myrepo/while-gamma-away"), "x\n")
+        self.wait_converged(["alpha", "beta", "gamma"])
+
+
+@NEEDS_CLUSTER
+class ReadOnlyHostTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def test_denywrite_host_refuses_pushes_but_pulls_and_keeps_the_switch(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        c.write("beta", ".ssh/authorized_keys2",
+                keys.replace("/gtfc-shell /home", "/gtfc-shell.denywrite /home"))
+        c.write("alpha", "myrepo/pushed", "p\n")
+        r = self.gtfc("alpha", "push", check=False)
+        self.assertIn("read-only", r.stderr)
+        time.sleep(0.5)
+        self.assertFalse(os.path.exists(c.path("beta", "myrepo/pushed")))
+        self.gtfc("beta", "pull")
+        self.assertEqual(c.read("beta", "myrepo/pushed"), "p\n")
+        # gtfc rewrites the block when membership changes; the switch survives.
+        self.join("gamma", via="alpha")
+        gamma_key = c.read("gamma", ".ssh/gtfc_ed25519.pub").split()[1]
+        self.gtfc("beta", "pull")
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        self.assertIn(gamma_key, keys)
+        managed = [l for l in keys.splitlines() if l.startswith("command=")]
+        self.assertEqual(len(managed), 2)
+        self.assertTrue(all("gtfc-shell.denywrite" in l for l in managed), keys)
+
+
+@NEEDS_CLUSTER
+class PeerKeyRestrictionTest(ClusterTestCase):
+    def test_a_peer_key_can_sync_its_repo_and_nothing_else(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.bootstrap("alpha", "~/private")
+        self.join("beta", via="alpha")
+        base = ["ssh", "-i", ".ssh/gtfc_ed25519", "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+        attempts = {
+            "a shell": base + ["alpha"],
+            "a command": base + ["alpha", "id"],
+            "a pty": base + ["-tt", "alpha", "sh"],
+            "a port forward": base + ["-o", "ExitOnForwardFailure=yes", "-N",
+                                      "-R", "127.0.0.12:2222:127.0.0.1:22", "alpha"],
+            "another repo": base + ["alpha", "git-upload-pack '/home/gtfcuser/private'"],
+            "a relative path": base + ["alpha", "git-upload-pack 'myrepo/../private'"],
+        }
+        for what, argv in attempts.items():
+            with self.subTest(what):
+                r = c.run("beta", argv, check=False, timeout=15)
+                self.assertNotEqual(r.returncode, 0, f"{what} was allowed: {r.stdout}")
+                self.assertNotIn("uid=", r.stdout)
+        # What it may do: fetch the repo it was let in for.
+        r = c.run("beta", ["git", "-C", "myrepo", "ls-remote",
+                           "ssh://alpha/home/gtfcuser/myrepo"],
+                  env={"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 -o IdentitiesOnly=yes "
+                                          "-o BatchMode=yes"})
+        self.assertIn("HEAD", r.stdout)
+
+
+@NEEDS_CLUSTER
+class WatchTest(ClusterTestCase):
+    def test_watch_propagates_create_edit_rename_delete_both_ways(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        for host in ("alpha", "beta"):
+            c.spawn(host, ["gtfc-watch"])
+        time.sleep(1)
+        c.write("alpha", "myrepo/note.txt", "v1\n")
+        self.wait_for_file("beta", "myrepo/note.txt", "v1\n")
+        c.write("alpha", "myrepo/note.txt", "v2\n")
+        self.wait_for_file("beta", "myrepo/note.txt", "v2\n")
+        os.rename(c.path("alpha", "myrepo/note.txt"), c.path("alpha", "myrepo/renamed.txt"))
+        self.wait_for_file("beta", "myrepo/renamed.txt", "v2\n")
+        wait_until(lambda: not os.path.exists(c.path("beta", "myrepo/note.txt")),
+                   what="old name gone on beta")
+        os.makedirs(c.path("beta", "myrepo/sub/dir"))
+        c.write("beta", "myrepo/sub/dir/deep.txt", "from beta\n")
+        self.wait_for_file("alpha", "myrepo/sub/dir/deep.txt", "from beta\n")
+        os.unlink(c.path("alpha", "myrepo/renamed.txt"))
+        wait_until(lambda: not os.path.exists(c.path("beta", "myrepo/renamed.txt")),
+                   what="delete reaching beta")
+        self.wait_converged(["alpha", "beta"])
+        # No echo: once quiet, nobody makes new commits.
+        settled = self.head("alpha")
+        time.sleep(2)
+        self.assertEqual(self.head("alpha"), settled)
+        self.assertEqual(self.head("beta"), settled)
+
+    def test_a_second_watcher_on_the_same_repo_refuses(self):
+        self.bootstrap("alpha", "~/once")
+        self.c.spawn("alpha", ["gtfc-watch", "once"])
+        wait_until(lambda: os.path.exists(self.c.path("alpha", "once/.git/gtfc/watch.pid")),
+                   what="first watcher running")
+        time.sleep(0.3)
+        r = self.gtfc("alpha", "watch", "once", check=False, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already running", r.stderr)
+
+
+@NEEDS_CLUSTER
+class ConcurrentEditTest(ClusterTestCase):
+    def test_the_same_line_edited_on_two_hosts_keeps_both_and_converges(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        c.write("alpha", "myrepo/shared.txt", "original\n")
+        self.gtfc("alpha", "push")
+        self.wait_for_file("beta", "myrepo/shared.txt", "original\n")
+        c.write("alpha", "myrepo/shared.txt", "alpha's version\n")
+        c.write("beta", "myrepo/shared.txt", "beta's version\n")
+        procs = [c.spawn(h, ["gtfc-push"]) for h in ("alpha", "beta")]
+        for p in procs:
+            p.wait(timeout=60)
+        for h in ("alpha", "beta"):
+            self.gtfc(h, "pull")
+        self.wait_converged(["alpha", "beta"])
+        for h in ("alpha", "beta"):
+            names = os.listdir(c.path(h, "myrepo"))
+            copies = [n for n in names if n.startswith("shared.conflict-")]
+            self.assertEqual(len(copies), 1, names)
+            versions = {c.read(h, "myrepo/shared.txt"), c.read(h, "myrepo/" + copies[0])}
+            self.assertEqual(versions, {"alpha's version\n", "beta's version\n"})
+
+
+# Runner ####################################################################
+
+def main(argv=None):
+    """Run this module's tests (or the named ones); print "N passed, M failed[, K skipped]"."""
+    names = sys.argv[1:] if argv is None else argv
+    # atexit (and so Cluster.close) runs on SIGTERM too, e.g. a CI timeout.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    suite = loader.loadTestsFromNames(names, module) if names else loader.loadTestsFromModule(module)
+    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    summary = f"{passed} passed, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped"
+    print(summary, flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -450,11 +450,17 @@ def split_managed_block(text: str) -> Tuple[List[str], List[str], List[str]]:
     return lines[:start], lines[start + 1:end], lines[end + 1:]
 
 
-def render_authorized_keys(old_text: str, grants: Dict[str, List[str]],
-                           shell: str) -> str:
+@dataclass
+class Grant:
+    """What one peer key may do here: sync these repos, as the nodes so named."""
+    repos: set = field(default_factory=set)
+    names: set = field(default_factory=set)
+
+
+def render_authorized_keys(old_text: str, grants: Dict[str, Grant], shell: str) -> str:
     """The new authorized_keys2 text: user lines byte for byte, then our block.
 
-    grants maps a peer's public key to the repos it may reach.  A line an admin
+    grants maps a peer's public key to what it may do.  A line an admin
     switched to gtfc-shell.denywrite stays so; if every old line was switched, the
     whole host is read-only and new peers get denywrite too.
     """
@@ -463,9 +469,12 @@ def render_authorized_keys(old_text: str, grants: Dict[str, List[str]],
     all_denied = bool(block) and all("gtfc-shell.denywrite" in l for l in block
                                      if not l.startswith("#"))
     managed = []
-    for key, repos in sorted(grants.items()):
+    for key, grant in sorted(grants.items()):
         program = shell + (".denywrite" if all_denied or key in denied else "")
-        command = " ".join(shlex.quote(a) for a in [program, *sorted(repos)])
+        words = [program, *sorted(grant.repos)]
+        for name in sorted(grant.names):
+            words += ["--peer", name]
+        command = " ".join(shlex.quote(w) for w in words)
         managed.append(f'command="{command}",restrict {key} gtfc-peer')
     out = before + [BLOCK_BEGIN] + managed + [BLOCK_END] + after
     return "\n".join(out) + "\n"
@@ -474,10 +483,12 @@ def render_authorized_keys(old_text: str, grants: Dict[str, List[str]],
 def refresh_access(repos: List[Repo]) -> None:
     """Rewrite the authorized_keys2 block for all of this user's repos, and each
     repo's known_hosts, from committed membership."""
-    grants: Dict[str, List[str]] = {}
+    grants: Dict[str, Grant] = {}
     for repo in repos:
         for peer in peers(repo):
-            grants.setdefault(peer.key, []).append(repo.path)
+            grant = grants.setdefault(peer.key, Grant())
+            grant.repos.add(repo.path)
+            grant.names.add(peer.name)
         write_known_hosts(repo)
     ssh_dir = os.path.join(home(), ".ssh")
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
@@ -844,7 +855,33 @@ def pinned_repo(path: str, pinned: List[str]) -> str:
     raise GtfcError(f"refused: {path[:200]!r} is not the repo this key may sync")
 
 
-def cmd_shell(pinned: List[str], denywrite: bool) -> int:
+# receive.denyDeletes only guards branches, so a hook refuses every delete.
+PRE_RECEIVE_HOOK = """#!/bin/sh
+# Written by gtfc: peers may update their inbox ref, never delete a ref.
+while read old new ref; do
+  case "$new" in *[!0]*) ;; *) echo "gtfc: refused: peers may not delete $ref" >&2; exit 1;; esac
+done
+"""
+
+
+def receive_hooks_dir(repo: Repo) -> str:
+    """gtfc's own hooks for receive-pack, in .git/gtfc, where no push can write."""
+    folder = os.path.join(repo.state_dir, "hooks")
+    hook = os.path.join(folder, "pre-receive")
+    try:
+        with open(hook, encoding="utf-8") as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = None
+    if current != PRE_RECEIVE_HOOK or not os.access(hook, os.X_OK):
+        write_file_atomic(hook, PRE_RECEIVE_HOOK, mode=0o755)
+    return folder
+
+
+def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
+    """Serve one git fetch or push of a pinned repo to a peer.  A push may only
+    move the peer's own inbox refs/gtfc/in/<peer>: every other ref is hidden from
+    it, and git refuses updates to hidden refs; a hook refuses deletes."""
     verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
     repo = pinned_repo(path, pinned)
     git_dir = os.path.join(repo, ".git")
@@ -853,7 +890,14 @@ def cmd_shell(pinned: List[str], denywrite: bool) -> int:
     if denywrite:
         raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
-    status = subprocess.call(["git", "receive-pack", git_dir])
+    if not peer_names:
+        raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
+                        "run gtfc-pull here to rewrite the gtfc block")
+    confine = ["-c", f"core.hooksPath={receive_hooks_dir(Repo(repo))}",
+               "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
+    for name in peer_names:
+        confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
+    status = subprocess.call(["git", *confine, "receive-pack", git_dir])
     if status == 0:
         start_background_integrate(Repo(repo))
     return status
@@ -1769,7 +1813,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "in, else every registered repo)")
 
     def node_args(p):
-        p.add_argument("--name", help="this node's name (default: short hostname)")
+        p.add_argument("--name", type=node_name,
+                       help="this node's name (default: short hostname)")
         p.add_argument("--address", help="how peers reach this host "
                        "(default: its hostname)")
 
@@ -1804,8 +1849,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, None, "forced command for peers' keys in authorized_keys2 "
                     "(not for interactive use)")
         p.add_argument("pinned", nargs="+", metavar="REPO")
+        p.add_argument("--peer", action="append", default=[], type=node_name,
+                       help="node name(s) of the key's holder: it may push only "
+                       "into refs/gtfc/in/NAME")
         p.set_defaults(func=lambda a, deny=name.endswith("denywrite"):
-                       cmd_shell(a.pinned, deny))
+                       cmd_shell(a.pinned, a.peer, deny))
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
                 "tree (gtfc-shell runs this after each push)")
     repo_arg(p)
@@ -1814,6 +1862,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("name")
     return parser
+
+
+def node_name(text: str) -> str:
+    if not NODE_NAME_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a node name (letters, "
+                                         "digits, . _ -)")
+    return text
 
 
 def dispatch_args(argv: List[str]) -> List[str]:

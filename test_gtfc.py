@@ -11,7 +11,8 @@ directory R (under /var/tmp, because every host gets its own /tmp) are bind-moun
     R/hosts/NAME/etc_ssh  -> /etc/ssh     (own host key, sshd_config, ssh_config)
     R/hosts/NAME/hosts    -> /etc/hosts   (every cluster name -> its address)
 
-and the hostname is NAME.  Each host runs its own `sshd -D` on 127.0.0.11, .12, ...
+and the hostname is NAME.  Each host runs its own `sshd -D` on 127.0.X.11, .12, ...
+(X from the test run's pid, or GTFC_TEST_NET=127.0.X)
 port 22 (logging to R/hosts/NAME/sshd.log); its ssh client binds outgoing
 connections to the host's own address (BindAddress), so a host can be cut off with
 iptables (`Cluster.partition`).  The same Unix user, gtfcuser, exists on every host,
@@ -72,6 +73,8 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 SSHD = "/usr/sbin/sshd"
 ROOT_PREFIX = "gtfc-test-"
 ROOT_PARENT = "/var/tmp"  # not /tmp: every host mounts its own /tmp
+# Each test run gets its own 127.0.X.0/24, so two runs on one machine never clash.
+TEST_NET = os.environ.get("GTFC_TEST_NET") or f"127.0.{os.getpid() % 250 + 1}"
 _DEFAULT = object()
 
 
@@ -327,7 +330,7 @@ class Cluster:
         if not ok:
             raise RuntimeError("cannot build a test cluster: " + why)
         self.names = tuple(names)
-        self._addr = {name: f"127.0.0.{first_addr + i}" for i, name in enumerate(self.names)}
+        self._addr = {name: f"{TEST_NET}.{first_addr + i}" for i, name in enumerate(self.names)}
         self._holders = {}
         self._namespaces = {}
         self._sshd = {}
@@ -743,7 +746,7 @@ class ClusterSmokeTest(unittest.TestCase):
         result = self.cluster.run("alpha", ["ssh", "-o", "BatchMode=yes", "beta", "hostname"],
                                   timeout=20)
         self.assertEqual(result.stdout.strip(), "beta")
-        self.assertIn("from 127.0.0.11", self.cluster.read_log("beta"))
+        self.assertIn("from " + self.cluster.addr("alpha"), self.cluster.read_log("beta"))
 
     def test_stopped_sshd_makes_new_connections_time_out(self):
         c = self.cluster
@@ -775,7 +778,7 @@ class ClusterSmokeTest(unittest.TestCase):
         result = self.cluster.ssh_operator("beta", "ssh -o BatchMode=yes alpha hostname",
                                            forward_agent=True, timeout=30)
         self.assertEqual(result.stdout.strip(), "alpha")
-        self.assertIn("from 127.0.0.12", self.cluster.read_log("alpha"))
+        self.assertIn("from " + self.cluster.addr("beta"), self.cluster.read_log("alpha"))
 
     def test_without_forwarding_the_host_has_no_key_of_its_own(self):
         result = self.cluster.ssh_operator("gamma", "ssh -o BatchMode=yes alpha hostname",
@@ -897,38 +900,46 @@ class ForcedCommandParseTest(unittest.TestCase):
                 gtfc.pinned_repo(bad, pinned)
 
 
+def grants(repos_by_key):
+    """{key: [repos]} → the Grant map render_authorized_keys takes; peers p0, p1, …"""
+    return {key: gtfc.Grant(set(repos), {f"p{i}"})
+            for i, (key, repos) in enumerate(sorted(repos_by_key.items()))}
+
+
 class AuthorizedKeysTest(unittest.TestCase):
     K1 = NodeRecordTest.KEY
     K2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKe"
     USER = "# my own keys\nssh-rsa AAAAB3Nza me@laptop  \n\nfrom=\"10.0.0.1\" ssh-ed25519 AAAAx ops\n"
+    SHELL = "/bin/gtfc-shell"
+
+    def render(self, old, repos_by_key):
+        return gtfc.render_authorized_keys(old, grants(repos_by_key), self.SHELL)
 
     def test_user_lines_are_kept_byte_for_byte_and_block_is_restricted(self):
-        text = gtfc.render_authorized_keys(self.USER, {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
+        text = self.render(self.USER, {self.K1: ["/h/r"]})
         self.assertTrue(text.startswith(self.USER))
-        self.assertIn(f'command="/bin/gtfc-shell /h/r",restrict {self.K1} gtfc-peer', text)
-        again = gtfc.render_authorized_keys(text, {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
-        self.assertEqual(again, text)
+        self.assertIn(f'command="/bin/gtfc-shell /h/r --peer p0",restrict {self.K1} gtfc-peer',
+                      text)
+        self.assertEqual(self.render(text, {self.K1: ["/h/r"]}), text)
 
     def test_a_manual_switch_to_denywrite_survives_rewrites(self):
-        text = gtfc.render_authorized_keys(self.USER, {self.K1: ["/h/r"], self.K2: ["/h/r"]},
-                                           "/bin/gtfc-shell")
-        edited = text.replace(f'gtfc-shell /h/r",restrict {self.K1}',
-                              f'gtfc-shell.denywrite /h/r",restrict {self.K1}')
-        again = gtfc.render_authorized_keys(edited, {self.K1: ["/h/r", "/h/s"],
-                                                     self.K2: ["/h/r"]}, "/bin/gtfc-shell")
-        self.assertIn(f'gtfc-shell.denywrite /h/r /h/s",restrict {self.K1}', again)
-        self.assertIn(f'gtfc-shell /h/r",restrict {self.K2}', again)
+        text = self.render(self.USER, {self.K1: ["/h/r"], self.K2: ["/h/r"]})
+        edited = text.replace(f'gtfc-shell /h/r --peer p0",restrict {self.K1}',
+                              f'gtfc-shell.denywrite /h/r --peer p0",restrict {self.K1}')
+        self.assertNotEqual(edited, text)
+        again = self.render(edited, {self.K1: ["/h/r", "/h/s"], self.K2: ["/h/r"]})
+        self.assertIn(f'gtfc-shell.denywrite /h/r /h/s --peer p0",restrict {self.K1}', again)
+        self.assertIn(f'gtfc-shell /h/r --peer p1",restrict {self.K2}', again)
 
     def test_a_host_made_fully_read_only_stays_so_for_new_peers(self):
-        text = gtfc.render_authorized_keys("", {self.K1: ["/h/r"]}, "/bin/gtfc-shell")
+        text = self.render("", {self.K1: ["/h/r"]})
         edited = text.replace("gtfc-shell /h/r", "gtfc-shell.denywrite /h/r")
-        again = gtfc.render_authorized_keys(edited, {self.K1: ["/h/r"], self.K2: ["/h/r"]},
-                                            "/bin/gtfc-shell")
-        self.assertEqual(again.count('gtfc-shell.denywrite /h/r",restrict'), 2)
+        again = self.render(edited, {self.K1: ["/h/r"], self.K2: ["/h/r"]})
+        self.assertEqual(again.count('gtfc-shell.denywrite /h/r --peer'), 2)
 
     def test_paths_with_spaces_are_quoted_for_the_login_shell(self):
-        text = gtfc.render_authorized_keys("", {self.K1: ["/h/my repo"]}, "/bin/gtfc-shell")
-        self.assertIn("""command="/bin/gtfc-shell '/h/my repo'",restrict""", text)
+        text = self.render("", {self.K1: ["/h/my repo"]})
+        self.assertIn("""command="/bin/gtfc-shell '/h/my repo' --peer p0",restrict""", text)
 
 
 class SmallPureFunctionsTest(unittest.TestCase):
@@ -1469,8 +1480,8 @@ class SeedUsageTest(ClusterTestCase):
 
         # Peers' keys are pinned to gtfc-shell on this one repo, with `restrict`.
         keys = c.read("alpha", ".ssh/authorized_keys2")
-        self.assertRegex(keys, r'command="\S*/gtfc-shell /home/gtfcuser/myrepo",restrict '
-                               r'ssh-ed25519 ')
+        self.assertRegex(keys, r'command="\S*/gtfc-shell /home/gtfcuser/myrepo --peer beta",'
+                               r'restrict ssh-ed25519 ')
         # gtfc-pull catches up with what was committed but never pushed.
         c.write("alpha", "myrepo/quiet", "only committed on alpha\n")
         c.run("alpha", ["git", "-C", "myrepo", "add", "-A"])
@@ -1583,7 +1594,7 @@ class PeerKeyRestrictionTest(ClusterTestCase):
             "a command": base + ["alpha", "id"],
             "a pty": base + ["-tt", "alpha", "sh"],
             "a port forward": base + ["-o", "ExitOnForwardFailure=yes", "-N",
-                                      "-R", "127.0.0.12:2222:127.0.0.1:22", "alpha"],
+                                      "-R", f"{c.addr('beta')}:2222:127.0.0.1:22", "alpha"],
             "another repo": base + ["alpha", "git-upload-pack '/home/gtfcuser/private'"],
             "a relative path": base + ["alpha", "git-upload-pack 'myrepo/../private'"],
         }
@@ -1592,6 +1603,23 @@ class PeerKeyRestrictionTest(ClusterTestCase):
                 r = c.run("beta", argv, check=False, timeout=15)
                 self.assertNotEqual(r.returncode, 0, f"{what} was allowed: {r.stdout}")
                 self.assertNotIn("uid=", r.stdout)
+        # A push may move only the pusher's own inbox: not the branch, not another
+        # peer's inbox, no tags, no deletes.
+        url = "ssh://alpha/home/gtfcuser/myrepo"
+        env = {"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 "
+                                  "-o IdentitiesOnly=yes -o BatchMode=yes"}
+        c.run("beta", ["git", "-C", "myrepo", "push", url, "+HEAD:refs/gtfc/in/beta"], env=env)
+        peer_movable = ["git", "-C", "myrepo", "for-each-ref", "refs/heads", "refs/tags",
+                        "refs/gtfc/in"]
+        before = c.run("alpha", peer_movable).stdout
+        self.assertIn("refs/gtfc/in/beta", before)
+        for refspec in ("HEAD:refs/heads/main", "+HEAD:refs/gtfc/in/alpha",
+                        "HEAD:refs/tags/evil", "HEAD:refs/gtfc/has/x", ":refs/gtfc/in/beta"):
+            with self.subTest(refspec):
+                r = c.run("beta", ["git", "-C", "myrepo", "push", url, refspec],
+                          env=env, check=False)
+                self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(c.run("alpha", peer_movable).stdout, before)
         # What it may do: fetch the repo it was let in for.
         r = c.run("beta", ["git", "-C", "myrepo", "ls-remote",
                            "ssh://alpha/home/gtfcuser/myrepo"],

@@ -1846,14 +1846,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "links (rerun to upgrade)")
     p.add_argument("--prefix", help="default /usr/local as root, else ~/.local")
     for name in ("shell", "shell.denywrite"):
-        p = command(name, None, "forced command for peers' keys in authorized_keys2 "
+        p = command(name, cmd_shell, "forced command for peers' keys in authorized_keys2 "
                     "(not for interactive use)")
+        # Only for --help: main() parses gtfc-shell's arguments by hand.
         p.add_argument("pinned", nargs="+", metavar="REPO")
-        p.add_argument("--peer", action="append", default=[], type=node_name,
-                       help="node name(s) of the key's holder: it may push only "
-                       "into refs/gtfc/in/NAME")
-        p.set_defaults(func=lambda a, deny=name.endswith("denywrite"):
-                       cmd_shell(a.pinned, a.peer, deny))
+        p.add_argument("--peer", action="append", metavar="NAME",
+                       help="the key holder's node name(s): it may push only into "
+                       "refs/gtfc/in/NAME")
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
                 "tree (gtfc-shell runs this after each push)")
     repo_arg(p)
@@ -1879,9 +1878,36 @@ def dispatch_args(argv: List[str]) -> List[str]:
     return argv[1:]
 
 
+def parse_shell_args(words: List[str]) -> Tuple[List[str], List[str]]:
+    """gtfc-shell's own arguments, from our authorized_keys2 line: absolute repo
+    paths and `--peer NAME` pairs.  Parsed by hand: it runs on every sync, and the
+    forced command should be small enough to read at a glance."""
+    repos, names = [], []
+    it = iter(words)
+    for word in it:
+        if word == "--peer":
+            name = next(it, "")
+            if not NODE_NAME_RE.match(name):
+                raise GtfcError(f"bad --peer {name!r} in authorized_keys2 — run gtfc-pull "
+                                "here to rewrite the gtfc block")
+            names.append(name)
+        elif word.startswith("/"):
+            repos.append(word)
+        else:
+            raise GtfcError(f"gtfc-shell: unexpected argument {word!r} in authorized_keys2")
+    if not repos:
+        raise GtfcError("gtfc-shell needs the absolute path of a repo (it is a forced "
+                        "command for authorized_keys2, not for interactive use)")
+    return repos, names
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(dispatch_args(list(sys.argv if argv is None else argv)))
+    words = dispatch_args(list(sys.argv if argv is None else argv))
     try:
+        if words[:1] in (["shell"], ["shell.denywrite"]) and "--help" not in words \
+                and "-h" not in words:
+            return cmd_shell(*parse_shell_args(words[1:]), words[0] == "shell.denywrite")
+        args = build_parser().parse_args(words)
         return args.func(args) or 0
     except GtfcError as e:
         print(f"gtfc: {e}", file=sys.stderr, flush=True)

@@ -46,6 +46,9 @@ Create a Cluster from the main thread of the test run.
 
 import atexit
 import collections
+import contextlib
+import io
+import random
 import struct
 import functools
 import glob
@@ -817,6 +820,10 @@ def git(cwd, *args, env=None):
                           text=True, env=dict(os.environ, **(env or {}))).stdout.strip()
 
 
+class ProcessStarted(Exception):
+    """Raised by the fuzz test's tripwire instead of starting a process."""
+
+
 def make_repo(path, node):
     """A plain git repo configured as gtfc node `node` (no ssh involved)."""
     os.makedirs(path)
@@ -890,6 +897,14 @@ class ForcedCommandParseTest(unittest.TestCase):
             with self.subTest(command=command), self.assertRaises(gtfc.GtfcError):
                 gtfc.parse_git_command(command)
 
+    def test_the_forced_commands_own_arguments_are_parsed_strictly(self):
+        self.assertEqual(gtfc.parse_shell_args(["/r", "/s", "--peer", "b", "--peer", "c"]),
+                         (["/r", "/s"], ["b", "c"]))
+        for bad in ([], ["--peer", "b"], ["rel"], ["/r", "--peer"], ["/r", "--peer", "-x"],
+                    ["/r", "--peer", "a b"], ["/r", "-c", "x"]):
+            with self.subTest(bad), self.assertRaises(gtfc.GtfcError):
+                gtfc.parse_shell_args(bad)
+
     def test_only_the_pinned_repo_itself_is_allowed(self):
         pinned = ["/home/a/repo"]
         for ok in ("/home/a/repo", "/home/a/repo/", "/home/a/repo/.git"):
@@ -904,6 +919,114 @@ def grants(repos_by_key):
     """{key: [repos]} → the Grant map render_authorized_keys takes; peers p0, p1, …"""
     return {key: gtfc.Grant(set(repos), {f"p{i}"})
             for i, (key, repos) in enumerate(sorted(repos_by_key.items()))}
+
+
+class ForcedCommandFuzzTest(unittest.TestCase):
+    """10,000 hostile SSH_ORIGINAL_COMMANDs through gtfc-shell's real entry point,
+    with a tripwire on every way Python can start a process."""
+
+    COUNT = 10_000
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.repo = os.path.join(self.tmp, "repo")
+        self.other = os.path.join(self.tmp, "other")
+        for path in (self.repo, self.other):
+            os.makedirs(os.path.join(path, ".git"))
+        os.symlink(self.repo, os.path.join(self.tmp, "link"))
+
+    def hostile_commands(self, rng):
+        r, o = self.repo, self.other
+        verbs = ["git-upload-pack", "git-receive-pack", "git upload-pack", "git receive-pack",
+                 "git-upload-archive", "git", "sh", "/bin/sh -c", "scp -t", "rsync --server",
+                 "GIT_DIR=/tmp git-upload-pack", "env git-upload-pack", "git-upload-pack\t",
+                 "git -c core.sshCommand=sh upload-pack", "git --exec-path=/tmp upload-pack",
+                 "exec git-upload-pack", " git-upload-pack", "GIT-UPLOAD-PACK", ""]
+        paths = [r, r + "/", r + "/.git", r + "/.git/", r + "/../other", o, o + "/.git",
+                 self.tmp + "/link", "~/repo", "repo", ".", "/", "/etc/passwd", r + "x",
+                 r[:-1], r + "/sub", "-c", "--upload-pack=touch /tmp/pwned", "--strict",
+                 "--help", r + "\x00", r + "\n" + o, "$(id)", "`id`", "a" * 5000,
+                 r.replace("/", "//"), r + "/./", "\udcff\udcfe", r + "\udcff"]
+        quotings = [lambda p: "'" + p.replace("'", "'\\''") + "'", lambda p: p,
+                    lambda p: '"' + p + '"', lambda p: "'" + p, lambda p: "'" + p + "''",
+                    lambda p: "'" + p + "' '" + p + "'", lambda p: "'" + p + "'\\!''"]
+        junk = ["", "", "", " ", ";id", "; id", " && id", " | sh", "\nid", " #", " --", "'",
+                " 2>/dev/null", "$(reboot)", "\r", "\t"]
+        for _ in range(self.COUNT):
+            if rng.random() < 0.2:      # the real door, exactly as git knocks
+                yield rng.choice(verbs[:4]) + " " + quotings[0](rng.choice(paths[:4]))
+                continue
+            verb = rng.choice(verbs)
+            arg = rng.choice(quotings)(rng.choice(paths))
+            yield verb + rng.choice([" ", "  ", "\t", ""]) + arg + rng.choice(junk)
+
+    @contextlib.contextmanager
+    def tripwire(self):
+        """Every way Python can start a process records its argv and raises instead."""
+        started = []
+
+        def record(*args, **kwargs):
+            # execvp(file, argv) or Popen(argv): keep the argv either way
+            started.append(list(args[1] if len(args) > 1 else args[0]))
+            raise ProcessStarted()
+
+        with contextlib.ExitStack() as stack:
+            for name in ("execv", "execvp", "execve", "execvpe", "execl", "execlp", "system",
+                         "spawnv", "spawnvp", "posix_spawn", "posix_spawnp", "fork", "popen"):
+                stack.enter_context(mock.patch.object(os, name, record))
+            stack.enter_context(mock.patch.object(subprocess, "Popen", record))
+            stack.enter_context(mock.patch.dict(os.environ))
+            yield started
+
+    def run_shell(self, started, command, denywrite):
+        """gtfc-shell's real entry point, in-process: (exit code, stderr, started)."""
+        del started[:]
+        os.environ["SSH_ORIGINAL_COMMAND"] = command
+        err = io.StringIO()
+        prog = "gtfc-shell.denywrite" if denywrite else "gtfc-shell"
+        with contextlib.redirect_stderr(err):
+            try:
+                code = gtfc.main([prog, self.repo, "--peer", "beta"])
+            except ProcessStarted:
+                code = None
+        return code, err.getvalue(), list(started)
+
+    def test_hostile_commands_start_nothing_but_git_on_the_pinned_repo(self):
+        rng = random.Random(20261124)
+        git_dir = os.path.join(self.repo, ".git")
+        with self.tripwire() as tripwire:
+            self.check_all(rng, tripwire, git_dir)
+
+    def check_all(self, rng, tripwire, git_dir):
+        accepted = refused = 0
+        for i, command in enumerate(self.hostile_commands(rng)):
+            if "\x00" in command:
+                with self.assertRaises(gtfc.GtfcError):
+                    gtfc.parse_git_command(command)
+                continue
+            code, stderr, started = self.run_shell(tripwire, command, denywrite=bool(i % 2))
+            if started:
+                accepted += 1
+                self.assertEqual(len(started), 1, command)
+                argv = started[0]
+                if "upload-pack" in argv:
+                    self.assertEqual(argv, ["git", "upload-pack", "--strict", git_dir])
+                else:
+                    self.assertFalse(i % 2, f"denywrite started {argv} for {command!r}")
+                    self.assertEqual(argv[0], "git")
+                    self.assertEqual(argv[-2:], ["receive-pack", git_dir], command)
+                    self.assertIn("receive.hideRefs=!refs/gtfc/in/beta", argv)
+                self.assertTrue(command.startswith(("git-upload-pack '", "git upload-pack '",
+                                                    "git-receive-pack '",
+                                                    "git receive-pack '")), command)
+            else:
+                refused += 1
+                self.assertEqual(code, 1, command)
+                self.assertTrue(stderr.startswith("gtfc: "), (command, stderr))
+                self.assertEqual(stderr.count("\n"), 1, (command, stderr))
+        self.assertGreater(accepted, 50)      # the generator does reach the real door
+        self.assertGreater(refused, 5000)
 
 
 class AuthorizedKeysTest(unittest.TestCase):

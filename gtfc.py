@@ -80,7 +80,9 @@ INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent u
 HAS = "refs/gtfc/has/"         # written by us: a commit we know each peer has
 MERGE_IDENTITY = ("gtfc", "gtfc@gtfc")
 CONNECT_TIMEOUT = 5            # seconds for TCP connect + ssh banner
-TRANSFER_TIMEOUT = 300         # hard cap on one push or fetch
+TRANSFER_TIMEOUT = 3600        # hard cap on one push or fetch (stalls: ServerAlive*)
+LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is slow
+LOCK_TIMEOUT = 600.0           # longest wait for another gtfc's work on a repo
 DEBOUNCE = 0.05                # quiet period that ends a burst of writes
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
@@ -104,18 +106,33 @@ class GtfcError(Exception):
 
 
 def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True):
-    """Run argv (never through a shell) and return the CompletedProcess (bytes)."""
+    """Run argv (never through a shell) and return the CompletedProcess (bytes).
+
+    On timeout the child gets SIGTERM first: git then removes its lock files
+    (index.lock), where SIGKILL would leave the repo locked for every later run."""
     try:
-        proc = subprocess.run(argv, cwd=cwd, input=input, env=env, timeout=timeout,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
         raise GtfcError(f"{argv[0]} not found — install it or put it on PATH") from None
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
         raise GtfcError(f"`{' '.join(argv[:3])} …` took longer than {timeout} s and "
                         f"was stopped — check the host's load or network") from None
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     if check and proc.returncode != 0:
-        raise GtfcError(f"`{' '.join(argv[:3])} …` failed: {last_line(proc.stderr)}")
-    return proc
+        raise GtfcError(f"`{' '.join(argv[:3])} …` failed: {last_line(err)}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def last_line(data) -> str:
@@ -196,7 +213,7 @@ def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".gtfc-tmp-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -222,6 +239,14 @@ def installed_bin_dir() -> str:
 
 # Git plumbing #############################################################
 
+def short(oid: str) -> str:
+    return oid[:10]
+
+
+class RepoBusy(Exception):
+    """Another gtfc process holds the repo lock (only raised when asked not to wait)."""
+
+
 class Repo:
     """One gtfc repo: an ordinary git repo whose working tree is the synced folder."""
 
@@ -231,7 +256,7 @@ class Repo:
         self.state_dir = os.path.join(self.git_dir, "gtfc")
         self._node: Optional[str] = None
 
-    def git(self, *args, input=None, env=None, check=True, timeout=120):
+    def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
         full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
         return run(["git", "-C", self.path, *args], input=input, env=full_env,
                    timeout=timeout, check=check)
@@ -262,7 +287,7 @@ class Repo:
         return self._node
 
     @contextlib.contextmanager
-    def lock(self, timeout: float = 120):
+    def lock(self, timeout: float = 120.0):
         """Serialise gtfc's own work on this repo.  flock dies with its process, so a
         killed gtfc never leaves a stale lock behind."""
         os.makedirs(self.state_dir, exist_ok=True)
@@ -273,6 +298,8 @@ class Repo:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if timeout == 0:
+                        raise RepoBusy() from None
                     if time.monotonic() > deadline:
                         raise GtfcError(f"{self.path} stayed locked by another gtfc "
                                         f"for {timeout:.0f} s — is one stuck? "
@@ -377,6 +404,8 @@ def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
     for entry in filter(None, listing.split(b"\0")):
         meta, path = entry.split(b"\t", 1)
         name = os.path.basename(path.decode(errors="replace"))
+        if ".conflict-" in name:    # a conflict copy of a record is not a node
+            continue
         blob = meta.split()[2].decode()
         text = repo.git("cat-file", "blob", blob).stdout.decode(errors="replace")
         try:
@@ -437,6 +466,8 @@ def default_node_name() -> str:
 BLOCK_BEGIN = "# >>> gtfc: managed block; gtfc rewrites it from membership. " \
               "You may change gtfc-shell to gtfc-shell.denywrite on a line."
 BLOCK_END = "# <<< gtfc"
+KEY_IN_LINE_RE = re.compile(PUBKEY_RE.pattern[1:-1].replace("={0,3}$", "={0,3}")
+                            + r"(?=\s|$)")
 
 
 def split_managed_block(text: str) -> Tuple[List[str], List[str], List[str]]:
@@ -465,7 +496,8 @@ def render_authorized_keys(old_text: str, grants: Dict[str, Grant], shell: str) 
     whole host is read-only and new peers get denywrite too.
     """
     before, block, after = split_managed_block(old_text)
-    denied = {" ".join(l.split()[-3:-1]) for l in block if "gtfc-shell.denywrite" in l}
+    denied = {m.group(0) for l in block if "gtfc-shell.denywrite" in l
+              for m in [KEY_IN_LINE_RE.search(l)] if m}
     all_denied = bool(block) and all("gtfc-shell.denywrite" in l for l in block
                                      if not l.startswith("#"))
     managed = []
@@ -494,15 +526,18 @@ def refresh_access(repos: List[Repo]) -> None:
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
     os.chmod(ssh_dir, 0o700)
     path = os.path.join(ssh_dir, "authorized_keys2")
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            old = f.read()
-    except FileNotFoundError:
-        old = ""
-    new = render_authorized_keys(old, grants,
-                                 os.path.join(installed_bin_dir(), "gtfc-shell"))
-    if new != old:
-        write_file_atomic(path, new, mode=0o600)
+    shell = os.path.join(installed_bin_dir(), "gtfc-shell")
+    os.makedirs(config_dir(), exist_ok=True)
+    with open(os.path.join(config_dir(), "lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # read-modify-write: one writer at a time
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = ""
+        new = render_authorized_keys(old, grants, shell)
+        if new != old:
+            write_file_atomic(path, new, mode=0o600)
 
 
 def all_local_repos() -> List[Repo]:
@@ -575,9 +610,27 @@ def explain_ssh_failure(who: str, stderr: bytes) -> str:
 
 # Sync engine: commit, merge, integrate ####################################
 
+# Merges must come out the same on every node, whatever each one's git config:
+# no system or global config, and fixed values for what changes merge results.
+MERGE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+MERGE_CONFIG = ["-c", "merge.renames=true", "-c", "merge.directoryRenames=false",
+                "-c", "diff.renameLimit=1000", "-c", "i18n.commitEncoding=UTF-8"]
+# Written to .git/info/attributes, which beats any .gitattributes a peer pushes:
+# content is committed byte for byte (no filters, no EOL rewriting), and merges
+# use git's default drivers on every node.
+LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
+                    "!conflict-marker-size\n")
+
+
 def commit_local(repo: Repo) -> bool:
     """Commit everything that changed in the working tree; True if a commit was made."""
-    repo.git("add", "-A")
+    added = repo.git("add", "-A", "--ignore-errors", check=False)
+    if added.returncode != 0:
+        if b"index.lock" in added.stderr:
+            raise GtfcError(f"{repo.git_dir}/index.lock exists: a git command is running "
+                            "in this repo, or one crashed — if none is running, remove it")
+        warn(f"{repo.path}: some files could not be read and stay uncommitted: "
+             f"{last_line(added.stderr)}")
     names = [n for n in repo.git("diff", "--cached", "--name-only", "-z").stdout
              .decode(errors="replace").split("\0") if n]
     if not names:
@@ -589,15 +642,15 @@ def commit_local(repo: Repo) -> bool:
     return True
 
 
-def parse_conflicts(out: bytes) -> Tuple[str, Dict[str, Dict[int, Tuple[str, str]]]]:
+def parse_conflicts(out: bytes) -> Tuple[str, Dict[bytes, Dict[int, Tuple[str, str]]]]:
     """Parse `git merge-tree --write-tree -z --no-messages` output into
-    (tree, {path: {stage: (mode, oid)}})."""
+    (tree, {path: {stage: (mode, oid)}}).  Paths stay bytes: any name is valid."""
     parts = out.split(b"\0")
     tree, conflicts = parts[0].decode(), {}
     for entry in filter(None, parts[1:]):
         meta, path = entry.split(b"\t", 1)
         mode, oid, stage = meta.decode().split()
-        conflicts.setdefault(os.fsdecode(path), {})[int(stage)] = (mode, oid)
+        conflicts.setdefault(path, {})[int(stage)] = (mode, oid)
     return tree, conflicts
 
 
@@ -608,9 +661,12 @@ def conflict_copy_name(path: str, node: str, when: int) -> str:
     return f"{stem}.conflict-{node}-{stamp}{ext}"
 
 
-def last_change(repo: Repo, commit: str, path: str) -> Tuple[str, int]:
-    """(node, time) of the commit that last changed path in commit's history."""
-    line = repo.out("log", "-1", "--format=%an %ct", commit, "--", path)
+def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
+    """(node, time) of the last non-merge commit that changed path in commit's
+    history: the node whose version this is, not the merge that carried it."""
+    line = repo.out("--literal-pathspecs", "rev-list", "-1", "--no-merges",
+                    "--no-commit-header", "--format=%an %ct", commit, "--",
+                    os.fsdecode(path), env=MERGE_ENV)
     who, _, when = line.rpartition(" ")
     return (who if NODE_NAME_RE.match(who) else "unknown"), int(when or 0)
 
@@ -619,25 +675,31 @@ def resolve_conflicts(repo: Repo, tree: str, conflicts, winner: int,
                       loser_commit: str) -> str:
     """Write a tree that keeps every version: the winner's under each conflicted name,
     the loser's beside it as a conflict copy; a lone edit beats a delete."""
+    taken = set(repo.git("ls-tree", "-r", "-z", "--name-only", tree).stdout.split(b"\0"))
     entries = []
     for path, stages in sorted(conflicts.items()):
         ours, theirs = stages.get(2), stages.get(3)
         if ours and theirs:
             keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
             who, when = last_change(repo, loser_commit, path)
-            entries.append(f"{keep[0]} {keep[1]}\t{path}")
-            entries.append(f"{copy[0]} {copy[1]}\t{conflict_copy_name(path, who, when)}")
+            name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when))
+            if name in taken:       # the same node lost twice in one second
+                name += b"-" + copy[1][:8].encode()
+            taken.add(name)
+            entries += [f"{keep[0]} {keep[1]}\t".encode() + path,
+                        f"{copy[0]} {copy[1]}\t".encode() + name]
         elif ours or theirs:
             mode, oid = ours or theirs
-            entries.append(f"{mode} {oid}\t{path}")
+            entries.append(f"{mode} {oid}\t".encode() + path)
         else:
-            entries.append(f"0 {'0' * 40}\t{path}")
+            entries.append(f"0 {'0' * 40}\t".encode() + path)
+    os.makedirs(repo.state_dir, exist_ok=True)
     index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}")
     env = {"GIT_INDEX_FILE": index}
     try:
         repo.git("read-tree", tree, env=env)
-        repo.git("update-index", "--index-info",
-                 input="".join(e + "\n" for e in entries).encode(), env=env)
+        repo.git("update-index", "-z", "--index-info",
+                 input=b"".join(e + b"\0" for e in entries), env=env)
         return repo.out("write-tree", env=env)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -648,8 +710,8 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     """The merge of commits a and b: a pure function of the pair, so every node that
     merges the same two commits makes the same commit id and no node ping-pongs."""
     first, second = sorted([a, b])
-    proc = repo.git("merge-tree", "--write-tree", "-z", "--no-messages", first, second,
-                    check=False)
+    proc = repo.git(*MERGE_CONFIG, "merge-tree", "--write-tree", "-z", "--no-messages",
+                    first, second, env=MERGE_ENV, check=False)
     if proc.returncode not in (0, 1):
         raise GtfcError(f"git merge-tree failed in {repo.path}: {last_line(proc.stderr)}")
     tree, conflicts = parse_conflicts(proc.stdout)
@@ -663,11 +725,68 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
                                  second if later == first else first)
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
-    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
-           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
-           "GIT_COMMITTER_DATE": date}
-    return repo.out("commit-tree", "--no-gpg-sign", tree, "-p", first, "-p", second,
-                    "-m", "gtfc: merge", env=env)
+    env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
+               GIT_AUTHOR_DATE=date, GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email,
+               GIT_COMMITTER_DATE=date)
+    return repo.out(*MERGE_CONFIG, "commit-tree", "--no-gpg-sign", tree, "-p", first,
+                    "-p", second, "-m", "gtfc: merge", env=env)
+
+
+def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
+    """Fold head and every incoming commit it lacks into one commit: (result, merged).
+
+    The heads are merged in sorted order, so nodes holding the same set of heads
+    reach the same commit whatever order things arrived in.  A head with no
+    history in common with ours (a peer that bootstrapped anew) is skipped with a
+    warning instead of blocking every other merge."""
+    pending = set(repo.out("for-each-ref", "--format=%(objectname)", f"--no-merged={head}",
+                           INBOX, HAS).split())
+    if not pending:
+        return head, False
+    related = [head]
+    for oid in sorted(pending):
+        if repo.git("merge-base", head, oid, check=False).returncode == 0:
+            related.append(oid)
+        else:
+            warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
+                 "repo (a peer bootstrapped anew?) — have that node re-join")
+    heads = sorted(repo.out("merge-base", "--independent", *related).split())
+    result = heads[0]
+    for other in heads[1:]:
+        result = merge_commits(repo, result, other)
+    return result, len(heads) > 1
+
+
+def displace_ignored(repo: Repo, old: str, new: str) -> None:
+    """Move aside ignored files that a checkout from old to new would overwrite.
+
+    An ignored file was never committed, so this copy is the only one; git's
+    checkout counts it as expendable.  When a peer adds a tracked file at its path
+    (or needs its path for a directory), ours goes to .git/gtfc/displaced/."""
+    added = repo.git("diff-tree", "-r", "-z", "--name-only", "--no-renames",
+                     "--diff-filter=A", old, new).stdout
+    at_risk = set()
+    for path in filter(None, added.split(b"\0")):
+        parts = os.fsdecode(path).split("/")
+        for depth in range(1, len(parts) + 1):
+            rel = "/".join(parts[:depth])
+            full = os.path.join(repo.path, rel)
+            if depth < len(parts) and os.path.isdir(full) and not os.path.islink(full):
+                continue
+            if os.path.lexists(full):
+                at_risk.add(rel)
+            break
+    if not at_risk:
+        return
+    listed = repo.git("ls-files", "-z", "-o", "-i", "--exclude-standard", "--",
+                      *sorted(at_risk), env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    for rel in map(os.fsdecode, filter(None, listed.split(b"\0"))):
+        target = os.path.join(repo.state_dir, "displaced", stamp, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(os.path.join(repo.path, rel), target)
+        warn(f"{repo.path}: a peer added {rel!r}, which is ignored here; your copy "
+             f"is kept at {target}")
 
 
 @dataclass
@@ -679,42 +798,70 @@ class Integration:
     members_changed: bool
 
 
-def integrate(repo: Repo) -> Integration:
+def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
     """Commit local changes, merge everything peers sent or we fetched, and move the
-    working tree along — under the repo lock."""
-    with repo.lock():
-        committed = merged = False
-        for _attempt in range(5):
-            committed |= commit_local(repo)
-            old = new = repo.head()
-            pending = repo.out("for-each-ref", "--format=%(objectname)",
-                               f"--no-merged={old}", INBOX, HAS).split()
-            for oid in sorted(set(pending)):
-                if repo.is_ancestor(oid, new):
-                    continue
-                if repo.is_ancestor(new, oid):
-                    new = oid
-                else:
-                    new, merged = merge_commits(repo, new, oid), True
-            if new == old or update_worktree(repo, old, new):
-                break
-        else:
-            raise GtfcError(f"files in {repo.path} kept changing while gtfc merged; "
-                            "nothing is lost — it retries on the next round")
+    working tree along — under the repo lock.
+
+    A process that finds the lock busy (wait=False) leaves a rerun flag and goes;
+    whoever holds the lock runs once more when it sees the flag, so a burst of
+    pushes costs one integration, not one waiting process each."""
+    flag = os.path.join(repo.state_dir, "rerun")
+    result: Optional[Integration] = None
+    while True:
+        try:
+            with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(flag)
+                step = integrate_locked(repo)
+        except RepoBusy:
+            return result
+        if step.members_changed:
+            refresh_access(all_local_repos())
+        result = step if result is None else Integration(
+            result.old, step.new, result.committed or step.committed,
+            result.merged or step.merged, result.members_changed or step.members_changed)
+        if not os.path.exists(flag):
+            return result
+        wait = False
+
+
+def request_integration(repo: Repo) -> None:
+    """Ask for one more integration round, by whoever holds the lock or by us."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    open(os.path.join(repo.state_dir, "rerun"), "w").close()
+
+
+def integrate_locked(repo: Repo) -> Integration:
+    committed = merged = False
+    refusal = ""
+    for _attempt in range(5):
+        committed |= commit_local(repo)
+        old = repo.head()
+        new, merged_now = merge_incoming(repo, old)
+        merged |= merged_now
+        if new == old:
+            break
+        refusal = update_worktree(repo, old, new)
+        if not refusal:
+            break
+    else:
+        raise GtfcError(f"could not update the files in {repo.path} ({refusal}); "
+                        "nothing is lost — gtfc retries on the next round")
     changed = new != old and repo.git("diff", "--quiet", old, new, "--", NODES_DIR,
                                       check=False).returncode != 0
-    if changed:
-        refresh_access(all_local_repos())
     return Integration(old, new, committed, merged, changed)
 
 
-def update_worktree(repo: Repo, old: str, new: str) -> bool:
-    """Move HEAD and the files from old to new.  False, with nothing changed, if a
-    file was written since we committed: read-tree refuses to clobber it."""
-    if repo.git("read-tree", "-m", "-u", old, new, check=False).returncode != 0:
-        return False
+def update_worktree(repo: Repo, old: str, new: str) -> str:
+    """Move HEAD and the files from old to new; "" on success.  Else git's reason,
+    with nothing changed: read-tree refuses to clobber a file written since we
+    committed, which is then committed and merged on the next attempt."""
+    displace_ignored(repo, old, new)
+    proc = repo.git("read-tree", "-m", "-u", old, new, check=False)
+    if proc.returncode != 0:
+        return last_line(proc.stderr)
     repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
-    return True
+    return ""
 
 
 # Sync engine: fan-out #####################################################
@@ -728,14 +875,29 @@ def known_heads(repo: Repo) -> Dict[str, set]:
     return heads
 
 
+# Peers found read-only (gtfc-shell.denywrite) this process, per repo: they fetch
+# by themselves, so we stop pushing to them until the next pull round.
+READ_ONLY_PEERS: Dict[str, set] = {}
+
+
 def push_to_peer(repo: Repo, peer: Node, oid: str) -> Optional[str]:
-    """Send oid into the peer's inbox for us; None on success, else a one-line reason."""
+    """Send oid into the peer's inbox for us; None on success, else a one-line reason.
+
+    Not forced: our head only grows, so a rejected push means a newer one of ours
+    got there first, which is fine."""
     proc = repo.git("push", "--quiet", "--no-verify", peer_url(peer),
-                    f"+{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
+                    f"{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
                     check=False, timeout=TRANSFER_TIMEOUT)
-    if proc.returncode != 0:
+    text = proc.stderr.decode(errors="replace")
+    if proc.returncode == 0:
+        repo.git("update-ref", f"{HAS}{peer.name}", oid)
+    elif "gtfc-shell.denywrite" in text:
+        if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
+            info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
+                 "changes by itself")
+        READ_ONLY_PEERS[repo.path].add(peer.name)
+    elif "[rejected]" not in text:
         return explain_ssh_failure(peer.name, proc.stderr)
-    repo.git("update-ref", f"{HAS}{peer.name}", oid)
     return None
 
 
@@ -750,17 +912,23 @@ def for_each_peer(action, repo: Repo, targets: List[Node], *extra) -> Dict[str, 
     """Run action(repo, peer, *extra) for all targets in parallel: {peer: failure}."""
     if not targets:
         return {}
+    def attempt(peer):
+        try:
+            return peer.name, action(repo, peer, *extra)
+        except GtfcError as e:          # e.g. a timeout: that peer failed, not all
+            return peer.name, f"{peer.name}: {e}"
+
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        results = pool.map(lambda p: (p.name, action(repo, p, *extra)), targets)
-        return {name: why for name, why in results if why}
+        return {name: why for name, why in pool.map(attempt, targets) if why}
 
 
 def send_head(repo: Repo, only: Optional[List[str]] = None) -> Dict[str, str]:
     """Push HEAD to every peer (or those named) not known to have it.  No network
     round trip at all when every peer already has it."""
     head, heads = repo.head(), known_heads(repo)
+    read_only = READ_ONLY_PEERS.get(repo.path, set())
     targets = [p for p in peers(repo) if head not in heads.get(p.name, ())
-               and (only is None or p.name in only)]
+               and p.name not in read_only and (only is None or p.name in only)]
     return for_each_peer(push_to_peer, repo, targets, head)
 
 
@@ -780,10 +948,15 @@ def push_repo(repo: Repo) -> Dict[str, str]:
 
 
 def pull_repo(repo: Repo) -> Dict[str, str]:
+    """Fetch from every peer, merge, and send on what they lack.  Also the moment to
+    re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
+    forget which peers were read-only."""
     with repo.lock():
         commit_local(repo)
+    READ_ONLY_PEERS.pop(repo.path, None)
     failures = for_each_peer(fetch_from_peer, repo, peers(repo))
     integrate(repo)
+    refresh_access(all_local_repos())
     sent = send_head(repo, only=[p.name for p in peers(repo) if p.name not in failures])
     return {**failures, **sent}
 
@@ -792,8 +965,9 @@ def integrate_after_receive(repo: Repo) -> None:
     """Run in the background after a peer pushed: merge, and pass our head on when
     it holds something no peer has (our merge or local edits) or when membership
     changed (so a node that joined through us is let in everywhere)."""
-    result = integrate(repo)
-    if is_novel(repo, result.new) or result.members_changed:
+    request_integration(repo)
+    result = integrate(repo, wait=False)
+    if result and (is_novel(repo, result.new) or result.members_changed):
         report(send_head(repo))
 
 
@@ -1406,6 +1580,7 @@ def configure_repo(repo: Repo, name: str) -> None:
                        ("receive.fsckObjects", "true"), ("core.quotePath", "false")):
         repo.git("config", key, value)
     repo._node = name
+    write_file_atomic(os.path.join(repo.git_dir, "info", "attributes"), LOCAL_ATTRIBUTES)
 
 
 def cmd_bootstrap(args) -> int:
@@ -1474,14 +1649,17 @@ def cmd_join(args) -> int:
     if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
             or host.startswith("-"):
         raise GtfcError(f"{host!r} is not a host name — give it as HOST or USER@HOST")
-    local = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
+    given = os.path.abspath(os.path.expanduser(args.dir))
+    # Peers pin the real path (a forced command compares it exactly), while the
+    # remote is asked for the path as the user wrote it, relative to home.
+    local = check_repo_path(os.path.realpath(given))
     if os.path.exists(local) and (not os.path.isdir(local) or os.listdir(local)):
         raise GtfcError(f"{local} exists and is not empty — join into a new folder or "
                         "move it aside (gtfc never overwrites files)")
     name = args.name or default_node_name()
     me = this_node(name, args.address, local)
     answer = operator_ssh(host, remote_gtfc_command(
-        ["accept-join", home_relative(local), name]), format_node(me).encode())
+        ["accept-join", home_relative(given), name]), format_node(me).encode())
     remote_path, remote_node = answer.get("path"), answer.get("node")
     if not remote_path or not remote_node:
         raise GtfcError(f"{host} gave no repo path — is gtfc there the same version?")
@@ -1531,10 +1709,6 @@ def cmd_accept_join(args) -> int:
     report(send_head(repo, only=others))
     print(f"path={repo.path}\nnode={repo.node}")
     return 0
-
-
-def short(oid: str) -> str:
-    return oid[:10]
 
 
 def cmd_push(args) -> int:
@@ -1673,13 +1847,15 @@ class RepoWatch:
         self.guarded(self.pull_round)
         next_pull = time.monotonic() + PULL_INTERVAL
         first = last = None
+        poller = select.poll()      # not select(): kqueue can hold fds above 1023
+        for fd in (wake_fd, self.watcher.fileno()):
+            if fd is not None:
+                poller.register(fd, select.POLLIN)
         while not stop.is_set():
             now = time.monotonic()
             deadline = min(next_pull, self.backoff.next_time(),
                            *([last + DEBOUNCE, first + DEBOUNCE_CAP] if first else []))
-            fds = [wake_fd] + ([self.watcher.fileno()]
-                               if self.watcher.fileno() is not None else [])
-            select.select(fds, [], [], max(0.0, min(deadline - now, POLL_TICK)))
+            poller.poll(max(0.0, min(deadline - now, POLL_TICK)) * 1000)
             if stop.is_set():
                 break
             paths, rescan = self.watcher.read(0)

@@ -88,7 +88,7 @@ DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
 RETRY_MAX = 300.0              # longest backoff for an unreachable peer
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
-              "gtfc-shell", "gtfc-shell.denywrite")
+              "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,253}$")
@@ -205,6 +205,11 @@ def register_repo(path: str) -> None:
     repos = registered_repos()
     if path not in repos:
         write_file_atomic(registry_path(), "".join(r + "\n" for r in repos + [path]))
+
+
+def unregister_repo(path: str) -> None:
+    write_file_atomic(registry_path(),
+                      "".join(r + "\n" for r in registered_repos() if r != path))
 
 
 def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
@@ -568,7 +573,8 @@ def ssh_options(known_hosts: Optional[str], alias: Optional[str]) -> List[str]:
             "-o", "ServerAliveCountMax=3", "-o", "ForwardAgent=no",
             "-o", "ClearAllForwardings=yes", "-o", "RequestTTY=no"]
     if known_hosts:
-        opts += ["-o", f"UserKnownHostsFile={known_hosts}",
+        # Quoted: ssh splits this option's value at spaces (it may list files).
+        opts += ["-o", f'UserKnownHostsFile="{known_hosts}"',
                  "-o", "GlobalKnownHostsFile=/dev/null"]
     if alias:
         opts += ["-o", f"HostKeyAlias={alias}"]
@@ -816,6 +822,7 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
         except RepoBusy:
             return result
         if step.members_changed:
+            forget_former_members(repo)
             refresh_access(all_local_repos())
         result = step if result is None else Integration(
             result.old, step.new, result.committed or step.committed,
@@ -823,6 +830,14 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
         if not os.path.exists(flag):
             return result
         wait = False
+
+
+def forget_former_members(repo: Repo) -> None:
+    """Drop the refs of nodes that left, so nothing they left behind is merged."""
+    members = set(read_nodes(repo))
+    for prefix in (INBOX, HAS):
+        for name in set(repo.refs(prefix)) - members:
+            repo.git("update-ref", "-d", prefix + name, check=False)
 
 
 def request_integration(repo: Repo) -> None:
@@ -1735,6 +1750,59 @@ def cmd_pull(args) -> int:
     return 1 if failed else 0
 
 
+def drop_member(repo: Repo, name: str) -> None:
+    """Delete a node's record (committed) and forget its refs."""
+    with repo.lock():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(repo.path, NODES_DIR, name))
+        commit_local(repo)
+    for prefix in (INBOX, HAS):
+        repo.git("update-ref", "-d", prefix + name, check=False)
+
+
+def cmd_remove(args) -> int:
+    """Remove another node: once this reaches the others, its key is refused."""
+    check_git_version()
+    repos = [r for r in find_repos(args.repo) if args.node in read_nodes(r)]
+    if not repos:
+        raise GtfcError(f"no node named {args.node!r} in "
+                        f"{args.repo or 'your gtfc repos'} — see the names in .gtfc/nodes/")
+    failed = False
+    for repo in repos:
+        if args.node == repo.node:
+            raise GtfcError(f"{args.node!r} is this node — to leave, run gtfc unjoin")
+        drop_member(repo, args.node)
+        refresh_access(all_local_repos())
+        failures = send_head(repo)
+        report(failures)
+        failed |= bool(failures)
+        info(f"{repo.path}: removed {args.node}; peers drop its key as they sync")
+    return 1 if failed else 0
+
+
+def cmd_unjoin(args) -> int:
+    """Leave the cluster: tell the peers, stop syncing, keep the files and history."""
+    check_git_version()
+    repos = find_repos(args.repo)
+    if len(repos) > 1:
+        raise GtfcError("you have several gtfc repos — name the one to leave: "
+                        "gtfc unjoin DIR")
+    repo = repos[0]
+    others = peers(repo)
+    drop_member(repo, repo.node)
+    failures = send_head(repo)
+    report(failures)
+    if others and len(failures) == len(others):
+        warn(f"no peer heard that {repo.node} left — on one of them run: "
+             f"gtfc remove {repo.node}")
+    unregister_repo(repo.path)
+    repo.git("config", "--unset", "gtfc.node")
+    refresh_access(all_local_repos())
+    info(f"{repo.path}: left the cluster; the folder stays, with its history, as a "
+         "plain git repo")
+    return 0
+
+
 def cmd_integrate(args) -> int:
     for repo in find_repos(args.repo):
         if args.after_receive:
@@ -2029,6 +2097,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--peer", action="append", metavar="NAME",
                        help="the key holder's node name(s): it may push only into "
                        "refs/gtfc/in/NAME")
+    p = command("remove", cmd_remove, "remove another node from the cluster; its key "
+                "is refused everywhere once the change has synced",
+                "example: gtfc remove gamma")
+    p.add_argument("node")
+    repo_arg(p)
+    p = command("unjoin", cmd_unjoin, "leave the cluster: peers drop this node's key; "
+                "the folder stays as a plain git repo")
+    repo_arg(p)
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
                 "tree (gtfc-shell runs this after each push)")
     repo_arg(p)

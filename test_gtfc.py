@@ -1946,6 +1946,85 @@ class ConcurrentEditTest(ClusterTestCase):
             self.assertEqual(versions, {"alpha's version\n", "beta's version\n"})
 
 
+@NEEDS_CLUSTER
+class MembershipChangeTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def peer_push(self, host, to):
+        """Push as host's gtfc key straight to a peer, as gtfc would."""
+        return self.c.run(host, ["git", "-C", "myrepo", "push", f"ssh://{to}/home/gtfcuser/myrepo",
+                                 f"+HEAD:refs/gtfc/in/{host}"],
+                          env={"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 "
+                                                  "-o IdentitiesOnly=yes -o BatchMode=yes"},
+                          check=False, timeout=30)
+
+    def test_a_removed_node_is_locked_out_everywhere_and_a_leaver_too(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        self.join("gamma", via="beta")
+        self.assertEqual(self.peer_push("gamma", "alpha").returncode, 0)
+        r = self.gtfc("beta", "remove", "gamma")
+        self.assertIn("removed gamma", r.stdout)
+        gamma_key = c.read("gamma", ".ssh/gtfc_ed25519.pub").split()[1]
+        for host in ("alpha", "beta"):
+            wait_until(lambda: gamma_key not in c.read(host, ".ssh/authorized_keys2"),
+                       what=f"{host} dropping gamma's key")
+            r = self.peer_push("gamma", host)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("Permission denied", r.stderr)
+        self.assertFalse(os.path.exists(c.path("alpha", "myrepo/.gtfc/nodes/gamma")))
+        # beta leaves by itself: alpha drops its key, beta keeps its files.
+        r = self.gtfc("beta", "unjoin")
+        self.assertIn("left the cluster", r.stdout)
+        beta_key = c.read("beta", ".ssh/gtfc_ed25519.pub").split()[1]
+        wait_until(lambda: beta_key not in c.read("alpha", ".ssh/authorized_keys2"),
+                   what="alpha dropping beta's key")
+        self.assertTrue(os.path.exists(c.path("beta", "myrepo/.gtfc/nodes/alpha")))
+        self.assertNotIn("myrepo", c.read("beta", ".config/gtfc/repos"))
+        r = self.gtfc("beta", "push", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no gtfc repo", r.stderr)
+
+
+
+@NEEDS_CLUSTER
+class HostKeyChangeTest(ClusterTestCase):
+    def test_a_changed_host_key_stops_sync_with_a_clear_message(self):
+        c = self.c
+        self.bootstrap("alpha", "~/keyed")
+        self.join("beta", via="alpha", repo="~/keyed")
+        c.kill_sshd("beta")
+        key = os.path.join(c.root, "hosts", "beta", "etc_ssh", "ssh_host_ed25519_key")
+        for path in (key, key + ".pub"):
+            os.unlink(path)
+        run_command(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key])
+        c.start_sshd("beta")
+        c.write("alpha", "keyed/after", "x\n")
+        r = self.gtfc("alpha", "push", "keyed", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("beta: host key does not match", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(os.path.exists(c.path("beta", "keyed/after")))
+
+
+@NEEDS_CLUSTER
+class OddNamesTest(ClusterTestCase):
+    def test_a_repo_path_with_spaces_and_odd_file_names_sync(self):
+        c = self.c
+        self.bootstrap("alpha", '~/"my repo"')
+        self.join("beta", via="alpha", repo='~/"my repo"')
+        names = ["sp ace.txt", "new\nline", "ünïcödé.txt", "-leading-dash", "--help",
+                 "quote'n\"dq", "tab\there", "dir with space/inner file"]
+        for i, name in enumerate(names):
+            c.write("alpha", f"my repo/{name}", f"{i}\n")
+        self.gtfc("alpha", "push")
+        for i, name in enumerate(names):
+            self.wait_for_file("beta", f"my repo/{name}", f"{i}\n")
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        self.assertIn("'/home/gtfcuser/my repo' --peer alpha", keys)
+
+
 # Demo: make demo #############################################################
 
 def demo():

@@ -83,6 +83,7 @@ CONNECT_TIMEOUT = 5            # seconds for TCP connect + ssh banner
 TRANSFER_TIMEOUT = 3600        # hard cap on one push or fetch (stalls: ServerAlive*)
 LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is slow
 LOCK_TIMEOUT = 600.0           # longest wait for another gtfc's work on a repo
+MASS_DELETE_MIN = 10           # deleting at least this many and over half is refused
 DEBOUNCE = 0.05                # quiet period that ends a burst of writes
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
@@ -248,6 +249,30 @@ def short(oid: str) -> str:
     return oid[:10]
 
 
+STALE_LOCK_AGE = 2.0    # seconds; a live git may close its lock file just before renaming
+
+
+def lock_in_use(path: str) -> bool:
+    """Does any process hold path open?  Known exactly where /proc shows file
+    descriptors (Linux); elsewhere only locks older than ten minutes count as stale."""
+    if not os.path.isdir("/proc/self/fd"):
+        try:
+            return time.time() - os.lstat(path).st_mtime < 600
+        except FileNotFoundError:
+            return False
+    target = os.path.realpath(path)
+    for fd_dir in glob.glob("/proc/[0-9]*/fd"):
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:                     # gone, or not ours to look at
+            continue
+        for name in names:
+            with contextlib.suppress(OSError):
+                if os.readlink(os.path.join(fd_dir, name)) == target:
+                    return True
+    return False
+
+
 class RepoBusy(Exception):
     """Another gtfc process holds the repo lock (only raised when asked not to wait)."""
 
@@ -260,11 +285,38 @@ class Repo:
         self.git_dir = os.path.join(self.path, ".git")
         self.state_dir = os.path.join(self.git_dir, "gtfc")
         self._node: Optional[str] = None
+        self.allow_mass_delete = False      # set by --allow-mass-delete
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
+        """Run git here.  A lock file left by a git that was killed (it holds no
+        file open and is not brand new) is removed and the command run once more."""
         full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
-        return run(["git", "-C", self.path, *args], input=input, env=full_env,
-                   timeout=timeout, check=check)
+        argv = ["git", "-C", self.path, *args]
+        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False)
+        if proc.returncode != 0 and self.remove_stale_lock(proc.stderr):
+            proc = run(argv, input=input, env=full_env, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                            f"{last_line(proc.stderr)}")
+        return proc
+
+    def remove_stale_lock(self, stderr: bytes) -> bool:
+        match = re.search(rb"Unable to create '([^']+\.lock)': File exists", stderr)
+        if not match:
+            return False
+        lock = os.fsdecode(match.group(1))
+        if not os.path.realpath(lock).startswith(self.git_dir + os.sep):
+            return False
+        try:
+            age = time.time() - os.lstat(lock).st_mtime
+        except FileNotFoundError:
+            return True                     # gone by now: just try again
+        if age < STALE_LOCK_AGE or lock_in_use(lock):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        warn(f"removed {lock}, left behind by a git that was killed")
+        return True
 
     def out(self, *args, **kw) -> str:
         return self.git(*args, **kw).stdout.decode().strip()
@@ -633,19 +685,36 @@ def commit_local(repo: Repo) -> bool:
     added = repo.git("add", "-A", "--ignore-errors", check=False)
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
-            raise GtfcError(f"{repo.git_dir}/index.lock exists: a git command is running "
-                            "in this repo, or one crashed — if none is running, remove it")
+            raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
+                            "in this repo — if none is, remove that file")
         warn(f"{repo.path}: some files could not be read and stay uncommitted: "
              f"{last_line(added.stderr)}")
-    names = [n for n in repo.git("diff", "--cached", "--name-only", "-z").stdout
-             .decode(errors="replace").split("\0") if n]
-    if not names:
+    status = repo.git("diff", "--cached", "--name-status", "--no-renames", "-z").stdout
+    fields = status.decode(errors="replace").split("\0")
+    changes = list(zip(fields[0::2], fields[1::2]))
+    if not changes:
         return False
+    check_mass_delete(repo, sum(1 for kind, _ in changes if kind == "D"))
+    names = [name for _, name in changes]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
              "-c", "core.hooksPath=/dev/null", "commit", "-q", "--no-verify",
              "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
     return True
+
+
+def check_mass_delete(repo: Repo, deleted: int) -> None:
+    """Refuse to commit the loss of most files at once (an unmounted disk, a wrong
+    rm -rf): committed, the deletion would spread to every node."""
+    if deleted < MASS_DELETE_MIN or repo.allow_mass_delete:
+        return
+    total = repo.git("ls-tree", "-r", "-z", "--name-only", "HEAD").stdout.count(b"\0")
+    if deleted * 2 <= total:
+        return
+    repo.git("reset", "-q")           # unstage; the files on disk stay as they are
+    raise GtfcError(f"{deleted} of {total} files vanished from {repo.path} at once — "
+                    "not syncing that (is a disk unmounted?); if you meant it: "
+                    f"gtfc-push --allow-mass-delete {repo.path}")
 
 
 def parse_conflicts(out: bytes) -> Tuple[str, Dict[bytes, Dict[int, Tuple[str, str]]]]:
@@ -1730,6 +1799,7 @@ def cmd_push(args) -> int:
     check_git_version()
     failed = False
     for repo in find_repos(args.repo):
+        repo.allow_mass_delete = args.allow_mass_delete
         failures = push_repo(repo)
         report(failures)
         failed |= bool(failures)
@@ -1742,6 +1812,7 @@ def cmd_pull(args) -> int:
     check_git_version()
     failed = False
     for repo in find_repos(args.repo):
+        repo.allow_mass_delete = args.allow_mass_delete
         failures = pull_repo(repo)
         report(failures)
         failed |= bool(failures)
@@ -2075,10 +2146,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", help="a member of the cluster, as HOST or USER@HOST")
     p.add_argument("dir")
     node_args(p)
+    def mass_delete_arg(p):
+        p.add_argument("--allow-mass-delete", action="store_true",
+                       help=f"commit even if over half the files (and at least "
+                       f"{MASS_DELETE_MIN}) were deleted at once")
+
     p = command("push", cmd_push, "commit local changes and send them to every peer")
     repo_arg(p)
+    mass_delete_arg(p)
     p = command("pull", cmd_pull, "commit local changes, fetch from every peer, merge")
     repo_arg(p)
+    mass_delete_arg(p)
     p = command("watch", cmd_watch, "sync continuously as files change",
                 f"Pulls at start and every {PULL_INTERVAL:.0f} s; unreachable peers "
                 "are retried with backoff.")

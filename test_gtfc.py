@@ -1300,6 +1300,32 @@ class NothingLostTest(TwoClonesTestCase):
                               capture_output=True, check=True).stdout
         self.assertEqual(blob, data)
 
+    def test_losing_most_files_at_once_is_not_committed_without_confirmation(self):
+        for i in range(30):
+            commit_file(self.a, f"d/file{i}", f"{i}\n", 2000 + i)
+        head = self.a.head()
+        for i in range(20):
+            os.unlink(os.path.join(self.a.path, f"d/file{i}"))
+        with self.assertRaisesRegex(gtfc.GtfcError, "20 of 31 files vanished"):
+            gtfc.integrate(self.a)
+        self.assertEqual(self.a.head(), head)
+        self.a.allow_mass_delete = True
+        self.assertTrue(gtfc.integrate(self.a).committed)
+        self.assertEqual(len(os.listdir(os.path.join(self.a.path, "d"))), 10)
+
+    def test_a_lock_file_left_by_a_killed_git_is_cleared(self):
+        lock = os.path.join(self.a.git_dir, "index.lock")
+        open(lock, "w").close()
+        os.utime(lock, (time.time() - 60, time.time() - 60))
+        with open(os.path.join(self.a.path, "new.txt"), "w") as f:
+            f.write("x\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertTrue(gtfc.integrate(self.a).committed)
+        self.assertIn("index.lock", err.getvalue())
+        with open(lock, "w") as held:       # a live git holds its lock open: left alone
+            with self.assertRaisesRegex(gtfc.GtfcError, "index.lock exists"):
+                gtfc.commit_local(self.a)
+
 
 # Watchers: parsers on synthetic events, back ends on a real tree ##############
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check
+.PHONY: test demo install check chaos
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
 	$(PYTHON) test_gtfc.py
@@ -15,3 +15,6 @@ install:         ## copy gtfc.py to $(PREFIX)/bin/gtfc and make the gtfc-* links
 
 check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time only)
 	vermin --no-tips --violations -t=3.9- gtfc.py
+
+chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (root)
+	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)

@@ -344,11 +344,11 @@ class Repo:
         return self._node
 
     @contextlib.contextmanager
-    def lock(self, timeout: float = 120.0):
+    def lock(self, timeout: float = 120.0, name: str = "lock"):
         """Serialise gtfc's own work on this repo.  flock dies with its process, so a
         killed gtfc never leaves a stale lock behind."""
         os.makedirs(self.state_dir, exist_ok=True)
-        with open(os.path.join(self.state_dir, "lock"), "a") as f:
+        with open(os.path.join(self.state_dir, name), "a") as f:
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -647,9 +647,12 @@ def peer_env(repo: Repo, node: Node) -> Dict[str, str]:
     return git_ssh_env(ssh_options(known_hosts_path(repo), host_alias(node)))
 
 
-def explain_ssh_failure(who: str, stderr: bytes) -> str:
+def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
     """Turn ssh/git noise into one line naming the problem and the fix."""
     text = stderr.decode(errors="replace")
+    refused = re.search(r"\[remote rejected\] \((.*)\)", stdout.decode(errors="replace"))
+    if refused:
+        return f"{who} refused the push: {refused.group(1)}"
     if "gtfc-shell.denywrite" in text:
         return f"{who} is read-only for its peers (gtfc-shell.denywrite); it fetches by itself"
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
@@ -658,12 +661,21 @@ def explain_ssh_failure(who: str, stderr: bytes) -> str:
     if "Permission denied" in text:
         return (f"{who} refused our gtfc key — it has not yet learned of this node; "
                 f"run gtfc-pull on {who} or on a peer it trusts")
+    # The specific line, not git's closing boilerplate ("Could not read from
+    # remote repository. Please make sure ... and the repository exists.")
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not any(
+        noise in l for noise in GIT_BOILERPLATE)]
+    detail = lines[0] if lines else last_line(text)
     for hint in ("timed out", "Connection refused", "No route to host",
                  "Could not resolve", "Connection closed", "Network is unreachable",
-                 "Broken pipe", "Connection reset"):
+                 "Broken pipe", "Connection reset", "hung up unexpectedly"):
         if hint in text:
-            return f"{who} unreachable ({last_line(text)}) — will catch up when it is back"
-    return f"{who}: {last_line(text)}"
+            return f"{who} unreachable ({detail}) — will catch up when it is back"
+    return f"{who}: {detail}"
+
+
+GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure you have",
+                   "and the repository exists", "failed to push some refs")
 
 
 # Sync engine: commit, merge, integrate ####################################
@@ -729,11 +741,14 @@ def parse_conflicts(out: bytes) -> Tuple[str, Dict[bytes, Dict[int, Tuple[str, s
     return tree, conflicts
 
 
-def conflict_copy_name(path: str, node: str, when: int) -> str:
-    """notes.txt from node beta at T → notes.conflict-beta-20261124-213000.txt"""
+def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
+    """notes.txt from node beta at T → notes.conflict-beta-20261124-213000-1a2b3c4d.txt
+
+    The blob id makes the name unique to the content: two different versions never
+    compete for one copy name, so a copy never needs a copy of its own."""
     stem, ext = os.path.splitext(path)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
-    return f"{stem}.conflict-{node}-{stamp}{ext}"
+    return f"{stem}.conflict-{node}-{stamp}-{blob[:8]}{ext}"
 
 
 def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
@@ -750,17 +765,13 @@ def resolve_conflicts(repo: Repo, tree: str, conflicts, winner: int,
                       loser_commit: str) -> str:
     """Write a tree that keeps every version: the winner's under each conflicted name,
     the loser's beside it as a conflict copy; a lone edit beats a delete."""
-    taken = set(repo.git("ls-tree", "-r", "-z", "--name-only", tree).stdout.split(b"\0"))
     entries = []
     for path, stages in sorted(conflicts.items()):
         ours, theirs = stages.get(2), stages.get(3)
         if ours and theirs:
             keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
             who, when = last_change(repo, loser_commit, path)
-            name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when))
-            if name in taken:       # the same node lost twice in one second
-                name += b"-" + copy[1][:8].encode()
-            taken.add(name)
+            name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, copy[1]))
             entries += [f"{keep[0]} {keep[1]}\t".encode() + path,
                         f"{copy[0]} {copy[1]}\t".encode() + name]
         elif ours or theirs:
@@ -969,19 +980,21 @@ def push_to_peer(repo: Repo, peer: Node, oid: str) -> Optional[str]:
 
     Not forced: our head only grows, so a rejected push means a newer one of ours
     got there first, which is fine."""
-    proc = repo.git("push", "--quiet", "--no-verify", peer_url(peer),
+    proc = repo.git("push", "--porcelain", "--no-verify", peer_url(peer),
                     f"{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
                     check=False, timeout=TRANSFER_TIMEOUT)
     text = proc.stderr.decode(errors="replace")
     if proc.returncode == 0:
         repo.git("update-ref", f"{HAS}{peer.name}", oid)
+    elif b"\t[rejected]" in proc.stdout:
+        pass
     elif "gtfc-shell.denywrite" in text:
         if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
             info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
                  "changes by itself")
         READ_ONLY_PEERS[repo.path].add(peer.name)
-    elif "[rejected]" not in text:
-        return explain_ssh_failure(peer.name, proc.stderr)
+    else:
+        return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
     return None
 
 
@@ -1009,11 +1022,15 @@ def for_each_peer(action, repo: Repo, targets: List[Node], *extra) -> Dict[str, 
 def send_head(repo: Repo, only: Optional[List[str]] = None) -> Dict[str, str]:
     """Push HEAD to every peer (or those named) not known to have it.  No network
     round trip at all when every peer already has it."""
-    head, heads = repo.head(), known_heads(repo)
-    read_only = READ_ONLY_PEERS.get(repo.path, set())
-    targets = [p for p in peers(repo) if head not in heads.get(p.name, ())
-               and p.name not in read_only and (only is None or p.name in only)]
-    return for_each_peer(push_to_peer, repo, targets, head)
+    # One sender per repo at a time (the watcher and a background integration may
+    # both want to): two pushes into one inbox would race, and the second finds
+    # the first's work done.  The merge lock is not held: peers' pushes go on.
+    with repo.lock(timeout=TRANSFER_TIMEOUT, name="send.lock"):
+        head, heads = repo.head(), known_heads(repo)
+        read_only = READ_ONLY_PEERS.get(repo.path, set())
+        targets = [p for p in peers(repo) if head not in heads.get(p.name, ())
+                   and p.name not in read_only and (only is None or p.name in only)]
+        return for_each_peer(push_to_peer, repo, targets, head)
 
 
 def is_novel(repo: Repo, head: str) -> bool:
@@ -1917,15 +1934,27 @@ def cmd_install(args) -> int:
 
 # Watching: debounce, commit, push, retry ##################################
 
+def repo_setting(repo: Repo, name: str, default: float) -> float:
+    """A number from the repo's local git config (gtfc.NAME), never synced."""
+    text = repo.out("config", "--get", f"gtfc.{name}", check=False)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise GtfcError(f"gtfc.{name} = {text!r} in {repo.path}/.git/config is not a "
+                        f"number of seconds — fix it with git config gtfc.{name} N") from None
+    return max(1.0, value)
+
+
 class PeerBackoff:
     """Peers that could not be reached, and when to try each again."""
 
-    def __init__(self):
+    def __init__(self, ceiling: float = RETRY_MAX):
+        self.ceiling = ceiling
         self.due: Dict[str, Tuple[float, float]] = {}    # peer → (next try, delay)
 
     def failed(self, names, now: float) -> None:
         for name in names:
-            delay = min(RETRY_MAX, self.due.get(name, (0, 2.5))[1] * 2)
+            delay = min(self.ceiling, self.due.get(name, (0, 2.5))[1] * 2)
             self.due[name] = (now + delay, delay)
 
     def succeeded(self, names) -> None:
@@ -1947,7 +1976,8 @@ class RepoWatch:
 
     def __init__(self, repo: Repo, watcher, verbose: bool):
         self.repo, self.watcher, self.verbose = repo, watcher, verbose
-        self.backoff = PeerBackoff()
+        self.pull_interval = repo_setting(repo, "pullInterval", PULL_INTERVAL)
+        self.backoff = PeerBackoff(repo_setting(repo, "retryMax", RETRY_MAX))
 
     def log(self, message: str) -> None:
         name = os.path.basename(self.repo.path)
@@ -1984,7 +2014,7 @@ class RepoWatch:
     def run(self, stop: threading.Event, wake_fd: int) -> None:
         self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
         self.guarded(self.pull_round)
-        next_pull = time.monotonic() + PULL_INTERVAL
+        next_pull = time.monotonic() + self.pull_interval
         first = last = None
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno()):
@@ -2005,7 +2035,7 @@ class RepoWatch:
                 first = last = None
                 self.guarded(self.local_round)
             if now >= next_pull:
-                next_pull = now + PULL_INTERVAL
+                next_pull = now + self.pull_interval
                 self.guarded(self.pull_round)
             ready = self.backoff.ready(now)
             if ready:

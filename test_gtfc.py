@@ -47,6 +47,7 @@ Create a Cluster from the main thread of the test run.
 import atexit
 import collections
 import contextlib
+import hashlib
 import io
 import random
 import struct
@@ -62,6 +63,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from unittest import mock
@@ -645,6 +647,25 @@ class Cluster:
         self._sshd[host] = self._launch_sshd(host)
         self._wait_sshd_listening(host)
 
+    def crash_gtfc(self, host):
+        """SIGKILL everything gtfc runs on host (watchers, background integrations,
+        their git and ssh children), as a power cut would; sshd itself lives on."""
+        keep = {self._holders[host].pid, self._sshd[host].pid}
+        victims = []
+        for pid in _all_pids():
+            if pid in keep or _namespace_of(pid) != self._namespaces[host]:
+                continue
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() in ("sshd", "sleep"):
+                        continue
+            except OSError:
+                continue
+            victims.append(pid)
+        for pid in victims:
+            _kill(pid)
+        return len(victims)
+
     def _partition_rules(self, host):
         addr = self._addr[host]
         return [["INPUT", "-d", addr, "-j", "DROP"], ["INPUT", "-s", addr, "-j", "DROP"]]
@@ -1104,10 +1125,10 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.dispatch_args(["gtfc.py", "pull"]), ["pull"])
 
     def test_conflict_copy_names_keep_the_extension_and_say_who_and_when(self):
-        self.assertEqual(gtfc.conflict_copy_name("d/notes.txt", "beta", 0),
-                         "d/notes.conflict-beta-19700101-000000.txt")
-        self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0),
-                         ".bashrc.conflict-b-19700101-000000")
+        self.assertEqual(gtfc.conflict_copy_name("d/notes.txt", "beta", 0, "1a2b3c4d5e"),
+                         "d/notes.conflict-beta-19700101-000000-1a2b3c4d.txt")
+        self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0, "ff" * 20),
+                         ".bashrc.conflict-b-19700101-000000-ffffffff")
 
     def test_backoff_doubles_up_to_a_cap_and_clears_on_success(self):
         b = gtfc.PeerBackoff()
@@ -1172,7 +1193,9 @@ class DeterministicMergeTest(TwoClonesTestCase):
         ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
         self.assertEqual(ra.new, rb.new)
         files = sorted(os.listdir(self.a.path))
-        copy = "f.conflict-alpha-19700101-003320.txt"
+        copy = [n for n in files if n.startswith("f.conflict-alpha-19700101-003320-")]
+        self.assertEqual(len(copy), 1, files)
+        copy = copy[0]
         self.assertEqual(files, [".git", copy, "f.txt"])
         with open(os.path.join(self.a.path, "f.txt")) as f:
             self.assertEqual(f.read(), "beta's line\ntwo\nthree\n")   # the later edit
@@ -1272,7 +1295,7 @@ class NothingLostTest(TwoClonesTestCase):
                 git(repo.path, "fetch", "-q", other.path, f"+HEAD:{gtfc.INBOX}{other.node}")
         results = {gtfc.integrate(r).new for r in (self.a, self.b, c)}
         self.assertEqual(len(results), 1)
-        files = sorted(os.listdir(self.a.path))
+        files = [re.sub(r"-[0-9a-f]{8}\.txt$", ".txt", n) for n in sorted(os.listdir(self.a.path))]
         self.assertEqual(files, [".git", "f.conflict-alpha-19700101-003320.txt",
                                  "f.conflict-gamma-19700101-003323.txt", "f.txt"])
 
@@ -2051,6 +2074,204 @@ class OddNamesTest(ClusterTestCase):
         self.assertIn("'/home/gtfcuser/my repo' --peer alpha", keys)
 
 
+# Chaos: writers everywhere, hosts going away, gtfc killed mid-sync #############
+
+class Chaos:
+    """N nodes run gtfc-watch while writers on every node edit, create, rename and
+    delete files (the same lines of the same files too), and a chaos thread freezes
+    sshds and SIGKILLs gtfc on random hosts.  Then everything stops and heals, and
+    we measure what a user would check: same HEAD everywhere, git fsck clean,
+    nothing lost, no ping-pong."""
+
+    SHARED = 4          # files every writer edits, line by line
+
+    def __init__(self, cluster, seed, seconds, quiet=5.0, log=None):
+        self.c, self.rng, self.seconds, self.quiet = cluster, random.Random(seed), seconds, quiet
+        self.log = log or (lambda text: None)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ops = []               # (time, host, op, path, content)
+        self.kills = self.freezes = 0
+        self.watchers = {}
+
+    def repo(self, host, rel=""):
+        return self.c.path(host, "myrepo/" + rel if rel else "myrepo")
+
+    def setup(self):
+        c = self.c
+        c.ssh_operator(c.names[0], "gtfc-bootstrap ~/myrepo", forward_agent=False)
+        for i, host in enumerate(c.names[1:]):
+            c.ssh_operator(host, f"gtfc-join {c.names[i]} ~/myrepo")  # through the previous
+        for host in c.names:
+            c.run(host, ["git", "-C", "myrepo", "config", "gtfc.pullInterval", "5"])
+            c.run(host, ["git", "-C", "myrepo", "config", "gtfc.retryMax", "4"])
+            self.watchers[host] = c.spawn(host, ["gtfc-watch"])
+        time.sleep(1)
+
+    def record(self, host, op, path, content=None):
+        with self.lock:
+            self.ops.append((time.monotonic(), host, op, path, content))
+
+    def writer(self, host, seed):
+        rng, n = random.Random(seed), 0
+        own = []
+        while not self.stop.is_set():
+            n += 1
+            roll = rng.random()
+            try:
+                if roll < 0.5:
+                    rel = f"shared{rng.randrange(self.SHARED)}.txt"
+                    self.edit_line(host, rel, rng.randrange(3), f"{host} {n}")
+                elif roll < 0.7 or not own:
+                    rel = f"{host}-{n}.txt"
+                    self.write(host, rel, f"{host} created {n}\n")
+                    own.append(rel)
+                elif roll < 0.85:
+                    old = own.pop(rng.randrange(len(own)))
+                    new = f"{host}-{n}-renamed.txt"
+                    with open(self.repo(host, old)) as f:
+                        content = f.read()
+                    os.rename(self.repo(host, old), self.repo(host, new))
+                    self.record(host, "delete", old)
+                    self.record(host, "write", new, content)
+                    own.append(new)
+                else:
+                    rel = own.pop(rng.randrange(len(own))) if rng.random() < 0.7 \
+                        else f"shared{rng.randrange(self.SHARED)}.txt"
+                    os.unlink(self.repo(host, rel))
+                    self.record(host, "delete", rel)
+            except FileNotFoundError:
+                pass                # a peer's rename or delete got there first
+            time.sleep(rng.uniform(0.05, 0.4))
+
+    def edit_line(self, host, rel, line, text):
+        try:
+            with open(self.repo(host, rel)) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        lines += [""] * (3 - len(lines))
+        lines[line] = text
+        self.write(host, rel, "\n".join(lines[:3]) + "\n")
+
+    def write(self, host, rel, content):
+        self.c.write(host, "myrepo/" + rel, content)
+        self.record(host, "write", rel, content)
+
+    def chaos(self):
+        while not self.stop.wait(self.rng.uniform(1.0, 2.5)):
+            host = self.rng.choice(self.c.names)
+            if self.rng.random() < 0.5:
+                self.c.stop_sshd(host)
+                self.freezes += 1
+                self.stop.wait(self.rng.uniform(0.5, 3))
+                self.c.cont_sshd(host)
+            else:
+                self.kills += self.c.crash_gtfc(host) and 1
+                self.stop.wait(self.rng.uniform(0.2, 1.5))
+                self.watchers[host] = self.c.spawn(host, ["gtfc-watch"])
+
+    def heads(self):
+        return {h: self.c.run(h, ["git", "-C", "myrepo", "rev-parse", "HEAD"]).stdout.strip()
+                for h in self.c.names}
+
+    def run(self):
+        """Returns a dict of figures; raises AssertionError if a property broke."""
+        self.setup()
+        threads = [threading.Thread(target=self.writer, args=(h, self.rng.random()))
+                   for h in self.c.names] + [threading.Thread(target=self.chaos)]
+        for th in threads:
+            th.start()
+        self.stop.wait(self.seconds)
+        self.stop.set()
+        for th in threads:
+            th.join(timeout=30)
+        for host in self.c.names:                       # heal: every watcher running
+            if self.watchers[host].poll() is not None:
+                self.watchers[host] = self.c.spawn(host, ["gtfc-watch"])
+        healed = time.monotonic()
+        wait_until(lambda: len(set(self.heads().values())) == 1 and self.all_clean(),
+                   timeout=120, interval=0.5, what="every node on the same commit")
+        converged = time.monotonic() - healed
+        head = next(iter(self.heads().values()))
+        time.sleep(self.quiet)
+        after = self.heads()
+        assert set(after.values()) == {head}, f"new commits after quiet: {after}"
+        for host in self.c.names:
+            self.c.run(host, ["git", "-C", "myrepo", "fsck", "--no-progress", "--strict"])
+        lost = self.lost_writes(self.c.names[0])
+        assert not lost, f"lost writes: {lost[:5]}"
+        return self.figures(converged, head)
+
+    def all_clean(self):
+        return all(self.c.run(h, ["git", "-C", "myrepo", "status", "--porcelain"]).stdout == ""
+                   for h in self.c.names)
+
+    def lost_writes(self, host):
+        """Where a writer's last operation on a path was a write, that content must
+        be in the history (as a blob); where a path's last operation of all was a
+        write, that content must be in the final tree (as the file or a copy)."""
+        listing = self.c.run(host, ["git", "-C", "myrepo", "rev-list", "--objects", "HEAD"])
+        in_history = {line.split()[0] for line in listing.stdout.splitlines()}
+        tree = self.c.run(host, ["git", "-C", "myrepo", "ls-tree", "-r", "HEAD"]).stdout
+        in_tree = {line.split()[2] for line in tree.splitlines()}
+        last_by_writer, last_on_path = {}, {}
+        for when, who, op, path, content in sorted(self.ops):
+            last_by_writer[(who, path)] = (op, content)    # a writer's final word
+            last_on_path[path] = (op, content)
+        lost = [(who, path, "history") for (who, path), (op, content) in last_by_writer.items()
+                if op == "write" and blob_id(content) not in in_history]
+        lost += [(None, path, "tree") for path, (op, content) in last_on_path.items()
+                 if op == "write" and blob_id(content) not in in_tree]
+        return lost
+
+    def figures(self, converged, head):
+        first = self.c.names[0]
+        count = lambda *extra: int(self.c.run(first, ["git", "-C", "myrepo", "rev-list",
+                                                      "--count", *extra, "HEAD"]).stdout)
+        copies = [n for n in os.listdir(self.repo(first)) if ".conflict-" in n]
+        writes = sum(1 for op in self.ops if op[2] == "write")
+        return {"nodes": len(self.c.names), "seconds": self.seconds, "writes": writes,
+                "operations": len(self.ops), "commits": count(), "merges": count("--merges"),
+                "conflict copies": len(copies), "gtfc kills": self.kills,
+                "sshd freezes": self.freezes, "converged after heal (s)": round(converged, 1)}
+
+
+def blob_id(content):
+    data = content.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@NEEDS_CLUSTER
+class ChaosTest(unittest.TestCase):
+    def test_writers_everywhere_with_freezes_and_kills_converge_and_lose_nothing(self):
+        with Cluster(("alpha", "beta", "gamma"), gtfc_py=GTFC_PY) as c:
+            figures = Chaos(c, seed=1, seconds=20, quiet=5).run()
+        print(f"\n    chaos: {figures}", file=sys.stderr)
+        self.assertGreater(figures["gtfc kills"] + figures["sshd freezes"], 3)
+        self.assertGreater(figures["writes"], 50)
+
+
+def chaos_main(args):
+    """make chaos: the long version, several seeds; prints a markdown table."""
+    nodes = int(args[0]) if args else 5
+    seconds = float(args[1]) if len(args) > 1 else 300
+    seeds = [int(s) for s in args[2:]] or [1, 2, 3]
+    names = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")[:nodes]
+    rows = []
+    for seed in seeds:
+        with Cluster(names, gtfc_py=GTFC_PY) as c:
+            figures = Chaos(c, seed=seed, seconds=seconds, quiet=30).run()
+        figures = {"seed": seed, **figures}
+        print(figures, flush=True)
+        rows.append(figures)
+    keys = list(rows[0])
+    print("\n| " + " | ".join(keys) + " |\n|" + " --- |" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    return 0
+
+
 # Demo: make demo #############################################################
 
 def demo():
@@ -2121,6 +2342,8 @@ def main(argv=None):
     names = sys.argv[1:] if argv is None else argv
     if names == ["--demo"]:
         return demo()
+    if names[:1] == ["--chaos"]:
+        return chaos_main(names[1:])
     # atexit (and so Cluster.close) runs on SIGTERM too, e.g. a CI timeout.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     loader = unittest.TestLoader()

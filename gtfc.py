@@ -761,24 +761,39 @@ def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
     return (who if NODE_NAME_RE.match(who) else "unknown"), int(when or 0)
 
 
-def resolve_conflicts(repo: Repo, tree: str, conflicts, winner: int,
-                      loser_commit: str) -> str:
+def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> bytes:
+    """An index line putting the version (mode, oid) of path, from commit's side,
+    under its conflict copy name."""
+    who, when = last_change(repo, commit, path)
+    name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, oid))
+    return f"{mode} {oid}\t".encode() + name
+
+
+def resolve_conflicts(repo: Repo, tree: str, conflicts, sides: Dict[int, str],
+                      winner: int) -> str:
     """Write a tree that keeps every version: the winner's under each conflicted name,
-    the loser's beside it as a conflict copy; a lone edit beats a delete."""
+    the loser's beside it as a conflict copy; a lone edit beats a delete.  sides
+    maps merge-tree's stages 2 and 3 to their commits."""
     entries = []
+    remove = "0 " + "0" * 40 + "\t"
     for path, stages in sorted(conflicts.items()):
         ours, theirs = stages.get(2), stages.get(3)
+        lone = 2 if ours and not theirs else 3 if theirs and not ours else None
         if ours and theirs:
             keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
-            who, when = last_change(repo, loser_commit, path)
-            name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, copy[1]))
             entries += [f"{keep[0]} {keep[1]}\t".encode() + path,
-                        f"{copy[0]} {copy[1]}\t".encode() + name]
-        elif ours or theirs:
-            mode, oid = ours or theirs
+                        copy_entry(repo, sides[5 - winner], path, *copy)]
+        elif lone and path.endswith(b"~" + sides[lone].encode()):
+            # A file where the other side has a directory: merge-tree parked it at
+            # PATH~<commit>; give it a conflict copy name like any other loser.
+            original = path[:-len(sides[lone]) - 1]
+            entries += [remove.encode() + path,
+                        copy_entry(repo, sides[lone], original, *stages[lone])]
+        elif lone:
+            mode, oid = stages[lone]
             entries.append(f"{mode} {oid}\t".encode() + path)
         else:
-            entries.append(f"0 {'0' * 40}\t".encode() + path)
+            entries.append(remove.encode() + path)
     os.makedirs(repo.state_dir, exist_ok=True)
     index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}")
     env = {"GIT_INDEX_FILE": index}
@@ -807,8 +822,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
         # The later commit keeps the names (ties by id): symmetric, whoever merges.
         later = max((first, second), key=lambda c: (times[c], c))
         winner = 2 if later == first else 3
-        tree = resolve_conflicts(repo, tree, conflicts, winner,
-                                 second if later == first else first)
+        tree = resolve_conflicts(repo, tree, conflicts, {2: first, 3: second}, winner)
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -821,14 +835,14 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
 def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     """Fold head and every incoming commit it lacks into one commit: (result, merged).
 
-    The heads are merged in sorted order, so nodes holding the same set of heads
-    reach the same commit whatever order things arrived in.  A head with no
-    history in common with ours (a peer that bootstrapped anew) is skipped with a
-    warning instead of blocking every other merge."""
+    What is merged is not the heads themselves but the content commits behind them
+    (see content_tips), in sorted order.  So nodes that know the same edits reach
+    the same commit, however the edits reached them and whichever merges they made
+    on the way — a node whose merge differs from the canonical one simply moves to
+    the canonical one.  A head with no history in common with ours (a peer that
+    bootstrapped anew) is skipped with a warning instead of blocking all merges."""
     pending = set(repo.out("for-each-ref", "--format=%(objectname)", f"--no-merged={head}",
                            INBOX, HAS).split())
-    if not pending:
-        return head, False
     related = [head]
     for oid in sorted(pending):
         if repo.git("merge-base", head, oid, check=False).returncode == 0:
@@ -836,11 +850,31 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
         else:
             warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
                  "repo (a peer bootstrapped anew?) — have that node re-join")
-    heads = sorted(repo.out("merge-base", "--independent", *related).split())
-    result = heads[0]
-    for other in heads[1:]:
+    if len(related) == 1:
+        return head, False
+    tips = content_tips(repo, related)
+    result = tips[0]
+    for other in tips[1:]:
         result = merge_commits(repo, result, other)
-    return result, len(heads) > 1
+    return result, len(tips) > 1 and result != head
+
+
+def content_tips(repo: Repo, heads: List[str]) -> List[str]:
+    """The newest commits behind heads that are not gtfc's own merges, sorted.
+
+    gtfc merges hold nothing of their own (they are a pure function of their
+    parents), so looking through them is what makes the result independent of the
+    path the edits took.  Only the history since the heads' common ancestors is
+    walked."""
+    bases = repo.out("merge-base", "--octopus", "--all", *heads).split()
+    listing = repo.out("rev-list", "--no-commit-header", "--format=%H %ae %P", *heads,
+                       "--not", *bases)
+    tips = set(bases)
+    for line in listing.splitlines():
+        oid, email, *parents = line.split()
+        if email != MERGE_IDENTITY[1] or len(parents) < 2:
+            tips.add(oid)
+    return sorted(repo.out("merge-base", "--independent", *tips).split())
 
 
 def displace_ignored(repo: Repo, old: str, new: str) -> None:
@@ -978,16 +1012,14 @@ READ_ONLY_PEERS: Dict[str, set] = {}
 def push_to_peer(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     """Send oid into the peer's inbox for us; None on success, else a one-line reason.
 
-    Not forced: our head only grows, so a rejected push means a newer one of ours
-    got there first, which is fine."""
+    Forced: our head may move sideways (to the canonical merge, see merge_incoming),
+    and sends are serialised per repo, so ours is always the newest."""
     proc = repo.git("push", "--porcelain", "--no-verify", peer_url(peer),
-                    f"{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
+                    f"+{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
                     check=False, timeout=TRANSFER_TIMEOUT)
     text = proc.stderr.decode(errors="replace")
     if proc.returncode == 0:
         repo.git("update-ref", f"{HAS}{peer.name}", oid)
-    elif b"\t[rejected]" in proc.stdout:
-        pass
     elif "gtfc-shell.denywrite" in text:
         if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
             info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
@@ -1985,7 +2017,7 @@ class RepoWatch:
               flush=True)
 
     def spread(self, only: Optional[List[str]] = None) -> None:
-        started = time.monotonic()
+        started, head = time.monotonic(), self.repo.head()
         names = [p.name for p in peers(self.repo)]
         skip = set(self.backoff.waiting(started))
         targets = [n for n in (only if only is not None else names) if n not in skip]
@@ -1997,7 +2029,7 @@ class RepoWatch:
         sent = [n for n in targets if n not in failures]
         if sent and (self.verbose or only is None):
             ms = (time.monotonic() - started) * 1000
-            self.log(f"{short(self.repo.head())} on {', '.join(sent)} ({ms:.0f} ms)")
+            self.log(f"{short(head)} on {', '.join(sent)} ({ms:.0f} ms)")
 
     def local_round(self) -> None:
         result = integrate(self.repo)

@@ -1271,6 +1271,32 @@ class NothingLostTest(TwoClonesTestCase):
             with open(os.path.join(os.fsencode(self.a.path), name)) as f:
                 self.assertEqual(f.read(), "beta\n")
 
+    def test_a_file_and_a_directory_of_one_name_keep_both(self):
+        commit_file(self.a, "x", "a file on alpha\n", 2000)
+        commit_file(self.b, "x/inner.txt", "a directory on beta\n", 2005)
+        self.exchange()
+        ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
+        self.assertEqual(ra.new, rb.new)
+        with open(os.path.join(self.a.path, "x", "inner.txt")) as f:
+            self.assertEqual(f.read(), "a directory on beta\n")
+        copies = [n for n in os.listdir(self.a.path) if n.startswith("x.conflict-alpha-")]
+        self.assertEqual(len(copies), 1, os.listdir(self.a.path))
+        with open(os.path.join(self.a.path, copies[0])) as f:
+            self.assertEqual(f.read(), "a file on alpha\n")
+
+    def test_a_symlink_and_a_file_of_one_name_keep_both(self):
+        commit_file(self.a, "link", "a file on alpha\n", 2000)
+        os.symlink("f.txt", os.path.join(self.b.path, "link"))
+        git(self.b.path, "add", "-A")
+        git(self.b.path, "-c", "user.name=beta", "-c", "user.email=b@b", "commit", "-qm", "l",
+            env={"GIT_AUTHOR_DATE": "@2005 +0000", "GIT_COMMITTER_DATE": "@2005 +0000"})
+        self.exchange()
+        ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
+        self.assertEqual(ra.new, rb.new)
+        self.assertEqual(os.readlink(os.path.join(self.a.path, "link")), "f.txt")
+        copies = [n for n in os.listdir(self.a.path) if n.startswith("link.conflict-alpha-")]
+        self.assertEqual(len(copies), 1, os.listdir(self.a.path))
+
     def test_a_head_with_unrelated_history_does_not_block_other_merges(self):
         stranger = make_repo(os.path.join(self.tmp, "stranger"), "gamma")
         commit_file(stranger, "other.txt", "unrelated\n", 3000)
@@ -2191,7 +2217,7 @@ class Chaos:
                 self.watchers[host] = self.c.spawn(host, ["gtfc-watch"])
         healed = time.monotonic()
         wait_until(lambda: len(set(self.heads().values())) == 1 and self.all_clean(),
-                   timeout=120, interval=0.5, what="every node on the same commit")
+                   timeout=60, interval=0.5, what="every node on the same commit")
         converged = time.monotonic() - healed
         head = next(iter(self.heads().values()))
         time.sleep(self.quiet)
@@ -2240,6 +2266,34 @@ class Chaos:
 def blob_id(content):
     data = content.encode()
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@NEEDS_CLUSTER
+class ConvergenceTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def test_three_watchers_rewriting_one_line_settle_on_one_commit(self):
+        """Found by a new user: rounds of same-line edits on three hosts used to make
+        merges of merges for minutes; looking through gtfc's own merges to the
+        edits behind them makes every node pick the same merge."""
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        self.join("gamma", via="beta")
+        for host in c.names:
+            c.spawn(host, ["gtfc-watch"])
+        time.sleep(1)
+        for i in range(5):
+            for host in c.names:
+                c.write(host, "myrepo/same.txt", f"{host} {i}\n")
+            time.sleep(1.5)
+        self.wait_converged(c.names, timeout=30)
+        settled = self.head("alpha")
+        time.sleep(3)
+        self.assertEqual({self.head(h) for h in c.names}, {settled})
+        versions = {c.read("alpha", "myrepo/" + n) for n in os.listdir(c.path("alpha", "myrepo"))
+                    if n.startswith("same.")}
+        self.assertTrue({f"{h} 4\n" for h in c.names} <= versions, versions)
 
 
 @NEEDS_CLUSTER

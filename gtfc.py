@@ -88,6 +88,7 @@ DEBOUNCE = 0.05                # quiet period that ends a burst of writes
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
 RETRY_MAX = 300.0              # longest backoff for an unreachable peer
+POLL_TICK = 1.0                # the polling back end needs a read() this often
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -339,8 +340,8 @@ class Repo:
         if self._node is None:
             self._node = self.out("config", "--get", "gtfc.node", check=False)
             if not self._node:
-                raise GtfcError(f"{self.path} is not a gtfc repo — run gtfc-bootstrap "
-                                "or gtfc-join for it")
+                raise GtfcError(f"{self.path} is a git repo but not a gtfc repo — "
+                                "gtfc-bootstrap adopts it")
         return self._node
 
     @contextlib.contextmanager
@@ -377,7 +378,8 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
     if arg:
         repo = Repo(os.path.expanduser(arg))
         if not os.path.isdir(repo.git_dir):
-            raise GtfcError(f"{arg} is not a git repo — run gtfc-bootstrap {arg} first")
+            raise GtfcError(f"{arg} is not a gtfc repo (no .git there) — check the path; "
+                            "your repos are listed in " + registry_path())
         repo.node  # raises a clear error if it is not a gtfc repo
         return [repo]
     registered = registered_repos()
@@ -385,6 +387,10 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
     for path in registered:
         if cwd == path or cwd.startswith(path.rstrip("/") + "/"):
             return [Repo(path)]
+    here = run(["git", "rev-parse", "--show-toplevel"], check=False).stdout.strip()
+    if here and Repo(os.fsdecode(here)).out("config", "--get", "gtfc.node", check=False):
+        raise GtfcError(f"{os.fsdecode(here)} is a gtfc repo that was moved (peers know it "
+                        "by its old path) — move it back, or gtfc unjoin it and join anew")
     repos = [Repo(p) for p in registered if os.path.isdir(os.path.join(p, ".git"))]
     if not repos:
         raise GtfcError("no gtfc repo here and none registered — run "
@@ -661,17 +667,21 @@ def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
     if "Permission denied" in text:
         return (f"{who} refused our gtfc key — it has not yet learned of this node; "
                 f"run gtfc-pull on {who} or on a peer it trusts")
-    # The specific line, not git's closing boilerplate ("Could not read from
-    # remote repository. Please make sure ... and the repository exists.")
-    lines = [l.strip() for l in text.splitlines() if l.strip() and not any(
-        noise in l for noise in GIT_BOILERPLATE)]
-    detail = lines[0] if lines else last_line(text)
+    detail = failure_detail(text)
     for hint in ("timed out", "Connection refused", "No route to host",
                  "Could not resolve", "Connection closed", "Network is unreachable",
                  "Broken pipe", "Connection reset", "hung up unexpectedly"):
         if hint in text:
             return f"{who} unreachable ({detail}) — will catch up when it is back"
     return f"{who}: {detail}"
+
+
+def failure_detail(text: str) -> str:
+    """The specific line of an ssh/git failure, not git's closing boilerplate
+    ("Could not read from remote repository. Please make sure ... exists.")."""
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not any(
+        noise in l for noise in GIT_BOILERPLATE)]
+    return lines[0] if lines else last_line(text)
 
 
 GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure you have",
@@ -695,6 +705,8 @@ LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
 def commit_local(repo: Repo) -> bool:
     """Commit everything that changed in the working tree; True if a commit was made."""
     added = repo.git("add", "-A", "--ignore-errors", check=False)
+    if exclude_nested_repos(repo, added.stderr):
+        added = repo.git("add", "-A", "--ignore-errors", check=False)
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
             raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
@@ -712,6 +724,28 @@ def commit_local(repo: Repo) -> bool:
     repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
              "-c", "core.hooksPath=/dev/null", "commit", "-q", "--no-verify",
              "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
+    return True
+
+
+NESTED_REPO_RE = re.compile(rb"error: '(.+)/' does not have a commit checked out|"
+                            rb"adding embedded git repository: (.+)")
+
+
+def exclude_nested_repos(repo: Repo, stderr: bytes) -> bool:
+    """A git repo inside the synced folder cannot be synced (git would store only a
+    pointer to its commit): list it in .git/info/exclude, say so once, go on."""
+    nested = [os.fsdecode(a or b).strip() for a, b in NESTED_REPO_RE.findall(stderr)]
+    if not nested:
+        return False
+    exclude = os.path.join(repo.git_dir, "info", "exclude")
+    os.makedirs(os.path.dirname(exclude), exist_ok=True)
+    with open(exclude, "a", encoding="utf-8", errors="surrogateescape") as f:
+        for path in nested:
+            f.write(f"/{path}/\n")
+            repo.git("rm", "-q", "--cached", "--ignore-unmatch", "--", path,
+                     env={"GIT_LITERAL_PATHSPECS": "1"})
+            warn(f"{repo.path}/{path} is a git repo of its own; gtfc cannot sync a repo "
+                 "inside a repo, so it is now excluded (.git/info/exclude)")
     return True
 
 
@@ -995,13 +1029,11 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
 
 # Sync engine: fan-out #####################################################
 
-def known_heads(repo: Repo) -> Dict[str, set]:
-    """{peer: commits we know it has}: what it pushed us and what we sent or fetched."""
-    heads: Dict[str, set] = {}
-    for prefix in (INBOX, HAS):
-        for name, oid in repo.refs(prefix).items():
-            heads.setdefault(name, set()).add(oid)
-    return heads
+def known_heads(repo: Repo, peer: str = "*") -> set:
+    """Commits we know a peer (or any peer) has: what it pushed us, what we sent it
+    or fetched from it."""
+    return set(repo.out("for-each-ref", "--format=%(objectname)", INBOX + peer,
+                        HAS + peer).split())
 
 
 # Peers found read-only (gtfc-shell.denywrite) this process, per repo: they fetch
@@ -1009,11 +1041,20 @@ def known_heads(repo: Repo) -> Dict[str, set]:
 READ_ONLY_PEERS: Dict[str, set] = {}
 
 
-def push_to_peer(repo: Repo, peer: Node, oid: str) -> Optional[str]:
-    """Send oid into the peer's inbox for us; None on success, else a one-line reason.
+def push_to_peer(repo: Repo, peer: Node) -> Optional[str]:
+    """Send our head into the peer's inbox for us; None on success, else a one-line
+    reason.  One sender per peer at a time (the watcher and a background integration
+    may both want to), and the head is read under that lock: whoever sends last
+    sends the newest.  The push is forced, since our head may move sideways (to the
+    canonical merge, see merge_incoming)."""
+    with repo.lock(timeout=TRANSFER_TIMEOUT, name=f"send-{peer.name}.lock"):
+        oid = repo.head()
+        if oid in known_heads(repo, peer.name):
+            return None
+        return push_head(repo, peer, oid)
 
-    Forced: our head may move sideways (to the canonical merge, see merge_incoming),
-    and sends are serialised per repo, so ours is always the newest."""
+
+def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     proc = repo.git("push", "--porcelain", "--no-verify", peer_url(peer),
                     f"+{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
                     check=False, timeout=TRANSFER_TIMEOUT)
@@ -1054,20 +1095,15 @@ def for_each_peer(action, repo: Repo, targets: List[Node], *extra) -> Dict[str, 
 def send_head(repo: Repo, only: Optional[List[str]] = None) -> Dict[str, str]:
     """Push HEAD to every peer (or those named) not known to have it.  No network
     round trip at all when every peer already has it."""
-    # One sender per repo at a time (the watcher and a background integration may
-    # both want to): two pushes into one inbox would race, and the second finds
-    # the first's work done.  The merge lock is not held: peers' pushes go on.
-    with repo.lock(timeout=TRANSFER_TIMEOUT, name="send.lock"):
-        head, heads = repo.head(), known_heads(repo)
-        read_only = READ_ONLY_PEERS.get(repo.path, set())
-        targets = [p for p in peers(repo) if head not in heads.get(p.name, ())
-                   and p.name not in read_only and (only is None or p.name in only)]
-        return for_each_peer(push_to_peer, repo, targets, head)
+    read_only = READ_ONLY_PEERS.get(repo.path, set())
+    targets = [p for p in peers(repo)
+               if p.name not in read_only and (only is None or p.name in only)]
+    return for_each_peer(push_to_peer, repo, targets)
 
 
 def is_novel(repo: Repo, head: str) -> bool:
     """True if no peer is known to have head: we made it, so we must spread it."""
-    return not any(head in oids for oids in known_heads(repo).values())
+    return head not in known_heads(repo)
 
 
 def report(failures: Dict[str, str]) -> None:
@@ -1719,6 +1755,13 @@ def configure_repo(repo: Repo, name: str) -> None:
 def cmd_bootstrap(args) -> int:
     check_git_version()
     path = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
+    real = os.path.realpath(path)
+    for other in registered_repos():
+        if real.startswith(other.rstrip("/") + "/"):
+            raise GtfcError(f"{path} is inside the gtfc repo {other}, which already syncs "
+                            "it — pick a folder outside it")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GtfcError(f"{path} is a file — bootstrap a folder")
     os.makedirs(path, exist_ok=True)
     repo = Repo(path)
     if not os.path.isdir(repo.git_dir):
@@ -1763,7 +1806,8 @@ def operator_ssh(host: str, command: str, stdin: bytes):
         if "Permission denied" in text:
             raise GtfcError(f"could not log in to {host} as you — connect to this host "
                             "with `ssh -A` so your agent can vouch for it, then retry")
-        raise GtfcError(explain_ssh_failure(host, proc.stderr))
+        raise GtfcError(f"could not reach {host} ({failure_detail(text)}) — check the "
+                        "name and that its sshd runs, then retry")
     if proc.returncode == 127:
         raise GtfcError(f"gtfc is not installed on {host} — scp gtfc.py {host}: && "
                         f"ssh {host} python3 gtfc.py install")
@@ -1823,7 +1867,11 @@ def cmd_join(args) -> int:
 
 def cmd_accept_join(args) -> int:
     """Remote half of join: record the new node, let it in, tell the others."""
-    repo = find_repos(args.dir)[0]
+    try:
+        repo = find_repos(args.dir)[0]
+    except GtfcError:
+        raise GtfcError(f"{args.dir} is not a gtfc repo on {socket.gethostname()} — join "
+                        "through a host that is a member") from None
     try:
         node = parse_node(args.name, sys.stdin.read(65536))
     except ValueError as e:
@@ -1977,87 +2025,137 @@ def repo_setting(repo: Repo, name: str, default: float) -> float:
     return max(1.0, value)
 
 
-class PeerBackoff:
-    """Peers that could not be reached, and when to try each again."""
+def next_delay(delay: float, ceiling: float) -> float:
+    """Backoff for an unreachable peer: 5 s, 10 s, 20 s, … up to ceiling."""
+    return min(ceiling, max(5.0, delay * 2))
 
-    def __init__(self, ceiling: float = RETRY_MAX):
-        self.ceiling = ceiling
-        self.due: Dict[str, Tuple[float, float]] = {}    # peer → (next try, delay)
 
-    def failed(self, names, now: float) -> None:
-        for name in names:
-            delay = min(self.ceiling, self.due.get(name, (0, 2.5))[1] * 2)
-            self.due[name] = (now + delay, delay)
+class PeerLink(threading.Thread):
+    """All the watcher does with one peer, in a thread of its own, so that a peer
+    that is down never delays the others: send our head when it changes, retry
+    with backoff while the peer is unreachable, fetch from it on the anti-entropy
+    timer (and merge what came)."""
 
-    def succeeded(self, names) -> None:
-        for name in names:
-            self.due.pop(name, None)
+    def __init__(self, watch: "RepoWatch", name: str):
+        super().__init__(daemon=True, name=f"gtfc-{name}")
+        self.watch, self.name = watch, name
+        self.wanted = threading.Event()     # our head changed: send it
+        self.delay, self.next_try = 0.0, 0.0
+        self.next_fetch = time.monotonic()  # fetch once at start
+        self.gone = False                   # no longer a member
 
-    def waiting(self, now: float) -> List[str]:
-        return [n for n, (t, _) in self.due.items() if t > now]
+    def run(self) -> None:
+        stop = self.watch.stop
+        while not stop.is_set() and not self.gone:
+            now = time.monotonic()
+            if now < self.next_try:                         # backing off
+                stop.wait(self.next_try - now)
+                continue
+            if now >= self.next_fetch:
+                self.next_fetch = now + self.watch.pull_interval
+                READ_ONLY_PEERS.get(self.watch.repo.path, set()).discard(self.name)
+                if self.attempt(self.fetch) and self.delay:
+                    continue
+            if self.wanted.is_set() or self.delay:
+                self.wanted.clear()
+                self.attempt(self.send)
+            self.wanted.wait(max(0.0, self.next_fetch - time.monotonic()))
 
-    def ready(self, now: float) -> List[str]:
-        return [n for n, (t, _) in self.due.items() if t <= now]
+    def attempt(self, step) -> bool:
+        try:
+            failure = step()
+        except GtfcError as e:
+            failure = str(e)
+        if failure:
+            self.delay = next_delay(self.delay, self.watch.retry_max)
+            self.next_try = time.monotonic() + self.delay
+            self.watch.log(f"{failure} (next try in {self.delay:.0f} s)")
+            return False
+        if self.delay:
+            self.watch.log(f"{self.name} is reachable again")
+        self.delay = self.next_try = 0.0
+        return True
 
-    def next_time(self) -> float:
-        return min((t for t, _ in self.due.values()), default=float("inf"))
+    def peer(self) -> Optional[Node]:
+        node = self.watch.nodes.get(self.name)
+        self.gone = node is None
+        return node
+
+    def send(self) -> Optional[str]:
+        node = self.peer()
+        if node is None or self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
+            return None
+        started = time.monotonic()
+        failure = push_to_peer(self.watch.repo, node)
+        if not failure and self.watch.verbose:
+            self.watch.log(f"{short(self.watch.repo.head())} on {self.name} "
+                           f"({(time.monotonic() - started) * 1000:.0f} ms)")
+        return failure
+
+    def fetch(self) -> Optional[str]:
+        node = self.peer()
+        if node is None:
+            return None
+        failure = fetch_from_peer(self.watch.repo, node)
+        if not failure:
+            self.watch.integrate_and_spread()
+        return failure
 
 
 class RepoWatch:
-    """The watch loop of one repo: events → debounce → integrate → push."""
+    """The watch loop of one repo: file events → debounce → integrate → tell the
+    peer links, which send in parallel."""
 
-    def __init__(self, repo: Repo, watcher, verbose: bool):
-        self.repo, self.watcher, self.verbose = repo, watcher, verbose
+    def __init__(self, repo: Repo, watcher, verbose: bool, stop: threading.Event):
+        self.repo, self.watcher, self.verbose, self.stop = repo, watcher, verbose, stop
         self.pull_interval = repo_setting(repo, "pullInterval", PULL_INTERVAL)
-        self.backoff = PeerBackoff(repo_setting(repo, "retryMax", RETRY_MAX))
+        self.retry_max = repo_setting(repo, "retryMax", RETRY_MAX)
+        self.nodes: Dict[str, Node] = {}
+        self.links: Dict[str, PeerLink] = {}
+        self.mutex = threading.Lock()
 
     def log(self, message: str) -> None:
         name = os.path.basename(self.repo.path)
         print(f"{time.strftime('%H:%M:%S')} {name}: {message}", file=sys.stderr,
               flush=True)
 
-    def spread(self, only: Optional[List[str]] = None) -> None:
-        started, head = time.monotonic(), self.repo.head()
-        names = [p.name for p in peers(self.repo)]
-        skip = set(self.backoff.waiting(started))
-        targets = [n for n in (only if only is not None else names) if n not in skip]
-        failures = send_head(self.repo, only=targets)
-        for why in failures.values():
-            self.log(why)
-        self.backoff.failed(failures, time.monotonic())
-        self.backoff.succeeded(set(targets) - set(failures))
-        sent = [n for n in targets if n not in failures]
-        if sent and (self.verbose or only is None):
-            ms = (time.monotonic() - started) * 1000
-            self.log(f"{short(head)} on {', '.join(sent)} ({ms:.0f} ms)")
-
-    def local_round(self) -> None:
+    def integrate_and_spread(self) -> None:
+        """Merge what arrived and local edits; if that made a head no peer has
+        (or changed membership), have every link send it."""
         result = integrate(self.repo)
-        if is_novel(self.repo, result.new) or result.members_changed:
-            self.spread()
+        with self.mutex:
+            if result.members_changed or not self.links:
+                self.refresh_links()
+            if result.committed:
+                self.log(f"committed {short(result.new)}")
+            if is_novel(self.repo, result.new) or result.members_changed:
+                for link in self.links.values():
+                    link.wanted.set()
 
-    def pull_round(self) -> None:
-        failures = pull_repo(self.repo)
-        for why in failures.values():
-            self.log(why)
-        self.backoff.failed(failures, time.monotonic())
-        self.backoff.succeeded(set(p.name for p in peers(self.repo)) - set(failures))
+    def refresh_links(self) -> None:
+        self.nodes = {p.name: p for p in peers(self.repo)}
+        for name in set(self.links) - set(self.nodes):
+            self.links.pop(name).wanted.set()       # it sees it is gone, and ends
+        for name in set(self.nodes) - set(self.links):
+            self.links[name] = PeerLink(self, name)
+            self.links[name].start()
 
-    def run(self, stop: threading.Event, wake_fd: int) -> None:
+    def run(self, wake_fd: int) -> None:
         self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
-        self.guarded(self.pull_round)
-        next_pull = time.monotonic() + self.pull_interval
+        self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
         first = last = None
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno()):
             if fd is not None:
                 poller.register(fd, select.POLLIN)
-        while not stop.is_set():
-            now = time.monotonic()
-            deadline = min(next_pull, self.backoff.next_time(),
-                           *([last + DEBOUNCE, first + DEBOUNCE_CAP] if first else []))
-            poller.poll(max(0.0, min(deadline - now, POLL_TICK)) * 1000)
-            if stop.is_set():
+        # Idle, an event-driven watcher sleeps until something happens.
+        tick = POLL_TICK if self.watcher.fileno() is None else float("inf")
+        while not self.stop.is_set():
+            timeout = min(last + DEBOUNCE, first + DEBOUNCE_CAP) - time.monotonic() \
+                if first else tick
+            timeout = min(timeout, tick)
+            poller.poll(None if timeout == float("inf") else max(0.0, timeout) * 1000)
+            if self.stop.is_set():
                 break
             paths, rescan = self.watcher.read(0)
             now = time.monotonic()
@@ -2065,13 +2163,9 @@ class RepoWatch:
                 first, last = first or now, now
             if first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP):
                 first = last = None
-                self.guarded(self.local_round)
-            if now >= next_pull:
-                next_pull = now + self.pull_interval
-                self.guarded(self.pull_round)
-            ready = self.backoff.ready(now)
-            if ready:
-                self.guarded(lambda: self.spread(only=ready))
+                self.guarded(self.integrate_and_spread)
+        for link in self.links.values():
+            link.wanted.set()
 
     def guarded(self, step) -> None:
         """A failed round is logged and retried later; it never stops the watcher."""
@@ -2079,9 +2173,6 @@ class RepoWatch:
             step()
         except GtfcError as e:
             self.log(str(e))
-
-
-POLL_TICK = 1.0   # the poll back end needs a read() at least this often
 
 
 @contextlib.contextmanager
@@ -2127,11 +2218,11 @@ def cmd_watch(args) -> int:
                 continue
             watcher = open_watcher(repo.path, force_poll=args.poll)
             stack.callback(watcher.close)
-            loops.append(RepoWatch(repo, watcher, args.verbose))
+            loops.append(RepoWatch(repo, watcher, args.verbose, stop))
 
         def run_loop(loop):
             try:
-                loop.run(stop, wake_r)
+                loop.run(wake_r)
             except Exception as e:      # report, and stop the others: never half-watch
                 errors.append(str(e) if isinstance(e, GtfcError) else repr(e))
                 stop.set()
@@ -2225,7 +2316,8 @@ def build_parser() -> argparse.ArgumentParser:
     repo_arg(p)
     p.add_argument("--poll", action="store_true", help="poll the tree instead of "
                    "using inotify/kqueue (network file systems)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log every send, also retries")
     p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "
                 "links (rerun to upgrade)")
     p.add_argument("--prefix", help="default /usr/local as root, else ~/.local")
@@ -2303,6 +2395,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args) or 0
     except GtfcError as e:
         print(f"gtfc: {e}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:    # a file system refusal: a missing folder, permissions, a full disk
+        where = f": {e.filename}" if e.filename else ""
+        print(f"gtfc: {e.strerror or e}{where} — check that path and its permissions",
+              file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         return 130

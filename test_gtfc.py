@@ -1130,18 +1130,12 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0, "ff" * 20),
                          ".bashrc.conflict-b-19700101-000000-ffffffff")
 
-    def test_backoff_doubles_up_to_a_cap_and_clears_on_success(self):
-        b = gtfc.PeerBackoff()
-        b.failed(["x"], 0)
-        self.assertEqual(b.due["x"], (5.0, 5.0))
-        b.failed(["x"], 5)
-        self.assertEqual(b.due["x"], (15.0, 10.0))
-        for _ in range(20):
-            b.failed(["x"], 0)
-        self.assertEqual(b.due["x"][1], gtfc.RETRY_MAX)
-        self.assertEqual(b.ready(gtfc.RETRY_MAX), ["x"])
-        b.succeeded(["x"])
-        self.assertEqual(b.next_time(), float("inf"))
+    def test_backoff_doubles_from_five_seconds_up_to_a_ceiling(self):
+        delays, delay = [], 0.0
+        for _ in range(8):
+            delay = gtfc.next_delay(delay, 60)
+            delays.append(delay)
+        self.assertEqual(delays, [5, 10, 20, 40, 60, 60, 60, 60])
 
 
 class TwoClonesTestCase(unittest.TestCase):
@@ -1361,6 +1355,17 @@ class NothingLostTest(TwoClonesTestCase):
         self.a.allow_mass_delete = True
         self.assertTrue(gtfc.integrate(self.a).committed)
         self.assertEqual(len(os.listdir(os.path.join(self.a.path, "d"))), 10)
+
+    def test_a_git_repo_inside_the_folder_is_excluded_not_fatal(self):
+        git(self.a.path, "init", "-q", os.path.join(self.a.path, "sub"))
+        with open(os.path.join(self.a.path, "other.txt"), "w") as f:
+            f.write("still synced\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertTrue(gtfc.commit_local(self.a))
+        self.assertIn("git repo of its own", err.getvalue())
+        self.assertEqual(git(self.a.path, "ls-files", "other.txt", "sub"), "other.txt")
+        with open(os.path.join(self.a.git_dir, "info", "exclude")) as f:
+            self.assertIn("/sub/", f.read())
 
     def test_a_lock_file_left_by_a_killed_git_is_cleared(self):
         lock = os.path.join(self.a.git_dir, "index.lock")
@@ -1839,8 +1844,12 @@ class SeedUsageTest(ClusterTestCase):
         self.assertIn("up to date", first.stdout)
 
     def test_bad_input_gets_one_line_and_no_traceback(self):
+        self.c.write("beta", "afile", "x\n")
+        self.bootstrap("beta", "~/outer")
         cases = [["gtfc-push", "/nonexistent"], ["gtfc-join", "bad host!", "r"],
-                 ["gtfc-pull", "/tmp"]]
+                 ["gtfc-pull", "/tmp"], ["gtfc-bootstrap", "afile"],
+                 ["gtfc-bootstrap", "/etc/forbidden"], ["gtfc-bootstrap", "outer/inner"],
+                 ["gtfc-join", "alpha", "outer"], ["gtfc", "install", "--prefix", "/usr"]]
         for argv in cases:
             with self.subTest(argv=argv):
                 r = self.c.run("beta", argv, check=False)
@@ -1848,6 +1857,10 @@ class SeedUsageTest(ClusterTestCase):
                 self.assertNotIn("Traceback", r.stderr)
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
                 self.assertTrue(r.stderr.startswith("gtfc: "), r.stderr)
+        # A gtfc repo moved elsewhere is named as such, not as "no repo here".
+        self.c.run("beta", ["mv", "outer", "moved"])
+        r = self.c.run("beta", ["gtfc-push"], cwd="/home/gtfcuser/moved", check=False)
+        self.assertIn("was moved", r.stderr)
 
 
 @NEEDS_CLUSTER
@@ -1876,6 +1889,26 @@ class UnreachablePeerTest(ClusterTestCase):
         self.gtfc("gamma", "pull")
         self.assertEqual(c.read("gamma", "myrepo/while-gamma-away"), "x\n")
         self.wait_converged(["alpha", "beta", "gamma"])
+
+
+    def test_a_frozen_peer_does_not_delay_the_healthy_ones(self):
+        c = self.c
+        self.bootstrap("alpha", "~/live")
+        self.join("beta", via="alpha", repo="~/live")
+        self.join("gamma", via="alpha", repo="~/live")
+        c.spawn("alpha", ["gtfc-watch", "live"])
+        time.sleep(1)
+        c.stop_sshd("gamma")
+        try:
+            for i in range(3):      # the first send finds gamma frozen; later ones skip it
+                c.write("alpha", "live/note", f"{i}\n")
+                started = time.monotonic()
+                self.wait_for_file("beta", "live/note", f"{i}\n")
+                if i:
+                    self.assertLess(time.monotonic() - started, gtfc.CONNECT_TIMEOUT - 1)
+        finally:
+            c.cont_sshd("gamma")
+        self.wait_for_file("gamma", "live/note", "2\n", timeout=30)   # retried by itself
 
 
 @NEEDS_CLUSTER

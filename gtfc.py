@@ -51,6 +51,7 @@ import ctypes
 import ctypes.util
 import enum
 import errno
+import faulthandler
 import functools
 import fcntl
 import glob
@@ -73,7 +74,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 VERSION = "0.1.0"
-MIN_GIT = (2, 38)              # merge-tree --write-tree
+MIN_GIT = (2, 33)              # rev-list --no-commit-header
 KEY_NAME = "gtfc_ed25519"
 NODES_DIR = ".gtfc/nodes"
 INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
@@ -157,7 +158,7 @@ def check_git_version() -> None:
     found = tuple(int(n) for n in re.findall(r"\d+", out)[:2])
     if found < MIN_GIT:
         raise GtfcError(f"{out.strip()} is too old: gtfc needs git ≥ "
-                        f"{MIN_GIT[0]}.{MIN_GIT[1]} (for merge-tree --write-tree) — "
+                        f"{MIN_GIT[0]}.{MIN_GIT[1]} — "
                         "install a newer git")
 
 
@@ -462,7 +463,8 @@ def parse_node(name: str, text: str) -> Node:
 
 def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
     """Every valid node record in COMMIT (committed state, never the raw worktree)."""
-    listing = repo.git("ls-tree", "-z", commit, NODES_DIR + "/", check=False).stdout
+    # Strict: an empty answer from a failed git would drop every peer's key.
+    listing = repo.git("ls-tree", "-z", commit, NODES_DIR + "/").stdout
     nodes = {}
     for entry in filter(None, listing.split(b"\0")):
         meta, path = entry.split(b"\t", 1)
@@ -670,8 +672,9 @@ def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
     detail = failure_detail(text)
     for hint in ("timed out", "Connection refused", "No route to host",
                  "Could not resolve", "Connection closed", "Network is unreachable",
-                 "Broken pipe", "Connection reset", "hung up unexpectedly"):
-        if hint in text:
+                 "Broken pipe", "Connection reset", "hung up unexpectedly",
+                 "no reason given"):
+        if hint in text or hint in detail:
             return f"{who} unreachable ({detail}) — will catch up when it is back"
     return f"{who}: {detail}"
 
@@ -681,7 +684,7 @@ def failure_detail(text: str) -> str:
     ("Could not read from remote repository. Please make sure ... exists.")."""
     lines = [l.strip() for l in text.splitlines() if l.strip() and not any(
         noise in l for noise in GIT_BOILERPLATE)]
-    return lines[0] if lines else last_line(text)
+    return lines[0] if lines else "the connection ended with no reason given"
 
 
 GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure you have",
@@ -693,8 +696,7 @@ GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure yo
 # Merges must come out the same on every node, whatever each one's git config:
 # no system or global config, and fixed values for what changes merge results.
 MERGE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-MERGE_CONFIG = ["-c", "merge.renames=true", "-c", "merge.directoryRenames=false",
-                "-c", "diff.renameLimit=1000", "-c", "i18n.commitEncoding=UTF-8"]
+MERGE_CONFIG = ["-c", "i18n.commitEncoding=UTF-8"]
 # Written to .git/info/attributes, which beats any .gitattributes a peer pushes:
 # content is committed byte for byte (no filters, no EOL rewriting), and merges
 # use git's default drivers on every node.
@@ -763,16 +765,15 @@ def check_mass_delete(repo: Repo, deleted: int) -> None:
                     f"gtfc-push --allow-mass-delete {repo.path}")
 
 
-def parse_conflicts(out: bytes) -> Tuple[str, Dict[bytes, Dict[int, Tuple[str, str]]]]:
-    """Parse `git merge-tree --write-tree -z --no-messages` output into
-    (tree, {path: {stage: (mode, oid)}}).  Paths stay bytes: any name is valid."""
-    parts = out.split(b"\0")
-    tree, conflicts = parts[0].decode(), {}
-    for entry in filter(None, parts[1:]):
+def parse_unmerged(out: bytes) -> Dict[bytes, Dict[int, Tuple[str, str]]]:
+    """Parse `git ls-files -u -z` into {path: {stage: (mode, oid)}}.  Paths stay
+    bytes: any name is valid."""
+    unmerged: Dict[bytes, Dict[int, Tuple[str, str]]] = {}
+    for entry in filter(None, out.split(b"\0")):
         meta, path = entry.split(b"\t", 1)
         mode, oid, stage = meta.decode().split()
-        conflicts.setdefault(path, {})[int(stage)] = (mode, oid)
-    return tree, conflicts
+        unmerged.setdefault(path, {})[int(stage)] = (mode, oid)
+    return unmerged
 
 
 def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
@@ -803,38 +804,81 @@ def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> byt
     return f"{mode} {oid}\t".encode() + name
 
 
-def resolve_conflicts(repo: Repo, tree: str, conflicts, sides: Dict[int, str],
-                      winner: int) -> str:
-    """Write a tree that keeps every version: the winner's under each conflicted name,
-    the loser's beside it as a conflict copy; a lone edit beats a delete.  sides
-    maps merge-tree's stages 2 and 3 to their commits."""
+def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
+               theirs: Tuple[str, str]) -> Optional[bytes]:
+    """git's line merge of three versions of a regular file: the merged index line's
+    (mode, blob) part, or None if the edits collide (or a version is binary)."""
+    if not all(m in ("100644", "100755") for m, _ in (base, ours, theirs)):
+        return None
+    folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
+    try:
+        files = []
+        for name, (_, oid) in zip(("ours", "base", "theirs"), (ours, base, theirs)):
+            files.append(os.path.join(folder, name))
+            with open(files[-1], "wb") as f:
+                f.write(repo.git("cat-file", "blob", oid).stdout)
+        merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False)
+        if merged.returncode != 0:
+            return None
+        blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    mode = theirs[0] if ours[0] == base[0] else ours[0]
+    return f"{mode} {blob}".encode()
+
+
+def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> bytes:
+    """An index line putting the version (mode, oid) of path, from commit's side,
+    under its conflict copy name."""
+    who, when = last_change(repo, commit, path)
+    name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, oid))
+    return f"{mode} {oid}\t".encode() + name
+
+
+def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str],
+                     winner: int) -> List[bytes]:
+    """Index lines that settle every unmerged path and keep every version: a clean
+    line merge where the edits do not collide, else the winner's version under the
+    name and the loser's beside it as a conflict copy; a lone edit beats a delete; a
+    file where the other side has a directory becomes a conflict copy."""
+    remove = f"0 {'0' * 40}\t".encode()
     entries = []
-    remove = "0 " + "0" * 40 + "\t"
-    for path, stages in sorted(conflicts.items()):
-        ours, theirs = stages.get(2), stages.get(3)
-        lone = 2 if ours and not theirs else 3 if theirs and not ours else None
+    for path, stages in sorted(unmerged.items()):
+        entries.append(remove + path)       # clear stages 1-3, then add what we keep
+        ours, theirs, base = stages.get(2), stages.get(3), stages.get(1)
         if ours and theirs:
+            clean = merge_text(repo, base, ours, theirs) if base else None
+            if clean:
+                entries.append(clean + b"\t" + path)
+                continue
             keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
             entries += [f"{keep[0]} {keep[1]}\t".encode() + path,
                         copy_entry(repo, sides[5 - winner], path, *copy)]
-        elif lone and path.endswith(b"~" + sides[lone].encode()):
-            # A file where the other side has a directory: merge-tree parked it at
-            # PATH~<commit>; give it a conflict copy name like any other loser.
-            original = path[:-len(sides[lone]) - 1]
-            entries += [remove.encode() + path,
-                        copy_entry(repo, sides[lone], original, *stages[lone])]
-        elif lone:
-            mode, oid = stages[lone]
-            entries.append(f"{mode} {oid}\t".encode() + path)
-        else:
-            entries.append(remove.encode() + path)
+        elif ours or theirs:
+            lone = 2 if ours else 3
+            if any(p.startswith(path + b"/") for p in all_paths):
+                entries.append(copy_entry(repo, sides[lone], path, *stages[lone]))
+            else:
+                entries.append(f"{stages[lone][0]} {stages[lone][1]}\t".encode() + path)
+    return entries
+
+
+def merge_trees(repo: Repo, base: str, sides: Dict[int, str], winner: int) -> str:
+    """Three-way merge of sides[2] and sides[3] against one base, in a private index.
+
+    One base, not git's recursive merge of all merge bases: gtfc's all-to-all merges
+    criss-cross, and merging their many bases recursively grows without bound."""
     os.makedirs(repo.state_dir, exist_ok=True)
-    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}")
+    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
     env = {"GIT_INDEX_FILE": index}
     try:
-        repo.git("read-tree", tree, env=env)
-        repo.git("update-index", "-z", "--index-info",
-                 input=b"".join(e + b"\0" for e in entries), env=env)
+        repo.git("read-tree", "-i", "-m", "--aggressive", base, sides[2], sides[3], env=env)
+        unmerged = parse_unmerged(repo.git("ls-files", "-u", "-z", env=env).stdout)
+        if unmerged:
+            all_paths = set(repo.git("ls-files", "-z", env=env).stdout.split(b"\0"))
+            entries = resolve_unmerged(repo, unmerged, all_paths, sides, winner)
+            repo.git("update-index", "-z", "--index-info",
+                     input=b"".join(e + b"\0" for e in entries), env=env)
         return repo.out("write-tree", env=env)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -845,18 +889,12 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     """The merge of commits a and b: a pure function of the pair, so every node that
     merges the same two commits makes the same commit id and no node ping-pongs."""
     first, second = sorted([a, b])
-    proc = repo.git(*MERGE_CONFIG, "merge-tree", "--write-tree", "-z", "--no-messages",
-                    first, second, env=MERGE_ENV, check=False)
-    if proc.returncode not in (0, 1):
-        raise GtfcError(f"git merge-tree failed in {repo.path}: {last_line(proc.stderr)}")
-    tree, conflicts = parse_conflicts(proc.stdout)
+    base = min(repo.out("merge-base", "--all", first, second).split())
     times = dict(zip((first, second),
                      map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
-    if conflicts:
-        # The later commit keeps the names (ties by id): symmetric, whoever merges.
-        later = max((first, second), key=lambda c: (times[c], c))
-        winner = 2 if later == first else 3
-        tree = resolve_conflicts(repo, tree, conflicts, {2: first, 3: second}, winner)
+    # On a collision the later commit keeps the name (ties by id): symmetric.
+    later = max((first, second), key=lambda c: (times[c], c))
+    tree = merge_trees(repo, base, {2: first, 3: second}, 2 if later == first else 3)
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -869,8 +907,9 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
 def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     """Fold head and every incoming commit it lacks into one commit: (result, merged).
 
-    What is merged is not the heads themselves but the content commits behind them
-    (see content_tips), in sorted order.  So nodes that know the same edits reach
+    When one commit contains all the others, that is the result (a fast-forward).
+    Otherwise what is merged is not the heads themselves but the content commits
+    behind them (see content_tips), in sorted order.  So nodes that know the same edits reach
     the same commit, however the edits reached them and whichever merges they made
     on the way — a node whose merge differs from the canonical one simply moves to
     the canonical one.  A head with no history in common with ours (a peer that
@@ -884,9 +923,10 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
         else:
             warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
                  "repo (a peer bootstrapped anew?) — have that node re-join")
-    if len(related) == 1:
-        return head, False
-    tips = content_tips(repo, related)
+    independent = repo.out("merge-base", "--independent", *related).split()
+    if len(independent) == 1:       # one of them contains all the others
+        return independent[0], False
+    tips = content_tips(repo, independent)
     result = tips[0]
     for other in tips[1:]:
         result = merge_commits(repo, result, other)
@@ -2077,9 +2117,7 @@ class PeerLink(threading.Thread):
         return True
 
     def peer(self) -> Optional[Node]:
-        node = self.watch.nodes.get(self.name)
-        self.gone = node is None
-        return node
+        return self.watch.nodes.get(self.name)
 
     def send(self) -> Optional[str]:
         node = self.peer()
@@ -2124,8 +2162,7 @@ class RepoWatch:
         (or changed membership), have every link send it."""
         result = integrate(self.repo)
         with self.mutex:
-            if result.members_changed or not self.links:
-                self.refresh_links()
+            self.refresh_links()    # membership may also change in a background integration
             if result.committed:
                 self.log(f"committed {short(result.new)}")
             if is_novel(self.repo, result.new) or result.members_changed:
@@ -2135,7 +2172,9 @@ class RepoWatch:
     def refresh_links(self) -> None:
         self.nodes = {p.name: p for p in peers(self.repo)}
         for name in set(self.links) - set(self.nodes):
-            self.links.pop(name).wanted.set()       # it sees it is gone, and ends
+            link = self.links.pop(name)
+            link.gone = True
+            link.wanted.set()                       # so that it sees it, and ends
         for name in set(self.nodes) - set(self.links):
             self.links[name] = PeerLink(self, name)
             self.links[name].start()
@@ -2206,6 +2245,8 @@ def cmd_watch(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     with contextlib.ExitStack() as stack:
         loops = []
         for repo in repos:

@@ -1124,6 +1124,21 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.dispatch_args(["/x/gtfc", "pull"]), ["pull"])
         self.assertEqual(gtfc.dispatch_args(["gtfc.py", "pull"]), ["pull"])
 
+    def test_ssh_failures_are_explained_in_one_specific_line(self):
+        boiler = (b"fatal: Could not read from remote repository.\n\nPlease make sure you "
+                  b"have the correct access rights\nand the repository exists.\n")
+        cases = {b"Connection timed out during banner exchange\n" + boiler:
+                 "beta unreachable (Connection timed out during banner exchange)",
+                 boiler: "beta unreachable (the connection ended with no reason given)",
+                 b"Host key verification failed.\n" + boiler: "beta: host key does not match",
+                 b"gtfcuser@beta: Permission denied (publickey).\n" + boiler:
+                 "beta refused our gtfc key"}
+        for stderr, start in cases.items():
+            with self.subTest(stderr=stderr):
+                text = gtfc.explain_ssh_failure("beta", stderr)
+                self.assertTrue(text.startswith(start), text)
+                self.assertNotIn("\n", text)
+
     def test_conflict_copy_names_keep_the_extension_and_say_who_and_when(self):
         self.assertEqual(gtfc.conflict_copy_name("d/notes.txt", "beta", 0, "1a2b3c4d5e"),
                          "d/notes.conflict-beta-19700101-000000-1a2b3c4d.txt")
@@ -1754,6 +1769,11 @@ class KqueueWatcherLogicTest(unittest.TestCase):
 
 # End to end: a real cluster of sshd hosts ####################################
 
+# git over ssh with the host's gtfc key, as a peer (or an attacker holding it) would.
+AS_PEER = {"GIT_SSH_COMMAND": f"ssh -i {USER_HOME}/.ssh/gtfc_ed25519 -o IdentitiesOnly=yes "
+                              "-o BatchMode=yes"}
+
+
 class ClusterTestCase(unittest.TestCase):
     """A fresh cluster per test class; each test gets its own repo name."""
     HOSTS = ("alpha", "beta")
@@ -1966,8 +1986,7 @@ class PeerKeyRestrictionTest(ClusterTestCase):
         # A push may move only the pusher's own inbox: not the branch, not another
         # peer's inbox, no tags, no deletes.
         url = "ssh://alpha/home/gtfcuser/myrepo"
-        env = {"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 "
-                                  "-o IdentitiesOnly=yes -o BatchMode=yes"}
+        env = AS_PEER
         c.run("beta", ["git", "-C", "myrepo", "push", url, "+HEAD:refs/gtfc/in/beta"], env=env)
         peer_movable = ["git", "-C", "myrepo", "for-each-ref", "refs/heads", "refs/tags",
                         "refs/gtfc/in"]
@@ -1983,8 +2002,7 @@ class PeerKeyRestrictionTest(ClusterTestCase):
         # What it may do: fetch the repo it was let in for.
         r = c.run("beta", ["git", "-C", "myrepo", "ls-remote",
                            "ssh://alpha/home/gtfcuser/myrepo"],
-                  env={"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 -o IdentitiesOnly=yes "
-                                          "-o BatchMode=yes"})
+                  env=AS_PEER)
         self.assertIn("HEAD", r.stdout)
 
 
@@ -2062,8 +2080,7 @@ class MembershipChangeTest(ClusterTestCase):
         """Push as host's gtfc key straight to a peer, as gtfc would."""
         return self.c.run(host, ["git", "-C", "myrepo", "push", f"ssh://{to}/home/gtfcuser/myrepo",
                                  f"+HEAD:refs/gtfc/in/{host}"],
-                          env={"GIT_SSH_COMMAND": "ssh -i /home/gtfcuser/.ssh/gtfc_ed25519 "
-                                                  "-o IdentitiesOnly=yes -o BatchMode=yes"},
+                          env=AS_PEER,
                           check=False, timeout=30)
 
     def test_a_removed_node_is_locked_out_everywhere_and_a_leaver_too(self):
@@ -2249,8 +2266,12 @@ class Chaos:
             if self.watchers[host].poll() is not None:
                 self.watchers[host] = self.c.spawn(host, ["gtfc-watch"])
         healed = time.monotonic()
-        wait_until(lambda: len(set(self.heads().values())) == 1 and self.all_clean(),
-                   timeout=60, interval=0.5, what="every node on the same commit")
+        try:
+            wait_until(lambda: len(set(self.heads().values())) == 1 and self.all_clean(),
+                       timeout=60, interval=0.5, what="every node on the same commit")
+        except AssertionError:
+            self.explain_divergence()
+            raise
         converged = time.monotonic() - healed
         head = next(iter(self.heads().values()))
         time.sleep(self.quiet)
@@ -2261,6 +2282,25 @@ class Chaos:
         lost = self.lost_writes(self.c.names[0])
         assert not lost, f"lost writes: {lost[:5]}"
         return self.figures(converged, head)
+
+    def explain_divergence(self):
+        """What each node holds, for the test log: heads, refs, the watchers' last words."""
+        for host in self.c.names:
+            refs = self.c.run(host, ["git", "-C", "myrepo", "for-each-ref", "--format",
+                                     "%(objectname:short) %(refname:short)", "refs/gtfc"])
+            status = self.c.run(host, ["git", "-C", "myrepo", "status", "--short"]).stdout
+            print(f"--- {host} HEAD {self.heads()[host][:10]}\n{refs.stdout}{status}",
+                  file=sys.stderr)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.watchers[host].pid, signal.SIGUSR1)   # dumps its threads
+            time.sleep(0.5)
+            with open(self.watchers[host].log_path) as f:
+                print("".join(f.readlines()[-60:]), file=sys.stderr)
+            for pid in _all_pids():
+                if _namespace_of(pid) == self.c._namespaces[host]:
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+                        print(f"    {pid} {f.read().replace(bytes(1), b' ')[:150]!r}",
+                              file=sys.stderr)
 
     def all_clean(self):
         return all(self.c.run(h, ["git", "-C", "myrepo", "status", "--porcelain"]).stdout == ""

@@ -2133,6 +2133,24 @@ class HostKeyChangeTest(ClusterTestCase):
         self.assertFalse(os.path.exists(c.path("beta", "keyed/after")))
 
 
+
+
+@NEEDS_CLUSTER
+class FirstContactTest(ClusterTestCase):
+    def test_join_refuses_a_first_host_the_operator_never_verified(self):
+        c = self.c
+        self.bootstrap("alpha", "~/strict")
+        for name in ("alpha", c.addr("alpha")):
+            c.run("beta", ["ssh-keygen", "-q", "-R", name, "-f", ".ssh/known_hosts"])
+        r = self.join("beta", via="alpha", repo="~/strict", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("host key is not in your known_hosts", r.stderr)
+        self.assertFalse(os.path.exists(c.path("beta", "strict")))
+        managed = [l for l in c.read("alpha", ".ssh/authorized_keys2").splitlines()
+                   if l.startswith("command=")]
+        self.assertEqual(managed, [])               # alpha let nobody in
+
+
 @NEEDS_CLUSTER
 class OddNamesTest(ClusterTestCase):
     def test_a_repo_path_with_spaces_and_odd_file_names_sync(self):

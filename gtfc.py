@@ -326,10 +326,6 @@ class Repo:
     def head(self) -> str:
         return self.out("rev-parse", "--verify", "HEAD")
 
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return self.git("merge-base", "--is-ancestor", older, newer,
-                        check=False).returncode == 0
-
     def refs(self, prefix: str) -> Dict[str, str]:
         """{ref name without prefix: oid} for every ref under prefix."""
         lines = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
@@ -1160,8 +1156,6 @@ def pull_repo(repo: Repo) -> Dict[str, str]:
     """Fetch from every peer, merge, and send on what they lack.  Also the moment to
     re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
     forget which peers were read-only."""
-    with repo.lock():
-        commit_local(repo)
     READ_ONLY_PEERS.pop(repo.path, None)
     failures = for_each_peer(fetch_from_peer, repo, peers(repo))
     integrate(repo)
@@ -2273,13 +2267,14 @@ def cmd_watch(args) -> int:
 
         if not loops:
             raise GtfcError("every registered repo already has a gtfc-watch running")
+        refresh_access(all_local_repos())   # e.g. after an upgrade changed the lines
         threads = [threading.Thread(target=run_loop, args=(loop,), daemon=True)
                    for loop in loops]
         for t in threads:
             t.start()
         stop.wait()
         for t in threads:
-            t.join(timeout=TRANSFER_TIMEOUT)
+            t.join(timeout=10)      # a loop ends at once; a peer's send in flight may not
     if errors:
         raise GtfcError(errors[0])
     print("gtfc: watch stopped", file=sys.stderr)

@@ -1280,6 +1280,19 @@ class NothingLostTest(TwoClonesTestCase):
             with open(os.path.join(os.fsencode(self.a.path), name)) as f:
                 self.assertEqual(f.read(), "beta\n")
 
+    def test_a_binary_collision_keeps_both_versions(self):
+        commit_file(self.a, "img.bin", b"\x00alpha\xff" * 50, 2000)
+        commit_file(self.b, "img.bin", b"\x00beta\xfe" * 50, 2005)
+        self.exchange()
+        ra, rb = gtfc.integrate(self.a), gtfc.integrate(self.b)
+        self.assertEqual(ra.new, rb.new)
+        copies = [n for n in os.listdir(self.a.path) if n.startswith("img.conflict-alpha-")]
+        self.assertEqual(len(copies), 1, os.listdir(self.a.path))
+        with open(os.path.join(self.a.path, copies[0]), "rb") as f:
+            self.assertEqual(f.read(), b"\x00alpha\xff" * 50)
+        with open(os.path.join(self.a.path, "img.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"\x00beta\xfe" * 50)
+
     def test_a_file_and_a_directory_of_one_name_keep_both(self):
         commit_file(self.a, "x", "a file on alpha\n", 2000)
         commit_file(self.b, "x/inner.txt", "a directory on beta\n", 2005)

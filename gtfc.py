@@ -180,6 +180,13 @@ def home_relative(path: str) -> str:
     return "~/" + rel
 
 
+def shell_word(path: str) -> str:
+    """path quoted for a shell command line, keeping a leading ~/ expandable."""
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
 def check_repo_path(path: str) -> str:
     if UNSAFE_PATH_RE.search(path):
         raise GtfcError(f"repo path {path!r} contains quotes, backslashes or control "
@@ -384,10 +391,12 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
     for path in registered:
         if cwd == path or cwd.startswith(path.rstrip("/") + "/"):
             return [Repo(path)]
-    here = run(["git", "rev-parse", "--show-toplevel"], check=False).stdout.strip()
-    if here and Repo(os.fsdecode(here)).out("config", "--get", "gtfc.node", check=False):
-        raise GtfcError(f"{os.fsdecode(here)} is a gtfc repo that was moved (peers know it "
-                        "by its old path) — move it back, or gtfc unjoin it and join anew")
+    here = os.fsdecode(run(["git", "rev-parse", "--show-toplevel"], check=False).stdout.strip())
+    if here and Repo(here).out("config", "--get", "gtfc.node", check=False):
+        raise GtfcError(f"{here} is a gtfc repo that was moved (peers know it by its old "
+                        "path) — move it back, or gtfc unjoin it and join anew")
+    if here:
+        warn(f"{here} is not a gtfc repo; acting on every repo you registered")
     repos = [Repo(p) for p in registered if os.path.isdir(os.path.join(p, ".git"))]
     if not repos:
         raise GtfcError("no gtfc repo here and none registered — run "
@@ -663,8 +672,8 @@ def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
         return (f"{who}: host key does not match the one pinned in membership — if {who} "
                 "was reinstalled, have it re-join; otherwise suspect an impostor")
     if "Permission denied" in text:
-        return (f"{who} refused our gtfc key — it has not yet learned of this node; "
-                f"run gtfc-pull on {who} or on a peer it trusts")
+        return (f"{who} refused our gtfc key — it has not learned of this node yet "
+                f"(run gtfc-pull on {who}), or this node was removed (gtfc remove)")
     detail = failure_detail(text)
     for hint in ("timed out", "Connection refused", "No route to host",
                  "Could not resolve", "Connection closed", "Network is unreachable",
@@ -1811,7 +1820,8 @@ def cmd_bootstrap(args) -> int:
             commit_local(repo)
         info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
              f"Next, on another host: ssh -A THAT-HOST, then: "
-             f"gtfc-join {args.address or socket.gethostname()} {home_relative(repo.path)}")
+             f"gtfc-join {args.address or socket.gethostname()} "
+             f"{shell_word(home_relative(repo.path))}")
     register_repo(repo.path)
     refresh_access(all_local_repos())
     return 0

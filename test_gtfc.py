@@ -1116,6 +1116,8 @@ class SmallPureFunctionsTest(unittest.TestCase):
             self.assertEqual(gtfc.home_relative("/home/alice/a/b"), "~/a/b")
             self.assertEqual(gtfc.home_relative("/srv/data"), "/srv/data")
             self.assertEqual(gtfc.home_relative("/home/alice2/x"), "/home/alice2/x")
+        self.assertEqual(gtfc.shell_word("~/my repo"), "~/'my repo'")
+        self.assertEqual(gtfc.shell_word("/srv/a b"), "'/srv/a b'")
 
     def test_symlink_name_picks_the_subcommand(self):
         self.assertEqual(gtfc.dispatch_args(["/usr/bin/gtfc-push", "x"]), ["push", "x"])

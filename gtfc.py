@@ -943,16 +943,21 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
 
     gtfc merges hold nothing of their own (they are a pure function of their
     parents), so looking through them is what makes the result independent of the
-    path the edits took.  Only the history since the heads' common ancestors is
-    walked."""
-    bases = repo.out("merge-base", "--octopus", "--all", *heads).split()
-    listing = repo.out("rev-list", "--no-commit-header", "--format=%H %ae %P", *heads,
-                       "--not", *bases)
-    tips = set(bases)
-    for line in listing.splitlines():
-        oid, email, *parents = line.split()
-        if email != MERGE_IDENTITY[1] or len(parents) < 2:
-            tips.add(oid)
+    path the edits took.  The walk descends only through gtfc merges and stops at
+    the first other commit on each path: a few steps, however long the history."""
+    seen: set = set()
+    frontier, tips = set(heads), set()
+    while frontier:
+        seen |= frontier
+        listing = repo.out("rev-list", "--no-walk=unsorted", "--no-commit-header",
+                           "--format=%H %ae %P", *sorted(frontier), env=MERGE_ENV)
+        frontier = set()
+        for line in listing.splitlines():
+            oid, email, *parents = line.split()
+            if email == MERGE_IDENTITY[1] and len(parents) >= 2:
+                frontier |= set(parents) - seen
+            else:
+                tips.add(oid)
     return sorted(repo.out("merge-base", "--independent", *tips).split())
 
 

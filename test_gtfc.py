@@ -1349,6 +1349,22 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertEqual(files, [".git", "f.conflict-alpha-19700101-003320.txt",
                                  "f.conflict-gamma-19700101-003323.txt", "f.txt"])
 
+    def test_a_late_merge_of_edits_already_merged_changes_nothing(self):
+        git(self.tmp, "clone", "-q", self.a.path, os.path.join(self.tmp, "c"))
+        c = gtfc.Repo(os.path.join(self.tmp, "c"))
+        gtfc.configure_repo(c, "gamma")
+        x = commit_file(self.a, "x.txt", "x\n", 2000)
+        y = commit_file(self.b, "y.txt", "y\n", 2001)
+        z = commit_file(c, "z.txt", "z\n", 2002)
+        for repo, others in ((self.a, (self.b, c)), (c, (self.a,))):
+            for other in others:
+                git(repo.path, "fetch", "-q", other.path, f"+HEAD:{gtfc.INBOX}{other.node}")
+        stale = gtfc.integrate(c).new              # gamma's merge of x and z only
+        settled = gtfc.integrate(self.a).new       # alpha knows x, y and z
+        git(self.a.path, "fetch", "-q", c.path, f"+{stale}:{gtfc.INBOX}gamma")
+        self.assertNotEqual(stale, settled)
+        self.assertEqual(gtfc.integrate(self.a).new, settled)
+
     def test_local_config_and_attributes_do_not_change_the_merge(self):
         git(self.a.path, "config", "i18n.commitEncoding", "ISO-8859-1")
         with open(os.path.join(self.b.path, ".gitattributes"), "w") as f:

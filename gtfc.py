@@ -11,8 +11,9 @@ the ssh you already trust, and nothing to install but this one file.
     beta$  gtfc-watch                       # from now on changes flow by themselves
 
 Install: `python3 gtfc.py install` copies this file to PREFIX/bin/gtfc and makes the
-symlinks gtfc-bootstrap, gtfc-join, gtfc-push, gtfc-pull, gtfc-watch, gtfc-shell and
-gtfc-shell.denywrite; the file looks at the name it was called by (argv[0]).
+symlinks gtfc-bootstrap, gtfc-join, gtfc-push, gtfc-pull, gtfc-watch, gtfc-shell,
+gtfc-shell.denywrite, gtfc-remove and gtfc-unjoin; the file looks at the name it was
+called by (argv[0]).
 
 How data flows
   watch     inotify (Linux), kqueue (BSD/macOS) or polling notices a change;
@@ -27,17 +28,20 @@ How data flows
             changed meanwhile — it is committed and merged on the next round).
 
 Merges are deterministic: the same two commits give the same merge commit id on every
-node (sorted parents, fixed identity, date of the later parent), so nodes converge
-instead of trading merge commits.  A real collision keeps both versions: one under the
-name, the other beside it as NAME.conflict-<node>-<date>.EXT.  A delete racing an
-edit keeps the edit.
+node (sorted parents, one merge base, fixed identity, date of the later parent).  And
+they are canonical: a node merges the edits behind the heads it holds (looking through
+gtfc's own merges), in sorted order, so nodes that know the same edits reach the same
+commit however the edits travelled — the cluster converges instead of trading merges
+of merges.  A real collision keeps both versions: one under the name, the other beside
+it as NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit keeps the edit.
 
 Membership lives in the repo: one file per node in .gtfc/nodes/ (address, user, repo
 path, the node's gtfc public key, its ssh host keys).  From it each node derives
 
   * a managed block in ~/.ssh/authorized_keys2 letting each peer's key run only
-    `gtfc-shell REPO` (with `restrict`: no shell, pty, forwarding).  Replace gtfc-shell
-    by gtfc-shell.denywrite on a line to make this host read-only for that peer; gtfc
+    `gtfc-shell REPO --peer NAME` (with `restrict`: no shell, pty, forwarding), whose
+    pushes may move only its own inbox ref.  Replace gtfc-shell by
+    gtfc-shell.denywrite on a line to make this host read-only for that peer; gtfc
     keeps that choice when it rewrites the block;
   * .git/gtfc/known_hosts, so gtfc's own ssh calls check pinned host keys.
 

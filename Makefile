@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos
+.PHONY: test demo install check chaos latency
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
 	$(PYTHON) test_gtfc.py
@@ -18,3 +18,6 @@ check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time
 
 chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (root)
 	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)
+
+latency:         ## push / no-op / watch latencies on a 3-host cluster, medians and p90 (root)
+	$(PYTHON) test_gtfc.py --latency

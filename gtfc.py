@@ -1132,13 +1132,14 @@ def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
     return explain_ssh_failure(peer.name, proc.stderr) if proc.returncode else None
 
 
-def for_each_peer(action, repo: Repo, targets: List[Node], *extra) -> Dict[str, str]:
-    """Run action(repo, peer, *extra) for all targets in parallel: {peer: failure}."""
+def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
+    """Run action(repo, peer) for all targets in parallel: {peer: failure}."""
     if not targets:
         return {}
+
     def attempt(peer):
         try:
-            return peer.name, action(repo, peer, *extra)
+            return peer.name, action(repo, peer)
         except GtfcError as e:          # e.g. a timeout: that peer failed, not all
             return peer.name, f"{peer.name}: {e}"
 
@@ -1175,10 +1176,11 @@ def pull_repo(repo: Repo) -> Dict[str, str]:
     re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
     forget which peers were read-only."""
     READ_ONLY_PEERS.pop(repo.path, None)
-    failures = for_each_peer(fetch_from_peer, repo, peers(repo))
+    members = peers(repo)
+    failures = for_each_peer(fetch_from_peer, repo, members)
     integrate(repo)
     refresh_access(all_local_repos())
-    sent = send_head(repo, only=[p.name for p in peers(repo) if p.name not in failures])
+    sent = send_head(repo, only=[p.name for p in members if p.name not in failures])
     return {**failures, **sent}
 
 
@@ -1945,30 +1947,26 @@ def cmd_accept_join(args) -> int:
     return 0
 
 
-def cmd_push(args) -> int:
+def sync_each(args, step, all_well: str) -> int:
+    """push and pull: run step on each repo, report peers not reached."""
     check_git_version()
     failed = False
     for repo in find_repos(args.repo):
         repo.allow_mass_delete = args.allow_mass_delete
-        failures = push_repo(repo)
+        failures = step(repo)
         report(failures)
         failed |= bool(failures)
         info(f"{repo.path}: at {short(repo.head())}" +
-             (f", {len(failures)} peer(s) not reached" if failures else ", peers up to date"))
+             (f", {len(failures)} peer(s) not reached" if failures else all_well))
     return 1 if failed else 0
+
+
+def cmd_push(args) -> int:
+    return sync_each(args, push_repo, ", peers up to date")
 
 
 def cmd_pull(args) -> int:
-    check_git_version()
-    failed = False
-    for repo in find_repos(args.repo):
-        repo.allow_mass_delete = args.allow_mass_delete
-        failures = pull_repo(repo)
-        report(failures)
-        failed |= bool(failures)
-        info(f"{repo.path}: at {short(repo.head())}" +
-             (f", {len(failures)} peer(s) not reached" if failures else ""))
-    return 1 if failed else 0
+    return sync_each(args, pull_repo, "")
 
 
 def drop_member(repo: Repo, name: str) -> None:
@@ -2107,8 +2105,8 @@ class PeerLink(threading.Thread):
             if now >= self.next_fetch:
                 self.next_fetch = now + self.watch.pull_interval
                 READ_ONLY_PEERS.get(self.watch.repo.path, set()).discard(self.name)
-                if self.attempt(self.fetch) and self.delay:
-                    continue
+                if not self.attempt(self.fetch):
+                    continue                # unreachable: back off before sending
             if self.wanted.is_set() or self.delay:
                 self.wanted.clear()
                 self.attempt(self.send)

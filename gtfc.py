@@ -59,6 +59,7 @@ import faulthandler
 import functools
 import fcntl
 import glob
+import hashlib
 import os
 import re
 import select
@@ -638,7 +639,7 @@ def ssh_options(known_hosts: Optional[str], alias: Optional[str]) -> List[str]:
     prompt, pinned host keys, and bounded waits."""
     opts = ["-i", key_path(), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=5",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=2",
             "-o", "ServerAliveCountMax=3", "-o", "ForwardAgent=no",
             "-o", "ClearAllForwardings=yes", "-o", "RequestTTY=no"]
     if known_hosts:
@@ -660,8 +661,74 @@ def peer_url(node: Node) -> str:
     return f"ssh://{node.user}@{node.address}:{node.port}{node.path}"
 
 
+def peer_ssh_options(repo: Repo, node: Node) -> List[str]:
+    return ssh_options(known_hosts_path(repo), host_alias(node))
+
+
 def peer_env(repo: Repo, node: Node) -> Dict[str, str]:
-    return git_ssh_env(ssh_options(known_hosts_path(repo), host_alias(node)))
+    """git's ssh for node: through the shared connection when there is one, else a
+    connection of its own (ControlMaster=no: git's ssh never becomes a master)."""
+    opts = peer_ssh_options(repo, node)
+    socket_path = mux_path(repo, node)
+    if socket_path:
+        opts += ["-o", "ControlMaster=no", "-o", f'ControlPath="{socket_path}"']
+    return git_ssh_env(opts)
+
+
+# One ssh connection per peer, kept open MUX_PERSIST seconds after its last use and
+# shared by every push and fetch: a new session on it takes milliseconds, a new
+# connection a key exchange.  gtfc starts the master itself, with no pipe of ours
+# attached: a master that git's ssh forked would hold git's stderr open, and every
+# call reading it would wait until the master exits.
+MUX_PERSIST = 120
+
+
+def mux_path(repo: Repo, node: Node) -> Optional[str]:
+    """The control socket for node, or None when the path is too long for a Unix
+    socket (then every call makes its own connection)."""
+    # Per repo too: sshd fixes a connection's forced command, and with it the repos
+    # it may sync, when the connection is made.
+    ident = f"{repo.path}\0{node.user}@{node.address}:{node.port}".encode()
+    path = os.path.join(config_dir(), "mux", hashlib.sha1(ident).hexdigest()[:20])
+    return path if len(os.fsencode(path)) < 100 else None
+
+
+def mux_alive(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def open_connection(repo: Repo, node: Node) -> Optional[str]:
+    """Make sure the shared connection to node is up: None if it is (or if this
+    host cannot share connections), else why node cannot be reached."""
+    path = mux_path(repo, node)
+    if path is None or mux_alive(path):
+        return None
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # one master per peer, however many ask
+        if mux_alive(path):
+            return None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)                     # left by a master that was killed
+        argv = ["ssh", *peer_ssh_options(repo, node), "-N", "-f",
+                "-o", "ControlMaster=yes", "-o", f'ControlPath="{path}"',
+                "-o", f"ControlPersist={MUX_PERSIST}", "-p", str(node.port),
+                f"{node.user}@{node.address.strip('[]')}"]
+        with tempfile.TemporaryFile() as err:
+            try:
+                status = subprocess.call(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err,
+                                         timeout=CONNECT_TIMEOUT * 3)
+            except subprocess.TimeoutExpired:
+                return f"{node.name} unreachable (no answer in {CONNECT_TIMEOUT * 3} s)" \
+                       " — will catch up when it is back"
+            err.seek(0)
+            return explain_ssh_failure(node.name, err.read()) if status else None
 
 
 def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
@@ -834,14 +901,6 @@ def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
         shutil.rmtree(folder, ignore_errors=True)
     mode = theirs[0] if ours[0] == base[0] else ours[0]
     return f"{mode} {blob}".encode()
-
-
-def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> bytes:
-    """An index line putting the version (mode, oid) of path, from commit's side,
-    under its conflict copy name."""
-    who, when = last_change(repo, commit, path)
-    name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, oid))
-    return f"{mode} {oid}\t".encode() + name
 
 
 def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str],
@@ -1105,7 +1164,7 @@ def push_to_peer(repo: Repo, peer: Node) -> Optional[str]:
         oid = repo.head()
         if oid in known_heads(repo, peer.name):
             return None
-        return push_head(repo, peer, oid)
+        return open_connection(repo, peer) or push_head(repo, peer, oid)
 
 
 def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
@@ -1126,6 +1185,9 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
 
 
 def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
+    failure = open_connection(repo, peer)
+    if failure:
+        return failure
     proc = repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                     peer_url(peer), f"+HEAD:{HAS}{peer.name}", env=peer_env(repo, peer),
                     check=False, timeout=TRANSFER_TIMEOUT)
@@ -1282,14 +1344,12 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
     repo = pinned_repo(path, pinned)
     git_dir = os.path.join(repo, ".git")
+    check_member(repo, peer_names)
     if verb == "upload-pack":
         os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
-    if denywrite:
+    if denywrite or denied_now(peer_names):
         raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
-    if not peer_names:
-        raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
-                        "run gtfc-pull here to rewrite the gtfc block")
     confine = ["-c", f"core.hooksPath={receive_hooks_dir(Repo(repo))}",
                "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
     for name in peer_names:
@@ -1298,6 +1358,37 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     if status == 0:
         start_background_integrate(Repo(repo))
     return status
+
+
+def check_member(repo: str, peer_names: List[str]) -> None:
+    """The peer must still be a member.  Removing a node drops its key from
+    authorized_keys2, but a connection it opened before (shared connections stay
+    up for minutes) was let in by the old file: membership has the last word."""
+    if not peer_names:
+        raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
+                        "run gtfc-pull here to rewrite the gtfc block")
+    for name in peer_names:
+        if Repo(repo).git("cat-file", "-e", f"HEAD:{NODES_DIR}/{name}",
+                          check=False).returncode == 0:
+            return
+    raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of {repo}")
+
+
+def denied_now(peer_names: List[str]) -> bool:
+    """Has the admin switched this peer's line to gtfc-shell.denywrite since its
+    connection was let in?  sshd chose the forced command then; the file decides now."""
+    try:
+        with open(os.path.join(home(), ".ssh", "authorized_keys2"), encoding="utf-8",
+                  errors="surrogateescape") as f:
+            _, block, _ = split_managed_block(f.read())
+    except FileNotFoundError:
+        return False
+    for line in block:
+        if line.startswith('command="') and "gtfc-shell.denywrite" in line:
+            words = line.split('"')[1].split()
+            if any(("--peer", name) in zip(words, words[1:]) for name in peer_names):
+                return True
+    return False
 
 
 def start_background_integrate(repo: Repo) -> None:

@@ -28,8 +28,8 @@ gtfc.py (next to this file) is installed with `gtfc.py install --prefix R/prefix
 R/prefix/bin is first on PATH both for `Cluster.run` and for ssh sessions (sshd's
 SetEnv), as if the admin had installed gtfc in /usr/local/bin.
 
-An unreachable host: `stop_sshd` (SIGSTOP; new connections hang, existing ones go
-on) or `partition` (drops the address's packets both ways, existing ones included).
+An unreachable host: `stop_sshd` (SIGSTOP of every sshd of the host: new
+connections and open ones hang) or `partition` (drops the address's packets both ways, existing ones included).
 
 Running
 -------
@@ -629,15 +629,35 @@ class Cluster:
 
     # -- breaking ---------------------------------------------------------
 
+    def _sshd_pids(self, host):
+        """host's listening sshd and the sshd processes serving its open connections."""
+        pids = []
+        for pid in _all_pids():
+            if _namespace_of(pid) != self._namespaces[host]:
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sshd":
+                    pids.append(pid)
+        return pids
+
     def stop_sshd(self, host):
-        """Freeze host's listening sshd: new connections hang, open ones go on."""
-        os.kill(self._sshd[host].pid, signal.SIGSTOP)
+        """Freeze host's sshd, open connections included (gtfc keeps one open per
+        peer): new connections hang, and so does traffic on open ones."""
+        for pid in self._sshd_pids(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
 
     def cont_sshd(self, host):
-        os.kill(self._sshd[host].pid, signal.SIGCONT)
+        for pid in self._sshd_pids(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def kill_sshd(self, host):
-        """Kill host's listening sshd: new connections are refused, open ones go on."""
+        """Kill host's sshd and every open connection to it, as a reboot would:
+        new connections are refused."""
+        for pid in self._sshd_pids(host):
+            if pid != self._sshd[host].pid:
+                _kill(pid)
         sshd = self._sshd[host]
         sshd.kill()
         sshd.wait(timeout=10)
@@ -960,6 +980,15 @@ class ForcedCommandFuzzTest(unittest.TestCase):
         for path in (self.repo, self.other):
             os.makedirs(os.path.join(path, ".git"))
         os.symlink(self.repo, os.path.join(self.tmp, "link"))
+        # gtfc-shell asks the pinned repo whether the peer is still a member.
+        run_command(["git", "init", "-q", self.repo])
+        os.makedirs(os.path.join(self.repo, gtfc.NODES_DIR))
+        _write_file(os.path.join(self.repo, gtfc.NODES_DIR, "beta"), "record\n")
+        run_command(["git", "-C", self.repo, "add", "-A"])
+        run_command(["git", "-C", self.repo, "-c", "user.name=t", "-c", "user.email=t@t",
+                     "commit", "-qm", "members"])
+        self.member_query = ["git", "-C", os.path.realpath(self.repo), "cat-file", "-e",
+                             f"HEAD:{gtfc.NODES_DIR}/beta"]
 
     def hostile_commands(self, rng):
         r, o = self.repo, self.other
@@ -988,10 +1017,14 @@ class ForcedCommandFuzzTest(unittest.TestCase):
 
     @contextlib.contextmanager
     def tripwire(self):
-        """Every way Python can start a process records its argv and raises instead."""
+        """Every way Python can start a process records its argv and raises instead;
+        only the read-only membership query runs for real."""
         started = []
+        real_popen = subprocess.Popen
 
         def record(*args, **kwargs):
+            if args and args[0] == self.member_query:
+                return real_popen(*args, **kwargs)
             # execvp(file, argv) or Popen(argv): keep the argv either way
             started.append(list(args[1] if len(args) > 1 else args[0]))
             raise ProcessStarted()
@@ -2143,6 +2176,45 @@ class MembershipChangeTest(ClusterTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no gtfc repo", r.stderr)
 
+
+
+@NEEDS_CLUSTER
+class SharedConnectionTest(ClusterTestCase):
+    HOSTS = ("alpha", "beta")
+
+    def connections_from(self, host, to, since):
+        return self.c.read_log(to)[since:].count(
+            f"Accepted publickey for {TEST_USER} from {self.c.addr(host)} ")
+
+    def test_pushes_share_one_connection_that_still_obeys_later_changes(self):
+        c = self.c
+        self.bootstrap("alpha")
+        self.join("beta", via="alpha")
+        mark = len(c.read_log("alpha"))
+        for i in range(3):
+            c.write("beta", "myrepo/note", f"{i}\n")
+            self.gtfc("beta", "push")
+            self.wait_for_file("alpha", "myrepo/note", f"{i}\n")
+        self.gtfc("beta", "pull")
+        self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
+        # The connection was let in under the old authorized_keys2; gtfc-shell reads
+        # the file again, so the admin's switch to denywrite counts at once...
+        keys = c.read("alpha", ".ssh/authorized_keys2")
+        c.write("alpha", ".ssh/authorized_keys2",
+                keys.replace("/gtfc-shell /home", "/gtfc-shell.denywrite /home"))
+        c.write("beta", "myrepo/note", "denied\n")
+        r = self.gtfc("beta", "push")
+        self.assertIn("alpha is read-only for us", r.stdout)
+        time.sleep(0.5)
+        self.assertEqual(c.read("alpha", "myrepo/note"), "2\n")
+        c.write("alpha", ".ssh/authorized_keys2", keys)
+        # ...and so does removal from membership.
+        self.gtfc("alpha", "remove", "beta")
+        c.write("beta", "myrepo/note", "removed\n")
+        r = self.gtfc("beta", "pull", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("beta is no longer a member", r.stderr)
+        self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
 
 
 @NEEDS_CLUSTER

@@ -1,0 +1,929 @@
+#!/usr/bin/env python3
+"""make bench: gtfc side by side with lsyncd+rsync, Unison and Syncthing, in one run.
+
+Builds the test suite's simulated cluster (test_gtfc.Cluster: every host a Linux
+mount + UTS namespace with its own sshd on a loopback address, user gtfcuser), on
+its own network 127.0.200.0/24 (GTFC_TEST_NET), and measures, in this order:
+
+  raw       `ssh host true` and `git push` of a one-file commit, new connection
+            and reused (ControlMaster): what the hardware allows
+  bulk      gtfc-join of a peer holding 10,000 small files, vs rsync -a over ssh
+            and Unison's first sync of the same tree
+  no-op     gtfc-push with nothing new (and whether it opened a connection)
+  prop      both hosts running gtfc-watch on the 10,000-file repo: write on A ->
+            the right content visible on B; then a burst of 1,000 new files
+  anchors   the same write -> visible on the same tree with lsyncd+rsync over ssh
+            (delay 15 s = default, and 0), Unison -repeat 1 over ssh, Syncthing
+            (watcher delay 10 s = default, and 1 s)
+  fan-out   9 hosts all watching one 10,000-file repo: write on one -> on all 8
+  scale     a 100,000-file repo: watcher start, RSS, idle CPU, propagation
+
+and prints one markdown table (also written to bench/results.md, or
+bench/results-quick.md in quick mode) with gtfc / anchor ratios and the targets of
+issue 6.  Progress goes to stderr.
+
+    python3 bench/bench_gtfc.py            # full run, n = 30, about 15 minutes
+    QUICK=1 python3 bench/bench_gtfc.py    # fewer samples, smaller scale, < 3 minutes
+    BENCH_ONLY=raw,prop python3 bench/bench_gtfc.py   # some phases (development)
+
+Needs Linux, root, openssh-server and git; installs lsyncd, rsync, unison and
+syncthing with apt-get if missing.  Traffic stays on 127.0.200.x; everything the
+bench starts runs inside the cluster's namespaces and dies with it.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# Our own /24, so that a bench never collides with someone's test run.
+os.environ.setdefault("GTFC_TEST_NET", "127.0.200")
+import test_gtfc  # noqa: E402
+from test_gtfc import GTFC_PY, USER_HOME, Cluster, wait_until  # noqa: E402
+
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+N = 10 if QUICK else 30                  # samples of each fast measurement
+N_SLOW = 2 if QUICK else 5               # samples of the 10-15 s anchors
+TREE_FILES = 10_000
+SCALE_FILES = 20_000 if QUICK else 100_000
+BURST_FILES = 1_000
+IDLE_WINDOW = 5.0 if QUICK else 10.0
+POLL = 0.002                             # arrival polling interval, seconds
+HOSTS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota")
+A, B = "alpha", "beta"
+BENCH_KEY = f"{USER_HOME}/.ssh/bench_ed25519"   # a plain (non-forced) key, for the anchors
+PLAIN_SSH = ["ssh", "-i", BENCH_KEY, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+MUX_SSH = PLAIN_SSH + ["-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/bench-cm-%C",
+                       "-o", "ControlPersist=600"]
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# Statistics and formatting ###################################################
+
+def p90(samples: List[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[int(0.9 * (len(ordered) - 1))]   # nearest rank, as make latency
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 0.0995:
+        return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def fmt_samples(samples: Optional[List[float]]) -> str:
+    if not samples:
+        return "—"
+    if len(samples) < 5:        # p90 of a handful of samples means nothing
+        return f"{fmt_time(statistics.median(samples))} (n={len(samples)})"
+    return f"{fmt_time(statistics.median(samples))} / {fmt_time(p90(samples))}"
+
+
+def fmt_ratio(ours: Optional[List[float]], theirs: Optional[List[float]]) -> str:
+    if not ours or not theirs:
+        return "—"
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.3f}×"
+
+
+# Results: filled by the phases, rendered at the end ###########################
+
+@dataclass
+class Row:
+    what: str
+    gtfc: str = "—"
+    anchor: str = "—"
+    anchor_value: str = "—"
+    ratio: str = "—"
+    target: str = ""
+
+
+@dataclass
+class Results:
+    samples: Dict[str, List[float]] = field(default_factory=dict)
+    values: Dict[str, object] = field(default_factory=dict)
+    failures: Dict[str, str] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+
+R = Results()
+
+
+def measure(name: str, step: Callable[[], None]) -> None:
+    """Run one measurement; a failure is recorded and shown in the table, and the
+    bench goes on with the others (one broken anchor must not hide the rest)."""
+    if ONLY and name.split(".")[0] not in ONLY:
+        return
+    say(f"-- {name}")
+    try:
+        step()
+    except Exception as e:      # noqa: BLE001 — reported in the table
+        message = str(e).strip().splitlines()
+        R.failures[name] = (message[0] if message else repr(e))[:200]
+        say(f"!! {name} failed: {e}")
+
+
+# Machine and tools ############################################################
+
+def ensure_tools() -> None:
+    """apt-get install what the anchors need, once (apt-get update only if needed)."""
+    wanted = {"lsyncd": "lsyncd", "rsync": "rsync", "unison": "unison",
+              "syncthing": "syncthing"}
+    missing = [pkg for tool, pkg in wanted.items() if not shutil.which(tool)]
+    if not missing:
+        return
+    say(f"installing {' '.join(missing)} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if subprocess.run(argv, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+
+
+def first_line(argv: List[str]) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "not installed"
+    return ((proc.stdout or proc.stderr).strip().splitlines() or ["?"])[0]
+
+
+def machine() -> str:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = open("/proc/loadavg").read().split()[:3]
+    gtfc_rev = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %cs", "--", "gtfc.py"],
+                              capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "gtfc.py"],
+                           capture_output=True, text=True).stdout.strip()
+    return "\n".join([
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"mode: {'QUICK (fewer samples, smaller scale)' if QUICK else 'full'}; "
+        f"load average at start {' '.join(load)}",
+        f"- machine: {os.cpu_count()} CPUs ({model}), kernel {os.uname().release}, "
+        f"{first_line(['cat', '/etc/debian_version']) and 'Debian ' + first_line(['cat', '/etc/debian_version'])}",
+        f"- gtfc.py: {gtfc_rev or '?'}{' + uncommitted changes' if dirty else ''}; "
+        f"Python {sys.version.split()[0]}, {first_line(['git', '--version'])}, "
+        f"{first_line(['ssh', '-V'])}",
+        f"- anchors: lsyncd {first_line(['lsyncd', '--version']).replace('Version: ', '')}, "
+        f"{' '.join(first_line(['rsync', '--version']).split()[:3])}, "
+        f"{' '.join(first_line(['unison', '-version']).split()[:3])}, "
+        f"{' '.join(first_line(['syncthing', '--version']).split()[:2])}",
+    ])
+
+
+# Running things on hosts ######################################################
+
+# Runs inside a host as gtfcuser: N small text files in 100-file folders,
+# DIR/dNNN/eN/fNNNNNN.txt (10,000 files: 111 folders; 100,000: 1,101).
+GEN_TREE = r"""
+import os, sys
+root, count, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for i in range(count):
+    folder = os.path.join(root, f"d{i // 1000:03d}", f"e{i // 100 % 10}")
+    if i % 100 == 0:
+        os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"f{i:06d}.txt"), "w") as f:
+        f.write(f"{tag} file {i}\n" + "some line of text in a small config file\n" * 3)
+"""
+
+# Runs inside a host as gtfcuser: time `argv` n times (after `prep` each time,
+# untimed), so that nsenter/setpriv's own start-up is not in the figures.
+TIME_LOOP = r"""
+import json, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+env = dict(__import__("os").environ, **spec.get("env", {}))
+def run(argv, i):
+    subprocess.run([a.replace("{i}", str(i)) for a in argv], check=True, env=env,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+for i in range(spec.get("warmup", 0)):
+    run(spec["argv"], -1 - i)
+samples = []
+for i in range(spec["n"]):
+    if spec.get("prep"):
+        run(spec["prep"], i)
+    started = time.monotonic()
+    run(spec["argv"], i)
+    samples.append(time.monotonic() - started)
+print(json.dumps(samples))
+"""
+
+
+def time_in_host(c: Cluster, host: str, argv: List[str], n: int, *, prep=None,
+                 warmup: int = 0, env=None, cwd=None, timeout: int = 600) -> List[float]:
+    spec = {"argv": argv, "n": n, "prep": prep, "warmup": warmup, "env": env or {}}
+    out = c.run(host, ["python3", "-c", TIME_LOOP, json.dumps(spec)], cwd=cwd,
+                timeout=timeout).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def timed(step: Callable[[], object]) -> float:
+    started = time.monotonic()
+    step()
+    return time.monotonic() - started
+
+
+def make_tree(c: Cluster, host: str, rel: str, count: int, tag: str = "bench") -> None:
+    c.run(host, ["python3", "-c", GEN_TREE, rel, str(count), tag], timeout=1800)
+
+
+def has_content(path: str, text: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read() == text
+    except OSError:
+        return False
+
+
+_writes = 0
+
+
+def propagate(c: Cluster, writer: str, rel: str, readers: Dict[str, str], tag: str,
+              timeout: float = 60) -> Dict[str, float]:
+    """Write a new content to writer's rel; seconds until each reader host shows it
+    at its own path.  Polled from outside the hosts every POLL seconds."""
+    # The size changes at every write: rsync's quick check (size + mtime to the
+    # second) would skip a same-size edit made within the same second as the last.
+    global _writes
+    _writes += 1
+    text = f"{tag} {time.time_ns()}\n" + "." * (_writes % 2)
+    paths = {host: c.path(host, path) for host, path in readers.items()}
+    started = time.monotonic()
+    c.write(writer, rel, text)
+    arrived: Dict[str, float] = {}
+    deadline = started + timeout
+    while len(arrived) < len(paths):
+        for host, path in paths.items():
+            if host not in arrived and has_content(path, text):
+                arrived[host] = time.monotonic() - started
+        if time.monotonic() > deadline:
+            missing = sorted(set(paths) - set(arrived))
+            raise AssertionError(f"{tag}: not on {', '.join(missing)} after {timeout:.0f} s")
+        time.sleep(POLL)
+    return arrived
+
+
+def propagation_samples(c, writer, rel, reader, reader_rel, n, tag, gap=0.5,
+                        timeout=60) -> List[float]:
+    samples = []
+    for i in range(n):
+        samples.append(propagate(c, writer, rel, {reader: reader_rel}, f"{tag}-{i:04d}",
+                                 timeout=timeout)[reader])
+        time.sleep(gap)     # let the receiver's work end before the next write
+    return samples
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a process the bench spawned on a host (and its group); SIGKILL if slow."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def log_text(proc) -> str:
+    with open(proc.log_path, errors="replace") as f:
+        return f.read()
+
+
+def wait_log(proc, pattern: str, timeout: float, what: str) -> None:
+    def seen():
+        if proc.poll() is not None:
+            raise AssertionError(f"{what}: exited {proc.returncode}: {log_text(proc)[-500:]}")
+        return re.search(pattern, log_text(proc))
+    wait_until(seen, timeout=timeout, interval=0.05, what=what)
+
+
+def accepted_logins(c: Cluster, host: str) -> int:
+    return c.read_log(host).count("Accepted publickey")
+
+
+# Processes: RSS and CPU from /proc ############################################
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def status_field(pid: int, name: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime+stime of pid and of its children it has reaped (git, ssh)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK     # utime stime cutime cstime
+
+
+def wakeups(pid: int) -> int:
+    """Context switches of every thread of pid: each is a wake-up or a preemption."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += status_field(int(tid), "voluntary_ctxt_switches")
+            total += status_field(int(tid), "nonvoluntary_ctxt_switches")
+        except OSError:
+            pass
+    return total
+
+
+def inotify_watches(pid: int) -> int:
+    """Number of inotify watches pid holds (from /proc/PID/fdinfo)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            pass
+    return count
+
+
+def count_dirs(top: str) -> int:
+    """Folders under top, top included, .git not."""
+    count = 0
+    for _, dirs, _ in os.walk(top):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        count += 1
+    return count
+
+
+# gtfc #########################################################################
+
+def bootstrap(c: Cluster, host: str, repo: str) -> None:
+    c.ssh_operator(host, f"gtfc-bootstrap ~/{repo}", forward_agent=False, timeout=1800)
+
+
+def join(c: Cluster, host: str, via: str, repo: str) -> None:
+    c.ssh_operator(host, f"gtfc-join {via} ~/{repo}", timeout=1800)
+
+
+def watch(c: Cluster, host: str, repo: str) -> subprocess.Popen:
+    return c.spawn(host, ["gtfc-watch", f"{USER_HOME}/{repo}", "-v"])
+
+
+def head(c: Cluster, host: str, repo: str) -> str:
+    return c.run(host, ["git", "-C", repo, "rev-parse", "HEAD"]).stdout.strip()
+
+
+def wait_watching(c: Cluster, procs: Dict[str, subprocess.Popen], repo: str) -> None:
+    """Until every watcher runs and all are on one commit (their start-up fetch done)."""
+    for host, proc in procs.items():
+        wait_log(proc, r"watching", timeout=300, what=f"gtfc-watch on {host}")
+    wait_until(lambda: len({head(c, h, repo) for h in procs}) == 1, timeout=120,
+               interval=0.2, what=f"{repo} converged")
+    time.sleep(1.0)
+
+
+def ssh_masters(c: Cluster, host: str) -> List[int]:
+    """gtfc's ssh connection masters on host (ssh processes whose parent is gone)."""
+    namespace = test_gtfc._namespace_of(c._holders[host].pid)
+    pids = []
+    for pid in test_gtfc._all_pids():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "ssh":
+                    continue
+            if test_gtfc._namespace_of(pid) == namespace and status_field(pid, "PPid") == 1:
+                pids.append(pid)
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+# Phases #######################################################################
+
+def phase_raw(c: Cluster) -> None:
+    """ssh and git push alone, from alpha to beta with a plain key."""
+    R.samples["ssh.new"] = time_in_host(c, A, PLAIN_SSH + [B, "true"], N)
+    R.samples["ssh.reused"] = time_in_host(c, A, MUX_SSH + [B, "true"], N, warmup=1)
+    c.run(B, ["git", "init", "-q", "--bare", "plain.git"])
+    c.run(A, ["git", "init", "-q", "-b", "main", "plain"])
+    commit = ["sh", "-c", "echo {i} > f && git add f && git -c user.name=b -c "
+              "user.email=b@b commit -qm {i}"]
+    url = f"ssh://{B}{USER_HOME}/plain.git"
+    push = ["git", "push", "-q", url, "HEAD:main"]
+    R.samples["push.new"] = time_in_host(
+        c, A, push, N, prep=commit, warmup=0, cwd=f"{USER_HOME}/plain",
+        env={"GIT_SSH_COMMAND": " ".join(PLAIN_SSH)})
+    R.samples["push.reused"] = time_in_host(
+        c, A, push, N, prep=commit, cwd=f"{USER_HOME}/plain",
+        env={"GIT_SSH_COMMAND": " ".join(MUX_SSH)})
+
+
+def phase_bulk(c: Cluster) -> None:
+    """A peer joins a repo of 10,000 small files; rsync -a and Unison copy the tree."""
+    R.values["join"] = [timed(lambda: join(c, B, A, "prop"))]
+    rsync = ["rsync", "-a", "--exclude=.git", "-e", " ".join(PLAIN_SSH)]
+    samples = []
+    for i in range(3):      # the last copy stays: lsyncd's target, pre-seeded
+        target = f"tree-lsyncd" if i == 2 else f"rsync-copy{i}"
+        samples.append(timed(lambda: c.run(B, rsync + [f"{A}:tree/", f"{target}/"],
+                                           timeout=600)))
+    R.samples["bulk.rsync"] = samples
+    R.samples["bulk.unison"] = [timed(lambda: unison(c, ["-batch"]))]
+
+
+def phase_noop(c: Cluster) -> None:
+    push = ["gtfc-push", f"{USER_HOME}/prop"]
+    c.run(A, push)      # the first may have something to send (join's records)
+    before = accepted_logins(c, B)
+    R.samples["noop"] = time_in_host(c, A, push, N)
+    R.values["noop.logins"] = accepted_logins(c, B) - before
+
+
+def phase_prop(c: Cluster) -> None:
+    procs = {h: watch(c, h, "prop") for h in (A, B)}
+    try:
+        wait_watching(c, procs, "prop")
+        R.samples["prop"] = propagation_samples(c, A, "prop/probe.txt", B, "prop/probe.txt",
+                                                N, "prop")
+        R.values["prop.rss"] = status_field(procs[A].pid, "VmRSS")
+        R.samples["prop.back"] = propagation_samples(c, B, "prop/back.txt", A,
+                                                     "prop/back.txt", max(5, N // 3), "back")
+        measure("prop.burst", lambda: burst(c))
+        say(f"alpha's watcher log tail:\n{log_text(procs[A])[-1500:]}")
+    finally:
+        for proc in procs.values():
+            stop(proc)
+
+
+def burst(c: Cluster) -> None:
+    """1,000 new files written on A as fast as Python can; seconds until all are on B."""
+    texts = {f"prop/burst/b{i:04d}.txt": f"burst {i} {time.time_ns()}\n"
+             for i in range(BURST_FILES)}
+    started = time.monotonic()
+    for rel, text in texts.items():
+        c.write(A, rel, text)
+    written = time.monotonic() - started
+    pending = list(texts.items())
+    while pending:
+        # Files arrive in one commit; check the first missing one, then move on.
+        while pending and has_content(c.path(B, pending[0][0]), pending[0][1]):
+            pending.pop(0)
+        if time.monotonic() - started > 120:
+            raise AssertionError(f"burst: {len(pending)} files still missing on beta")
+        time.sleep(0.005)
+    R.samples["burst"] = [time.monotonic() - started]
+    R.values["burst.write"] = written
+
+
+def phase_fanout(c: Cluster) -> None:
+    """9 hosts watching one 10,000-file repo; write on alpha, time until each peer has it."""
+    make_tree(c, A, "fan", TREE_FILES)
+    bootstrap(c, A, "fan")
+    joins = []
+    for host in HOSTS[1:]:
+        joins.append(timed(lambda: join(c, host, A, "fan")))
+        say(f"   {host} joined fan in {fmt_time(joins[-1])}")
+    R.samples["fan.join"] = joins
+    procs = {h: watch(c, h, "fan") for h in HOSTS}
+    try:
+        wait_watching(c, procs, "fan")
+        first, last = [], []
+        readers = {h: "fan/probe.txt" for h in HOSTS[1:]}
+        for i in range(N):
+            arrived = propagate(c, A, "fan/probe.txt", readers, f"fan-{i:04d}")
+            first.append(min(arrived.values()))
+            last.append(max(arrived.values()))
+            time.sleep(1.0)     # nine receivers: let all of them finish
+        R.samples["fan.first"], R.samples["fan.last"] = first, last
+    finally:
+        for proc in procs.values():
+            stop(proc)
+
+
+def phase_scale(c: Cluster) -> None:
+    """A big repo: watcher start, memory, idle CPU and propagation."""
+    say(f"   making a {SCALE_FILES:,}-file tree, bootstrapping and joining it")
+    R.values["scale.make"] = timed(lambda: make_tree(c, A, "big", SCALE_FILES))
+    R.values["scale.bootstrap"] = timed(lambda: bootstrap(c, A, "big"))
+    R.values["scale.join"] = timed(lambda: join(c, B, A, "big"))
+    say(f"   bootstrap {fmt_time(R.values['scale.bootstrap'])}, "
+        f"join {fmt_time(R.values['scale.join'])}")
+    dirs = count_dirs(c.path(A, "big"))
+    receiver = watch(c, B, "big")
+    wait_log(receiver, r"watching", timeout=300, what="gtfc-watch on beta")
+    time.sleep(1.0)
+    # Start alpha's watcher and write at once: "ready" is when that write is on beta,
+    # "watches set" when the watcher holds a watch on every folder.
+    text = f"start {time.time_ns()}\n"
+    started = time.monotonic()
+    sender = watch(c, A, "big")
+    c.write(A, "big/probe.txt", text)
+    watches_set = ready = None
+    try:
+        while ready is None or watches_set is None:
+            now = time.monotonic() - started
+            if watches_set is None and sender.poll() is None and \
+                    inotify_watches(sender.pid) >= dirs:
+                watches_set = now
+            if ready is None and has_content(c.path(B, "big/probe.txt"), text):
+                ready = now
+            if now > 300:
+                raise AssertionError(f"watcher start: watches {inotify_watches(sender.pid)} "
+                                     f"of {dirs} folders, probe arrived: {ready}")
+            time.sleep(0.01)
+        R.values["scale.watches"] = watches_set
+        R.values["scale.ready"] = ready
+        R.values["scale.dirs"] = dirs
+        wait_watching(c, {A: sender, B: receiver}, "big")
+        time.sleep(2.0)
+        R.values["scale.rss"] = status_field(sender.pid, "VmRSS")
+        cpu, wake = cpu_seconds(sender.pid), wakeups(sender.pid)
+        time.sleep(IDLE_WINDOW)
+        R.values["scale.idle_cpu"] = cpu_seconds(sender.pid) - cpu
+        R.values["scale.idle_wakeups"] = wakeups(sender.pid) - wake
+        R.samples["scale.prop"] = propagation_samples(c, A, "big/probe.txt", B,
+                                                      "big/probe.txt", N, "scale")
+        R.values["scale.hwm"] = status_field(sender.pid, "VmHWM")
+        masters = ssh_masters(c, A)
+        R.values["scale.masters"] = (len(masters),
+                                     sum(status_field(p, "VmRSS") for p in masters))
+    finally:
+        stop(sender)
+        stop(receiver)
+
+
+# Anchors ######################################################################
+
+def lsyncd(c: Cluster, delay: int, reuse: bool, tag: str, n: int) -> List[float]:
+    """lsyncd + rsync over ssh, alpha:~/tree -> beta:~/tree-lsyncd."""
+    rsh = " ".join(MUX_SSH if reuse else PLAIN_SSH)
+    config = (f'settings {{ nodaemon = true }}\n'
+              f'sync {{ default.rsync, source = "{USER_HOME}/tree/", '
+              f'target = "{B}:{USER_HOME}/tree-lsyncd/", delay = {delay}, '
+              f'rsync = {{ archive = true, rsh = "{rsh}" }} }}\n')
+    c.write(A, "lsyncd.lua", config)
+    proc = c.spawn(A, ["lsyncd", "-log", "scarce", f"{USER_HOME}/lsyncd.lua"])
+    try:
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise AssertionError(f"lsyncd exited: {log_text(proc)[-500:]}")
+        # Its start-up rsync of the whole tree must be over: the first change then
+        # takes its normal path.  A probe with delay 0 tells us.
+        propagate(c, A, "tree/warmup-lsyncd.txt", {B: "tree-lsyncd/warmup-lsyncd.txt"},
+                  tag, timeout=120)
+        return propagation_samples(c, A, "tree/probe-lsyncd.txt", B,
+                                   "tree-lsyncd/probe-lsyncd.txt", n, tag,
+                                   timeout=delay + 60)
+    finally:
+        stop(proc)
+
+
+def unison(c: Cluster, options: List[str], **kw):
+    argv = ["unison", f"{USER_HOME}/tree", f"ssh://{B}/{USER_HOME}/tree-unison",
+            "-sshargs", " ".join(PLAIN_SSH[1:]), "-auto", "-batch", "-ui", "text",
+            "-confirmbigdel=false", "-perms", "0", *options]
+    return c.spawn(A, argv) if kw.get("spawn") else c.run(A, argv + ["-silent"], timeout=600)
+
+
+def phase_unison(c: Cluster) -> None:
+    proc = unison(c, ["-repeat", "1"], spawn=True)
+    try:
+        propagate(c, A, "tree/warmup-unison.txt", {B: "tree-unison/warmup-unison.txt"},
+                  "unison-warmup", timeout=120)
+        R.samples["unison"] = propagation_samples(c, A, "tree/probe-unison.txt", B,
+                                                  "tree-unison/probe-unison.txt", N, "unison")
+    finally:
+        stop(proc)
+
+
+class Syncthing:
+    """Two Syncthing instances, alpha and beta, each in its host on the host's own
+    address: no discovery, relays, NAT traversal, usage reports or upgrades."""
+    PORT, GUI = 22000, 8384
+    HOME = f"{USER_HOME}/st"
+
+    def __init__(self, c: Cluster, folders: Dict[str, str]):
+        self.c, self.folders, self.procs, self.ids, self.keys = c, folders, {}, {}, {}
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def setup(self) -> None:
+        for host in self.folders:
+            self.c.run(host, ["syncthing", "generate", f"--home={self.HOME}",
+                              "--no-default-folder", "--skip-port-probing"])
+            self.ids[host] = self.c.run(host, ["syncthing", "serve", f"--home={self.HOME}",
+                                               "--device-id"]).stdout.strip()
+            os.makedirs(os.path.join(self.c.path(host, self.folders[host]), ".stfolder"),
+                        exist_ok=True)
+        for host in self.folders:
+            self.configure(host)
+
+    def configure(self, host: str) -> None:
+        path = self.c.path(host, "st/config.xml")
+        tree = ET.parse(path)
+        top = tree.getroot()
+        addr = self.c.addr(host)
+        gui = top.find("gui")
+        gui.find("address").text = f"{addr}:{self.GUI}"
+        self.keys[host] = gui.find("apikey").text
+        options = top.find("options")
+        for name, value in (("listenAddress", f"tcp://{addr}:{self.PORT}"),
+                            ("globalAnnounceEnabled", "false"),
+                            ("localAnnounceEnabled", "false"),
+                            ("relaysEnabled", "false"), ("natEnabled", "false"),
+                            ("urAccepted", "-1"), ("autoUpgradeIntervalH", "0"),
+                            ("startBrowser", "false"), ("crashReportingEnabled", "false")):
+            options.find(name).text = value
+        template_device = top.find("defaults/device")
+        for other, device_id in self.ids.items():
+            if other == host:
+                continue
+            device = ET.fromstring(ET.tostring(template_device))
+            device.set("id", device_id)
+            device.set("name", other)
+            device.find("address").text = f"tcp://{self.c.addr(other)}:{self.PORT}"
+            top.insert(1, device)
+        folder = ET.fromstring(ET.tostring(top.find("defaults/folder")))
+        folder.set("id", "bench")
+        folder.set("label", "bench")
+        folder.set("path", f"{USER_HOME}/{self.folders[host]}")
+        for entry in folder.findall("device"):
+            folder.remove(entry)
+        for device_id in self.ids.values():
+            ET.SubElement(folder, "device", {"id": device_id, "introducedBy": ""})
+        top.insert(0, folder)
+        tree.write(path)
+        os.chown(path, self.c.uid, self.c.gid)
+
+    def start(self) -> None:
+        for host in self.folders:
+            self.procs[host] = self.c.spawn(
+                host, ["syncthing", "serve", f"--home={self.HOME}", "--no-browser",
+                       "--no-restart", "--no-upgrade"], env={"STNODEFAULTFOLDER": "1"})
+        wait_until(self.ready, timeout=180, interval=0.5, what="syncthing connected and idle")
+
+    def api(self, host: str, path: str, body=None, method="GET"):
+        request = urllib.request.Request(
+            f"http://{self.c.addr(host)}:{self.GUI}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"X-API-Key": self.keys[host], "Content-Type": "application/json"})
+        with self.opener.open(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text.strip() else None
+
+    def ready(self) -> bool:
+        try:
+            for host in self.folders:
+                other = next(self.ids[h] for h in self.folders if h != host)
+                if not self.api(host, "/rest/system/connections")["connections"] \
+                        .get(other, {}).get("connected"):
+                    return False
+                if self.api(host, "/rest/db/status?folder=bench").get("state") != "idle":
+                    return False
+            return True
+        except OSError:
+            return False
+
+    def set_delay(self, seconds: int) -> None:
+        for host in self.folders:
+            self.api(host, "/rest/config/folders/bench", {"fsWatcherDelayS": seconds}, "PATCH")
+        time.sleep(1.0)
+        wait_until(self.ready, timeout=120, interval=0.5, what="syncthing idle again")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            stop(proc)
+
+
+def phase_syncthing(c: Cluster) -> None:
+    # Pre-seeded like lsyncd's target: the same files with the same times on beta.
+    c.run(B, ["rsync", "-a", "--exclude=.git", "-e", " ".join(PLAIN_SSH),
+              f"{A}:tree/", "tree-st/"], timeout=600)
+    st = Syncthing(c, {A: "tree", B: "tree-st"})
+    try:
+        st.setup()
+        st.start()
+        propagate(c, A, "tree/warmup-st.txt", {B: "tree-st/warmup-st.txt"}, "st-warmup",
+                  timeout=120)
+        R.samples["st.default"] = propagation_samples(
+            c, A, "tree/probe-st.txt", B, "tree-st/probe-st.txt", N_SLOW, "st10", gap=1.0)
+        st.set_delay(1)
+        R.samples["st.1s"] = propagation_samples(
+            c, A, "tree/probe-st.txt", B, "tree-st/probe-st.txt", N, "st1", gap=1.0)
+    finally:
+        st.stop()
+
+
+# Setup and the table ##########################################################
+
+def setup_plain_key(c: Cluster) -> None:
+    """One ordinary key for gtfcuser on every host, accepted everywhere (in the
+    operator's authorized_keys, not gtfc's authorized_keys2): what rsync and Unison
+    need.  Never the default name id_*, so that gtfc's own ssh never offers it."""
+    local = os.path.join(c.root, "bench_ed25519")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", local],
+                   check=True)
+    with open(local) as f:
+        private = f.read()
+    public = test_gtfc._public_key(local + ".pub")
+    for host in c.names:
+        test_gtfc._write_file(c.path(host, ".ssh/bench_ed25519"), private, mode=0o600,
+                              owner=(c.uid, c.gid))
+        with open(c.path(host, ".ssh/authorized_keys"), "a") as f:
+            f.write(public + " bench\n")
+
+
+def build_table() -> str:
+    s, v = R.samples, R.values
+    prop = s.get("prop")
+
+    def row(what, ours, anchor_name, theirs, target=""):
+        return Row(what, fmt_samples(ours), anchor_name, fmt_samples(theirs),
+                   fmt_ratio(ours, theirs), target)
+
+    def check(ok: Optional[bool]) -> str:
+        return "" if ok is None else (" ✓" if ok else " ✗")
+
+    def within(samples, limit, pick=statistics.median):
+        return None if not samples else pick(samples) <= limit
+
+    prop_ok = None if not prop else (statistics.median(prop) <= 0.1 and p90(prop) <= 0.2)
+    rows = [
+        row("`ssh host true`, new connection", None, "ssh", s.get("ssh.new")),
+        row("`ssh host true`, reused connection (ControlMaster)", None, "ssh", s.get("ssh.reused")),
+        row("`git push` of a one-file commit, new connection", None, "git over ssh",
+            s.get("push.new")),
+        row("`git push` of a one-file commit, reused connection", None, "git over ssh",
+            s.get("push.reused")),
+        row(f"propagation, {TREE_FILES:,}-file tree: write on A → visible on B "
+            f"(gtfc-watch on both)", prop, "lsyncd + rsync over ssh, delay 15 s (default)",
+            s.get("lsyncd.default"),
+            "≤ 100 ms / p90 ≤ 200 ms" + check(prop_ok)),
+        row("〃", prop, "lsyncd + rsync, delay 0, new connection", s.get("lsyncd.0")),
+        row("〃", prop, "lsyncd + rsync, delay 0, reused connection", s.get("lsyncd.0.reused")),
+        row("〃", prop, "Unison -repeat 1 over ssh (Debian 12's unison has no fs monitor "
+            "for -repeat watch)", s.get("unison"),
+            "≤ 0.2× Unison" + check(None if not (prop and s.get("unison")) else
+                                   statistics.median(prop) * 5 <= statistics.median(s["unison"]))),
+        row("〃", prop, "Syncthing, watcher delay 10 s (default)", s.get("st.default")),
+        row("〃", prop, "Syncthing, watcher delay 1 s", s.get("st.1s")),
+        row("propagation the other way, B → A", s.get("prop.back"), "", None),
+        row(f"fan-out: write on A → on the last of 8 peers (first: "
+            f"{fmt_samples(s.get('fan.first'))})", s.get("fan.last"),
+            "gtfc, 1 peer (the propagation row)", prop,
+            "≤ 2× one peer" + check(None if not (prop and s.get("fan.last")) else
+                                    statistics.median(s["fan.last"]) <=
+                                    2 * statistics.median(prop))),
+        row(f"scale, {SCALE_FILES:,}-file repo: one file written on A → on B",
+            s.get("scale.prop"), f"gtfc, {TREE_FILES:,} files", prop,
+            "≤ 150 ms" + check(within(s.get("scale.prop"), 0.15))),
+    ]
+    if "scale.rss" in v:
+        masters, masters_kb = v.get("scale.masters", (0, 0))
+        rows.append(Row(f"scale: watcher memory (VmRSS after start / peak VmHWM)",
+                        f"{v['scale.rss'] / 1024:.1f} MB / {v['scale.hwm'] / 1024:.1f} MB",
+                        f"gtfc, {TREE_FILES:,} files",
+                        f"{v['prop.rss'] / 1024:.1f} MB" if "prop.rss" in v else "—", "—",
+                        "≤ 40 MB" + check(v["scale.hwm"] <= 40 * 1024)
+                        + (f" (+ {masters} ssh master(s), {masters_kb / 1024:.1f} MB)"
+                           if masters else "")))
+    if "scale.ready" in v:
+        rows.append(Row(f"scale: watcher start → watches on all {v['scale.dirs']:,} folders "
+                        f"/ → a write made at start is on B",
+                        f"{fmt_time(v['scale.watches'])} / {fmt_time(v['scale.ready'])}",
+                        target="≤ 5 s" + check(v["scale.watches"] <= 5)))
+    if "scale.idle_cpu" in v:
+        rows.append(Row(f"scale: idle watcher, CPU and wake-ups over {IDLE_WINDOW:.0f} s",
+                        f"{v['scale.idle_cpu'] * 1000:.0f} ms CPU, "
+                        f"{v['scale.idle_wakeups']} wake-ups",
+                        target="0" + check(v["scale.idle_cpu"] < 0.02)))
+    join_s = v.get("join")
+    rows += [
+        row(f"bulk: a peer joins a repo of {TREE_FILES:,} small files (gtfc-join)", join_s,
+            "rsync -a over ssh, same tree", s.get("bulk.rsync"),
+            "≤ 2× rsync" + check(None if not (join_s and s.get("bulk.rsync")) else
+                                 join_s[0] <= 2 * statistics.median(s["bulk.rsync"]))),
+        row("〃", join_s, "Unison, first sync", s.get("bulk.unison")),
+        row(f"burst: {BURST_FILES:,} new files written on A → all on B", s.get("burst"),
+            "", None, "≤ 3 s" + check(within(s.get("burst"), 3.0))),
+        row("no-op `gtfc-push` (nothing new for anyone)"
+            + (f"; ssh logins it made: {v['noop.logins']}" if "noop.logins" in v else ""),
+            s.get("noop"), "", None,
+            "≤ 100 ms, no connection" + check(None if "noop" not in s else
+                                              statistics.median(s["noop"]) <= 0.1
+                                              and v.get("noop.logins") == 0)),
+    ]
+    lines = ["| what | gtfc median / p90 | anchor | anchor median / p90 | gtfc / anchor "
+             "| target (issue 6) |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r.what} | {r.gtfc} | {r.anchor or '—'} | {r.anchor_value} | "
+                     f"{r.ratio} | {r.target} |")
+    return "\n".join(lines)
+
+
+def report(header: str) -> str:
+    s = R.samples
+    parts = [header, "", build_table(), ""]
+    notes = [
+        f"n = {N} for gtfc, ssh, git, lsyncd delay 0, Unison and Syncthing 1 s; "
+        f"n = {N_SLOW} for lsyncd's 15 s and Syncthing's 10 s defaults, whose times are "
+        "their delay; one gtfc-join and one Unison first sync, rsync median of 3. "
+        "Times are wall clock from the write (or command start) to the right content "
+        f"read on the other host, polled every {POLL * 1000:.0f} ms.",
+        "gtfc runs at its defaults (`gtfc-watch -v`); the anchors sync a plain copy of "
+        f"the same {TREE_FILES:,}-file tree over the same loopback sshd, with an ordinary "
+        "ssh key (no forced command).",
+    ]
+    if QUICK:
+        notes.append(f"QUICK mode: fewer samples and a {SCALE_FILES:,}-file scale repo "
+                     "instead of 100,000; run `make bench` for the full figures.")
+    if "burst.write" in R.values:
+        notes.append(f"The burst's own writing took {fmt_time(R.values['burst.write'])}.")
+    if "fan.join" in s:
+        notes.append(f"Joins of the 9-host fan-out repo ({TREE_FILES:,} files, 1 to 8 "
+                     f"members already): median {fmt_time(statistics.median(s['fan.join']))}, "
+                     f"max {fmt_time(max(s['fan.join']))}.")
+    if "scale.bootstrap" in R.values:
+        notes.append(f"Scale repo: gtfc-bootstrap of {SCALE_FILES:,} files took "
+                     f"{fmt_time(R.values['scale.bootstrap'])}, gtfc-join "
+                     f"{fmt_time(R.values['scale.join'])}.")
+    for name, why in R.failures.items():
+        notes.append(f"**{name} failed**: {why}")
+    parts += [f"- {note}" for note in notes]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> int:
+    ok, why = test_gtfc.cluster_available()
+    if not ok:
+        print(f"make bench builds its hosts as Linux namespaces: {why}", file=sys.stderr)
+        return 1
+    # atexit (and so Cluster.close) also runs on SIGTERM / Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    ensure_tools()
+    header = "### gtfc benchmark (`make bench" + (" QUICK=1" if QUICK else "") + "`)\n\n" \
+        + machine()
+    say(f"building a {len(HOSTS)}-host cluster on {test_gtfc.TEST_NET}.0/24")
+    with Cluster(HOSTS, gtfc_py=GTFC_PY) as c:
+        setup_plain_key(c)
+        measure("raw", lambda: phase_raw(c))
+        say(f"making the {TREE_FILES:,}-file tree (gtfc repo prop on alpha, plain copy tree)")
+        make_tree(c, A, "prop", TREE_FILES)
+        make_tree(c, A, "tree", TREE_FILES)
+        bootstrap(c, A, "prop")
+        measure("bulk", lambda: phase_bulk(c))
+        if not os.path.isdir(c.path(B, "prop")):
+            join(c, B, A, "prop")
+        measure("noop", lambda: phase_noop(c))
+        measure("prop", lambda: phase_prop(c))
+        measure("lsyncd.0", lambda: R.samples.__setitem__(
+            "lsyncd.0", lsyncd(c, 0, False, "lsyncd0", N)))
+        measure("lsyncd.0.reused", lambda: R.samples.__setitem__(
+            "lsyncd.0.reused", lsyncd(c, 0, True, "lsyncd0r", N)))
+        measure("lsyncd.default", lambda: R.samples.__setitem__(
+            "lsyncd.default", lsyncd(c, 15, False, "lsyncd15", N_SLOW)))
+        measure("unison", lambda: phase_unison(c))
+        measure("syncthing", lambda: phase_syncthing(c))
+        measure("fanout", lambda: phase_fanout(c))
+        measure("scale", lambda: phase_scale(c))
+        say("tearing the cluster down")
+    text = report(header)
+    print(text)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "results-quick.md" if QUICK else "results.md")
+    if not ONLY:
+        with open(out, "w") as f:
+            f.write(text)
+        say(f"written to {os.path.relpath(out, ROOT)} in {time.monotonic() - STARTED:.0f} s")
+    return 1 if R.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,17 +49,13 @@ Each user has one dedicated key per host, ~/.ssh/gtfc_ed25519.  The operator's
 forwarded agent is used only by gtfc-join, to introduce the new node to its first peer.
 """
 
-import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import enum
 import errno
 import faulthandler
 import functools
 import fcntl
 import glob
-import hashlib
 import os
 import re
 import select
@@ -74,9 +70,11 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+# Imported where used: argparse, ctypes, concurrent.futures, hashlib.  gtfc-shell starts on
+# every push a peer makes, and loading them would add a tenth to its start-up.
 
 VERSION = "0.1.0"
 MIN_GIT = (2, 33)              # rev-list --no-commit-header
@@ -90,7 +88,7 @@ TRANSFER_TIMEOUT = 3600        # hard cap on one push or fetch (stalls: ServerAl
 LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is slow
 LOCK_TIMEOUT = 600.0           # longest wait for another gtfc's work on a repo
 MASS_DELETE_MIN = 10           # deleting at least this many and over half is refused
-DEBOUNCE = 0.05                # quiet period that ends a burst of writes
+DEBOUNCE = 0.02                # quiet period that ends a burst of writes
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
 RETRY_MAX = 300.0              # longest backoff for an unreachable peer
@@ -473,16 +471,35 @@ def parse_node(name: str, text: str) -> Node:
 
 def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
     """Every valid node record in COMMIT (committed state, never the raw worktree)."""
-    # Strict: an empty answer from a failed git would drop every peer's key.
-    listing = repo.git("ls-tree", "-z", commit, NODES_DIR + "/").stdout
-    nodes = {}
+    tree = repo.out("rev-parse", "--verify", "-q", f"{commit}:{NODES_DIR}", check=False)
+    if not tree:
+        # Strict: a failed git must not read as "no members", which would drop
+        # every peer's key.  Only a commit without the folder has none.
+        repo.out("rev-parse", "--verify", f"{commit}^{{commit}}")
+    if tree not in NODES_BY_TREE:
+        NODES_BY_TREE[tree] = parse_nodes(repo, tree) if tree else {}
+    return dict(NODES_BY_TREE[tree])
+
+
+# Membership rarely changes, and is read on every round: parsed once per tree.
+NODES_BY_TREE: Dict[str, Dict[str, "Node"]] = {}
+
+
+def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
+    listing = repo.git("ls-tree", "-z", tree).stdout
+    records = []
     for entry in filter(None, listing.split(b"\0")):
         meta, path = entry.split(b"\t", 1)
-        name = os.path.basename(path.decode(errors="replace"))
-        if ".conflict-" in name:    # a conflict copy of a record is not a node
-            continue
-        blob = meta.split()[2].decode()
-        text = repo.git("cat-file", "blob", blob).stdout.decode(errors="replace")
+        name = path.decode(errors="replace")
+        if ".conflict-" not in name and meta.split()[1] == b"blob":
+            records.append((name, meta.split()[2].decode()))   # a conflict copy is no node
+    blobs = repo.git("cat-file", "--batch", input="".join(
+        oid + "\n" for _, oid in records).encode()).stdout
+    nodes = {}
+    for name, _ in records:
+        header, _, blobs = blobs.partition(b"\n")
+        size = int(header.split()[2])
+        text, blobs = blobs[:size].decode(errors="replace"), blobs[size + 1:]
         try:
             nodes[name] = parse_node(name, text)
         except ValueError as e:
@@ -689,6 +706,7 @@ def mux_path(repo: Repo, node: Node) -> Optional[str]:
     # Per repo too: sshd fixes a connection's forced command, and with it the repos
     # it may sync, when the connection is made.
     ident = f"{repo.path}\0{node.user}@{node.address}:{node.port}".encode()
+    import hashlib                      # see "Imported where used"
     path = os.path.join(config_dir(), "mux", hashlib.sha1(ident).hexdigest()[:20])
     return path if len(os.fsencode(path)) < 100 else None
 
@@ -991,6 +1009,8 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
         else:
             warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
                  "repo (a peer bootstrapped anew?) — have that node re-join")
+    if len(related) == 1:           # nothing came in
+        return head, False
     independent = repo.out("merge-base", "--independent", *related).split()
     if len(independent) == 1:       # one of them contains all the others
         return independent[0], False
@@ -1196,6 +1216,7 @@ def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
 
 def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
     """Run action(repo, peer) for all targets in parallel: {peer: failure}."""
+    from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"
     if not targets:
         return {}
 
@@ -1393,13 +1414,27 @@ def denied_now(peer_names: List[str]) -> bool:
 
 def start_background_integrate(repo: Repo) -> None:
     """Merge what was just pushed, after the pusher has gone: its push returns as
-    soon as the objects are safe here."""
+    soon as the objects are safe here.  A fork, not a new gtfc: this process has
+    already paid Python's start-up, a large part of a change's trip."""
     os.makedirs(repo.state_dir, exist_ok=True)
-    log = open(repo.log_path(), "ab")
-    subprocess.Popen([sys.executable, os.path.realpath(__file__), "integrate",
-                      "--after-receive", repo.path],
-                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                     start_new_session=True, close_fds=True)
+    log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if os.fork():
+        os.close(log)
+        return
+    try:                                # the child: detached, its output to the log
+        os.setsid()
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        integrate_after_receive(repo)
+    except GtfcError as e:
+        warn(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {e}")
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 # Watchers #################################################################
@@ -1530,11 +1565,17 @@ _INOTIFY_MAX_READS = 64
 
 @functools.lru_cache(maxsize=None)
 def _libc():
+    import ctypes.util                  # see "Imported where used"
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.inotify_init1.argtypes = [ctypes.c_int]
     libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
     libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
     return libc
+
+
+def ctypes_errno() -> int:
+    import ctypes
+    return ctypes.get_errno()
 
 
 def _check(op, *args):
@@ -1544,7 +1585,7 @@ def _check(op, *args):
         result = func(*args)
         if result != -1:
             return result
-        err = ctypes.get_errno()
+        err = ctypes_errno()
         if err != errno.EINTR:
             raise _os_error(op, err)
 
@@ -2115,10 +2156,7 @@ def cmd_unjoin(args) -> int:
 
 def cmd_integrate(args) -> int:
     for repo in find_repos(args.repo):
-        if args.after_receive:
-            integrate_after_receive(repo)
-        else:
-            integrate(repo)
+        integrate(repo)
     return 0
 
 
@@ -2407,7 +2445,8 @@ everything); 2 bad usage.  Every error is one line on stderr saying what to do.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> "argparse.ArgumentParser":
+    import argparse                     # see "Imported where used"
     parser = argparse.ArgumentParser(
         prog="gtfc", description="Mirror one directory across hosts with git over ssh.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2482,9 +2521,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "the folder stays as a plain git repo")
     repo_arg(p)
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
-                "tree (gtfc-shell runs this after each push)")
+                "tree (gtfc-shell does this after each push)")
     repo_arg(p)
-    p.add_argument("--after-receive", action="store_true", help=argparse.SUPPRESS)
     p = command("accept-join", cmd_accept_join, "remote half of gtfc-join (internal)")
     p.add_argument("dir")
     p.add_argument("name")
@@ -2493,6 +2531,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def node_name(text: str) -> str:
     if not NODE_NAME_RE.match(text):
+        import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not a node name (letters, "
                                          "digits, . _ -)")
     return text

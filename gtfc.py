@@ -297,6 +297,7 @@ class Repo:
         self.git_dir = os.path.join(self.path, ".git")
         self.state_dir = os.path.join(self.git_dir, "gtfc")
         self._node: Optional[str] = None
+        self._config: Tuple[int, Dict[str, str]] = (0, {})
         self.allow_mass_delete = False      # set by --allow-mass-delete
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
@@ -342,10 +343,24 @@ class Repo:
         return {ref[len(prefix):]: oid
                 for oid, ref in (line.split(" ", 1) for line in lines.splitlines())}
 
+    def setting(self, name: str) -> str:
+        """gtfc.NAME from this repo's own git config ("" if unset): settings are
+        local to each node, never synced.  Read again only when the file changed."""
+        try:
+            stamp = os.stat(os.path.join(self.git_dir, "config")).st_mtime_ns
+        except FileNotFoundError:
+            return ""
+        if stamp != self._config[0]:
+            listing = self.git("config", "--local", "-z", "--list").stdout
+            self._config = (stamp, dict(
+                (item.split("\n", 1) + [""])[:2]
+                for item in listing.decode(errors="surrogateescape").split("\0") if item))
+        return self._config[1].get(f"gtfc.{name}".lower(), "")
+
     @property
     def node(self) -> str:
         if self._node is None:
-            self._node = self.out("config", "--get", "gtfc.node", check=False)
+            self._node = self.setting("node")
             if not self._node:
                 raise GtfcError(f"{self.path} is a git repo but not a gtfc repo — "
                                 "gtfc-bootstrap adopts it")
@@ -720,6 +735,16 @@ def mux_alive(path: str) -> bool:
             return False
 
 
+def close_connection(repo: Repo, node: Node) -> bool:
+    """Ask the shared connection to node to end; True if there was one."""
+    path = mux_path(repo, node)
+    if path is None or not mux_alive(path):
+        return False
+    run(["ssh", "-o", f'ControlPath="{path}"', "-O", "exit",
+         f"{node.user}@{node.address.strip('[]')}"], check=False, timeout=10)
+    return True
+
+
 def open_connection(repo: Repo, node: Node) -> Optional[str]:
     """Make sure the shared connection to node is up: None if it is (or if this
     host cannot share connections), else why node cannot be reached."""
@@ -799,10 +824,16 @@ LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
 
 
 def commit_local(repo: Repo) -> bool:
-    """Commit everything that changed in the working tree; True if a commit was made."""
-    added = repo.git("add", "-A", "--ignore-errors", check=False)
+    """Commit everything that changed in the working tree, except files over
+    gtfc.maxFileSize, which stay here (see hold_back); True if a commit was made."""
+    limit = max_file_size(repo)        # checked first: a typo there is said at once
+    changed = worktree_changes(repo)
+    if not changed:
+        return False
+    held = hold_back(repo, changed, limit)
+    added = stage_all_but(repo, held)
     if exclude_nested_repos(repo, added.stderr):
-        added = repo.git("add", "-A", "--ignore-errors", check=False)
+        added = stage_all_but(repo, held)
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
             raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
@@ -821,6 +852,67 @@ def commit_local(repo: Repo) -> bool:
              "-c", "core.hooksPath=/dev/null", "commit", "-q", "--no-verify",
              "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
     return True
+
+
+def worktree_changes(repo: Repo) -> List[bytes]:
+    """Paths that differ from HEAD: modified, deleted, new (not ignored), staged."""
+    out = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
+                   "--no-renames").stdout
+    return [entry[3:] for entry in out.split(b"\0") if entry]
+
+
+def stage_all_but(repo: Repo, held: List[bytes]):
+    excluded = [":(exclude,literal,top)" + os.fsdecode(p) for p in held]
+    return repo.git("add", "-A", "--ignore-errors", "--", ":/", *excluded, check=False)
+
+
+DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
+
+
+def max_file_size(repo: Repo) -> int:
+    """gtfc.maxFileSize in bytes (git's k, m, g suffixes); 0 means no limit."""
+    text = repo.setting("maxFileSize").strip().lower()
+    if not text:
+        return DEFAULT_MAX_FILE_SIZE
+    match = re.fullmatch(r"(\d+)([kmg]?)", text)
+    if not match:
+        raise GtfcError(f"gtfc.maxFileSize = {text!r} in {repo.git_dir}/config is not a "
+                        "size — e.g. git config gtfc.maxFileSize 200m (0: no limit)")
+    return int(match.group(1)) * 1024 ** " kmg".index(match.group(2) or " ")
+
+
+def oversized(repo: Repo, changed: List[bytes], limit: int) -> List[Tuple[bytes, int]]:
+    """(path, size) of the changed regular files over limit (0: no limit)."""
+    found = []
+    for path in changed if limit else []:
+        with contextlib.suppress(OSError):
+            st = os.lstat(os.path.join(repo.path, os.fsdecode(path)))
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                found.append((path, st.st_size))
+    return found
+
+
+def hold_back(repo: Repo, changed: List[bytes], limit: int) -> List[bytes]:
+    """The changed files over limit (gtfc.maxFileSize): they stay uncommitted, so
+    peers keep what they had (nothing half-synced).  Said once per file, listed by
+    status."""
+    held = [path for path, _ in oversized(repo, changed, limit)]
+    record = os.path.join(repo.state_dir, "held-back")
+    try:
+        with open(record, "rb") as f:
+            known = set(f.read().split(b"\0")) - {b""}
+    except FileNotFoundError:
+        known = set()
+    for path in sorted(set(held) - known):
+        warn(f"{repo.path}/{os.fsdecode(path)} is over gtfc.maxFileSize "
+             f"({limit / 1024 / 1024:g} MiB): kept here, not synced — raise the limit "
+             "(git config gtfc.maxFileSize 200m) or list it in .gitignore")
+    if set(held) != known:
+        os.makedirs(repo.state_dir, exist_ok=True)
+        with open(record + ".tmp", "wb") as f:
+            f.write(b"".join(p + b"\0" for p in sorted(held)))
+        os.replace(record + ".tmp", record)
+    return held
 
 
 NESTED_REPO_RE = re.compile(rb"error: '(.+)/' does not have a commit checked out|"
@@ -1102,6 +1194,8 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
                 step = integrate_locked(repo)
         except RepoBusy:
             return result
+        if step.new != step.old:
+            run_on_change(repo, step.old, step.new)
         if step.members_changed:
             forget_former_members(repo)
             refresh_access(all_local_repos())
@@ -1111,6 +1205,31 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
         if not os.path.exists(flag):
             return result
         wait = False
+
+
+ON_CHANGE_TIMEOUT = 120
+
+
+def run_on_change(repo: Repo, old: str, new: str) -> None:
+    """Run gtfc.onChange (this node's git config, never synced) after peers' changes
+    reached the files: the paths that changed on stdin, one per line, in the repo
+    folder.  E.g. reload a service whose config came in.  Its failure is logged,
+    never fatal to sync."""
+    command = repo.setting("onChange")
+    if not command:
+        return
+    paths = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
+    env = dict(os.environ, GTFC_REPO=repo.path, GTFC_OLD=old, GTFC_NEW=new)
+    try:
+        proc = run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=False,
+                   input=b"".join(p + b"\n" for p in paths.split(b"\0") if p),
+                   timeout=ON_CHANGE_TIMEOUT)
+    except GtfcError as e:
+        warn(f"{repo.path}: gtfc.onChange: {e}")
+        return
+    if proc.returncode != 0:
+        warn(f"{repo.path}: gtfc.onChange exited with {proc.returncode}: "
+             f"{last_line(proc.stderr)} (sync goes on)")
 
 
 def forget_former_members(repo: Repo) -> None:
@@ -1174,7 +1293,7 @@ def known_heads(repo: Repo, peer: str = "*") -> set:
 READ_ONLY_PEERS: Dict[str, set] = {}
 
 
-def push_to_peer(repo: Repo, peer: Node) -> Optional[str]:
+def push_to_peer(repo: Repo, peer: Node, on_sent=None) -> Optional[str]:
     """Send our head into the peer's inbox for us; None on success, else a one-line
     reason.  One sender per peer at a time (the watcher and a background integration
     may both want to), and the head is read under that lock: whoever sends last
@@ -1184,16 +1303,31 @@ def push_to_peer(repo: Repo, peer: Node) -> Optional[str]:
         oid = repo.head()
         if oid in known_heads(repo, peer.name):
             return None
-        return open_connection(repo, peer) or push_head(repo, peer, oid)
+        failure = open_connection(repo, peer) or push_head(repo, peer, oid)
+    if not failure and on_sent:
+        on_sent(oid)
+    return failure
+
+
+def peer_git(repo: Repo, peer: Node, *args: str) -> subprocess.CompletedProcess:
+    """git talking to peer.  A shared connection made before the peer pinned this
+    repo for our key (we joined a second repo with it) is refused by the peer's
+    gtfc-shell: that connection is closed and the call made once more anew."""
+    proc = repo.git(*args, env=peer_env(repo, peer), check=False, timeout=TRANSFER_TIMEOUT)
+    if proc.returncode != 0 and b"is not the repo this key may sync" in proc.stderr \
+            and close_connection(repo, peer) and not open_connection(repo, peer):
+        proc = repo.git(*args, env=peer_env(repo, peer), check=False,
+                        timeout=TRANSFER_TIMEOUT)
+    return proc
 
 
 def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
-    proc = repo.git("push", "--porcelain", "--no-verify", peer_url(peer),
-                    f"+{oid}:{INBOX}{repo.node}", env=peer_env(repo, peer),
-                    check=False, timeout=TRANSFER_TIMEOUT)
+    proc = peer_git(repo, peer, "push", "--porcelain", "--no-verify", peer_url(peer),
+                    f"+{oid}:{INBOX}{repo.node}")
     text = proc.stderr.decode(errors="replace")
     if proc.returncode == 0:
         repo.git("update-ref", f"{HAS}{peer.name}", oid)
+        note_contact(repo, peer.name, "pushed")
     elif "gtfc-shell.denywrite" in text:
         if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
             info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
@@ -1208,10 +1342,26 @@ def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
     failure = open_connection(repo, peer)
     if failure:
         return failure
-    proc = repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    peer_url(peer), f"+HEAD:{HAS}{peer.name}", env=peer_env(repo, peer),
-                    check=False, timeout=TRANSFER_TIMEOUT)
-    return explain_ssh_failure(peer.name, proc.stderr) if proc.returncode else None
+    proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                    peer_url(peer), f"+HEAD:{HAS}{peer.name}")
+    if proc.returncode:
+        return explain_ssh_failure(peer.name, proc.stderr)
+    note_contact(repo, peer.name, "pulled")
+    return None
+
+
+def peer_record(repo: Repo, peer: str, what: str) -> str:
+    """.git/gtfc/peers/PEER.WHAT: when we last pushed to or pulled from a peer (the
+    file's time), and why the watcher is retrying it (.failing), for status."""
+    return os.path.join(repo.state_dir, "peers", f"{peer}.{what}")
+
+
+def note_contact(repo: Repo, peer: str, what: str) -> None:
+    path = peer_record(repo, peer, what)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w"):
+        pass
+    os.utime(path)
 
 
 def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
@@ -1376,9 +1526,65 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     for name in peer_names:
         confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
     status = subprocess.call(["git", *confine, "receive-pack", git_dir])
-    if status == 0:
+    if status == 0 and not ring_doorbell(Repo(repo), peer_names[0]):
         start_background_integrate(Repo(repo))
     return status
+
+
+# A running gtfc-watch integrates what peers push itself — warm, and in its log:
+# gtfc-shell rings its doorbell, a FIFO the watcher keeps open, with the sender's
+# name.  With no watcher reading, the open fails and gtfc-shell integrates.
+
+def doorbell_path(repo: Repo) -> str:
+    return os.path.join(repo.state_dir, "doorbell")
+
+
+def ring_doorbell(repo: Repo, sender: str) -> bool:
+    try:
+        fd = os.open(doorbell_path(repo), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:                     # no doorbell, or nobody listening (ENXIO)
+        return False
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        os.write(fd, sender.encode() + b"\n")
+        return True
+    except BlockingIOError:             # a full pipe: the watcher has work queued
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class Doorbell:
+    """The watcher's end of the doorbell."""
+
+    def __init__(self, repo: Repo):
+        self.path = doorbell_path(repo)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.mkfifo(self.path, 0o600)
+        # Read-write: the FIFO never reports end-of-file between two writers.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def senders(self) -> set:
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                chunk = os.read(self.fd, 65536)
+                data += chunk
+                if len(chunk) < 65536:
+                    break
+        return set(data.decode(errors="replace").split()) if data else set()
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self.fd)
 
 
 def check_member(repo: str, peer_names: List[str]) -> None:
@@ -2196,7 +2402,7 @@ def cmd_install(args) -> int:
 
 def repo_setting(repo: Repo, name: str, default: float) -> float:
     """A number from the repo's local git config (gtfc.NAME), never synced."""
-    text = repo.out("config", "--get", f"gtfc.{name}", check=False)
+    text = repo.setting(name)
     try:
         value = float(text) if text else default
     except ValueError:
@@ -2246,13 +2452,18 @@ class PeerLink(threading.Thread):
             failure = step()
         except GtfcError as e:
             failure = str(e)
+        record = peer_record(self.watch.repo, self.name, "failing")
         if failure:
             self.delay = next_delay(self.delay, self.watch.retry_max)
             self.next_try = time.monotonic() + self.delay
-            self.watch.log(f"{failure} (next try in {self.delay:.0f} s)")
+            self.watch.log(f"{failure} (next try in {self.delay:.0f} s)", EventLog.ERROR)
+            os.makedirs(os.path.dirname(record), exist_ok=True)
+            write_file_atomic(record, f"{failure}\n{time.time() + self.delay:.0f}\n")
             return False
         if self.delay:
             self.watch.log(f"{self.name} is reachable again")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(record)
         self.delay = self.next_try = 0.0
         return True
 
@@ -2264,11 +2475,8 @@ class PeerLink(threading.Thread):
         if node is None or self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
             return None
         started = time.monotonic()
-        failure = push_to_peer(self.watch.repo, node)
-        if not failure and self.watch.verbose:
-            self.watch.log(f"{short(self.watch.repo.head())} on {self.name} "
-                           f"({(time.monotonic() - started) * 1000:.0f} ms)")
-        return failure
+        return push_to_peer(self.watch.repo, node, on_sent=lambda oid: self.watch.log(
+            f"sent {short(oid)} to {self.name} ({(time.monotonic() - started) * 1000:.0f} ms)"))
 
     def fetch(self) -> Optional[str]:
         node = self.peer()
@@ -2276,35 +2484,67 @@ class PeerLink(threading.Thread):
             return None
         failure = fetch_from_peer(self.watch.repo, node)
         if not failure:
+            self.watch.log(f"pulled from {self.name}", EventLog.DETAIL)
             self.watch.integrate_and_spread()
         return failure
+
+
+class EventLog:
+    """The watcher's log: one line per sync event, to stderr (a terminal, or the
+    journal under systemd) or to syslog (--syslog).  -q keeps errors only, -v adds
+    detail."""
+    ERROR, EVENT, DETAIL = 0, 1, 2
+
+    def __init__(self, level: int = EVENT, to_syslog: bool = False):
+        self.level = level
+        self.syslog = None
+        if to_syslog:
+            import syslog                   # see "Imported where used"
+            syslog.openlog("gtfc", syslog.LOG_PID, syslog.LOG_DAEMON)
+            self.syslog = syslog
+
+    def __call__(self, where: str, message: str, level: int = EVENT) -> None:
+        if level > self.level:
+            return
+        if self.syslog:
+            priority = self.syslog.LOG_ERR if level == self.ERROR else self.syslog.LOG_INFO
+            self.syslog.syslog(priority, f"{where}: {message}")
+        else:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {where}: {message}",
+                  file=sys.stderr, flush=True)
 
 
 class RepoWatch:
     """The watch loop of one repo: file events → debounce → integrate → tell the
     peer links, which send in parallel."""
 
-    def __init__(self, repo: Repo, watcher, verbose: bool, stop: threading.Event):
-        self.repo, self.watcher, self.verbose, self.stop = repo, watcher, verbose, stop
+    def __init__(self, repo: Repo, watcher, events: EventLog, stop: threading.Event):
+        self.repo, self.watcher, self.events, self.stop = repo, watcher, events, stop
+        self.doorbell = Doorbell(repo)
         self.pull_interval = repo_setting(repo, "pullInterval", PULL_INTERVAL)
         self.retry_max = repo_setting(repo, "retryMax", RETRY_MAX)
         self.nodes: Dict[str, Node] = {}
         self.links: Dict[str, PeerLink] = {}
         self.mutex = threading.Lock()
 
-    def log(self, message: str) -> None:
-        name = os.path.basename(self.repo.path)
-        print(f"{time.strftime('%H:%M:%S')} {name}: {message}", file=sys.stderr,
-              flush=True)
+    def log(self, message: str, level: int = EventLog.EVENT) -> None:
+        self.events(os.path.basename(self.repo.path), message, level)
 
-    def integrate_and_spread(self) -> None:
-        """Merge what arrived and local edits; if that made a head no peer has
-        (or changed membership), have every link send it."""
+    def integrate_and_spread(self, senders: Optional[set] = None) -> None:
+        """Merge what arrived (from senders, when the doorbell rang) and local edits;
+        if that made a head no peer has (or changed membership), have every link
+        send it."""
+        started = time.monotonic()
         result = integrate(self.repo)
+        took = f"{(time.monotonic() - started) * 1000:.0f} ms"
         with self.mutex:
             self.refresh_links()    # membership may also change in a background integration
             if result.committed:
-                self.log(f"committed {short(result.new)}")
+                self.log(f"committed {short(result.old)} ({took})")   # old: before merging
+            if result.new != result.old:
+                origin = f"from {', '.join(sorted(senders))}" if senders else "peers' changes"
+                self.log(f"applied {origin}: now at {short(result.new)}"
+                         f"{' (a merge)' if result.merged else ''} ({took})")
             if is_novel(self.repo, result.new) or result.members_changed:
                 for link in self.links.values():
                     link.wanted.set()
@@ -2324,7 +2564,7 @@ class RepoWatch:
         self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
         first = last = None
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
-        for fd in (wake_fd, self.watcher.fileno()):
+        for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
                 poller.register(fd, select.POLLIN)
         # Idle, an event-driven watcher sleeps until something happens.
@@ -2336,6 +2576,9 @@ class RepoWatch:
             poller.poll(None if timeout == float("inf") else max(0.0, timeout) * 1000)
             if self.stop.is_set():
                 break
+            senders = self.doorbell.senders()
+            if senders:                         # a peer pushed: merge it now
+                self.guarded(lambda: self.integrate_and_spread(senders))
             paths, rescan = self.watcher.read(0)
             now = time.monotonic()
             if paths or rescan:
@@ -2351,7 +2594,7 @@ class RepoWatch:
         try:
             step()
         except GtfcError as e:
-            self.log(str(e))
+            self.log(str(e), EventLog.ERROR)
 
 
 @contextlib.contextmanager
@@ -2387,6 +2630,8 @@ def cmd_watch(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    events = EventLog(EventLog.ERROR if args.quiet else
+                      EventLog.DETAIL if args.verbose else EventLog.EVENT, args.syslog)
     with contextlib.ExitStack() as stack:
         loops = []
         for repo in repos:
@@ -2399,7 +2644,8 @@ def cmd_watch(args) -> int:
                 continue
             watcher = open_watcher(repo.path, force_poll=args.poll)
             stack.callback(watcher.close)
-            loops.append(RepoWatch(repo, watcher, args.verbose, stop))
+            loops.append(RepoWatch(repo, watcher, events, stop))
+            stack.callback(loops[-1].doorbell.close)
 
         def run_loop(loop):
             try:
@@ -2425,6 +2671,417 @@ def cmd_watch(args) -> int:
         raise GtfcError(errors[0])
     print("gtfc: watch stopped", file=sys.stderr)
     return 0
+
+
+# Operating: status, history, restore ######################################
+
+def ago(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def watcher_pid(repo: Repo) -> Optional[int]:
+    """The pid of the gtfc-watch running on repo, or None (it holds watch.pid locked)."""
+    try:
+        with open(os.path.join(repo.state_dir, "watch.pid")) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None
+            except BlockingIOError:
+                text = f.read().strip()
+                return int(text) if text.isdigit() else -1
+    except FileNotFoundError:
+        return None
+
+
+def record_age(repo: Repo, peer: str, what: str) -> Optional[float]:
+    try:
+        return max(0.0, time.time() - os.stat(peer_record(repo, peer, what)).st_mtime)
+    except FileNotFoundError:
+        return None
+
+
+def peer_status(repo: Repo, peer: Node, head: str) -> dict:
+    """One short round trip (ls-remote over the shared connection) and local facts."""
+    state = {"name": peer.name, "address": f"{peer.user}@{peer.address}:{peer.port}",
+             "reachable": False, "error": None, "head": None, "they_lack": None,
+             "we_lack": None, "last_push_s": record_age(repo, peer.name, "pushed"),
+             "last_pull_s": record_age(repo, peer.name, "pulled"), "retrying": None}
+    try:
+        with open(peer_record(repo, peer.name, "failing")) as f:
+            why, when = (f.read().splitlines() + ["", ""])[:2]
+        state["retrying"] = {"reason": why, "next_try_in_s":
+                             max(0, float(when or 0) - time.time())}
+    except (FileNotFoundError, ValueError):
+        pass
+    try:
+        failure = open_connection(repo, peer)
+        if not failure:
+            proc = peer_git(repo, peer, "ls-remote", peer_url(peer), "HEAD")
+            failure = explain_ssh_failure(peer.name, proc.stderr) if proc.returncode else None
+    except GtfcError as e:
+        failure = str(e)
+    if failure:
+        state["error"] = failure
+        return state
+    state["reachable"] = True
+    state["head"] = proc.stdout.decode().split()[0] if proc.stdout.split() else None
+    theirs = state["head"]
+    if theirs == head:
+        state["they_lack"] = state["we_lack"] = 0
+    elif theirs and repo.git("cat-file", "-e", f"{theirs}^{{commit}}",
+                             check=False).returncode == 0:
+        counts = repo.out("rev-list", "--left-right", "--count", f"{head}...{theirs}")
+        state["they_lack"], state["we_lack"] = map(int, counts.split())
+    else:
+        state["they_lack"] = int(repo.out("rev-list", "--count", head, "--not",
+                                          *known_heads(repo, peer.name)) or 0)
+    return state
+
+
+def repo_status(repo: Repo) -> dict:
+    head = repo.head()
+    members = peers(repo)
+    from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"
+    with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
+        peer_states = list(pool.map(lambda p: peer_status(repo, p, head), members))
+    limit = max_file_size(repo)
+    changed = worktree_changes(repo)
+    held = [{"path": os.fsdecode(path), "bytes": size}
+            for path, size in oversized(repo, changed, limit)]
+    listed = repo.git("ls-files", "-z").stdout.split(b"\0")
+    conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p)
+    status = {"repo": repo.path, "node": repo.node, "head": head,
+              "watcher_pid": watcher_pid(repo), "peers": peer_states,
+              "uncommitted": sorted(os.fsdecode(p) for p in changed
+                                    if p not in {os.fsencode(h["path"]) for h in held}),
+              "held_back": held, "max_file_size": limit, "conflict_copies": conflicts}
+    status["attention"] = attention(status)
+    return status
+
+
+def attention(status: dict) -> List[str]:
+    """What an admin should look at: the reason for status's exit code 1."""
+    needs = [f"{p['name']} unreachable" for p in status["peers"] if not p["reachable"]]
+    if status["conflict_copies"]:
+        needs.append(f"{len(status['conflict_copies'])} conflict copies to look at")
+    if status["held_back"]:
+        needs.append(f"{len(status['held_back'])} files over gtfc.maxFileSize, not synced")
+    return needs
+
+
+def print_status(status: dict) -> None:
+    pid = status["watcher_pid"]
+    info(f"{status['repo']}: node {status['node']} at {short(status['head'])}, " +
+         (f"gtfc-watch running (pid {pid})" if pid else "no gtfc-watch running"))
+    for p in status["peers"]:
+        if p["reachable"]:
+            if p["they_lack"] == 0 and p["we_lack"] == 0:
+                sync = "in sync"
+            elif p["we_lack"] is None:
+                sync = f"lacks {p['they_lack']} of our commits; has commits we have not fetched"
+            else:
+                sync = f"lacks {p['they_lack']} of our commits, we lack {p['we_lack']} of its"
+        else:
+            sync = p["error"]
+        line = (f"  {p['name']:<12} {'ok' if p['reachable'] else 'UNREACHABLE':<11} "
+                f"{sync}; pushed {ago(p['last_push_s'])}, pulled {ago(p['last_pull_s'])}")
+        if p["retrying"] and pid:
+            line += f"; watcher retries in {p['retrying']['next_try_in_s']:.0f} s"
+        info(line)
+    if status["uncommitted"]:
+        info(f"  {len(status['uncommitted'])} local changes not committed yet: " +
+             ", ".join(status["uncommitted"][:5]))
+    for h in status["held_back"]:
+        info(f"  held back (over {status['max_file_size'] // 1024 // 1024} MiB): "
+             f"{h['path']} ({h['bytes'] / 1024 / 1024:.0f} MiB)")
+    for name in status["conflict_copies"]:
+        info(f"  conflict copy: {name}")
+    if status["attention"]:
+        info("  needs attention: " + "; ".join(status["attention"]))
+
+
+def cmd_status(args) -> int:
+    statuses = [repo_status(repo) for repo in find_repos(args.repo)]
+    if args.json:
+        import json                         # see "Imported where used"
+        print(json.dumps({"repos": statuses}, indent=2))
+    else:
+        for status in statuses:
+            print_status(status)
+    return 1 if any(s["attention"] for s in statuses) else 0
+
+
+def repo_of_path(path: str) -> Tuple[Repo, str]:
+    """The registered repo holding path (which may no longer exist) and path in it."""
+    full = os.path.abspath(os.path.expanduser(path))
+    full = os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
+    for root in registered_repos():
+        if full == root or full.startswith(root.rstrip("/") + "/"):
+            rel = os.path.relpath(full, root)
+            return Repo(root), ("" if rel == "." else rel)
+    raise GtfcError(f"{path} is not inside a gtfc repo of yours (see {registry_path()})")
+
+
+def cmd_log(args) -> int:
+    if args.path:
+        repo, rel = repo_of_path(args.path)
+    else:
+        repo, rel = find_repos(None)[0], ""
+    out = repo.git("log", "--no-merges", "-z", f"-n{args.number}", "--name-status",
+                   "--no-renames", "--format=%x01%h %at %an", "--", rel or ".",
+                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+    actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
+    for record in filter(None, out.split("\x01")):
+        header, _, changes = record.partition("\0")
+        commit, when, node = header.split(" ", 2)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(when)))
+        fields = [f for f in changes.lstrip("\n").split("\0") if f]
+        for kind, name in zip(fields[0::2], fields[1::2]):
+            info(f"{stamp}  {commit}  {node:<12} {actions.get(kind.strip(), kind):<8} {name}")
+    return 0
+
+
+def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
+    """The commit whose version of rel to bring back: --at COMMIT, --at WHEN (git's
+    date syntax: "2 hours ago", "2026-11-24 10:00"), or, for a deleted path, the
+    last commit that still had it."""
+    if at:
+        commit = repo.out("rev-parse", "--verify", "-q", f"{at}^{{commit}}", check=False)
+        if not commit:
+            commit = repo.out("rev-list", "-1", f"--before={at}", "HEAD", check=False)
+        if not commit:
+            raise GtfcError(f"no version as old as {at!r} (and no such commit) — see "
+                            f"gtfc log {rel}")
+        return commit
+    if repo.git("cat-file", "-e", f"HEAD:{rel}", check=False).returncode == 0:
+        raise GtfcError(f"{rel} exists — say which version to bring back: --at '2 hours "
+                        f"ago' or --at COMMIT (see gtfc log {rel})")
+    for commit in repo.out("--literal-pathspecs", "rev-list", "-n100", "HEAD", "--",
+                           rel).split():
+        for parent in repo.out("rev-list", "--no-walk", "--parents", commit).split()[1:]:
+            if repo.git("cat-file", "-e", f"{parent}:{rel}", check=False).returncode == 0:
+                return parent
+    raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log")
+
+
+def cmd_restore(args) -> int:
+    repo, rel = repo_of_path(args.path)
+    if not rel:
+        raise GtfcError("name a file or folder inside the repo, not the repo itself")
+    integrate(repo)             # what is there now goes into history first: nothing lost
+    source = version_before(repo, rel, args.at)
+    if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
+        raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
+    repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
+             env={"GIT_LITERAL_PATHSPECS": "1"})
+    when = repo.out("log", "-1", "--format=%ci", source)
+    failures = push_repo(repo)
+    report(failures)
+    info(f"restored {rel} as it was at {when} ({short(source)}); " +
+         (f"{len(failures)} peer(s) not reached yet" if failures else "peers have it"))
+    return 1 if failures else 0
+
+
+# Services: gtfc-watch started at boot ######################################
+
+def service_name(repo_path: str) -> str:
+    """gtfc-watch-myrepo-1a2b3c4d: readable, and unique per repo path."""
+    import hashlib                          # see "Imported where used"
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", os.path.basename(repo_path))[:40] or "root"
+    return f"gtfc-watch-{base}-{hashlib.sha1(repo_path.encode()).hexdigest()[:8]}"
+
+
+def service_os() -> str:
+    return {"darwin": "macos"}.get(sys.platform, "freebsd" if sys.platform.startswith(
+        "freebsd") else "linux")
+
+
+@dataclass
+class Service:
+    """One repo's watcher as a native service, for the user who owns the repo."""
+    repo: str
+    gtfc: str                   # the installed gtfc, by absolute path
+    user: str                   # who runs it
+    system: bool                # a system-wide unit (root, --user NAME) or the user's own
+    user_home: str
+
+    @property
+    def name(self) -> str:
+        return service_name(self.repo)
+
+    def path(self, os_name: str) -> str:
+        if os_name == "macos":
+            return os.path.join(self.user_home, "Library", "LaunchAgents",
+                                f"net.gtfc.{self.name}.plist")
+        if os_name == "freebsd":
+            return f"/usr/local/etc/rc.d/{self.name.replace('-', '_')}"
+        if self.system:
+            return f"/etc/systemd/system/{self.name}.service"
+        return os.path.join(self.user_home, ".config", "systemd", "user",
+                            f"{self.name}.service")
+
+
+def render_systemd(svc: Service) -> str:
+    # Restart=always with a pause: at boot the network or a peer may not be up yet;
+    # the watcher itself retries peers with backoff, and pulls before it pushes.
+    lines = ["[Unit]", f"Description=gtfc: keep {svc.repo} in sync with its peers",
+             "Wants=network-online.target", "After=network-online.target", "",
+             "[Service]", "Type=simple"]
+    if svc.system:
+        lines.append(f"User={svc.user}")
+    lines += [f"ExecStart={svc.gtfc} watch {shlex.quote(svc.repo)}", "Restart=always",
+              "RestartSec=10", "", "[Install]",
+              f"WantedBy={'multi-user.target' if svc.system else 'default.target'}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_launchd(svc: Service) -> str:
+    import plistlib                         # see "Imported where used"
+    log = os.path.join(svc.user_home, "Library", "Logs", f"{svc.name}.log")
+    return plistlib.dumps({
+        "Label": f"net.gtfc.{svc.name}",
+        "ProgramArguments": [svc.gtfc, "watch", svc.repo],
+        "RunAtLoad": True, "KeepAlive": True, "ThrottleInterval": 10,
+        "StandardErrorPath": log, "StandardOutPath": log}).decode()
+
+
+def render_rc_d(svc: Service) -> str:
+    name = svc.name.replace("-", "_")
+    # daemon(8): restart the watcher 10 s after it ends (-r -R), log to syslog
+    # (-S), run it as the repo's owner (-u).
+    return f"""#!/bin/sh
+# PROVIDE: {name}
+# REQUIRE: LOGIN NETWORKING sshd
+# KEYWORD: shutdown
+#
+# gtfc: keep {svc.repo} in sync with its peers.  Enable with: sysrc {name}_enable=YES
+
+. /etc/rc.subr
+
+name="{name}"
+rcvar="{name}_enable"
+load_rc_config $name
+: ${{{name}_enable:="NO"}}
+
+pidfile="/var/run/${{name}}.pid"
+command="/usr/sbin/daemon"
+command_args="-r -R 10 -S -T gtfc -u {shlex.quote(svc.user)} -P ${{pidfile}} {svc.gtfc} watch {shlex.quote(svc.repo)}"
+
+run_rc_command "$1"
+"""
+
+
+RENDERERS = {"linux": render_systemd, "macos": render_launchd, "freebsd": render_rc_d}
+
+
+def services_for(args) -> List[Service]:
+    """A Service per repo named (or registered) for the user who will run it."""
+    import pwd                              # see "Imported where used"
+    me = pwd.getpwuid(os.geteuid())
+    if args.user and args.user != me.pw_name:
+        if os.geteuid() != 0:
+            raise GtfcError("--user needs root: it writes a system-wide service")
+        try:
+            owner = pwd.getpwnam(args.user)
+        except KeyError:
+            raise GtfcError(f"no user {args.user!r} on this host") from None
+    else:
+        owner = me
+    system = os.geteuid() == 0         # root writes system units, run as the owner
+    if args.repo:
+        repos = [os.path.realpath(os.path.expanduser(args.repo))]
+    elif owner is me:
+        repos = [r.path for r in find_repos(None)]
+    else:
+        registry = os.path.join(owner.pw_dir, ".config", "gtfc", "repos")
+        with contextlib.suppress(FileNotFoundError), open(registry) as f:
+            repos = [l.strip() for l in f if l.strip().startswith("/")]
+        if not repos:
+            raise GtfcError(f"{args.user} has no gtfc repo registered ({registry})")
+    for repo in repos:
+        if not os.path.isdir(os.path.join(repo, ".git")):
+            raise GtfcError(f"{repo} is not a gtfc repo (no .git there)")
+    gtfc = os.path.join(installed_bin_dir(), "gtfc")
+    return [Service(r, gtfc, owner.pw_name, system, owner.pw_dir) for r in repos]
+
+
+def service_commands(svc: Service, os_name: str, action: str) -> List[List[str]]:
+    """How the service manager is told: action is "enable", "disable" or "status"."""
+    path = svc.path(os_name)
+    if os_name == "macos":
+        return {"enable": [["launchctl", "load", "-w", path]],
+                "disable": [["launchctl", "unload", "-w", path]],
+                "status": [["launchctl", "list", f"net.gtfc.{svc.name}"]]}[action]
+    if os_name == "freebsd":
+        rc = os.path.basename(path)
+        return {"enable": [["sysrc", f"{rc}_enable=YES"], ["service", rc, "start"]],
+                "disable": [["service", rc, "stop"], ["sysrc", "-x", f"{rc}_enable"]],
+                "status": [["service", rc, "status"]]}[action]
+    ctl = ["systemctl"] + ([] if svc.system else ["--user"])
+    unit = f"{svc.name}.service"
+    return {"enable": [ctl + ["daemon-reload"], ctl + ["enable", "--now", unit]],
+            "disable": [ctl + ["disable", "--now", unit], ctl + ["daemon-reload"]],
+            "status": [ctl + ["status", "--no-pager", unit]]}[action]
+
+
+def run_service_commands(commands: List[List[str]]) -> Optional[str]:
+    """Run them in order; None if all went well, else the failing one and why."""
+    for argv in commands:
+        try:
+            proc = run(argv, check=False, timeout=60)
+        except GtfcError as e:
+            return str(e)
+        if proc.returncode != 0:
+            return f"`{' '.join(argv)}` failed: {last_line(proc.stderr + proc.stdout)}"
+    return None
+
+
+def cmd_service(args) -> int:
+    os_name = args.os or service_os()
+    services = services_for(args)
+    if args.action == "show":
+        for svc in services:
+            info(f"# {svc.path(os_name)}\n{RENDERERS[os_name](svc)}")
+        return 0
+    failed = False
+    for svc in services:
+        path = svc.path(os_name)
+        if args.action == "install":
+            write_file_atomic(path, RENDERERS[os_name](svc),
+                              mode=0o755 if os_name == "freebsd" else 0o644)
+            info(f"wrote {path}")
+            why = run_service_commands(service_commands(svc, os_name, "enable"))
+            if why:
+                failed = True
+                warn(f"{why} — the file is in place; enable it by hand: " +
+                     "; ".join(" ".join(c) for c in service_commands(svc, os_name, "enable")))
+            else:
+                info(f"{svc.name}: enabled and started; it starts again at boot")
+                if os_name == "linux" and not svc.system:
+                    info(f"note: to start it at boot before you log in: "
+                         f"sudo loginctl enable-linger {svc.user}")
+        elif args.action == "uninstall":
+            why = run_service_commands(service_commands(svc, os_name, "disable"))
+            if os.path.exists(path):
+                os.unlink(path)
+                info(f"removed {path}")
+            if why:
+                warn(f"{why} (the file is removed anyway)")
+        else:
+            pid = watcher_pid(Repo(svc.repo))
+            info(f"{svc.repo}: service file {path} "
+                 f"{'present' if os.path.exists(path) else 'absent'}; gtfc-watch " +
+                 (f"running (pid {pid})" if pid else "not running"))
+            why = run_service_commands(service_commands(svc, os_name, "status"))
+            failed |= bool(why) or not pid
+            if why:
+                info(f"  {why}")
+    return 1 if failed else 0
 
 
 # Command line #############################################################
@@ -2500,7 +3157,10 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("--poll", action="store_true", help="poll the tree instead of "
                    "using inotify/kqueue (network file systems)")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="log every send, also retries")
+                   help="log more detail (every pull, also when nothing came)")
+    p.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    p.add_argument("--syslog", action="store_true", help="log to syslog (facility "
+                   "daemon) instead of stderr")
     p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "
                 "links (rerun to upgrade)")
     p.add_argument("--prefix", help="default /usr/local as root, else ~/.local")
@@ -2520,6 +3180,48 @@ def build_parser() -> "argparse.ArgumentParser":
     p = command("unjoin", cmd_unjoin, "leave the cluster: peers drop this node's key; "
                 "the folder stays as a plain git repo")
     repo_arg(p)
+    p = command("status", cmd_status, "this node, each peer (reachable, in sync, last "
+                "push and pull), the watcher, local changes, held-back files, conflict "
+                "copies; exit 1 if something needs attention",
+                "examples:\n  gtfc status                 the repo you are in, else all\n"
+                "  gtfc status --json ~/myrepo for monitoring (exit 1: needs attention)\n\n"
+                "One short round trip per peer, in parallel.")
+    repo_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command("log", cmd_log, "who changed what, from which node, when (newest first)",
+                "examples:\n  gtfc log                    recent changes in this repo\n"
+                "  gtfc log notes.txt -n 50    the history of one file (or folder)")
+    p.add_argument("path", nargs="?", help="a file or folder in a repo")
+    p.add_argument("-n", "--number", type=int, default=20, metavar="N",
+                   help="at most N commits (default 20)")
+    p = command("restore", cmd_restore, "bring back a deleted or overwritten file or "
+                "folder as it was; the restore then syncs like any edit",
+                "examples:\n  gtfc restore notes.txt                  deleted: its last version\n"
+                "  gtfc restore notes.txt --at '2 hours ago'\n"
+                "  gtfc restore etc/ --at '2026-11-24 09:00'\n"
+                "  gtfc restore notes.txt --at 1a2b3c4d     a commit from gtfc log\n\n"
+                "What is there now is committed first, so a restore loses nothing.")
+    p.add_argument("path")
+    p.add_argument("--at", metavar="WHEN|COMMIT", help="a time in git's date syntax, "
+                   "or a commit (default for a deleted path: its last version)")
+    p = command("service", cmd_service, "run gtfc-watch as a native service: a systemd "
+                "unit (Linux), a launchd agent (macOS), an rc.d script (FreeBSD)",
+                "examples:\n  gtfc service install          a systemd user unit per repo of yours\n"
+                "  sudo gtfc service install --user alice ~alice/sync\n"
+                "                                a system unit running as alice\n"
+                "  gtfc service show --os macos  print the file that would be written\n"
+                "  gtfc service status           is it installed, is the watcher running")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (("install", "write the service file, enable and start it"),
+                         ("uninstall", "stop and disable it, remove the file"),
+                         ("status", "is it installed, is the watcher running"),
+                         ("show", "print the file that install would write")):
+        a = actions.add_parser(action, help=text, description=text)
+        repo_arg(a)
+        a.add_argument("--user", metavar="NAME", help="(root) the user whose repo it "
+                       "is; writes a system-wide service that runs as NAME")
+        a.add_argument("--os", choices=sorted(RENDERERS), help="which service "
+                       "manager's file (default: this host's)")
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
                 "tree (gtfc-shell does this after each push)")
     repo_arg(p)

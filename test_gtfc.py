@@ -49,6 +49,8 @@ import collections
 import contextlib
 import hashlib
 import io
+import json
+import plistlib
 import random
 import struct
 import functools
@@ -1456,6 +1458,8 @@ class NothingLostTest(TwoClonesTestCase):
         with contextlib.redirect_stderr(io.StringIO()) as err:
             self.assertTrue(gtfc.integrate(self.a).committed)
         self.assertIn("index.lock", err.getvalue())
+        with open(os.path.join(self.a.path, "newer.txt"), "w") as f:
+            f.write("y\n")
         with open(lock, "w") as held:       # a live git holds its lock open: left alone
             with self.assertRaisesRegex(gtfc.GtfcError, "index.lock exists"):
                 gtfc.commit_local(self.a)
@@ -1854,6 +1858,10 @@ class ClusterTestCase(unittest.TestCase):
     def gtfc(self, host, *args, check=True, timeout=60):
         return self.c.run(host, [f"gtfc-{args[0]}", *args[1:]], check=check, timeout=timeout)
 
+    def sub(self, host, *args, check=True):
+        """`gtfc COMMAND ...`: the commands that have no gtfc-* link."""
+        return self.c.run(host, ["gtfc", *args], check=check, timeout=60)
+
     def bootstrap(self, host, repo="~/myrepo"):
         return self.c.ssh_operator(host, f"{self.c.bin}/gtfc-bootstrap {repo}",
                                    forward_agent=False)
@@ -2215,6 +2223,214 @@ class SharedConnectionTest(ClusterTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("beta is no longer a member", r.stderr)
         self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
+
+
+@NEEDS_CLUSTER
+class OperatingTest(ClusterTestCase):
+    """Running gtfc for months: status, log, restore, the size guard, onChange."""
+    HOSTS = ("alpha", "beta", "gamma")
+
+    def status(self, host, *args):
+        r = self.sub(host, "status", "--json", *args, check=False)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        (status,) = json.loads(r.stdout)["repos"]
+        return r.returncode, status
+
+    def test_status_shows_peers_local_changes_and_what_needs_attention(self):
+        c = self.c
+        self.bootstrap("alpha", "~/st")
+        self.join("beta", via="alpha", repo="~/st")
+        self.join("gamma", via="alpha", repo="~/st")
+        self.gtfc("alpha", "pull", "st")
+        self.gtfc("beta", "pull", "st")
+        self.gtfc("gamma", "pull", "st")
+        self.wait_converged(["alpha", "beta", "gamma"], repo="st")
+        code, st = self.status("alpha", "st")
+        self.assertEqual(code, 0, st)
+        self.assertEqual(st["node"], "alpha")
+        self.assertEqual([(p["name"], p["reachable"], p["they_lack"], p["we_lack"])
+                          for p in st["peers"]], [("beta", True, 0, 0), ("gamma", True, 0, 0)])
+        self.assertIsNotNone(st["peers"][0]["last_pull_s"])
+        self.assertIsNone(st["watcher_pid"])
+        c.write("alpha", "st/draft", "not yet pushed\n")
+        c.stop_sshd("gamma")
+        try:
+            started = time.monotonic()
+            code, st = self.status("alpha", "st")
+            took = time.monotonic() - started
+        finally:
+            c.cont_sshd("gamma")
+        self.assertEqual(code, 1)
+        self.assertLess(took, 20)
+        gamma = st["peers"][1]
+        self.assertFalse(gamma["reachable"])
+        self.assertIn("gamma unreachable", gamma["error"])
+        self.assertEqual(st["attention"], ["gamma unreachable"])
+        self.assertEqual(st["uncommitted"], ["draft"])
+        # A collision leaves a conflict copy: status points at it.
+        self.gtfc("alpha", "push", "st")
+        self.gtfc("beta", "pull", "st")
+        c.write("alpha", "st/draft", "alpha's\n")
+        c.write("beta", "st/draft", "beta's\n")
+        self.gtfc("beta", "push", "st")
+        self.gtfc("alpha", "push", "st")
+        code, st = self.status("alpha", "st")
+        self.assertEqual(code, 1)
+        self.assertEqual(len(st["conflict_copies"]), 1, st)
+        self.assertIn("draft.conflict-", st["conflict_copies"][0])
+        text = self.sub("alpha", "status", "st", check=False).stdout
+        self.assertIn("needs attention: 1 conflict copies to look at", text)
+        self.assertIn("beta         ok", text)
+
+    def test_log_and_restore_bring_back_a_deleted_file_everywhere(self):
+        c = self.c
+        self.bootstrap("alpha", "~/hist")
+        self.join("beta", via="alpha", repo="~/hist")
+        self.join("gamma", via="alpha", repo="~/hist")
+        c.write("alpha", "hist/notes.txt", "v1\n")
+        self.gtfc("alpha", "push", "hist")
+        first = self.head("alpha", "hist")
+        self.wait_for_file("beta", "hist/notes.txt", "v1\n")
+        c.write("beta", "hist/notes.txt", "v2\n")
+        self.gtfc("beta", "push", "hist")
+        self.wait_for_file("alpha", "hist/notes.txt", "v2\n")
+        os.unlink(c.path("alpha", "hist/notes.txt"))
+        self.gtfc("alpha", "push", "hist")
+        wait_until(lambda: not os.path.exists(c.path("gamma", "hist/notes.txt")),
+                   what="the delete reaching gamma")
+        log = self.sub("gamma", "log", "hist/notes.txt").stdout.splitlines()
+        self.assertEqual([line.split()[3:] for line in log],
+                         [["alpha", "deleted", "notes.txt"], ["beta", "changed", "notes.txt"],
+                          ["alpha", "added", "notes.txt"]], log)
+        r = self.sub("gamma", "restore", "hist/notes.txt")
+        self.assertIn("restored notes.txt", r.stdout)
+        for host in ("alpha", "beta", "gamma"):
+            self.wait_for_file(host, "hist/notes.txt", "v2\n")
+        # An existing file needs --at; an older version by commit or by date.
+        r = self.sub("gamma", "restore", "hist/notes.txt", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--at", r.stderr)
+        self.sub("gamma", "restore", "hist/notes.txt", "--at", first[:10])
+        for host in ("alpha", "beta", "gamma"):
+            self.wait_for_file(host, "hist/notes.txt", "v1\n")
+        r = self.sub("gamma", "restore", "hist/notes.txt", "--at", "1999-01-01",
+                      check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no version as old as", r.stderr)
+        latest = self.sub("gamma", "log", "hist", "-n", "1").stdout.split()
+        self.assertEqual(latest[3:], ["gamma", "changed", "notes.txt"])
+
+    def test_files_over_the_size_limit_stay_local_and_are_named_once(self):
+        c = self.c
+        self.bootstrap("alpha", "~/sized")
+        self.join("beta", via="alpha", repo="~/sized")
+        c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "4k"])
+        c.write("alpha", "sized/big.bin", "x" * 5000)
+        c.write("alpha", "sized/small.txt", "fits\n")
+        r = self.gtfc("alpha", "push", "sized")
+        self.assertEqual(r.stderr.count("over gtfc.maxFileSize"), 1, r.stderr)
+        self.assertIn("big.bin", r.stderr)
+        self.wait_for_file("beta", "sized/small.txt", "fits\n")
+        self.assertFalse(os.path.exists(c.path("beta", "sized/big.bin")))
+        c.write("alpha", "sized/small.txt", "still fits\n")
+        r = self.gtfc("alpha", "push", "sized")
+        self.assertNotIn("over gtfc.maxFileSize", r.stderr)     # once per file
+        code, st = self.status("alpha", "sized")
+        self.assertEqual(code, 1)
+        self.assertEqual(st["held_back"], [{"path": "big.bin", "bytes": 5000}])
+        self.assertNotIn("big.bin", st["uncommitted"])
+        c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "1m"])
+        self.gtfc("alpha", "push", "sized")
+        self.wait_for_file("beta", "sized/big.bin", "x" * 5000)
+        c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "lots"])
+        r = self.gtfc("alpha", "push", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("gtfc.maxFileSize = 'lots'", r.stderr)
+
+    def test_on_change_hook_gets_the_changed_paths_and_cannot_stop_sync(self):
+        c = self.c
+        self.bootstrap("alpha", "~/hooked")
+        self.join("beta", via="alpha", repo="~/hooked")
+        c.run("beta", ["git", "-C", "hooked", "config", "gtfc.onChange",
+                       "cat >> $HOME/changed.log; echo \"$GTFC_REPO\" >> $HOME/changed.log"])
+        os.makedirs(c.path("alpha", "hooked/etc"))
+        c.write("alpha", "hooked/etc/app.conf", "port 1\n")
+        c.write("alpha", "hooked/two words.txt", "x\n")
+        self.gtfc("alpha", "push", "hooked")
+        wait_until(lambda: os.path.exists(c.path("beta", "changed.log")) and
+                   c.read("beta", "changed.log").endswith("/hooked\n"), what="the hook ran")
+        self.assertEqual(c.read("beta", "changed.log").splitlines(),
+                         ["etc/app.conf", "two words.txt", "/home/gtfcuser/hooked"])
+        c.run("beta", ["git", "-C", "hooked", "config", "gtfc.onChange",
+                       "echo broken >&2; exit 3"])
+        c.write("alpha", "hooked/etc/app.conf", "port 2\n")
+        self.gtfc("alpha", "push", "hooked")
+        self.wait_for_file("beta", "hooked/etc/app.conf", "port 2\n")
+        wait_until(lambda: "gtfc.onChange exited with 3: broken" in
+                   c.read("beta", "hooked/.git/gtfc/log"), what="the failure logged")
+        c.write("beta", "hooked/back", "sync goes on\n")
+        self.gtfc("beta", "push", "hooked")
+        self.wait_for_file("alpha", "hooked/back", "sync goes on\n")
+
+    def test_watch_logs_one_line_per_event_and_quiet_only_errors(self):
+        c = self.c
+        self.bootstrap("alpha", "~/logged")
+        self.join("beta", via="alpha", repo="~/logged")
+        loud = c.spawn("alpha", ["gtfc-watch", "logged"])
+        quiet = c.spawn("beta", ["gtfc-watch", "-q", "logged"])
+        time.sleep(1)
+        c.write("alpha", "logged/a", "1\n")
+        self.wait_for_file("beta", "logged/a", "1\n")
+        c.write("beta", "logged/b", "2\n")
+        self.wait_for_file("alpha", "logged/b", "2\n")
+        time.sleep(0.5)
+        with open(loud.log_path) as f:
+            text = f.read()
+        self.assertRegex(text, r"\d\d:\d\d:\d\d logged: committed [0-9a-f]{10} \(\d+ ms\)")
+        self.assertRegex(text, r"logged: sent [0-9a-f]{10} to beta \(\d+ ms\)")
+        self.assertRegex(text, r"logged: applied from beta: now at [0-9a-f]{10}")
+        with open(quiet.log_path) as f:
+            self.assertEqual(f.read(), "")
+
+
+@NEEDS_CLUSTER
+class ServiceTest(ClusterTestCase):
+    HOSTS = ("alpha",)
+
+    def test_service_files_are_valid_for_each_service_manager(self):
+        c = self.c
+        self.bootstrap("alpha")
+        # No systemd runs in the test hosts: the unit is written, enabling fails clearly.
+        r = self.sub("alpha", "service", "install", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("enable it by hand: systemctl --user daemon-reload", r.stderr)
+        (unit,) = glob.glob(c.path("alpha", ".config/systemd/user/gtfc-watch-myrepo-*.service"))
+        with open(unit) as f:
+            text = f.read()
+        self.assertIn(f"ExecStart={c.bin}/gtfc watch /home/gtfcuser/myrepo\n", text)
+        if shutil.which("systemd-analyze"):
+            r = run_command(["systemd-analyze", "verify", unit], check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr.strip(), "")
+        r = self.sub("alpha", "service", "status", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("present; gtfc-watch not running", r.stdout)
+        self.sub("alpha", "service", "uninstall", check=False)
+        self.assertFalse(os.path.exists(unit))
+        # The other service managers' files, as written on those systems.
+        plist = self.sub("alpha", "service", "show", "--os", "macos").stdout
+        body = plistlib.loads(plist.split("\n", 1)[1].encode())
+        self.assertEqual(body["ProgramArguments"],
+                         [f"{c.bin}/gtfc", "watch", "/home/gtfcuser/myrepo"])
+        self.assertTrue(body["KeepAlive"] and body["RunAtLoad"])
+        script = self.sub("alpha", "service", "show", "--os", "freebsd").stdout
+        body = script.split("\n", 1)[1]
+        self.assertIn(f"-u gtfcuser -P ${{pidfile}} {c.bin}/gtfc watch /home/gtfcuser/myrepo",
+                      body)
+        self.assertEqual(run_command(["sh", "-n"], input=body).returncode, 0)
+        r = self.sub("alpha", "service", "install", "--user", "root", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--user needs root", r.stderr)
 
 
 @NEEDS_CLUSTER

@@ -823,17 +823,25 @@ LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
                     "!conflict-marker-size\n")
 
 
-def commit_local(repo: Repo) -> bool:
-    """Commit everything that changed in the working tree, except files over
-    gtfc.maxFileSize, which stay here (see hold_back); True if a commit was made."""
+def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
+    """Commit what changed in the working tree, except files over gtfc.maxFileSize,
+    which stay here (see hold_back); True if a commit was made.  paths: where the
+    watcher saw changes, so that an edit does not cost a walk of the whole tree;
+    None: look everywhere."""
     limit = max_file_size(repo)        # checked first: a typo there is said at once
-    changed = worktree_changes(repo)
+    if paths is not None and len(paths) > MAX_LISTED_PATHS:
+        paths = None
+    changed = worktree_changes(repo, paths)
     if not changed:
         return False
     held = hold_back(repo, changed, limit)
-    added = stage_all_but(repo, held)
+    listed = [p for p in changed if p not in held] \
+        if len(changed) <= MAX_LISTED_PATHS else None
+    added = stage(repo, listed, held)
+    if added is None:
+        return False                    # every change is held back
     if exclude_nested_repos(repo, added.stderr):
-        added = stage_all_but(repo, held)
+        added = stage(repo, None, held)
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
             raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
@@ -854,14 +862,33 @@ def commit_local(repo: Repo) -> bool:
     return True
 
 
-def worktree_changes(repo: Repo) -> List[bytes]:
-    """Paths that differ from HEAD: modified, deleted, new (not ignored), staged."""
-    out = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
-                   "--no-renames").stdout
-    return [entry[3:] for entry in out.split(b"\0") if entry]
+MAX_LISTED_PATHS = 1000     # beyond this, naming paths to git costs more than a walk
 
 
-def stage_all_but(repo: Repo, held: List[bytes]):
+def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
+    """Paths that differ from HEAD (modified, deleted, new and not ignored, staged),
+    among paths if given."""
+    if paths is not None and not paths:
+        return []
+    proc = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
+                    "--no-renames", "--", *(sorted(paths) if paths else [":/"]),
+                    env={"GIT_LITERAL_PATHSPECS": "1"} if paths else None, check=False)
+    if proc.returncode != 0:
+        if paths:                       # e.g. a path inside a nested repo: look everywhere
+            return worktree_changes(repo, None)
+        raise GtfcError(f"`git status` failed in {repo.path}: {last_line(proc.stderr)}")
+    return [entry[3:] for entry in proc.stdout.split(b"\0") if entry]
+
+
+def stage(repo: Repo, listed: Optional[List[bytes]], held: List[bytes]):
+    """git add: exactly the listed paths, or (None) everything but the held ones.
+    None when there is nothing to add (git add without paths would add all)."""
+    if listed == []:
+        return None
+    if listed is not None:
+        return repo.git("add", "-A", "--ignore-errors", "--pathspec-from-file=-",
+                        "--pathspec-file-nul", input=b"\0".join(listed),
+                        env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
     excluded = [":(exclude,literal,top)" + os.fsdecode(p) for p in held]
     return repo.git("add", "-A", "--ignore-errors", "--", ":/", *excluded, check=False)
 
@@ -1177,7 +1204,8 @@ class Integration:
     members_changed: bool
 
 
-def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
+def integrate(repo: Repo, wait: bool = True,
+              paths: Optional[set] = None) -> Optional[Integration]:
     """Commit local changes, merge everything peers sent or we fetched, and move the
     working tree along — under the repo lock.
 
@@ -1191,7 +1219,7 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
             with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(flag)
-                step = integrate_locked(repo)
+                step = integrate_locked(repo, paths)
         except RepoBusy:
             return result
         if step.new != step.old:
@@ -1205,6 +1233,7 @@ def integrate(repo: Repo, wait: bool = True) -> Optional[Integration]:
         if not os.path.exists(flag):
             return result
         wait = False
+        paths = None if paths is None else set()    # the rerun is for what came in
 
 
 ON_CHANGE_TIMEOUT = 120
@@ -1246,11 +1275,12 @@ def request_integration(repo: Repo) -> None:
     open(os.path.join(repo.state_dir, "rerun"), "w").close()
 
 
-def integrate_locked(repo: Repo) -> Integration:
+def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
     committed = merged = False
     refusal = ""
     for _attempt in range(5):
-        committed |= commit_local(repo)
+        committed |= commit_local(repo, paths)
+        paths = None                    # a refused checkout: a file changed, look again
         old = repo.head()
         new, merged_now = merge_incoming(repo, old)
         merged |= merged_now
@@ -2530,12 +2560,13 @@ class RepoWatch:
     def log(self, message: str, level: int = EventLog.EVENT) -> None:
         self.events(os.path.basename(self.repo.path), message, level)
 
-    def integrate_and_spread(self, senders: Optional[set] = None) -> None:
-        """Merge what arrived (from senders, when the doorbell rang) and local edits;
-        if that made a head no peer has (or changed membership), have every link
-        send it."""
+    def integrate_and_spread(self, senders: Optional[set] = None,
+                             paths: Optional[set] = None) -> None:
+        """Merge what arrived (from senders, when the doorbell rang) and local edits
+        (among paths, if known); if that made a head no peer has (or changed
+        membership), have every link send it."""
         started = time.monotonic()
-        result = integrate(self.repo)
+        result = integrate(self.repo, paths=paths)
         took = f"{(time.monotonic() - started) * 1000:.0f} ms"
         with self.mutex:
             self.refresh_links()    # membership may also change in a background integration
@@ -2563,6 +2594,7 @@ class RepoWatch:
         self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
         self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
         first = last = None
+        pending: Optional[set] = set()      # paths changed since the last commit; None: any
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
@@ -2576,25 +2608,33 @@ class RepoWatch:
             poller.poll(None if timeout == float("inf") else max(0.0, timeout) * 1000)
             if self.stop.is_set():
                 break
-            senders = self.doorbell.senders()
-            if senders:                         # a peer pushed: merge it now
-                self.guarded(lambda: self.integrate_and_spread(senders))
             paths, rescan = self.watcher.read(0)
             now = time.monotonic()
             if paths or rescan:
                 first, last = first or now, now
-            if first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP):
-                first = last = None
-                self.guarded(self.integrate_and_spread)
+                # A changed .gitignore may un-ignore files anywhere: look everywhere.
+                if rescan or any(p.rsplit("/", 1)[-1] == ".gitignore" for p in paths):
+                    pending = None
+                elif pending is not None:
+                    pending |= set(paths)
+            senders = self.doorbell.senders()
+            due = first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP)
+            if senders or due:          # a peer pushed (merge it now), or a burst ended
+                if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
+                    pending = set()
+                if due:
+                    first = last = None
         for link in self.links.values():
             link.wanted.set()
 
-    def guarded(self, step) -> None:
+    def guarded(self, step) -> bool:
         """A failed round is logged and retried later; it never stops the watcher."""
         try:
             step()
+            return True
         except GtfcError as e:
             self.log(str(e), EventLog.ERROR)
+            return False
 
 
 @contextlib.contextmanager

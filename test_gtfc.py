@@ -1449,6 +1449,23 @@ class NothingLostTest(TwoClonesTestCase):
         with open(os.path.join(self.a.git_dir, "info", "exclude")) as f:
             self.assertIn("/sub/", f.read())
 
+    def test_a_commit_of_the_paths_the_watcher_saw_leaves_the_rest_for_later(self):
+        os.makedirs(os.path.join(self.a.path, "d"))
+        for rel in ("seen.txt", "d/seen too.txt", "unseen.txt", "big.bin"):
+            with open(os.path.join(self.a.path, rel), "w") as f:
+                f.write("x" * (3000 if rel == "big.bin" else 3) + "\n")
+        git(self.a.path, "config", "gtfc.maxFileSize", "2k")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertTrue(gtfc.commit_local(self.a, {"seen.txt", "d", "big.bin"}))
+        self.assertIn("big.bin is over gtfc.maxFileSize", err.getvalue())
+        self.assertEqual(git(self.a.path, "ls-files").split("\n"),
+                         ["d/seen too.txt", "f.txt", "seen.txt"])
+        self.assertFalse(gtfc.commit_local(self.a, set()))          # nothing seen: no walk
+        self.assertFalse(gtfc.commit_local(self.a, {"big.bin"}))    # only a held file
+        self.assertTrue(gtfc.commit_local(self.a))                  # a full look finds the rest
+        self.assertIn("unseen.txt", git(self.a.path, "ls-files"))
+        self.assertNotIn("big.bin", git(self.a.path, "ls-files"))
+
     def test_a_lock_file_left_by_a_killed_git_is_cleared(self):
         lock = os.path.join(self.a.git_dir, "index.lock")
         open(lock, "w").close()
@@ -2108,6 +2125,19 @@ class WatchTest(ClusterTestCase):
         time.sleep(2)
         self.assertEqual(self.head("alpha"), settled)
         self.assertEqual(self.head("beta"), settled)
+
+    def test_an_edited_gitignore_lets_files_in_that_it_kept_out(self):
+        c = self.c
+        self.bootstrap("alpha", "~/ign")
+        self.join("beta", via="alpha", repo="~/ign")
+        c.write("alpha", "ign/.gitignore", "*.log\n")
+        c.write("alpha", "ign/app.log", "kept out\n")
+        self.gtfc("alpha", "push", "ign")
+        self.wait_for_file("beta", "ign/.gitignore", "*.log\n")
+        c.spawn("alpha", ["gtfc-watch", "ign"])
+        time.sleep(1)
+        c.write("alpha", "ign/.gitignore", "")        # app.log itself is not touched
+        self.wait_for_file("beta", "ign/app.log", "kept out\n")
 
     def test_a_second_watcher_on_the_same_repo_refuses(self):
         self.bootstrap("alpha", "~/once")

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos latency
+.PHONY: test demo install check chaos latency bench
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
 	$(PYTHON) test_gtfc.py
@@ -21,3 +21,6 @@ chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (ro
 
 latency:         ## push / no-op / watch latencies on a 3-host cluster, medians and p90 (root)
 	$(PYTHON) test_gtfc.py --latency
+
+bench:           ## gtfc vs lsyncd, Unison, Syncthing in one run: a table, bench/results.md (root; QUICK=1 < 3 min)
+	QUICK=$(QUICK) $(PYTHON) bench/bench_gtfc.py

@@ -785,6 +785,8 @@ def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
         return (f"{who}: host key does not match the one pinned in membership — if {who} "
                 "was reinstalled, have it re-join; otherwise suspect an impostor")
+    if "mux_client" in text or "master failed" in text:     # the shared connection broke
+        return f"{who} unreachable (the connection to it broke) — will catch up when it is back"
     if "Permission denied" in text:
         return (f"{who} refused our gtfc key — it has not learned of this node yet "
                 f"(run gtfc-pull on {who}), or this node was removed (gtfc remove)")
@@ -834,7 +836,7 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     changed = worktree_changes(repo, paths)
     if not changed:
         return False
-    held = hold_back(repo, changed, limit)
+    held = hold_back(repo, changed, limit, everywhere=paths is None)
     listed = [p for p in changed if p not in held] \
         if len(changed) <= MAX_LISTED_PATHS else None
     added = stage(repo, listed, held)
@@ -919,10 +921,11 @@ def oversized(repo: Repo, changed: List[bytes], limit: int) -> List[Tuple[bytes,
     return found
 
 
-def hold_back(repo: Repo, changed: List[bytes], limit: int) -> List[bytes]:
+def hold_back(repo: Repo, changed: List[bytes], limit: int,
+              everywhere: bool = True) -> List[bytes]:
     """The changed files over limit (gtfc.maxFileSize): they stay uncommitted, so
-    peers keep what they had (nothing half-synced).  Said once per file, listed by
-    status."""
+    peers keep what they had (nothing half-synced).  Said once per file (the ones
+    said are in .git/gtfc/held-back), listed by status."""
     held = [path for path, _ in oversized(repo, changed, limit)]
     record = os.path.join(repo.state_dir, "held-back")
     try:
@@ -934,10 +937,12 @@ def hold_back(repo: Repo, changed: List[bytes], limit: int) -> List[bytes]:
         warn(f"{repo.path}/{os.fsdecode(path)} is over gtfc.maxFileSize "
              f"({limit / 1024 / 1024:g} MiB): kept here, not synced — raise the limit "
              "(git config gtfc.maxFileSize 200m) or list it in .gitignore")
-    if set(held) != known:
+    # Looking at some paths only, the others keep their entries.
+    now = set(held) | (set() if everywhere else known - set(changed))
+    if now != known:
         os.makedirs(repo.state_dir, exist_ok=True)
         with open(record + ".tmp", "wb") as f:
-            f.write(b"".join(p + b"\0" for p in sorted(held)))
+            f.write(b"".join(p + b"\0" for p in sorted(now)))
         os.replace(record + ".tmp", record)
     return held
 
@@ -2808,10 +2813,19 @@ def attention(status: dict) -> List[str]:
     """What an admin should look at: the reason for status's exit code 1."""
     needs = [f"{p['name']} unreachable" for p in status["peers"] if not p["reachable"]]
     if status["conflict_copies"]:
-        needs.append(f"{len(status['conflict_copies'])} conflict copies to look at")
+        needs.append(f"{counted(len(status['conflict_copies']), 'conflict copy')} "
+                     "to look at")
     if status["held_back"]:
-        needs.append(f"{len(status['held_back'])} files over gtfc.maxFileSize, not synced")
+        needs.append(f"{counted(len(status['held_back']), 'file')} over "
+                     "gtfc.maxFileSize, not synced")
     return needs
+
+
+def counted(n: int, thing: str) -> str:
+    """1 file, 2 files, 2 conflict copies."""
+    if n == 1:
+        return f"1 {thing}"
+    return f"{n} {thing[:-1] + 'ies' if thing.endswith('y') else thing + 's'}"
 
 
 def print_status(status: dict) -> None:

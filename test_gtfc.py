@@ -2309,7 +2309,7 @@ class OperatingTest(ClusterTestCase):
         self.assertEqual(len(st["conflict_copies"]), 1, st)
         self.assertIn("draft.conflict-", st["conflict_copies"][0])
         text = self.sub("alpha", "status", "st", check=False).stdout
-        self.assertIn("needs attention: 1 conflict copies to look at", text)
+        self.assertIn("needs attention: 1 conflict copy to look at", text)
         self.assertIn("beta         ok", text)
 
     def test_log_and_restore_bring_back_a_deleted_file_everywhere(self):

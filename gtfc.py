@@ -21,8 +21,8 @@ How data flows
   push      every peer that lacks our head gets it, in parallel, into its inbox ref
             refs/gtfc/in/<us> — a ref no working tree has checked out, so a push never
             fights the receiver's files;
-  receive   the peer's forced command gtfc-shell runs git-receive-pack, then starts
-            `gtfc integrate` in the background;
+  receive   the peer's forced command gtfc-shell runs git-receive-pack, then has the
+            peer's running gtfc-watch merge it (else merges in a forked child);
   integrate under the repo lock: commit local changes, merge every inbox and fetched
             ref into HEAD, update the working tree (refusing to clobber a file that
             changed meanwhile — it is committed and merged on the next round).

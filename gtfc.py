@@ -93,6 +93,7 @@ DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
 RETRY_MAX = 300.0              # longest backoff for an unreachable peer
 POLL_TICK = 1.0                # the polling back end needs a read() this often
+VANISHED_POLL = 2.0            # how often to look for a vanished folder's return
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -1550,6 +1551,9 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
     repo = pinned_repo(path, pinned)
     git_dir = os.path.join(repo, ".git")
+    if not os.path.isdir(git_dir):
+        raise GtfcError(f"{repo} is missing on {socket.gethostname()} (unmounted or "
+                        "moved?) — it syncs again once it is back")
     check_member(repo, peer_names)
     if verb == "upload-pack":
         os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
@@ -2468,6 +2472,9 @@ class PeerLink(threading.Thread):
     def run(self) -> None:
         stop = self.watch.stop
         while not stop.is_set() and not self.gone:
+            if not self.watch.present.is_set():             # the folder vanished
+                stop.wait(VANISHED_POLL)
+                continue
             now = time.monotonic()
             if now < self.next_try:                         # backing off
                 stop.wait(self.next_try - now)
@@ -2480,13 +2487,16 @@ class PeerLink(threading.Thread):
             if self.wanted.is_set() or self.delay:
                 self.wanted.clear()
                 self.attempt(self.send)
-            self.wanted.wait(max(0.0, self.next_fetch - time.monotonic()))
+            wake = min(self.next_fetch, self.next_try) if self.delay else self.next_fetch
+            self.wanted.wait(max(0.0, wake - time.monotonic()))
 
     def attempt(self, step) -> bool:
         try:
             failure = step()
         except GtfcError as e:
             failure = str(e)
+        if failure and not self.watch.folder_present():
+            return False                    # not the peer's fault: see wait_for_folder
         record = peer_record(self.watch.repo, self.name, "failing")
         if failure:
             self.delay = next_delay(self.delay, self.watch.retry_max)
@@ -2553,8 +2563,11 @@ class RepoWatch:
     """The watch loop of one repo: file events → debounce → integrate → tell the
     peer links, which send in parallel."""
 
-    def __init__(self, repo: Repo, watcher, events: EventLog, stop: threading.Event):
-        self.repo, self.watcher, self.events, self.stop = repo, watcher, events, stop
+    def __init__(self, repo: Repo, make_watcher, events: EventLog, stop: threading.Event):
+        self.repo, self.make_watcher, self.events, self.stop = repo, make_watcher, events, stop
+        self.watcher = None
+        self.present = threading.Event()    # the folder is there (not unmounted, moved)
+        self.present.set()
         self.doorbell = Doorbell(repo)
         self.pull_interval = repo_setting(repo, "pullInterval", PULL_INTERVAL)
         self.retry_max = repo_setting(repo, "retryMax", RETRY_MAX)
@@ -2596,7 +2609,36 @@ class RepoWatch:
             self.links[name].start()
 
     def run(self, wake_fd: int) -> None:
-        self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
+        while not self.stop.is_set():
+            with self.make_watcher() as self.watcher:
+                self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
+                self.watch(wake_fd)
+            if not self.stop.is_set():
+                self.wait_for_folder()
+        for link in self.links.values():
+            link.wanted.set()
+
+    def folder_present(self) -> bool:
+        return os.path.isdir(self.repo.git_dir)
+
+    def wait_for_folder(self) -> None:
+        """The folder vanished (unmounted, moved, deleted): sync nothing from here —
+        an empty mount point must not read as "every file deleted" — until it is
+        back, then start over with fresh watches (it may be another file system)."""
+        self.present.clear()
+        self.log(f"{self.repo.path} vanished (unmounted, moved or deleted?): nothing "
+                 "is synced from here until it is back; peers keep their files",
+                 EventLog.ERROR)
+        while not self.stop.wait(VANISHED_POLL):
+            if self.folder_present():
+                self.doorbell.close()
+                self.doorbell = Doorbell(self.repo)
+                self.log(f"{self.repo.path} is back: syncing again")
+                self.present.set()
+                return
+
+    def watch(self, wake_fd: int) -> None:
+        """Until stopped or the folder vanishes: debounce events, integrate, spread."""
         self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
         first = last = None
         pending: Optional[set] = set()      # paths changed since the last commit; None: any
@@ -2604,15 +2646,16 @@ class RepoWatch:
         for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
                 poller.register(fd, select.POLLIN)
-        # Idle, an event-driven watcher sleeps until something happens.
-        tick = POLL_TICK if self.watcher.fileno() is None else float("inf")
+        # Idle, an event-driven watcher sleeps until something happens, or until the
+        # next anti-entropy round, when it also checks that the folder is there.
+        tick = POLL_TICK if self.watcher.fileno() is None else self.pull_interval
         while not self.stop.is_set():
             timeout = min(last + DEBOUNCE, first + DEBOUNCE_CAP) - time.monotonic() \
                 if first else tick
             timeout = min(timeout, tick)
-            poller.poll(None if timeout == float("inf") else max(0.0, timeout) * 1000)
-            if self.stop.is_set():
-                break
+            poller.poll(max(0.0, timeout) * 1000)
+            if self.stop.is_set() or not self.folder_present():
+                return
             paths, rescan = self.watcher.read(0)
             now = time.monotonic()
             if paths or rescan:
@@ -2629,8 +2672,6 @@ class RepoWatch:
                     pending = set()
                 if due:
                     first = last = None
-        for link in self.links.values():
-            link.wanted.set()
 
     def guarded(self, step) -> bool:
         """A failed round is logged and retried later; it never stops the watcher."""
@@ -2687,10 +2728,9 @@ def cmd_watch(args) -> int:
                     raise
                 warn(f"{e}; watching the others")   # one busy repo must not block all
                 continue
-            watcher = open_watcher(repo.path, force_poll=args.poll)
-            stack.callback(watcher.close)
-            loops.append(RepoWatch(repo, watcher, events, stop))
-            stack.callback(loops[-1].doorbell.close)
+            make_watcher = functools.partial(open_watcher, repo.path, force_poll=args.poll)
+            loops.append(RepoWatch(repo, make_watcher, events, stop))
+            stack.callback(lambda loop=loops[-1]: loop.doorbell.close())
 
         def run_loop(loop):
             try:

@@ -2139,6 +2139,34 @@ class WatchTest(ClusterTestCase):
         c.write("alpha", "ign/.gitignore", "")        # app.log itself is not touched
         self.wait_for_file("beta", "ign/app.log", "kept out\n")
 
+    def test_a_vanished_folder_deletes_nothing_and_syncs_again_when_back(self):
+        c = self.c
+        self.bootstrap("alpha", "~/van")
+        self.join("beta", via="alpha", repo="~/van")
+        for i in range(12):
+            c.write("alpha", f"van/f{i}", f"{i}\n")
+        self.gtfc("alpha", "push", "van")
+        self.wait_for_file("beta", "van/f11", "11\n")
+        watcher = c.spawn("alpha", ["gtfc-watch", "van"])
+        c.spawn("beta", ["gtfc-watch", "van"])
+        time.sleep(1)
+        # Unmounted, or moved away by mistake: the folder is gone, .git with it.
+        os.rename(c.path("alpha", "van"), c.path("alpha", "van.away"))
+        c.write("beta", "van/while-away", "b\n")
+        time.sleep(3)
+        self.assertEqual(sorted(os.listdir(c.path("beta", "van"))),
+                         sorted([".git", ".gtfc", "while-away"] + [f"f{i}" for i in range(12)]))
+        with open(watcher.log_path) as f:
+            log = f.read()
+        self.assertIn("van vanished", log)
+        self.assertNotIn("Traceback", log)
+        self.assertEqual(log.count("vanished"), 1, log)      # said once, not every round
+        os.rename(c.path("alpha", "van.away"), c.path("alpha", "van"))
+        self.wait_for_file("alpha", "van/while-away", "b\n", timeout=30)
+        c.write("alpha", "van/after", "a\n")
+        self.wait_for_file("beta", "van/after", "a\n")
+        self.assertIn("is back", open(watcher.log_path).read())
+
     def test_a_second_watcher_on_the_same_repo_refuses(self):
         self.bootstrap("alpha", "~/once")
         self.c.spawn("alpha", ["gtfc-watch", "once"])

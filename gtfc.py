@@ -1308,11 +1308,63 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
     with nothing changed: read-tree refuses to clobber a file written since we
     committed, which is then committed and merged on the next attempt."""
     displace_ignored(repo, old, new)
-    proc = repo.git("read-tree", "-m", "-u", old, new, check=False)
-    if proc.returncode != 0:
-        return last_line(proc.stderr)
-    repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
+    with keep_old_inodes(repo, old, new) as kept:
+        proc = repo.git("read-tree", "-m", "-u", old, new, check=False)
+        if proc.returncode != 0:
+            return last_line(proc.stderr)
+        repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
+        rescue_racing_writes(repo, kept)
     return ""
+
+
+@contextlib.contextmanager
+def keep_old_inodes(repo: Repo, old: str, new: str):
+    """Hard-link each file the checkout will replace or remove, for the moment of
+    the checkout: [(path, committed blob, link)].
+
+    read-tree checks that a file is as committed, then replaces it.  A program
+    that writes into the file after that check (an open descriptor, an append)
+    writes into the old inode, which the checkout unlinks: the link keeps it."""
+    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new).stdout.split(b"\0")
+    doomed = []
+    for meta, path in zip(raw[0::2], raw[1::2]):
+        old_mode, _, old_oid, _, kind = meta[1:].decode().split()
+        if old_mode in ("100644", "100755") and kind in ("M", "D", "T"):
+            doomed.append((path, old_oid))
+    folder = os.path.join(repo.state_dir, "checkout")
+    shutil.rmtree(folder, ignore_errors=True)
+    kept = []
+    if len(doomed) <= MAX_LISTED_PATHS:     # a big checkout: not worth doubling its I/O
+        os.makedirs(folder, exist_ok=True)
+        for i, (path, oid) in enumerate(doomed):
+            link = os.path.join(folder, str(i))
+            with contextlib.suppress(OSError):      # gone already, or no hard links here
+                os.link(os.path.join(repo.path, os.fsdecode(path)), link,
+                        follow_symlinks=False)
+                kept.append((path, oid, link))
+    try:
+        yield kept
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def rescue_racing_writes(repo: Repo, kept) -> None:
+    """A kept inode whose content is no longer what was committed was written
+    during the checkout: those bytes become a conflict copy beside the file,
+    committed on the next round."""
+    if not kept:
+        return
+    hashes = repo.out("hash-object", "--no-filters", "--stdin-paths",
+                      input="".join(link + "\n" for _, _, link in kept).encode()).split()
+    for (path, oid, link), now in zip(kept, hashes):
+        if now == oid:
+            continue
+        rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
+        target = os.path.join(repo.path, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(link, target)
+        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
+             f"replaced it; your bytes are kept as {rel}")
 
 
 # Sync engine: fan-out #####################################################

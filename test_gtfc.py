@@ -1273,6 +1273,38 @@ class DeterministicMergeTest(TwoClonesTestCase):
 class NothingLostTest(TwoClonesTestCase):
     """Situations found in review where a checkout or merge could lose a version."""
 
+    def test_a_write_landing_during_the_checkout_is_kept(self):
+        commit_file(self.b, "f.txt", "beta's version\n", 2000)
+        self.exchange()
+        # Not racily clean (written in the index's own tick), which would make
+        # read-tree refuse and retry instead of replacing the file.
+        past = time.time() - 60
+        os.utime(os.path.join(self.a.path, "f.txt"), (past, past))
+        git(self.a.path, "update-index", "-q", "--refresh")
+        # A program has f.txt open and writes after read-tree checked the file.
+        writer = open(os.path.join(self.a.path, "f.txt"), "a")
+        self.addCleanup(writer.close)
+        real_git = gtfc.Repo.git
+
+        def git_then_write(repo, *args, **kw):
+            proc = real_git(repo, *args, **kw)
+            if args[:1] == ("read-tree",):
+                writer.write("typed during the checkout\n")
+                writer.flush()
+            return proc
+
+        with mock.patch.object(gtfc.Repo, "git", git_then_write), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        self.assertIn("written while a peer's version replaced it", err.getvalue())
+        with open(os.path.join(self.a.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "beta's version\n")
+        (copy,) = glob.glob(os.path.join(self.a.path, "f.conflict-alpha-*.txt"))
+        with open(copy) as f:
+            self.assertEqual(f.read(), "one\ntwo\nthree\ntyped during the checkout\n")
+        self.assertTrue(gtfc.commit_local(self.a))      # and it syncs like any file
+        self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "checkout")))
+
     def test_an_ignored_local_file_is_moved_aside_not_overwritten(self):
         for repo in (self.a, self.b):
             commit_file(repo, ".gitignore", "*.log\nbuild/\n", 1500)

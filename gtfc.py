@@ -112,14 +112,17 @@ class GtfcError(Exception):
     """An expected failure: printed as one line `gtfc: what — fix`, exit 1."""
 
 
-def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True):
+def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
+        show_stderr=False):
     """Run argv (never through a shell) and return the CompletedProcess (bytes).
+    show_stderr: let the child write to our stderr (progress meters), not capture it.
 
     On timeout the child gets SIGTERM first: git then removes its lock files
     (index.lock), where SIGKILL would leave the repo locked for every later run."""
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE,
+                                stderr=None if show_stderr else subprocess.PIPE)
     except FileNotFoundError:
         raise GtfcError(f"{argv[0]} not found — install it or put it on PATH") from None
     try:
@@ -139,7 +142,7 @@ def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True):
         raise
     if check and proc.returncode != 0:
         raise GtfcError(f"`{' '.join(argv[:3])} …` failed: {last_line(err)}")
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err or b"")
 
 
 def last_line(data) -> str:
@@ -2327,13 +2330,15 @@ def cmd_join(args) -> int:
     created = not os.path.exists(local)
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
                **git_ssh_env(ssh_options(None, None)))
-    proc = run(["git", "clone", "-q", "--origin", "gtfc-join",
-                f"ssh://{host}{remote_path}", local],
-               env=env, check=False, timeout=24 * 3600)
+    progress = sys.stderr.isatty()     # a long clone shows git's progress meter
+    proc = run(["git", "clone", "--progress" if progress else "-q", "--origin",
+                "gtfc-join", f"ssh://{host}{remote_path}", local],
+               env=env, check=False, timeout=24 * 3600, show_stderr=progress)
     if proc.returncode != 0:
         if created:
             shutil.rmtree(local, ignore_errors=True)
-        raise GtfcError(f"cloning from {host} failed: {last_line(proc.stderr)} — "
+        why = "see git's message above" if progress else last_line(proc.stderr)
+        raise GtfcError(f"cloning from {host} failed: {why} — "
                         "retry gtfc-join; it is safe to repeat")
     repo = Repo(local)
     repo.git("remote", "remove", "gtfc-join")
@@ -3290,10 +3295,15 @@ def build_parser() -> "argparse.ArgumentParser":
                        help=f"commit even if over half the files (and at least "
                        f"{MASS_DELETE_MIN}) were deleted at once")
 
-    p = command("push", cmd_push, "commit local changes and send them to every peer")
+    p = command("push", cmd_push, "commit local changes and send them to every peer",
+                "examples:\n  gtfc-push                   the repo you are in, else all of yours\n"
+                "  gtfc-push ~/myrepo\n\nExit 1 if a peer was not reached (the others "
+                "still got everything);\nit catches up by itself when it is back.")
     repo_arg(p)
     mass_delete_arg(p)
-    p = command("pull", cmd_pull, "commit local changes, fetch from every peer, merge")
+    p = command("pull", cmd_pull, "commit local changes, fetch from every peer, merge",
+                "examples:\n  gtfc-pull                   e.g. at boot, or on a read-only host\n"
+                "  gtfc-pull ~/myrepo")
     repo_arg(p)
     mass_delete_arg(p)
     p = command("watch", cmd_watch, "sync continuously as files change",
@@ -3308,11 +3318,16 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("--syslog", action="store_true", help="log to syslog (facility "
                    "daemon) instead of stderr")
     p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "
-                "links (rerun to upgrade)")
+                "links (rerun to upgrade)",
+                "examples:\n  sudo python3 gtfc.py install          /usr/local/bin\n"
+                "  python3 gtfc.py install               ~/.local/bin\n"
+                "  python3 gtfc.py install --prefix /opt/gtfc")
     p.add_argument("--prefix", help="default /usr/local as root, else ~/.local")
     for name in ("shell", "shell.denywrite"):
         p = command(name, cmd_shell, "forced command for peers' keys in authorized_keys2 "
-                    "(not for interactive use)")
+                    "(not for interactive use)",
+                    'example line, as gtfc writes it:\n  command="/usr/local/bin/gtfc-shell '
+                    '/home/alice/sync --peer beta",restrict ssh-ed25519 AAAA… gtfc-peer')
         # Only for --help: main() parses gtfc-shell's arguments by hand.
         p.add_argument("pinned", nargs="+", metavar="REPO")
         p.add_argument("--peer", action="append", metavar="NAME",
@@ -3324,7 +3339,7 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("node")
     repo_arg(p)
     p = command("unjoin", cmd_unjoin, "leave the cluster: peers drop this node's key; "
-                "the folder stays as a plain git repo")
+                "the folder stays as a plain git repo", "example: gtfc-unjoin ~/myrepo")
     repo_arg(p)
     p = command("status", cmd_status, "this node, each peer (reachable, in sync, last "
                 "push and pull), the watcher, local changes, held-back files, conflict "
@@ -3369,7 +3384,8 @@ def build_parser() -> "argparse.ArgumentParser":
         a.add_argument("--os", choices=sorted(RENDERERS), help="which service "
                        "manager's file (default: this host's)")
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "
-                "tree (gtfc-shell does this after each push)")
+                "tree (gtfc-shell does this after each push)",
+                "example: gtfc integrate ~/myrepo   (after fixing a refusal by hand)")
     repo_arg(p)
     p = command("accept-join", cmd_accept_join, "remote half of gtfc-join (internal)")
     p.add_argument("dir")

@@ -2372,6 +2372,13 @@ class OperatingTest(ClusterTestCase):
         self.assertIn("needs attention: 1 conflict copy to look at", text)
         self.assertIn("beta         ok", text)
 
+    def test_a_join_at_a_terminal_shows_git_progress(self):
+        self.bootstrap("alpha", "~/prog")
+        r = self.c.ssh_operator("beta", f"{self.c.bin}/gtfc-join alpha ~/prog",
+                                ssh_options=("RequestTTY=force",))
+        self.assertIn("Receiving objects: 100%", r.stdout)
+        self.assertIn("joined through alpha", r.stdout)
+
     def test_log_and_restore_bring_back_a_deleted_file_everywhere(self):
         c = self.c
         self.bootstrap("alpha", "~/hist")

@@ -1130,6 +1130,9 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     bootstrapped anew) is skipped with a warning instead of blocking all merges."""
     pending = set(repo.out("for-each-ref", "--format=%(objectname)", f"--no-merged={head}",
                            INBOX, HAS).split())
+    if len(pending) == 1 and repo.git("merge-base", "--is-ancestor", head, *pending,
+                                      check=False).returncode == 0:
+        return pending.pop(), False     # the common case: one peer's edit on top of ours
     related = [head]
     for oid in sorted(pending):
         if repo.git("merge-base", head, oid, check=False).returncode == 0:
@@ -1172,16 +1175,24 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
     return sorted(repo.out("merge-base", "--independent", *tips).split())
 
 
-def displace_ignored(repo: Repo, old: str, new: str) -> None:
-    """Move aside ignored files that a checkout from old to new would overwrite.
+def tree_changes(repo: Repo, old: str, new: str) -> List[Tuple[str, str, str, bytes]]:
+    """(old mode, old blob, kind A/M/D/T, path) for each file that differs."""
+    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new).stdout.split(b"\0")
+    changes = []
+    for meta, path in zip(raw[0::2], raw[1::2]):
+        old_mode, _, old_oid, _, kind = meta[1:].decode().split()
+        changes.append((old_mode, old_oid, kind, path))
+    return changes
+
+
+def displace_ignored(repo: Repo, changes) -> None:
+    """Move aside ignored files that the checkout of changes would overwrite.
 
     An ignored file was never committed, so this copy is the only one; git's
     checkout counts it as expendable.  When a peer adds a tracked file at its path
     (or needs its path for a directory), ours goes to .git/gtfc/displaced/."""
-    added = repo.git("diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                     "--diff-filter=A", old, new).stdout
     at_risk = set()
-    for path in filter(None, added.split(b"\0")):
+    for path in (path for _, _, kind, path in changes if kind == "A"):
         parts = os.fsdecode(path).split("/")
         for depth in range(1, len(parts) + 1):
             rel = "/".join(parts[:depth])
@@ -1310,8 +1321,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
     """Move HEAD and the files from old to new; "" on success.  Else git's reason,
     with nothing changed: read-tree refuses to clobber a file written since we
     committed, which is then committed and merged on the next attempt."""
-    displace_ignored(repo, old, new)
-    with keep_old_inodes(repo, old, new) as kept:
+    changes = tree_changes(repo, old, new)
+    displace_ignored(repo, changes)
+    with keep_old_inodes(repo, changes) as kept:
         proc = repo.git("read-tree", "-m", "-u", old, new, check=False)
         if proc.returncode != 0:
             return last_line(proc.stderr)
@@ -1321,19 +1333,15 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
 
 
 @contextlib.contextmanager
-def keep_old_inodes(repo: Repo, old: str, new: str):
-    """Hard-link each file the checkout will replace or remove, for the moment of
-    the checkout: [(path, committed blob, link)].
+def keep_old_inodes(repo: Repo, changes):
+    """Hard-link each file the checkout of changes will replace or remove, for the
+    moment of the checkout: [(path, committed blob, link)].
 
     read-tree checks that a file is as committed, then replaces it.  A program
     that writes into the file after that check (an open descriptor, an append)
     writes into the old inode, which the checkout unlinks: the link keeps it."""
-    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new).stdout.split(b"\0")
-    doomed = []
-    for meta, path in zip(raw[0::2], raw[1::2]):
-        old_mode, _, old_oid, _, kind = meta[1:].decode().split()
-        if old_mode in ("100644", "100755") and kind in ("M", "D", "T"):
-            doomed.append((path, old_oid))
+    doomed = [(path, old_oid) for old_mode, old_oid, kind, path in changes
+              if old_mode in ("100644", "100755") and kind in ("M", "D", "T")]
     folder = os.path.join(repo.state_dir, "checkout")
     shutil.rmtree(folder, ignore_errors=True)
     kept = []

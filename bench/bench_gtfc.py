@@ -191,6 +191,7 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     load = open("/proc/loadavg").read().split()[:3]
+    host_python = shutil.which("python3", path=test_gtfc.SYSTEM_PATH) or "python3"
     gtfc_rev = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %cs", "--", "gtfc.py"],
                               capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "gtfc.py"],
@@ -202,8 +203,8 @@ def machine() -> str:
         f"- machine: {os.cpu_count()} CPUs ({model}), kernel {os.uname().release}, "
         f"{first_line(['cat', '/etc/debian_version']) and 'Debian ' + first_line(['cat', '/etc/debian_version'])}",
         f"- gtfc.py: {gtfc_rev or '?'}{' + uncommitted changes' if dirty else ''}; "
-        f"Python {sys.version.split()[0]}, {first_line(['git', '--version'])}, "
-        f"{first_line(['ssh', '-V'])}",
+        f"{first_line([host_python, '-V'])} ({host_python}, what the hosts run gtfc with), "
+        f"{first_line(['git', '--version'])}, {first_line(['ssh', '-V'])}",
         f"- anchors: lsyncd {first_line(['lsyncd', '--version']).replace('Version: ', '')}, "
         f"{' '.join(first_line(['rsync', '--version']).split()[:3])}, "
         f"{' '.join(first_line(['unison', '-version']).split()[:3])}, "
@@ -1001,6 +1002,13 @@ def main() -> int:
         return 1
     # atexit (and so Cluster.close) also runs on SIGTERM / Ctrl-C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    taken = [addr for addr in (f"{test_gtfc.TEST_NET}.{11 + i}" for i in range(len(HOSTS)))
+             if test_gtfc._port_open(addr)]
+    if taken:   # another cluster on our addresses: its host keys would not match
+        print(f"make bench: {', '.join(taken)} already answer on port 22 (another test "
+              f"cluster?) — wait for it, or pick another network: GTFC_TEST_NET=127.0.N "
+              "make bench", file=sys.stderr)
+        return 1
     ensure_tools()
     header = "### gtfc benchmark (`make bench" + (" QUICK=1" if QUICK else "") + "`)\n\n" \
         + machine()

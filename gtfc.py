@@ -406,13 +406,14 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
         if not os.path.isdir(repo.git_dir):
             raise GtfcError(f"{arg} is not a gtfc repo (no .git there) — check the path; "
                             "your repos are listed in " + registry_path())
+        check_owner(repo)
         repo.node  # raises a clear error if it is not a gtfc repo
         return [repo]
     registered = registered_repos()
     cwd = os.path.realpath(os.getcwd())
     for path in registered:
         if cwd == path or cwd.startswith(path.rstrip("/") + "/"):
-            return [Repo(path)]
+            return [check_owner(Repo(path))]
     here = os.fsdecode(run(["git", "rev-parse", "--show-toplevel"], check=False).stdout.strip())
     if here and Repo(here).out("config", "--get", "gtfc.node", check=False):
         raise GtfcError(f"{here} is a gtfc repo that was moved (peers know it by its old "
@@ -420,10 +421,28 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
     if here:
         warn(f"{here} is not a gtfc repo; acting on every repo you registered")
     repos = [Repo(p) for p in registered if os.path.isdir(os.path.join(p, ".git"))]
+    missing = [p for p in registered if not os.path.isdir(os.path.join(p, ".git"))]
+    for path in missing:
+        warn(f"{path} is registered but missing (unmounted or moved?) — skipped")
     if not repos:
         raise GtfcError("no gtfc repo here and none registered — run "
-                        "gtfc-bootstrap DIR, or gtfc-join HOST DIR")
-    return repos
+                        "gtfc-bootstrap DIR, or gtfc-join HOST DIR" if not missing else
+                        "every registered repo is missing — mount or move them back, or "
+                        f"edit {registry_path()}")
+    return [check_owner(r) for r in repos]
+
+
+def check_owner(repo: Repo) -> Repo:
+    """gtfc acts as the user who owns the repo (its key, its authorized_keys2);
+    as anyone else, git itself would refuse the repo as of dubious ownership."""
+    owner = os.stat(repo.path).st_uid
+    if owner != os.geteuid():
+        import pwd                          # see "Imported where used"
+        with contextlib.suppress(KeyError):
+            owner = pwd.getpwuid(owner).pw_name
+        raise GtfcError(f"{repo.path} belongs to {owner} — run gtfc as that user "
+                        f"(e.g. sudo -u {owner} gtfc …)")
+    return repo
 
 
 # Membership ###############################################################
@@ -560,7 +579,11 @@ def local_host_keys() -> List[str]:
 
 def this_node(name: str, address: Optional[str], path: str) -> Node:
     import getpass
-    return Node(name=name, address=address or socket.gethostname(),
+    address = address or socket.gethostname()
+    if not ADDRESS_RE.match(address) or address.startswith("-"):
+        raise GtfcError(f"{address!r} is not a host name or address peers could reach "
+                        "— pass --address HOST (a name or an IP)")
+    return Node(name=name, address=address,
                 user=getpass.getuser(), path=path, key=ensure_key(name),
                 hostkeys=local_host_keys())
 
@@ -676,7 +699,7 @@ def ssh_options(known_hosts: Optional[str], alias: Optional[str]) -> List[str]:
     opts = ["-i", key_path(), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=2",
-            "-o", "ServerAliveCountMax=3", "-o", "ForwardAgent=no",
+            "-o", "ServerAliveCountMax=2", "-o", "ForwardAgent=no",
             "-o", "ClearAllForwardings=yes", "-o", "RequestTTY=no"]
     if known_hosts:
         # Quoted: ssh splits this option's value at spaces (it may list files).
@@ -790,7 +813,10 @@ def explain_ssh_failure(who: str, stderr: bytes, stdout: bytes = b"") -> str:
         return (f"{who}: host key does not match the one pinned in membership — if {who} "
                 "was reinstalled, have it re-join; otherwise suspect an impostor")
     if "mux_client" in text or "master failed" in text:     # the shared connection broke
-        return f"{who} unreachable (the connection to it broke) — will catch up when it is back"
+        return f"{who} unreachable (it stopped answering) — will catch up when it is back"
+    if "no longer a member" in text:
+        return (f"{who} says this node is no longer a member (someone ran gtfc remove) — "
+                "re-join if that was a mistake")
     if "Permission denied" in text:
         return (f"{who} refused our gtfc key — it has not learned of this node yet "
                 f"(run gtfc-pull on {who}), or this node was removed (gtfc remove)")
@@ -809,7 +835,9 @@ def failure_detail(text: str) -> str:
     ("Could not read from remote repository. Please make sure ... exists.")."""
     lines = [l.strip() for l in text.splitlines() if l.strip() and not any(
         noise in l for noise in GIT_BOILERPLATE)]
-    return lines[0] if lines else "the connection ended with no reason given"
+    # gtfc-shell's own refusals come as "gtfc: …": the caller names the peer instead.
+    return lines[0].removeprefix("gtfc: ") if lines else \
+        "the connection ended with no reason given"
 
 
 GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure you have",
@@ -860,6 +888,8 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     if not changes:
         return False
     check_mass_delete(repo, sum(1 for kind, _ in changes if kind == "D"))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(repo.state_dir, "mass-delete"))
     names = [name for _, name in changes]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
@@ -904,10 +934,10 @@ DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
 
 def max_file_size(repo: Repo) -> int:
     """gtfc.maxFileSize in bytes (git's k, m, g suffixes); 0 means no limit."""
-    text = repo.setting("maxFileSize").strip().lower()
+    text = repo.setting("maxFileSize").strip()
     if not text:
         return DEFAULT_MAX_FILE_SIZE
-    match = re.fullmatch(r"(\d+)([kmg]?)", text)
+    match = re.fullmatch(r"(\d+)\s*([kmg]?)(i?b)?", text.lower())
     if not match:
         raise GtfcError(f"gtfc.maxFileSize = {text!r} in {repo.git_dir}/config is not a "
                         "size — e.g. git config gtfc.maxFileSize 200m (0: no limit)")
@@ -982,9 +1012,10 @@ def check_mass_delete(repo: Repo, deleted: int) -> None:
     if deleted * 2 <= total:
         return
     repo.git("reset", "-q")           # unstage; the files on disk stay as they are
+    write_file_atomic(os.path.join(repo.state_dir, "mass-delete"), f"{deleted} {total}\n")
     raise GtfcError(f"{deleted} of {total} files vanished from {repo.path} at once — "
                     "not syncing that (is a disk unmounted?); if you meant it: "
-                    f"gtfc-push --allow-mass-delete {repo.path}")
+                    f"gtfc-push --allow-mass-delete {shlex.quote(repo.path)}")
 
 
 def parse_unmerged(out: bytes) -> Dict[bytes, Dict[int, Tuple[str, str]]]:
@@ -2905,8 +2936,15 @@ def repo_status(repo: Repo) -> dict:
             for path, size in oversized(repo, changed, limit)]
     listed = repo.git("ls-files", "-z").stdout.split(b"\0")
     conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p)
+    try:
+        with open(os.path.join(repo.state_dir, "mass-delete")) as f:
+            deleted, total = map(int, f.read().split())
+        refused = {"deleted": deleted, "of": total}
+    except (FileNotFoundError, ValueError):
+        refused = None
     status = {"repo": repo.path, "node": repo.node, "head": head,
               "watcher_pid": watcher_pid(repo), "peers": peer_states,
+              "mass_delete_refused": refused,
               "uncommitted": sorted(os.fsdecode(p) for p in changed
                                     if p not in {os.fsencode(h["path"]) for h in held}),
               "held_back": held, "max_file_size": limit, "conflict_copies": conflicts}
@@ -2914,9 +2952,25 @@ def repo_status(repo: Repo) -> dict:
     return status
 
 
+def status_or_error(repo: Repo) -> dict:
+    """One repo's trouble (a bad setting, say) must not hide the others' status."""
+    try:
+        return repo_status(repo)
+    except GtfcError as e:
+        return {"repo": repo.path, "error": str(e), "attention": [str(e)]}
+
+
 def attention(status: dict) -> List[str]:
     """What an admin should look at: the reason for status's exit code 1."""
+    if status.get("missing"):
+        return ["the folder is missing (unmounted or moved?)"]
     needs = [f"{p['name']} unreachable" for p in status["peers"] if not p["reachable"]]
+    if not status["watcher_pid"]:     # with a watcher running, a difference is in flight
+        needs += [f"{p['name']} out of sync (no gtfc-watch here: run gtfc-pull)"
+                  for p in status["peers"] if p["reachable"] and (p["they_lack"] or p["we_lack"]
+                                                                  or p["we_lack"] is None)]
+    if status["mass_delete_refused"]:
+        needs.append("a mass delete was refused (see gtfc-push's message)")
     if status["conflict_copies"]:
         needs.append(f"{counted(len(status['conflict_copies']), 'conflict copy')} "
                      "to look at")
@@ -2934,6 +2988,12 @@ def counted(n: int, thing: str) -> str:
 
 
 def print_status(status: dict) -> None:
+    if status.get("missing"):
+        info(f"{status['repo']}: MISSING — the folder is not there (unmounted or moved?)")
+        return
+    if status.get("error"):
+        info(f"{status['repo']}: ERROR — {status['error']}")
+        return
     pid = status["watcher_pid"]
     info(f"{status['repo']}: node {status['node']} at {short(status['head'])}, " +
          (f"gtfc-watch running (pid {pid})" if pid else "no gtfc-watch running"))
@@ -2953,8 +3013,9 @@ def print_status(status: dict) -> None:
             line += f"; watcher retries in {p['retrying']['next_try_in_s']:.0f} s"
         info(line)
     if status["uncommitted"]:
-        info(f"  {len(status['uncommitted'])} local changes not committed yet: " +
-             ", ".join(status["uncommitted"][:5]))
+        names = status["uncommitted"]
+        info(f"  {counted(len(names), 'local change')} not committed yet: " +
+             ", ".join(names[:5]) + (", …" if len(names) > 5 else ""))
     for h in status["held_back"]:
         info(f"  held back (over {status['max_file_size'] // 1024 // 1024} MiB): "
              f"{h['path']} ({h['bytes'] / 1024 / 1024:.0f} MiB)")
@@ -2965,7 +3026,11 @@ def print_status(status: dict) -> None:
 
 
 def cmd_status(args) -> int:
-    statuses = [repo_status(repo) for repo in find_repos(args.repo)]
+    statuses = [status_or_error(repo) for repo in find_repos(args.repo)]
+    if not args.repo:               # registered repos whose folder is gone count too
+        statuses += [{"repo": path, "missing": True, "attention": attention({"missing": 1})}
+                     for path in registered_repos()
+                     if not os.path.isdir(os.path.join(path, ".git"))]
     if args.json:
         import json                         # see "Imported where used"
         print(json.dumps({"repos": statuses}, indent=2))
@@ -2990,19 +3055,40 @@ def cmd_log(args) -> int:
     if args.path:
         repo, rel = repo_of_path(args.path)
     else:
-        repo, rel = find_repos(None)[0], ""
-    out = repo.git("log", "--no-merges", "-z", f"-n{args.number}", "--name-status",
-                   "--no-renames", "--format=%x01%h %at %an", "--", rel or ".",
-                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+        repos = find_repos(None)
+        if len(repos) > 1:
+            raise GtfcError("you have several repos — name one, or a path in it: "
+                            f"gtfc log {home_relative(repos[0].path)}")
+        repo, rel = repos[0], ""
+    # Edits by nodes, and the conflict copies that gtfc's merges made.
+    entries = history(repo, rel, args.number, "--no-merges") + [
+        entry for entry in history(repo, rel, args.number, "--merges",
+                                   "--diff-merges=first-parent", "--diff-filter=A")
+        if ".conflict-" in entry[4]]
+    if not entries and rel:
+        raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
+                        "(gtfc log with no path lists recent changes)")
     actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
+    for when, commit, node, kind, name in sorted(entries, key=lambda e: -e[0]):  # stable
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+        action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
+        info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")
+    return 0
+
+
+def history(repo: Repo, rel: str, number: int, *log_args: str):
+    """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel."""
+    out = repo.git("log", *log_args, "-z", f"-n{number}", "--name-status", "--no-renames",
+                   "--format=%x01%h %at %an", "--", rel or ".",
+                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+    entries = []
     for record in filter(None, out.split("\x01")):
         header, _, changes = record.partition("\0")
         commit, when, node = header.split(" ", 2)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(when)))
         fields = [f for f in changes.lstrip("\n").split("\0") if f]
-        for kind, name in zip(fields[0::2], fields[1::2]):
-            info(f"{stamp}  {commit}  {node:<12} {actions.get(kind.strip(), kind):<8} {name}")
-    return 0
+        entries += [(int(when), commit, node, kind.strip(), name)
+                    for kind, name in zip(fields[0::2], fields[1::2])]
+    return entries
 
 
 def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
@@ -3012,6 +3098,7 @@ def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
     if at:
         commit = repo.out("rev-parse", "--verify", "-q", f"{at}^{{commit}}", check=False)
         if not commit:
+            check_date(repo, at)
             commit = repo.out("rev-list", "-1", f"--before={at}", "HEAD", check=False)
         if not commit:
             raise GtfcError(f"no version as old as {at!r} (and no such commit) — see "
@@ -3026,6 +3113,16 @@ def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
             if repo.git("cat-file", "-e", f"{parent}:{rel}", check=False).returncode == 0:
                 return parent
     raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log")
+
+
+def check_date(repo: Repo, text: str) -> None:
+    """git reads a date it cannot parse as "now": refuse that, unless it was meant."""
+    parsed = repo.out("rev-parse", f"--before={text}")       # --max-age=… or --min-age=…
+    when = int(parsed.rpartition("=")[2] or 0)
+    if abs(when - time.time()) < 5 and text.strip().lower() != "now":
+        raise GtfcError(f"{text!r} is neither a commit nor a date git understands — "
+                        "e.g. --at '2 hours ago', --at '2026-11-24 09:00', or a commit "
+                        "from gtfc log")
 
 
 def cmd_restore(args) -> int:
@@ -3088,9 +3185,10 @@ class Service:
 def render_systemd(svc: Service) -> str:
     # Restart=always with a pause: at boot the network or a peer may not be up yet;
     # the watcher itself retries peers with backoff, and pulls before it pushes.
-    lines = ["[Unit]", f"Description=gtfc: keep {svc.repo} in sync with its peers",
-             "Wants=network-online.target", "After=network-online.target", "",
-             "[Service]", "Type=simple"]
+    lines = ["[Unit]", f"Description=gtfc: keep {svc.repo} in sync with its peers"]
+    if svc.system:      # a user manager has no network-online.target
+        lines += ["Wants=network-online.target", "After=network-online.target"]
+    lines += ["", "[Service]", "Type=simple"]
     if svc.system:
         lines.append(f"User={svc.user}")
     lines += [f"ExecStart={svc.gtfc} watch {shlex.quote(svc.repo)}", "Restart=always",
@@ -3143,7 +3241,7 @@ def services_for(args) -> List[Service]:
     import pwd                              # see "Imported where used"
     me = pwd.getpwuid(os.geteuid())
     if args.user and args.user != me.pw_name:
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 and args.action != "show":
             raise GtfcError("--user needs root: it writes a system-wide service")
         try:
             owner = pwd.getpwnam(args.user)
@@ -3151,7 +3249,7 @@ def services_for(args) -> List[Service]:
             raise GtfcError(f"no user {args.user!r} on this host") from None
     else:
         owner = me
-    system = os.geteuid() == 0         # root writes system units, run as the owner
+    system = os.geteuid() == 0 or owner is not me   # root: system units, run as the owner
     if args.repo:
         repos = [os.path.realpath(os.path.expanduser(args.repo))]
     elif owner is me:
@@ -3202,6 +3300,9 @@ def run_service_commands(commands: List[List[str]]) -> Optional[str]:
 
 def cmd_service(args) -> int:
     os_name = args.os or service_os()
+    if os_name != service_os() and args.action != "show":
+        raise GtfcError(f"this host is {service_os()}: --os {args.os} is for "
+                        f"gtfc service show only")
     services = services_for(args)
     if args.action == "show":
         for svc in services:
@@ -3221,9 +3322,9 @@ def cmd_service(args) -> int:
                      "; ".join(" ".join(c) for c in service_commands(svc, os_name, "enable")))
             else:
                 info(f"{svc.name}: enabled and started; it starts again at boot")
-                if os_name == "linux" and not svc.system:
-                    info(f"note: to start it at boot before you log in: "
-                         f"sudo loginctl enable-linger {svc.user}")
+            if os_name == "linux" and not svc.system:
+                info(f"note: a user unit starts at boot, before you log in, only with: "
+                     f"sudo loginctl enable-linger {svc.user}")
         elif args.action == "uninstall":
             why = run_service_commands(service_commands(svc, os_name, "disable"))
             if os.path.exists(path):
@@ -3233,11 +3334,13 @@ def cmd_service(args) -> int:
                 warn(f"{why} (the file is removed anyway)")
         else:
             pid = watcher_pid(Repo(svc.repo))
+            present = os.path.exists(path)
             info(f"{svc.repo}: service file {path} "
-                 f"{'present' if os.path.exists(path) else 'absent'}; gtfc-watch " +
+                 f"{'present' if present else 'absent'}; gtfc-watch " +
                  (f"running (pid {pid})" if pid else "not running"))
-            why = run_service_commands(service_commands(svc, os_name, "status"))
-            failed |= bool(why) or not pid
+            why = run_service_commands(service_commands(svc, os_name, "status")) \
+                if present else None
+            failed |= bool(why) or not pid or not present
             if why:
                 info(f"  {why}")
     return 1 if failed else 0
@@ -3388,7 +3491,7 @@ def build_parser() -> "argparse.ArgumentParser":
         a = actions.add_parser(action, help=text, description=text)
         repo_arg(a)
         a.add_argument("--user", metavar="NAME", help="(root) the user whose repo it "
-                       "is; writes a system-wide service that runs as NAME")
+                       "is: a system-wide service that runs as NAME")
         a.add_argument("--os", choices=sorted(RENDERERS), help="which service "
                        "manager's file (default: this host's)")
     p = command("integrate", cmd_integrate, "merge what peers pushed into the working "

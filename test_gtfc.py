@@ -1991,7 +1991,11 @@ class SeedUsageTest(ClusterTestCase):
         cases = [["gtfc-push", "/nonexistent"], ["gtfc-join", "bad host!", "r"],
                  ["gtfc-pull", "/tmp"], ["gtfc-bootstrap", "afile"],
                  ["gtfc-bootstrap", "/etc/forbidden"], ["gtfc-bootstrap", "outer/inner"],
-                 ["gtfc-join", "alpha", "outer"], ["gtfc", "install", "--prefix", "/usr"]]
+                 ["gtfc-join", "alpha", "outer"], ["gtfc", "install", "--prefix", "/usr"],
+                 ["gtfc-bootstrap", "--address", "x y", "addr"],
+                 ["gtfc", "log", "outer/nosuch"], ["gtfc", "restore", "outer/nosuch"],
+                 ["gtfc", "restore", "outer/afile", "--at", "yesterdy"],
+                 ["gtfc", "service", "install", "outer", "--os", "macos"]]
         for argv in cases:
             with self.subTest(argv=argv):
                 r = self.c.run("beta", argv, check=False)
@@ -2311,7 +2315,7 @@ class SharedConnectionTest(ClusterTestCase):
         c.write("beta", "myrepo/note", "removed\n")
         r = self.gtfc("beta", "pull", check=False)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("beta is no longer a member", r.stderr)
+        self.assertIn("alpha says this node is no longer a member", r.stderr)
         self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
 
 
@@ -2371,6 +2375,30 @@ class OperatingTest(ClusterTestCase):
         text = self.sub("alpha", "status", "st", check=False).stdout
         self.assertIn("needs attention: 1 conflict copy to look at", text)
         self.assertIn("beta         ok", text)
+        log = self.sub("alpha", "log", "st").stdout
+        self.assertRegex(log, r"gtfc +conflict copy draft\.conflict-")
+        # Out of sync with no watcher to fix it, and a refused mass delete, count.
+        c.run("beta", ["git", "-C", "st", "-c", "user.name=beta", "-c", "user.email=b@b",
+                       "commit", "-q", "--allow-empty", "-m", "not pushed"])
+        code, st = self.status("gamma", "st")
+        self.assertEqual(code, 1)
+        self.assertIn("beta out of sync (no gtfc-watch here: run gtfc-pull)", st["attention"])
+        for i in range(12):
+            c.write("alpha", f"st/bulk{i}", "b\n")
+        self.gtfc("alpha", "push", "st")
+        for i in range(12):
+            os.unlink(c.path("alpha", f"st/bulk{i}"))
+        self.assertEqual(self.gtfc("alpha", "push", "st", check=False).returncode, 1)
+        code, st = self.status("alpha", "st")
+        self.assertIn("a mass delete was refused (see gtfc-push's message)", st["attention"])
+        # A registered repo whose folder is gone is reported, not skipped.
+        os.rename(c.path("alpha", "st"), c.path("alpha", "st.away"))
+        try:
+            r = self.sub("alpha", "status", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("/home/gtfcuser/st: MISSING", r.stdout)
+        finally:
+            os.rename(c.path("alpha", "st.away"), c.path("alpha", "st"))
 
     def test_a_join_at_a_terminal_shows_git_progress(self):
         self.bootstrap("alpha", "~/prog")
@@ -2410,6 +2438,9 @@ class OperatingTest(ClusterTestCase):
         self.sub("gamma", "restore", "hist/notes.txt", "--at", first[:10])
         for host in ("alpha", "beta", "gamma"):
             self.wait_for_file(host, "hist/notes.txt", "v1\n")
+        r = self.sub("gamma", "restore", "hist/notes.txt", "--at", "deadbeef", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("neither a commit nor a date", r.stderr)
         r = self.sub("gamma", "restore", "hist/notes.txt", "--at", "1999-01-01",
                       check=False)
         self.assertEqual(r.returncode, 1)
@@ -2956,12 +2987,20 @@ def main(argv=None):
         return chaos_main(names[1:])
     if names == ["--latency"]:
         return latency_main()
-    # atexit (and so Cluster.close) runs on SIGTERM too, e.g. a CI timeout.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # SIGTERM (a CI timeout) stops the run like Ctrl-C: unittest would count a
+    # SystemExit as one failed test and go on.  Clusters close at exit either way.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     loader = unittest.TestLoader()
     module = sys.modules[__name__]
     suite = loader.loadTestsFromNames(names, module) if names else loader.loadTestsFromModule(module)
-    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+    try:
+        result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+    except KeyboardInterrupt:
+        print("interrupted: 0 passed, 1 failed", flush=True)
+        return 130
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped

@@ -1695,16 +1695,23 @@ class Doorbell:
 
     def __init__(self, repo: Repo):
         self.path = doorbell_path(repo)
+        self.fd: Optional[int] = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        os.mkfifo(self.path, 0o600)
-        # Read-write: the FIFO never reports end-of-file between two writers.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            os.mkfifo(self.path, 0o600)
+            # Read-write: the FIFO never reports end-of-file between two writers.
+            self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as e:    # a file system without FIFOs: gtfc-shell merges instead
+            warn(f"{repo.path}: no doorbell ({e.strerror}): pushes are merged by "
+                 "gtfc-shell, a little slower")
 
-    def fileno(self) -> int:
+    def fileno(self) -> Optional[int]:
         return self.fd
 
     def senders(self) -> set:
+        if self.fd is None:
+            return set()
         data = b""
         with contextlib.suppress(BlockingIOError):
             while True:
@@ -1715,9 +1722,12 @@ class Doorbell:
         return set(data.decode(errors="replace").split()) if data else set()
 
     def close(self) -> None:
+        if self.fd is None:
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         os.close(self.fd)
+        self.fd = None
 
 
 def check_member(repo: str, peer_names: List[str]) -> None:

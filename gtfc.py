@@ -1699,6 +1699,7 @@ class Doorbell:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         try:
+            os.makedirs(repo.state_dir, exist_ok=True)
             os.mkfifo(self.path, 0o600)
             # Read-write: the FIFO never reports end-of-file between two writers.
             self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)

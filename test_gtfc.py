@@ -1210,6 +1210,33 @@ class TwoClonesTestCase(unittest.TestCase):
 
 
 
+class DoorbellTest(TwoClonesTestCase):
+    """How gtfc-shell hands a push to a running watcher."""
+
+    def test_a_ring_reaches_the_listener_and_nobody_listening_is_no_ring(self):
+        self.assertFalse(gtfc.ring_doorbell(self.a, "beta"))        # no watcher
+        bell = gtfc.Doorbell(self.a)
+        self.assertTrue(gtfc.ring_doorbell(self.a, "beta"))
+        self.assertTrue(gtfc.ring_doorbell(self.a, "gamma"))
+        self.assertEqual(bell.senders(), {"beta", "gamma"})
+        self.assertEqual(bell.senders(), set())
+        bell.close()
+        self.assertFalse(gtfc.ring_doorbell(self.a, "beta"))        # gone with it
+        # A watcher killed without closing it leaves a FIFO nobody reads.
+        os.mkfifo(gtfc.doorbell_path(self.a))
+        self.assertFalse(gtfc.ring_doorbell(self.a, "beta"))
+
+    def test_without_fifos_the_watcher_goes_on_without_a_doorbell(self):
+        with mock.patch.object(gtfc.os, "mkfifo", side_effect=PermissionError(1, "nope")), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            bell = gtfc.Doorbell(self.a)
+        self.assertIn("no doorbell", err.getvalue())
+        self.assertIsNone(bell.fileno())
+        self.assertEqual(bell.senders(), set())
+        bell.close()
+        self.assertFalse(gtfc.ring_doorbell(self.a, "beta"))
+
+
 class DeterministicMergeTest(TwoClonesTestCase):
     """Merges with real git, no network: the properties convergence rests on."""
 

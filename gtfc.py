@@ -892,8 +892,11 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
         os.unlink(os.path.join(repo.state_dir, "mass-delete"))
     names = [name for _, name in changes]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    # maintenance.auto=false: git's housekeeping after a commit (hundreds of ms on a
+    # fresh big repo) would delay every change; see housekeep().
     repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
-             "-c", "core.hooksPath=/dev/null", "commit", "-q", "--no-verify",
+             "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
+             "commit", "-q", "--no-verify",
              "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
     return True
 
@@ -1355,7 +1358,11 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
     changes = tree_changes(repo, old, new)
     displace_ignored(repo, changes)
     with keep_old_inodes(repo, changes) as kept:
-        proc = repo.git("read-tree", "-m", "-u", old, new, check=False)
+        # Our hard links changed those files' ctime: read-tree must judge them by
+        # mtime and size, or it refuses every file we linked (the links keep what
+        # a same-size, same-mtime write would have changed).
+        proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old, new,
+                        check=False)
         if proc.returncode != 0:
             return last_line(proc.stderr)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
@@ -1544,7 +1551,14 @@ def pull_repo(repo: Repo) -> Dict[str, str]:
     integrate(repo)
     refresh_access(all_local_repos())
     sent = send_head(repo, only=[p.name for p in members if p.name not in failures])
+    housekeep(repo)
     return {**failures, **sent}
+
+
+def housekeep(repo: Repo) -> None:
+    """git's own upkeep (packing loose objects), which gtfc keeps off the path of a
+    change: the watcher runs it when idle, pull and gtfc-shell's merges after."""
+    repo.git("maintenance", "run", "--auto", "--quiet", check=False)
 
 
 def integrate_after_receive(repo: Repo) -> None:
@@ -1555,6 +1569,7 @@ def integrate_after_receive(repo: Repo) -> None:
     result = integrate(repo, wait=False)
     if result and (is_novel(repo, result.new) or result.members_changed):
         report(send_head(repo))
+    housekeep(repo)
 
 
 # Forced command: gtfc-shell ###############################################
@@ -1654,7 +1669,9 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     if denywrite or denied_now(peer_names):
         raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
+    # receive.autogc=false: the pusher would wait for the gc; see housekeep().
     confine = ["-c", f"core.hooksPath={receive_hooks_dir(Repo(repo))}",
+               "-c", "receive.autogc=false",
                "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
     for name in peer_names:
         confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
@@ -2749,6 +2766,7 @@ class RepoWatch:
         self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
         first = last = None
         pending: Optional[set] = set()      # paths changed since the last commit; None: any
+        last_upkeep = time.monotonic()
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
@@ -2774,6 +2792,9 @@ class RepoWatch:
                     pending |= set(paths)
             senders = self.doorbell.senders()
             due = first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP)
+            if not (first or senders) and now - last_upkeep >= self.pull_interval:
+                last_upkeep = now                   # quiet for a while: git's upkeep
+                housekeep(self.repo)
             if senders or due:          # a peer pushed (merge it now), or a burst ended
                 if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()

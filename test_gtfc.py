@@ -1315,7 +1315,7 @@ class NothingLostTest(TwoClonesTestCase):
 
         def git_then_write(repo, *args, **kw):
             proc = real_git(repo, *args, **kw)
-            if args[:1] == ("read-tree",):
+            if "read-tree" in args:
                 writer.write("typed during the checkout\n")
                 writer.flush()
             return proc
@@ -1331,6 +1331,27 @@ class NothingLostTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "one\ntwo\nthree\ntyped during the checkout\n")
         self.assertTrue(gtfc.commit_local(self.a))      # and it syncs like any file
         self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "checkout")))
+
+    def test_back_to_back_changes_to_one_file_apply_in_one_checkout_each(self):
+        """The net's hard links must not make read-tree refuse (and retry after a
+        walk of the whole tree) on every change."""
+        real_git, calls = gtfc.Repo.git, []
+
+        def counting(repo, *args, **kw):
+            calls.append(args)
+            return real_git(repo, *args, **kw)
+
+        for i in range(2):
+            if i:
+                time.sleep(1.1)     # git compares ctime to the second
+            commit_file(self.b, "f.txt", f"version {i}\n", 2000 + i)
+            self.exchange()
+            del calls[:]
+            with mock.patch.object(gtfc.Repo, "git", counting):
+                gtfc.integrate(self.a, paths=set())
+            self.assertEqual(sum("read-tree" in c for c in calls), 1, calls)
+            with open(os.path.join(self.a.path, "f.txt")) as f:
+                self.assertEqual(f.read(), f"version {i}\n")
 
     def test_an_ignored_local_file_is_moved_aside_not_overwritten(self):
         for repo in (self.a, self.b):

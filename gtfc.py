@@ -2529,20 +2529,36 @@ def cmd_integrate(args) -> int:
     return 0
 
 
+# The installed gtfc is a launcher that imports PREFIX/lib/gtfc/gtfc.py as a module:
+# Python keeps a module's compiled form (written here at install), never a script's,
+# and compiling gtfc is a third of gtfc-shell's start-up, paid on every push.
+LAUNCHER = """#!/usr/bin/env python3
+# Written by `gtfc install`: gtfc itself is {lib}/gtfc.py (run `gtfc --help`).
+import sys
+sys.path[0] = {lib!r}     # this folder, not bin/, is where Python looks first
+import gtfc
+sys.exit(gtfc.main())
+"""
+
+
 def cmd_install(args) -> int:
-    prefix = args.prefix or ("/usr/local" if os.geteuid() == 0
-                             else os.path.join(home(), ".local"))
-    bindir = os.path.join(os.path.abspath(os.path.expanduser(prefix)), "bin")
-    os.makedirs(bindir, exist_ok=True)
-    target = os.path.join(bindir, "gtfc")
+    import py_compile                       # see "Imported where used"
+    import importlib.util
+    prefix = os.path.abspath(os.path.expanduser(args.prefix or (
+        "/usr/local" if os.geteuid() == 0 else os.path.join(home(), ".local"))))
+    bindir, libdir = os.path.join(prefix, "bin"), os.path.join(prefix, "lib", "gtfc")
+    for folder in (bindir, libdir):
+        os.makedirs(folder, exist_ok=True)
+    program = os.path.join(libdir, "gtfc.py")
     source = os.path.realpath(__file__)
-    if source != os.path.realpath(target):
-        # Copy then rename: a running watcher keeps its old file, new runs get the new.
-        fd, tmp = tempfile.mkstemp(dir=bindir, prefix=".gtfc-install-")
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
+    if source != os.path.realpath(program):
+        with open(source, encoding="utf-8") as f:
+            # Atomic: a running watcher keeps its old file, new runs get the new.
+            write_file_atomic(program, f.read(), mode=0o644)
+    with contextlib.suppress(py_compile.PyCompileError, OSError):
+        py_compile.compile(program, cfile=importlib.util.cache_from_source(program),
+                           doraise=True)
+    write_file_atomic(os.path.join(bindir, "gtfc"), LAUNCHER.format(lib=libdir), mode=0o755)
     for link in LINK_NAMES:
         path = os.path.join(bindir, link)
         if os.path.islink(path) and os.readlink(path) == "gtfc":

@@ -2033,6 +2033,15 @@ class SeedUsageTest(ClusterTestCase):
         self.assertEqual(first.stderr, "")
         self.assertIn("up to date", first.stdout)
 
+    def test_install_leaves_a_launcher_and_compiled_gtfc(self):
+        launcher = os.path.join(self.c.bin, "gtfc")
+        with open(launcher) as f:
+            self.assertIn("import gtfc", f.read())
+        lib = os.path.join(os.path.dirname(self.c.bin), "lib", "gtfc")
+        self.assertTrue(glob.glob(os.path.join(lib, "__pycache__", "gtfc.*.pyc")))
+        r = self.c.run("alpha", ["gtfc", "--version"])
+        self.assertEqual(r.stdout.strip(), f"gtfc {gtfc.VERSION}")
+
     def test_bad_input_gets_one_line_and_no_traceback(self):
         self.c.write("beta", "afile", "x\n")
         self.bootstrap("beta", "~/outer")

@@ -152,8 +152,13 @@ def last_line(data) -> str:
     return lines[-1] if lines else "(no message)"
 
 
+# Set by gtfc-watch, whose log lines all start with the time.
+STAMP_WARNINGS = False
+
+
 def warn(message: str) -> None:
-    print(f"gtfc: {message}", file=sys.stderr, flush=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S ") if STAMP_WARNINGS else ""
+    print(f"{stamp}gtfc: {message}", file=sys.stderr, flush=True)
 
 
 def info(message: str) -> None:
@@ -2458,7 +2463,7 @@ def sync_each(args, step, all_well: str) -> int:
         report(failures)
         failed |= bool(failures)
         info(f"{repo.path}: at {short(repo.head())}" +
-             (f", {len(failures)} peer(s) not reached" if failures else all_well))
+             (f", {counted(len(failures), 'peer')} not reached" if failures else all_well))
     return 1 if failed else 0
 
 
@@ -2860,6 +2865,8 @@ def cmd_watch(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    global STAMP_WARNINGS
+    STAMP_WARNINGS = True
     events = EventLog(EventLog.ERROR if args.quiet else
                       EventLog.DETAIL if args.verbose else EventLog.EVENT, args.syslog)
     with contextlib.ExitStack() as stack:
@@ -3187,7 +3194,7 @@ def cmd_restore(args) -> int:
     failures = push_repo(repo)
     report(failures)
     info(f"restored {rel} as it was at {when} ({short(source)}); " +
-         (f"{len(failures)} peer(s) not reached yet" if failures else "peers have it"))
+         (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
     return 1 if failures else 0
 
 
@@ -3471,9 +3478,10 @@ def build_parser() -> "argparse.ArgumentParser":
     repo_arg(p)
     p.add_argument("--poll", action="store_true", help="poll the tree instead of "
                    "using inotify/kqueue (network file systems)")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="log more detail (every pull, also when nothing came)")
-    p.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true",
+                       help="log more detail (every pull, also when nothing came)")
+    level.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     p.add_argument("--syslog", action="store_true", help="log to syslog (facility "
                    "daemon) instead of stderr")
     p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "

@@ -10,7 +10,7 @@ test:            ## the whole suite: unit tests and a real multi-host sshd clust
 demo:            ## a throwaway 3-node cluster on loopback; watch edits arrive
 	$(PYTHON) test_gtfc.py --demo
 
-install:         ## copy gtfc.py to $(PREFIX)/bin/gtfc and make the gtfc-* links
+install:         ## gtfc.py to $(PREFIX)/lib/gtfc, a launcher $(PREFIX)/bin/gtfc, the gtfc-* links
 	$(PYTHON) gtfc.py install --prefix $(PREFIX)
 
 check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time only)

@@ -656,6 +656,10 @@ def refresh_access(repos: List[Repo]) -> None:
     repo's known_hosts, from committed membership."""
     grants: Dict[str, Grant] = {}
     for repo in repos:
+        if repo.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+            warn(f"{repo.path} has no commit yet (a bootstrap that stopped half way?) — "
+                 "run gtfc-bootstrap on it again")
+            continue                    # no members either: nobody to let in
         for peer in peers(repo):
             grant = grants.setdefault(peer.key, Grant())
             grant.repos.add(repo.path)
@@ -2320,17 +2324,21 @@ def cmd_bootstrap(args) -> int:
                             "it — pick a folder outside it")
     if os.path.exists(path) and not os.path.isdir(path):
         raise GtfcError(f"{path} is a file — bootstrap a folder")
-    os.makedirs(path, exist_ok=True)
     repo = Repo(path)
-    if not os.path.isdir(repo.git_dir):
-        run(["git", "init", "-q", "-b", "main", repo.path])
-    existing = repo.out("config", "--get", "gtfc.node", check=False)
+    existing = os.path.isdir(repo.git_dir) and \
+        repo.out("config", "--get", "gtfc.node", check=False)
+    if existing and repo.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+        existing = ""                   # a bootstrap that stopped half way: finish it
     if existing:
         info(f"{repo.path} is already a gtfc repo (node {existing})")
     else:
-        name = args.name or default_node_name()
+        name = args.name or existing or default_node_name()
+        node = this_node(name, args.address, os.path.realpath(path))  # checks first
+        os.makedirs(path, exist_ok=True)
+        if not os.path.isdir(repo.git_dir):
+            run(["git", "init", "-q", "-b", "main", repo.path])
         configure_repo(repo, name)
-        write_node_record(repo, this_node(name, args.address, repo.path))
+        write_node_record(repo, node)
         with repo.lock():
             commit_local(repo)
         info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
@@ -3064,7 +3072,7 @@ def print_status(status: dict) -> None:
             sync = p["error"]
         line = (f"  {p['name']:<12} {'ok' if p['reachable'] else 'UNREACHABLE':<11} "
                 f"{sync}; pushed {ago(p['last_push_s'])}, pulled {ago(p['last_pull_s'])}")
-        if p["retrying"] and pid:
+        if p["retrying"] and pid and not p["reachable"]:
             line += f"; watcher retries in {p['retrying']['next_try_in_s']:.0f} s"
         info(line)
     if status["uncommitted"]:
@@ -3081,7 +3089,12 @@ def print_status(status: dict) -> None:
 
 
 def cmd_status(args) -> int:
-    statuses = [status_or_error(repo) for repo in find_repos(args.repo)]
+    try:
+        statuses = [status_or_error(repo) for repo in find_repos(args.repo)]
+    except GtfcError:
+        if args.repo or not registered_repos():
+            raise
+        statuses = []               # every registered repo is missing: listed below
     if not args.repo:               # registered repos whose folder is gone count too
         statuses += [{"repo": path, "missing": True, "attention": attention({"missing": 1})}
                      for path in registered_repos()
@@ -3132,10 +3145,15 @@ def cmd_log(args) -> int:
 
 
 def history(repo: Repo, rel: str, number: int, *log_args: str):
-    """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel."""
-    out = repo.git("log", *log_args, "-z", f"-n{number}", "--name-status", "--no-renames",
-                   "--format=%x01%h %at %an", "--", rel or ".",
-                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+    """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel
+    or its conflict copies.  --full-history: git's default simplification would hide
+    an edit that lost a collision."""
+    stem, ext = os.path.splitext(rel)
+    paths = [":(literal)" + rel, ":(glob)" + glob_escape(stem) + ".conflict-*" +
+             glob_escape(ext)] if rel else ["."]
+    out = repo.git("log", *log_args, "--full-history", "-z", f"-n{number}",
+                   "--name-status", "--no-renames", "--format=%x01%h %at %an", "--",
+                   *paths).stdout.decode(errors="replace")
     entries = []
     for record in filter(None, out.split("\x01")):
         header, _, changes = record.partition("\0")
@@ -3144,6 +3162,10 @@ def history(repo: Repo, rel: str, number: int, *log_args: str):
         entries += [(int(when), commit, node, kind.strip(), name)
                     for kind, name in zip(fields[0::2], fields[1::2])]
     return entries
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:

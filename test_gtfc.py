@@ -2060,6 +2060,11 @@ class SeedUsageTest(ClusterTestCase):
                 self.assertNotIn("Traceback", r.stderr)
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
                 self.assertTrue(r.stderr.startswith("gtfc: "), r.stderr)
+        # A refused bootstrap leaves nothing half made: the retry just works.
+        r = self.c.run("beta", ["gtfc-bootstrap", "--address", "bad addr", "half"], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertFalse(os.path.exists(self.c.path("beta", "half/.git")))
+        self.assertIn("gtfc repo ready", self.c.run("beta", ["gtfc-bootstrap", "half"]).stdout)
         # A gtfc repo moved elsewhere is named as such, not as "no repo here".
         self.c.run("beta", ["mv", "outer", "moved"])
         r = self.c.run("beta", ["gtfc-push"], cwd="/home/gtfcuser/moved", check=False)
@@ -2433,6 +2438,11 @@ class OperatingTest(ClusterTestCase):
         self.assertIn("needs attention: 1 conflict copy to look at", text)
         self.assertIn("beta         ok", text)
         log = self.sub("alpha", "log", "st").stdout
+        self.assertRegex(log, r"gtfc +conflict copy draft\.conflict-")
+        # The file's own log shows both colliding edits and the copy.
+        log = self.sub("alpha", "log", "st/draft").stdout
+        self.assertRegex(log, r"alpha +changed +draft\n")
+        self.assertRegex(log, r"beta +changed +draft\n")
         self.assertRegex(log, r"gtfc +conflict copy draft\.conflict-")
         # Out of sync with no watcher to fix it, and a refused mass delete, count.
         c.run("beta", ["git", "-C", "st", "-c", "user.name=beta", "-c", "user.email=b@b",

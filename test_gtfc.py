@@ -2700,6 +2700,7 @@ class Chaos:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.ops = []               # (time, host, op, path, content)
+        self.marks = {}             # (path, content) of a line edit → the line it set
         self.kills = self.freezes = 0
         self.watchers = {}
 
@@ -2761,7 +2762,10 @@ class Chaos:
             lines = []
         lines += [""] * (3 - len(lines))
         lines[line] = text
-        self.write(host, rel, "\n".join(lines[:3]) + "\n")
+        content = "\n".join(lines[:3]) + "\n"
+        with self.lock:
+            self.marks[(rel, content)] = text
+        self.write(host, rel, content)
 
     def write(self, host, rel, content):
         self.c.write(host, "myrepo/" + rel, content)
@@ -2854,8 +2858,26 @@ class Chaos:
         lost = [(who, path, "history") for (who, path), (op, content) in last_by_writer.items()
                 if op == "write" and blob_id(content) not in in_history]
         lost += [(None, path, "tree") for path, (op, content) in last_on_path.items()
-                 if op == "write" and blob_id(content) not in in_tree]
+                 if op == "write" and blob_id(content) not in in_tree
+                 and not self.merged_in(host, path, self.marks.get((path, content)))]
         return lost
+
+    def merged_in(self, host, path, line):
+        """A last line edit that git merged cleanly with a concurrent edit of another
+        line is in the final file, though not as the blob that was written: look
+        for the line it set in the file and its conflict copies."""
+        if line is None:
+            return False
+        stem, ext = os.path.splitext(path)
+        names = self.c.run(host, ["git", "-C", "myrepo", "ls-tree", "--name-only",
+                                  "HEAD"]).stdout.split("\n")
+        for name in names:
+            if name == path or (name.startswith(stem + ".conflict-") and name.endswith(ext)):
+                text = self.c.run(host, ["git", "-C", "myrepo", "show", f"HEAD:{name}"]).stdout
+                if line in text.splitlines():
+                    return True
+        self.log(f"{path}: last write set {line!r}; final versions lack it")
+        return False
 
     def figures(self, converged, head):
         first = self.c.names[0]

@@ -346,6 +346,10 @@ class Repo:
     def head(self) -> str:
         return self.out("rev-parse", "--verify", "HEAD")
 
+    def has_commit(self) -> bool:
+        """False for a repo whose bootstrap stopped before its first commit."""
+        return self.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0
+
     def refs(self, prefix: str) -> Dict[str, str]:
         """{ref name without prefix: oid} for every ref under prefix."""
         lines = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
@@ -420,7 +424,7 @@ def find_repos(arg: Optional[str]) -> List[Repo]:
         if cwd == path or cwd.startswith(path.rstrip("/") + "/"):
             return [check_owner(Repo(path))]
     here = os.fsdecode(run(["git", "rev-parse", "--show-toplevel"], check=False).stdout.strip())
-    if here and Repo(here).out("config", "--get", "gtfc.node", check=False):
+    if here and Repo(here).setting("node"):
         raise GtfcError(f"{here} is a gtfc repo that was moved (peers know it by its old "
                         "path) — move it back, or gtfc unjoin it and join anew")
     if here:
@@ -656,7 +660,7 @@ def refresh_access(repos: List[Repo]) -> None:
     repo's known_hosts, from committed membership."""
     grants: Dict[str, Grant] = {}
     for repo in repos:
-        if repo.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+        if not repo.has_commit():
             warn(f"{repo.path} has no commit yet (a bootstrap that stopped half way?) — "
                  "run gtfc-bootstrap on it again")
             continue                    # no members either: nobody to let in
@@ -986,10 +990,7 @@ def hold_back(repo: Repo, changed: List[bytes], limit: int,
     # Looking at some paths only, the others keep their entries.
     now = set(held) | (set() if everywhere else known - set(changed))
     if now != known:
-        os.makedirs(repo.state_dir, exist_ok=True)
-        with open(record + ".tmp", "wb") as f:
-            f.write(b"".join(p + b"\0" for p in sorted(now)))
-        os.replace(record + ".tmp", record)
+        write_file_atomic(record, "".join(os.fsdecode(p) + "\0" for p in sorted(now)))
     return held
 
 
@@ -1667,10 +1668,10 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     move the peer's own inbox refs/gtfc/in/<peer>: every other ref is hidden from
     it, and git refuses updates to hidden refs; a hook refuses deletes."""
     verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
-    repo = pinned_repo(path, pinned)
-    git_dir = os.path.join(repo, ".git")
+    repo = Repo(pinned_repo(path, pinned))
+    git_dir = repo.git_dir
     if not os.path.isdir(git_dir):
-        raise GtfcError(f"{repo} is missing on {socket.gethostname()} (unmounted or "
+        raise GtfcError(f"{repo.path} is missing on {socket.gethostname()} (unmounted or "
                         "moved?) — it syncs again once it is back")
     check_member(repo, peer_names)
     if verb == "upload-pack":
@@ -1679,14 +1680,14 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
         raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
     # receive.autogc=false: the pusher would wait for the gc; see housekeep().
-    confine = ["-c", f"core.hooksPath={receive_hooks_dir(Repo(repo))}",
+    confine = ["-c", f"core.hooksPath={receive_hooks_dir(repo)}",
                "-c", "receive.autogc=false",
                "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
     for name in peer_names:
         confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
     status = subprocess.call(["git", *confine, "receive-pack", git_dir])
-    if status == 0 and not ring_doorbell(Repo(repo), peer_names[0]):
-        start_background_integrate(Repo(repo))
+    if status == 0 and not ring_doorbell(repo, peer_names[0]):
+        start_background_integrate(repo)
     return status
 
 
@@ -1757,7 +1758,7 @@ class Doorbell:
         self.fd = None
 
 
-def check_member(repo: str, peer_names: List[str]) -> None:
+def check_member(repo: Repo, peer_names: List[str]) -> None:
     """The peer must still be a member.  Removing a node drops its key from
     authorized_keys2, but a connection it opened before (shared connections stay
     up for minutes) was let in by the old file: membership has the last word."""
@@ -1765,10 +1766,11 @@ def check_member(repo: str, peer_names: List[str]) -> None:
         raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
                         "run gtfc-pull here to rewrite the gtfc block")
     for name in peer_names:
-        if Repo(repo).git("cat-file", "-e", f"HEAD:{NODES_DIR}/{name}",
-                          check=False).returncode == 0:
+        if repo.git("cat-file", "-e", f"HEAD:{NODES_DIR}/{name}",
+                    check=False).returncode == 0:
             return
-    raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of {repo}")
+    raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of "
+                    f"{repo.path}")
 
 
 def denied_now(peer_names: List[str]) -> bool:
@@ -1792,11 +1794,13 @@ def start_background_integrate(repo: Repo) -> None:
     """Merge what was just pushed, after the pusher has gone: its push returns as
     soon as the objects are safe here.  A fork, not a new gtfc: this process has
     already paid Python's start-up, a large part of a change's trip."""
+    global STAMP_WARNINGS
     os.makedirs(repo.state_dir, exist_ok=True)
     log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     if os.fork():
         os.close(log)
         return
+    STAMP_WARNINGS = True               # the child writes .git/gtfc/log, where times help
     try:                                # the child: detached, its output to the log
         os.setsid()
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -1804,7 +1808,7 @@ def start_background_integrate(repo: Repo) -> None:
         os.dup2(log, 2)
         integrate_after_receive(repo)
     except GtfcError as e:
-        warn(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {e}")
+        warn(str(e))
     except BaseException:
         traceback.print_exc()
     finally:
@@ -2325,9 +2329,8 @@ def cmd_bootstrap(args) -> int:
     if os.path.exists(path) and not os.path.isdir(path):
         raise GtfcError(f"{path} is a file — bootstrap a folder")
     repo = Repo(path)
-    existing = os.path.isdir(repo.git_dir) and \
-        repo.out("config", "--get", "gtfc.node", check=False)
-    if existing and repo.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+    existing = os.path.isdir(repo.git_dir) and repo.setting("node")
+    if existing and not repo.has_commit():
         existing = ""                   # a bootstrap that stopped half way: finish it
     if existing:
         info(f"{repo.path} is already a gtfc repo (node {existing})")
@@ -2655,7 +2658,6 @@ class PeerLink(threading.Thread):
             self.delay = next_delay(self.delay, self.watch.retry_max)
             self.next_try = time.monotonic() + self.delay
             self.watch.log(f"{failure} (next try in {self.delay:.0f} s)", EventLog.ERROR)
-            os.makedirs(os.path.dirname(record), exist_ok=True)
             write_file_atomic(record, f"{failure}\n{time.time() + self.delay:.0f}\n")
             return False
         if self.delay:
@@ -2995,8 +2997,8 @@ def repo_status(repo: Repo) -> dict:
         peer_states = list(pool.map(lambda p: peer_status(repo, p, head), members))
     limit = max_file_size(repo)
     changed = worktree_changes(repo)
-    held = [{"path": os.fsdecode(path), "bytes": size}
-            for path, size in oversized(repo, changed, limit)]
+    too_big = oversized(repo, changed, limit)
+    held = [{"path": os.fsdecode(path), "bytes": size} for path, size in too_big]
     listed = repo.git("ls-files", "-z").stdout.split(b"\0")
     conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p)
     try:
@@ -3008,8 +3010,8 @@ def repo_status(repo: Repo) -> dict:
     status = {"repo": repo.path, "node": repo.node, "head": head,
               "watcher_pid": watcher_pid(repo), "peers": peer_states,
               "mass_delete_refused": refused,
-              "uncommitted": sorted(os.fsdecode(p) for p in changed
-                                    if p not in {os.fsencode(h["path"]) for h in held}),
+              "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
+                                    {path for path, _ in too_big}),
               "held_back": held, "max_file_size": limit, "conflict_copies": conflicts}
     status["attention"] = attention(status)
     return status
@@ -3207,6 +3209,12 @@ def cmd_restore(args) -> int:
     if not rel:
         raise GtfcError("name a file or folder inside the repo, not the repo itself")
     integrate(repo)             # what is there now goes into history first: nothing lost
+    full = os.path.join(repo.path, rel)
+    untracked = os.path.isfile(full) and repo.git(
+        "cat-file", "-e", f"HEAD:{rel}", check=False).returncode != 0
+    if untracked or worktree_changes(repo, {rel}):
+        raise GtfcError(f"{rel} holds changes gtfc did not commit (over gtfc.maxFileSize, "
+                        "or ignored) — move it aside first, so the restore loses nothing")
     source = version_before(repo, rel, args.at)
     if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
         raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")

@@ -1203,10 +1203,23 @@ class TwoClonesTestCase(unittest.TestCase):
         self.b = gtfc.Repo(os.path.join(self.tmp, "b"))
         gtfc.configure_repo(self.b, "beta")
 
+    def third_clone(self):
+        """gamma: a third clone of alpha's repo."""
+        git(self.tmp, "clone", "-q", self.a.path, os.path.join(self.tmp, "c"))
+        c = gtfc.Repo(os.path.join(self.tmp, "c"))
+        gtfc.configure_repo(c, "gamma")
+        return c
+
+    @staticmethod
+    def deliver(pairs):
+        """Each repo fetches the others' heads into its inboxes, as pushes would."""
+        for repo, others in pairs:
+            for other in others:
+                git(repo.path, "fetch", "-q", other.path, f"+HEAD:{gtfc.INBOX}{other.node}")
+
     def exchange(self):
         """Each repo fetches the other's head into its inbox, as a push would."""
-        git(self.a.path, "fetch", "-q", self.b.path, f"+HEAD:{gtfc.INBOX}beta")
-        git(self.b.path, "fetch", "-q", self.a.path, f"+HEAD:{gtfc.INBOX}alpha")
+        self.deliver(((self.a, (self.b,)), (self.b, (self.a,))))
 
 
 
@@ -1450,15 +1463,11 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.a.path, "other.txt")))
 
     def test_three_heads_merge_to_one_commit_whatever_the_arrival_order(self):
-        git(self.tmp, "clone", "-q", self.a.path, os.path.join(self.tmp, "c"))
-        c = gtfc.Repo(os.path.join(self.tmp, "c"))
-        gtfc.configure_repo(c, "gamma")
+        c = self.third_clone()
         x = commit_file(self.a, "f.txt", "alpha's line\ntwo\nthree\n", 2000)
         y = commit_file(self.b, "f.txt", "beta's line\ntwo\nthree\n", 2005)
         z = commit_file(c, "f.txt", "gamma's line\ntwo\nthree\n", 2003)
-        for repo, others in ((self.a, (self.b, c)), (self.b, (c, self.a)), (c, (self.a, self.b))):
-            for other in others:
-                git(repo.path, "fetch", "-q", other.path, f"+HEAD:{gtfc.INBOX}{other.node}")
+        self.deliver(((self.a, (self.b, c)), (self.b, (c, self.a)), (c, (self.a, self.b))))
         results = {gtfc.integrate(r).new for r in (self.a, self.b, c)}
         self.assertEqual(len(results), 1)
         files = [re.sub(r"-[0-9a-f]{8}\.txt$", ".txt", n) for n in sorted(os.listdir(self.a.path))]
@@ -1466,15 +1475,11 @@ class NothingLostTest(TwoClonesTestCase):
                                  "f.conflict-gamma-19700101-003323.txt", "f.txt"])
 
     def test_a_late_merge_of_edits_already_merged_changes_nothing(self):
-        git(self.tmp, "clone", "-q", self.a.path, os.path.join(self.tmp, "c"))
-        c = gtfc.Repo(os.path.join(self.tmp, "c"))
-        gtfc.configure_repo(c, "gamma")
+        c = self.third_clone()
         x = commit_file(self.a, "x.txt", "x\n", 2000)
         y = commit_file(self.b, "y.txt", "y\n", 2001)
         z = commit_file(c, "z.txt", "z\n", 2002)
-        for repo, others in ((self.a, (self.b, c)), (c, (self.a,))):
-            for other in others:
-                git(repo.path, "fetch", "-q", other.path, f"+HEAD:{gtfc.INBOX}{other.node}")
+        self.deliver(((self.a, (self.b, c)), (c, (self.a,))))
         stale = gtfc.integrate(c).new              # gamma's merge of x and z only
         settled = gtfc.integrate(self.a).new       # alpha knows x, y and z
         git(self.a.path, "fetch", "-q", c.path, f"+{stale}:{gtfc.INBOX}gamma")
@@ -2537,6 +2542,14 @@ class OperatingTest(ClusterTestCase):
         c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "1m"])
         self.gtfc("alpha", "push", "sized")
         self.wait_for_file("beta", "sized/big.bin", "x" * 5000)
+        # A restore never overwrites bytes gtfc could not commit.
+        c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "4k"])
+        c.write("alpha", "sized/big.bin", "y" * 6000)
+        r = self.sub("alpha", "restore", "sized/big.bin", "--at", self.head("alpha", "sized"),
+                     check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("holds changes gtfc did not commit", r.stderr)
+        self.assertEqual(c.read("alpha", "sized/big.bin"), "y" * 6000)
         c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "lots"])
         r = self.gtfc("alpha", "push", check=False)
         self.assertEqual(r.returncode, 1)

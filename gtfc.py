@@ -52,29 +52,24 @@ forwarded agent is used only by gtfc-join, to introduce the new node to its firs
 import contextlib
 import enum
 import errno
-import faulthandler
 import functools
 import fcntl
-import glob
 import os
 import re
 import select
 import shlex
-import shutil
 import signal
-import socket
 import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
-# Imported where used: argparse, ctypes, concurrent.futures, hashlib.  gtfc-shell starts on
-# every push a peer makes, and loading them would add a tenth to its start-up.
+from typing import Dict, List, NamedTuple, Optional, Tuple
+# Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, hashlib,
+# shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
+# and loading them (and dataclasses: see NamedTuple below) would add half to its
+# start-up.
 
 VERSION = "0.1.0"
 MIN_GIT = (2, 33)              # rev-list --no-commit-header
@@ -238,6 +233,7 @@ def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
     """Write via a temporary file and rename, so readers see old or new, never half."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
+    import tempfile                     # see "Imported where used"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".gtfc-tmp-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
@@ -257,6 +253,7 @@ def installed_bin_dir() -> str:
     here = os.path.dirname(os.path.abspath(sys.argv[0]))
     if os.path.exists(os.path.join(here, "gtfc-shell")):
         return here
+    import shutil                       # see "Imported where used"
     found = shutil.which("gtfc-shell")
     if found:
         return os.path.dirname(os.path.abspath(found))
@@ -276,6 +273,7 @@ STALE_LOCK_AGE = 2.0    # seconds; a live git may close its lock file just befor
 def lock_in_use(path: str) -> bool:
     """Does any process hold path open?  Known exactly where /proc shows file
     descriptors (Linux); elsewhere only locks older than ten minutes count as stale."""
+    import glob                         # see "Imported where used"
     if not os.path.isdir("/proc/self/fd"):
         try:
             return time.time() - os.lstat(path).st_mtime < 600
@@ -346,9 +344,13 @@ class Repo:
     def head(self) -> str:
         return self.out("rev-parse", "--verify", "HEAD")
 
+    def head_if_any(self) -> Optional[str]:
+        """HEAD, or None in a repo whose bootstrap stopped before its first commit."""
+        return self.git("rev-parse", "--verify", "-q", "HEAD",
+                        check=False).stdout.decode().strip() or None
+
     def has_commit(self) -> bool:
-        """False for a repo whose bootstrap stopped before its first commit."""
-        return self.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0
+        return self.head_if_any() is not None
 
     def refs(self, prefix: str) -> Dict[str, str]:
         """{ref name without prefix: oid} for every ref under prefix."""
@@ -456,15 +458,14 @@ def check_owner(repo: Repo) -> Repo:
 
 # Membership ###############################################################
 
-@dataclass
-class Node:
+class Node(NamedTuple):
     """How peers reach one node: a file .gtfc/nodes/<name> in the repo."""
     name: str
     address: str
     user: str
     path: str
     key: str
-    hostkeys: List[str] = field(default_factory=list)
+    hostkeys: Tuple[str, ...] = ()
     port: int = 22
 
 
@@ -513,7 +514,7 @@ def parse_node(name: str, text: str) -> Node:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad port {port!r}")
     return Node(name, fields["address"], fields["user"], fields["path"], fields["key"],
-                hostkeys, int(port))
+                tuple(hostkeys), int(port))
 
 
 def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
@@ -574,6 +575,7 @@ def ensure_key(node_name: str) -> str:
 
 
 def local_host_keys() -> List[str]:
+    import glob                         # see "Imported where used"
     keys = []
     for pub in sorted(glob.glob("/etc/ssh/ssh_host_*_key.pub")):
         with contextlib.suppress(OSError), open(pub, encoding="ascii") as f:
@@ -588,17 +590,17 @@ def local_host_keys() -> List[str]:
 
 def this_node(name: str, address: Optional[str], path: str) -> Node:
     import getpass
-    address = address or socket.gethostname()
+    address = address or os.uname().nodename
     if not ADDRESS_RE.match(address) or address.startswith("-"):
         raise GtfcError(f"{address!r} is not a host name or address peers could reach "
                         "— pass --address HOST (a name or an IP)")
     return Node(name=name, address=address,
                 user=getpass.getuser(), path=path, key=ensure_key(name),
-                hostkeys=local_host_keys())
+                hostkeys=tuple(local_host_keys()))
 
 
 def default_node_name() -> str:
-    name = socket.gethostname().split(".")[0]
+    name = os.uname().nodename.split(".")[0]
     if not NODE_NAME_RE.match(name):
         raise GtfcError(f"hostname {name!r} is not a usable node name — pass --name")
     return name
@@ -624,11 +626,10 @@ def split_managed_block(text: str) -> Tuple[List[str], List[str], List[str]]:
     return lines[:start], lines[start + 1:end], lines[end + 1:]
 
 
-@dataclass
-class Grant:
+class Grant(NamedTuple):
     """What one peer key may do here: sync these repos, as the nodes so named."""
-    repos: set = field(default_factory=set)
-    names: set = field(default_factory=set)
+    repos: set
+    names: set
 
 
 def render_authorized_keys(old_text: str, grants: Dict[str, Grant], shell: str) -> str:
@@ -665,7 +666,7 @@ def refresh_access(repos: List[Repo]) -> None:
                  "run gtfc-bootstrap on it again")
             continue                    # no members either: nobody to let in
         for peer in peers(repo):
-            grant = grants.setdefault(peer.key, Grant())
+            grant = grants.setdefault(peer.key, Grant(set(), set()))
             grant.repos.add(repo.path)
             grant.names.add(peer.name)
         write_known_hosts(repo)
@@ -767,6 +768,7 @@ def mux_path(repo: Repo, node: Node) -> Optional[str]:
 
 
 def mux_alive(path: str) -> bool:
+    import socket                       # see "Imported where used"
     with socket.socket(socket.AF_UNIX) as s:
         try:
             s.connect(path)
@@ -788,6 +790,7 @@ def close_connection(repo: Repo, node: Node) -> bool:
 def open_connection(repo: Repo, node: Node) -> Optional[str]:
     """Make sure the shared connection to node is up: None if it is (or if this
     host cannot share connections), else why node cannot be reached."""
+    import tempfile                     # see "Imported where used"
     path = mux_path(repo, node)
     if path is None or mux_alive(path):
         return None
@@ -895,22 +898,24 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
                             "in this repo — if none is, remove that file")
         warn(f"{repo.path}: some files could not be read and stay uncommitted: "
              f"{last_line(added.stderr)}")
-    status = repo.git("diff", "--cached", "--name-status", "--no-renames", "-z").stdout
-    fields = status.decode(errors="replace").split("\0")
-    changes = list(zip(fields[0::2], fields[1::2]))
+    # Plumbing, not `git commit`, which would look at every file once more (a
+    # tenth of a second in a 100,000-file tree) to word a summary nobody reads.
+    parent = repo.head_if_any()
+    tree = repo.out("write-tree")
+    changes = tree_changes(repo, parent or repo.out("hash-object", "-t", "tree", os.devnull),
+                           tree)
     if not changes:
         return False
-    check_mass_delete(repo, sum(1 for kind, _ in changes if kind == "D"))
+    check_mass_delete(repo, sum(1 for c in changes if c.kind == "D"))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(repo.state_dir, "mass-delete"))
-    names = [name for _, name in changes]
+    names = [os.fsdecode(c.path) for c in changes]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    # maintenance.auto=false: git's housekeeping after a commit (hundreds of ms on a
-    # fresh big repo) would delay every change; see housekeep().
-    repo.git("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
-             "-c", "core.hooksPath=/dev/null", "-c", "maintenance.auto=false",
-             "commit", "-q", "--no-verify",
-             "--no-gpg-sign", "-m", f"{repo.node}: {shown}")
+    message = f"{repo.node}: {shown}"
+    commit = repo.out("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
+                      "commit-tree", "--no-gpg-sign", tree, *(["-p", parent] if parent else []),
+                      "-m", message)
+    repo.git("update-ref", "-m", f"commit: {message}", "HEAD", commit, parent or "")
     return True
 
 
@@ -1074,6 +1079,7 @@ def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
                theirs: Tuple[str, str]) -> Optional[bytes]:
     """git's line merge of three versions of a regular file: the merged index line's
     (mode, blob) part, or None if the edits collide (or a version is binary)."""
+    import shutil, tempfile             # see "Imported where used"
     if not all(m in ("100644", "100755") for m, _ in (base, ours, theirs)):
         return None
     folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
@@ -1219,13 +1225,29 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
     return sorted(repo.out("merge-base", "--independent", *tips).split())
 
 
-def tree_changes(repo: Repo, old: str, new: str) -> List[Tuple[str, str, str, bytes]]:
-    """(old mode, old blob, kind A/M/D/T, path) for each file that differs."""
-    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new).stdout.split(b"\0")
+def no_index(repo: Repo) -> Dict[str, str]:
+    """Environment for diff-tree, which reads the index only for .gitattributes,
+    which LOCAL_ATTRIBUTES overrides: pointed at none, it skips reading 10 MB in a
+    100,000-file tree."""
+    return {"GIT_INDEX_FILE": os.path.join(repo.state_dir, "no-index")}
+
+
+class Change(NamedTuple):
+    old_mode: str
+    new_mode: str
+    old_oid: str
+    kind: str               # A, M, D or T (type change)
+    path: bytes
+
+
+def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
+    """Each file that differs between two trees (or commits)."""
+    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new,
+                   env=no_index(repo)).stdout.split(b"\0")
     changes = []
     for meta, path in zip(raw[0::2], raw[1::2]):
-        old_mode, _, old_oid, _, kind = meta[1:].decode().split()
-        changes.append((old_mode, old_oid, kind, path))
+        old_mode, new_mode, old_oid, _, kind = meta[1:].decode().split()
+        changes.append(Change(old_mode, new_mode, old_oid, kind, path))
     return changes
 
 
@@ -1236,7 +1258,7 @@ def displace_ignored(repo: Repo, changes) -> None:
     checkout counts it as expendable.  When a peer adds a tracked file at its path
     (or needs its path for a directory), ours goes to .git/gtfc/displaced/."""
     at_risk = set()
-    for path in (path for _, _, kind, path in changes if kind == "A"):
+    for path in (c.path for c in changes if c.kind == "A"):
         parts = os.fsdecode(path).split("/")
         for depth in range(1, len(parts) + 1):
             rel = "/".join(parts[:depth])
@@ -1259,8 +1281,7 @@ def displace_ignored(repo: Repo, changes) -> None:
              f"is kept at {target}")
 
 
-@dataclass
-class Integration:
+class Integration(NamedTuple):
     old: str
     new: str
     committed: bool          # local changes were committed
@@ -1356,28 +1377,115 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
     else:
         raise GtfcError(f"could not update the files in {repo.path} ({refusal}); "
                         "nothing is lost — gtfc retries on the next round")
-    changed = new != old and repo.git("diff", "--quiet", old, new, "--", NODES_DIR,
-                                      check=False).returncode != 0
+    changed = new != old and repo.git("diff-tree", "--quiet", old, new, "--", NODES_DIR,
+                                      env=no_index(repo), check=False).returncode != 0
     return Integration(old, new, committed, merged, changed)
 
 
 def update_worktree(repo: Repo, old: str, new: str) -> str:
-    """Move HEAD and the files from old to new; "" on success.  Else git's reason,
-    with nothing changed: read-tree refuses to clobber a file written since we
-    committed, which is then committed and merged on the next attempt."""
+    """Move HEAD and the files from old to new; "" on success.  Else the reason, with
+    nothing changed: a file written since we committed is not clobbered, but
+    committed and merged on the next attempt."""
     changes = tree_changes(repo, old, new)
     displace_ignored(repo, changes)
     with keep_old_inodes(repo, changes) as kept:
-        # Our hard links changed those files' ctime: read-tree must judge them by
-        # mtime and size, or it refuses every file we linked (the links keep what
-        # a same-size, same-mtime write would have changed).
-        proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old, new,
-                        check=False)
-        if proc.returncode != 0:
+        if not changes:                 # the same files (a merge that changed none)
+            proc = None
+        elif paths_alone_will_do(repo, changes, kept):
+            # Only the changed paths: read-tree would look at every file in the tree.
+            dirty = changed_since_commit(repo, changes, kept)
+            if dirty:
+                return f"{os.fsdecode(dirty)}: changed since it was committed"
+            proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
+                            "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
+                            input=b"\0".join(c.path for c in changes),
+                            env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+        else:
+            # Our hard links changed those files' ctime: read-tree must judge them
+            # by mtime and size, or it refuses every file we linked (the links keep
+            # what a same-size, same-mtime write would have changed).
+            proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
+                            new, check=False)
+        if proc and proc.returncode != 0:
             return last_line(proc.stderr)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         rescue_racing_writes(repo, kept)
     return ""
+
+
+FILE_MODES = ("100644", "100755")
+SYMLINK_MODE, GITLINK_MODE = "120000", "160000"
+
+
+def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
+    """Can the checkout write just the changed paths, as safely as read-tree would?
+    Not when a new path is taken (by an untracked file, or a folder that may hold
+    some: read-tree refuses, a path checkout would delete them), when a file to
+    replace could not be kept for checking, for nested repos, or for many paths."""
+    if len(changes) > MAX_LISTED_PATHS:
+        return False
+    linked = {path for path, _, _ in kept}
+    for c in changes:
+        if GITLINK_MODE in (c.old_mode, c.new_mode):
+            return False
+        full = os.path.join(repo.path, os.fsdecode(c.path))
+        if c.kind == "A" and os.path.lexists(full):
+            return False
+        if c.old_mode in FILE_MODES and c.kind != "A" and c.path not in linked \
+                and os.path.lexists(full):
+            return False
+    return True
+
+
+def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
+    """The first path to replace or remove that is no longer as committed in the old
+    tree (content, executable bit, or the file itself replaced), else None.  A
+    missing file is fine: a peer's edit beats a delete, as in merges."""
+    links = {path: link for path, _, link in kept}
+    for c in changes:
+        if c.kind == "A":
+            continue
+        full = os.path.join(repo.path, os.fsdecode(c.path))
+        try:
+            st = os.lstat(full)
+            if c.old_mode == SYMLINK_MODE:
+                same = stat.S_ISLNK(st.st_mode) and \
+                    blob_id(os.fsencode(os.readlink(full)), c.old_oid) == c.old_oid
+            else:
+                link = links[c.path]
+                same = os.path.samestat(st, os.lstat(link)) and \
+                    bool(st.st_mode & 0o100) == (c.old_mode == "100755") and \
+                    file_blob_id(link, c.old_oid) == c.old_oid
+        except FileNotFoundError:
+            continue
+        except OSError:
+            same = False
+        if not same:
+            return c.path
+    return None
+
+
+def blob_hasher(like: str, size: int):
+    """A hash of git's blob header for size bytes, in the kind of the object id like
+    (SHA-1 or SHA-256): git hash-object, without a process per checkout."""
+    import hashlib                      # see "Imported where used"
+    digest = hashlib.sha256() if len(like) == 64 else hashlib.sha1()
+    digest.update(b"blob %d\0" % size)
+    return digest
+
+
+def blob_id(data: bytes, like: str) -> str:
+    digest = blob_hasher(like, len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def file_blob_id(path: str, like: str) -> str:
+    with open(path, "rb") as f:
+        digest = blob_hasher(like, os.fstat(f.fileno()).st_size)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -1388,8 +1496,9 @@ def keep_old_inodes(repo: Repo, changes):
     read-tree checks that a file is as committed, then replaces it.  A program
     that writes into the file after that check (an open descriptor, an append)
     writes into the old inode, which the checkout unlinks: the link keeps it."""
-    doomed = [(path, old_oid) for old_mode, old_oid, kind, path in changes
-              if old_mode in ("100644", "100755") and kind in ("M", "D", "T")]
+    import shutil                       # see "Imported where used"
+    doomed = [(c.path, c.old_oid) for c in changes
+              if c.old_mode in FILE_MODES and c.kind in ("M", "D", "T")]
     folder = os.path.join(repo.state_dir, "checkout")
     shutil.rmtree(folder, ignore_errors=True)
     kept = []
@@ -1411,11 +1520,9 @@ def rescue_racing_writes(repo: Repo, kept) -> None:
     """A kept inode whose content is no longer what was committed was written
     during the checkout: those bytes become a conflict copy beside the file,
     committed on the next round."""
-    if not kept:
-        return
-    hashes = repo.out("hash-object", "--no-filters", "--stdin-paths",
-                      input="".join(link + "\n" for _, _, link in kept).encode()).split()
-    for (path, oid, link), now in zip(kept, hashes):
+    import shutil                       # see "Imported where used"
+    for path, oid, link in kept:
+        now = file_blob_id(link, oid)
         if now == oid:
             continue
         rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
@@ -1671,13 +1778,13 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     repo = Repo(pinned_repo(path, pinned))
     git_dir = repo.git_dir
     if not os.path.isdir(git_dir):
-        raise GtfcError(f"{repo.path} is missing on {socket.gethostname()} (unmounted or "
+        raise GtfcError(f"{repo.path} is missing on {os.uname().nodename} (unmounted or "
                         "moved?) — it syncs again once it is back")
     check_member(repo, peer_names)
     if verb == "upload-pack":
         os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
     if denywrite or denied_now(peer_names):
-        raise GtfcError(f"{socket.gethostname()} is read-only for its peers "
+        raise GtfcError(f"{os.uname().nodename} is read-only for its peers "
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
     # receive.autogc=false: the pusher would wait for the gc; see housekeep().
     confine = ["-c", f"core.hooksPath={receive_hooks_dir(repo)}",
@@ -1794,6 +1901,7 @@ def start_background_integrate(repo: Repo) -> None:
     """Merge what was just pushed, after the pusher has gone: its push returns as
     soon as the objects are safe here.  A fork, not a new gtfc: this process has
     already paid Python's start-up, a large part of a change's trip."""
+    import traceback                    # see "Imported where used"
     global STAMP_WARNINGS
     os.makedirs(repo.state_dir, exist_ok=True)
     log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -2346,7 +2454,7 @@ def cmd_bootstrap(args) -> int:
             commit_local(repo)
         info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
              f"Next, on another host: ssh -A THAT-HOST, then: "
-             f"gtfc-join {args.address or socket.gethostname()} "
+             f"gtfc-join {args.address or os.uname().nodename} "
              f"{shell_word(home_relative(repo.path))}")
     register_repo(repo.path)
     refresh_access(all_local_repos())
@@ -2391,6 +2499,7 @@ def operator_ssh(host: str, command: str, stdin: bytes):
 
 
 def cmd_join(args) -> int:
+    import shutil                       # see "Imported where used"
     check_git_version()
     host = args.host
     if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
@@ -2442,7 +2551,7 @@ def cmd_accept_join(args) -> int:
     try:
         repo = find_repos(args.dir)[0]
     except GtfcError:
-        raise GtfcError(f"{args.dir} is not a gtfc repo on {socket.gethostname()} — join "
+        raise GtfcError(f"{args.dir} is not a gtfc repo on {os.uname().nodename} — join "
                         "through a host that is a member") from None
     try:
         node = parse_node(args.name, sys.stdin.read(65536))
@@ -2547,13 +2656,15 @@ def cmd_integrate(args) -> int:
 
 # The installed gtfc is a launcher that imports PREFIX/lib/gtfc/gtfc.py as a module:
 # Python keeps a module's compiled form (written here at install), never a script's,
-# and compiling gtfc is a third of gtfc-shell's start-up, paid on every push.
-LAUNCHER = """#!/usr/bin/env python3
+# and compiling gtfc is a third of gtfc-shell's start-up, paid on every push.  It runs
+# python3 -IS: gtfc needs only the standard library, and skipping site (whose .pth
+# files may import whole packages) takes Python's start from ~30 ms to ~7 ms; -I also
+# keeps PYTHON* variables out.  A shell script, so that python3 is found on each
+# user's PATH as `#!/usr/bin/env python3` would (which cannot pass flags portably).
+LAUNCHER = """#!/bin/sh
 # Written by `gtfc install`: gtfc itself is {lib}/gtfc.py (run `gtfc --help`).
-import sys
-sys.path[0] = {lib!r}     # this folder, not bin/, is where Python looks first
-import gtfc
-sys.exit(gtfc.main())
+exec python3 -IS -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv.pop(0)
+import gtfc; sys.exit(gtfc.main())' {quoted_lib} "$0" "$@"
 """
 
 
@@ -2574,7 +2685,8 @@ def cmd_install(args) -> int:
     with contextlib.suppress(py_compile.PyCompileError, OSError):
         py_compile.compile(program, cfile=importlib.util.cache_from_source(program),
                            doraise=True)
-    write_file_atomic(os.path.join(bindir, "gtfc"), LAUNCHER.format(lib=libdir), mode=0o755)
+    launcher = LAUNCHER.format(lib=libdir, quoted_lib=shlex.quote(libdir))
+    write_file_atomic(os.path.join(bindir, "gtfc"), launcher, mode=0o755)
     for link in LINK_NAMES:
         path = os.path.join(bindir, link)
         if os.path.islink(path) and os.readlink(path) == "gtfc":
@@ -2874,6 +2986,7 @@ def cmd_watch(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
+    import faulthandler                 # see "Imported where used"
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     global STAMP_WARNINGS
     STAMP_WARNINGS = True
@@ -3242,8 +3355,7 @@ def service_os() -> str:
         "freebsd") else "linux")
 
 
-@dataclass
-class Service:
+class Service(NamedTuple):
     """One repo's watcher as a native service, for the user who owns the repo."""
     repo: str
     gtfc: str                   # the installed gtfc, by absolute path

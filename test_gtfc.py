@@ -896,7 +896,7 @@ class NodeRecordTest(unittest.TestCase):
 
     def node(self, **kw):
         fields = dict(name="beta", address="beta.example", user="alice",
-                      path="/home/alice/my repo", key=self.KEY, hostkeys=[self.KEY])
+                      path="/home/alice/my repo", key=self.KEY, hostkeys=(self.KEY,))
         fields.update(kw)
         return gtfc.Node(**fields)
 
@@ -1328,7 +1328,7 @@ class NothingLostTest(TwoClonesTestCase):
 
         def git_then_write(repo, *args, **kw):
             proc = real_git(repo, *args, **kw)
-            if "read-tree" in args:
+            if "read-tree" in args or "restore" in args:
                 writer.write("typed during the checkout\n")
                 writer.flush()
             return proc
@@ -1344,6 +1344,54 @@ class NothingLostTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "one\ntwo\nthree\ntyped during the checkout\n")
         self.assertTrue(gtfc.commit_local(self.a))      # and it syncs like any file
         self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "checkout")))
+
+    def checkout_refused(self, old, new):
+        """update_worktree(old -> new) on alpha must refuse and change nothing."""
+        with contextlib.redirect_stderr(io.StringIO()):
+            refusal = gtfc.update_worktree(self.a, old, new)
+        self.assertTrue(refusal)
+        self.assertEqual(self.a.head(), old)
+        return refusal
+
+    def test_the_checkout_of_changed_paths_never_clobbers_a_newer_file(self):
+        """Only the changed paths are checked out (no look at the whole tree), so
+        gtfc itself checks each one is as committed; else it refuses, as read-tree."""
+        old = self.a.head()
+        new = commit_file(self.b, "f.txt", "beta's version\n", 2000)
+        self.exchange()
+        f = os.path.join(self.a.path, "f.txt")
+        cases = [("a write since the commit", lambda: open(f, "a").write("more\n")),
+                 ("the executable bit", lambda: os.chmod(f, 0o755)),
+                 ("a file saved over it", lambda: (open(f + ".tmp", "w").write(
+                     "an editor's save\n"), os.replace(f + ".tmp", f)))]
+        for what, change in cases:
+            with self.subTest(what):
+                git(self.a.path, "checkout", "-q", "-f", old, "--", "f.txt")
+                os.chmod(f, 0o644)
+                change()
+                with open(f) as g:
+                    before = g.read()
+                self.assertIn("f.txt", self.checkout_refused(old, new))
+                with open(f) as g:
+                    self.assertEqual(g.read(), before)
+        # Once committed, the local version is merged and kept: nothing lost.
+        gtfc.integrate(self.a)
+        self.assertIn("beta's version", self.a.out("show", "HEAD:f.txt") +
+                      "".join(open(p).read() for p in glob.glob(
+                          os.path.join(self.a.path, "f.conflict-*"))))
+
+    def test_a_new_file_where_a_folder_holds_an_uncommitted_file_is_refused(self):
+        old = self.a.head()
+        commit_file(self.b, "d/x.txt", "x\n", 2000)
+        git(self.b.path, "rm", "-rq", "d")
+        new = commit_file(self.b, "d", "now a file\n", 2001)
+        self.exchange()
+        os.makedirs(os.path.join(self.a.path, "d"))
+        with open(os.path.join(self.a.path, "d", "mine.txt"), "w") as f:
+            f.write("not committed yet\n")
+        self.checkout_refused(old, new)
+        with open(os.path.join(self.a.path, "d", "mine.txt")) as f:
+            self.assertEqual(f.read(), "not committed yet\n")
 
     def test_back_to_back_changes_to_one_file_apply_in_one_checkout_each(self):
         """The net's hard links must not make read-tree refuse (and retry after a
@@ -1362,7 +1410,7 @@ class NothingLostTest(TwoClonesTestCase):
             del calls[:]
             with mock.patch.object(gtfc.Repo, "git", counting):
                 gtfc.integrate(self.a, paths=set())
-            self.assertEqual(sum("read-tree" in c for c in calls), 1, calls)
+            self.assertEqual(sum("read-tree" in c or "restore" in c for c in calls), 1, calls)
             with open(os.path.join(self.a.path, "f.txt")) as f:
                 self.assertEqual(f.read(), f"version {i}\n")
 

@@ -1310,6 +1310,43 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertTrue(os.path.exists(os.path.join(self.a.path, "g.txt")))
 
 
+class RepoPlumbingTest(TwoClonesTestCase):
+    """What gtfc reads and keeps in .git by itself, for speed, must agree with git."""
+
+    def test_refs_read_from_the_files_agree_with_git_packed_or_loose(self):
+        for name in ("beta", "gamma", "delta"):
+            git(self.a.path, "update-ref", f"{gtfc.INBOX}{name}", self.base)
+        git(self.a.path, "pack-refs", "--all")          # HEAD's branch too
+        newer = commit_file(self.a, "g.txt", "g\n", 1001)
+        git(self.a.path, "update-ref", f"{gtfc.INBOX}gamma", newer)    # loose beats packed
+        git(self.a.path, "update-ref", "-d", f"{gtfc.INBOX}delta")
+        listed = git(self.a.path, "for-each-ref", "--format=%(refname) %(objectname)",
+                     gtfc.INBOX).split()
+        self.assertEqual({gtfc.INBOX + k: v for k, v in self.a.refs(gtfc.INBOX).items()},
+                         dict(zip(listed[0::2], listed[1::2])))
+        self.assertEqual(self.a.head(), git(self.a.path, "rev-parse", "HEAD").strip())
+        self.assertEqual(gtfc.known_heads(self.a, "gamma"), {newer})
+        os.makedirs(os.path.join(self.a.git_dir, "reftable"))   # another ref store: ask git
+        self.assertIsNone(self.a.ref_files(gtfc.INBOX))
+        self.assertEqual(self.a.refs(gtfc.INBOX)["gamma"], newer)
+
+    def test_the_index_is_split_and_merges_leave_no_shared_part_behind(self):
+        heads = []
+        for repo in (self.a, self.b):
+            gtfc.add_repo_config(repo)
+            heads.append(commit_file(repo, "f.txt", f"{repo.node}'s version\n", 2000))
+        git(self.a.path, "fetch", "-q", self.b.path, "+HEAD:refs/gtfc/in/beta")
+        self.assertEqual(git(self.a.path, "config", "core.splitIndex").strip(), "true")
+        shared = set(glob.glob(os.path.join(self.a.git_dir, "sharedindex.*")))
+        self.assertTrue(shared)
+        gtfc.merge_commits(self.a, *heads)  # a collision, merged in a private index
+        self.assertEqual(set(glob.glob(os.path.join(self.a.git_dir, "sharedindex.*"))), shared)
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a)
+        self.assertTrue(glob.glob(os.path.join(self.a.path, "f.conflict-*")))
+        self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
+
+
 class NothingLostTest(TwoClonesTestCase):
     """Situations found in review where a checkout or merge could lose a version."""
 

@@ -84,6 +84,7 @@ LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is 
 LOCK_TIMEOUT = 600.0           # longest wait for another gtfc's work on a repo
 MASS_DELETE_MIN = 10           # deleting at least this many and over half is refused
 DEBOUNCE = 0.02                # quiet period that ends a burst of writes
+SETTLED = 0.005                # the same, when every file written was closed again
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
 PULL_INTERVAL = 60.0           # anti-entropy pull while watching
 RETRY_MAX = 300.0              # longest backoff for an unreachable peer
@@ -307,6 +308,8 @@ class Repo:
         self._node: Optional[str] = None
         self._config: Tuple[int, Dict[str, str]] = (0, {})
         self.allow_mass_delete = False      # set by --allow-mass-delete
+        # The commit the last checkout made and what it wrote: see echoes_removed.
+        self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"]] = (None, {})
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
         """Run git here.  A lock file left by a git that was killed (it holds no
@@ -949,6 +952,10 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     limit = max_file_size(repo)        # checked first: a typo there is said at once
     if paths is not None and len(paths) > MAX_LISTED_PATHS:
         paths = None
+    if paths:
+        paths = echoes_removed(repo, paths)
+        if not paths:
+            return False
     changed = worktree_changes(repo, paths)
     if not changed:
         return False
@@ -990,6 +997,37 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
 
 
 MAX_LISTED_PATHS = 1000     # beyond this, naming paths to git costs more than a walk
+
+
+def echoes_removed(repo: Repo, paths: set) -> set:
+    """paths without those that are just as our last checkout wrote them: the
+    watcher sees our own writes, and a git status for each peer's change would
+    cost every receiver a few ms.  Judged by content, never by stat: a write in
+    the same clock tick as ours would look the same."""
+    head, written = repo.checked_out
+    if not written or head != repo.head_if_any():
+        return paths
+    return {p for p in paths if not as_written(repo, written.get(os.fsencode(p)))}
+
+
+def as_written(repo: Repo, c: Optional["Change"]) -> bool:
+    if c is None:
+        return False
+    full = os.path.join(repo.path, os.fsdecode(c.path))
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return c.kind == "D"
+    except OSError:
+        return False
+    if c.kind == "D":
+        return False
+    if c.new_mode == SYMLINK_MODE:
+        return stat.S_ISLNK(st.st_mode) and \
+            blob_id(os.fsencode(os.readlink(full)), c.new_oid) == c.new_oid
+    return c.new_mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
+        bool(st.st_mode & 0o100) == (c.new_mode == "100755") and \
+        file_blob_id(full, c.new_oid) == c.new_oid
 
 
 def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
@@ -1308,6 +1346,7 @@ class Change(NamedTuple):
     old_mode: str
     new_mode: str
     old_oid: str
+    new_oid: str
     kind: str               # A, M, D or T (type change)
     path: bytes
 
@@ -1318,8 +1357,8 @@ def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
                    env=no_index(repo)).stdout.split(b"\0")
     changes = []
     for meta, path in zip(raw[0::2], raw[1::2]):
-        old_mode, new_mode, old_oid, _, kind = meta[1:].decode().split()
-        changes.append(Change(old_mode, new_mode, old_oid, kind, path))
+        old_mode, new_mode, old_oid, new_oid, kind = meta[1:].decode().split()
+        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, path))
     return changes
 
 
@@ -1484,9 +1523,14 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
             return last_line(proc.stderr)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         rescue_racing_writes(repo, kept)
+    repo.checked_out = (new, {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS
+                        else {})
     return ""
 
 
+# git restore matches each path against each pathspec: beyond ~100 paths, read-tree's
+# walk of the whole tree (10,000 files) is the cheaper one.
+MAX_CHECKOUT_PATHS = 100
 FILE_MODES = ("100644", "100755")
 SYMLINK_MODE, GITLINK_MODE = "120000", "160000"
 
@@ -1496,7 +1540,7 @@ def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
     Not when a new path is taken (by an untracked file, or a folder that may hold
     some: read-tree refuses, a path checkout would delete them), when a file to
     replace could not be kept for checking, for nested repos, or for many paths."""
-    if len(changes) > MAX_LISTED_PATHS:
+    if len(changes) > MAX_CHECKOUT_PATHS:
         return False
     linked = {path for path, _, _ in kept}
     for c in changes:
@@ -2069,6 +2113,11 @@ class Watcher:
         treated as changed."""
         raise NotImplementedError
 
+    def settled(self):
+        """True when every file written to so far has been closed again (or
+        renamed into place): the writer is done.  False when unknown."""
+        return False
+
     def close(self):
         raise NotImplementedError
 
@@ -2175,6 +2224,7 @@ class InotifyWatcher(Watcher):
         self.root = os.path.realpath(root)  # entries are never followed, but root may be a link
         self._fd = _check("inotify_init1", os.O_NONBLOCK | os.O_CLOEXEC)
         self._dirs = {}  # wd -> directory path relative to root ("" is root)
+        self._writing = {}  # path -> when a write to it began (no CLOSE_WRITE yet)
         self._poller = select.poll()  # not select.select(): fds above 1023 must work
         self._poller.register(self._fd, select.POLLIN)
         try:
@@ -2198,6 +2248,15 @@ class InotifyWatcher(Watcher):
             for event in parse_inotify_events(buf):
                 rescan |= self._handle(event, changed)
         return changed, rescan
+
+    def settled(self):
+        # A file written through a descriptor never closed (a log, a hard link's
+        # CREATE) would keep the writer "busy" forever: forget it after a while.
+        now = time.monotonic()
+        for path, since in list(self._writing.items()):
+            if now - since > DEBOUNCE_CAP:
+                del self._writing[path]
+        return not self._writing
 
     def close(self):
         if self._fd >= 0:
@@ -2230,6 +2289,10 @@ class InotifyWatcher(Watcher):
         if path == GIT_DIR:
             return False
         changed.add(path)
+        if mask & (IN.CREATE | IN.MODIFY) and not mask & IN.ISDIR:
+            self._writing.setdefault(path, time.monotonic())
+        elif mask & (IN.CLOSE_WRITE | IN.DELETE | IN.MOVED_FROM):
+            self._writing.pop(path, None)
         if mask & IN.ISDIR and mask & (IN.DELETE | IN.MOVED_FROM):
             self._unwatch_tree(path)
         elif mask & IN.ISDIR and mask & (IN.CREATE | IN.MOVED_TO):
@@ -3008,7 +3071,10 @@ class RepoWatch:
         # next anti-entropy round, when it also checks that the folder is there.
         tick = POLL_TICK if self.watcher.fileno() is None else self.pull_interval
         while not self.stop.is_set():
-            timeout = min(last + DEBOUNCE, first + DEBOUNCE_CAP) - time.monotonic() \
+            # Quiet long enough ends a burst; less when every file written was
+            # closed (an editor's save dance keeps a file open until it is done).
+            quiet = SETTLED if self.watcher.settled() else DEBOUNCE
+            timeout = min(last + quiet, first + DEBOUNCE_CAP) - time.monotonic() \
                 if first else tick
             timeout = min(timeout, tick)
             poller.poll(max(0.0, timeout) * 1000)
@@ -3024,7 +3090,8 @@ class RepoWatch:
                 elif pending is not None:
                     pending |= set(paths)
             senders = self.doorbell.senders()
-            due = first and (now - last >= DEBOUNCE or now - first >= DEBOUNCE_CAP)
+            quiet = SETTLED if self.watcher.settled() else DEBOUNCE
+            due = first and (now - last >= quiet or now - first >= DEBOUNCE_CAP)
             if not (first or senders) and now - last_upkeep >= self.pull_interval:
                 last_upkeep = now                   # quiet for a while: git's upkeep
                 housekeep(self.repo)

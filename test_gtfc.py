@@ -1347,6 +1347,33 @@ class RepoPlumbingTest(TwoClonesTestCase):
         self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
 
 
+    def test_our_own_checkout_is_not_looked_at_again_but_an_edit_after_it_is(self):
+        real_git, calls = gtfc.Repo.git, []
+
+        def counting(repo, *args, **kw):
+            calls.append(args[0])
+            return real_git(repo, *args, **kw)
+
+        f = os.path.join(self.a.path, "f.txt")
+        edits = [("an echo of the checkout", None, False),
+                 ("new bytes", lambda: open(f, "a").write("mine\n"), True),
+                 ("the executable bit", lambda: os.chmod(f, 0o755), True),
+                 ("a delete", lambda: os.unlink(f), True)]
+        for i, (what, edit, committed) in enumerate(edits):
+            with self.subTest(what):
+                commit_file(self.b, "f.txt", f"beta's version {i}\n", 2000 + i)
+                self.exchange()
+                gtfc.integrate(self.a, paths=set())
+                if edit:
+                    edit()
+                del calls[:]
+                with mock.patch.object(gtfc.Repo, "git", counting):
+                    self.assertEqual(gtfc.commit_local(self.a, {"f.txt"}), committed)
+                self.assertEqual("status" in calls, committed, calls)
+                if not os.path.exists(f):
+                    commit_file(self.b, "f.txt", "back\n", 2100)   # for the next round
+
+
 class NothingLostTest(TwoClonesTestCase):
     """Situations found in review where a checkout or merge could lose a version."""
 
@@ -1848,6 +1875,32 @@ class InotifyWatcherTest(WatcherContract, unittest.TestCase):
         self.assertEqual(w.backend, "inotify")
         self.assertIsInstance(w.fileno(), int)
         return w
+
+    def test_settled_once_every_file_written_is_closed_or_renamed_into_place(self):
+        """The watcher commits sooner when the writer is done (SETTLED, not
+        DEBOUNCE): a file still open for writing is not done."""
+        with self.open() as w:
+            writer = open(self.path("f"), "w")
+            writer.write("half")
+            writer.flush()
+            self.assertReports(w, {"f"})
+            self.assertFalse(w.settled())
+            writer.close()
+            self.assertReports(w, {"f"})
+            self.assertTrue(w.settled())
+            self.write("tmp~")                      # an editor's save: write, rename
+            os.replace(self.path("tmp~"), self.path("g"))
+            self.assertReports(w, {"g"})
+            self.assertTrue(w.settled())
+            held = open(self.path("log"), "a")      # never closed: forgotten in time
+            self.addCleanup(held.close)
+            held.write("x")
+            held.flush()
+            self.assertReports(w, {"log"})
+            self.assertFalse(w.settled())
+            later = time.monotonic() + gtfc.DEBOUNCE_CAP + 1
+            with mock.patch.object(gtfc.time, "monotonic", lambda: later):
+                self.assertTrue(w.settled())
 
     def test_new_subtree_files_written_immediately_are_reported(self):
         with self.open() as w:

@@ -1665,20 +1665,33 @@ def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
 READ_ONLY_PEERS: Dict[str, set] = {}
 
 
-def push_to_peer(repo: Repo, peer: Node, on_sent=None) -> Optional[str]:
+def push_to_peer(repo: Repo, peer: Node, on_sent=None,
+                 session: Optional["PushSession"] = None) -> Optional[str]:
     """Send our head into the peer's inbox for us; None on success, else a one-line
     reason.  One sender per peer at a time (the watcher and a background integration
     may both want to), and the head is read under that lock: whoever sends last
     sends the newest.  The push is forced, since our head may move sideways (to the
-    canonical merge, see merge_incoming)."""
+    canonical merge, see merge_incoming).  Through the watcher's push session when
+    it has one and the change is small, else with git push."""
     with repo.lock(timeout=TRANSFER_TIMEOUT, name=f"send-{peer.name}.lock"):
         oid = repo.head()
-        if oid in known_heads(repo, peer.name):
+        known = known_heads(repo, peer.name)
+        if oid in known:
             return None
-        failure = open_connection(repo, peer) or push_head(repo, peer, oid)
+        failure = open_connection(repo, peer)
+        if not failure:
+            if session and session.send(repo, peer, oid, known):
+                pushed(repo, peer, oid)
+            else:
+                failure = push_head(repo, peer, oid)
     if not failure and on_sent:
         on_sent(oid)
     return failure
+
+
+def pushed(repo: Repo, peer: Node, oid: str) -> None:
+    repo.git("update-ref", f"{HAS}{peer.name}", oid)
+    note_contact(repo, peer.name, "pushed")
 
 
 def peer_git(repo: Repo, peer: Node, *args: str) -> subprocess.CompletedProcess:
@@ -1698,8 +1711,7 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
                     f"+{oid}:{INBOX}{repo.node}")
     text = proc.stderr.decode(errors="replace")
     if proc.returncode == 0:
-        repo.git("update-ref", f"{HAS}{peer.name}", oid)
-        note_contact(repo, peer.name, "pushed")
+        pushed(repo, peer, oid)
     elif "gtfc-shell.denywrite" in text:
         if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
             info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
@@ -1708,6 +1720,73 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     else:
         return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
     return None
+
+
+class PushSession:
+    """The sending end of a push session to one peer (see serve_stream), kept open
+    by the watcher's link to it.  Any trouble closes it, and the push goes by git
+    (which then says what is wrong); a peer whose gtfc has no sessions yet is
+    asked again after SESSION_RETRY."""
+
+    def __init__(self):
+        self.proc: Optional[subprocess.Popen] = None
+        self.used = 0.0
+        self.retry_at = 0.0
+
+    def send(self, repo: Repo, peer: Node, oid: str, known: set) -> bool:
+        """True when the peer took oid into our inbox; False: use git push."""
+        if not known or time.monotonic() < self.retry_at:
+            return False                # a first push: git finds what the peer has
+        pack = repo.git("pack-objects", "--stdout", "--revs", "--thin", "--delta-base-offset",
+                        "-q", input="".join([f"{oid}\n"] + [f"^{k}\n" for k in known]).encode(),
+                        check=False).stdout
+        if len(pack) < 12 or struct.unpack(">I", pack[8:12])[0] > MAX_STREAM_OBJECTS:
+            return False
+        if self.proc is None and not self.open(repo, peer):
+            self.retry_at = time.monotonic() + SESSION_RETRY
+            return False
+        try:
+            self.proc.stdin.write(f"push {repo.node} {oid} {len(pack)}\n".encode() + pack)
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+        except (OSError, ValueError):
+            answer = b""
+        if answer != b"ok\n":
+            self.close()
+            return False
+        self.used = time.monotonic()
+        return True
+
+    def open(self, repo: Repo, peer: Node) -> bool:
+        path = mux_path(repo, peer)
+        shared = ["-o", "ControlMaster=no", "-o", f'ControlPath="{path}"'] if path else []
+        argv = ["ssh", *peer_ssh_options(repo, peer), *shared, "-p", str(peer.port),
+                f"{peer.user}@{peer.address.strip('[]')}", f"{STREAM_COMMAND} '{peer.path}'"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        if self.proc.stdout.readline() != STREAM_HELLO:     # an older gtfc, or refused
+            self.close()
+            return False
+        return True
+
+    def idle(self) -> float:
+        return time.monotonic() - self.used if self.proc else 0.0
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()          # the peer's gtfc-shell sees the end, and exits
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+SESSION_RETRY = 60.0            # after a peer refused a push session
 
 
 def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
@@ -1809,7 +1888,9 @@ def integrate_after_receive(repo: Repo) -> None:
 
 # Forced command: gtfc-shell ###############################################
 
+STREAM_COMMAND = "gtfc-receive"      # a push session: see serve_stream
 GIT_VERBS = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack",
+             STREAM_COMMAND: "stream",
              "git upload-pack": "upload-pack", "git receive-pack": "receive-pack"}
 MAX_COMMAND = 4096
 
@@ -1901,9 +1982,9 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     check_member(repo, peer_names)
     if verb == "upload-pack":
         os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
-    if denywrite or denied_now(peer_names):
-        raise GtfcError(f"{os.uname().nodename} is read-only for its peers "
-                        "(gtfc-shell.denywrite) — it fetches changes by itself")
+    check_writable(denywrite, peer_names)
+    if verb == "stream":
+        return serve_stream(repo, peer_names, denywrite)
     # receive.autogc=false: the pusher would wait for the gc; see housekeep().
     confine = ["-c", f"core.hooksPath={receive_hooks_dir(repo)}",
                "-c", "receive.autogc=false",
@@ -1914,6 +1995,97 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     if status == 0 and not ring_doorbell(repo, peer_names[0]):
         start_background_integrate(repo)
     return status
+
+
+def check_writable(denywrite: bool, peer_names: List[str]) -> None:
+    if denywrite or denied_now(peer_names):
+        raise GtfcError(f"{os.uname().nodename} is read-only for its peers "
+                        "(gtfc-shell.denywrite) — it fetches changes by itself")
+
+
+# A push session: a running gtfc-watch keeps one open to each peer it sends to
+# (`gtfc-receive 'REPO'` through the forced command), so that a change costs no
+# new ssh channel, gtfc-shell start and ref advertisement at every hop and on
+# every peer.  After a greeting line, each push is a line `push NAME OID SIZE`
+# and SIZE bytes of a thin pack (at most MAX_STREAM_OBJECTS objects: more go
+# by git push); the answer is `ok` or `error: WHY`, and an error ends the
+# session (the sender then pushes with git, which says why in git's words).
+# What receive-pack and gtfc's hook enforce, this enforces: only the peer's own
+# inbox moves, objects are checked (fsck) and the commit must be complete.
+STREAM_HELLO = b"gtfc-receive 1\n"
+MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
+
+
+def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
+    data, answer = sys.stdin.buffer, sys.stdout.buffer
+    answer.write(STREAM_HELLO)
+    answer.flush()
+    while True:
+        line = data.readline(MAX_COMMAND)
+        if not line:
+            return 0
+        try:
+            name, oid, size = parse_push_line(line, peer_names)
+            check_member(repo, peer_names)         # membership and the switch may
+            check_writable(denywrite, peer_names)  # change while a session is open
+            receive_objects(repo, data, size)
+            receive_ref(repo, name, oid)
+        except GtfcError as e:
+            answer.write(f"error: {e}\n".encode())
+            answer.flush()
+            return 1
+        answer.write(b"ok\n")
+        answer.flush()
+        if not ring_doorbell(repo, name):
+            start_background_integrate(repo)
+
+
+def parse_push_line(line: bytes, peer_names: List[str]) -> Tuple[str, str, int]:
+    words = line.decode("ascii", errors="replace").split()
+    if len(words) != 4 or words[0] != "push" or not OID_RE.fullmatch(words[2]) \
+            or not words[3].isdigit() or len(words[3]) > 12 or not line.endswith(b"\n"):
+        raise GtfcError("refused: malformed push line")
+    if words[1] not in peer_names:
+        raise GtfcError(f"refused: {words[1][:64]!r} is not this key's inbox")
+    if set(words[2]) == {"0"}:
+        raise GtfcError("refused: peers may not delete a ref")
+    return words[1], words[2], int(words[3])
+
+
+def receive_objects(repo: Repo, data, size: int) -> None:
+    """Read size bytes of pack into the repo, every object checked (--strict)."""
+    header = data.read(min(size, 12))
+    if len(header) < 12 or header[:4] != b"PACK" or \
+            struct.unpack(">I", header[8:12])[0] > MAX_STREAM_OBJECTS:
+        raise GtfcError("refused: not a small pack")
+    unpack = subprocess.Popen(["git", "-C", repo.path, "unpack-objects", "-q", "--strict"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        unpack.stdin.write(header)
+        left = size - 12
+        while left > 0:
+            chunk = data.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            unpack.stdin.write(chunk)
+            left -= len(chunk)
+        unpack.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = unpack.stderr.read()
+    if unpack.wait() != 0 or left > 0:
+        raise GtfcError(f"refused: bad pack ({last_line(err) or 'cut short'})")
+
+
+def receive_ref(repo: Repo, name: str, oid: str) -> None:
+    """Move NAME's inbox to oid: a commit whose history is complete here."""
+    proc = repo.git("rev-list", "--objects", "--quiet", f"{oid}^{{commit}}", "--not", "--all",
+                    check=False)
+    if proc.returncode != 0:
+        raise GtfcError(f"refused: {short(oid)} is not a complete commit "
+                        f"({last_line(proc.stderr)})")
+    repo.git("update-ref", "-m", f"gtfc: pushed by {name}", INBOX + name, oid)
 
 
 # A running gtfc-watch integrates what peers push itself — warm, and in its log:
@@ -2889,8 +3061,15 @@ class PeerLink(threading.Thread):
         self.delay, self.next_try = 0.0, 0.0
         self.next_fetch = time.monotonic()  # fetch once at start
         self.gone = False                   # no longer a member
+        self.session = PushSession()
 
     def run(self) -> None:
+        try:
+            self.loop()
+        finally:
+            self.session.close()
+
+    def loop(self) -> None:
         stop = self.watch.stop
         while not stop.is_set() and not self.gone:
             if not self.watch.present.is_set():             # the folder vanished
@@ -2902,6 +3081,8 @@ class PeerLink(threading.Thread):
                 continue
             if now >= self.next_fetch:
                 self.next_fetch = now + self.watch.pull_interval
+                if self.session.idle() >= self.watch.pull_interval:
+                    self.session.close()        # the peer's gtfc-shell need not wait
                 READ_ONLY_PEERS.get(self.watch.repo.path, set()).discard(self.name)
                 if not self.attempt(self.fetch):
                     continue                # unreachable: back off before sending
@@ -2940,8 +3121,13 @@ class PeerLink(threading.Thread):
         if node is None or self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
             return None
         started = time.monotonic()
-        return push_to_peer(self.watch.repo, node, on_sent=lambda oid: self.watch.log(
-            f"sent {short(oid)} to {self.name} ({(time.monotonic() - started) * 1000:.0f} ms)"))
+
+        def sent(oid):
+            how = ", push session" if self.session.proc else ""
+            took = (time.monotonic() - started) * 1000
+            self.watch.log(f"sent {short(oid)} to {self.name} ({took:.0f} ms{how})")
+
+        return push_to_peer(self.watch.repo, node, on_sent=sent, session=self.session)
 
     def fetch(self) -> Optional[str]:
         node = self.peer()

@@ -859,6 +859,27 @@ class ClusterSmokeTest(unittest.TestCase):
 # Unit tests: pure logic and local git, no network ##############################
 
 
+def session_processes(c, host, repo):
+    """pids of gtfc-shell processes on host serving a push session into ~/repo
+    (their environment names the session command)."""
+    namespace = _namespace_of(c._holders[host].pid)
+    found = []
+    for pid in _all_pids():
+        try:
+            if _namespace_of(pid) != namespace:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                wanted = f"SSH_ORIGINAL_COMMAND=gtfc-receive '{USER_HOME}/{repo}'\0".encode()
+                if wanted not in f.read():
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"/gtfc-shell\0" in f.read():    # not the shell or git it runs
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def git(cwd, *args, env=None):
     return subprocess.run(["git", "-C", cwd, *args], check=True, capture_output=True,
                           text=True, env=dict(os.environ, **(env or {}))).stdout.strip()
@@ -1372,6 +1393,78 @@ class RepoPlumbingTest(TwoClonesTestCase):
                 self.assertEqual("status" in calls, committed, calls)
                 if not os.path.exists(f):
                     commit_file(self.b, "f.txt", "back\n", 2100)   # for the next round
+
+
+class PushSessionProtocolTest(TwoClonesTestCase):
+    """gtfc-shell's push session (serve_stream) must refuse what receive-pack and
+    gtfc's hook refuse: another inbox, deletes, broken or incomplete objects."""
+
+    def pack(self, oid, *bases):
+        return subprocess.run(
+            ["git", "-C", self.b.path, "pack-objects", "--stdout", "--revs", "--thin", "-q"],
+            input="".join([f"{oid}\n"] + [f"^{b}\n" for b in bases]).encode(),
+            capture_output=True, check=True).stdout
+
+    def serve(self, data, peers=("beta",)):
+        """(exit code, answer lines) of a session fed data, on alpha's repo."""
+        stdin, stdout = io.TextIOWrapper(io.BytesIO(data)), io.TextIOWrapper(io.BytesIO())
+        with mock.patch.object(sys, "stdin", stdin), mock.patch.object(sys, "stdout", stdout), \
+                mock.patch.object(gtfc, "ring_doorbell", lambda repo, name: True):
+            code = gtfc.serve_stream(self.a, list(peers), False)
+        lines = stdout.buffer.getvalue().decode().splitlines()
+        self.assertEqual(lines[0], gtfc.STREAM_HELLO.decode().strip())
+        return code, lines[1:]
+
+    @staticmethod
+    def push(name, oid, pack, size=None):
+        return f"push {name} {oid} {len(pack) if size is None else size}\n".encode() + pack
+
+    def test_pushes_move_the_own_inbox_and_nothing_else(self):
+        commit_file(self.b, "beta-is-member", "", 1500)
+        git(self.b.path, "rm", "-q", "beta-is-member")
+        os.makedirs(os.path.join(self.a.path, gtfc.NODES_DIR))
+        commit_file(self.a, f"{gtfc.NODES_DIR}/beta", "record\n", 1501)
+        first = commit_file(self.b, "f.txt", "beta 1\n", 2000)
+        second = commit_file(self.b, "f.txt", "beta 2\n", 2001)
+        code, answers = self.serve(self.push("beta", first, self.pack(first, self.base)) +
+                                   self.push("beta", second, self.pack(second, first)))
+        self.assertEqual((code, answers), (0, ["ok", "ok"]))
+        self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
+        tree = self.b.out("rev-parse", "HEAD^{tree}")
+        third = commit_file(self.b, "g.txt", "g\n", 2002)
+        good = self.pack(third, second)
+        broken = good[:40] + bytes([good[40] ^ 0xFF]) + good[41:]
+        lost = commit_file(self.b, "lost.txt", "never sent\n", 2003)
+        after_lost = commit_file(self.b, "h.txt", "h\n", 2004)
+        os.makedirs(os.path.join(self.b.path, "many"))
+        for i in range(gtfc.MAX_STREAM_OBJECTS):
+            _write_file(os.path.join(self.b.path, "many", f"{i}.txt"), f"{i}\n")
+        many = commit_file(self.b, "many/last.txt", "last\n", 2005)
+        refused = {
+            "another peer's inbox": self.push("gamma", third, good),
+            "a delete": self.push("beta", "0" * 40, b""),
+            "a malformed line": b"push beta " + third.encode() + b"\n" + good,
+            "a damaged pack": self.push("beta", third, broken),
+            "a pack cut short": self.push("beta", third, good, size=len(good) + 10),
+            "a commit whose history is missing": self.push("beta", after_lost,
+                                                          self.pack(after_lost, lost)),
+            "a tree, not a commit": self.push("beta", tree, self.pack(third, second)),
+            "more objects than a session takes": self.push("beta", many,
+                                                          self.pack(many, after_lost)),
+        }
+        for what, data in refused.items():
+            with self.subTest(what):
+                code, answers = self.serve(data)
+                self.assertEqual(code, 1)
+                self.assertEqual(len(answers), 1)
+                self.assertTrue(answers[0].startswith("error: "), answers)
+                self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
+        with self.subTest("a node that is no longer a member"):
+            git(self.a.path, "rm", "-q", f"{gtfc.NODES_DIR}/beta")
+            git(self.a.path, "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qm", "rm")
+            code, answers = self.serve(self.push("beta", third, good))
+            self.assertIn("no longer a member", answers[0])
+            self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
 
 
 class NothingLostTest(TwoClonesTestCase):
@@ -2339,6 +2432,31 @@ class PeerKeyRestrictionTest(ClusterTestCase):
 
 @NEEDS_CLUSTER
 class WatchTest(ClusterTestCase):
+    def test_changes_go_through_one_push_session_until_the_peer_turns_read_only(self):
+        c = self.c
+        self.bootstrap("alpha", "~/sessions")
+        self.join("beta", via="alpha", repo="~/sessions")
+        watch = c.spawn("alpha", ["gtfc-watch", "sessions"])
+        c.spawn("beta", ["gtfc-watch", "sessions"])
+        time.sleep(1)
+        for i in range(3):
+            c.write("alpha", "sessions/note.txt", f"v{i}\n")
+            self.wait_for_file("beta", "sessions/note.txt", f"v{i}\n")
+        with open(watch.log_path) as f:
+            self.assertEqual(f.read().count(", push session)"), 3)
+        self.assertEqual(len(session_processes(c, "beta", "sessions")), 1)   # one, kept open
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        self.addCleanup(c.write, "beta", ".ssh/authorized_keys2", keys)   # for later tests
+        c.write("beta", ".ssh/authorized_keys2", "".join(
+            line.replace("/gtfc-shell ", "/gtfc-shell.denywrite ") if "/sessions" in line
+            else line for line in keys.splitlines(keepends=True)))
+        c.write("alpha", "sessions/note.txt", "after the switch\n")
+        wait_until(lambda: "read-only" in open(watch.log_path).read(), timeout=15,
+                   what="alpha noticing that beta is read-only")
+        time.sleep(0.5)
+        self.assertEqual(c.read("beta", "sessions/note.txt"), "v2\n")
+        self.assertEqual(session_processes(c, "beta", "sessions"), [])      # the session ended
+
     def test_watch_propagates_create_edit_rename_delete_both_ways(self):
         c = self.c
         self.bootstrap("alpha")
@@ -2733,7 +2851,7 @@ class OperatingTest(ClusterTestCase):
         with open(loud.log_path) as f:
             text = f.read()
         self.assertRegex(text, r"\d\d:\d\d:\d\d logged: committed [0-9a-f]{10} \(\d+ ms\)")
-        self.assertRegex(text, r"logged: sent [0-9a-f]{10} to beta \(\d+ ms\)")
+        self.assertRegex(text, r"logged: sent [0-9a-f]{10} to beta \(\d+ ms(, push session)?\)")
         self.assertRegex(text, r"logged: applied from beta: now at [0-9a-f]{10}")
         with open(quiet.log_path) as f:
             self.assertEqual(f.read(), "")

@@ -1737,9 +1737,8 @@ class PushSession:
         """True when the peer took oid into our inbox; False: use git push."""
         if not known or time.monotonic() < self.retry_at:
             return False                # a first push: git finds what the peer has
-        pack = repo.git("pack-objects", "--stdout", "--revs", "--thin", "--delta-base-offset",
-                        "-q", input="".join([f"{oid}\n"] + [f"^{k}\n" for k in known]).encode(),
-                        check=False).stdout
+        sent = repo.refs(HAS).get(peer.name)
+        pack = thin_pack(repo, oid, {sent} if sent else known)
         if len(pack) < 12 or struct.unpack(">I", pack[8:12])[0] > MAX_STREAM_OBJECTS:
             return False
         if self.proc is None and not self.open(repo, peer):
@@ -1787,6 +1786,25 @@ class PushSession:
 
 
 SESSION_RETRY = 60.0            # after a peer refused a push session
+
+
+def thin_pack(repo: Repo, oid: str, bases: set) -> bytes:
+    """The objects of oid that a peer holding bases lacks, deltas against those.
+    Made once for every peer with the same bases (usually what we sent them all
+    last): eight peers, one pack-objects."""
+    key = (repo.path, oid, frozenset(bases))
+    with PACK_LOCK:
+        if key not in LAST_PACK:
+            LAST_PACK.clear()
+            LAST_PACK[key] = repo.git(
+                "pack-objects", "--stdout", "--revs", "--thin", "--delta-base-offset", "-q",
+                input="".join([f"{oid}\n"] + [f"^{b}\n" for b in sorted(bases)]).encode(),
+                check=False).stdout
+        return LAST_PACK[key]
+
+
+PACK_LOCK = threading.Lock()
+LAST_PACK: Dict[Tuple[str, str, frozenset], bytes] = {}
 
 
 def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
@@ -2020,14 +2038,18 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
     data, answer = sys.stdin.buffer, sys.stdout.buffer
     answer.write(STREAM_HELLO)
     answer.flush()
+    member_at = None                    # the HEAD at which membership was checked
     while True:
         line = data.readline(MAX_COMMAND)
         if not line:
             return 0
         try:
             name, oid, size = parse_push_line(line, peer_names)
-            check_member(repo, peer_names)         # membership and the switch may
-            check_writable(denywrite, peer_names)  # change while a session is open
+            head = repo.head_if_any()       # membership and the switch may change
+            if head != member_at:           # while a session is open
+                check_member(repo, peer_names)
+                member_at = head
+            check_writable(denywrite, peer_names)
             receive_objects(repo, data, size)
             receive_ref(repo, name, oid)
         except GtfcError as e:

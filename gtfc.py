@@ -308,8 +308,9 @@ class Repo:
         self._node: Optional[str] = None
         self._config: Tuple[int, Dict[str, str]] = (0, {})
         self.allow_mass_delete = False      # set by --allow-mass-delete
-        # The commit the last checkout made and what it wrote: see echoes_removed.
-        self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"]] = (None, {})
+        # The last checkout: the commit it moved to, the paths it changed (if not
+        # too many: see echoes_removed), whether membership changed with them.
+        self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"], bool] = (None, {}, False)
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
         """Run git here.  A lock file left by a git that was killed (it holds no
@@ -1004,7 +1005,7 @@ def echoes_removed(repo: Repo, paths: set) -> set:
     watcher sees our own writes, and a git status for each peer's change would
     cost every receiver a few ms.  Judged by content, never by stat: a write in
     the same clock tick as ours would look the same."""
-    head, written = repo.checked_out
+    head, written, _ = repo.checked_out
     if not written or head != repo.head_if_any():
         return paths
     return {p for p in paths if not as_written(repo, written.get(os.fsencode(p)))}
@@ -1488,8 +1489,7 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
     else:
         raise GtfcError(f"could not update the files in {repo.path} ({refusal}); "
                         "nothing is lost — gtfc retries on the next round")
-    changed = new != old and repo.git("diff-tree", "--quiet", old, new, "--", NODES_DIR,
-                                      env=no_index(repo), check=False).returncode != 0
+    changed = new != old and repo.checked_out[2]
     if new != old and not changed:
         same_members(old, new)
     return Integration(old, new, committed, merged, changed)
@@ -1523,8 +1523,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
             return last_line(proc.stderr)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         rescue_racing_writes(repo, kept)
-    repo.checked_out = (new, {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS
-                        else {})
+    written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
+    members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
+    repo.checked_out = (new, written, members)
     return ""
 
 
@@ -2799,6 +2800,7 @@ def cmd_bootstrap(args) -> int:
         write_node_record(repo, node)
         with repo.lock():
             commit_local(repo)
+        housekeep(repo)     # packs a big first commit, in the background: joins copy it
         info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
              f"Next, on another host: ssh -A THAT-HOST, then: "
              f"gtfc-join {args.address or os.uname().nodename} "

@@ -1727,34 +1727,33 @@ class PushSession:
     """The sending end of a push session to one peer (see serve_stream), kept open
     by the watcher's link to it.  Any trouble closes it, and the push goes by git
     (which then says what is wrong); a peer whose gtfc has no sessions yet is
-    asked again after SESSION_RETRY."""
+    asked again after SESSION_RETRY.  Every wait has a deadline: a peer that
+    stops answering costs SESSION_TIMEOUT, then git push's own timeouts."""
 
     def __init__(self):
         self.proc: Optional[subprocess.Popen] = None
         self.used = 0.0
         self.retry_at = 0.0
+        self.sent_last = False          # did the last push go this way
 
     def send(self, repo: Repo, peer: Node, oid: str, known: set) -> bool:
         """True when the peer took oid into our inbox; False: use git push."""
+        self.sent_last = False
         if not known or time.monotonic() < self.retry_at:
             return False                # a first push: git finds what the peer has
         sent = repo.refs(HAS).get(peer.name)
         pack = thin_pack(repo, oid, {sent} if sent else known)
-        if len(pack) < 12 or struct.unpack(">I", pack[8:12])[0] > MAX_STREAM_OBJECTS:
-            return False
+        if pack is None:
+            return False                # too big for a session
         if self.proc is None and not self.open(repo, peer):
             self.retry_at = time.monotonic() + SESSION_RETRY
             return False
-        try:
-            self.proc.stdin.write(f"push {repo.node} {oid} {len(pack)}\n".encode() + pack)
-            self.proc.stdin.flush()
-            answer = self.proc.stdout.readline()
-        except (OSError, ValueError):
-            answer = b""
-        if answer != b"ok\n":
+        header = f"push {repo.node} {oid} {len(pack)}\n".encode()
+        if self.exchange(header + pack) != b"ok\n":
             self.close()
             return False
         self.used = time.monotonic()
+        self.sent_last = True
         return True
 
     def open(self, repo: Repo, peer: Node) -> bool:
@@ -1764,10 +1763,39 @@ class PushSession:
                 f"{peer.user}@{peer.address.strip('[]')}", f"{STREAM_COMMAND} '{peer.path}'"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
-        if self.proc.stdout.readline() != STREAM_HELLO:     # an older gtfc, or refused
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        if self.exchange(b"") != STREAM_HELLO:     # an older gtfc, or refused
             self.close()
             return False
         return True
+
+    def exchange(self, data: bytes) -> bytes:
+        """Write data, then read one line back, within SESSION_TIMEOUT; b"" on
+        any failure."""
+        deadline = time.monotonic() + SESSION_TIMEOUT
+        out, inp = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+
+        def ready(fd, event) -> bool:
+            poller = select.poll()      # not select(): kqueue can hold fds above 1023
+            poller.register(fd, event)
+            return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+
+        answer = b""
+        try:
+            while data:
+                if not ready(out, select.POLLOUT):
+                    return b""
+                data = data[os.write(out, data):]
+            while not answer.endswith(b"\n") and len(answer) < MAX_COMMAND:
+                if not ready(inp, select.POLLIN):
+                    return b""
+                chunk = os.read(inp, 4096)
+                if not chunk:
+                    return b""
+                answer += chunk
+        except OSError:
+            return b""
+        return answer
 
     def idle(self) -> float:
         return time.monotonic() - self.used if self.proc else 0.0
@@ -1787,21 +1815,38 @@ class PushSession:
 
 
 SESSION_RETRY = 60.0            # after a peer refused a push session
+SESSION_TIMEOUT = 30.0          # for an answer on a session (a 1 MiB pack included)
+MAX_STREAM_BYTES = 1 << 20      # a bigger change goes by git push
 
 
-def thin_pack(repo: Repo, oid: str, bases: set) -> bytes:
-    """The objects of oid that a peer holding bases lacks, deltas against those.
-    Made once for every peer with the same bases (usually what we sent them all
-    last): eight peers, one pack-objects."""
+def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
+    """The objects of oid that a peer holding bases lacks, deltas against those;
+    None when they are over MAX_STREAM_OBJECTS or MAX_STREAM_BYTES (read no
+    further).  Made once for every peer with the same bases (usually what we sent
+    them all last): eight peers, one pack-objects."""
     key = (repo.path, oid, frozenset(bases))
     with PACK_LOCK:
-        if key not in LAST_PACK:
-            LAST_PACK.clear()
-            LAST_PACK[key] = repo.git(
-                "pack-objects", "--stdout", "--revs", "--thin", "--delta-base-offset", "-q",
-                input="".join([f"{oid}\n"] + [f"^{b}\n" for b in sorted(bases)]).encode(),
-                check=False).stdout
-        return LAST_PACK[key]
+        if key in LAST_PACK:
+            return LAST_PACK[key]
+        proc = subprocess.Popen(
+            ["git", "-C", repo.path, "pack-objects", "--stdout", "--revs", "--thin",
+             "--delta-base-offset", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        proc.stdin.write("".join([f"{oid}\n"] + [f"^{b}\n" for b in sorted(bases)]).encode())
+        proc.stdin.close()
+        pack = proc.stdout.read(12)
+        small = len(pack) == 12 and struct.unpack(">I", pack[8:12])[0] <= MAX_STREAM_OBJECTS
+        if small:
+            pack += proc.stdout.read(MAX_STREAM_BYTES)
+            small = not proc.stdout.read(1)
+        if not small:
+            proc.kill()
+        proc.stdout.close()
+        if proc.wait() != 0 or not small:
+            return None
+        LAST_PACK.clear()
+        LAST_PACK[key] = pack
+        return pack
 
 
 PACK_LOCK = threading.Lock()
@@ -1965,11 +2010,13 @@ def pinned_repo(path: str, pinned: List[str]) -> str:
     raise GtfcError(f"refused: {path[:200]!r} is not the repo this key may sync")
 
 
-# receive.denyDeletes only guards branches, so a hook refuses every delete.
+# receive.denyDeletes only guards branches, so a hook refuses every delete (and a tag
+# or tree, which merges could not use).
 PRE_RECEIVE_HOOK = """#!/bin/sh
 # Written by gtfc: peers may update their inbox ref, never delete a ref.
 while read old new ref; do
   case "$new" in *[!0]*) ;; *) echo "gtfc: refused: peers may not delete $ref" >&2; exit 1;; esac
+  case "$(git cat-file -t "$new")" in commit) ;; *) echo "gtfc: refused: $ref must be a commit" >&2; exit 1;; esac
 done
 """
 
@@ -2051,8 +2098,9 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
                 check_member(repo, peer_names)
                 member_at = head
             check_writable(denywrite, peer_names)
-            receive_objects(repo, data, size)
-            receive_ref(repo, name, oid)
+            with quarantine(repo) as env:
+                receive_objects(repo, data, size, env)
+                receive_ref(repo, name, oid, env)
         except GtfcError as e:
             answer.write(f"error: {e}\n".encode())
             answer.flush()
@@ -2068,6 +2116,8 @@ def parse_push_line(line: bytes, peer_names: List[str]) -> Tuple[str, str, int]:
     if len(words) != 4 or words[0] != "push" or not OID_RE.fullmatch(words[2]) \
             or not words[3].isdigit() or len(words[3]) > 12 or not line.endswith(b"\n"):
         raise GtfcError("refused: malformed push line")
+    if int(words[3]) > MAX_STREAM_BYTES:
+        raise GtfcError("refused: a push session takes at most 1 MiB")
     if words[1] not in peer_names:
         raise GtfcError(f"refused: {words[1][:64]!r} is not this key's inbox")
     if set(words[2]) == {"0"}:
@@ -2075,18 +2125,19 @@ def parse_push_line(line: bytes, peer_names: List[str]) -> Tuple[str, str, int]:
     return words[1], words[2], int(words[3])
 
 
-def receive_objects(repo: Repo, data, size: int) -> None:
-    """Read size bytes of pack into the repo, every object checked (--strict)."""
+def receive_objects(repo: Repo, data, size: int, env: Dict[str, str]) -> None:
+    """Read size bytes of pack into the quarantine env names, every object checked
+    (--strict)."""
     header = data.read(min(size, 12))
     if len(header) < 12 or header[:4] != b"PACK" or \
             struct.unpack(">I", header[8:12])[0] > MAX_STREAM_OBJECTS:
         raise GtfcError("refused: not a small pack")
     unpack = subprocess.Popen(["git", "-C", repo.path, "unpack-objects", "-q", "--strict"],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE, env=dict(os.environ, **env))
+    left = size - 12
     try:
         unpack.stdin.write(header)
-        left = size - 12
         while left > 0:
             chunk = data.read(min(left, 1 << 16))
             if not chunk:
@@ -2101,14 +2152,46 @@ def receive_objects(repo: Repo, data, size: int) -> None:
         raise GtfcError(f"refused: bad pack ({last_line(err) or 'cut short'})")
 
 
-def receive_ref(repo: Repo, name: str, oid: str) -> None:
-    """Move NAME's inbox to oid: a commit whose history is complete here."""
-    proc = repo.git("rev-list", "--objects", "--quiet", f"{oid}^{{commit}}", "--not", "--all",
+def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
+    """Check that oid is a commit whose history is complete with what the
+    quarantine env names holds; then move NAME's inbox to it."""
+    kind = repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
+    if kind != b"commit":
+        raise GtfcError(f"refused: {short(oid)} is not a commit")
+    proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
                     check=False)
     if proc.returncode != 0:
-        raise GtfcError(f"refused: {short(oid)} is not a complete commit "
+        raise GtfcError(f"refused: {short(oid)}'s history is incomplete "
                         f"({last_line(proc.stderr)})")
+    accept_quarantined(repo, env["GIT_OBJECT_DIRECTORY"])
     repo.git("update-ref", "-m", f"gtfc: pushed by {name}", INBOX + name, oid)
+
+
+@contextlib.contextmanager
+def quarantine(repo: Repo):
+    """Where a session's objects wait until the push is accepted (as receive-pack
+    keeps them): a refused push, even one whose objects git already wrote before
+    its last check failed, leaves nothing in the repo.  Yields git's environment."""
+    import tempfile                     # see "Imported where used"
+    objects = os.path.join(repo.git_dir, "objects")
+    # Named as git names its own, so that git gc clears one a killed gtfc left.
+    folder = tempfile.mkdtemp(prefix="tmp_objdir-incoming-", dir=objects)
+    try:
+        yield {"GIT_OBJECT_DIRECTORY": folder, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
+               "GIT_QUARANTINE_PATH": folder}
+    finally:
+        import shutil                   # see "Imported where used"
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def accept_quarantined(repo: Repo, folder: str) -> None:
+    """Move checked objects into the repo; one already there stays (same bytes)."""
+    objects = os.path.join(repo.git_dir, "objects")
+    for sub in os.listdir(folder):
+        for name in os.listdir(os.path.join(folder, sub)):
+            os.makedirs(os.path.join(objects, sub), exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(os.path.join(folder, sub, name), os.path.join(objects, sub, name))
 
 
 # A running gtfc-watch integrates what peers push itself — warm, and in its log:
@@ -2218,9 +2301,13 @@ def start_background_integrate(repo: Repo) -> None:
     global STAMP_WARNINGS
     os.makedirs(repo.state_dir, exist_ok=True)
     log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    if os.fork():
+    child = os.fork()
+    if child:
         os.close(log)
+        os.waitpid(child, 0)    # it exits at once: a push session leaves no zombies
         return
+    if os.fork():               # the merge runs in a grandchild, adopted by init
+        os._exit(0)
     STAMP_WARNINGS = True               # the child writes .git/gtfc/log, where times help
     try:                                # the child: detached, its output to the log
         os.setsid()
@@ -3147,7 +3234,7 @@ class PeerLink(threading.Thread):
         started = time.monotonic()
 
         def sent(oid):
-            how = ", push session" if self.session.proc else ""
+            how = ", push session" if self.session.sent_last else ""
             took = (time.monotonic() - started) * 1000
             self.watch.log(f"sent {short(oid)} to {self.name} ({took:.0f} ms{how})")
 

@@ -1459,6 +1459,25 @@ class PushSessionProtocolTest(TwoClonesTestCase):
                 self.assertEqual(len(answers), 1)
                 self.assertTrue(answers[0].startswith("error: "), answers)
                 self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
+        with self.subTest("a refused push leaves none of its objects behind"):
+            self.assertNotEqual(subprocess.run(["git", "-C", self.a.path, "cat-file", "-e",
+                                                after_lost]).returncode, 0)
+        with self.subTest("objects fsck refused, then sent again with nothing: still refused"):
+            git(self.b.path, "checkout", "-q", "-b", "evil", second)
+            evil = commit_file(self.b, ".gitmodules", '[submodule "../../../evil"]\n'
+                               "\tpath = x\n\turl = https://example.invalid/x\n", 2006)
+            code, answers = self.serve(self.push("beta", evil, self.pack(evil, second)))
+            self.assertIn("fsck error", answers[0])
+            self.assertEqual(code, 1, answers)
+            code, answers = self.serve(self.push("beta", evil, self.pack(evil, evil)))
+            self.assertEqual(code, 1, answers)
+            self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
+        with self.subTest("an annotated tag"):
+            git(self.b.path, "tag", "-a", "-m", "t", "v1", second)
+            tag = git(self.b.path, "rev-parse", "v1").strip()
+            code, answers = self.serve(self.push("beta", tag, self.pack("v1", second)))
+            self.assertIn("not a commit", answers[0])
+            self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
         with self.subTest("a node that is no longer a member"):
             git(self.a.path, "rm", "-q", f"{gtfc.NODES_DIR}/beta")
             git(self.a.path, "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qm", "rm")
@@ -2456,6 +2475,23 @@ class WatchTest(ClusterTestCase):
         time.sleep(0.5)
         self.assertEqual(c.read("beta", "sessions/note.txt"), "v2\n")
         self.assertEqual(session_processes(c, "beta", "sessions"), [])      # the session ended
+
+    def test_a_session_to_a_host_without_watcher_merges_there_and_leaves_no_zombies(self):
+        c = self.c
+        self.bootstrap("alpha", "~/unwatched")
+        self.join("beta", via="alpha", repo="~/unwatched")
+        watch = c.spawn("alpha", ["gtfc-watch", "unwatched"])
+        time.sleep(1)
+        for i in range(4):
+            c.write("alpha", "unwatched/note.txt", f"v{i}\n")
+            self.wait_for_file("beta", "unwatched/note.txt", f"v{i}\n")
+        with open(watch.log_path) as f:
+            self.assertEqual(f.read().count(", push session)"), 4)
+        (shell,) = session_processes(c, "beta", "unwatched")
+        time.sleep(0.5)                 # the merges forked by gtfc-shell are done
+        with open(f"/proc/{shell}/task/{shell}/children") as f:
+            children = f.read().split()
+        self.assertEqual(children, [])  # each merge ran in a grandchild, none left over
 
     def test_watch_propagates_create_edit_rename_delete_both_ways(self):
         c = self.c

@@ -1487,12 +1487,21 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
         if not refusal:
             break
     else:
-        raise GtfcError(f"could not update the files in {repo.path} ({refusal}); "
-                        "nothing is lost — gtfc retries on the next round")
+        why = (f"could not update the files in {repo.path} ({refusal}); nothing is lost — "
+               "gtfc retries on the next round")
+        write_file_atomic(stuck_path(repo), why + "\n")
+        raise GtfcError(why)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(stuck_path(repo))
     changed = new != old and repo.checked_out[2]
     if new != old and not changed:
         same_members(old, new)
     return Integration(old, new, committed, merged, changed)
+
+
+def stuck_path(repo: Repo) -> str:
+    """.git/gtfc/stuck: why peers' changes could not be applied here, for status."""
+    return os.path.join(repo.state_dir, "stuck")
 
 
 def update_worktree(repo: Repo, old: str, new: str) -> str:
@@ -1509,10 +1518,16 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
             dirty = changed_since_commit(repo, changes, kept)
             if dirty:
                 return f"{os.fsdecode(dirty)}: changed since it was committed"
+            listed = b"\0".join(c.path for c in changes)
             proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
                             "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
-                            input=b"\0".join(c.path for c in changes),
-                            env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+            if proc.returncode != 0:
+                # restore stages even the files it could not write (a folder not
+                # ours): put the old entries back, or the next commit would take
+                # them for our own adds and deletes, and spread the loss.
+                repo.git("reset", "-q", old, "--pathspec-from-file=-", "--pathspec-file-nul",
+                         input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
         else:
             # Our hard links changed those files' ctime: read-tree must judge them
             # by mtime and size, or it refuses every file we linked (the links keep
@@ -1685,7 +1700,7 @@ def push_to_peer(repo: Repo, peer: Node, on_sent=None,
                 pushed(repo, peer, oid)
             else:
                 failure = push_head(repo, peer, oid)
-    if not failure and on_sent:
+    if not failure and on_sent and peer.name not in READ_ONLY_PEERS.get(repo.path, ()):
         on_sent(oid)
     return failure
 
@@ -1915,8 +1930,11 @@ def report(failures: Dict[str, str]) -> None:
 
 
 def push_repo(repo: Repo) -> Dict[str, str]:
-    integrate(repo)
-    return send_head(repo)
+    try:
+        integrate(repo)
+    finally:        # our commits go out even when peers' changes cannot be applied here
+        sent = send_head(repo)
+    return sent
 
 
 def pull_repo(repo: Repo) -> Dict[str, str]:
@@ -3247,7 +3265,7 @@ class PeerLink(threading.Thread):
         failure = fetch_from_peer(self.watch.repo, node)
         if not failure:
             self.watch.log(f"pulled from {self.name}", EventLog.DETAIL)
-            self.watch.integrate_and_spread()
+            self.watch.guarded(self.watch.integrate_and_spread)    # not the peer's fault
         return failure
 
 
@@ -3301,7 +3319,11 @@ class RepoWatch:
         (among paths, if known); if that made a head no peer has (or changed
         membership), have every link send it."""
         started = time.monotonic()
-        result = integrate(self.repo, paths=paths)
+        try:
+            result = integrate(self.repo, paths=paths)
+        except GtfcError:
+            self.spread(self.repo.head())   # our commits go out all the same
+            raise
         took = f"{(time.monotonic() - started) * 1000:.0f} ms"
         with self.mutex:
             self.refresh_links()    # membership may also change in a background integration
@@ -3311,7 +3333,12 @@ class RepoWatch:
                 origin = f"from {', '.join(sorted(senders))}" if senders else "peers' changes"
                 self.log(f"applied {origin}: now at {short(result.new)}"
                          f"{' (a merge)' if result.merged else ''} ({took})")
-            if is_novel(self.repo, result.new) or result.members_changed:
+        self.spread(None if result.members_changed else result.new)
+
+    def spread(self, head: Optional[str]) -> None:
+        """Have every link send our head if no peer has it (or, head None, anyway)."""
+        with self.mutex:
+            if head is None or is_novel(self.repo, head):
                 for link in self.links.values():
                     link.wanted.set()
 
@@ -3575,9 +3602,14 @@ def repo_status(repo: Repo) -> dict:
         refused = {"deleted": deleted, "of": total}
     except (FileNotFoundError, ValueError):
         refused = None
+    try:
+        with open(stuck_path(repo)) as f:
+            stuck = f.read().strip()
+    except FileNotFoundError:
+        stuck = None
     status = {"repo": repo.path, "node": repo.node, "head": head,
               "watcher_pid": watcher_pid(repo), "peers": peer_states,
-              "mass_delete_refused": refused,
+              "cannot_apply": stuck, "mass_delete_refused": refused,
               "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
                                     {path for path, _ in too_big}),
               "held_back": held, "max_file_size": limit, "conflict_copies": conflicts}
@@ -3602,6 +3634,8 @@ def attention(status: dict) -> List[str]:
         needs += [f"{p['name']} out of sync (no gtfc-watch here: run gtfc-pull)"
                   for p in status["peers"] if p["reachable"] and (p["they_lack"] or p["we_lack"]
                                                                   or p["we_lack"] is None)]
+    if status["cannot_apply"]:
+        needs.append(f"peers' changes cannot be applied here: {status['cannot_apply']}")
     if status["mass_delete_refused"]:
         needs.append("a mass delete was refused (see gtfc-push's message)")
     if status["conflict_copies"]:

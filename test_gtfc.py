@@ -2487,11 +2487,45 @@ class WatchTest(ClusterTestCase):
             self.wait_for_file("beta", "unwatched/note.txt", f"v{i}\n")
         with open(watch.log_path) as f:
             self.assertEqual(f.read().count(", push session)"), 4)
+        # The merges gtfc-shell forked (same command line) end; the session stays.
+        wait_until(lambda: len(session_processes(c, "beta", "unwatched")) == 1, timeout=10)
         (shell,) = session_processes(c, "beta", "unwatched")
-        time.sleep(0.5)                 # the merges forked by gtfc-shell are done
         with open(f"/proc/{shell}/task/{shell}/children") as f:
             children = f.read().split()
         self.assertEqual(children, [])  # each merge ran in a grandchild, none left over
+
+    def test_a_file_this_host_cannot_write_is_never_deleted_on_its_peers(self):
+        """A folder in the repo owned by someone else (a stray sudo mkdir): a peer's
+        file there cannot be written here.  gtfc retries; the file must not be
+        committed here as our add, nor then as our delete."""
+        c = self.c
+        self.bootstrap("alpha", "~/stuck")
+        self.join("beta", via="alpha", repo="~/stuck")
+        locked = c.path("alpha", "stuck/locked")
+        os.makedirs(locked)                     # root's, as the test runs as root
+        watch = c.spawn("alpha", ["gtfc-watch", "stuck"])
+        c.spawn("beta", ["gtfc-watch", "stuck"])
+        time.sleep(1)
+        c.write("beta", "stuck/locked/y.txt", "beta's\n")
+        wait_until(lambda: "could not update" in open(watch.log_path).read(), timeout=20,
+                   what="alpha failing to write locked/y.txt")
+        c.write("alpha", "stuck/unrelated.txt", "alpha's\n")
+        self.wait_for_file("beta", "stuck/unrelated.txt", "alpha's\n")
+        c.run("alpha", ["gtfc-pull", "stuck"], check=False)    # a full look, as at start
+        c.write("alpha", "stuck/unrelated.txt", "alpha's again\n")
+        self.wait_for_file("beta", "stuck/unrelated.txt", "alpha's again\n")
+        self.assertEqual(c.read("beta", "stuck/locked/y.txt"), "beta's\n")
+        log = c.run("beta", ["git", "-C", "stuck", "log", "--format=%an", "--",
+                             "locked/y.txt"]).stdout.split()
+        self.assertEqual(log, ["beta"])         # nobody else added or deleted it
+        r = c.run("alpha", ["gtfc", "status", "stuck"], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("peers' changes cannot be applied here", r.stdout)
+        self.assertIn("Permission denied", r.stdout)
+        os.chown(locked, *[os.stat(c.path("alpha", "stuck")).st_uid] * 2)
+        self.wait_for_file("alpha", "stuck/locked/y.txt", "beta's\n", timeout=90)
+        r = c.run("alpha", ["gtfc", "status", "stuck"], check=False)
+        self.assertNotIn("cannot be applied", r.stdout)
 
     def test_watch_propagates_create_edit_rename_delete_both_ways(self):
         c = self.c

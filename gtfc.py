@@ -2034,7 +2034,8 @@ PRE_RECEIVE_HOOK = """#!/bin/sh
 # Written by gtfc: peers may update their inbox ref, never delete a ref.
 while read old new ref; do
   case "$new" in *[!0]*) ;; *) echo "gtfc: refused: peers may not delete $ref" >&2; exit 1;; esac
-  case "$(git cat-file -t "$new")" in commit) ;; *) echo "gtfc: refused: $ref must be a commit" >&2; exit 1;; esac
+  [ "$(git cat-file -t "$new")" = commit ] ||
+    { echo "gtfc: refused: $ref must be a commit" >&2; exit 1; }
 done
 """
 

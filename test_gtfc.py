@@ -2435,8 +2435,12 @@ class PeerKeyRestrictionTest(ClusterTestCase):
                         "refs/gtfc/in"]
         before = c.run("alpha", peer_movable).stdout
         self.assertIn("refs/gtfc/in/beta", before)
+        c.run("beta", ["git", "-C", "myrepo", "-c", "user.name=b", "-c", "user.email=b@b",
+                       "tag", "-a", "-m", "t", "v1"])
+        tree = c.run("beta", ["git", "-C", "myrepo", "rev-parse", "HEAD^{tree}"]).stdout.strip()
         for refspec in ("HEAD:refs/heads/main", "+HEAD:refs/gtfc/in/alpha",
-                        "HEAD:refs/tags/evil", "HEAD:refs/gtfc/has/x", ":refs/gtfc/in/beta"):
+                        "HEAD:refs/tags/evil", "HEAD:refs/gtfc/has/x", ":refs/gtfc/in/beta",
+                        "+v1:refs/gtfc/in/beta", f"+{tree}:refs/gtfc/in/beta"):
             with self.subTest(refspec):
                 r = c.run("beta", ["git", "-C", "myrepo", "push", url, refspec],
                           env=env, check=False)

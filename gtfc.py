@@ -2890,6 +2890,9 @@ def cmd_bootstrap(args) -> int:
                             "it — pick a folder outside it")
     if os.path.exists(path) and not os.path.isdir(path):
         raise GtfcError(f"{path} is a file — bootstrap a folder")
+    if not os.path.isdir(os.path.dirname(path)):      # a typo makes no new tree of folders
+        raise GtfcError(f"{os.path.dirname(path)} does not exist — create it first, or "
+                        "check the path")
     repo = Repo(path)
     existing = os.path.isdir(repo.git_dir) and repo.setting("node")
     if existing and not repo.has_commit():
@@ -4062,7 +4065,7 @@ def build_parser() -> "argparse.ArgumentParser":
     def command(name, func, help, epilog=None):
         p = sub.add_parser(name, help=help, description=help, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, parser=p)    # so that a bad option gets this usage
         return p
 
     def repo_arg(p):
@@ -4237,7 +4240,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if words[:1] in (["shell"], ["shell.denywrite"]) and "--help" not in words \
                 and "-h" not in words:
             return cmd_shell(*parse_shell_args(words[1:]), words[0] == "shell.denywrite")
-        args = build_parser().parse_args(words)
+        args, unknown = build_parser().parse_known_args(words)
+        if unknown:
+            args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.func(args) or 0
     except GtfcError as e:
         print(f"gtfc: {e}", file=sys.stderr, flush=True)

@@ -1183,6 +1183,17 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.dispatch_args(["/x/gtfc", "pull"]), ["pull"])
         self.assertEqual(gtfc.dispatch_args(["gtfc.py", "pull"]), ["pull"])
 
+    def test_a_bad_option_gets_the_usage_of_its_own_command(self):
+        for argv, usage in ((["/usr/bin/gtfc-push", "--bogus"], "usage: gtfc push"),
+                            (["gtfc", "watch", "-x"], "usage: gtfc watch"),
+                            (["gtfc", "log", "a", "b"], "usage: gtfc log")):
+            with self.subTest(argv=argv), contextlib.redirect_stderr(io.StringIO()) as err, \
+                    self.assertRaises(SystemExit) as exit:
+                gtfc.main(argv)
+            self.assertEqual(exit.exception.code, 2)
+            self.assertTrue(err.getvalue().startswith(usage), err.getvalue())
+            self.assertIn("unrecognized arguments", err.getvalue())
+
     def test_ssh_failures_are_explained_in_one_specific_line(self):
         boiler = (b"fatal: Could not read from remote repository.\n\nPlease make sure you "
                   b"have the correct access rights\nand the repository exists.\n")
@@ -2307,7 +2318,8 @@ class SeedUsageTest(ClusterTestCase):
                  ["gtfc-bootstrap", "--address", "x y", "addr"],
                  ["gtfc", "log", "outer/nosuch"], ["gtfc", "restore", "outer/nosuch"],
                  ["gtfc", "restore", "outer/afile", "--at", "yesterdy"],
-                 ["gtfc", "service", "install", "outer", "--os", "macos"]]
+                 ["gtfc", "service", "install", "outer", "--os", "macos"],
+                 ["gtfc-bootstrap", "no/such/parent"]]
         for argv in cases:
             with self.subTest(argv=argv):
                 r = self.c.run("beta", argv, check=False)

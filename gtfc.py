@@ -362,9 +362,10 @@ class Repo:
         if OID_RE.fullmatch(text):
             return text                 # detached
         if text.startswith("ref: refs/"):
-            found = self.ref_files(text[len("ref: "):])
+            target = text[len("ref: "):]
+            found = self.ref_files(target)
             if found is not None:
-                return found.get(text[len("ref: "):])
+                return found.get(target)
         return self.git("rev-parse", "--verify", "-q", "HEAD",
                         check=False).stdout.decode().strip() or None
 
@@ -811,13 +812,20 @@ def peer_ssh_options(repo: Repo, node: Node) -> List[str]:
 
 
 def peer_env(repo: Repo, node: Node) -> Dict[str, str]:
-    """git's ssh for node: through the shared connection when there is one, else a
-    connection of its own (ControlMaster=no: git's ssh never becomes a master)."""
-    opts = peer_ssh_options(repo, node)
-    socket_path = mux_path(repo, node)
-    if socket_path:
-        opts += ["-o", "ControlMaster=no", "-o", f'ControlPath="{socket_path}"']
-    return git_ssh_env(opts)
+    """git's ssh for node (see shared_connection)."""
+    return git_ssh_env(peer_ssh_options(repo, node) + shared_connection(repo, node))
+
+
+def shared_connection(repo: Repo, node: Node) -> List[str]:
+    """ssh options to go through the shared connection to node when this host can
+    have one, else a connection of its own (ControlMaster=no: never a master)."""
+    path = mux_path(repo, node)
+    return ["-o", "ControlMaster=no", "-o", f'ControlPath="{path}"'] if path else []
+
+
+def ssh_login(node: Node) -> List[str]:
+    """ssh's arguments naming node: its port, and user@host."""
+    return ["-p", str(node.port), f"{node.user}@{node.address.strip('[]')}"]
 
 
 # One ssh connection per peer, kept open MUX_PERSIST seconds after its last use and
@@ -854,8 +862,8 @@ def close_connection(repo: Repo, node: Node) -> bool:
     path = mux_path(repo, node)
     if path is None or not mux_alive(path):
         return False
-    run(["ssh", "-o", f'ControlPath="{path}"', "-O", "exit",
-         f"{node.user}@{node.address.strip('[]')}"], check=False, timeout=10)
+    run(["ssh", "-o", f'ControlPath="{path}"', "-O", "exit", *ssh_login(node)],
+        check=False, timeout=10)
     return True
 
 
@@ -875,8 +883,7 @@ def open_connection(repo: Repo, node: Node) -> Optional[str]:
             os.unlink(path)                     # left by a master that was killed
         argv = ["ssh", *peer_ssh_options(repo, node), "-N", "-f",
                 "-o", "ControlMaster=yes", "-o", f'ControlPath="{path}"',
-                "-o", f"ControlPersist={MUX_PERSIST}", "-p", str(node.port),
-                f"{node.user}@{node.address.strip('[]')}"]
+                "-o", f"ControlPersist={MUX_PERSIST}", *ssh_login(node)]
         with tempfile.TemporaryFile() as err:
             try:
                 status = subprocess.call(argv, stdin=subprocess.DEVNULL,
@@ -1016,19 +1023,11 @@ def as_written(repo: Repo, c: Optional["Change"]) -> bool:
         return False
     full = os.path.join(repo.path, os.fsdecode(c.path))
     try:
-        st = os.lstat(full)
+        return c.kind != "D" and holds_blob(full, os.lstat(full), c.new_mode, c.new_oid)
     except FileNotFoundError:
         return c.kind == "D"
     except OSError:
         return False
-    if c.kind == "D":
-        return False
-    if c.new_mode == SYMLINK_MODE:
-        return stat.S_ISLNK(st.st_mode) and \
-            blob_id(os.fsencode(os.readlink(full)), c.new_oid) == c.new_oid
-    return c.new_mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
-        bool(st.st_mode & 0o100) == (c.new_mode == "100755") and \
-        file_blob_id(full, c.new_oid) == c.new_oid
 
 
 def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
@@ -1582,14 +1581,9 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
         full = os.path.join(repo.path, os.fsdecode(c.path))
         try:
             st = os.lstat(full)
-            if c.old_mode == SYMLINK_MODE:
-                same = stat.S_ISLNK(st.st_mode) and \
-                    blob_id(os.fsencode(os.readlink(full)), c.old_oid) == c.old_oid
-            else:
-                link = links[c.path]
-                same = os.path.samestat(st, os.lstat(link)) and \
-                    bool(st.st_mode & 0o100) == (c.old_mode == "100755") and \
-                    file_blob_id(link, c.old_oid) == c.old_oid
+            link = links.get(c.path)        # every file's (see paths_alone_will_do)
+            same = (link is None or os.path.samestat(st, os.lstat(link))) and \
+                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link)
         except FileNotFoundError:
             continue
         except OSError:
@@ -1597,6 +1591,18 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
         if not same:
             return c.path
     return None
+
+
+def holds_blob(full: str, st: os.stat_result, mode: str, oid: str,
+               read_from: Optional[str] = None) -> bool:
+    """Is the file at full (lstat st) git's blob oid with git's mode?  Its bytes are
+    read from read_from when given (a hard link to the same file)."""
+    if mode == SYMLINK_MODE:
+        return stat.S_ISLNK(st.st_mode) and \
+            blob_id(os.fsencode(os.readlink(full)), oid) == oid
+    return mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
+        bool(st.st_mode & 0o100) == (mode == "100755") and \
+        file_blob_id(read_from or full, oid) == oid
 
 
 def blob_hasher(like: str, size: int):
@@ -1772,10 +1778,8 @@ class PushSession:
         return True
 
     def open(self, repo: Repo, peer: Node) -> bool:
-        path = mux_path(repo, peer)
-        shared = ["-o", "ControlMaster=no", "-o", f'ControlPath="{path}"'] if path else []
-        argv = ["ssh", *peer_ssh_options(repo, peer), *shared, "-p", str(peer.port),
-                f"{peer.user}@{peer.address.strip('[]')}", f"{STREAM_COMMAND} '{peer.path}'"]
+        argv = ["ssh", *peer_ssh_options(repo, peer), *shared_connection(repo, peer),
+                *ssh_login(peer), f"{STREAM_COMMAND} '{peer.path}'"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -2191,7 +2195,7 @@ def quarantine(repo: Repo):
     """Where a session's objects wait until the push is accepted (as receive-pack
     keeps them): a refused push, even one whose objects git already wrote before
     its last check failed, leaves nothing in the repo.  Yields git's environment."""
-    import tempfile                     # see "Imported where used"
+    import shutil, tempfile             # see "Imported where used"
     objects = os.path.join(repo.git_dir, "objects")
     # Named as git names its own, so that git gc clears one a killed gtfc left.
     folder = tempfile.mkdtemp(prefix="tmp_objdir-incoming-", dir=objects)
@@ -2199,7 +2203,6 @@ def quarantine(repo: Repo):
         yield {"GIT_OBJECT_DIRECTORY": folder, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
                "GIT_QUARANTINE_PATH": folder}
     finally:
-        import shutil                   # see "Imported where used"
         shutil.rmtree(folder, ignore_errors=True)
 
 

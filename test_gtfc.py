@@ -2467,18 +2467,26 @@ class PeerKeyRestrictionTest(ClusterTestCase):
 
 @NEEDS_CLUSTER
 class WatchTest(ClusterTestCase):
+    def send_through_sessions(self, repo, changes, watch_beta):
+        """~/repo on alpha and beta, alpha watching (beta too if watch_beta): each
+        of changes edits on alpha must reach beta through a push session."""
+        c = self.c
+        self.bootstrap("alpha", f"~/{repo}")
+        self.join("beta", via="alpha", repo=f"~/{repo}")
+        watch = c.spawn("alpha", ["gtfc-watch", repo])
+        if watch_beta:
+            c.spawn("beta", ["gtfc-watch", repo])
+        time.sleep(1)
+        for i in range(changes):
+            c.write("alpha", f"{repo}/note.txt", f"v{i}\n")
+            self.wait_for_file("beta", f"{repo}/note.txt", f"v{i}\n")
+        with open(watch.log_path) as f:
+            self.assertEqual(f.read().count(", push session)"), changes)
+        return watch
+
     def test_changes_go_through_one_push_session_until_the_peer_turns_read_only(self):
         c = self.c
-        self.bootstrap("alpha", "~/sessions")
-        self.join("beta", via="alpha", repo="~/sessions")
-        watch = c.spawn("alpha", ["gtfc-watch", "sessions"])
-        c.spawn("beta", ["gtfc-watch", "sessions"])
-        time.sleep(1)
-        for i in range(3):
-            c.write("alpha", "sessions/note.txt", f"v{i}\n")
-            self.wait_for_file("beta", "sessions/note.txt", f"v{i}\n")
-        with open(watch.log_path) as f:
-            self.assertEqual(f.read().count(", push session)"), 3)
+        watch = self.send_through_sessions("sessions", 3, watch_beta=True)
         self.assertEqual(len(session_processes(c, "beta", "sessions")), 1)   # one, kept open
         keys = c.read("beta", ".ssh/authorized_keys2")
         self.addCleanup(c.write, "beta", ".ssh/authorized_keys2", keys)   # for later tests
@@ -2494,15 +2502,7 @@ class WatchTest(ClusterTestCase):
 
     def test_a_session_to_a_host_without_watcher_merges_there_and_leaves_no_zombies(self):
         c = self.c
-        self.bootstrap("alpha", "~/unwatched")
-        self.join("beta", via="alpha", repo="~/unwatched")
-        watch = c.spawn("alpha", ["gtfc-watch", "unwatched"])
-        time.sleep(1)
-        for i in range(4):
-            c.write("alpha", "unwatched/note.txt", f"v{i}\n")
-            self.wait_for_file("beta", "unwatched/note.txt", f"v{i}\n")
-        with open(watch.log_path) as f:
-            self.assertEqual(f.read().count(", push session)"), 4)
+        self.send_through_sessions("unwatched", 4, watch_beta=False)
         # The merges gtfc-shell forked (same command line) end; the session stays.
         wait_until(lambda: len(session_processes(c, "beta", "unwatched")) == 1, timeout=10)
         (shell,) = session_processes(c, "beta", "unwatched")

@@ -53,6 +53,7 @@ import contextlib
 import enum
 import errno
 import functools
+import itertools
 import fcntl
 import os
 import re
@@ -65,6 +66,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from typing import Dict, List, NamedTuple, Optional, Tuple
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, hashlib,
 # shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
@@ -75,6 +77,7 @@ VERSION = "0.1.0"
 MIN_GIT = (2, 33)              # rev-list --no-commit-header
 KEY_NAME = "gtfc_ed25519"
 NODES_DIR = ".gtfc/nodes"
+GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
 HAS = "refs/gtfc/has/"         # written by us: a commit we know each peer has
 MERGE_IDENTITY = ("gtfc", "gtfc@gtfc")
@@ -92,6 +95,7 @@ POLL_TICK = 1.0                # the polling back end needs a read() this often
 VANISHED_POLL = 2.0            # how often to look for a vanished folder's return
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
+LOOSE_READ_MAX = 1 << 16      # bytes of a loose object gtfc reads itself (see loose_object)
 OID_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
@@ -311,6 +315,8 @@ class Repo:
         # The last checkout: the commit it moved to, the paths it changed (if not
         # too many: see echoes_removed), whether membership changed with them.
         self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"], bool] = (None, {}, False)
+        # A commit and commits known to be in its history (see unmerged_heads).
+        self.contained: Tuple[Optional[str], set] = (None, set())
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
         """Run git here.  A lock file left by a git that was killed (it holds no
@@ -410,6 +416,83 @@ class Repo:
         except FileNotFoundError:
             pass
         return found
+
+    def set_ref(self, ref: str, oid: str, message: str = "") -> None:
+        """Point ref at oid as git update-ref does in a files repo: write REF.lock,
+        rename it into place.  Every change moves a ref per peer on both ends, and
+        a git process costs more than the write.  git does it when the ref keeps
+        a reflog, the repo keeps refs another way, or another writer holds the lock."""
+        path = os.path.join(self.git_dir, ref)
+        lock = path + ".lock"
+        if ".." in ref or ref.endswith((".lock", ".", "/")) or \
+                os.path.exists(os.path.join(self.git_dir, "logs", ref)) or \
+                os.path.exists(os.path.join(self.git_dir, "reftable")):
+            fd = None
+        else:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError:
+                fd = None
+        if fd is not None:
+            try:
+                try:
+                    os.write(fd, f"{oid}\n".encode())
+                finally:
+                    os.close(fd)
+                os.rename(lock, path)
+                return
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+        self.git("update-ref", *(["-m", message] if message else []), ref, oid)
+
+    def loose_object(self, oid: str, objects: Optional[str] = None
+                     ) -> Optional[Tuple[bytes, bytes]]:
+        """(type, content) of a small object kept loose in objects (the repo's own
+        by default), read here: just unpacked or committed, what a change's trip
+        looks at is loose, and a git process per look costs more than the look.
+        None when it is not loose there (packed, absent) or over 64 KiB: ask git."""
+        objects = objects or os.path.join(self.git_dir, "objects")
+        try:
+            with open(os.path.join(objects, oid[:2], oid[2:]), "rb") as f:
+                data = zlib.decompressobj().decompress(f.read(LOOSE_READ_MAX), LOOSE_READ_MAX)
+        except (OSError, zlib.error):
+            return None
+        header, _, content = data.partition(b"\0")
+        kind, _, size = header.partition(b" ")
+        if not size.isdigit() or int(size) != len(content):
+            return None
+        return kind, content
+
+    def parents(self, commit: str) -> Optional[List[str]]:
+        """A loose commit's parents; None if not known without asking git."""
+        found = self.loose_object(commit)
+        if not found or found[0] != b"commit":
+            return None
+        lines = found[1].split(b"\n")[1:]          # after "tree OID"
+        return [line[7:].decode() for line in
+                itertools.takewhile(lambda line: line.startswith(b"parent "), lines)]
+
+    def top_entry(self, commit: str, name: bytes) -> Optional[str]:
+        """The id of name in a loose commit's loose top folder; None if not known
+        without asking git (or not there)."""
+        found = self.loose_object(commit)
+        if not found or found[0] != b"commit" or not found[1].startswith(b"tree "):
+            return None
+        found = self.loose_object(found[1][5:found[1].find(b"\n")].decode())
+        if not found or found[0] != b"tree":
+            return None
+        entries, width, start = found[1], len(commit) // 2, 0
+        while start < len(entries):             # MODE SP NAME NUL ID, sorted by name
+            space = entries.find(b" ", start)
+            end = entries.find(b"\0", space)
+            if space < 0 or end < 0:
+                return None
+            if entries[space + 1:end] == name:
+                return entries[end + 1:end + 1 + width].hex()
+            start = end + 1 + width
+        return None
 
     def setting(self, name: str) -> str:
         """gtfc.NAME from this repo's own git config ("" if unset): settings are
@@ -1288,11 +1371,14 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     on the way — a node whose merge differs from the canonical one simply moves to
     the canonical one.  A head with no history in common with ours (a peer that
     bootstrapped anew) is skipped with a warning instead of blocking all merges."""
-    pending = set(repo.out("for-each-ref", "--format=%(objectname)", f"--no-merged={head}",
-                           INBOX, HAS).split())
-    if len(pending) == 1 and repo.git("merge-base", "--is-ancestor", head, *pending,
-                                      check=False).returncode == 0:
-        return pending.pop(), False     # the common case: one peer's edit on top of ours
+    pending = unmerged_heads(repo, head)
+    if not pending:
+        return head, False
+    if len(pending) == 1:           # the common case: one peer's edit on top of ours
+        tip = next(iter(pending))
+        if head in (repo.parents(tip) or ()) or repo.git(
+                "merge-base", "--is-ancestor", head, tip, check=False).returncode == 0:
+            return tip, False
     related = [head]
     for oid in sorted(pending):
         if repo.git("merge-base", head, oid, check=False).returncode == 0:
@@ -1310,6 +1396,33 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     for other in tips[1:]:
         result = merge_commits(repo, result, other)
     return result, len(tips) > 1 and result != head
+
+
+def unmerged_heads(repo: Repo, head: str) -> set:
+    """The commits peers sent us or have that head does not contain.  Which ones
+    it does is remembered (Repo.contained) and carried to a child of head, so
+    that the common rounds — our own commit, one peer's commit on top of ours,
+    our checkout's echo — ask git nothing."""
+    incoming = known_heads(repo)
+    known = contained_in(repo, head)
+    new = incoming - known
+    one_on_top = len(new) == 1 and head in (repo.parents(next(iter(new))) or ())
+    if new and not one_on_top:
+        known |= set(repo.out("for-each-ref", "--format=%(objectname)", f"--merged={head}",
+                              INBOX, HAS).split())
+        incoming = known_heads(repo)
+        new = incoming - known
+    repo.contained = (head, (known & incoming) | {head})    # only what may come again
+    return new
+
+
+def contained_in(repo: Repo, head: str) -> set:
+    """Commits known to be in head's history: head, and what was found in it or,
+    when the last head looked at is head's parent, in that."""
+    last, known = repo.contained
+    if last == head:
+        return set(known)
+    return known | {last, head} if last in (repo.parents(head) or ()) else {head}
 
 
 def content_tips(repo: Repo, heads: List[str]) -> List[str]:
@@ -1712,7 +1825,7 @@ def push_to_peer(repo: Repo, peer: Node, on_sent=None,
 
 
 def pushed(repo: Repo, peer: Node, oid: str) -> None:
-    repo.git("update-ref", f"{HAS}{peer.name}", oid)
+    repo.set_ref(f"{HAS}{peer.name}", oid)
     note_contact(repo, peer.name, "pushed")
 
 
@@ -2109,7 +2222,7 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
     data, answer = sys.stdin.buffer, sys.stdout.buffer
     answer.write(STREAM_HELLO)
     answer.flush()
-    member_at = None                    # the HEAD at which membership was checked
+    member_at = ""                      # the .gtfc folder (or HEAD) membership was checked in
     while True:
         line = data.readline(MAX_COMMAND)
         if not line:
@@ -2117,9 +2230,10 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
         try:
             name, oid, size = parse_push_line(line, peer_names)
             head = repo.head_if_any()       # membership and the switch may change
-            if head != member_at:           # while a session is open
+            members = head and (repo.top_entry(head, GTFC_FOLDER) or head)  # while open
+            if members != member_at:
                 check_member(repo, peer_names)
-                member_at = head
+                member_at = members
             check_writable(denywrite, peer_names)
             with quarantine(repo) as env:
                 receive_objects(repo, data, size, env)
@@ -2178,7 +2292,9 @@ def receive_objects(repo: Repo, data, size: int, env: Dict[str, str]) -> None:
 def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
     """Check that oid is a commit whose history is complete with what the
     quarantine env names holds; then move NAME's inbox to it."""
-    kind = repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
+    found = repo.loose_object(oid, env["GIT_OBJECT_DIRECTORY"])    # it came in the pack
+    kind = found[0] if found else \
+        repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
     if kind != b"commit":
         raise GtfcError(f"refused: {short(oid)} is not a commit")
     proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
@@ -2187,7 +2303,7 @@ def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
         raise GtfcError(f"refused: {short(oid)}'s history is incomplete "
                         f"({last_line(proc.stderr)})")
     accept_quarantined(repo, env["GIT_OBJECT_DIRECTORY"])
-    repo.git("update-ref", "-m", f"gtfc: pushed by {name}", INBOX + name, oid)
+    repo.set_ref(INBOX + name, oid, f"gtfc: pushed by {name}")
 
 
 @contextlib.contextmanager

@@ -1362,6 +1362,90 @@ class RepoPlumbingTest(TwoClonesTestCase):
         self.assertIsNone(self.a.ref_files(gtfc.INBOX))
         self.assertEqual(self.a.refs(gtfc.INBOX)["gamma"], newer)
 
+    def test_objects_read_without_git_agree_with_git_and_packed_ones_are_left_to_it(self):
+        commit_file(self.a, "sub/g.txt", "g\n", 1001)
+        merge = commit_file(self.a, "h.txt", "h\n", 1002)
+        git(self.a.path, "reset", "-q", "--soft", self.base)
+        git(self.a.path, "-c", "user.name=a", "-c", "user.email=t@t", "commit", "-qm", "m")
+        child = git(self.a.path, "commit-tree", "-p", "HEAD", "-p", merge, "-m", "two parents",
+                    f"{merge}^{{tree}}")
+        kind, content = self.a.loose_object(child)
+        self.assertEqual((kind, content.decode()),
+                         (b"commit", git(self.a.path, "cat-file", "commit", child) + "\n"))
+        self.assertEqual(self.a.parents(child), git(self.a.path, "rev-parse", f"{child}^@").split())
+        self.assertEqual(self.a.parents(self.base), [])
+        for name in ("f.txt", "sub", "h.txt"):
+            self.assertEqual(self.a.top_entry(child, name.encode()),
+                             git(self.a.path, "rev-parse", f"{child}:{name}"))
+        self.assertIsNone(self.a.top_entry(child, b"su"))
+        self.assertIsNone(self.a.parents(git(self.a.path, "rev-parse", f"{child}^{{tree}}")))
+        git(self.a.path, "update-ref", "refs/keep", child)
+        git(self.a.path, "gc", "-q")                     # packed: git must be asked
+        self.assertIsNone(self.a.loose_object(child))
+        self.assertIsNone(self.a.parents(child))
+        self.assertIsNone(self.a.top_entry(child, b"f.txt"))
+
+    def test_refs_written_without_git_are_what_git_would_write(self):
+        ref, newer = f"{gtfc.INBOX}gamma", commit_file(self.a, "g.txt", "g\n", 1001)
+        self.a.set_ref(ref, self.base)
+        git(self.a.path, "pack-refs", "--all")
+        self.a.set_ref(ref, newer)                      # over a packed one
+        self.assertEqual(git(self.a.path, "rev-parse", ref), newer)
+        self.assertEqual(git(self.a.path, "fsck", "--no-dangling"), "")
+        lock = os.path.join(self.a.git_dir, ref + ".lock")
+        open(lock, "w").close()                         # another writer: git waits, then says so
+        with self.assertRaisesRegex(gtfc.GtfcError, "update-ref"):
+            self.a.set_ref(ref, self.base)
+        self.assertEqual(git(self.a.path, "rev-parse", ref), newer)
+        os.unlink(lock)
+        for bad in ("x.lock", "a..b"):                  # node names git takes for no ref
+            with self.assertRaisesRegex(gtfc.GtfcError, "update-ref"):
+                self.a.set_ref(gtfc.INBOX + bad, newer)
+        git(self.a.path, "update-ref", "--create-reflog", ref, self.base)
+        self.a.set_ref(ref, newer, "a message")         # a ref with a reflog keeps it
+        self.assertIn("a message", git(self.a.path, "reflog", "show", ref))
+        os.makedirs(os.path.join(self.a.git_dir, "reftable"))
+        with mock.patch.object(gtfc.Repo, "git") as by_git:
+            self.a.set_ref(f"{gtfc.HAS}beta", newer)
+        by_git.assert_called_once_with("update-ref", f"{gtfc.HAS}beta", newer)
+
+    def test_merges_ask_git_only_about_history_not_seen_before(self):
+        real_git, calls = gtfc.Repo.git, []
+
+        def counting(repo, *args, **kw):
+            calls.append(args[0])
+            return real_git(repo, *args, **kw)
+
+        def merged_by(repo):
+            del calls[:]
+            with mock.patch.object(gtfc.Repo, "git", counting):
+                return gtfc.merge_incoming(repo, repo.head())
+
+        self.exchange()
+        gtfc.integrate(self.b)                          # b has seen its inbox once
+        on_top = commit_file(self.a, "f.txt", "alpha's edit\n", 1001)
+        self.exchange()
+        self.assertEqual(merged_by(self.b), (on_top, False))
+        self.assertEqual(calls, [])                     # one commit on top of ours
+        git(self.b.path, "update-ref", "HEAD", on_top)
+        self.assertEqual(merged_by(self.b), (on_top, False))
+        self.assertEqual(calls, [])                     # the echo: nothing new
+        git(self.b.path, "update-ref", f"{gtfc.INBOX}gamma", self.base)
+        self.assertEqual(merged_by(self.b), (on_top, False))
+        self.assertEqual(calls, ["for-each-ref"])       # an old commit: git tells
+        git(self.b.path, "update-ref", "HEAD", self.base)   # moved back by hand: what
+        self.assertEqual(merged_by(self.b), (on_top, False))    # was known of on_top is
+        self.assertEqual(calls, [])                     # not used, on_top is a child
+        ours = commit_file(self.b, "g.txt", "beta's\n", 1002)
+        theirs = commit_file(self.a, "h.txt", "alpha's\n", 1003)
+        self.exchange()
+        result, merged = merged_by(self.b)
+        fresh = gtfc.Repo(self.b.path)                  # nothing remembered
+        self.assertEqual(gtfc.merge_incoming(fresh, ours), (result, merged))
+        self.assertTrue(merged)
+        self.assertEqual(set(git(self.b.path, "rev-parse", f"{result}^@").split()),
+                         {ours, theirs})
+
     def test_the_index_is_split_and_merges_leave_no_shared_part_behind(self):
         heads = []
         for repo in (self.a, self.b):

@@ -465,34 +465,44 @@ class Repo:
             return None
         return kind, content
 
-    def parents(self, commit: str) -> Optional[List[str]]:
-        """A loose commit's parents; None if not known without asking git."""
-        found = self.loose_object(commit)
+    def loose_commit(self, oid: str, objects: Optional[str] = None
+                     ) -> Optional[Tuple[str, List[str]]]:
+        """(tree, parents) of a loose commit; None if not known without git."""
+        found = self.loose_object(oid, objects)
         if not found or found[0] != b"commit":
             return None
-        lines = found[1].split(b"\n")[1:]          # after "tree OID"
-        return [line[7:].decode() for line in
-                itertools.takewhile(lambda line: line.startswith(b"parent "), lines)]
+        lines = found[1].split(b"\n")
+        parents = itertools.takewhile(lambda line: line.startswith(b"parent "), lines[1:])
+        return lines[0][len(b"tree "):].decode(), [line[len(b"parent "):].decode()
+                                                   for line in parents]
 
-    def top_entry(self, commit: str, name: bytes) -> Optional[str]:
-        """The id of name in a loose commit's loose top folder; None if not known
-        without asking git (or not there)."""
-        found = self.loose_object(commit)
-        if not found or found[0] != b"commit" or not found[1].startswith(b"tree "):
-            return None
-        found = self.loose_object(found[1][5:found[1].find(b"\n")].decode())
+    def loose_tree(self, oid: str, objects: Optional[str] = None
+                   ) -> Optional[Dict[bytes, Tuple[bytes, str]]]:
+        """{name: (mode, id)} of a loose tree; None if not known without git."""
+        found = self.loose_object(oid, objects)
         if not found or found[0] != b"tree":
             return None
-        entries, width, start = found[1], len(commit) // 2, 0
+        entries, width, start, tree = found[1], len(oid) // 2, 0, {}
         while start < len(entries):             # MODE SP NAME NUL ID, sorted by name
             space = entries.find(b" ", start)
             end = entries.find(b"\0", space)
             if space < 0 or end < 0:
                 return None
-            if entries[space + 1:end] == name:
-                return entries[end + 1:end + 1 + width].hex()
+            tree[entries[space + 1:end]] = (entries[start:space],
+                                            entries[end + 1:end + 1 + width].hex())
             start = end + 1 + width
-        return None
+        return tree
+
+    def parents(self, commit: str) -> Optional[List[str]]:
+        fields = self.loose_commit(commit)
+        return fields and fields[1]
+
+    def top_entry(self, commit: str, name: bytes) -> Optional[str]:
+        """The id of name in a loose commit's loose top folder; None if not known
+        without asking git (or not there)."""
+        fields = self.loose_commit(commit)
+        tree = fields and self.loose_tree(fields[0])
+        return tree[name][1] if tree and name in tree else None
 
     def setting(self, name: str) -> str:
         """gtfc.NAME from this repo's own git config ("" if unset): settings are
@@ -2297,13 +2307,57 @@ def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
         repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
     if kind != b"commit":
         raise GtfcError(f"refused: {short(oid)} is not a commit")
-    proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
-                    check=False)
-    if proc.returncode != 0:
+    if proven_complete(repo, oid, env["GIT_OBJECT_DIRECTORY"]):
+        proc = None
+    else:                               # what receive-pack asks: git walks all it must
+        proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
+                        check=False)
+    if proc and proc.returncode != 0:
         raise GtfcError(f"refused: {short(oid)}'s history is incomplete "
                         f"({last_line(proc.stderr)})")
     accept_quarantined(repo, env["GIT_OBJECT_DIRECTORY"])
     repo.set_ref(INBOX + name, oid, f"gtfc: pushed by {name}")
+
+
+def proven_complete(repo: Repo, commit: str, new: str) -> bool:
+    """Is a pushed commit's history complete?  Proven here, in the common case,
+    without the walk of the whole tree that rev-list makes (a tenth of a second in
+    a 100,000-file repo).  unpack-objects --strict has checked that each object
+    the pack's objects name exists, of the right type; it remains to show that
+    the old ones among them are complete.  They are when every parent is the tip
+    of a ref (git keeps all that a ref reaches) and every old folder the new ones
+    name is the folder at that same path in the first parent.  new: the
+    quarantine holding the pack's objects.  False: not proven, ask git."""
+    fields = repo.loose_commit(commit, new)
+    tips = repo.ref_files("refs/")
+    if not fields or not fields[1] or tips is None or \
+            not set(fields[1]) <= set(tips.values()):
+        return False
+    parent = repo.loose_commit(fields[1][0])
+    return bool(parent) and folder_complete(repo, fields[0], parent[0], new)
+
+
+def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str) -> bool:
+    """tree is complete: the same as before (a complete tree), or new with every
+    folder in it complete.  Files need no more than unpack-objects' check, and
+    submodules' commits are not ours to have."""
+    if tree == before:
+        return True
+    entries = repo.loose_tree(tree, new)
+    old = {} if before is None else repo.loose_tree(before)
+    if entries is None or old is None:
+        return False
+    for name, (mode, oid) in entries.items():
+        if mode == FOLDER_MODE:
+            prior_mode, prior = old.get(name, (b"", None))
+            if not folder_complete(repo, oid, prior if prior_mode == mode else None, new):
+                return False
+        elif mode.decode() not in (*FILE_MODES, SYMLINK_MODE, GITLINK_MODE):
+            return False
+    return True
+
+
+FOLDER_MODE = b"40000"
 
 
 @contextlib.contextmanager

@@ -880,9 +880,10 @@ def session_processes(c, host, repo):
     return found
 
 
-def git(cwd, *args, env=None):
+def git(cwd, *args, env=None, input=None):
     return subprocess.run(["git", "-C", cwd, *args], check=True, capture_output=True,
-                          text=True, env=dict(os.environ, **(env or {}))).stdout.strip()
+                          text=True, env=dict(os.environ, **(env or {})),
+                          input=input).stdout.strip()
 
 
 class ProcessStarted(Exception):
@@ -1579,6 +1580,50 @@ class PushSessionProtocolTest(TwoClonesTestCase):
             code, answers = self.serve(self.push("beta", third, good))
             self.assertIn("no longer a member", answers[0])
             self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
+
+
+    def test_a_complete_push_is_proven_so_without_a_walk_of_the_whole_tree(self):
+        """and where gtfc cannot tell, git's walk decides: an old folder at a new
+        path may lack what it names."""
+        os.makedirs(os.path.join(self.a.path, gtfc.NODES_DIR))
+        commit_file(self.a, f"{gtfc.NODES_DIR}/beta", "record\n", 1501)
+        first = commit_file(self.b, "sub/f.txt", "beta 1\n", 2000)
+        second = commit_file(self.b, "sub/deeper/g.txt", "beta 2\n", 2001)
+        real_git, calls = gtfc.Repo.git, []
+
+        def counting(repo, *args, **kw):
+            calls.append(args[0])
+            return real_git(repo, *args, **kw)
+
+        self.assertEqual(self.serve(self.push("beta", first, self.pack(first, self.base))),
+                         (0, ["ok"]))                   # on a commit no ref names
+        with mock.patch.object(gtfc.Repo, "git", counting):     # on its inbox
+            code, answers = self.serve(self.push("beta", second, self.pack(second, first)))
+        self.assertEqual((code, answers), (0, ["ok"]))
+        self.assertNotIn("rev-list", calls)
+        shutil.copytree(os.path.join(self.b.path, "sub"), os.path.join(self.b.path, "copy"))
+        copied = commit_file(self.b, "h.txt", "h\n", 2002)     # an old folder, new path
+        del calls[:]
+        with mock.patch.object(gtfc.Repo, "git", counting):
+            self.assertEqual(self.serve(self.push("beta", copied, self.pack(copied, second))),
+                             (0, ["ok"]))
+        self.assertIn("rev-list", calls)
+        # An old folder that is not complete: a tree in alpha's repo naming a blob
+        # it lacks (as a pruning race could leave), put at a new path by beta.
+        missing = "0123456789abcdef0123456789abcdef01234567"
+        listing = f"100644 blob {missing}\tgone.txt\n"
+        hollow = git(self.a.path, "mktree", "--missing", input=listing)
+        self.assertEqual(git(self.b.path, "mktree", "--missing", input=listing), hollow)
+        top = git(self.b.path, "mktree", input=git(self.b.path, "ls-tree", copied) +
+                  f"\n040000 tree {hollow}\thollow\n")
+        bad = git(self.b.path, "commit-tree", top, "-p", copied, "-m", "hollow")
+        pack = subprocess.run(["git", "-C", self.b.path, "pack-objects", "--stdout", "-q"],
+                              input=f"{bad}\n{top}\n".encode(), capture_output=True,
+                              check=True).stdout
+        code, answers = self.serve(self.push("beta", bad, pack))
+        self.assertEqual(code, 1, answers)
+        self.assertIn("incomplete", answers[0])
+        self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": copied})
 
 
 class NothingLostTest(TwoClonesTestCase):

@@ -493,6 +493,15 @@ class Repo:
             start = end + 1 + width
         return tree
 
+    def loose_tree_of(self, oid: str) -> Optional[str]:
+        """The tree of a loose commit, or a loose tree itself."""
+        found = self.loose_object(oid)
+        if found and found[0] == b"tree":
+            return oid
+        if found and found[0] == b"commit" and found[1].startswith(b"tree "):
+            return found[1][len(b"tree "):found[1].find(b"\n")].decode()
+        return None
+
     def parents(self, commit: str) -> Optional[List[str]]:
         fields = self.loose_commit(commit)
         return fields and fields[1]
@@ -1475,13 +1484,51 @@ class Change(NamedTuple):
 
 
 def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
-    """Each file that differs between two trees (or commits)."""
+    """Each file that differs between two trees (or commits), as git diff-tree -r
+    lists them.  Read here when both are loose (see Repo.loose_object)."""
+    trees = [repo.loose_tree_of(oid) for oid in (old, new)]
+    if None not in trees:
+        changes = loose_tree_changes(repo, *trees, len(old))
+        if changes is not None:
+            return changes
     raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new,
                    env=no_index(repo)).stdout.split(b"\0")
     changes = []
     for meta, path in zip(raw[0::2], raw[1::2]):
         old_mode, new_mode, old_oid, new_oid, kind = meta[1:].decode().split()
         changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, path))
+    return changes
+
+
+def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width: int,
+                       prefix: bytes = b"") -> Optional[List[Change]]:
+    """tree_changes from loose trees (None: one was not loose).  In git's order:
+    by name, a folder's name read with a / after it."""
+    if old == new:
+        return []
+    trees = [{} if oid is None else repo.loose_tree(oid) for oid in (old, new)]
+    if None in trees:
+        return None
+    before, after = ({name + b"/" if mode == FOLDER_MODE else name: (mode, oid)
+                      for name, (mode, oid) in tree.items()} for tree in trees)
+    absent = ("000000", "0" * width)
+    changes: List[Change] = []
+    for key in sorted(before.keys() | after.keys()):
+        (old_mode, old_oid), (new_mode, new_oid) = (
+            (side[key][0].decode(), side[key][1]) if key in side else absent
+            for side in (before, after))
+        if (old_mode, old_oid) == (new_mode, new_oid):
+            continue
+        if key.endswith(b"/"):
+            inner = loose_tree_changes(repo, before.get(key, (0, None))[1],
+                                       after.get(key, (0, None))[1], width, prefix + key)
+            if inner is None:
+                return None
+            changes += inner
+            continue
+        kind = "A" if old_mode == absent[0] else "D" if new_mode == absent[0] else \
+            "M" if old_mode[:2] == new_mode[:2] else "T"
+        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, prefix + key))
     return changes
 
 

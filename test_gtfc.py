@@ -1386,6 +1386,59 @@ class RepoPlumbingTest(TwoClonesTestCase):
         self.assertIsNone(self.a.parents(child))
         self.assertIsNone(self.a.top_entry(child, b"f.txt"))
 
+    def test_changes_between_trees_read_without_git_are_what_git_lists(self):
+        def write(rel, text=None, link=None, mode=0o644):
+            full = os.path.join(self.a.path, rel)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            elif os.path.lexists(full):
+                os.unlink(full)
+            if text is None and link is None:
+                return
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            if link is not None:
+                os.symlink(link, full)
+            else:
+                _write_file(full, text, mode)
+
+        names = ["a", "a-b", "a.b", "a/x", "a0", "b/c/d", "b/c-d", "b/c/e", "z"]
+        for i, name in enumerate(names):
+            write(name.replace("a/x", "ax/x"), f"{i}\n")
+        start = commit_file(self.a, "f.txt", "base\n", 1001)
+        steps = [
+            lambda: write("a-b", "changed\n"),                 # M
+            lambda: write("a.b", "same\n", mode=0o755),        # M, mode only
+            lambda: write("a0", link="a-b"),                    # T: a file became a link
+            lambda: (write("a"), write("a/x", "now a folder\n")),   # D, then A inside
+            lambda: write("b/c/d"),                             # D deep
+            lambda: write("b/c/new", "n\n"),                    # A deep
+            lambda: (write("z"), write("z/y/x", "deeper\n")),
+        ]
+        trees = [start]
+        for step in steps:
+            step()
+            trees.append(commit_file(self.a, "f.txt", f"{len(trees)}\n", 1001 + len(trees)))
+        git(self.a.path, "update-index", "--add", "--cacheinfo",
+            f"160000,{start},sub")                             # a submodule entry
+        trees.append(git(self.a.path, "write-tree"))
+        pairs = list(zip(trees, trees[1:])) + [(start, trees[-1]), (trees[-1], start)]
+        for old, new in pairs:
+            with self.subTest(old=old[:7], new=new[:7]):
+                raw = git(self.a.path, "diff-tree", "-r", "-z", "--no-renames", old, new)
+                listed = raw.split("\0")
+                expected = [gtfc.Change(*meta[1:].split(), path.encode())
+                            for meta, path in zip(listed[0::2], listed[1::2])]
+                self.assertTrue(expected)
+                self.assertEqual(gtfc.loose_tree_changes(
+                    self.a, self.a.loose_tree_of(old), self.a.loose_tree_of(new), len(old)),
+                    expected)
+        kinds = {c.kind for old, new in pairs for c in gtfc.tree_changes(self.a, old, new)}
+        self.assertEqual(kinds, {"A", "D", "M", "T"})
+        git(self.a.path, "gc", "-q")            # packed: git lists them
+        with mock.patch.object(gtfc, "loose_tree_changes") as by_python:
+            self.assertTrue(gtfc.tree_changes(self.a, start, trees[-1]))
+        by_python.assert_not_called()
+
     def test_refs_written_without_git_are_what_git_would_write(self):
         ref, newer = f"{gtfc.INBOX}gamma", commit_file(self.a, "g.txt", "g\n", 1001)
         self.a.set_ref(ref, self.base)

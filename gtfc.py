@@ -2233,6 +2233,8 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     move the peer's own inbox refs/gtfc/in/<peer>: every other ref is hidden from
     it, and git refuses updates to hidden refs; a hook refuses deletes."""
     verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        del os.environ[name]            # if sshd lets any in (AcceptEnv), git must not see them
     repo = Repo(pinned_repo(path, pinned))
     git_dir = repo.git_dir
     if not os.path.isdir(git_dir):
@@ -2273,6 +2275,9 @@ def check_writable(denywrite: bool, peer_names: List[str]) -> None:
 # inbox moves, objects are checked (fsck) and the commit must be complete.
 STREAM_HELLO = b"gtfc-receive 1\n"
 MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
+# The sender closes a session after a pull interval idle; this end gives up on one
+# whose sender vanished (TCP keepalive would take two hours).
+SESSION_IDLE_MAX = 900
 
 
 def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
@@ -2281,7 +2286,9 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
     answer.flush()
     member_at = ""                      # the .gtfc folder (or HEAD) membership was checked in
     while True:
+        signal.alarm(SESSION_IDLE_MAX)      # SIGALRM ends the process: nothing is open
         line = data.readline(MAX_COMMAND)
+        signal.alarm(0)
         if not line:
             return 0
         try:

@@ -1080,6 +1080,15 @@ class ForcedCommandFuzzTest(unittest.TestCase):
         with self.tripwire() as tripwire:
             self.check_all(rng, tripwire, git_dir)
 
+    def test_git_variables_from_the_client_never_reach_git(self):
+        with self.tripwire() as tripwire:
+            os.environ.update(GIT_DIR=self.other, GIT_EXEC_PATH=self.tmp,
+                              GIT_CONFIG_PARAMETERS="'core.hookspath'='/tmp'")
+            _, _, started = self.run_shell(tripwire, f"git-receive-pack '{self.repo}'",
+                                           denywrite=False)
+            self.assertEqual(started[0][-1], os.path.join(self.repo, ".git"))
+            self.assertEqual([name for name in os.environ if name.startswith("GIT_")], [])
+
     def check_all(self, rng, tripwire, git_dir):
         accepted = refused = 0
         for i, command in enumerate(self.hostile_commands(rng)):
@@ -1677,6 +1686,18 @@ class PushSessionProtocolTest(TwoClonesTestCase):
         self.assertEqual(code, 1, answers)
         self.assertIn("incomplete", answers[0])
         self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": copied})
+
+
+    def test_a_session_nobody_sends_on_ends_by_itself(self):
+        code = ("import sys, gtfc; gtfc.SESSION_IDLE_MAX = 1; "
+                "sys.exit(gtfc.serve_stream(gtfc.Repo(sys.argv[1]), ['beta'], False))")
+        proc = subprocess.Popen([sys.executable, "-c", code, self.a.path], cwd=HERE,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.addCleanup(proc.stdin.close)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.kill)
+        self.assertEqual(proc.stdout.readline(), gtfc.STREAM_HELLO)
+        self.assertEqual(proc.wait(timeout=20), -signal.SIGALRM)
 
 
 class NothingLostTest(TwoClonesTestCase):

@@ -97,7 +97,8 @@ LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-wat
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 LOOSE_READ_MAX = 1 << 16      # bytes of a loose object gtfc reads itself (see loose_object)
 OID_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# A node name is part of ref names: nothing git refuses there (.., a final . or .lock).
+NODE_NAME_RE = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}(?<!\.)$")
 USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,253}$")
 PUBKEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|"
@@ -336,7 +337,7 @@ class Repo:
         if not match:
             return False
         lock = os.fsdecode(match.group(1))
-        if not os.path.realpath(lock).startswith(self.git_dir + os.sep):
+        if not os.path.realpath(lock).startswith(os.path.realpath(self.git_dir) + os.sep):
             return False
         try:
             age = time.time() - os.lstat(lock).st_mtime
@@ -399,7 +400,8 @@ class Repo:
         found = {}
         top = os.path.join(self.git_dir, prefix)
         loose = [top] if os.path.isfile(top) else [
-            os.path.join(folder, name) for folder, _, names in os.walk(top) for name in names]
+            os.path.join(folder, name) for folder, _, names in os.walk(top) for name in names
+            if not name.endswith(".lock")]          # a ref being written
         for path in loose:
             with contextlib.suppress(OSError, UnicodeError):    # just replaced or removed
                 with open(path, encoding="utf-8") as f:
@@ -420,32 +422,42 @@ class Repo:
     def set_ref(self, ref: str, oid: str, message: str = "") -> None:
         """Point ref at oid as git update-ref does in a files repo: write REF.lock,
         rename it into place.  Every change moves a ref per peer on both ends, and
-        a git process costs more than the write.  git does it when the ref keeps
-        a reflog, the repo keeps refs another way, or another writer holds the lock."""
+        a git process costs more than the write.  git does it when anything more
+        is asked (see plain_ref) or another writer holds the lock."""
+        if not (self.plain_ref(ref) and self.write_loose_ref(ref, oid)):
+            self.git("update-ref", *(["-m", message] if message else []), ref, oid)
+
+    def plain_ref(self, ref: str) -> bool:
+        """Would git write ref as just a file holding its id?  Not with a reflog,
+        in a reftable repo, for file modes of a shared repo, nor for a name git
+        refuses (git then says why)."""
+        config = self.local_config()
+        return not (".." in ref or ref.endswith((".lock", ".", "/")) or
+                    os.path.exists(os.path.join(self.git_dir, "logs", ref)) or
+                    os.path.exists(os.path.join(self.git_dir, "reftable")) or
+                    config.get("core.logallrefupdates", "").lower() == "always" or
+                    config.get("core.sharedrepository", "false").lower() not in
+                    ("false", "umask", "0", "no", "off"))
+
+    def write_loose_ref(self, ref: str, oid: str) -> bool:
         path = os.path.join(self.git_dir, ref)
         lock = path + ".lock"
-        if ".." in ref or ref.endswith((".lock", ".", "/")) or \
-                os.path.exists(os.path.join(self.git_dir, "logs", ref)) or \
-                os.path.exists(os.path.join(self.git_dir, "reftable")):
-            fd = None
-        else:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError:
+            return False
+        try:
             try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except OSError:
-                fd = None
-        if fd is not None:
-            try:
-                try:
-                    os.write(fd, f"{oid}\n".encode())
-                finally:
-                    os.close(fd)
-                os.rename(lock, path)
-                return
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(lock)
-        self.git("update-ref", *(["-m", message] if message else []), ref, oid)
+                os.write(fd, f"{oid}\n".encode())
+            finally:
+                os.close(fd)
+            os.rename(lock, path)
+            return True
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            return False
 
     def loose_object(self, oid: str, objects: Optional[str] = None
                      ) -> Optional[Tuple[bytes, bytes]]:
@@ -482,14 +494,15 @@ class Repo:
         found = self.loose_object(oid, objects)
         if not found or found[0] != b"tree":
             return None
-        entries, width, start, tree = found[1], len(oid) // 2, 0, {}
+        entries, width, start, tree, last = found[1], len(oid) // 2, 0, {}, b""
         while start < len(entries):             # MODE SP NAME NUL ID, sorted by name
             space = entries.find(b" ", start)
             end = entries.find(b"\0", space)
-            if space < 0 or end < 0:
+            name, mode = entries[space + 1:end], entries[start:space]
+            order = name + b"/" if mode == FOLDER_MODE else name    # git's order
+            if space < 0 or end < 0 or order <= last:   # malformed: git judges it
                 return None
-            tree[entries[space + 1:end]] = (entries[start:space],
-                                            entries[end + 1:end + 1 + width].hex())
+            tree[name], last = (mode, entries[end + 1:end + 1 + width].hex()), order
             start = end + 1 + width
         return tree
 
@@ -2276,7 +2289,8 @@ def check_writable(denywrite: bool, peer_names: List[str]) -> None:
 STREAM_HELLO = b"gtfc-receive 1\n"
 MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
 # The sender closes a session after a pull interval idle; this end gives up on one
-# whose sender vanished (TCP keepalive would take two hours).
+# whose sender vanished (TCP keepalive would take two hours), or on a push that is
+# still not checked by then.
 SESSION_IDLE_MAX = 900
 
 
@@ -2286,9 +2300,9 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
     answer.flush()
     member_at = ""                      # the .gtfc folder (or HEAD) membership was checked in
     while True:
-        signal.alarm(SESSION_IDLE_MAX)      # SIGALRM ends the process: nothing is open
+        # SIGALRM ends the process; what a push left in quarantine, git gc clears.
+        signal.alarm(SESSION_IDLE_MAX)
         line = data.readline(MAX_COMMAND)
-        signal.alarm(0)
         if not line:
             return 0
         try:
@@ -2296,8 +2310,10 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
             head = repo.head_if_any()       # membership and the switch may change
             members = head and (repo.top_entry(head, GTFC_FOLDER) or head)  # while open
             if members != member_at:
-                check_member(repo, peer_names)
+                check_member(repo, peer_names, head or "HEAD")
                 member_at = members
+            if head and len(oid) != len(head):  # git would take it for an abbreviation
+                raise GtfcError("refused: not an object id of this repo's hash")
             check_writable(denywrite, peer_names)
             with quarantine(repo) as env:
                 receive_objects(repo, data, size, env)
@@ -2388,14 +2404,16 @@ def proven_complete(repo: Repo, commit: str, new: str) -> bool:
             not set(fields[1]) <= set(tips.values()):
         return False
     parent = repo.loose_commit(fields[1][0])
-    return bool(parent) and folder_complete(repo, fields[0], parent[0], new)
+    return bool(parent) and folder_complete(repo, fields[0], parent[0], new, set())
 
 
-def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str) -> bool:
+def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
+                    proven: set) -> bool:
     """tree is complete: the same as before (a complete tree), or new with every
     folder in it complete.  Files need no more than unpack-objects' check, and
-    submodules' commits are not ours to have."""
-    if tree == before:
+    submodules' commits are not ours to have.  proven: trees found complete so
+    far; each is looked at once, however often the pack names it."""
+    if tree == before or tree in proven:
         return True
     entries = repo.loose_tree(tree, new)
     old = {} if before is None else repo.loose_tree(before)
@@ -2404,10 +2422,12 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str) -> b
     for name, (mode, oid) in entries.items():
         if mode == FOLDER_MODE:
             prior_mode, prior = old.get(name, (b"", None))
-            if not folder_complete(repo, oid, prior if prior_mode == mode else None, new):
+            if not folder_complete(repo, oid, prior if prior_mode == mode else None, new,
+                                   proven):
                 return False
         elif mode.decode() not in (*FILE_MODES, SYMLINK_MODE, GITLINK_MODE):
             return False
+    proven.add(tree)
     return True
 
 
@@ -2507,7 +2527,7 @@ class Doorbell:
         self.fd = None
 
 
-def check_member(repo: Repo, peer_names: List[str]) -> None:
+def check_member(repo: Repo, peer_names: List[str], commit: str = "HEAD") -> None:
     """The peer must still be a member.  Removing a node drops its key from
     authorized_keys2, but a connection it opened before (shared connections stay
     up for minutes) was let in by the old file: membership has the last word."""
@@ -2515,7 +2535,7 @@ def check_member(repo: Repo, peer_names: List[str]) -> None:
         raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
                         "run gtfc-pull here to rewrite the gtfc block")
     for name in peer_names:
-        if repo.git("cat-file", "-e", f"HEAD:{NODES_DIR}/{name}",
+        if repo.git("cat-file", "-e", f"{commit}:{NODES_DIR}/{name}",
                     check=False).returncode == 0:
             return
     raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of "
@@ -4426,7 +4446,7 @@ def node_name(text: str) -> str:
     if not NODE_NAME_RE.match(text):
         import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not a node name (letters, "
-                                         "digits, . _ -)")
+                                         "digits, . _ -; not ending in . or .lock)")
     return text
 
 

@@ -60,6 +60,7 @@ import pwd
 import re
 import select
 import shutil
+import stat
 import statistics
 import signal
 import socket
@@ -69,6 +70,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -935,9 +937,10 @@ class NodeRecordTest(unittest.TestCase):
         for node in bad:
             with self.subTest(node=node), self.assertRaises(ValueError):
                 gtfc.parse_node("beta", gtfc.format_node(node))
-        for name in ("../x", "-beta", "", "a/b"):
+        for name in ("../x", "-beta", "", "a/b", "a..b", "x.lock", "x."):    # no ref names
             with self.subTest(name=name), self.assertRaises(ValueError):
                 gtfc.parse_node(name, gtfc.format_node(self.node()))
+        gtfc.parse_node("a.b-c_d", gtfc.format_node(self.node()))
 
     def test_unknown_or_repeated_fields_are_refused(self):
         text = gtfc.format_node(self.node())
@@ -1362,6 +1365,7 @@ class RepoPlumbingTest(TwoClonesTestCase):
         newer = commit_file(self.a, "g.txt", "g\n", 1001)
         git(self.a.path, "update-ref", f"{gtfc.INBOX}gamma", newer)    # loose beats packed
         git(self.a.path, "update-ref", "-d", f"{gtfc.INBOX}delta")
+        _write_file(os.path.join(self.a.git_dir, gtfc.INBOX, "gamma.lock"), newer + "\n")
         listed = git(self.a.path, "for-each-ref", "--format=%(refname) %(objectname)",
                      gtfc.INBOX).split()
         self.assertEqual({gtfc.INBOX + k: v for k, v in self.a.refs(gtfc.INBOX).items()},
@@ -1389,6 +1393,17 @@ class RepoPlumbingTest(TwoClonesTestCase):
                              git(self.a.path, "rev-parse", f"{child}:{name}"))
         self.assertIsNone(self.a.top_entry(child, b"su"))
         self.assertIsNone(self.a.parents(git(self.a.path, "rev-parse", f"{child}^{{tree}}")))
+        blob = git(self.a.path, "rev-parse", f"{child}:f.txt")
+        for what, names in (("out of order", (b"b", b"a")), ("twice", (b"a", b"a"))):
+            content = b"".join(b"100644 " + n + b"\0" + bytes.fromhex(blob) for n in names)
+            raw = b"tree %d\0" % len(content) + content
+            oid = hashlib.sha1(raw).hexdigest()
+            os.makedirs(os.path.join(self.a.git_dir, "objects", oid[:2]), exist_ok=True)
+            with open(os.path.join(self.a.git_dir, "objects", oid[:2], oid[2:]), "wb") as f:
+                f.write(zlib.compress(raw))
+            with self.subTest(what):
+                self.assertEqual(self.a.loose_object(oid), (b"tree", content))
+                self.assertIsNone(self.a.loose_tree(oid))       # git is asked instead
         git(self.a.path, "update-ref", "refs/keep", child)
         git(self.a.path, "gc", "-q")                     # packed: git must be asked
         self.assertIsNone(self.a.loose_object(child))
@@ -1467,7 +1482,17 @@ class RepoPlumbingTest(TwoClonesTestCase):
         git(self.a.path, "update-ref", "--create-reflog", ref, self.base)
         self.a.set_ref(ref, newer, "a message")         # a ref with a reflog keeps it
         self.assertIn("a message", git(self.a.path, "reflog", "show", ref))
+        git(self.a.path, "config", "core.logAllRefUpdates", "always")
+        self.a.set_ref(f"{gtfc.HAS}delta", newer, "logged")     # a reflog wanted for all
+        self.assertIn("logged", git(self.a.path, "reflog", "show", f"{gtfc.HAS}delta"))
+        git(self.a.path, "config", "--unset", "core.logAllRefUpdates")
+        git(self.a.path, "config", "core.sharedRepository", "group")
+        self.a.set_ref(f"{gtfc.HAS}epsilon", newer)             # git's modes for a group
+        mode = os.stat(os.path.join(self.a.git_dir, gtfc.HAS, "epsilon")).st_mode
+        self.assertTrue(mode & stat.S_IWGRP, oct(mode))
+        git(self.a.path, "config", "--unset", "core.sharedRepository")
         os.makedirs(os.path.join(self.a.git_dir, "reftable"))
+        self.a.local_config()                           # read now, not through the mock
         with mock.patch.object(gtfc.Repo, "git") as by_git:
             self.a.set_ref(f"{gtfc.HAS}beta", newer)
         by_git.assert_called_once_with("update-ref", f"{gtfc.HAS}beta", newer)
@@ -1687,6 +1712,39 @@ class PushSessionProtocolTest(TwoClonesTestCase):
         self.assertIn("incomplete", answers[0])
         self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": copied})
 
+
+    def test_a_pack_naming_one_folder_many_times_is_checked_once_per_folder(self):
+        os.makedirs(os.path.join(self.a.path, gtfc.NODES_DIR))
+        commit_file(self.a, f"{gtfc.NODES_DIR}/beta", "record\n", 1501)
+        first = commit_file(self.b, "f.txt", "beta 1\n", 2000)
+        self.assertEqual(self.serve(self.push("beta", first, self.pack(first, self.base))),
+                         (0, ["ok"]))
+        blob = git(self.b.path, "hash-object", "-w", "--stdin", input="innermost\n")
+        tree = git(self.b.path, "mktree", input=f"100644 blob {blob}\tinner.txt\n")
+        for _ in range(12):             # 4,096 paths to the innermost folder
+            tree = git(self.b.path, "mktree", input=f"040000 tree {tree}\ta\n"
+                                                    f"040000 tree {tree}\tb\n")
+        top = git(self.b.path, "mktree", input=git(self.b.path, "ls-tree", first) +
+                  f"\n040000 tree {tree}\tnest\n")
+        nested = git(self.b.path, "commit-tree", top, "-p", first, "-m", "nested")
+        reads = []
+        real_loose_tree = gtfc.Repo.loose_tree
+
+        def counting(repo, oid, objects=None):
+            reads.append(oid)
+            return real_loose_tree(repo, oid, objects)
+
+        with mock.patch.object(gtfc.Repo, "loose_tree", counting):
+            self.assertEqual(self.serve(self.push("beta", nested, self.pack(nested, first))),
+                             (0, ["ok"]))
+        self.assertLess(len(reads), 40)
+
+    def test_an_id_of_another_length_than_the_repos_is_refused(self):
+        os.makedirs(os.path.join(self.a.path, gtfc.NODES_DIR))
+        commit_file(self.a, f"{gtfc.NODES_DIR}/beta", "record\n", 1501)
+        code, answers = self.serve(self.push("beta", "ab" * 32, b"PACK"))
+        self.assertEqual(code, 1)
+        self.assertIn("not an object id of this repo's hash", answers[0])
 
     def test_a_session_nobody_sends_on_ends_by_itself(self):
         code = ("import sys, gtfc; gtfc.SESSION_IDLE_MAX = 1; "

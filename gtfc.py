@@ -2097,13 +2097,19 @@ def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
         return {name: why for name, why in pool.map(attempt, targets) if why}
 
 
-def send_head(repo: Repo, only: Optional[List[str]] = None) -> Dict[str, str]:
-    """Push HEAD to every peer (or those named) not known to have it.  No network
-    round trip at all when every peer already has it."""
+def send_head(repo: Repo, only: Optional[List[str]] = None,
+              sent_to: Optional[List[str]] = None) -> Dict[str, str]:
+    """Push HEAD to every peer (or those named) not known to have it, adding the
+    names of those it went to to sent_to.  No network round trip at all when every
+    peer already has it."""
     read_only = READ_ONLY_PEERS.get(repo.path, set())
     targets = [p for p in peers(repo)
                if p.name not in read_only and (only is None or p.name in only)]
-    return for_each_peer(push_to_peer, repo, targets)
+    went = [] if sent_to is None else sent_to
+
+    def send(repo: Repo, peer: Node) -> Optional[str]:
+        return push_to_peer(repo, peer, on_sent=lambda oid: went.append(peer.name))
+    return for_each_peer(send, repo, targets)
 
 
 def is_novel(repo: Repo, head: str) -> bool:
@@ -2116,15 +2122,15 @@ def report(failures: Dict[str, str]) -> None:
         warn(why)
 
 
-def push_repo(repo: Repo) -> Dict[str, str]:
+def push_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
     try:
         integrate(repo)
     finally:        # our commits go out even when peers' changes cannot be applied here
-        sent = send_head(repo)
+        sent = send_head(repo, sent_to=sent_to)
     return sent
 
 
-def pull_repo(repo: Repo) -> Dict[str, str]:
+def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
     """Fetch from every peer, merge, and send on what they lack.  Also the moment to
     re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
     forget which peers were read-only."""
@@ -2133,7 +2139,8 @@ def pull_repo(repo: Repo) -> Dict[str, str]:
     failures = for_each_peer(fetch_from_peer, repo, members)
     integrate(repo)
     refresh_access(all_local_repos())
-    sent = send_head(repo, only=[p.name for p in members if p.name not in failures])
+    sent = send_head(repo, only=[p.name for p in members if p.name not in failures],
+                     sent_to=sent_to)
     housekeep(repo)
     return {**failures, **sent}
 
@@ -3284,10 +3291,12 @@ def sync_each(args, step, all_well: str) -> int:
     failed = False
     for repo in find_repos(args.repo):
         repo.allow_mass_delete = args.allow_mass_delete
-        failures = step(repo)
+        sent_to: List[str] = []
+        failures = step(repo, sent_to)
         report(failures)
         failed |= bool(failures)
         info(f"{repo.path}: at {short(repo.head())}" +
+             (f", sent to {', '.join(sorted(sent_to))}" if sent_to else "") +
              (f", {counted(len(failures), 'peer')} not reached" if failures else all_well))
     return 1 if failed else 0
 

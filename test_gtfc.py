@@ -2520,7 +2520,8 @@ class SeedUsageTest(ClusterTestCase):
         out = self.join("beta", via="alpha")
         self.assertIn("joined through alpha", out.stdout)
         c.write("alpha", "myrepo/test", "Tue alpha\n")
-        self.gtfc("alpha", "push")                         # from home, no argument
+        r = self.gtfc("alpha", "push")                     # from home, no argument
+        self.assertIn(", sent to beta, peers up to date", r.stdout)
         self.wait_for_file("beta", "myrepo/test", "Tue alpha\n")
         c.write("beta", "myrepo/from-beta", "hi\n")
         self.gtfc("beta", "push")
@@ -2661,6 +2662,7 @@ class ReadOnlyHostTest(ClusterTestCase):
         c.write("alpha", "myrepo/pushed", "p\n")
         r = self.gtfc("alpha", "push")           # read-only by choice is no failure
         self.assertIn("beta is read-only for us", r.stdout)
+        self.assertNotIn("sent to", r.stdout)
         time.sleep(0.5)
         self.assertFalse(os.path.exists(c.path("beta", "myrepo/pushed")))
         self.gtfc("beta", "pull")

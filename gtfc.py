@@ -1870,6 +1870,11 @@ def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
 READ_ONLY_PEERS: Dict[str, set] = {}
 
 
+def read_only_note(name: str) -> str:
+    """What the user is told once, when a peer turns out to be read-only for us."""
+    return f"{name} is read-only for us (gtfc-shell.denywrite): it fetches changes by itself"
+
+
 def push_to_peer(repo: Repo, peer: Node, on_sent=None,
                  session: Optional["PushSession"] = None) -> Optional[str]:
     """Send our head into the peer's inbox for us; None on success, else a one-line
@@ -1918,10 +1923,7 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     if proc.returncode == 0:
         pushed(repo, peer, oid)
     elif "gtfc-shell.denywrite" in text:
-        if peer.name not in READ_ONLY_PEERS.setdefault(repo.path, set()):
-            info(f"{peer.name} is read-only for us (gtfc-shell.denywrite): it fetches "
-                 "changes by itself")
-        READ_ONLY_PEERS[repo.path].add(peer.name)
+        READ_ONLY_PEERS.setdefault(repo.path, set()).add(peer.name)     # see read_only_note
     else:
         return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
     return None
@@ -2102,14 +2104,17 @@ def send_head(repo: Repo, only: Optional[List[str]] = None,
     """Push HEAD to every peer (or those named) not known to have it, adding the
     names of those it went to to sent_to.  No network round trip at all when every
     peer already has it."""
-    read_only = READ_ONLY_PEERS.get(repo.path, set())
+    read_only = set(READ_ONLY_PEERS.get(repo.path, ()))
     targets = [p for p in peers(repo)
                if p.name not in read_only and (only is None or p.name in only)]
     went = [] if sent_to is None else sent_to
 
     def send(repo: Repo, peer: Node) -> Optional[str]:
         return push_to_peer(repo, peer, on_sent=lambda oid: went.append(peer.name))
-    return for_each_peer(send, repo, targets)
+    failures = for_each_peer(send, repo, targets)
+    for name in sorted(READ_ONLY_PEERS.get(repo.path, set()) - read_only):
+        info(read_only_note(name))
+    return failures
 
 
 def is_novel(repo: Repo, head: str) -> bool:
@@ -3516,7 +3521,10 @@ class PeerLink(threading.Thread):
             took = (time.monotonic() - started) * 1000
             self.watch.log(f"sent {short(oid)} to {self.name} ({took:.0f} ms{how})")
 
-        return push_to_peer(self.watch.repo, node, on_sent=sent, session=self.session)
+        failure = push_to_peer(self.watch.repo, node, on_sent=sent, session=self.session)
+        if self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
+            self.watch.log(read_only_note(self.name))      # in the log, with the time
+        return failure
 
     def fetch(self) -> Optional[str]:
         node = self.peer()

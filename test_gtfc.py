@@ -3204,6 +3204,13 @@ class OperatingTest(ClusterTestCase):
         self.assertRegex(text, r"logged: applied from beta: now at [0-9a-f]{10}")
         with open(quiet.log_path) as f:
             self.assertEqual(f.read(), "")
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        c.write("beta", ".ssh/authorized_keys2",
+                keys.replace("/gtfc-shell /home", "/gtfc-shell.denywrite /home"))
+        c.write("alpha", "logged/c", "3\n")
+        wait_until(lambda: "read-only" in open(loud.log_path).read(), what="logged")
+        self.assertRegex(open(loud.log_path).read(),
+                         r"\d\d:\d\d:\d\d logged: beta is read-only for us")
 
 
 @NEEDS_CLUSTER

@@ -7,8 +7,8 @@ PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
 	$(PYTHON) test_gtfc.py
 
-demo:            ## a throwaway 3-node cluster on loopback; watch edits arrive
-	$(PYTHON) test_gtfc.py --demo
+demo:            ## a throwaway 3-node cluster on loopback; watch edits arrive (HOLD=1: keep it up)
+	$(PYTHON) test_gtfc.py --demo $(if $(HOLD),--hold)
 
 install:         ## gtfc.py to $(PREFIX)/lib/gtfc, a launcher $(PREFIX)/bin/gtfc, the gtfc-* links
 	$(PYTHON) gtfc.py install --prefix $(PREFIX)

@@ -1088,8 +1088,8 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     added = stage(repo, listed, held)
     if added is None:
         return False                    # every change is held back
-    if exclude_nested_repos(repo, added.stderr):
-        added = stage(repo, None, held)
+    if exclude_nested_repos(repo, added.stderr) or b"beyond a symbolic link" in added.stderr:
+        added = stage(repo, None, held)     # e.g. a folder replaced by a symlink: look at all
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
             raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
@@ -1104,7 +1104,7 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
                            tree)
     if not changes:
         return False
-    check_mass_delete(repo, sum(1 for c in changes if c.kind == "D"))
+    check_mass_delete(repo, vanished(changes))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(repo.state_dir, "mass-delete"))
     names = [os.fsdecode(c.path) for c in changes]
@@ -1242,6 +1242,23 @@ def exclude_nested_repos(repo: Repo, stderr: bytes) -> bool:
             warn(f"{repo.path}/{path} is a git repo of its own; gtfc cannot sync a repo "
                  "inside a repo, so it is now excluded (.git/info/exclude)")
     return True
+
+
+def vanished(changes: List["Change"]) -> int:
+    """How many files were deleted without their content turning up at a new path:
+    a folder renamed or moved is no loss."""
+    added: Dict[str, int] = {}
+    for c in changes:
+        if c.kind == "A":
+            added[c.new_oid] = added.get(c.new_oid, 0) + 1
+    lost = 0
+    for c in changes:
+        if c.kind == "D":
+            if added.get(c.old_oid):
+                added[c.old_oid] -= 1           # each new copy accounts for one delete
+            else:
+                lost += 1
+    return lost
 
 
 def check_mass_delete(repo: Repo, deleted: int) -> None:
@@ -3905,7 +3922,8 @@ def attention(status: dict) -> List[str]:
     if status["cannot_apply"]:
         needs.append(f"peers' changes cannot be applied here: {status['cannot_apply']}")
     if status["mass_delete_refused"]:
-        needs.append("a mass delete was refused (see gtfc-push's message)")
+        needs.append("a mass delete was refused (see gtfc-push's message or the "
+                     "watcher's log)")
     if status["conflict_copies"]:
         needs.append(f"{counted(len(status['conflict_copies']), 'conflict copy')} "
                      "to look at")

@@ -59,6 +59,7 @@ import os
 import pwd
 import re
 import select
+import shlex
 import shutil
 import stat
 import statistics
@@ -2019,6 +2020,26 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertTrue(gtfc.integrate(self.a).committed)
         self.assertEqual(len(os.listdir(os.path.join(self.a.path, "d"))), 10)
 
+    def test_a_folder_moved_away_is_no_mass_delete(self):
+        for i in range(30):
+            commit_file(self.a, f"d/e/file{i}", f"{i}\n", 2000 + i)
+        os.rename(os.path.join(self.a.path, "d"), os.path.join(self.a.path, "moved"))
+        self.assertTrue(gtfc.integrate(self.a).committed)
+        self.assertEqual(len(os.listdir(os.path.join(self.a.path, "moved/e"))), 30)
+        shutil.rmtree(os.path.join(self.a.path, "moved"))   # but losing them still is
+        _write_file(os.path.join(self.a.path, "one"), "0\n")    # one copy saves one file
+        with self.assertRaisesRegex(gtfc.GtfcError, "29 of 31 files vanished"):
+            gtfc.integrate(self.a)
+
+    def test_a_folder_replaced_by_a_symlink_is_committed(self):
+        for rel in ("d/f", "t/g"):
+            commit_file(self.a, rel, f"{rel}\n", 2000)
+        shutil.rmtree(os.path.join(self.a.path, "d"))
+        os.symlink("t", os.path.join(self.a.path, "d"))
+        self.assertTrue(gtfc.commit_local(self.a, {"d", "d/f"}))   # as the watcher saw it
+        self.assertEqual(git(self.a.path, "ls-tree", "HEAD", "d").split()[0], "120000")
+        self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
+
     def test_a_git_repo_inside_the_folder_is_excluded_not_fatal(self):
         git(self.a.path, "init", "-q", os.path.join(self.a.path, "sub"))
         with open(os.path.join(self.a.path, "other.txt"), "w") as f:
@@ -3067,7 +3088,8 @@ class OperatingTest(ClusterTestCase):
             os.unlink(c.path("alpha", f"st/bulk{i}"))
         self.assertEqual(self.gtfc("alpha", "push", "st", check=False).returncode, 1)
         code, st = self.status("alpha", "st")
-        self.assertIn("a mass delete was refused (see gtfc-push's message)", st["attention"])
+        self.assertIn("a mass delete was refused (see gtfc-push's message or the watcher's "
+                      "log)", st["attention"])
         # A registered repo whose folder is gone is reported, not skipped.
         os.rename(c.path("alpha", "st"), c.path("alpha", "st.away"))
         try:
@@ -3629,8 +3651,9 @@ def latency_main(runs=15):
 
 # Demo: make demo #############################################################
 
-def demo():
-    """A throwaway 3-node cluster on loopback: bootstrap, join, watch, edit, see."""
+def demo(hold=False):
+    """A throwaway 3-node cluster on loopback: bootstrap, join, watch, edit, see.
+    hold: keep it up afterwards, for you to try things on, until Enter."""
     ok, why = cluster_available()
     if not ok:
         print(f"make demo builds its hosts as Linux namespaces and needs root: {why}\n"
@@ -3686,6 +3709,17 @@ def demo():
         say("history on gamma (git log --graph)")
         show(c.run("gamma", ["git", "-C", "myrepo", "log", "--graph", "--format=%h %s",
                              "-12"]))
+        if hold:
+            say("the cluster stays up, watchers running; a shell on each host as gtfcuser "
+                "(paste one per terminal):")
+            for host in c.names:
+                argv = c._as_user(host, ["/bin/bash", "-i"],
+                                  {"TERM": os.environ.get("TERM", "xterm")}, USER_HOME + "/myrepo")
+                print(f"   {host}: {' '.join(shlex.quote(a) for a in argv)}")
+            print(f"   watchers' logs: {c.logs_dir}")
+            say("press Enter to tear it down")
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                input()
         say("done: tearing the cluster down")
     return 0
 
@@ -3695,8 +3729,8 @@ def demo():
 def main(argv=None):
     """Run this module's tests (or the named ones); print "N passed, M failed[, K skipped]"."""
     names = sys.argv[1:] if argv is None else argv
-    if names == ["--demo"]:
-        return demo()
+    if names[:1] == ["--demo"]:
+        return demo(hold=names[1:] == ["--hold"])
     if names[:1] == ["--chaos"]:
         return chaos_main(names[1:])
     if names == ["--latency"]:

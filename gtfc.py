@@ -1300,11 +1300,15 @@ def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
 def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
     """(node, time) of the last non-merge commit that changed path in commit's
     history: the node whose version this is, not the merge that carried it."""
-    line = repo.out("--literal-pathspecs", "rev-list", "-1", "--no-merges",
-                    "--no-commit-header", "--format=%an %ct", commit, "--",
-                    os.fsdecode(path), env=MERGE_ENV)
+    def last(*only: str) -> str:
+        return repo.out("--literal-pathspecs", "rev-list", "-1", *only,
+                        "--no-commit-header", "--format=%an %ct", commit, "--",
+                        os.fsdecode(path), env=MERGE_ENV)
+    # A path only merges wrote (a conflict copy) is dated by the merge that made it.
+    line = last("--no-merges") or last()
     who, _, when = line.rpartition(" ")
-    return (who if NODE_NAME_RE.match(who) else "unknown"), int(when or 0)
+    return (who if NODE_NAME_RE.match(who) and who != MERGE_IDENTITY[0] else "unknown"), \
+        int(when or 0)
 
 
 def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> bytes:
@@ -4437,7 +4441,7 @@ def build_parser() -> "argparse.ArgumentParser":
                 "examples:\n  gtfc log                    recent changes in this repo\n"
                 "  gtfc log notes.txt -n 50    the history of one file (or folder)")
     p.add_argument("path", nargs="?", help="a file or folder in a repo")
-    p.add_argument("-n", "--number", type=int, default=20, metavar="N",
+    p.add_argument("-n", "--number", type=positive_int, default=20, metavar="N",
                    help="at most N commits (default 20)")
     p = command("restore", cmd_restore, "bring back a deleted or overwritten file or "
                 "folder as it was; the restore then syncs like any edit",
@@ -4477,10 +4481,17 @@ def build_parser() -> "argparse.ArgumentParser":
     return parser
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        import argparse
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def node_name(text: str) -> str:
     if not NODE_NAME_RE.match(text):
         import argparse
-        raise argparse.ArgumentTypeError(f"{text!r} is not a node name (letters, "
+        raise argparse.ArgumentTypeError(f"{text!r} is not a node name (ASCII letters, "
                                          "digits, . _ -; not ending in . or .lock)")
     return text
 
@@ -4522,7 +4533,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if words[:1] in (["shell"], ["shell.denywrite"]) and "--help" not in words \
                 and "-h" not in words:
             return cmd_shell(*parse_shell_args(words[1:]), words[0] == "shell.denywrite")
-        args, unknown = build_parser().parse_known_args(words)
+        parser = build_parser()
+        if words[:1] and words[0].startswith("-") and words[0] not in ("-h", "--help",
+                                                                       "--version"):
+            parser.error(f"unrecognized option {words[0]} (a command's options go after "
+                         "it: gtfc COMMAND --help)")
+        args, unknown = parser.parse_known_args(words)
         if unknown:
             args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.func(args) or 0

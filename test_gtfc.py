@@ -1207,6 +1207,13 @@ class SmallPureFunctionsTest(unittest.TestCase):
             self.assertEqual(exit.exception.code, 2)
             self.assertTrue(err.getvalue().startswith(usage), err.getvalue())
             self.assertIn("unrecognized arguments", err.getvalue())
+        for argv, says in ((["gtfc", "--bogus"], "unrecognized option --bogus"),
+                           (["gtfc", "log", "-n", "-5"], "'-5' is not a positive whole number"),
+                           (["gtfc", "log", "-n", "0"], "'0' is not a positive whole number")):
+            with self.subTest(argv=argv), contextlib.redirect_stderr(io.StringIO()) as err, \
+                    self.assertRaises(SystemExit):
+                gtfc.main(argv)
+            self.assertIn(says, err.getvalue())
 
     def test_ssh_failures_are_explained_in_one_specific_line(self):
         boiler = (b"fatal: Could not read from remote repository.\n\nPlease make sure you "
@@ -1334,6 +1341,8 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "beta's line\ntwo\nthree\n")   # the later edit
         with open(os.path.join(self.a.path, copy)) as f:
             self.assertEqual(f.read(), "alpha's line\ntwo\nthree\n")
+        # The copy exists only since the merge: a collision on it is dated by that.
+        self.assertEqual(gtfc.last_change(self.a, ra.new, copy.encode()), ("unknown", 2005))
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)

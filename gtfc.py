@@ -1344,17 +1344,25 @@ def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
 
 
 def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str],
-                     winner: int) -> List[bytes]:
-    """Index lines that settle every unmerged path and keep every version: a clean
-    line merge where the edits do not collide, else the winner's version under the
-    name and the loser's beside it as a conflict copy; a lone edit beats a delete; a
-    file where the other side has a directory becomes a conflict copy."""
+                     winner: int, other_bases: List[str]) -> List[bytes]:
+    """Index lines that settle every unmerged path and keep every version: a side
+    that still holds the version of another merge base did not edit (the other
+    side's version wins, see held_by_bases); else a clean line merge where the edits
+    do not collide, else the winner's version under the name and the loser's beside
+    it as a conflict copy; a lone edit beats a delete; a file where the other side
+    has a directory becomes a conflict copy."""
     remove = f"0 {'0' * 40}\t".encode()
     entries = []
+    held = held_by_bases(repo, other_bases, [p for p, s in unmerged.items()
+                                             if s.get(2) and s.get(3)])
     for path, stages in sorted(unmerged.items()):
         entries.append(remove + path)       # clear stages 1-3, then add what we keep
         ours, theirs, base = stages.get(2), stages.get(3), stages.get(1)
-        if ours and theirs:
+        unedited = [side for side in (ours, theirs) if side and side in held.get(path, ())]
+        if ours and theirs and len(unedited) == 1:
+            edited = theirs if unedited[0] == ours else ours
+            entries.append(f"{edited[0]} {edited[1]}\t".encode() + path)
+        elif ours and theirs:
             clean = merge_text(repo, base, ours, theirs) if base else None
             if clean:
                 entries.append(clean + b"\t" + path)
@@ -1371,11 +1379,34 @@ def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str]
     return entries
 
 
-def merge_trees(repo: Repo, base: str, sides: Dict[int, str], winner: int) -> str:
+def held_by_bases(repo: Repo, bases: List[str], paths: List[bytes]
+                  ) -> Dict[bytes, set]:
+    """{path: {(mode, blob) it has in any of bases}}.
+
+    Merges use one base (see merge_trees).  In criss-cross histories a side may
+    carry, unedited, a version that is older than the base's (it came with an older
+    merge); against that one base it looks edited, and would collide with the
+    newer edit on the other side.  Against the merge base that holds the same
+    version, it is not edited: the other side's version wins, as git's own
+    three-way logic would decide against that base."""
+    held: Dict[bytes, set] = {}
+    for base in bases if paths else ():
+        listing = repo.git("ls-tree", "-z", base, "--", *map(os.fsdecode, paths),
+                           env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+        for entry in filter(None, listing.split(b"\0")):
+            meta, path = entry.split(b"\t", 1)
+            mode, _, oid = meta.decode().split()
+            held.setdefault(path, set()).add((mode, oid))
+    return held
+
+
+def merge_trees(repo: Repo, base: str, sides: Dict[int, str], winner: int,
+                other_bases: List[str] = ()) -> str:
     """Three-way merge of sides[2] and sides[3] against one base, in a private index.
 
     One base, not git's recursive merge of all merge bases: gtfc's all-to-all merges
-    criss-cross, and merging their many bases recursively grows without bound."""
+    criss-cross, and merging their many bases recursively grows without bound.  The
+    other bases only settle paths one side did not edit (see held_by_bases)."""
     os.makedirs(repo.state_dir, exist_ok=True)
     index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
     # Never split: a private index would leave its shared part behind in .git.
@@ -1386,7 +1417,8 @@ def merge_trees(repo: Repo, base: str, sides: Dict[int, str], winner: int) -> st
         unmerged = parse_unmerged(repo.git("ls-files", "-u", "-z", env=env).stdout)
         if unmerged:
             all_paths = set(repo.git("ls-files", "-z", env=env).stdout.split(b"\0"))
-            entries = resolve_unmerged(repo, unmerged, all_paths, sides, winner)
+            entries = resolve_unmerged(repo, unmerged, all_paths, sides, winner,
+                                       list(other_bases))
             repo.git("update-index", "-z", "--index-info",
                      input=b"".join(e + b"\0" for e in entries), env=env)
         return repo.out("write-tree", env=env)
@@ -1399,12 +1431,13 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     """The merge of commits a and b: a pure function of the pair, so every node that
     merges the same two commits makes the same commit id and no node ping-pongs."""
     first, second = sorted([a, b])
-    base = min(repo.out("merge-base", "--all", first, second).split())
+    base, *other_bases = sorted(repo.out("merge-base", "--all", first, second).split())
     times = dict(zip((first, second),
                      map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
     # On a collision the later commit keeps the name (ties by id): symmetric.
     later = max((first, second), key=lambda c: (times[c], c))
-    tree = merge_trees(repo, base, {2: first, 3: second}, 2 if later == first else 3)
+    tree = merge_trees(repo, base, {2: first, 3: second}, 2 if later == first else 3,
+                       other_bases)
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,

@@ -893,6 +893,10 @@ class ProcessStarted(Exception):
     """Raised by the fuzz test's tripwire instead of starting a process."""
 
 
+TEST_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                       "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
 def make_repo(path, node):
     """A plain git repo configured as gtfc node `node` (no ssh involved)."""
     os.makedirs(path)
@@ -1343,6 +1347,46 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "alpha's line\ntwo\nthree\n")
         # The copy exists only since the merge: a collision on it is dated by that.
         self.assertEqual(gtfc.last_change(self.a, ra.new, copy.encode()), ("unknown", 2005))
+
+    def test_a_version_carried_from_an_older_merge_does_not_beat_a_newer_edit(self):
+        """A criss-cross (two merge bases): beta holds alpha's file at the version
+        an older merge brought, unedited; alpha edited it since.  Merged against
+        the base where alpha's file is older still, both sides look edited."""
+        env = dict(TEST_IDENTITY)
+
+        def commit(repo, tree, parents, when, message):
+            stamp = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+            return git(repo.path, "commit-tree", tree, *sum((["-p", p] for p in parents), []),
+                       "-m", message, env={**env, **stamp})
+
+        def tree_with(repo, base_commit, **files):
+            listing = git(repo.path, "ls-tree", base_commit).splitlines()
+            for name, text in files.items():
+                blob = git(repo.path, "hash-object", "-w", "--stdin", input=text)
+                listing = [e for e in listing if not e.endswith("\t" + name)]
+                listing.append(f"100644 blob {blob}\t{name}")
+            return git(repo.path, "mktree", input="\n".join(listing) + "\n")
+
+        a = self.a
+        a1 = commit(a, tree_with(a, self.base, **{"f.txt": "v2\n"}), [self.base], 3000, "alpha")
+        for when in range(3000, 3100):      # the base gtfc merges against: beta's
+            b1 = commit(a, tree_with(a, self.base, **{"g.txt": "g1\n"}), [self.base], when,
+                        "beta")
+            if b1 < a1:
+                break
+        both = tree_with(a, a1, **{"g.txt": "g1\n"})
+        a3 = commit(a, tree_with(a, a1, **{"f.txt": "v3\n", "g.txt": "g1\n"}),
+                    [commit(a, both, [a1, b1], 3200, "merge a")], 3300, "alpha again")
+        b3 = commit(a, tree_with(a, a1, **{"f.txt": "v2\n", "g.txt": "g2\n"}),
+                    [commit(a, both, [b1, a1], 3201, "merge b")], 3400, "beta again")
+        self.assertEqual(sorted(git(a.path, "merge-base", "--all", a3, b3).split()),
+                         sorted([a1, b1]))
+        merged = gtfc.merge_commits(a, a3, b3)
+        listing = git(a.path, "ls-tree", "--name-only", merged).split()
+        self.assertEqual(listing, ["f.txt", "g.txt"])           # no conflict copy
+        self.assertEqual(git(a.path, "show", f"{merged}:f.txt"), "v3")   # the newer edit
+        self.assertEqual(git(a.path, "show", f"{merged}:g.txt"), "g2")
+        self.assertEqual(gtfc.merge_commits(a, b3, a3), merged)
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)

@@ -240,7 +240,7 @@ def _check_cluster_available():
     if not os.access(SSHD, os.X_OK):
         missing.append(SSHD)
     if missing:
-        return False, "missing tools: " + ", ".join(missing) + " (apt-get install openssh-server git)"
+        return False, "missing tools: " + ", ".join(missing) + " (apt-get install openssh-server git iptables)"
     probe = subprocess.run(["unshare", "--mount", "--uts", "true"], capture_output=True,
                            text=True, timeout=10)
     if probe.returncode != 0:
@@ -698,6 +698,9 @@ class Cluster:
 
     def partition(self, host):
         """Drop every packet to and from host's address, open connections included."""
+        if not shutil.which("iptables"):
+            raise unittest.SkipTest("!!! SKIPPED: a partition needs iptables "
+                                    "(apt-get install iptables) !!!")
         for rule in self._partition_rules(host):
             run_command(["iptables", "-I"] + rule, timeout=30)
             self._partitions.append(rule)

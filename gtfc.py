@@ -96,6 +96,9 @@ VANISHED_POLL = 2.0            # how often to look for a vanished folder's retur
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 LOOSE_READ_MAX = 1 << 16      # bytes of a loose object gtfc reads itself (see loose_object)
+FOLDER_MODE = b"40000"         # as a tree object spells it
+# The modes git writes in trees; it reads others (100664 from old tools) as one of these.
+TREE_MODES = (b"100644", b"100755", b"120000", b"160000", FOLDER_MODE)
 OID_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # A node name is part of ref names: nothing git refuses there (.., a final . or .lock).
 NODE_NAME_RE = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}(?<!\.)$")
@@ -500,7 +503,8 @@ class Repo:
             end = entries.find(b"\0", space)
             name, mode = entries[space + 1:end], entries[start:space]
             order = name + b"/" if mode == FOLDER_MODE else name    # git's order
-            if space < 0 or end < 0 or order <= last:   # malformed: git judges it
+            if space < 0 or end < 0 or order <= last or mode not in TREE_MODES or \
+                    end + 1 + width > len(entries):     # malformed or odd: git judges it
                 return None
             tree[name], last = (mode, entries[end + 1:end + 1 + width].hex()), order
             start = end + 1 + width
@@ -652,7 +656,7 @@ def format_node(node: Node) -> str:
 def parse_node(name: str, text: str) -> Node:
     """Parse and strictly validate a node record.  Records arrive from peers, and
     their keys end up in authorized_keys2, so nothing unexpected may pass."""
-    if not NODE_NAME_RE.match(name):
+    if not NODE_NAME_RE.fullmatch(name):
         raise ValueError(f"bad node name {name!r}")
     fields: Dict[str, str] = {}
     hostkeys: List[str] = []
@@ -673,14 +677,14 @@ def parse_node(name: str, text: str) -> Node:
     missing = {"address", "user", "path", "key"} - set(fields)
     if missing:
         raise ValueError(f"missing {', '.join(sorted(missing))}")
-    if not ADDRESS_RE.match(fields["address"]) or fields["address"].startswith("-"):
+    if not ADDRESS_RE.fullmatch(fields["address"]) or fields["address"].startswith("-"):
         raise ValueError(f"bad address {fields['address']!r}")
-    if not USER_RE.match(fields["user"]):
+    if not USER_RE.fullmatch(fields["user"]):
         raise ValueError(f"bad user {fields['user']!r}")
     if not fields["path"].startswith("/") or UNSAFE_PATH_RE.search(fields["path"]):
         raise ValueError(f"bad path {fields['path']!r}")
     for k in [fields["key"]] + hostkeys:
-        if not PUBKEY_RE.match(k):
+        if not PUBKEY_RE.fullmatch(k):
             raise ValueError(f"bad public key {k[:30]!r}")
     port = fields.get("port", "22")
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -768,7 +772,7 @@ def local_host_keys() -> List[str]:
     for pub in sorted(glob.glob("/etc/ssh/ssh_host_*_key.pub")):
         with contextlib.suppress(OSError), open(pub, encoding="ascii") as f:
             key = " ".join(f.read().split()[:2])
-            if PUBKEY_RE.match(key):
+            if PUBKEY_RE.fullmatch(key):
                 keys.append(key)
     if not keys:
         raise GtfcError("no ssh host key found in /etc/ssh — is sshd installed and "
@@ -779,7 +783,7 @@ def local_host_keys() -> List[str]:
 def this_node(name: str, address: Optional[str], path: str) -> Node:
     import getpass
     address = address or os.uname().nodename
-    if not ADDRESS_RE.match(address) or address.startswith("-"):
+    if not ADDRESS_RE.fullmatch(address) or address.startswith("-"):
         raise GtfcError(f"{address!r} is not a host name or address peers could reach "
                         "— pass --address HOST (a name or an IP)")
     return Node(name=name, address=address,
@@ -789,7 +793,7 @@ def this_node(name: str, address: Optional[str], path: str) -> Node:
 
 def default_node_name() -> str:
     name = os.uname().nodename.split(".")[0]
-    if not NODE_NAME_RE.match(name):
+    if not NODE_NAME_RE.fullmatch(name):
         raise GtfcError(f"hostname {name!r} is not a usable node name — pass --name")
     return name
 
@@ -1307,7 +1311,7 @@ def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
     # A path only merges wrote (a conflict copy) is dated by the merge that made it.
     line = last("--no-merges") or last()
     who, _, when = line.rpartition(" ")
-    return (who if NODE_NAME_RE.match(who) and who != MERGE_IDENTITY[0] else "unknown"), \
+    return (who if NODE_NAME_RE.fullmatch(who) and who != MERGE_IDENTITY[0] else "unknown"), \
         int(when or 0)
 
 
@@ -1344,25 +1348,16 @@ def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
 
 
 def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str],
-                     winner: int, other_bases: List[str]) -> List[bytes]:
-    """Index lines that settle every unmerged path and keep every version: a side
-    that still holds the version of another merge base did not edit (the other
-    side's version wins, see held_by_bases); else a clean line merge where the edits
-    do not collide, else the winner's version under the name and the loser's beside
-    it as a conflict copy; a lone edit beats a delete; a file where the other side
-    has a directory becomes a conflict copy."""
-    remove = f"0 {'0' * 40}\t".encode()
+                     winner: int) -> List[bytes]:
+    """Index lines that settle every unmerged path and keep every version: a clean
+    line merge where the edits do not collide, else the winner's version under the
+    name and the loser's beside it as a conflict copy; a lone edit beats a delete; a
+    file where the other side has a directory becomes a conflict copy."""
     entries = []
-    held = held_by_bases(repo, other_bases, [p for p, s in unmerged.items()
-                                             if s.get(2) and s.get(3)])
     for path, stages in sorted(unmerged.items()):
-        entries.append(remove + path)       # clear stages 1-3, then add what we keep
+        entries.append(UNSTAGE + path)      # clear stages 1-3, then add what we keep
         ours, theirs, base = stages.get(2), stages.get(3), stages.get(1)
-        unedited = [side for side in (ours, theirs) if side and side in held.get(path, ())]
-        if ours and theirs and len(unedited) == 1:
-            edited = theirs if unedited[0] == ours else ours
-            entries.append(f"{edited[0]} {edited[1]}\t".encode() + path)
-        elif ours and theirs:
+        if ours and theirs:
             clean = merge_text(repo, base, ours, theirs) if base else None
             if clean:
                 entries.append(clean + b"\t" + path)
@@ -1379,46 +1374,117 @@ def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str]
     return entries
 
 
-def held_by_bases(repo: Repo, bases: List[str], paths: List[bytes]
-                  ) -> Dict[bytes, set]:
-    """{path: {(mode, blob) it has in any of bases}}.
+UNSTAGE = f"0 {'0' * 40}\t".encode()      # an --index-info line that drops a path
 
-    Merges use one base (see merge_trees).  In criss-cross histories a side may
-    carry, unedited, a version that is older than the base's (it came with an older
-    merge); against that one base it looks edited, and would collide with the
-    newer edit on the other side.  Against the merge base that holds the same
-    version, it is not edited: the other side's version wins, as git's own
-    three-way logic would decide against that base."""
-    held: Dict[bytes, set] = {}
-    for base in bases if paths else ():
-        listing = repo.git("ls-tree", "-z", base, "--", *map(os.fsdecode, paths),
-                           env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-        for entry in filter(None, listing.split(b"\0")):
-            meta, path = entry.split(b"\t", 1)
-            mode, _, oid = meta.decode().split()
-            held.setdefault(path, set()).add((mode, oid))
+
+def settled_by_history(repo: Repo, sides: Dict[int, str], bases: List[str]
+                       ) -> Dict[bytes, Dict[int, Tuple[str, str]]]:
+    """{path: stages} for the paths the merge bases give no clean answer for,
+    settled by which side has seen the other's version: {0: the newer version}
+    ({}: the file is deleted) where one side's version (or delete) was made after it
+    had the other's, {1: base, 2: ours, 3: theirs} (a stage left out where a side has
+    no file) where each made its own without the other's — a collision.
+
+    Merges use one base (see merge_trees).  In criss-cross histories the bases may
+    hold different versions of a file, and against the one base a side can look
+    edited when it only carries an older version (it came with an older merge):
+    it would collide with the other side's newer edit, or bring back a file the
+    other side deleted.  Or a side that went back to the base's version (a restore)
+    would look unedited, and lose to the other side's edit.  Which version came
+    after which is in the history: the commit that made a version is in the other
+    side's history, or not.  Paths where a file meets a folder are left to the
+    one-base merge."""
+    if len(bases) < 2:
+        return {}
+    changes = tree_changes(repo, sides[2], sides[3])
+    paths = {c.path for c in changes}
+    folders = {folder for path in paths for folder in folders_of(path)}
+    plain = [c for c in changes
+             if c.path not in folders and not any(f in paths for f in folders_of(c.path))]
+    in_base = versions_in(repo, bases[:1], [c.path for c in plain])
+    held = versions_in(repo, bases[1:], list(in_base), {p: set(v) for p, v in in_base.items()})
+    settled = {}
+    for c in plain:
+        ours = None if c.kind == "A" else (c.old_mode, c.old_oid)
+        theirs = None if c.kind == "D" else (c.new_mode, c.new_oid)
+        if len(held[c.path]) == 1 and held[c.path] & {ours, theirs}:
+            continue                    # one side is as every base: the other side's wins
+        # A delete is not told apart from an older one: only versions are looked up.
+        seen = [version is not None and made_in(repo, sides[mine], c.path, sides[other])
+                for version, mine, other in ((ours, 2, 3), (theirs, 3, 2))]
+        if seen[0] and not seen[1] or ours is None and not seen[1]:
+            settled[c.path] = {0: theirs} if theirs else {}     # theirs came after ours
+        elif seen[1] and not seen[0] or theirs is None and not seen[0]:
+            settled[c.path] = {0: ours} if ours else {}
+        elif not any(seen):             # the base is no common start if a side holds it
+            base = next(iter(in_base[c.path]))
+            base = None if base in (ours, theirs) else base
+            settled[c.path] = {n: v for n, v in ((1, base), (2, ours), (3, theirs)) if v}
+    return settled
+
+
+def made_in(repo: Repo, side: str, path: bytes, other: str) -> bool:
+    """Was side's version of path made in other's history (which then had it)?"""
+    made = repo.out("rev-list", "-1", side, "--", os.fsdecode(path),
+                    env={"GIT_LITERAL_PATHSPECS": "1"})
+    return repo.git("merge-base", "--is-ancestor", made, other, check=False).returncode == 0
+
+
+def folders_of(path: bytes) -> List[bytes]:
+    """b"a/b/c" -> [b"a", b"a/b"]"""
+    parts = path.split(b"/")
+    return [b"/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def versions_in(repo: Repo, commits: List[str], paths: List[bytes],
+                held: Optional[Dict[bytes, set]] = None) -> Dict[bytes, set]:
+    """{path: {(mode, blob) it has in any of commits, None where one lacks it}},
+    added to held."""
+    held = {} if held is None else held
+    for commit in commits:
+        found = dict.fromkeys(paths)
+        for chunk in range(0, len(paths), 1000):            # the command line's length
+            listing = repo.git("ls-tree", "-z", commit, "--",
+                               *map(os.fsdecode, paths[chunk:chunk + 1000]),
+                               env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+            for entry in filter(None, listing.split(b"\0")):
+                meta, path = entry.split(b"\t", 1)
+                mode, _, oid = meta.decode().split()
+                found[path] = (mode, oid)
+        for path, version in found.items():
+            held.setdefault(path, set()).add(version)
     return held
 
 
-def merge_trees(repo: Repo, base: str, sides: Dict[int, str], winner: int,
-                other_bases: List[str] = ()) -> str:
-    """Three-way merge of sides[2] and sides[3] against one base, in a private index.
+def merge_trees(repo: Repo, bases: List[str], sides: Dict[int, str], winner: int) -> str:
+    """Three-way merge of sides[2] and sides[3] against the first of bases, in a
+    private index.
 
     One base, not git's recursive merge of all merge bases: gtfc's all-to-all merges
     criss-cross, and merging their many bases recursively grows without bound.  The
-    other bases only settle paths one side did not edit (see held_by_bases)."""
+    others' versions say which paths need their history (see settled_by_history)."""
     os.makedirs(repo.state_dir, exist_ok=True)
     index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
     # Never split: a private index would leave its shared part behind in .git.
     env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
            "GIT_CONFIG_KEY_0": "core.splitIndex", "GIT_CONFIG_VALUE_0": "false"}
     try:
-        repo.git("read-tree", "-i", "-m", "--aggressive", base, sides[2], sides[3], env=env)
+        repo.git("read-tree", "-i", "-m", "--aggressive", bases[0], sides[2], sides[3],
+                 env=env)
         unmerged = parse_unmerged(repo.git("ls-files", "-u", "-z", env=env).stdout)
+        entries = []
+        for path, stages in sorted(settled_by_history(repo, sides, bases).items()):
+            unmerged.pop(path, None)
+            if stages and 0 not in stages:
+                unmerged[path] = stages         # a collision after all
+                continue
+            entries.append(UNSTAGE + path)
+            if stages:
+                entries.append(f"{stages[0][0]} {stages[0][1]}\t".encode() + path)
         if unmerged:
             all_paths = set(repo.git("ls-files", "-z", env=env).stdout.split(b"\0"))
-            entries = resolve_unmerged(repo, unmerged, all_paths, sides, winner,
-                                       list(other_bases))
+            entries += resolve_unmerged(repo, unmerged, all_paths, sides, winner)
+        if entries:
             repo.git("update-index", "-z", "--index-info",
                      input=b"".join(e + b"\0" for e in entries), env=env)
         return repo.out("write-tree", env=env)
@@ -1431,13 +1497,12 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     """The merge of commits a and b: a pure function of the pair, so every node that
     merges the same two commits makes the same commit id and no node ping-pongs."""
     first, second = sorted([a, b])
-    base, *other_bases = sorted(repo.out("merge-base", "--all", first, second).split())
+    bases = sorted(repo.out("merge-base", "--all", first, second).split())
     times = dict(zip((first, second),
                      map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
     # On a collision the later commit keeps the name (ties by id): symmetric.
     later = max((first, second), key=lambda c: (times[c], c))
-    tree = merge_trees(repo, base, {2: first, 3: second}, 2 if later == first else 3,
-                       other_bases)
+    tree = merge_trees(repo, bases, {2: first, 3: second}, 2 if later == first else 3)
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -2496,8 +2561,6 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
     proven.add(tree)
     return True
 
-
-FOLDER_MODE = b"40000"
 
 
 @contextlib.contextmanager
@@ -4522,7 +4585,7 @@ def positive_int(text: str) -> int:
 
 
 def node_name(text: str) -> str:
-    if not NODE_NAME_RE.match(text):
+    if not NODE_NAME_RE.fullmatch(text):
         import argparse
         raise argparse.ArgumentTypeError(f"{text!r} is not a node name (ASCII letters, "
                                          "digits, . _ -; not ending in . or .lock)")
@@ -4546,7 +4609,7 @@ def parse_shell_args(words: List[str]) -> Tuple[List[str], List[str]]:
     for word in it:
         if word == "--peer":
             name = next(it, "")
-            if not NODE_NAME_RE.match(name):
+            if not NODE_NAME_RE.fullmatch(name):
                 raise GtfcError(f"bad --peer {name!r} in authorized_keys2 — run gtfc-pull "
                                 "here to rewrite the gtfc block")
             names.append(name)

@@ -945,7 +945,8 @@ class NodeRecordTest(unittest.TestCase):
         for node in bad:
             with self.subTest(node=node), self.assertRaises(ValueError):
                 gtfc.parse_node("beta", gtfc.format_node(node))
-        for name in ("../x", "-beta", "", "a/b", "a..b", "x.lock", "x."):    # no ref names
+        for name in ("../x", "-beta", "", "a/b", "a..b", "x.lock", "x.",    # no ref names
+                     "beta\n"):        # a regex's $ matches before a final newline
             with self.subTest(name=name), self.assertRaises(ValueError):
                 gtfc.parse_node(name, gtfc.format_node(self.node()))
         gtfc.parse_node("a.b-c_d", gtfc.format_node(self.node()))
@@ -1351,45 +1352,90 @@ class DeterministicMergeTest(TwoClonesTestCase):
         # The copy exists only since the merge: a collision on it is dated by that.
         self.assertEqual(gtfc.last_change(self.a, ra.new, copy.encode()), ("unknown", 2005))
 
-    def test_a_version_carried_from_an_older_merge_does_not_beat_a_newer_edit(self):
-        """A criss-cross (two merge bases): beta holds alpha's file at the version
-        an older merge brought, unedited; alpha edited it since.  Merged against
-        the base where alpha's file is older still, both sides look edited."""
-        env = dict(TEST_IDENTITY)
-
-        def commit(repo, tree, parents, when, message):
-            stamp = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
-            return git(repo.path, "commit-tree", tree, *sum((["-p", p] for p in parents), []),
-                       "-m", message, env={**env, **stamp})
-
-        def tree_with(repo, base_commit, **files):
-            listing = git(repo.path, "ls-tree", base_commit).splitlines()
-            for name, text in files.items():
-                blob = git(repo.path, "hash-object", "-w", "--stdin", input=text)
-                listing = [e for e in listing if not e.endswith("\t" + name)]
-                listing.append(f"100644 blob {blob}\t{name}")
-            return git(repo.path, "mktree", input="\n".join(listing) + "\n")
-
+    def criss_cross(self, alpha_first, alpha_then, beta_then):
+        """Two merge bases: alpha's commit (the base holds files FILES, then alpha
+        commits alpha_first) and beta's commit of g.txt, made so that beta's has the
+        smaller id (the base gtfc merges against).  Each side merges both, then
+        alpha commits alpha_then and beta beta_then.  A value None deletes the file.
+        Returns alpha's and beta's last commits."""
         a = self.a
-        a1 = commit(a, tree_with(a, self.base, **{"f.txt": "v2\n"}), [self.base], 3000, "alpha")
-        for when in range(3000, 3100):      # the base gtfc merges against: beta's
-            b1 = commit(a, tree_with(a, self.base, **{"g.txt": "g1\n"}), [self.base], when,
-                        "beta")
+
+        def commit(tree, parents, when, message):
+            stamp = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+            return git(a.path, "commit-tree", tree, *sum((["-p", p] for p in parents), []),
+                       "-m", message, env={**TEST_IDENTITY, **stamp})
+
+        def tree_with(commit, files):
+            listing = git(a.path, "ls-tree", commit).splitlines()
+            for name, text in files.items():
+                listing = [e for e in listing if not e.endswith("\t" + name)]
+                if text is not None:
+                    blob = git(a.path, "hash-object", "-w", "--stdin", input=text)
+                    listing.append(f"100644 blob {blob}\t{name}")
+            return git(a.path, "mktree", input="\n".join(listing) + "\n")
+
+        a1 = commit(tree_with(self.base, alpha_first), [self.base], 3000, "alpha")
+        for when in range(3000, 3100):
+            b1 = commit(tree_with(self.base, {"g.txt": "g1\n"}), [self.base], when, "beta")
             if b1 < a1:
                 break
-        both = tree_with(a, a1, **{"g.txt": "g1\n"})
-        a3 = commit(a, tree_with(a, a1, **{"f.txt": "v3\n", "g.txt": "g1\n"}),
-                    [commit(a, both, [a1, b1], 3200, "merge a")], 3300, "alpha again")
-        b3 = commit(a, tree_with(a, a1, **{"f.txt": "v2\n", "g.txt": "g2\n"}),
-                    [commit(a, both, [b1, a1], 3201, "merge b")], 3400, "beta again")
+        both = tree_with(a1, {"g.txt": "g1\n"})
+        a3 = commit(tree_with(both, alpha_then), [commit(both, [a1, b1], 3200, "merge a")],
+                    3300, "alpha again")
+        b3 = commit(tree_with(both, {"g.txt": "g2\n", **beta_then}),
+                    [commit(both, [b1, a1], 3201, "merge b")], 3400, "beta again")
         self.assertEqual(sorted(git(a.path, "merge-base", "--all", a3, b3).split()),
                          sorted([a1, b1]))
-        merged = gtfc.merge_commits(a, a3, b3)
-        listing = git(a.path, "ls-tree", "--name-only", merged).split()
-        self.assertEqual(listing, ["f.txt", "g.txt"])           # no conflict copy
-        self.assertEqual(git(a.path, "show", f"{merged}:f.txt"), "v3")   # the newer edit
-        self.assertEqual(git(a.path, "show", f"{merged}:g.txt"), "g2")
-        self.assertEqual(gtfc.merge_commits(a, b3, a3), merged)
+        return a3, b3
+
+    def merged_files(self, a3, b3):
+        """{name: text} of the merge of a3 and b3, checked to be the same both ways."""
+        merged = gtfc.merge_commits(self.a, a3, b3)
+        self.assertEqual(gtfc.merge_commits(self.a, b3, a3), merged)
+        return {name: git(self.a.path, "show", f"{merged}:{name}")
+                for name in git(self.a.path, "ls-tree", "--name-only", merged).split()}
+
+    def test_a_version_carried_from_an_older_merge_does_not_beat_a_newer_edit(self):
+        """beta holds alpha's file at the version an older merge brought, unedited;
+        alpha edited it since.  Against the base where alpha's file is older still,
+        both sides look edited."""
+        a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": "v3\n"}, {})
+        self.assertEqual(self.merged_files(a3, b3), {"f.txt": "v3", "g.txt": "g2"})
+
+    def test_a_file_deleted_since_an_older_merge_stays_deleted(self):
+        """alpha edits f.txt, then deletes it; beta still holds the edit, unedited.
+        Against the base with f.txt's first version, beta's looked edited, and an
+        edit beats a delete: the file came back."""
+        a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": None}, {})
+        self.assertEqual(self.merged_files(a3, b3), {"g.txt": "g2"})
+
+    def test_a_new_file_deleted_since_an_older_merge_stays_deleted(self):
+        """alpha adds h.txt, then deletes it; beta holds it, unedited.  The base
+        merged against never had it: beta's looked like an add."""
+        a3, b3 = self.criss_cross({"h.txt": "new\n"}, {"h.txt": None}, {})
+        self.assertEqual(self.merged_files(a3, b3), {"f.txt": "one\ntwo\nthree", "g.txt": "g2"})
+
+    def test_a_file_restored_to_an_older_merge_base_version_is_still_an_edit(self):
+        """alpha edits f.txt, then restores its first version (which the other
+        merge base holds) while beta edits it: both edited, both kept."""
+        a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": "one\ntwo\nthree\n"},
+                                  {"f.txt": "v3\n"})
+        files = self.merged_files(a3, b3)
+        self.assertEqual(files.pop("f.txt"), "v3")              # beta's is later
+        self.assertEqual(files.pop("g.txt"), "g2")
+        (copy, text), = files.items()
+        self.assertTrue(copy.startswith("f.conflict-"), copy)
+        self.assertEqual(text, "one\ntwo\nthree")
+
+    def test_an_edit_of_a_version_from_an_older_merge_beats_a_delete(self):
+        """Both sides moved on from the bases: one deleted the file, the other
+        edited it, or restored an older version.  A delete racing an edit keeps
+        the edit."""
+        a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": None}, {"f.txt": "v2b\n"})
+        self.assertEqual(self.merged_files(a3, b3), {"f.txt": "v2b", "g.txt": "g2"})
+        a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": None},
+                                  {"f.txt": "one\ntwo\nthree\n"})
+        self.assertEqual(self.merged_files(a3, b3), {"f.txt": "one\ntwo\nthree", "g.txt": "g2"})
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
@@ -1451,8 +1497,14 @@ class RepoPlumbingTest(TwoClonesTestCase):
         self.assertIsNone(self.a.top_entry(child, b"su"))
         self.assertIsNone(self.a.parents(git(self.a.path, "rev-parse", f"{child}^{{tree}}")))
         blob = git(self.a.path, "rev-parse", f"{child}:f.txt")
-        for what, names in (("out of order", (b"b", b"a")), ("twice", (b"a", b"a"))):
-            content = b"".join(b"100644 " + n + b"\0" + bytes.fromhex(blob) for n in names)
+        for what, entries in (("out of order", ((b"100644", b"b"), (b"100644", b"a"))),
+                              ("twice", ((b"100644", b"a"), (b"100644", b"a"))),
+                              # git reads it as 100644: a file seen as changed otherwise
+                              ("an old tool's mode", ((b"100664", b"a"),)),
+                              ("cut short", ((b"100644", b"a"),))):
+            content = b"".join(mode + b" " + n + b"\0" + bytes.fromhex(blob)
+                               for mode, n in entries)
+            content = content[:-1] if what == "cut short" else content
             raw = b"tree %d\0" % len(content) + content
             oid = hashlib.sha1(raw).hexdigest()
             os.makedirs(os.path.join(self.a.git_dir, "objects", oid[:2]), exist_ok=True)
@@ -1461,6 +1513,7 @@ class RepoPlumbingTest(TwoClonesTestCase):
             with self.subTest(what):
                 self.assertEqual(self.a.loose_object(oid), (b"tree", content))
                 self.assertIsNone(self.a.loose_tree(oid))       # git is asked instead
+            os.unlink(os.path.join(self.a.git_dir, "objects", oid[:2], oid[2:]))  # for gc
         git(self.a.path, "update-ref", "refs/keep", child)
         git(self.a.path, "gc", "-q")                     # packed: git must be asked
         self.assertIsNone(self.a.loose_object(child))
@@ -3625,6 +3678,46 @@ class ConvergenceTest(ClusterTestCase):
         versions = {c.read("alpha", "myrepo/" + n) for n in os.listdir(c.path("alpha", "myrepo"))
                     if n.startswith("same.")}
         self.assertTrue({f"{h} 4\n" for h in c.names} <= versions, versions)
+
+    def test_hosts_writing_only_their_own_files_end_with_exactly_their_last_writes(self):
+        """Found by a new user: hosts that each write, add and delete only their own
+        files make criss-cross histories (several merge bases).  Merged against one
+        base, a file could end at an older version with the newest as a conflict
+        copy, or a deleted file come back.  A file with one writer never collides:
+        every node ends with exactly each writer's last state."""
+        c = self.c
+        self.bootstrap("alpha", "~/own")
+        self.join("beta", via="alpha", repo="~/own")
+        self.join("gamma", via="alpha", repo="~/own")
+        for host in c.names:
+            c.spawn(host, ["gtfc-watch", "own"])
+        time.sleep(1)
+        rng, last = random.Random(7), {}
+        for step in range(90):
+            host = c.names[step % len(c.names)]
+            name = f"{host}-{rng.randrange(4)}.txt"
+            if name in last and rng.random() < 0.3:
+                os.unlink(c.path(host, "own/" + name))
+                del last[name]
+            else:
+                last[name] = f"{host} {step}\n"
+                c.write(host, "own/" + name, last[name])
+            time.sleep(rng.uniform(0.01, 0.1))
+
+        def files(host):
+            try:
+                return {name: c.read(host, "own/" + name)
+                        for name in os.listdir(c.path(host, "own")) if not name.startswith(".")}
+            except FileNotFoundError:           # just removed by a checkout
+                return None
+        try:
+            wait_until(lambda: all(files(h) == last for h in c.names) and
+                       len({self.head(h, "own") for h in c.names}) == 1, timeout=30,
+                       what="every node holding exactly the last writes")
+        except AssertionError:
+            self.maxDiff = None
+            self.assertEqual(files("alpha"), last)      # shows what differs
+            raise
 
 
 @NEEDS_CLUSTER

@@ -1092,8 +1092,11 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     added = stage(repo, listed, held)
     if added is None:
         return False                    # every change is held back
-    if exclude_nested_repos(repo, added.stderr) or b"beyond a symbolic link" in added.stderr:
-        added = stage(repo, None, held)     # e.g. a folder replaced by a symlink: look at all
+    if exclude_nested_repos(repo, added.stderr) or b"beyond a symbolic link" in added.stderr \
+            or b"did not match any files" in added.stderr:
+        # A folder replaced by a symlink, a file removed since git status saw it (its
+        # pathspec fails the whole add): look at all.
+        added = stage(repo, None, held)
     if added.returncode != 0:
         if b"index.lock" in added.stderr:
             raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "

@@ -2149,6 +2149,25 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertEqual(git(self.a.path, "ls-tree", "HEAD", "d").split()[0], "120000")
         self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
 
+    def test_a_file_made_and_removed_before_the_add_does_not_hold_the_rest_back(self):
+        """Found by a new user: files made, then half of them removed at once.  A
+        file git status saw and git add did not find failed the whole add: every
+        change waited for the next full look, up to a minute."""
+        os.makedirs(os.path.join(self.a.path, "d"))
+        for name in ("f1", "f2", "f3"):
+            _write_file(os.path.join(self.a.path, "d", name), f"{name}\n")
+        real_stage = gtfc.stage
+
+        def removed_meanwhile(repo, listed, held):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.a.path, "d", "f2"))
+            return real_stage(repo, listed, held)
+        with mock.patch.object(gtfc, "stage", removed_meanwhile), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertTrue(gtfc.commit_local(self.a, {"d/f1", "d/f2", "d/f3"}))
+        self.assertEqual(err.getvalue(), "")
+        self.assertEqual(git(self.a.path, "ls-files", "d").split("\n"), ["d/f1", "d/f3"])
+
     def test_a_git_repo_inside_the_folder_is_excluded_not_fatal(self):
         git(self.a.path, "init", "-q", os.path.join(self.a.path, "sub"))
         with open(os.path.join(self.a.path, "other.txt"), "w") as f:

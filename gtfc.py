@@ -1195,6 +1195,17 @@ def max_file_size(repo: Repo) -> int:
     return int(match.group(1)) * 1024 ** " kmg".index(match.group(2) or " ")
 
 
+def size_text(n: float) -> str:
+    """52428800 -> '50 MiB', 102400 -> '100 KiB', 1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024:
+            break
+        n /= 1024
+    else:
+        unit = "GiB"
+    return f"{n:.3g} {unit}" if unit != "bytes" and n < 1000 else f"{n:.0f} {unit}"
+
+
 def oversized(repo: Repo, changed: List[bytes], limit: int) -> List[Tuple[bytes, int]]:
     """(path, size) of the changed regular files over limit (0: no limit)."""
     found = []
@@ -1220,7 +1231,7 @@ def hold_back(repo: Repo, changed: List[bytes], limit: int,
         known = set()
     for path in sorted(set(held) - known):
         warn(f"{repo.path}/{os.fsdecode(path)} is over gtfc.maxFileSize "
-             f"({limit / 1024 / 1024:g} MiB): kept here, not synced — raise the limit "
+             f"({size_text(limit)}): kept here, not synced — raise the limit "
              "(git config gtfc.maxFileSize 200m) or list it in .gitignore")
     # Looking at some paths only, the others keep their entries.
     now = set(held) | (set() if everywhere else known - set(changed))
@@ -4073,8 +4084,8 @@ def print_status(status: dict) -> None:
         info(f"  {counted(len(names), 'local change')} not committed yet: " +
              ", ".join(names[:5]) + (", …" if len(names) > 5 else ""))
     for h in status["held_back"]:
-        info(f"  held back (over {status['max_file_size'] // 1024 // 1024} MiB): "
-             f"{h['path']} ({h['bytes'] / 1024 / 1024:.0f} MiB)")
+        info(f"  held back (over {size_text(status['max_file_size'])}): "
+             f"{h['path']} ({size_text(h['bytes'])})")
     for name in status["conflict_copies"]:
         info(f"  conflict copy: {name}")
     if status["attention"]:

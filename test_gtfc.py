@@ -3283,7 +3283,7 @@ class OperatingTest(ClusterTestCase):
         c.write("alpha", "sized/big.bin", "x" * 5000)
         c.write("alpha", "sized/small.txt", "fits\n")
         r = self.gtfc("alpha", "push", "sized")
-        self.assertEqual(r.stderr.count("over gtfc.maxFileSize"), 1, r.stderr)
+        self.assertEqual(r.stderr.count("over gtfc.maxFileSize (4 KiB)"), 1, r.stderr)
         self.assertIn("big.bin", r.stderr)
         self.wait_for_file("beta", "sized/small.txt", "fits\n")
         self.assertFalse(os.path.exists(c.path("beta", "sized/big.bin")))
@@ -3293,6 +3293,8 @@ class OperatingTest(ClusterTestCase):
         code, st = self.status("alpha", "sized")
         self.assertEqual(code, 1)
         self.assertEqual(st["held_back"], [{"path": "big.bin", "bytes": 5000}])
+        self.assertIn("held back (over 4 KiB): big.bin (4.88 KiB)",
+                      self.sub("alpha", "status", "sized", check=False).stdout)
         self.assertNotIn("big.bin", st["uncommitted"])
         c.run("alpha", ["git", "-C", "sized", "config", "gtfc.maxFileSize", "1m"])
         self.gtfc("alpha", "push", "sized")

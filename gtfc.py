@@ -2576,7 +2576,6 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
     return True
 
 
-
 @contextlib.contextmanager
 def quarantine(repo: Repo):
     """Where a session's objects wait until the push is accepted (as receive-pack

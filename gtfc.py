@@ -744,7 +744,19 @@ def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
             nodes[name] = parse_node(name, text)
         except ValueError as e:
             warn(f"ignoring membership record {name!r} in {repo.path}: {e}")
+            INVALID_NODES.setdefault(tree, {})[name] = str(e)
     return nodes
+
+
+# {tree: {name: why}} of the records parse_nodes ignored, for gtfc status: a typo
+# in a record quietly cuts that node off from every host.
+INVALID_NODES: Dict[str, Dict[str, str]] = {}
+
+
+def invalid_nodes(repo: Repo) -> Dict[str, str]:
+    """{name: why} of the membership records in HEAD that are ignored."""
+    read_nodes(repo)
+    return dict(INVALID_NODES.get(NODES_TREE_OF.get(repo.head(), ""), {}))
 
 
 def peers(repo: Repo) -> List[Node]:
@@ -4010,7 +4022,8 @@ def repo_status(repo: Repo) -> dict:
               "cannot_apply": stuck, "mass_delete_refused": refused,
               "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
                                     {path for path, _ in too_big}),
-              "held_back": held, "max_file_size": limit, "conflict_copies": conflicts}
+              "held_back": held, "max_file_size": limit, "conflict_copies": conflicts,
+              "invalid_records": invalid_nodes(repo)}
     status["attention"] = attention(status)
     return status
 
@@ -4043,6 +4056,9 @@ def attention(status: dict) -> List[str]:
     if status["held_back"]:
         needs.append(f"{counted(len(status['held_back']), 'file')} over "
                      "gtfc.maxFileSize, not synced")
+    for name, why in sorted(status["invalid_records"].items()):
+        needs.append(f"membership record {NODES_DIR}/{name} is ignored ({why}): that node "
+                     f"gets and gives no changes — fix it, or gtfc restore {NODES_DIR}/{name}")
     return needs
 
 

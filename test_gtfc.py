@@ -3151,6 +3151,24 @@ class OperatingTest(ClusterTestCase):
         (status,) = json.loads(r.stdout)["repos"]
         return r.returncode, status
 
+    def test_status_names_a_membership_record_that_is_ignored(self):
+        """Found by a new user: one typo in a node's record drops that node from
+        every host's peers, with only a warning on stderr."""
+        c = self.c
+        self.bootstrap("alpha", "~/records")
+        self.join("beta", via="alpha", repo="~/records")
+        self.assertEqual(self.status("alpha", "records")[0], 0)
+        c.run("beta", ["sh", "-c", "echo port = notanumber >> records/.gtfc/nodes/beta"])
+        self.gtfc("beta", "push", "records", check=False)
+        self.wait_for_file("alpha", "records/.gtfc/nodes/beta",
+                           c.read("beta", "records/.gtfc/nodes/beta"))
+        code, st = self.status("alpha", "records")
+        self.assertEqual(code, 1)
+        self.assertEqual(list(st["invalid_records"]), ["beta"])
+        self.assertIn("port", st["invalid_records"]["beta"])
+        self.assertTrue(any(".gtfc/nodes/beta is ignored" in a for a in st["attention"]),
+                        st["attention"])
+
     def test_status_shows_peers_local_changes_and_what_needs_attention(self):
         c = self.c
         self.bootstrap("alpha", "~/st")

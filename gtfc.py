@@ -49,6 +49,7 @@ Each user has one dedicated key per host, ~/.ssh/gtfc_ed25519.  The operator's
 forwarded agent is used only by gtfc-join, to introduce the new node to its first peer.
 """
 
+import collections
 import contextlib
 import enum
 import errno
@@ -1429,31 +1430,56 @@ def settled_by_history(repo: Repo, sides: Dict[int, str], bases: List[str]
              if c.path not in folders and not any(f in paths for f in folders_of(c.path))]
     in_base = versions_in(repo, bases[:1], [c.path for c in plain])
     held = versions_in(repo, bases[1:], list(in_base), {p: set(v) for p, v in in_base.items()})
+    versions = {c.path: (None if c.kind == "A" else (c.old_mode, c.old_oid),
+                         None if c.kind == "D" else (c.new_mode, c.new_oid)) for c in plain}
+    unclear = {path: pair for path, pair in versions.items()    # else: as every base
+               if not (len(held[path]) == 1 and held[path] & set(pair))}
+    ours_apart, theirs_apart = (
+        made_apart(repo, sides[mine], sides[other],
+                   {path: pair[n] for path, pair in unclear.items() if pair[n]})
+        for n, mine, other in ((0, 2, 3), (1, 3, 2)))
     settled = {}
-    for c in plain:
-        ours = None if c.kind == "A" else (c.old_mode, c.old_oid)
-        theirs = None if c.kind == "D" else (c.new_mode, c.new_oid)
-        if len(held[c.path]) == 1 and held[c.path] & {ours, theirs}:
-            continue                    # one side is as every base: the other side's wins
+    for path, (ours, theirs) in unclear.items():
         # A delete is not told apart from an older one: only versions are looked up.
-        seen = [version is not None and made_in(repo, sides[mine], c.path, sides[other])
-                for version, mine, other in ((ours, 2, 3), (theirs, 3, 2))]
+        seen = [version is not None and path not in apart
+                for version, apart in ((ours, ours_apart), (theirs, theirs_apart))]
         if seen[0] and not seen[1] or ours is None and not seen[1]:
-            settled[c.path] = {0: theirs} if theirs else {}     # theirs came after ours
+            settled[path] = {0: theirs} if theirs else {}     # theirs came after ours
         elif seen[1] and not seen[0] or theirs is None and not seen[0]:
-            settled[c.path] = {0: ours} if ours else {}
+            settled[path] = {0: ours} if ours else {}
         elif not any(seen):             # the base is no common start if a side holds it
-            base = next(iter(in_base[c.path]))
+            base = next(iter(in_base[path]))
             base = None if base in (ours, theirs) else base
-            settled[c.path] = {n: v for n, v in ((1, base), (2, ours), (3, theirs)) if v}
+            settled[path] = {n: v for n, v in ((1, base), (2, ours), (3, theirs)) if v}
     return settled
 
 
-def made_in(repo: Repo, side: str, path: bytes, other: str) -> bool:
-    """Was side's version of path made in other's history (which then had it)?"""
-    made = repo.out("rev-list", "-1", side, "--", os.fsdecode(path),
-                    env={"GIT_LITERAL_PATHSPECS": "1"})
-    return repo.git("merge-base", "--is-ancestor", made, other, check=False).returncode == 0
+def made_apart(repo: Repo, side: str, other: str,
+               versions: Dict[bytes, Tuple[str, str]]) -> set:
+    """The paths whose version in side (versions) a commit of side's own made — one
+    that is not in other's history, so other never had that version from it.  A
+    commit makes a version that differs from the path in each of its parents: a
+    merge that took it from one parent made nothing.  One walk for all paths."""
+    own = repo.out("rev-list", "--parents", side, "--not", other).splitlines()
+    parents = {line[:line.find(" ")] if " " in line else line: line.count(" ")
+               for line in own}
+    paths, made = sorted(versions), collections.Counter()
+    for chunk in range(0, len(paths) if own else 0, 1000):      # the command line's length
+        raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
+                       "--", *map(os.fsdecode, paths[chunk:chunk + 1000]),
+                       input=("\n".join(own) + "\n").encode(),
+                       env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
+        commit, at = "", 0
+        while at < len(raw):            # COMMIT, then :MODES IDS KIND and PATH per file
+            if raw[at].startswith(b":"):        # one diff per parent: count them
+                _, new_mode, _, new_oid, _ = raw[at][1:].decode().split()
+                if versions.get(raw[at + 1]) == (new_mode, new_oid):
+                    made[commit, raw[at + 1]] += 1
+                at += 2
+            else:
+                commit, at = raw[at].decode(), at + 1
+    return {path for (commit, path), diffs in made.items()
+            if diffs >= max(1, parents[commit])}
 
 
 def folders_of(path: bytes) -> List[bytes]:

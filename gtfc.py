@@ -1459,25 +1459,30 @@ def made_apart(repo: Repo, side: str, other: str,
     """The paths whose version in side (versions) a commit of side's own made — one
     that is not in other's history, so other never had that version from it.  A
     commit makes a version that differs from the path in each of its parents: a
-    merge that took it from one parent made nothing.  One walk for all paths."""
+    merge that took it from one parent made nothing.  One walk for all paths:
+    limited to them where they are few (git matches each against every entry it
+    compares), else filtered here."""
+    if not versions:
+        return set()
     own = repo.out("rev-list", "--parents", side, "--not", other).splitlines()
+    if not own:
+        return set()
     parents = {line[:line.find(" ")] if " " in line else line: line.count(" ")
                for line in own}
-    paths, made = sorted(versions), collections.Counter()
-    for chunk in range(0, len(paths) if own else 0, 1000):      # the command line's length
-        raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
-                       "--", *map(os.fsdecode, paths[chunk:chunk + 1000]),
-                       input=("\n".join(own) + "\n").encode(),
-                       env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
-        commit, at = "", 0
-        while at < len(raw):            # COMMIT, then :MODES IDS KIND and PATH per file
-            if raw[at].startswith(b":"):        # one diff per parent: count them
-                _, new_mode, _, new_oid, _ = raw[at][1:].decode().split()
-                if versions.get(raw[at + 1]) == (new_mode, new_oid):
-                    made[commit, raw[at + 1]] += 1
-                at += 2
-            else:
-                commit, at = raw[at].decode(), at + 1
+    only = sorted(versions) if len(versions) <= 50 else []
+    raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
+                   "--", *map(os.fsdecode, only), input=("\n".join(own) + "\n").encode(),
+                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
+    made: Dict[Tuple[str, bytes], int] = collections.Counter()
+    commit, at = "", 0
+    while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
+        if raw[at].startswith(b":"):            # one diff per parent: count them
+            _, new_mode, _, new_oid, _ = raw[at][1:].decode().split()
+            if versions.get(raw[at + 1]) == (new_mode, new_oid):
+                made[commit, raw[at + 1]] += 1
+            at += 2
+        else:
+            commit, at = raw[at].decode(), at + 1
     return {path for (commit, path), diffs in made.items()
             if diffs >= max(1, parents[commit])}
 

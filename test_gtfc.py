@@ -1402,6 +1402,15 @@ class DeterministicMergeTest(TwoClonesTestCase):
         a3, b3 = self.criss_cross({"f.txt": "v2\n"}, {"f.txt": "v3\n"}, {})
         self.assertEqual(self.merged_files(a3, b3), {"f.txt": "v3", "g.txt": "g2"})
 
+    def test_many_files_carried_from_an_older_merge_do_not_beat_newer_edits(self):
+        """The same for 60 new files at once (the history is then read for all
+        files and filtered, not asked about each)."""
+        names = [f"m{i:02}.txt" for i in range(60)]
+        a3, b3 = self.criss_cross(dict.fromkeys(names, "v2\n"), dict.fromkeys(names, "v3\n"),
+                                  {})
+        self.assertEqual(self.merged_files(a3, b3), {
+            "f.txt": "one\ntwo\nthree", "g.txt": "g2", **dict.fromkeys(names, "v3")})
+
     def test_a_file_deleted_since_an_older_merge_stays_deleted(self):
         """alpha edits f.txt, then deletes it; beta still holds the edit, unedited.
         Against the base with f.txt's first version, beta's looked edited, and an

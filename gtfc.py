@@ -756,8 +756,9 @@ INVALID_NODES: Dict[str, Dict[str, str]] = {}
 
 def invalid_nodes(repo: Repo) -> Dict[str, str]:
     """{name: why} of the membership records in HEAD that are ignored."""
-    read_nodes(repo)
-    return dict(INVALID_NODES.get(NODES_TREE_OF.get(repo.head(), ""), {}))
+    head = repo.head()
+    read_nodes(repo, head)
+    return dict(INVALID_NODES.get(NODES_TREE_OF.get(head, ""), {}))
 
 
 def peers(repo: Repo) -> List[Node]:
@@ -1467,8 +1468,7 @@ def made_apart(repo: Repo, side: str, other: str,
     own = repo.out("rev-list", "--parents", side, "--not", other).splitlines()
     if not own:
         return set()
-    parents = {line[:line.find(" ")] if " " in line else line: line.count(" ")
-               for line in own}
+    parents = {line.split()[0]: line.count(" ") for line in own}
     only = sorted(versions) if len(versions) <= 50 else []
     raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
                    "--", *map(os.fsdecode, only), input=("\n".join(own) + "\n").encode(),
@@ -2600,7 +2600,8 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
     """tree is complete: the same as before (a complete tree), or new with every
     folder in it complete.  Files need no more than unpack-objects' check, and
     submodules' commits are not ours to have.  proven: trees found complete so
-    far; each is looked at once, however often the pack names it."""
+    far; each is looked at once, however often the pack names it.  (loose_tree
+    leaves a tree with a mode git would not write to git.)"""
     if tree == before or tree in proven:
         return True
     entries = repo.loose_tree(tree, new)
@@ -2613,8 +2614,6 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
             if not folder_complete(repo, oid, prior if prior_mode == mode else None, new,
                                    proven):
                 return False
-        elif mode.decode() not in (*FILE_MODES, SYMLINK_MODE, GITLINK_MODE):
-            return False
     proven.add(tree)
     return True
 

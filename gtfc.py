@@ -78,6 +78,12 @@ VERSION = "0.1.0"
 MIN_GIT = (2, 33)              # rev-list --no-commit-header
 KEY_NAME = "gtfc_ed25519"
 NODES_DIR = ".gtfc/nodes"
+# The merge rule this gtfc runs (see merge_trees), announced by each node in
+# RULES_DIR/<node>: nodes with different rules would merge the same commits
+# differently and never agree.  Rule 1: gtfc before merges settled each path by
+# its own history (it announced nothing).
+MERGE_RULE = 2
+RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
 HAS = "refs/gtfc/has/"         # written by us: a commit we know each peer has
@@ -1308,17 +1314,6 @@ def check_mass_delete(repo: Repo, deleted: int) -> None:
                     f"gtfc-push --allow-mass-delete {shlex.quote(repo.path)}")
 
 
-def parse_unmerged(out: bytes) -> Dict[bytes, Dict[int, Tuple[str, str]]]:
-    """Parse `git ls-files -u -z` into {path: {stage: (mode, oid)}}.  Paths stay
-    bytes: any name is valid."""
-    unmerged: Dict[bytes, Dict[int, Tuple[str, str]]] = {}
-    for entry in filter(None, out.split(b"\0")):
-        meta, path = entry.split(b"\t", 1)
-        mode, oid, stage = meta.decode().split()
-        unmerged.setdefault(path, {})[int(stage)] = (mode, oid)
-    return unmerged
-
-
 def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
     """notes.txt from node beta at T → notes.conflict-beta-20261124-213000-1a2b3c4d.txt
 
@@ -1343,21 +1338,18 @@ def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
         int(when or 0)
 
 
-def copy_entry(repo: Repo, commit: str, path: bytes, mode: str, oid: str) -> bytes:
-    """An index line putting the version (mode, oid) of path, from commit's side,
-    under its conflict copy name."""
-    who, when = last_change(repo, commit, path)
-    name = os.fsencode(conflict_copy_name(os.fsdecode(path), who, when, oid))
-    return f"{mode} {oid}\t".encode() + name
+# A version of a path: (mode, blob id) as a tree lists them, or None: no file there.
+Version = Optional[Tuple[str, str]]
 
 
-def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
-               theirs: Tuple[str, str]) -> Optional[bytes]:
-    """git's line merge of three versions of a regular file: the merged index line's
-    (mode, blob) part, or None if the edits collide (or a version is binary)."""
+def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
+    """git's line merge of three versions of a regular file, None if the edits
+    collide (or a version is binary, or not a regular file).  The executable bit
+    merges like a line: a side that changed it wins."""
     import shutil, tempfile             # see "Imported where used"
-    if not all(m in ("100644", "100755") for m, _ in (base, ours, theirs)):
+    if not all(v and v[0] in ("100644", "100755") for v in (base, ours, theirs)):
         return None
+    os.makedirs(repo.state_dir, exist_ok=True)
     folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
     try:
         files = []
@@ -1371,183 +1363,250 @@ def merge_text(repo: Repo, base: Tuple[str, str], ours: Tuple[str, str],
         blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    mode = theirs[0] if ours[0] == base[0] else ours[0]
-    return f"{mode} {blob}".encode()
+    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
 
 
-def resolve_unmerged(repo: Repo, unmerged, all_paths: set, sides: Dict[int, str],
-                     winner: int) -> List[bytes]:
-    """Index lines that settle every unmerged path and keep every version: a clean
-    line merge where the edits do not collide, else the winner's version under the
-    name and the loser's beside it as a conflict copy; a lone edit beats a delete; a
-    file where the other side has a directory becomes a conflict copy."""
-    entries = []
-    for path, stages in sorted(unmerged.items()):
-        entries.append(UNSTAGE + path)      # clear stages 1-3, then add what we keep
-        ours, theirs, base = stages.get(2), stages.get(3), stages.get(1)
-        if ours and theirs:
-            clean = merge_text(repo, base, ours, theirs) if base else None
-            if clean:
-                entries.append(clean + b"\t" + path)
-                continue
-            keep, copy = (ours, theirs) if winner == 2 else (theirs, ours)
-            entries += [f"{keep[0]} {keep[1]}\t".encode() + path,
-                        copy_entry(repo, sides[5 - winner], path, *copy)]
-        elif ours or theirs:
-            lone = 2 if ours else 3
-            if any(p.startswith(path + b"/") for p in all_paths):
-                entries.append(copy_entry(repo, sides[lone], path, *stages[lone]))
-            else:
-                entries.append(f"{stages[lone][0]} {stages[lone][1]}\t".encode() + path)
-    return entries
+class Story(NamedTuple):
+    """What one side of a merge did to each path since the sides parted: the
+    changes (from-version, to-version) its own commits made, and who made each
+    version it holds, when."""
+    changes: Dict[bytes, set]
+    made: Dict[Tuple[bytes, Version], "Maker"]
 
 
-UNSTAGE = f"0 {'0' * 40}\t".encode()      # an --index-info line that drops a path
+class Maker(NamedTuple):
+    """The newest commit that made a version (it differs there from every parent):
+    its time and author (a node's name, or gtfc's for a merge)."""
+    when: int
+    who: str
 
 
-def settled_by_history(repo: Repo, sides: Dict[int, str], bases: List[str]
-                       ) -> Dict[bytes, Dict[int, Tuple[str, str]]]:
-    """{path: stages} for the paths the merge bases give no clean answer for,
-    settled by which side has seen the other's version: {0: the newer version}
-    ({}: the file is deleted) where one side's version (or delete) was made after it
-    had the other's, {1: base, 2: ours, 3: theirs} (a stage left out where a side has
-    no file) where each made its own without the other's — a collision.
-
-    Merges use one base (see merge_trees).  In criss-cross histories the bases may
-    hold different versions of a file, and against the one base a side can look
-    edited when it only carries an older version (it came with an older merge):
-    it would collide with the other side's newer edit, or bring back a file the
-    other side deleted.  Or a side that went back to the base's version (a restore)
-    would look unedited, and lose to the other side's edit.  Which version came
-    after which is in the history: the commit that made a version is in the other
-    side's history, or not.  Paths where a file meets a folder are left to the
-    one-base merge."""
-    if len(bases) < 2:
-        return {}
-    changes = tree_changes(repo, sides[2], sides[3])
-    paths = {c.path for c in changes}
-    folders = {folder for path in paths for folder in folders_of(path)}
-    plain = [c for c in changes
-             if c.path not in folders and not any(f in paths for f in folders_of(c.path))]
-    in_base = versions_in(repo, bases[:1], [c.path for c in plain])
-    held = versions_in(repo, bases[1:], list(in_base), {p: set(v) for p, v in in_base.items()})
-    versions = {c.path: (None if c.kind == "A" else (c.old_mode, c.old_oid),
-                         None if c.kind == "D" else (c.new_mode, c.new_oid)) for c in plain}
-    unclear = {path: pair for path, pair in versions.items()    # else: as every base
-               if not (len(held[path]) == 1 and held[path] & set(pair))}
-    ours_apart, theirs_apart = (
-        made_apart(repo, sides[mine], sides[other],
-                   {path: pair[n] for path, pair in unclear.items() if pair[n]})
-        for n, mine, other in ((0, 2, 3), (1, 3, 2)))
-    settled = {}
-    for path, (ours, theirs) in unclear.items():
-        # A delete is not told apart from an older one: only versions are looked up.
-        seen = [version is not None and path not in apart
-                for version, apart in ((ours, ours_apart), (theirs, theirs_apart))]
-        if seen[0] and not seen[1] or ours is None and not seen[1]:
-            settled[path] = {0: theirs} if theirs else {}     # theirs came after ours
-        elif seen[1] and not seen[0] or theirs is None and not seen[0]:
-            settled[path] = {0: ours} if ours else {}
-        elif not any(seen):             # the base is no common start if a side holds it
-            base = next(iter(in_base[path]))
-            base = None if base in (ours, theirs) else base
-            settled[path] = {n: v for n, v in ((1, base), (2, ours), (3, theirs)) if v}
-    return settled
+NOBODY = Maker(0, "")
 
 
-def made_apart(repo: Repo, side: str, other: str,
-               versions: Dict[bytes, Tuple[str, str]]) -> set:
-    """The paths whose version in side (versions) a commit of side's own made — one
-    that is not in other's history, so other never had that version from it.  A
-    commit makes a version that differs from the path in each of its parents: a
-    merge that took it from one parent made nothing.  One walk for all paths:
-    limited to them where they are few (git matches each against every entry it
-    compares), else filtered here."""
-    if not versions:
-        return set()
-    own = repo.out("rev-list", "--parents", side, "--not", other).splitlines()
-    if not own:
-        return set()
-    parents = {line.split()[0]: line.count(" ") for line in own}
-    only = sorted(versions) if len(versions) <= 50 else []
+def story(repo: Repo, side: List[str], other: List[str], paths: List[bytes]) -> Story:
+    """The Story of paths in the commits of side that other lacks (each a commit, or
+    several: the merge of them): one rev-list and
+    one diff-tree, however many paths.  The paths are named to git only when they
+    are few (it matches each against every entry it compares), else filtered here.
+    A merge that took a version from one parent changes the path only against the
+    other: it made nothing.  A version differing from every parent was made there."""
+    changes: Dict[bytes, set] = {}
+    made: Dict[Tuple[bytes, Version], Maker] = {}
+    listing = repo.out("rev-list", "--no-commit-header", "--format=%H %P|%ct|%an",
+                       *side, "--not", *other, env=MERGE_ENV).splitlines()
+    if not listing:
+        return Story(changes, made)
+    commits = {}
+    for line in listing:
+        ids, when, who = line.split("|", 2)
+        commits[ids.split()[0]] = (ids.count(" "), int(when), who)
+    wanted = set(paths)
+    only = sorted(wanted) if len(wanted) <= 50 else []
     raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
-                   "--", *map(os.fsdecode, only), input=("\n".join(own) + "\n").encode(),
-                   env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
-    made: Dict[Tuple[str, bytes], int] = collections.Counter()
+                   "--", *map(os.fsdecode, only),
+                   input="".join(line.split("|")[0] + "\n" for line in listing).encode(),
+                   env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
+    counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     commit, at = "", 0
     while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
-        if raw[at].startswith(b":"):            # one diff per parent: count them
-            _, new_mode, _, new_oid, _ = raw[at][1:].decode().split()
-            if versions.get(raw[at + 1]) == (new_mode, new_oid):
-                made[commit, raw[at + 1]] += 1
+        if raw[at].startswith(b":"):            # one diff per parent
+            path = raw[at + 1]
+            if path in wanted:
+                old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
+                old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
+                changes.setdefault(path, set()).add((old, new))
+                counted[commit, path, new] += 1
             at += 2
         else:
             commit, at = raw[at].decode(), at + 1
-    return {path for (commit, path), diffs in made.items()
-            if diffs >= max(1, parents[commit])}
+    for (commit, path, version), diffs in counted.items():
+        parents, when, who = commits[commit]
+        if diffs >= max(1, parents):
+            made[path, version] = max(made.get((path, version), NOBODY),
+                                      Maker(when, who))
+    return Story(changes, made)
+
+
+def as_version(mode: str, oid: str) -> Version:
+    return None if mode == "000000" else (mode, oid)
+
+
+NO_BASE = ("", "")          # not a version: the sides had no common one
+COLLISION = ("", "x")       # not a version: the sides' edits collide
+MAX_BASE_DEPTH = 8          # merges of merge bases looked into, at most
+
+
+def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
+           stories: Tuple[Story, Story], base: Optional[Version]) -> Version:
+    """The merge rule for one path (see the README's "How merges decide"): the
+    version the merge holds there, or COLLISION.  A side that has seen every change
+    the other made since they parted wins.  Else both changed it: what each changed
+    against the newest version both had (base; None if no file) is merged — one
+    change alone wins, an edit beats a delete, lines that do not collide merge."""
+    mine, yours = (s.changes.get(path, set()) for s in stories)
+    if yours < mine:
+        return ours
+    if mine < yours:
+        return theirs
+    if base == ours:
+        return theirs
+    if base == theirs:
+        return ours
+    if ours is None or theirs is None:
+        return ours or theirs
+    merged = merge_text(repo, base, ours, theirs) if base and base != NO_BASE else None
+    return merged or COLLISION
+
+
+def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
+    mine, yours = (s.changes.get(path, set()) for s in stories)
+    return not (mine < yours or yours < mine)
+
+
+def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
+                    both: Dict[bytes, set], depth: int = 0) -> Dict[bytes, Version]:
+    """{path: the newest version both sides had}: the merge bases' version where
+    they agree.  In criss-cross histories they may not (one base holds an older
+    version than another): then the bases are merged, for those paths only, by the
+    same rule — as git's recursive merge does for whole trees.  Where the bases'
+    versions collide, both sides may have settled that collision the same way since
+    (both: changes both sides made); else NO_BASE, as deeper than MAX_BASE_DEPTH."""
+    held = [tree_versions(repo, base, paths) for base in bases]
+    found = dict(held[0])
+    unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
+    left = bases[:1]
+    for base, versions in zip(bases[1:], held[1:]):
+        differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
+        if differing and depth >= MAX_BASE_DEPTH:
+            found.update(dict.fromkeys(differing, NO_BASE))
+        elif differing:
+            stories = (story(repo, left, [base], differing), story(repo, [base], left, differing))
+            inner = [p for p in differing if is_concurrent(stories, p)]
+            older = common_versions(repo, inner, repo.out(
+                "merge-base", "--all", base, *left).split(), both, depth + 1) if inner else {}
+            for path in differing:
+                settled = decide(repo, path, found[path], versions[path], stories,
+                                 older.get(path))
+                if settled == COLLISION:
+                    settled = versions[path] if (found[path], versions[path]) in both[path] \
+                        else found[path] if (versions[path], found[path]) in both[path] \
+                        else NO_BASE
+                found[path] = settled
+        left.append(base)
+    return found
+
+
+def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:
+    """{path: its version in commit} for paths."""
+    found: Dict[bytes, Version] = dict.fromkeys(paths)
+    for chunk in range(0, len(paths), 1000):            # the command line's length
+        listing = repo.git("ls-tree", "-z", commit, "--",
+                           *map(os.fsdecode, paths[chunk:chunk + 1000]),
+                           env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+        for entry in filter(None, listing.split(b"\0")):
+            meta, path = entry.split(b"\t", 1)
+            mode, _, oid = meta.decode().split()
+            if path in found:
+                found[path] = (mode, oid)
+    return found
+
+
+def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
+                stories: Tuple[Story, Story], sides: Tuple[str, str],
+                base: Optional[Version]) -> List[Tuple[bytes, Version]]:
+    """[(path, version)] for path in the merge; a collision keeps both versions: the
+    one made later under the name — when it was made, not when a merge carried it —
+    the other beside it as a conflict copy."""
+    settled = decide(repo, path, ours, theirs, stories, base)
+    if settled != COLLISION:
+        return [(path, settled)]
+    keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
+    later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
+    kept = (ours, theirs)[later]
+    modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
+    if len(modes) == 3 and set(modes) <= {"100644", "100755"} and modes[0] == kept[0]:
+        kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
+    return [(path, kept),
+            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
+
+
+def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,
+            side: str) -> Tuple[bytes, Version]:
+    """The conflict copy of path's version: named for the node that made it, when."""
+    when, who = made_by.made.get((path, version), NOBODY)
+    if not when:                        # it came from before the sides parted
+        who, when = last_change(repo, side, path)
+    if not NODE_NAME_RE.fullmatch(who) or who == MERGE_IDENTITY[0]:
+        who = "unknown"
+    name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
+    return os.fsencode(name), version
+
+
+def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
+    """The tree of the merge of two commits: every path where they differ settled
+    by settle_path, in a private index that starts as the first side's tree.  What
+    each side did is read from the commits since they parted (two walks, however
+    many paths); the merge bases are asked only where both sides changed a path."""
+    changes = tree_changes(repo, *sides)
+    if not changes:
+        return repo.out("rev-parse", sides[0] + "^{tree}")
+    versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
+                for c in changes}
+    stories = (story(repo, [sides[0]], [sides[1]], list(versions)),
+               story(repo, [sides[1]], [sides[0]], list(versions)))
+    concurrent = {path: stories[0].changes.get(path, set()) & stories[1].changes.get(path, set())
+                  for path in versions if is_concurrent(stories, path)}
+    bases_hold = common_versions(repo, list(concurrent), bases, concurrent) if concurrent else {}
+    settled: Dict[bytes, Version] = {}
+    for path, (ours, theirs) in sorted(versions.items()):
+        settled.update(settle_path(repo, path, ours, theirs, stories, sides,
+                                   bases_hold.get(path)))
+    return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
+                                                                    sides))
+
+
+def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
+                           stories: Tuple[Story, Story], sides: Tuple[str, str]
+                           ) -> Dict[bytes, Version]:
+    """A file (or symlink) kept where the merge also keeps a folder of that name
+    goes beside it as a conflict copy.  Only changed paths can meet so: a side
+    with the file has none of the folder's files."""
+    folders = {folder for path, version in settled.items() if version
+               for folder in folders_of(path)}
+    for path in sorted(p for p, v in settled.items() if v and p in folders):
+        version = settled[path]
+        side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
+        name, _ = copy_of(repo, path, version, stories[side], sides[side])
+        settled[path], settled[name] = None, version
+    return settled
+
+
+def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> str:
+    """start's tree with settled's paths set (None: removed), written by git."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
+    # Never split: a private index would leave its shared part behind in .git.
+    env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
+           "GIT_CONFIG_KEY_0": "core.splitIndex", "GIT_CONFIG_VALUE_0": "false"}
+    absent = f"0 {'0' * len(start)}\t".encode()       # an --index-info line that drops a path
+    # Removals first: a file may take the place of a folder's last file.
+    entries = [absent + path for path, v in sorted(settled.items()) if v is None] + \
+        [f"{v[0]} {v[1]}\t".encode() + path for path, v in sorted(settled.items()) if v]
+    try:
+        repo.git("read-tree", start, env=env)
+        repo.git("update-index", "-z", "--index-info",
+                 input=b"".join(e + b"\0" for e in entries), env=env)
+        return repo.out("write-tree", env=env)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(index)
 
 
 def folders_of(path: bytes) -> List[bytes]:
     """b"a/b/c" -> [b"a", b"a/b"]"""
     parts = path.split(b"/")
     return [b"/".join(parts[:n]) for n in range(1, len(parts))]
-
-
-def versions_in(repo: Repo, commits: List[str], paths: List[bytes],
-                held: Optional[Dict[bytes, set]] = None) -> Dict[bytes, set]:
-    """{path: {(mode, blob) it has in any of commits, None where one lacks it}},
-    added to held."""
-    held = {} if held is None else held
-    for commit in commits:
-        found = dict.fromkeys(paths)
-        for chunk in range(0, len(paths), 1000):            # the command line's length
-            listing = repo.git("ls-tree", "-z", commit, "--",
-                               *map(os.fsdecode, paths[chunk:chunk + 1000]),
-                               env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-            for entry in filter(None, listing.split(b"\0")):
-                meta, path = entry.split(b"\t", 1)
-                mode, _, oid = meta.decode().split()
-                found[path] = (mode, oid)
-        for path, version in found.items():
-            held.setdefault(path, set()).add(version)
-    return held
-
-
-def merge_trees(repo: Repo, bases: List[str], sides: Dict[int, str], winner: int) -> str:
-    """Three-way merge of sides[2] and sides[3] against the first of bases, in a
-    private index.
-
-    One base, not git's recursive merge of all merge bases: gtfc's all-to-all merges
-    criss-cross, and merging their many bases recursively grows without bound.  The
-    others' versions say which paths need their history (see settled_by_history)."""
-    os.makedirs(repo.state_dir, exist_ok=True)
-    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
-    # Never split: a private index would leave its shared part behind in .git.
-    env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
-           "GIT_CONFIG_KEY_0": "core.splitIndex", "GIT_CONFIG_VALUE_0": "false"}
-    try:
-        repo.git("read-tree", "-i", "-m", "--aggressive", bases[0], sides[2], sides[3],
-                 env=env)
-        unmerged = parse_unmerged(repo.git("ls-files", "-u", "-z", env=env).stdout)
-        entries = []
-        for path, stages in sorted(settled_by_history(repo, sides, bases).items()):
-            unmerged.pop(path, None)
-            if stages and 0 not in stages:
-                unmerged[path] = stages         # a collision after all
-                continue
-            entries.append(UNSTAGE + path)
-            if stages:
-                entries.append(f"{stages[0][0]} {stages[0][1]}\t".encode() + path)
-        if unmerged:
-            all_paths = set(repo.git("ls-files", "-z", env=env).stdout.split(b"\0"))
-            entries += resolve_unmerged(repo, unmerged, all_paths, sides, winner)
-        if entries:
-            repo.git("update-index", "-z", "--index-info",
-                     input=b"".join(e + b"\0" for e in entries), env=env)
-        return repo.out("write-tree", env=env)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(index)
 
 
 def merge_commits(repo: Repo, a: str, b: str) -> str:
@@ -1557,9 +1616,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     bases = sorted(repo.out("merge-base", "--all", first, second).split())
     times = dict(zip((first, second),
                      map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
-    # On a collision the later commit keeps the name (ties by id): symmetric.
-    later = max((first, second), key=lambda c: (times[c], c))
-    tree = merge_trees(repo, bases, {2: first, 3: second}, 2 if later == first else 3)
+    tree = merge_trees(repo, bases, (first, second))
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -1600,10 +1657,37 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     if len(independent) == 1:       # one of them contains all the others
         return independent[0], False
     tips = content_tips(repo, independent)
+    if hold_back_merges(repo, head, tips):
+        return head, False
     result = tips[0]
     for other in tips[1:]:
         result = merge_commits(repo, result, other)
     return result, len(tips) > 1 and result != head
+
+
+def hold_back_merges(repo: Repo, head: str, tips: List[str]) -> bool:
+    """True (and said once, and noted for gtfc status) while a member announces
+    another merge rule — in head and in every commit to merge, since an upgraded
+    node's announcement arrives in the commits it sends.  Merging then would make
+    commits that node merges differently, and the two would never agree.
+    Fast-forwards still happen, so the cluster moves on through the other nodes'
+    merges until all are upgraded."""
+    note = os.path.join(repo.state_dir, "merges-held")
+    others = other_merge_rules(repo, head)
+    for tip in tips if others else ():
+        others = {name: rule for name, rule in other_merge_rules(repo, tip).items()
+                  if name in others}
+    if not others:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(note)
+        return False
+    why = (", ".join(f"{name} runs merge rule {rule}" for name, rule in sorted(others.items()))
+           + f", this node {MERGE_RULE}: this node merges nothing until every host runs "
+           "the same gtfc (upgrade them and restart their watchers)")
+    if not os.path.exists(note):
+        warn(f"{repo.path}: {why}")
+        write_file_atomic(note, why + "\n")
+    return True
 
 
 def unmerged_heads(repo: Repo, head: str) -> set:
@@ -3284,6 +3368,41 @@ class PollWatcher(Watcher):
 
 def write_node_record(repo: Repo, node: Node) -> None:
     write_file_atomic(os.path.join(repo.path, NODES_DIR, node.name), format_node(node))
+    announce_merge_rule(repo, node.name)
+
+
+def announce_merge_rule(repo: Repo, name: Optional[str] = None) -> None:
+    """Write this node's merge rule where its peers read it (committed with the next
+    commit, so an upgraded node tells the others)."""
+    path = os.path.join(repo.path, RULES_DIR, name or repo.node)
+    with contextlib.suppress(OSError):
+        with open(path) as f:
+            if f.read() == f"{MERGE_RULE}\n":
+                return
+    if os.path.isdir(os.path.join(repo.path, NODES_DIR)):
+        write_file_atomic(path, f"{MERGE_RULE}\n")
+
+
+def other_merge_rules(repo: Repo, commit: str) -> Dict[str, str]:
+    """{member: the merge rule it announced in commit} for the members whose rule is
+    not ours ("1" for one that announced none)."""
+    members = set(read_nodes(repo, commit)) - {repo.node}
+    if not members:
+        return {}
+    listing = repo.git("ls-tree", "-z", commit, RULES_DIR + "/").stdout
+    blobs = {}
+    for entry in filter(None, listing.split(b"\0")):
+        meta, path = entry.split(b"\t", 1)
+        blobs[os.path.basename(os.fsdecode(path))] = meta.split()[2].decode()
+    announced = [name for name in sorted(members) if name in blobs]
+    texts = repo.git("cat-file", "--batch", input="".join(
+        blobs[name] + "\n" for name in announced).encode()).stdout if announced else b""
+    rules = dict.fromkeys(members, "1")
+    for name in announced:
+        header, _, texts = texts.partition(b"\n")
+        size = int(header.split()[2])
+        rules[name], texts = texts[:size].decode(errors="replace").strip(), texts[size + 1:]
+    return {name: rule for name, rule in rules.items() if rule != str(MERGE_RULE)}
 
 
 def configure_repo(repo: Repo, name: str) -> None:
@@ -3468,6 +3587,7 @@ def sync_each(args, step, all_well: str) -> int:
     failed = False
     for repo in find_repos(args.repo):
         repo.allow_mass_delete = args.allow_mass_delete
+        announce_merge_rule(repo)
         sent_to: List[str] = []
         failures = step(repo, sent_to)
         report(failures)
@@ -3924,6 +4044,7 @@ def cmd_watch(args) -> int:
                 warn(f"{e}; watching the others")   # one busy repo must not block all
                 continue
             add_repo_config(repo)
+            announce_merge_rule(repo)
             make_watcher = functools.partial(open_watcher, repo.path, force_poll=args.poll)
             loops.append(RepoWatch(repo, make_watcher, events, stop))
             stack.callback(lambda loop=loops[-1]: loop.doorbell.close())
@@ -4047,7 +4168,7 @@ def repo_status(repo: Repo) -> dict:
             stuck = f.read().strip()
     except FileNotFoundError:
         stuck = None
-    status = {"repo": repo.path, "node": repo.node, "head": head,
+    status = {"merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path, "node": repo.node, "head": head,
               "watcher_pid": watcher_pid(repo), "peers": peer_states,
               "cannot_apply": stuck, "mass_delete_refused": refused,
               "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
@@ -4086,6 +4207,9 @@ def attention(status: dict) -> List[str]:
     if status["held_back"]:
         needs.append(f"{counted(len(status['held_back']), 'file')} over "
                      "gtfc.maxFileSize, not synced")
+    for name, rule in sorted(status["merge_rules_differ"].items()):
+        needs.append(f"{name} runs merge rule {rule}, this node {MERGE_RULE}: merges are held "
+                     "back until every host runs the same gtfc (upgrade it)")
     for name, why in sorted(status["invalid_records"].items()):
         needs.append(f"membership record {NODES_DIR}/{name} is ignored ({why}): that node "
                      f"gets and gives no changes — fix it, or gtfc restore {NODES_DIR}/{name}")

@@ -49,6 +49,7 @@ import collections
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import plistlib
 import random
@@ -72,6 +73,7 @@ import threading
 import time
 import unittest
 import zlib
+from typing import NamedTuple
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1359,21 +1361,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         alpha commits alpha_then and beta beta_then.  A value None deletes the file.
         Returns alpha's and beta's last commits."""
         a = self.a
-
-        def commit(tree, parents, when, message):
-            stamp = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
-            return git(a.path, "commit-tree", tree, *sum((["-p", p] for p in parents), []),
-                       "-m", message, env={**TEST_IDENTITY, **stamp})
-
-        def tree_with(commit, files):
-            listing = git(a.path, "ls-tree", commit).splitlines()
-            for name, text in files.items():
-                listing = [e for e in listing if not e.endswith("\t" + name)]
-                if text is not None:
-                    blob = git(a.path, "hash-object", "-w", "--stdin", input=text)
-                    listing.append(f"100644 blob {blob}\t{name}")
-            return git(a.path, "mktree", input="\n".join(listing) + "\n")
-
+        commit, tree_with = self.commit, self.tree_with
         a1 = commit(tree_with(self.base, alpha_first), [self.base], 3000, "alpha")
         for when in range(3000, 3100):
             b1 = commit(tree_with(self.base, {"g.txt": "g1\n"}), [self.base], when, "beta")
@@ -1387,6 +1375,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(git(a.path, "merge-base", "--all", a3, b3).split()),
                          sorted([a1, b1]))
         return a3, b3
+
+    def commit(self, tree, parents, when, message, who="t"):
+        """A commit of tree in alpha's repo, made by node who at time when."""
+        stamp = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000",
+                 "GIT_AUTHOR_NAME": who, "GIT_COMMITTER_NAME": who}
+        return git(self.a.path, "commit-tree", tree, *sum((["-p", p] for p in parents), []),
+                   "-m", message, env={**TEST_IDENTITY, **stamp})
+
+    def tree_with(self, commit, files):
+        """commit's tree with files {name: text, or (text, mode), or None: deleted}."""
+        listing = git(self.a.path, "ls-tree", commit).splitlines()
+        for name, text in files.items():
+            listing = [e for e in listing if not e.endswith("\t" + name)]
+            if text is not None:
+                text, mode = (text, "100644") if isinstance(text, str) else text
+                blob = git(self.a.path, "hash-object", "-w", "--stdin", input=text)
+                listing.append(f"{mode} blob {blob}\t{name}")
+        return git(self.a.path, "mktree", input="\n".join(listing) + "\n")
 
     def merged_files(self, a3, b3):
         """{name: text} of the merge of a3 and b3, checked to be the same both ways."""
@@ -1446,6 +1452,105 @@ class DeterministicMergeTest(TwoClonesTestCase):
                                   {"f.txt": "one\ntwo\nthree\n"})
         self.assertEqual(self.merged_files(a3, b3), {"f.txt": "one\ntwo\nthree", "g.txt": "g2"})
 
+    # The five cases of the merge review (issue 12), each failing on gtfc before
+    # merges were settled by each path's own history.
+
+    NINE = "".join(f"line {n}\n" for n in range(1, 10))
+
+    def nine_with(self, **lines):
+        """NINE with some lines replaced: nine_with(l1="x") -> line 1 is x."""
+        return "".join(lines.get(f"l{n}", f"line {n}") + "\n" for n in range(1, 10))
+
+    def test_case1_an_undone_edit_stays_undone_in_a_criss_cross_merge(self):
+        """alpha edits line 1 (a1), which both sides merge; then alpha undoes it and
+        edits line 4 while beta edits line 7.  Against the older base (beta's g.txt
+        commit, without a1) alpha's undo looked like no change: a1's line came back."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        a3, b3 = self.criss_cross({"f.txt": self.nine_with(l1="alpha 1")},
+                                  {"f.txt": self.nine_with(l4="alpha 4")},
+                                  {"f.txt": self.nine_with(l1="alpha 1", l7="beta 7")})
+        self.assertEqual(self.merged_files(a3, b3)["f.txt"],
+                         self.nine_with(l4="alpha 4", l7="beta 7").rstrip("\n"))
+
+    def test_case1_a_removed_exec_bit_stays_removed_in_a_criss_cross_merge(self):
+        a3, b3 = self.criss_cross({"f.txt": ("one\ntwo\nthree\n", "100755")},
+                                  {"f.txt": ("one\ntwo\nthree\n", "100644")},
+                                  {"f.txt": ("one\ntwo\nTHREE\n", "100755")})
+        merged = gtfc.merge_commits(self.a, a3, b3)
+        self.assertEqual(git(self.a.path, "ls-tree", merged, "f.txt").split()[0], "100644")
+        self.assertEqual(git(self.a.path, "show", f"{merged}:f.txt"), "one\ntwo\nTHREE")
+
+    def test_case2_no_merge_makes_a_version_nobody_wrote_so_a_delete_stays(self):
+        """beta holds a1's version (exec bit set) unchanged; alpha removed the bit
+        and edited the text.  Against the older base both looked changed, and the
+        merge made a version nobody wrote (alpha's text, a1's bit).  A node that
+        deleted the file after seeing alpha's real version then lost its delete to
+        that "edit"."""
+        a3, b3 = self.criss_cross({"f.txt": ("one\ntwo\nthree\n", "100755")},
+                                  {"f.txt": ("one\ntwo\nTHREE\n", "100644")}, {})
+        merged = gtfc.merge_commits(self.a, a3, b3)
+        self.assertEqual(git(self.a.path, "ls-tree", merged, "f.txt"),
+                         git(self.a.path, "ls-tree", a3, "f.txt"))         # alpha's, whole
+        deleted = self.commit(self.tree_with(a3, {"f.txt": None}), [a3], 3500, "delete", "delta")
+        final = gtfc.merge_commits(self.a, merged, deleted)
+        self.assertEqual(git(self.a.path, "ls-tree", "--name-only", final).split(), ["g.txt"])
+
+    def test_case3_a_deleted_conflict_copy_stays_deleted(self):
+        """alpha's merge and gamma's fold each make the same conflict copy, in two
+        different merge commits.  alpha deletes it; gamma edits another file."""
+        x = self.commit(self.tree_with(self.base, {"f.txt": "alpha's\n"}), [self.base],
+                        2000, "x", "alpha")
+        y = self.commit(self.tree_with(self.base, {"f.txt": "beta's\n"}), [self.base],
+                        2005, "y", "beta")
+        z = self.commit(self.tree_with(self.base, {"h.txt": "gamma's\n"}), [self.base],
+                        2010, "z", "gamma")
+        at_alpha = gtfc.merge_commits(self.a, x, y)
+        at_gamma = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, z, x), y)
+        self.assertNotEqual(at_alpha, at_gamma)
+        copy, = [n for n in git(self.a.path, "ls-tree", "--name-only", at_alpha).split()
+                 if ".conflict-" in n]
+        self.assertIn(copy, git(self.a.path, "ls-tree", "--name-only", at_gamma).split())
+        resolved = self.commit(self.tree_with(at_alpha, {copy: None}), [at_alpha], 2100,
+                               "resolved", "alpha")
+        edited = self.commit(self.tree_with(at_gamma, {"h.txt": "gamma again\n"}), [at_gamma],
+                             2110, "edit", "gamma")
+        self.assertEqual(self.merged_files(resolved, edited),
+                         {"f.txt": "beta's", "h.txt": "gamma again"})
+
+    def test_case4_a_restore_of_the_common_version_ends_the_same_in_any_history(self):
+        """alpha goes v1 -> v2 -> v1 while beta, who never saw v2, writes v3: what
+        alpha changed against the version both had is nothing, so v3 — in a plain
+        merge and in a criss-cross one alike (v2 stays in history)."""
+        v2 = commit_file(self.a, "f.txt", "v2\n", 2000)
+        v1 = commit_file(self.a, "f.txt", "one\ntwo\nthree\n", 2001)
+        v3 = commit_file(self.b, "f.txt", "v3\n", 2002)
+        self.exchange()
+        self.assertEqual(git(self.a.path, "show", f"{gtfc.merge_commits(self.a, v1, v3)}:f.txt"),
+                         "v3")
+        self.assertTrue(v2)
+        self.base = v1
+        a3, b3 = self.criss_cross({"h.txt": "alpha's other file\n"}, {}, {"f.txt": "v3\n"})
+        a4 = self.commit(self.tree_with(a3, {"f.txt": "v2\n"}), [a3], 3310, "v2", "alpha")
+        a5 = self.commit(self.tree_with(a4, {"f.txt": "one\ntwo\nthree\n"}), [a4], 3320, "v1",
+                         "alpha")
+        self.assertEqual(self.merged_files(a5, b3)["f.txt"], "v3")
+
+    def test_case5_the_later_edit_keeps_the_name_whatever_merge_carried_it(self):
+        """alpha's edit (2000) reaches the merge inside a merge with gamma's later
+        edit of another file (2010); beta's edit of the same file (2005) is later
+        than alpha's, so beta's keeps the name."""
+        x = self.commit(self.tree_with(self.base, {"f.txt": "alpha's\n"}), [self.base],
+                        2000, "x", "alpha")
+        y = self.commit(self.tree_with(self.base, {"f.txt": "beta's\n"}), [self.base],
+                        2005, "y", "beta")
+        z = self.commit(self.tree_with(self.base, {"h.txt": "gamma's\n"}), [self.base],
+                        2010, "z", "gamma")
+        files = self.merged_files(gtfc.merge_commits(self.a, x, z), y)
+        self.assertEqual(files.pop("f.txt"), "beta's")
+        (copy, text), = [(n, t) for n, t in files.items() if ".conflict-" in n]
+        self.assertTrue(copy.startswith("f.conflict-alpha-19700101-003320-"), copy)
+        self.assertEqual(text, "alpha's")
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -1465,6 +1570,540 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertTrue(result.committed)
         self.assertEqual(git(self.a.path, "status", "--porcelain"), "")
         self.assertTrue(os.path.exists(os.path.join(self.a.path, "g.txt")))
+
+
+
+class MergeRuleVersionTest(TwoClonesTestCase):
+    """Nodes announce the merge rule they run; one that sees a member with another
+    merges nothing until that member runs the same rule (an upgrade in progress)."""
+
+    def setUp(self):
+        super().setUp()
+        # Membership changes rewrite ~/.ssh/authorized_keys2: not the runner's.
+        patcher = mock.patch.object(gtfc, "refresh_access")
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def members(self, repo, *names):
+        for name in names:
+            node = gtfc.Node(name, f"{name}.example", "alice", "/home/alice/r",
+                             NodeRecordTest.KEY)
+            gtfc.write_node_record(repo, node)
+
+    def test_a_member_on_another_merge_rule_holds_merges_back_until_it_upgrades(self):
+        self.members(self.a, "alpha", "beta")
+        os.unlink(os.path.join(self.a.path, gtfc.RULES_DIR, "beta"))   # beta: gtfc before
+        gtfc.commit_local(self.a)
+        self.exchange()
+        gtfc.integrate(self.b)                                          # a fast-forward
+        self.assertEqual(self.b.head(), self.a.head())
+        self.assertEqual(gtfc.other_merge_rules(self.a, self.a.head()), {"beta": "1"})
+        ours = commit_file(self.a, "f.txt", "ONE\ntwo\nthree\n", 2000)
+        commit_file(self.b, "g.txt", "beta's\n", 2001)
+        self.exchange()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            result = gtfc.integrate(self.a)
+            gtfc.integrate(self.a)
+        self.assertEqual((result.new, result.merged), (ours, False))
+        self.assertEqual(err.getvalue().count("beta runs merge rule 1, this node 2"), 1)
+        self.assertEqual(gtfc.attention({**self.status_of(self.a), "merge_rules_differ": {
+            "beta": "1"}})[-1][:35], "beta runs merge rule 1, this node 2")
+        # beta upgrades: its announcement comes with its next commit, and merges resume.
+        gtfc.announce_merge_rule(self.b)
+        gtfc.commit_local(self.b)
+        self.exchange()
+        result = gtfc.integrate(self.a)
+        self.assertTrue(result.merged)
+        self.assertEqual(gtfc.other_merge_rules(self.a, result.new), {})
+        self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "merges-held")))
+
+    @staticmethod
+    def status_of(repo):
+        return {"missing": False, "peers": [], "watcher_pid": 1, "cannot_apply": None,
+                "mass_delete_refused": None, "conflict_copies": [], "held_back": [],
+                "invalid_records": {}}
+
+
+# The merge rule, modelled ####################################################
+#
+# The fuzzer below builds random histories on 3-5 local clones (real git, gtfc's
+# own commit and merge code, no ssh), delivers heads in random partial orders, and
+# checks what every merge made against a model that knows nothing of git: the
+# user actions, each with the set of actions its node had seen (its causal past).
+#
+# The model, per file.  A file's content is a few registers: the executable bit,
+# and either its whole body (one-line files, symlinks) or each of its lines (the
+# "slots" of a slotted file, which git can merge line by line).  An action writes
+# some registers, or deletes the file.  For each register, the writes that count
+# are those no later write of it follows (causally), less those *absorbed*: a
+# write whose value is the newest value both it and a concurrent write of another
+# value had seen (a restore of the common version: it changed nothing against it).
+# One value counts: the file holds it.  Several: they collide, and each must still
+# be somewhere — under the name or in a conflict copy.  The file exists if an edit
+# counts that no concurrent delete absorbs (the delete saw that very version): a
+# delete wins only over what it saw.  And a conflict copy a user deleted stays
+# deleted.
+
+FUZZ_SLOTS = 3
+FUZZ_WHOLE = ("w0.txt", "w1.txt", "sub/w2.txt", "s")    # s: a file or a symlink
+FUZZ_SLOTTED = ("l0.txt", "l1.txt")
+FUZZ_SWAP = "d"                                         # a file, or a folder with d/x
+FUZZ_NAMES = ("alpha", "beta", "gamma", "delta", "eps")
+
+
+def slotted_text(slots):
+    """Lines git merges independently: each slot between two fixed lines."""
+    return "".join(f"== {i} ==\n{value}\n" for i, value in enumerate(slots)) + "== end ==\n"
+
+
+def parse_slotted(text):
+    lines = text.split("\n")
+    try:
+        return tuple(lines[lines.index(f"== {i} ==") + 1] for i in range(FUZZ_SLOTS))
+    except (ValueError, IndexError):
+        return None
+
+
+class FuzzEvent(NamedTuple):
+    id: int
+    node: str
+    past: frozenset                 # ids of the events its node had seen
+    path: str
+    writes: dict                    # register -> value; {} with deleted=True
+    deleted: bool
+    full: object                    # the file as the action left it (None: deleted)
+    before: dict                    # the registers as the action found them
+    full_before: object
+
+
+class MergeModel:
+    """What the merge rule says a history must end with (see the section comment)."""
+
+    def __init__(self, initial):
+        self.events = [FuzzEvent(0, "init", frozenset(), path, writes, False, full, {}, None)
+                       for path, (writes, full) in initial.items()]
+        self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
+        self.deleted_copies = []            # (node's event id, path, blob)
+        self.next_id = 1
+
+    def act(self, node, path, writes, full, before, deleted=False):
+        event = FuzzEvent(self.next_id, node, frozenset(self.known[node]), path,
+                          dict(writes), deleted, full, dict(before or {}), fuzz_full(before))
+        self.next_id += 1
+        self.events.append(event)
+        self.known[node].add(event.id)
+        return event
+
+    def deliver(self, receiver, sender):
+        self.known[receiver] |= self.known[sender]
+
+    def seen_values(self, node, path, register):
+        """The values of path's register that node has seen (to restore one)."""
+        return [e.writes[register] for e in self.events
+                if e.id in self.known[node] and e.path == path and register in e.writes]
+
+    @staticmethod
+    def before(a, b):
+        return a.id in b.past or (a.id == 0 and b.id != 0)
+
+    def newest_common(self, events, a, b):
+        common = [e for e in events if (self.before(e, a) or e is a) and (self.before(e, b) or e is b)]
+        return [e for e in common if not any(self.before(e, o) for o in common)]
+
+    def counting(self, events, value, prev):
+        """(newest, counting): the events of one register (or one path) that nothing
+        supersedes, and of those the ones not absorbed.
+        A version is the same whoever wrote it: an event is also superseded by one
+        that had seen the same change (from the same value to the same value) made
+        elsewhere, and moved on from it."""
+        newest = [e for e in events if not any(self.before(e, o) for o in events)
+                  and not any(value(o) != value(e) and not self.before(o, e) and any(
+                      u is not e and self.before(u, o) and value(u) == value(e)
+                      and prev(u) == prev(e) for u in events) for o in events)]
+        out = []
+        for e in newest:
+            absorbed = False
+            for other in newest:
+                if other is e or value(other) == value(e):
+                    continue
+                base = self.newest_common(events, e, other)
+                if base and all(value(b) == value(e) for b in base):
+                    absorbed = True
+            if not absorbed:
+                out.append(e)
+        return newest, out
+
+    def expect(self, path):
+        """(exists, {register: (values nothing superseded, values that count)})."""
+        # A user who deletes a conflict copy settles the versions it held.
+        # So do the register values it held (the copy held them for the user).
+        copies = [(d, dict(held or ())) for d, _, _, original, held in self.deleted_copies
+                  if original == path]
+        settled = {e.id for d, held in copies for e in self.events
+                   if e.id in d.past and e.full == tuple(sorted(held.items()))}
+        settled_values = {(e.id, r) for d, held in copies for e in self.events
+                          if e.id in d.past for r, v in e.writes.items() if held.get(r) == v}
+        touching = [e for e in self.events if e.path == path]
+        if not touching:
+            return False, {}
+        _, alive = self.counting(touching, lambda e: e.full, lambda e: e.full_before)
+        exists = any(not e.deleted and e.id not in settled for e in alive)
+        registers = {r for e in touching for r in e.writes}
+        counted = {}
+        for register in registers:
+            # A delete clears every register: a value it saw no longer counts.
+            writers = [e for e in touching if register in e.writes or e.deleted]
+            newest, counting = self.counting(writers, lambda e: e.writes.get(register),
+                                             lambda e: e.before.get(register))
+            counted[register] = ({e.writes[register] for e in newest if not e.deleted},
+                                 {e.writes[register] for e in counting
+                                  if not e.deleted and (e.id, register) not in settled_values})
+        return exists, counted
+
+
+def fuzz_file_state(root, path, kind=None):
+    """The registers of path in a working tree (None: no file); kind: the path whose
+    kind of content it holds (a conflict copy's original)."""
+    kind = kind or path
+    full = os.path.join(root, path)
+    if os.path.islink(full):
+        return {"mode": "120000", "body": ("link", os.readlink(full))}
+    if not os.path.isfile(full):
+        return None
+    with open(full) as f:
+        text = f.read()
+    state = {"mode": "100755" if os.stat(full).st_mode & 0o100 else "100644"}
+    if kind in FUZZ_SLOTTED:
+        slots = parse_slotted(text)
+        if slots is None:
+            state["body"] = ("file", text)
+        else:
+            state.update({f"slot{i}": v for i, v in enumerate(slots)})
+    else:
+        state["body"] = ("file", text.rstrip("\n"))
+    return state
+
+
+def fuzz_write(root, path, state):
+    """Make path hold state (registers as fuzz_file_state gives them)."""
+    full = os.path.join(root, path)
+    if os.path.lexists(full) and not os.path.isdir(full) or os.path.islink(full):
+        os.unlink(full)
+    elif os.path.isdir(full):
+        shutil.rmtree(full)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    if state["mode"] == "120000":
+        os.symlink(state["body"][1], full)
+        return
+    with open(full, "w") as f:
+        if "body" in state:
+            f.write(state["body"][1] + "\n")
+        else:
+            f.write(slotted_text([state[f"slot{i}"] for i in range(FUZZ_SLOTS)]))
+    os.chmod(full, 0o755 if state["mode"] == "100755" else 0o644)
+
+
+COPY_NAME_RE = re.compile(r"(.*)\.conflict-.*-\d{8}-\d{6}-[0-9a-f]{8}(.*)")
+
+
+def copy_original(name):
+    """notes.conflict-beta-20261124-213000-1a2b3c4d.txt -> notes.txt"""
+    match = COPY_NAME_RE.fullmatch(name)
+    return match.group(1) + match.group(2) if match else name
+
+
+def fuzz_full(state):
+    return None if state is None else tuple(sorted(state.items()))
+
+
+class MergeFuzz:
+    """One random history on local clones, checked against MergeModel."""
+
+    def __init__(self, seed, tmp, nodes=3, steps=40):
+        self.rng = random.Random(seed)
+        self.seed, self.tmp, self.steps = seed, tmp, steps
+        self.clock = 10_000
+        self.tokens = itertools.count(1)
+        names = FUZZ_NAMES[:nodes]
+        first = make_repo(os.path.join(tmp, names[0]), names[0])
+        initial = {}
+        for path in FUZZ_WHOLE[:3]:
+            initial[path] = {"mode": "100644", "body": ("file", f"init-{path}")}
+        initial[FUZZ_SLOTTED[0]] = {"mode": "100644",
+                                    **{f"slot{i}": f"init{i}" for i in range(FUZZ_SLOTS)}}
+        for path, state in initial.items():
+            fuzz_write(first.path, path, state)
+        with self.at_time():
+            gtfc.commit_local(first)
+        self.repos = {names[0]: first}
+        for name in names[1:]:
+            git(tmp, "clone", "-q", first.path, os.path.join(tmp, name))
+            self.repos[name] = gtfc.Repo(os.path.join(tmp, name))
+            gtfc.configure_repo(self.repos[name], name)
+        for repo in self.repos.values():
+            repo.allow_mass_delete = True
+            # Every node sees every object: a delivery is then just the inbox ref.
+            with open(os.path.join(repo.git_dir, "objects", "info", "alternates"), "w") as f:
+                f.writelines(os.path.join(other.git_dir, "objects") + "\n"
+                             for other in self.repos.values() if other is not repo)
+        self.model = MergeModel({p: (s, fuzz_full(s)) for p, s in initial.items()})
+        self.log = []
+
+    @contextlib.contextmanager
+    def at_time(self):
+        self.clock += self.rng.randint(1, 3)
+        stamp = f"@{self.clock} +0000"
+        with mock.patch.dict(os.environ, GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp):
+            yield
+
+    # -- what users do --------------------------------------------------------
+
+    def token(self, node):
+        return f"{node}-{next(self.tokens)}"
+
+    def act(self, node):
+        repo = self.repos[node]
+        root = repo.path
+        choice = self.rng.random()
+        copies = self.copies_in(root)
+        if copies and choice < 0.08:
+            self.delete_copy(node, self.rng.choice(copies))
+            return
+        if choice < 0.18:
+            self.swap(node)
+            return
+        path = self.rng.choice(FUZZ_WHOLE + FUZZ_SLOTTED)
+        state = fuzz_file_state(root, path)
+        if state is None and os.path.isdir(os.path.join(root, path)):
+            return
+        kind = self.rng.choice(["edit", "edit", "restore", "delete", "chmod"])
+        if state is None or kind == "edit" and "body" in state and path in FUZZ_SLOTTED:
+            kind = "create"
+        writes, before = {}, dict(state or {})
+        if kind == "create":
+            state = {"mode": "100644"}
+            if path in FUZZ_SLOTTED:
+                state.update({f"slot{i}": self.token(node) for i in range(FUZZ_SLOTS)})
+            elif path == "s" and self.rng.random() < 0.5:
+                state = {"mode": "120000", "body": ("link", self.token(node))}
+            else:
+                state["body"] = ("file", self.token(node))
+            writes = dict(state)
+        elif kind == "delete":
+            os.unlink(os.path.join(root, path))
+            self.commit(node, f"delete {path}")
+            self.model.act(node, path, {}, None, state, deleted=True)
+            return
+        elif kind == "chmod":
+            if state["mode"] == "120000":
+                return
+            state["mode"] = "100644" if state["mode"] == "100755" else "100755"
+            writes = {"mode": state["mode"]}
+        else:
+            register = "body" if "body" in state else f"slot{self.rng.randrange(FUZZ_SLOTS)}"
+            if kind == "restore":
+                old = [v for v in self.model.seen_values(node, path, register) if v != state[register]
+                       and (register != "body" or v[0] == state["body"][0])]
+                if not old:
+                    return
+                value = self.rng.choice(old)
+            else:
+                value = (state["body"][0], self.token(node)) if register == "body" \
+                    else self.token(node)
+            state[register] = value
+            writes = {register: value}
+        fuzz_write(root, path, state)
+        self.commit(node, f"{kind} {path} {writes}")
+        self.model.act(node, path, writes, fuzz_full(state), before)
+
+    def delete_copy(self, node, path, commit=True):
+        """A user resolves a collision by deleting a conflict copy."""
+        root = self.repos[node].path
+        original = copy_original(path)
+        held = fuzz_full(fuzz_file_state(root, path, original))
+        blob = None if os.path.islink(os.path.join(root, path)) \
+            else git(root, "hash-object", path)
+        os.unlink(os.path.join(root, path))
+        if commit:
+            self.commit(node, f"delete copy {path}")
+        event = self.model.act(node, "copy:" + path, {}, None, None, deleted=True)
+        self.model.deleted_copies.append((event, path, blob, original, held))
+
+    def swap(self, node):
+        """d: a file becomes a folder holding d/x, or the other way round."""
+        root = self.repos[node].path
+        full = os.path.join(root, FUZZ_SWAP)
+        if os.path.isdir(full) and not os.path.islink(full):
+            gone = {p: fuzz_file_state(root, p) for p in ("d/x",)
+                    if os.path.lexists(os.path.join(root, p))}
+            for copy in [c for c in self.copies_in(root) if c.startswith("d/")]:
+                self.delete_copy(node, copy, commit=False)
+            shutil.rmtree(full)
+            state = {"mode": "100644", "body": ("file", self.token(node))}
+            fuzz_write(root, FUZZ_SWAP, state)
+            self.commit(node, "folder d -> file d")
+            for path, was in gone.items():
+                self.model.act(node, path, {}, None, was, deleted=True)
+            self.model.act(node, FUZZ_SWAP, state, fuzz_full(state), None)
+        else:
+            was = fuzz_file_state(root, FUZZ_SWAP)
+            if was:
+                os.unlink(full)
+            state = {"mode": "100644", "body": ("file", self.token(node))}
+            fuzz_write(root, "d/x", state)
+            self.commit(node, "file d -> folder d")
+            if was:
+                self.model.act(node, FUZZ_SWAP, {}, None, was, deleted=True)
+            self.model.act(node, "d/x", state, fuzz_full(state), None)
+
+    def commit(self, node, what):
+        with self.at_time():
+            gtfc.commit_local(self.repos[node])
+        self.log.append(f"{node}: {what} -> {short(self.repos[node].head())}")
+
+    @staticmethod
+    def copies_in(root):
+        out = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                if ".conflict-" in name:
+                    out.append(os.path.relpath(os.path.join(folder, name), root))
+        return sorted(out)
+
+    # -- what the network does ------------------------------------------------
+
+    def deliver(self, receiver, senders):
+        repo = self.repos[receiver]
+        for sender in senders:
+            git(repo.path, "update-ref", gtfc.INBOX + sender, self.repos[sender].head())
+        with self.at_time(), contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(repo)
+        for sender in senders:
+            self.model.deliver(receiver, sender)
+        self.log.append(f"{receiver} <- {','.join(senders)} -> {short(repo.head())}")
+
+    def run(self):
+        names = list(self.repos)
+        for _ in range(self.steps):
+            node = self.rng.choice(names)
+            if self.rng.random() < 0.5:
+                self.act(node)
+            else:
+                others = [n for n in names if n != node]
+                self.deliver(node, self.rng.sample(others, self.rng.randint(1, len(others))))
+        return self.settle()
+
+    def settle(self):
+        """Deliver everything everywhere until one head; then check it."""
+        names = list(self.repos)
+        for _round in range(4):
+            for node in names:
+                self.deliver(node, [n for n in names if n != node])
+            heads = {self.repos[n].head() for n in names}
+            if len(heads) == 1:
+                break
+        problems = []
+        if len(heads) != 1:
+            problems.append(f"no convergence after 4 rounds: {sorted(map(short, heads))}")
+            return problems
+        head = heads.pop()
+        for node in names:
+            self.deliver(node, [n for n in names if n != node])
+            if self.repos[node].head() != head:
+                problems.append(f"{node} made a new commit after all had all")
+        root = self.repos[names[0]].path
+        if git(root, "status", "--porcelain", "--untracked-files=all"):
+            problems.append("the working tree differs from HEAD")
+        problems += self.check(root)
+        return problems
+
+    # -- the check ------------------------------------------------------------
+
+    def check(self, root):
+        problems = []
+        copies = self.copies_in(root)
+        paths = sorted({e.path for e in self.model.events if not e.path.startswith("copy:")})
+        for path in paths:
+            exists, counted = self.model.expect(path)
+            state = fuzz_file_state(root, path)
+            mine = [fuzz_file_state(root, c, path) for c in copies if copy_original(c) == path]
+            versions = [s for s in [state] + mine if s]
+            if not exists:
+                if state is not None:
+                    problems.append(f"{path}: deleted, but holds {state}")
+                continue
+            if state is None and not mine:
+                problems.append(f"{path}: lost (expected {counted})")
+                continue
+            # Concurrent versions of a register: the name holds one side's whole
+            # version, the other is in a copy.  (An intermediate merge may have
+            # collided on versions that a later edit then settled: the copy stays.)
+            collided = any(len(c) > 1 for _, c in counted.values()) or state is None
+            for register, (newest, counting) in counted.items():
+                if register == "mode" and any(v.get("mode") == "120000" for v in versions):
+                    continue
+                for value in counting:
+                    if not any(v.get(register) == value for v in versions):
+                        problems.append(f"{path}: {register} {value!r} lost "
+                                        f"(has {state and state.get(register)!r})")
+                if not collided and state is not None and newest \
+                        and state.get(register) not in newest \
+                        and not (register in ("slot0", "slot1", "slot2", "mode") and "body" in state):
+                    problems.append(f"{path}: {register} is {state.get(register)!r}, "
+                                    f"expected one of {sorted(map(str, newest))}")
+        for _event, path, blob, _original, _held in self.model.deleted_copies:
+            full = os.path.join(root, path)
+            if os.path.lexists(full) and not os.path.islink(full) \
+                    and git(root, "hash-object", path) == blob:
+                problems.append(f"{path}: a conflict copy deleted by a user came back")
+        return problems
+
+
+def short(oid):
+    return oid[:7]
+
+
+class MergeFuzzTest(unittest.TestCase):
+    """Random multi-node histories with partial deliveries, merged by gtfc's real
+    code and checked against MergeModel."""
+
+    SEEDS = range(1, 13)
+
+    def test_random_histories_end_as_the_merge_rule_says(self):
+        failures = []
+        for seed in self.SEEDS:
+            tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+            try:
+                fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40)
+                problems = fuzz.run()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if problems:
+                failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
+        self.assertEqual(failures, [], "\n".join(failures))
+
+
+def fuzz_main(args):
+    """make fuzz: many seeded histories; prints each failing seed and a summary."""
+    count = int(args[0]) if args else 1000
+    first = int(args[1]) if len(args) > 1 else 1
+    failed = 0
+    started = time.monotonic()
+    for seed in range(first, first + count):
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        try:
+            fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40)
+            problems = fuzz.run()
+        except Exception as e:  # noqa: BLE001 — a crash is a finding too
+            problems = [f"crashed: {e!r}"]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if problems:
+            failed += 1
+            print(f"seed {seed}: " + "; ".join(problems[:4]), flush=True)
+    print(f"{count} histories in {time.monotonic() - started:.0f} s: {failed} failed", flush=True)
+    return 1 if failed else 0
 
 
 class RepoPlumbingTest(TwoClonesTestCase):
@@ -3938,6 +4577,8 @@ def main(argv=None):
         return demo(hold=names[1:] == ["--hold"])
     if names[:1] == ["--chaos"]:
         return chaos_main(names[1:])
+    if names[:1] == ["--fuzz"]:
+        return fuzz_main(names[1:])
     if names == ["--latency"]:
         return latency_main()
     # SIGTERM (a CI timeout) stops the run like Ctrl-C: unittest would count a

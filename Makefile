@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos latency bench
+.PHONY: test demo install check chaos fuzz latency bench
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
 	$(PYTHON) test_gtfc.py
@@ -18,6 +18,9 @@ check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time
 
 chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (root)
 	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)
+
+fuzz:            ## merges of COUNT random multi-node histories checked against the rule's model (FIRST: first seed)
+	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1)
 
 latency:         ## push / no-op / watch latencies on a 3-host cluster, medians and p90 (root)
 	$(PYTHON) test_gtfc.py --latency

@@ -1384,28 +1384,36 @@ class Maker(NamedTuple):
 NOBODY = Maker(0, "")
 
 
-def story(repo: Repo, side: List[str], other: List[str], paths: List[bytes]) -> Story:
-    """The Story of paths in the commits of side that other lacks (each a commit, or
-    several: the merge of them): one rev-list and
-    one diff-tree, however many paths.  The paths are named to git only when they
-    are few (it matches each against every entry it compares), else filtered here.
-    A merge that took a version from one parent changes the path only against the
-    other: it made nothing.  A version differing from every parent was made there."""
-    changes: Dict[bytes, set] = {}
-    made: Dict[Tuple[bytes, Version], Maker] = {}
-    listing = repo.out("rev-list", "--no-commit-header", "--format=%H %P|%ct|%an",
-                       *side, "--not", *other, env=MERGE_ENV).splitlines()
+def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
+                 ) -> Tuple[Story, Story]:
+    """The Story of paths on each side: in the commits of ours that theirs lacks,
+    and the other way round (each side a commit, or several: the merge of them).
+    One walk of history (two for several commits) and one diff-tree, however many
+    paths.  The paths are named to git only when they are few (it matches each
+    against every entry it compares), else filtered here.  A merge that took a
+    version from one parent changes the path only against the other: it made
+    nothing.  A version differing from every parent was made there."""
+    fields = "%H %P|%ct|%an"               # a line each: "< " ours, "> " theirs, then these
+    if len(ours) == len(theirs) == 1:
+        listing = repo.out("rev-list", "--left-right", "--no-commit-header", "--format=%m " +
+                           fields, f"{ours[0]}...{theirs[0]}", env=MERGE_ENV).splitlines()
+    else:
+        listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
+                   for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
+                                        *mine, "--not", *other, env=MERGE_ENV).splitlines()]
+    sides: Tuple[Story, Story] = (Story({}, {}), Story({}, {}))
     if not listing:
-        return Story(changes, made)
+        return sides
     commits = {}
     for line in listing:
         ids, when, who = line.split("|", 2)
-        commits[ids.split()[0]] = (ids.count(" "), int(when), who)
+        mark, commit, *parents = ids.split()
+        commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
     wanted = set(paths)
     only = sorted(wanted) if len(wanted) <= 50 else []
     raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
                    "--", *map(os.fsdecode, only),
-                   input="".join(line.split("|")[0] + "\n" for line in listing).encode(),
+                   input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
                    env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     commit, at = "", 0
@@ -1415,17 +1423,17 @@ def story(repo: Repo, side: List[str], other: List[str], paths: List[bytes]) -> 
             if path in wanted:
                 old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
                 old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
-                changes.setdefault(path, set()).add((old, new))
+                commits[commit][0].changes.setdefault(path, set()).add((old, new))
                 counted[commit, path, new] += 1
             at += 2
         else:
             commit, at = raw[at].decode(), at + 1
     for (commit, path, version), diffs in counted.items():
-        parents, when, who = commits[commit]
+        side, parents, when, who = commits[commit]
         if diffs >= max(1, parents):
-            made[path, version] = max(made.get((path, version), NOBODY),
-                                      Maker(when, who))
-    return Story(changes, made)
+            side.made[path, version] = max(side.made.get((path, version), NOBODY),
+                                           Maker(when, who))
+    return sides
 
 
 def as_version(mode: str, oid: str) -> Version:
@@ -1481,7 +1489,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         if differing and depth >= MAX_BASE_DEPTH:
             found.update(dict.fromkeys(differing, NO_BASE))
         elif differing:
-            stories = (story(repo, left, [base], differing), story(repo, [base], left, differing))
+            stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
             older = common_versions(repo, inner, repo.out(
                 "merge-base", "--all", base, *left).split(), both, depth + 1) if inner else {}
@@ -1553,8 +1561,7 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
         return repo.out("rev-parse", sides[0] + "^{tree}")
     versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
                 for c in changes}
-    stories = (story(repo, [sides[0]], [sides[1]], list(versions)),
-               story(repo, [sides[1]], [sides[0]], list(versions)))
+    stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
     concurrent = {path: stories[0].changes.get(path, set()) & stories[1].changes.get(path, set())
                   for path in versions if is_concurrent(stories, path)}
     bases_hold = common_versions(repo, list(concurrent), bases, concurrent) if concurrent else {}

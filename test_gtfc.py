@@ -1715,11 +1715,12 @@ class MergeModel:
         supersedes, and of those the ones not absorbed.
         A version is the same whoever wrote it: an event is also superseded by one
         that had seen the same change (from the same value to the same value) made
-        elsewhere, and moved on from it."""
+        elsewhere, by a writer the event did not know of, and moved on from it."""
         newest = [e for e in events if not any(self.before(e, o) for o in events)
                   and not any(value(o) != value(e) and not self.before(o, e) and any(
-                      u is not e and self.before(u, o) and value(u) == value(e)
-                      and prev(u) == prev(e) for u in events) for o in events)]
+                      u is not e and self.before(u, o) and not self.before(u, e)
+                      and value(u) == value(e) and prev(u) == prev(e) for u in events)
+                      for o in events)]
         out = []
         for e in newest:
             absorbed = False

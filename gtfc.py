@@ -10,30 +10,45 @@ the ssh you already trust, and nothing to install but this one file.
     beta$  gtfc-pull                        # fetch what peers have (e.g. at boot)
     beta$  gtfc-watch                       # from now on changes flow by themselves
 
-Install: `python3 gtfc.py install` copies this file to PREFIX/bin/gtfc and makes the
-symlinks gtfc-bootstrap, gtfc-join, gtfc-push, gtfc-pull, gtfc-watch, gtfc-shell,
-gtfc-shell.denywrite, gtfc-remove and gtfc-unjoin; the file looks at the name it was
-called by (argv[0]).
+Install: `python3 gtfc.py install` copies this file to PREFIX/lib/gtfc/gtfc.py, writes
+a launcher PREFIX/bin/gtfc and the symlinks gtfc-bootstrap, gtfc-join, gtfc-push,
+gtfc-pull, gtfc-watch, gtfc-shell, gtfc-shell.denywrite, gtfc-remove and gtfc-unjoin
+beside it; the file looks at the name it was called by (argv[0], see main).
 
-How data flows
-  watch     inotify (Linux), kqueue (BSD/macOS) or polling notices a change;
-  commit    gtfc runs `git add -A` and commits as this node;
-  push      every peer that lacks our head gets it, in parallel, into its inbox ref
-            refs/gtfc/in/<us> — a ref no working tree has checked out, so a push never
-            fights the receiver's files;
-  receive   the peer's forced command gtfc-shell runs git-receive-pack, then has the
-            peer's running gtfc-watch merge it (else merges in a forked child);
-  integrate under the repo lock: commit local changes, merge every inbox and fetched
-            ref into HEAD, update the working tree (refusing to clobber a file that
-            changed meanwhile — it is committed and merged on the next round).
+How data flows — each stage is a section of this file, in this order:
+  watch     cmd_watch runs a RepoWatch per repo: open_watcher picks inotify (Linux),
+            kqueue (BSD/macOS) or polling; RepoWatch.watch debounces a burst of
+            events, then RepoWatch.integrate_and_spread commits, merges and hands
+            our head to a PeerLink thread per peer.
+  commit    commit_local: `git status` and `git add` of just the paths the watcher
+            saw, then git's plumbing (write-tree, commit-tree, update-ref).
+  send      PeerLink.send → send_head: a peer that lacks our head gets it into its
+            inbox ref refs/gtfc/in/<us> (a ref no working tree has checked out, so a
+            push never fights the receiver's files) — on a PushSession (a thin pack
+            on a long-lived `gtfc-receive` session) or by push_head (`git push`).
+  receive   on the peer, cmd_shell (the forced command gtfc-shell) runs
+            git-receive-pack, or serve_stream for a push session, then rings the
+            peer's watcher (ring_doorbell) or merges in a forked child
+            (start_background_integrate).
+  integrate integrate → integrate_locked, under the repo lock: commit_local, then
+            merge_incoming folds every inbox and fetched head into HEAD
+            (merge_commits → merge_trees, each path settled by settle_path), then
+            update_worktree moves the files (refusing to clobber a file that changed
+            meanwhile — it is committed and merged on the next round).
 
 Merges are deterministic: the same two commits give the same merge commit id on every
-node (sorted parents, one merge base, fixed identity, date of the later parent).  And
-they are canonical: a node merges the edits behind the heads it holds (looking through
-gtfc's own merges), in sorted order, so nodes that know the same edits reach the same
-commit however the edits travelled — the cluster converges instead of trading merges
-of merges.  A real collision keeps both versions: one under the name, the other beside
-it as NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit keeps the edit.
+node (sorted parents, a rule that reads only the two commits' history, fixed
+identity, date of the later parent).  And they are canonical: a node merges the
+edits behind the heads it holds (looking through gtfc's own merges), in sorted order,
+so nodes that know the same edits reach the same commit however the edits travelled
+— the cluster converges instead of trading merges of merges.  Each path is settled by
+its own history (see decide): a side that has seen every change the other made wins;
+else what each changed against the newest version both had is merged, and a real
+collision keeps both versions: one under the name, the other beside it as
+NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit keeps the edit.
+
+Failures: an expected one (unreachable peer, bad argument, not a gtfc repo) raises
+GtfcError, caught once in main and printed as one line `gtfc: what — fix`.
 
 Membership lives in the repo: one file per node in .gtfc/nodes/ (address, user, repo
 path, the node's gtfc public key, its ssh host keys).  From it each node derives
@@ -91,7 +106,7 @@ MERGE_IDENTITY = ("gtfc", "gtfc@gtfc")
 CONNECT_TIMEOUT = 5            # seconds for TCP connect + ssh banner
 TRANSFER_TIMEOUT = 3600        # hard cap on one push or fetch (stalls: ServerAlive*)
 LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is slow
-LOCK_TIMEOUT = 600.0           # longest wait for another gtfc's work on a repo
+LOCK_TIMEOUT = 600.0           # integrate's wait for another gtfc's work on a repo
 MASS_DELETE_MIN = 10           # deleting at least this many and over half is refused
 DEBOUNCE = 0.02                # quiet period that ends a burst of writes
 SETTLED = 0.005                # the same, when every file written was closed again
@@ -118,7 +133,7 @@ PUBKEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|"
 UNSAFE_PATH_RE = re.compile(r"[\"'\\\x00-\x1f\x7f]")
 
 
-# Errors and running commands ##############################################
+# Errors and running commands #################################################
 
 class GtfcError(Exception):
     """An expected failure: printed as one line `gtfc: what — fix`, exit 1."""
@@ -186,7 +201,7 @@ def check_git_version() -> None:
                         "install a newer git")
 
 
-# Paths, registry and this node ############################################
+# Paths, registry and this node ###############################################
 
 def home() -> str:
     return os.path.expanduser("~")
@@ -278,7 +293,7 @@ def installed_bin_dir() -> str:
                     "run: python3 gtfc.py install")
 
 
-# Git plumbing #############################################################
+# Git plumbing: running git, refs and objects, what changed ###################
 
 def short(oid: str) -> str:
     return oid[:10]
@@ -328,6 +343,9 @@ class Repo:
         self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"], bool] = (None, {}, False)
         # A commit and commits known to be in its history (see unmerged_heads).
         self.contained: Tuple[Optional[str], set] = (None, set())
+        # Merges are pure functions of commits: what this process already worked
+        # out (merge_commits, common_versions), for the next round's fold.
+        self.merge_memo: Dict[tuple, object] = {}
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
         """Run git here.  A lock file left by a git that was killed (it holds no
@@ -468,6 +486,12 @@ class Repo:
             with contextlib.suppress(OSError):
                 os.unlink(lock)
             return False
+
+    def has_object(self, oid: str) -> bool:
+        """Is oid in the repo (loose: seen here; packed: git tells)?"""
+        if os.path.exists(os.path.join(self.git_dir, "objects", oid[:2], oid[2:])):
+            return True
+        return self.git("cat-file", "-e", oid, check=False).returncode == 0
 
     def loose_object(self, oid: str, objects: Optional[str] = None
                      ) -> Optional[Tuple[bytes, bytes]]:
@@ -639,7 +663,118 @@ def check_owner(repo: Repo) -> Repo:
     return repo
 
 
-# Membership ###############################################################
+# Merges must come out the same on every node, whatever each one's git config:
+# no system or global config, and fixed values for what changes merge results.
+MERGE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+MERGE_CONFIG = ["-c", "i18n.commitEncoding=UTF-8"]
+# Written to .git/info/attributes, which beats any .gitattributes a peer pushes:
+# content is committed byte for byte (no filters, no EOL rewriting), and merges
+# use git's default drivers on every node.
+LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
+                    "!conflict-marker-size\n")
+
+
+def no_index(repo: Repo) -> Dict[str, str]:
+    """Environment for diff-tree, which reads the index only for .gitattributes,
+    which LOCAL_ATTRIBUTES overrides: pointed at none, it skips reading 10 MB in a
+    100,000-file tree."""
+    return {"GIT_INDEX_FILE": os.path.join(repo.state_dir, "no-index")}
+
+
+class Change(NamedTuple):
+    old_mode: str
+    new_mode: str
+    old_oid: str
+    new_oid: str
+    kind: str               # A, M, D or T (type change)
+    path: bytes
+
+
+def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
+    """Each file that differs between two trees (or commits), as git diff-tree -r
+    lists them.  Read here when both are loose (see Repo.loose_object)."""
+    trees = [repo.loose_tree_of(oid) for oid in (old, new)]
+    if None not in trees:
+        changes = loose_tree_changes(repo, *trees, len(old))
+        if changes is not None:
+            return changes
+    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new,
+                   env=no_index(repo)).stdout.split(b"\0")
+    changes = []
+    for meta, path in zip(raw[0::2], raw[1::2]):
+        old_mode, new_mode, old_oid, new_oid, kind = meta[1:].decode().split()
+        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, path))
+    return changes
+
+
+def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width: int,
+                       prefix: bytes = b"") -> Optional[List[Change]]:
+    """tree_changes from loose trees (None: one was not loose).  In git's order:
+    by name, a folder's name read with a / after it."""
+    if old == new:
+        return []
+    trees = [{} if oid is None else repo.loose_tree(oid) for oid in (old, new)]
+    if None in trees:
+        return None
+    before, after = ({name + b"/" if mode == FOLDER_MODE else name: (mode, oid)
+                      for name, (mode, oid) in tree.items()} for tree in trees)
+    absent = ("000000", "0" * width)
+    changes: List[Change] = []
+    for key in sorted(before.keys() | after.keys()):
+        (old_mode, old_oid), (new_mode, new_oid) = (
+            (side[key][0].decode(), side[key][1]) if key in side else absent
+            for side in (before, after))
+        if (old_mode, old_oid) == (new_mode, new_oid):
+            continue
+        if key.endswith(b"/"):
+            inner = loose_tree_changes(repo, before.get(key, (0, None))[1],
+                                       after.get(key, (0, None))[1], width, prefix + key)
+            if inner is None:
+                return None
+            changes += inner
+            continue
+        kind = "A" if old_mode == absent[0] else "D" if new_mode == absent[0] else \
+            "M" if old_mode[:2] == new_mode[:2] else "T"
+        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, prefix + key))
+    return changes
+
+
+def holds_blob(full: str, st: os.stat_result, mode: str, oid: str,
+               read_from: Optional[str] = None) -> bool:
+    """Is the file at full (lstat st) git's blob oid with git's mode?  Its bytes are
+    read from read_from when given (a hard link to the same file)."""
+    if mode == SYMLINK_MODE:
+        return stat.S_ISLNK(st.st_mode) and \
+            blob_id(os.fsencode(os.readlink(full)), oid) == oid
+    return mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
+        bool(st.st_mode & 0o100) == (mode == "100755") and \
+        file_blob_id(read_from or full, oid) == oid
+
+
+def blob_hasher(like: str, size: int):
+    """A hash of git's blob header for size bytes, in the kind of the object id like
+    (SHA-1 or SHA-256): git hash-object, without a process per checkout."""
+    import hashlib                      # see "Imported where used"
+    digest = hashlib.sha256() if len(like) == 64 else hashlib.sha1()
+    digest.update(b"blob %d\0" % size)
+    return digest
+
+
+def blob_id(data: bytes, like: str) -> str:
+    digest = blob_hasher(like, len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def file_blob_id(path: str, like: str) -> str:
+    with open(path, "rb") as f:
+        digest = blob_hasher(like, os.fstat(f.fileno()).st_size)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Membership ##################################################################
 
 class Node(NamedTuple):
     """How peers reach one node: a file .gtfc/nodes/<name> in the repo."""
@@ -818,7 +953,71 @@ def default_node_name() -> str:
     return name
 
 
-# authorized_keys2 and known_hosts, derived from membership ###############
+def write_node_record(repo: Repo, node: Node) -> None:
+    write_file_atomic(os.path.join(repo.path, NODES_DIR, node.name), format_node(node))
+    announce_merge_rule(repo, node.name)
+
+
+def announce_merge_rule(repo: Repo, name: Optional[str] = None) -> None:
+    """Write this node's merge rule where its peers read it (committed with the next
+    commit, so an upgraded node tells the others)."""
+    path = os.path.join(repo.path, RULES_DIR, name or repo.node)
+    with contextlib.suppress(OSError):
+        with open(path) as f:
+            if f.read() == f"{MERGE_RULE}\n":
+                return
+    if os.path.isdir(os.path.join(repo.path, NODES_DIR)):
+        write_file_atomic(path, f"{MERGE_RULE}\n")
+
+
+def other_merge_rules(repo: Repo, commit: str) -> Dict[str, str]:
+    """{member: the merge rule it announced in commit} for the members whose rule is
+    not ours ("1" for one that announced none)."""
+    members = set(read_nodes(repo, commit)) - {repo.node}
+    if not members:
+        return {}
+    listing = repo.git("ls-tree", "-z", commit, RULES_DIR + "/").stdout
+    blobs = {}
+    for entry in filter(None, listing.split(b"\0")):
+        meta, path = entry.split(b"\t", 1)
+        blobs[os.path.basename(os.fsdecode(path))] = meta.split()[2].decode()
+    announced = [name for name in sorted(members) if name in blobs]
+    texts = repo.git("cat-file", "--batch", input="".join(
+        blobs[name] + "\n" for name in announced).encode()).stdout if announced else b""
+    rules = dict.fromkeys(members, "1")
+    for name in announced:
+        header, _, texts = texts.partition(b"\n")
+        size = int(header.split()[2])
+        rules[name], texts = texts[:size].decode(errors="replace").strip(), texts[size + 1:]
+    return {name: rule for name, rule in rules.items() if rule != str(MERGE_RULE)}
+
+
+def configure_repo(repo: Repo, name: str) -> None:
+    repo.git("config", "gtfc.node", name)
+    repo._node = name
+    add_repo_config(repo)
+    write_file_atomic(os.path.join(repo.git_dir, "info", "attributes"), LOCAL_ATTRIBUTES)
+
+
+# Every gtfc repo's own git config.  Peers may only add history: no deletes, and
+# objects are checked on arrival.  A split index: each change rewrites a small
+# file instead of the whole index (10 MB for 100,000 files), 2 ms less per git
+# command on 10,000 files, 20 ms on 100,000; old shared parts go after an hour.
+REPO_CONFIG = (("receive.denyDeletes", "true"), ("receive.fsckObjects", "true"),
+               ("core.quotePath", "false"), ("core.splitIndex", "true"),
+               ("splitIndex.sharedIndexExpire", "1.hour.ago"))
+
+
+def add_repo_config(repo: Repo) -> None:
+    """Set what REPO_CONFIG names and the repo's config lacks (gtfc-watch also does
+    this, for repos made by an older gtfc); an admin's own value stays."""
+    have = repo.local_config()
+    for key, value in REPO_CONFIG:
+        if key.lower() not in have:
+            repo.git("config", key, value)
+
+
+# Access: authorized_keys2 and known_hosts, derived from membership ###########
 
 BLOCK_BEGIN = "# >>> gtfc: managed block; gtfc rewrites it from membership. " \
               "You may change gtfc-shell to gtfc-shell.denywrite on a line."
@@ -917,7 +1116,7 @@ def host_alias(node: Node) -> str:
     return f"gtfc-node-{node.name}"
 
 
-# ssh ######################################################################
+# ssh connections #############################################################
 
 def ssh_options(known_hosts: Optional[str], alias: Optional[str]) -> List[str]:
     """Options for gtfc's own ssh calls: only the gtfc key, never an agent, never a
@@ -1078,1795 +1277,7 @@ GIT_BOILERPLATE = ("Could not read from remote repository", "Please make sure yo
                    "and the repository exists", "failed to push some refs")
 
 
-# Sync engine: commit, merge, integrate ####################################
-
-# Merges must come out the same on every node, whatever each one's git config:
-# no system or global config, and fixed values for what changes merge results.
-MERGE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-MERGE_CONFIG = ["-c", "i18n.commitEncoding=UTF-8"]
-# Written to .git/info/attributes, which beats any .gitattributes a peer pushes:
-# content is committed byte for byte (no filters, no EOL rewriting), and merges
-# use git's default drivers on every node.
-LOCAL_ATTRIBUTES = ("* -text -filter -ident -working-tree-encoding !eol !merge "
-                    "!conflict-marker-size\n")
-
-
-def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
-    """Commit what changed in the working tree, except files over gtfc.maxFileSize,
-    which stay here (see hold_back); True if a commit was made.  paths: where the
-    watcher saw changes, so that an edit does not cost a walk of the whole tree;
-    None: look everywhere."""
-    limit = max_file_size(repo)        # checked first: a typo there is said at once
-    if paths is not None and len(paths) > MAX_LISTED_PATHS:
-        paths = None
-    if paths:
-        paths = echoes_removed(repo, paths)
-        if not paths:
-            return False
-    changed = worktree_changes(repo, paths)
-    if not changed:
-        return False
-    held = hold_back(repo, changed, limit, everywhere=paths is None)
-    listed = [p for p in changed if p not in held] \
-        if len(changed) <= MAX_LISTED_PATHS else None
-    added = stage(repo, listed, held)
-    if added is None:
-        return False                    # every change is held back
-    if exclude_nested_repos(repo, added.stderr) or b"beyond a symbolic link" in added.stderr \
-            or b"did not match any files" in added.stderr:
-        # A folder replaced by a symlink, a file removed since git status saw it (its
-        # pathspec fails the whole add): look at all.
-        added = stage(repo, None, held)
-    if added.returncode != 0:
-        if b"index.lock" in added.stderr:
-            raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
-                            "in this repo — if none is, remove that file")
-        warn(f"{repo.path}: some files could not be read and stay uncommitted: "
-             f"{last_line(added.stderr)}")
-    # Plumbing, not `git commit`, which would look at every file once more (a
-    # tenth of a second in a 100,000-file tree) to word a summary nobody reads.
-    parent = repo.head_if_any()
-    tree = repo.out("write-tree")
-    changes = tree_changes(repo, parent or repo.out("hash-object", "-t", "tree", os.devnull),
-                           tree)
-    if not changes:
-        return False
-    check_mass_delete(repo, vanished(changes))
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(repo.state_dir, "mass-delete"))
-    names = [os.fsdecode(c.path) for c in changes]
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    message = f"{repo.node}: {shown}"
-    commit = repo.out("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
-                      "commit-tree", "--no-gpg-sign", tree, *(["-p", parent] if parent else []),
-                      "-m", message)
-    repo.git("update-ref", "-m", f"commit: {message}", "HEAD", commit, parent or "")
-    if parent and not any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes):
-        same_members(parent, commit)
-    return True
-
-
-MAX_LISTED_PATHS = 1000     # beyond this, naming paths to git costs more than a walk
-
-
-def echoes_removed(repo: Repo, paths: set) -> set:
-    """paths without those that are just as our last checkout wrote them: the
-    watcher sees our own writes, and a git status for each peer's change would
-    cost every receiver a few ms.  Judged by content, never by stat: a write in
-    the same clock tick as ours would look the same."""
-    head, written, _ = repo.checked_out
-    if not written or head != repo.head_if_any():
-        return paths
-    return {p for p in paths if not as_written(repo, written.get(os.fsencode(p)))}
-
-
-def as_written(repo: Repo, c: Optional["Change"]) -> bool:
-    if c is None:
-        return False
-    full = os.path.join(repo.path, os.fsdecode(c.path))
-    try:
-        return c.kind != "D" and holds_blob(full, os.lstat(full), c.new_mode, c.new_oid)
-    except FileNotFoundError:
-        return c.kind == "D"
-    except OSError:
-        return False
-
-
-def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
-    """Paths that differ from HEAD (modified, deleted, new and not ignored, staged),
-    among paths if given."""
-    if paths is not None and not paths:
-        return []
-    proc = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
-                    "--no-renames", "--", *(sorted(paths) if paths else [":/"]),
-                    env={"GIT_LITERAL_PATHSPECS": "1"} if paths else None, check=False)
-    if proc.returncode != 0:
-        if paths:                       # e.g. a path inside a nested repo: look everywhere
-            return worktree_changes(repo, None)
-        raise GtfcError(f"`git status` failed in {repo.path}: {last_line(proc.stderr)}")
-    return [entry[3:] for entry in proc.stdout.split(b"\0") if entry]
-
-
-def stage(repo: Repo, listed: Optional[List[bytes]], held: List[bytes]):
-    """git add: exactly the listed paths, or (None) everything but the held ones.
-    None when there is nothing to add (git add without paths would add all)."""
-    if listed == []:
-        return None
-    if listed is not None:
-        return repo.git("add", "-A", "--ignore-errors", "--pathspec-from-file=-",
-                        "--pathspec-file-nul", input=b"\0".join(listed),
-                        env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
-    excluded = [":(exclude,literal,top)" + os.fsdecode(p) for p in held]
-    return repo.git("add", "-A", "--ignore-errors", "--", ":/", *excluded, check=False)
-
-
-DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
-
-
-def max_file_size(repo: Repo) -> int:
-    """gtfc.maxFileSize in bytes (git's k, m, g suffixes); 0 means no limit."""
-    text = repo.setting("maxFileSize").strip()
-    if not text:
-        return DEFAULT_MAX_FILE_SIZE
-    match = re.fullmatch(r"(\d+)\s*([kmg]?)(i?b)?", text.lower())
-    if not match:
-        raise GtfcError(f"gtfc.maxFileSize = {text!r} in {repo.git_dir}/config is not a "
-                        "size — e.g. git config gtfc.maxFileSize 200m (0: no limit)")
-    return int(match.group(1)) * 1024 ** " kmg".index(match.group(2) or " ")
-
-
-def size_text(n: float) -> str:
-    """52428800 -> '50 MiB', 102400 -> '100 KiB', 1536 -> '1.5 KiB'."""
-    for unit in ("bytes", "KiB", "MiB"):
-        if n < 1024:
-            break
-        n /= 1024
-    else:
-        unit = "GiB"
-    return f"{n:.3g} {unit}" if unit != "bytes" and n < 1000 else f"{n:.0f} {unit}"
-
-
-def oversized(repo: Repo, changed: List[bytes], limit: int) -> List[Tuple[bytes, int]]:
-    """(path, size) of the changed regular files over limit (0: no limit)."""
-    found = []
-    for path in changed if limit else []:
-        with contextlib.suppress(OSError):
-            st = os.lstat(os.path.join(repo.path, os.fsdecode(path)))
-            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
-                found.append((path, st.st_size))
-    return found
-
-
-def hold_back(repo: Repo, changed: List[bytes], limit: int,
-              everywhere: bool = True) -> List[bytes]:
-    """The changed files over limit (gtfc.maxFileSize): they stay uncommitted, so
-    peers keep what they had (nothing half-synced).  Said once per file (the ones
-    said are in .git/gtfc/held-back), listed by status."""
-    held = [path for path, _ in oversized(repo, changed, limit)]
-    record = os.path.join(repo.state_dir, "held-back")
-    try:
-        with open(record, "rb") as f:
-            known = set(f.read().split(b"\0")) - {b""}
-    except FileNotFoundError:
-        known = set()
-    for path in sorted(set(held) - known):
-        warn(f"{repo.path}/{os.fsdecode(path)} is over gtfc.maxFileSize "
-             f"({size_text(limit)}): kept here, not synced — raise the limit "
-             "(git config gtfc.maxFileSize 200m) or list it in .gitignore")
-    # Looking at some paths only, the others keep their entries.
-    now = set(held) | (set() if everywhere else known - set(changed))
-    if now != known:
-        write_file_atomic(record, "".join(os.fsdecode(p) + "\0" for p in sorted(now)))
-    return held
-
-
-NESTED_REPO_RE = re.compile(rb"error: '(.+)/' does not have a commit checked out|"
-                            rb"adding embedded git repository: (.+)")
-
-
-def exclude_nested_repos(repo: Repo, stderr: bytes) -> bool:
-    """A git repo inside the synced folder cannot be synced (git would store only a
-    pointer to its commit): list it in .git/info/exclude, say so once, go on."""
-    nested = [os.fsdecode(a or b).strip() for a, b in NESTED_REPO_RE.findall(stderr)]
-    if not nested:
-        return False
-    exclude = os.path.join(repo.git_dir, "info", "exclude")
-    os.makedirs(os.path.dirname(exclude), exist_ok=True)
-    with open(exclude, "a", encoding="utf-8", errors="surrogateescape") as f:
-        for path in nested:
-            f.write(f"/{path}/\n")
-            repo.git("rm", "-q", "--cached", "--ignore-unmatch", "--", path,
-                     env={"GIT_LITERAL_PATHSPECS": "1"})
-            warn(f"{repo.path}/{path} is a git repo of its own; gtfc cannot sync a repo "
-                 "inside a repo, so it is now excluded (.git/info/exclude)")
-    return True
-
-
-def vanished(changes: List["Change"]) -> int:
-    """How many files were deleted without their content turning up at a new path:
-    a folder renamed or moved is no loss."""
-    added: Dict[str, int] = {}
-    for c in changes:
-        if c.kind == "A":
-            added[c.new_oid] = added.get(c.new_oid, 0) + 1
-    lost = 0
-    for c in changes:
-        if c.kind == "D":
-            if added.get(c.old_oid):
-                added[c.old_oid] -= 1           # each new copy accounts for one delete
-            else:
-                lost += 1
-    return lost
-
-
-def check_mass_delete(repo: Repo, deleted: int) -> None:
-    """Refuse to commit the loss of most files at once (an unmounted disk, a wrong
-    rm -rf): committed, the deletion would spread to every node."""
-    if deleted < MASS_DELETE_MIN or repo.allow_mass_delete:
-        return
-    total = repo.git("ls-tree", "-r", "-z", "--name-only", "HEAD").stdout.count(b"\0")
-    if deleted * 2 <= total:
-        return
-    repo.git("reset", "-q")           # unstage; the files on disk stay as they are
-    write_file_atomic(os.path.join(repo.state_dir, "mass-delete"), f"{deleted} {total}\n")
-    raise GtfcError(f"{deleted} of {total} files vanished from {repo.path} at once — "
-                    "not syncing that (is a disk unmounted?); if you meant it: "
-                    f"gtfc-push --allow-mass-delete {shlex.quote(repo.path)}")
-
-
-def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
-    """notes.txt from node beta at T → notes.conflict-beta-20261124-213000-1a2b3c4d.txt
-
-    The blob id makes the name unique to the content: two different versions never
-    compete for one copy name, so a copy never needs a copy of its own."""
-    stem, ext = os.path.splitext(path)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
-    return f"{stem}.conflict-{node}-{stamp}-{blob[:8]}{ext}"
-
-
-def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
-    """(node, time) of the last non-merge commit that changed path in commit's
-    history: the node whose version this is, not the merge that carried it."""
-    def last(*only: str) -> str:
-        return repo.out("--literal-pathspecs", "rev-list", "-1", *only,
-                        "--no-commit-header", "--format=%an %ct", commit, "--",
-                        os.fsdecode(path), env=MERGE_ENV)
-    # A path only merges wrote (a conflict copy) is dated by the merge that made it.
-    line = last("--no-merges") or last()
-    who, _, when = line.rpartition(" ")
-    return (who if NODE_NAME_RE.fullmatch(who) and who != MERGE_IDENTITY[0] else "unknown"), \
-        int(when or 0)
-
-
-# A version of a path: (mode, blob id) as a tree lists them, or None: no file there.
-Version = Optional[Tuple[str, str]]
-
-
-def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
-    """git's line merge of three versions of a regular file, None if the edits
-    collide (or a version is binary, or not a regular file).  The executable bit
-    merges like a line: a side that changed it wins."""
-    import shutil, tempfile             # see "Imported where used"
-    if not all(v and v[0] in ("100644", "100755") for v in (base, ours, theirs)):
-        return None
-    os.makedirs(repo.state_dir, exist_ok=True)
-    folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
-    try:
-        files = []
-        for name, (_, oid) in zip(("ours", "base", "theirs"), (ours, base, theirs)):
-            files.append(os.path.join(folder, name))
-            with open(files[-1], "wb") as f:
-                f.write(repo.git("cat-file", "blob", oid).stdout)
-        merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False)
-        if merged.returncode != 0:
-            return None
-        blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
-
-
-class Story(NamedTuple):
-    """What one side of a merge did to each path since the sides parted: the
-    changes (from-version, to-version) its own commits made, and who made each
-    version it holds, when."""
-    changes: Dict[bytes, set]
-    made: Dict[Tuple[bytes, Version], "Maker"]
-
-
-class Maker(NamedTuple):
-    """The newest commit that made a version (it differs there from every parent):
-    its time and author (a node's name, or gtfc's for a merge)."""
-    when: int
-    who: str
-
-
-NOBODY = Maker(0, "")
-
-
-def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
-                 ) -> Tuple[Story, Story]:
-    """The Story of paths on each side: in the commits of ours that theirs lacks,
-    and the other way round (each side a commit, or several: the merge of them).
-    One walk of history (two for several commits) and one diff-tree, however many
-    paths.  The paths are named to git only when they are few (it matches each
-    against every entry it compares), else filtered here.  A merge that took a
-    version from one parent changes the path only against the other: it made
-    nothing.  A version differing from every parent was made there."""
-    fields = "%H %P|%ct|%an"               # a line each: "< " ours, "> " theirs, then these
-    if len(ours) == len(theirs) == 1:
-        listing = repo.out("rev-list", "--left-right", "--no-commit-header", "--format=%m " +
-                           fields, f"{ours[0]}...{theirs[0]}", env=MERGE_ENV).splitlines()
-    else:
-        listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
-                   for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
-                                        *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}), Story({}, {}))
-    if not listing:
-        return sides
-    commits = {}
-    for line in listing:
-        ids, when, who = line.split("|", 2)
-        mark, commit, *parents = ids.split()
-        commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
-    wanted = set(paths)
-    only = sorted(wanted) if len(wanted) <= 50 else []
-    raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
-                   "--", *map(os.fsdecode, only),
-                   input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
-                   env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
-    counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
-    commit, at = "", 0
-    while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
-        if raw[at].startswith(b":"):            # one diff per parent
-            path = raw[at + 1]
-            if path in wanted:
-                old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
-                old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
-                commits[commit][0].changes.setdefault(path, set()).add((old, new))
-                counted[commit, path, new] += 1
-            at += 2
-        else:
-            commit, at = raw[at].decode(), at + 1
-    for (commit, path, version), diffs in counted.items():
-        side, parents, when, who = commits[commit]
-        if diffs >= max(1, parents):
-            side.made[path, version] = max(side.made.get((path, version), NOBODY),
-                                           Maker(when, who))
-    return sides
-
-
-def as_version(mode: str, oid: str) -> Version:
-    return None if mode == "000000" else (mode, oid)
-
-
-NO_BASE = ("", "")          # not a version: the sides had no common one
-COLLISION = ("", "x")       # not a version: the sides' edits collide
-MAX_BASE_DEPTH = 8          # merges of merge bases looked into, at most
-
-
-def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
-           stories: Tuple[Story, Story], base: Optional[Version]) -> Version:
-    """The merge rule for one path (see the README's "How merges decide"): the
-    version the merge holds there, or COLLISION.  A side that has seen every change
-    the other made since they parted wins.  Else both changed it: what each changed
-    against the newest version both had (base; None if no file) is merged — one
-    change alone wins, an edit beats a delete, lines that do not collide merge."""
-    mine, yours = (s.changes.get(path, set()) for s in stories)
-    if yours < mine:
-        return ours
-    if mine < yours:
-        return theirs
-    if base == ours:
-        return theirs
-    if base == theirs:
-        return ours
-    if ours is None or theirs is None:
-        return ours or theirs
-    merged = merge_text(repo, base, ours, theirs) if base and base != NO_BASE else None
-    return merged or COLLISION
-
-
-def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
-    mine, yours = (s.changes.get(path, set()) for s in stories)
-    return not (mine < yours or yours < mine)
-
-
-def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
-                    both: Dict[bytes, set], depth: int = 0) -> Dict[bytes, Version]:
-    """{path: the newest version both sides had}: the merge bases' version where
-    they agree.  In criss-cross histories they may not (one base holds an older
-    version than another): then the bases are merged, for those paths only, by the
-    same rule — as git's recursive merge does for whole trees.  Where the bases'
-    versions collide, both sides may have settled that collision the same way since
-    (both: changes both sides made); else NO_BASE, as deeper than MAX_BASE_DEPTH."""
-    held = [tree_versions(repo, base, paths) for base in bases]
-    found = dict(held[0])
-    unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
-    left = bases[:1]
-    for base, versions in zip(bases[1:], held[1:]):
-        differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
-        if differing and depth >= MAX_BASE_DEPTH:
-            found.update(dict.fromkeys(differing, NO_BASE))
-        elif differing:
-            stories = read_stories(repo, left, [base], differing)
-            inner = [p for p in differing if is_concurrent(stories, p)]
-            older = common_versions(repo, inner, repo.out(
-                "merge-base", "--all", base, *left).split(), both, depth + 1) if inner else {}
-            for path in differing:
-                settled = decide(repo, path, found[path], versions[path], stories,
-                                 older.get(path))
-                if settled == COLLISION:
-                    settled = versions[path] if (found[path], versions[path]) in both[path] \
-                        else found[path] if (versions[path], found[path]) in both[path] \
-                        else NO_BASE
-                found[path] = settled
-        left.append(base)
-    return found
-
-
-def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:
-    """{path: its version in commit} for paths."""
-    found: Dict[bytes, Version] = dict.fromkeys(paths)
-    for chunk in range(0, len(paths), 1000):            # the command line's length
-        listing = repo.git("ls-tree", "-z", commit, "--",
-                           *map(os.fsdecode, paths[chunk:chunk + 1000]),
-                           env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-        for entry in filter(None, listing.split(b"\0")):
-            meta, path = entry.split(b"\t", 1)
-            mode, _, oid = meta.decode().split()
-            if path in found:
-                found[path] = (mode, oid)
-    return found
-
-
-def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
-                stories: Tuple[Story, Story], sides: Tuple[str, str],
-                base: Optional[Version]) -> List[Tuple[bytes, Version]]:
-    """[(path, version)] for path in the merge; a collision keeps both versions: the
-    one made later under the name — when it was made, not when a merge carried it —
-    the other beside it as a conflict copy."""
-    settled = decide(repo, path, ours, theirs, stories, base)
-    if settled != COLLISION:
-        return [(path, settled)]
-    keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
-    later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
-    kept = (ours, theirs)[later]
-    modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
-    if len(modes) == 3 and set(modes) <= {"100644", "100755"} and modes[0] == kept[0]:
-        kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
-    return [(path, kept),
-            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
-
-
-def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,
-            side: str) -> Tuple[bytes, Version]:
-    """The conflict copy of path's version: named for the node that made it, when."""
-    when, who = made_by.made.get((path, version), NOBODY)
-    if not when:                        # it came from before the sides parted
-        who, when = last_change(repo, side, path)
-    if not NODE_NAME_RE.fullmatch(who) or who == MERGE_IDENTITY[0]:
-        who = "unknown"
-    name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
-    return os.fsencode(name), version
-
-
-def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
-    """The tree of the merge of two commits: every path where they differ settled
-    by settle_path, in a private index that starts as the first side's tree.  What
-    each side did is read from the commits since they parted (two walks, however
-    many paths); the merge bases are asked only where both sides changed a path."""
-    changes = tree_changes(repo, *sides)
-    if not changes:
-        return repo.out("rev-parse", sides[0] + "^{tree}")
-    versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
-                for c in changes}
-    stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = {path: stories[0].changes.get(path, set()) & stories[1].changes.get(path, set())
-                  for path in versions if is_concurrent(stories, path)}
-    bases_hold = common_versions(repo, list(concurrent), bases, concurrent) if concurrent else {}
-    settled: Dict[bytes, Version] = {}
-    for path, (ours, theirs) in sorted(versions.items()):
-        settled.update(settle_path(repo, path, ours, theirs, stories, sides,
-                                   bases_hold.get(path)))
-    return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
-                                                                    sides))
-
-
-def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
-                           stories: Tuple[Story, Story], sides: Tuple[str, str]
-                           ) -> Dict[bytes, Version]:
-    """A file (or symlink) kept where the merge also keeps a folder of that name
-    goes beside it as a conflict copy.  Only changed paths can meet so: a side
-    with the file has none of the folder's files."""
-    folders = {folder for path, version in settled.items() if version
-               for folder in folders_of(path)}
-    for path in sorted(p for p, v in settled.items() if v and p in folders):
-        version = settled[path]
-        side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
-        name, _ = copy_of(repo, path, version, stories[side], sides[side])
-        settled[path], settled[name] = None, version
-    return settled
-
-
-def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> str:
-    """start's tree with settled's paths set (None: removed), written by git."""
-    os.makedirs(repo.state_dir, exist_ok=True)
-    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
-    # Never split: a private index would leave its shared part behind in .git.
-    env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
-           "GIT_CONFIG_KEY_0": "core.splitIndex", "GIT_CONFIG_VALUE_0": "false"}
-    absent = f"0 {'0' * len(start)}\t".encode()       # an --index-info line that drops a path
-    # Removals first: a file may take the place of a folder's last file.
-    entries = [absent + path for path, v in sorted(settled.items()) if v is None] + \
-        [f"{v[0]} {v[1]}\t".encode() + path for path, v in sorted(settled.items()) if v]
-    try:
-        repo.git("read-tree", start, env=env)
-        repo.git("update-index", "-z", "--index-info",
-                 input=b"".join(e + b"\0" for e in entries), env=env)
-        return repo.out("write-tree", env=env)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(index)
-
-
-def folders_of(path: bytes) -> List[bytes]:
-    """b"a/b/c" -> [b"a", b"a/b"]"""
-    parts = path.split(b"/")
-    return [b"/".join(parts[:n]) for n in range(1, len(parts))]
-
-
-def merge_commits(repo: Repo, a: str, b: str) -> str:
-    """The merge of commits a and b: a pure function of the pair, so every node that
-    merges the same two commits makes the same commit id and no node ping-pongs."""
-    first, second = sorted([a, b])
-    bases = sorted(repo.out("merge-base", "--all", first, second).split())
-    times = dict(zip((first, second),
-                     map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
-    tree = merge_trees(repo, bases, (first, second))
-    date = f"@{max(times.values())} +0000"
-    name, email = MERGE_IDENTITY
-    env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
-               GIT_AUTHOR_DATE=date, GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email,
-               GIT_COMMITTER_DATE=date)
-    return repo.out(*MERGE_CONFIG, "commit-tree", "--no-gpg-sign", tree, "-p", first,
-                    "-p", second, "-m", "gtfc: merge", env=env)
-
-
-def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
-    """Fold head and every incoming commit it lacks into one commit: (result, merged).
-
-    When one commit contains all the others, that is the result (a fast-forward).
-    Otherwise what is merged is not the heads themselves but the content commits
-    behind them (see content_tips), in sorted order.  So nodes that know the same edits reach
-    the same commit, however the edits reached them and whichever merges they made
-    on the way — a node whose merge differs from the canonical one simply moves to
-    the canonical one.  A head with no history in common with ours (a peer that
-    bootstrapped anew) is skipped with a warning instead of blocking all merges."""
-    pending = unmerged_heads(repo, head)
-    if not pending:
-        return head, False
-    if len(pending) == 1:           # the common case: one peer's edit on top of ours
-        tip = next(iter(pending))
-        if head in (repo.parents(tip) or ()) or repo.git(
-                "merge-base", "--is-ancestor", head, tip, check=False).returncode == 0:
-            return tip, False
-    related = [head]
-    for oid in sorted(pending):
-        if repo.git("merge-base", head, oid, check=False).returncode == 0:
-            related.append(oid)
-        else:
-            warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
-                 "repo (a peer bootstrapped anew?) — have that node re-join")
-    if len(related) == 1:           # nothing came in
-        return head, False
-    independent = repo.out("merge-base", "--independent", *related).split()
-    if len(independent) == 1:       # one of them contains all the others
-        return independent[0], False
-    tips = content_tips(repo, independent)
-    if hold_back_merges(repo, head, tips):
-        return head, False
-    result = tips[0]
-    for other in tips[1:]:
-        result = merge_commits(repo, result, other)
-    return result, len(tips) > 1 and result != head
-
-
-def hold_back_merges(repo: Repo, head: str, tips: List[str]) -> bool:
-    """True (and said once, and noted for gtfc status) while a member announces
-    another merge rule — in head and in every commit to merge, since an upgraded
-    node's announcement arrives in the commits it sends.  Merging then would make
-    commits that node merges differently, and the two would never agree.
-    Fast-forwards still happen, so the cluster moves on through the other nodes'
-    merges until all are upgraded."""
-    note = os.path.join(repo.state_dir, "merges-held")
-    others = other_merge_rules(repo, head)
-    for tip in tips if others else ():
-        others = {name: rule for name, rule in other_merge_rules(repo, tip).items()
-                  if name in others}
-    if not others:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(note)
-        return False
-    why = (", ".join(f"{name} runs merge rule {rule}" for name, rule in sorted(others.items()))
-           + f", this node {MERGE_RULE}: this node merges nothing until every host runs "
-           "the same gtfc (upgrade them and restart their watchers)")
-    if not os.path.exists(note):
-        warn(f"{repo.path}: {why}")
-        write_file_atomic(note, why + "\n")
-    return True
-
-
-def unmerged_heads(repo: Repo, head: str) -> set:
-    """The commits peers sent us or have that head does not contain.  Which ones
-    it does is remembered (Repo.contained) and carried to a child of head, so
-    that the common rounds — our own commit, one peer's commit on top of ours,
-    our checkout's echo — ask git nothing."""
-    incoming = known_heads(repo)
-    known = contained_in(repo, head)
-    new = incoming - known
-    one_on_top = len(new) == 1 and head in (repo.parents(next(iter(new))) or ())
-    if new and not one_on_top:
-        known |= set(repo.out("for-each-ref", "--format=%(objectname)", f"--merged={head}",
-                              INBOX, HAS).split())
-        incoming = known_heads(repo)
-        new = incoming - known
-    repo.contained = (head, (known & incoming) | {head})    # only what may come again
-    return new
-
-
-def contained_in(repo: Repo, head: str) -> set:
-    """Commits known to be in head's history: head, and what was found in it or,
-    when the last head looked at is head's parent, in that."""
-    last, known = repo.contained
-    if last == head:
-        return set(known)
-    return known | {last, head} if last in (repo.parents(head) or ()) else {head}
-
-
-def content_tips(repo: Repo, heads: List[str]) -> List[str]:
-    """The newest commits behind heads that are not gtfc's own merges, sorted.
-
-    gtfc merges hold nothing of their own (they are a pure function of their
-    parents), so looking through them is what makes the result independent of the
-    path the edits took.  The walk descends only through gtfc merges and stops at
-    the first other commit on each path: a few steps, however long the history."""
-    seen: set = set()
-    frontier, tips = set(heads), set()
-    while frontier:
-        seen |= frontier
-        listing = repo.out("rev-list", "--no-walk=unsorted", "--no-commit-header",
-                           "--format=%H %ae %P", *sorted(frontier), env=MERGE_ENV)
-        frontier = set()
-        for line in listing.splitlines():
-            oid, email, *parents = line.split()
-            if email == MERGE_IDENTITY[1] and len(parents) >= 2:
-                frontier |= set(parents) - seen
-            else:
-                tips.add(oid)
-    return sorted(repo.out("merge-base", "--independent", *tips).split())
-
-
-def no_index(repo: Repo) -> Dict[str, str]:
-    """Environment for diff-tree, which reads the index only for .gitattributes,
-    which LOCAL_ATTRIBUTES overrides: pointed at none, it skips reading 10 MB in a
-    100,000-file tree."""
-    return {"GIT_INDEX_FILE": os.path.join(repo.state_dir, "no-index")}
-
-
-class Change(NamedTuple):
-    old_mode: str
-    new_mode: str
-    old_oid: str
-    new_oid: str
-    kind: str               # A, M, D or T (type change)
-    path: bytes
-
-
-def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
-    """Each file that differs between two trees (or commits), as git diff-tree -r
-    lists them.  Read here when both are loose (see Repo.loose_object)."""
-    trees = [repo.loose_tree_of(oid) for oid in (old, new)]
-    if None not in trees:
-        changes = loose_tree_changes(repo, *trees, len(old))
-        if changes is not None:
-            return changes
-    raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new,
-                   env=no_index(repo)).stdout.split(b"\0")
-    changes = []
-    for meta, path in zip(raw[0::2], raw[1::2]):
-        old_mode, new_mode, old_oid, new_oid, kind = meta[1:].decode().split()
-        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, path))
-    return changes
-
-
-def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width: int,
-                       prefix: bytes = b"") -> Optional[List[Change]]:
-    """tree_changes from loose trees (None: one was not loose).  In git's order:
-    by name, a folder's name read with a / after it."""
-    if old == new:
-        return []
-    trees = [{} if oid is None else repo.loose_tree(oid) for oid in (old, new)]
-    if None in trees:
-        return None
-    before, after = ({name + b"/" if mode == FOLDER_MODE else name: (mode, oid)
-                      for name, (mode, oid) in tree.items()} for tree in trees)
-    absent = ("000000", "0" * width)
-    changes: List[Change] = []
-    for key in sorted(before.keys() | after.keys()):
-        (old_mode, old_oid), (new_mode, new_oid) = (
-            (side[key][0].decode(), side[key][1]) if key in side else absent
-            for side in (before, after))
-        if (old_mode, old_oid) == (new_mode, new_oid):
-            continue
-        if key.endswith(b"/"):
-            inner = loose_tree_changes(repo, before.get(key, (0, None))[1],
-                                       after.get(key, (0, None))[1], width, prefix + key)
-            if inner is None:
-                return None
-            changes += inner
-            continue
-        kind = "A" if old_mode == absent[0] else "D" if new_mode == absent[0] else \
-            "M" if old_mode[:2] == new_mode[:2] else "T"
-        changes.append(Change(old_mode, new_mode, old_oid, new_oid, kind, prefix + key))
-    return changes
-
-
-def displace_ignored(repo: Repo, changes) -> None:
-    """Move aside ignored files that the checkout of changes would overwrite.
-
-    An ignored file was never committed, so this copy is the only one; git's
-    checkout counts it as expendable.  When a peer adds a tracked file at its path
-    (or needs its path for a directory), ours goes to .git/gtfc/displaced/."""
-    at_risk = set()
-    for path in (c.path for c in changes if c.kind == "A"):
-        parts = os.fsdecode(path).split("/")
-        for depth in range(1, len(parts) + 1):
-            rel = "/".join(parts[:depth])
-            full = os.path.join(repo.path, rel)
-            if depth < len(parts) and os.path.isdir(full) and not os.path.islink(full):
-                continue
-            if os.path.lexists(full):
-                at_risk.add(rel)
-            break
-    if not at_risk:
-        return
-    listed = repo.git("ls-files", "-z", "-o", "-i", "--exclude-standard", "--",
-                      *sorted(at_risk), env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    for rel in map(os.fsdecode, filter(None, listed.split(b"\0"))):
-        target = os.path.join(repo.state_dir, "displaced", stamp, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(os.path.join(repo.path, rel), target)
-        warn(f"{repo.path}: a peer added {rel!r}, which is ignored here; your copy "
-             f"is kept at {target}")
-
-
-class Integration(NamedTuple):
-    old: str
-    new: str
-    committed: bool          # local changes were committed
-    merged: bool             # a merge commit was made
-    members_changed: bool
-
-
-def integrate(repo: Repo, wait: bool = True,
-              paths: Optional[set] = None) -> Optional[Integration]:
-    """Commit local changes, merge everything peers sent or we fetched, and move the
-    working tree along — under the repo lock.
-
-    A process that finds the lock busy (wait=False) leaves a rerun flag and goes;
-    whoever holds the lock runs once more when it sees the flag, so a burst of
-    pushes costs one integration, not one waiting process each."""
-    flag = os.path.join(repo.state_dir, "rerun")
-    result: Optional[Integration] = None
-    while True:
-        try:
-            with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(flag)
-                step = integrate_locked(repo, paths)
-        except RepoBusy:
-            return result
-        if step.new != step.old:
-            run_on_change(repo, step.old, step.new)
-        if step.members_changed:
-            forget_former_members(repo)
-            refresh_access(all_local_repos())
-        result = step if result is None else Integration(
-            result.old, step.new, result.committed or step.committed,
-            result.merged or step.merged, result.members_changed or step.members_changed)
-        if not os.path.exists(flag):
-            return result
-        wait = False
-        paths = None if paths is None else set()    # the rerun is for what came in
-
-
-ON_CHANGE_TIMEOUT = 120
-
-
-def run_on_change(repo: Repo, old: str, new: str) -> None:
-    """Run gtfc.onChange (this node's git config, never synced) after peers' changes
-    reached the files: the paths that changed on stdin, one per line, in the repo
-    folder.  E.g. reload a service whose config came in.  Its failure is logged,
-    never fatal to sync."""
-    command = repo.setting("onChange")
-    if not command:
-        return
-    paths = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
-    env = dict(os.environ, GTFC_REPO=repo.path, GTFC_OLD=old, GTFC_NEW=new)
-    try:
-        proc = run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=False,
-                   input=b"".join(p + b"\n" for p in paths.split(b"\0") if p),
-                   timeout=ON_CHANGE_TIMEOUT)
-    except GtfcError as e:
-        warn(f"{repo.path}: gtfc.onChange: {e}")
-        return
-    if proc.returncode != 0:
-        warn(f"{repo.path}: gtfc.onChange exited with {proc.returncode}: "
-             f"{last_line(proc.stderr)} (sync goes on)")
-
-
-def forget_former_members(repo: Repo) -> None:
-    """Drop the refs of nodes that left, so nothing they left behind is merged."""
-    members = set(read_nodes(repo))
-    for prefix in (INBOX, HAS):
-        for name in set(repo.refs(prefix)) - members:
-            repo.git("update-ref", "-d", prefix + name, check=False)
-
-
-def request_integration(repo: Repo) -> None:
-    """Ask for one more integration round, by whoever holds the lock or by us."""
-    os.makedirs(repo.state_dir, exist_ok=True)
-    open(os.path.join(repo.state_dir, "rerun"), "w").close()
-
-
-def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
-    committed = merged = False
-    refusal = ""
-    for _attempt in range(5):
-        committed |= commit_local(repo, paths)
-        paths = None                    # a refused checkout: a file changed, look again
-        old = repo.head()
-        new, merged_now = merge_incoming(repo, old)
-        merged |= merged_now
-        if new == old:
-            break
-        refusal = update_worktree(repo, old, new)
-        if not refusal:
-            break
-    else:
-        why = (f"could not update the files in {repo.path} ({refusal}); nothing is lost — "
-               "gtfc retries on the next round")
-        write_file_atomic(stuck_path(repo), why + "\n")
-        raise GtfcError(why)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(stuck_path(repo))
-    changed = new != old and repo.checked_out[2]
-    if new != old and not changed:
-        same_members(old, new)
-    return Integration(old, new, committed, merged, changed)
-
-
-def stuck_path(repo: Repo) -> str:
-    """.git/gtfc/stuck: why peers' changes could not be applied here, for status."""
-    return os.path.join(repo.state_dir, "stuck")
-
-
-def update_worktree(repo: Repo, old: str, new: str) -> str:
-    """Move HEAD and the files from old to new; "" on success.  Else the reason, with
-    nothing changed: a file written since we committed is not clobbered, but
-    committed and merged on the next attempt."""
-    changes = tree_changes(repo, old, new)
-    displace_ignored(repo, changes)
-    with keep_old_inodes(repo, changes) as kept:
-        if not changes:                 # the same files (a merge that changed none)
-            proc = None
-        elif paths_alone_will_do(repo, changes, kept):
-            # Only the changed paths: read-tree would look at every file in the tree.
-            dirty = changed_since_commit(repo, changes, kept)
-            if dirty:
-                return f"{os.fsdecode(dirty)}: changed since it was committed"
-            listed = b"\0".join(c.path for c in changes)
-            proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
-                            "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
-                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
-            if proc.returncode != 0:
-                # restore stages even the files it could not write (a folder not
-                # ours): put the old entries back, or the next commit would take
-                # them for our own adds and deletes, and spread the loss.
-                repo.git("reset", "-q", old, "--pathspec-from-file=-", "--pathspec-file-nul",
-                         input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
-        else:
-            # Our hard links changed those files' ctime: read-tree must judge them
-            # by mtime and size, or it refuses every file we linked (the links keep
-            # what a same-size, same-mtime write would have changed).
-            proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
-                            new, check=False)
-        if proc and proc.returncode != 0:
-            return last_line(proc.stderr)
-        repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
-        rescue_racing_writes(repo, kept)
-    written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
-    members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
-    repo.checked_out = (new, written, members)
-    return ""
-
-
-# git restore matches each path against each pathspec: beyond ~100 paths, read-tree's
-# walk of the whole tree (10,000 files) is the cheaper one.
-MAX_CHECKOUT_PATHS = 100
-FILE_MODES = ("100644", "100755")
-SYMLINK_MODE, GITLINK_MODE = "120000", "160000"
-
-
-def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
-    """Can the checkout write just the changed paths, as safely as read-tree would?
-    Not when a new path is taken (by an untracked file, or a folder that may hold
-    some: read-tree refuses, a path checkout would delete them), when a file to
-    replace could not be kept for checking, for nested repos, or for many paths."""
-    if len(changes) > MAX_CHECKOUT_PATHS:
-        return False
-    linked = {path for path, _, _ in kept}
-    for c in changes:
-        if GITLINK_MODE in (c.old_mode, c.new_mode):
-            return False
-        full = os.path.join(repo.path, os.fsdecode(c.path))
-        if c.kind == "A" and os.path.lexists(full):
-            return False
-        if c.old_mode in FILE_MODES and c.kind != "A" and c.path not in linked \
-                and os.path.lexists(full):
-            return False
-    return True
-
-
-def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
-    """The first path to replace or remove that is no longer as committed in the old
-    tree (content, executable bit, or the file itself replaced), else None.  A
-    missing file is fine: a peer's edit beats a delete, as in merges."""
-    links = {path: link for path, _, link in kept}
-    for c in changes:
-        if c.kind == "A":
-            continue
-        full = os.path.join(repo.path, os.fsdecode(c.path))
-        try:
-            st = os.lstat(full)
-            link = links.get(c.path)        # every file's (see paths_alone_will_do)
-            same = (link is None or os.path.samestat(st, os.lstat(link))) and \
-                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            same = False
-        if not same:
-            return c.path
-    return None
-
-
-def holds_blob(full: str, st: os.stat_result, mode: str, oid: str,
-               read_from: Optional[str] = None) -> bool:
-    """Is the file at full (lstat st) git's blob oid with git's mode?  Its bytes are
-    read from read_from when given (a hard link to the same file)."""
-    if mode == SYMLINK_MODE:
-        return stat.S_ISLNK(st.st_mode) and \
-            blob_id(os.fsencode(os.readlink(full)), oid) == oid
-    return mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
-        bool(st.st_mode & 0o100) == (mode == "100755") and \
-        file_blob_id(read_from or full, oid) == oid
-
-
-def blob_hasher(like: str, size: int):
-    """A hash of git's blob header for size bytes, in the kind of the object id like
-    (SHA-1 or SHA-256): git hash-object, without a process per checkout."""
-    import hashlib                      # see "Imported where used"
-    digest = hashlib.sha256() if len(like) == 64 else hashlib.sha1()
-    digest.update(b"blob %d\0" % size)
-    return digest
-
-
-def blob_id(data: bytes, like: str) -> str:
-    digest = blob_hasher(like, len(data))
-    digest.update(data)
-    return digest.hexdigest()
-
-
-def file_blob_id(path: str, like: str) -> str:
-    with open(path, "rb") as f:
-        digest = blob_hasher(like, os.fstat(f.fileno()).st_size)
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def keep_old_inodes(repo: Repo, changes):
-    """Hard-link each file the checkout of changes will replace or remove, for the
-    moment of the checkout: [(path, committed blob, link)].
-
-    read-tree checks that a file is as committed, then replaces it.  A program
-    that writes into the file after that check (an open descriptor, an append)
-    writes into the old inode, which the checkout unlinks: the link keeps it."""
-    import shutil                       # see "Imported where used"
-    doomed = [(c.path, c.old_oid) for c in changes
-              if c.old_mode in FILE_MODES and c.kind in ("M", "D", "T")]
-    folder = os.path.join(repo.state_dir, "checkout")
-    shutil.rmtree(folder, ignore_errors=True)
-    kept = []
-    if len(doomed) <= MAX_LISTED_PATHS:     # a big checkout: not worth doubling its I/O
-        os.makedirs(folder, exist_ok=True)
-        for i, (path, oid) in enumerate(doomed):
-            link = os.path.join(folder, str(i))
-            with contextlib.suppress(OSError):      # gone already, or no hard links here
-                os.link(os.path.join(repo.path, os.fsdecode(path)), link,
-                        follow_symlinks=False)
-                kept.append((path, oid, link))
-    try:
-        yield kept
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def rescue_racing_writes(repo: Repo, kept) -> None:
-    """A kept inode whose content is no longer what was committed was written
-    during the checkout: those bytes become a conflict copy beside the file,
-    committed on the next round."""
-    import shutil                       # see "Imported where used"
-    for path, oid, link in kept:
-        now = file_blob_id(link, oid)
-        if now == oid:
-            continue
-        rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
-        target = os.path.join(repo.path, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(link, target)
-        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
-             f"replaced it; your bytes are kept as {rel}")
-
-
-# Sync engine: fan-out #####################################################
-
-def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
-    """Commits we know a peer (or any peer) has: what it pushed us, what we sent it
-    or fetched from it."""
-    return {oid for prefix in (INBOX, HAS) for name, oid in repo.refs(prefix).items()
-            if peer is None or name == peer}
-
-
-# Peers found read-only (gtfc-shell.denywrite) this process, per repo: they fetch
-# by themselves, so we stop pushing to them until the next pull round.
-READ_ONLY_PEERS: Dict[str, set] = {}
-
-
-def read_only_note(name: str) -> str:
-    """What the user is told once, when a peer turns out to be read-only for us."""
-    return f"{name} is read-only for us (gtfc-shell.denywrite): it fetches changes by itself"
-
-
-def push_to_peer(repo: Repo, peer: Node, on_sent=None,
-                 session: Optional["PushSession"] = None) -> Optional[str]:
-    """Send our head into the peer's inbox for us; None on success, else a one-line
-    reason.  One sender per peer at a time (the watcher and a background integration
-    may both want to), and the head is read under that lock: whoever sends last
-    sends the newest.  The push is forced, since our head may move sideways (to the
-    canonical merge, see merge_incoming).  Through the watcher's push session when
-    it has one and the change is small, else with git push."""
-    with repo.lock(timeout=TRANSFER_TIMEOUT, name=f"send-{peer.name}.lock"):
-        oid = repo.head()
-        known = known_heads(repo, peer.name)
-        if oid in known:
-            return None
-        failure = open_connection(repo, peer)
-        if not failure:
-            if session and session.send(repo, peer, oid, known):
-                pushed(repo, peer, oid)
-            else:
-                failure = push_head(repo, peer, oid)
-    if not failure and on_sent and peer.name not in READ_ONLY_PEERS.get(repo.path, ()):
-        on_sent(oid)
-    return failure
-
-
-def pushed(repo: Repo, peer: Node, oid: str) -> None:
-    repo.set_ref(f"{HAS}{peer.name}", oid)
-    note_contact(repo, peer.name, "pushed")
-
-
-def peer_git(repo: Repo, peer: Node, *args: str) -> subprocess.CompletedProcess:
-    """git talking to peer.  A shared connection made before the peer pinned this
-    repo for our key (we joined a second repo with it) is refused by the peer's
-    gtfc-shell: that connection is closed and the call made once more anew."""
-    proc = repo.git(*args, env=peer_env(repo, peer), check=False, timeout=TRANSFER_TIMEOUT)
-    if proc.returncode != 0 and b"is not the repo this key may sync" in proc.stderr \
-            and close_connection(repo, peer) and not open_connection(repo, peer):
-        proc = repo.git(*args, env=peer_env(repo, peer), check=False,
-                        timeout=TRANSFER_TIMEOUT)
-    return proc
-
-
-def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
-    proc = peer_git(repo, peer, "push", "--porcelain", "--no-verify", peer_url(peer),
-                    f"+{oid}:{INBOX}{repo.node}")
-    text = proc.stderr.decode(errors="replace")
-    if proc.returncode == 0:
-        pushed(repo, peer, oid)
-    elif "gtfc-shell.denywrite" in text:
-        READ_ONLY_PEERS.setdefault(repo.path, set()).add(peer.name)     # see read_only_note
-    else:
-        return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
-    return None
-
-
-class PushSession:
-    """The sending end of a push session to one peer (see serve_stream), kept open
-    by the watcher's link to it.  Any trouble closes it, and the push goes by git
-    (which then says what is wrong); a peer whose gtfc has no sessions yet is
-    asked again after SESSION_RETRY.  Every wait has a deadline: a peer that
-    stops answering costs SESSION_TIMEOUT, then git push's own timeouts."""
-
-    def __init__(self):
-        self.proc: Optional[subprocess.Popen] = None
-        self.used = 0.0
-        self.retry_at = 0.0
-        self.sent_last = False          # did the last push go this way
-
-    def send(self, repo: Repo, peer: Node, oid: str, known: set) -> bool:
-        """True when the peer took oid into our inbox; False: use git push."""
-        self.sent_last = False
-        if not known or time.monotonic() < self.retry_at:
-            return False                # a first push: git finds what the peer has
-        sent = repo.refs(HAS).get(peer.name)
-        pack = thin_pack(repo, oid, {sent} if sent else known)
-        if pack is None:
-            return False                # too big for a session
-        if self.proc is None and not self.open(repo, peer):
-            self.retry_at = time.monotonic() + SESSION_RETRY
-            return False
-        header = f"push {repo.node} {oid} {len(pack)}\n".encode()
-        if self.exchange(header + pack) != b"ok\n":
-            self.close()
-            return False
-        self.used = time.monotonic()
-        self.sent_last = True
-        return True
-
-    def open(self, repo: Repo, peer: Node) -> bool:
-        argv = ["ssh", *peer_ssh_options(repo, peer), *shared_connection(repo, peer),
-                *ssh_login(peer), f"{STREAM_COMMAND} '{peer.path}'"]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)
-        os.set_blocking(self.proc.stdin.fileno(), False)
-        if self.exchange(b"") != STREAM_HELLO:     # an older gtfc, or refused
-            self.close()
-            return False
-        return True
-
-    def exchange(self, data: bytes) -> bytes:
-        """Write data, then read one line back, within SESSION_TIMEOUT; b"" on
-        any failure."""
-        deadline = time.monotonic() + SESSION_TIMEOUT
-        out, inp = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-
-        def ready(fd, event) -> bool:
-            poller = select.poll()      # not select(): kqueue can hold fds above 1023
-            poller.register(fd, event)
-            return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
-
-        answer = b""
-        try:
-            while data:
-                if not ready(out, select.POLLOUT):
-                    return b""
-                data = data[os.write(out, data):]
-            while not answer.endswith(b"\n") and len(answer) < MAX_COMMAND:
-                if not ready(inp, select.POLLIN):
-                    return b""
-                chunk = os.read(inp, 4096)
-                if not chunk:
-                    return b""
-                answer += chunk
-        except OSError:
-            return b""
-        return answer
-
-    def idle(self) -> float:
-        return time.monotonic() - self.used if self.proc else 0.0
-
-    def close(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        with contextlib.suppress(OSError, ValueError):
-            proc.stdin.close()          # the peer's gtfc-shell sees the end, and exits
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-
-
-SESSION_RETRY = 60.0            # after a peer refused a push session
-SESSION_TIMEOUT = 30.0          # for an answer on a session (a 1 MiB pack included)
-MAX_STREAM_BYTES = 1 << 20      # a bigger change goes by git push
-
-
-def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
-    """The objects of oid that a peer holding bases lacks, deltas against those;
-    None when they are over MAX_STREAM_OBJECTS or MAX_STREAM_BYTES (read no
-    further).  Made once for every peer with the same bases (usually what we sent
-    them all last): eight peers, one pack-objects."""
-    key = (repo.path, oid, frozenset(bases))
-    with PACK_LOCK:
-        if key in LAST_PACK:
-            return LAST_PACK[key]
-        proc = subprocess.Popen(
-            ["git", "-C", repo.path, "pack-objects", "--stdout", "--revs", "--thin",
-             "--delta-base-offset", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL)
-        proc.stdin.write("".join([f"{oid}\n"] + [f"^{b}\n" for b in sorted(bases)]).encode())
-        proc.stdin.close()
-        pack = proc.stdout.read(12)
-        small = len(pack) == 12 and struct.unpack(">I", pack[8:12])[0] <= MAX_STREAM_OBJECTS
-        if small:
-            pack += proc.stdout.read(MAX_STREAM_BYTES)
-            small = not proc.stdout.read(1)
-        if not small:
-            proc.kill()
-        proc.stdout.close()
-        if proc.wait() != 0 or not small:
-            return None
-        LAST_PACK.clear()
-        LAST_PACK[key] = pack
-        return pack
-
-
-PACK_LOCK = threading.Lock()
-LAST_PACK: Dict[Tuple[str, str, frozenset], bytes] = {}
-
-
-def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
-    failure = open_connection(repo, peer)
-    if failure:
-        return failure
-    proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    peer_url(peer), f"+HEAD:{HAS}{peer.name}")
-    if proc.returncode:
-        return explain_ssh_failure(peer.name, proc.stderr)
-    note_contact(repo, peer.name, "pulled")
-    return None
-
-
-def peer_record(repo: Repo, peer: str, what: str) -> str:
-    """.git/gtfc/peers/PEER.WHAT: when we last pushed to or pulled from a peer (the
-    file's time), and why the watcher is retrying it (.failing), for status."""
-    return os.path.join(repo.state_dir, "peers", f"{peer}.{what}")
-
-
-def note_contact(repo: Repo, peer: str, what: str) -> None:
-    path = peer_record(repo, peer, what)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w"):
-        pass
-    os.utime(path)
-
-
-def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
-    """Run action(repo, peer) for all targets in parallel: {peer: failure}."""
-    from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"
-    if not targets:
-        return {}
-
-    def attempt(peer):
-        try:
-            return peer.name, action(repo, peer)
-        except GtfcError as e:          # e.g. a timeout: that peer failed, not all
-            return peer.name, f"{peer.name}: {e}"
-
-    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        return {name: why for name, why in pool.map(attempt, targets) if why}
-
-
-def send_head(repo: Repo, only: Optional[List[str]] = None,
-              sent_to: Optional[List[str]] = None) -> Dict[str, str]:
-    """Push HEAD to every peer (or those named) not known to have it, adding the
-    names of those it went to to sent_to.  No network round trip at all when every
-    peer already has it."""
-    read_only = set(READ_ONLY_PEERS.get(repo.path, ()))
-    targets = [p for p in peers(repo)
-               if p.name not in read_only and (only is None or p.name in only)]
-    went = [] if sent_to is None else sent_to
-
-    def send(repo: Repo, peer: Node) -> Optional[str]:
-        return push_to_peer(repo, peer, on_sent=lambda oid: went.append(peer.name))
-    failures = for_each_peer(send, repo, targets)
-    for name in sorted(READ_ONLY_PEERS.get(repo.path, set()) - read_only):
-        info(read_only_note(name))
-    return failures
-
-
-def is_novel(repo: Repo, head: str) -> bool:
-    """True if no peer is known to have head: we made it, so we must spread it."""
-    return head not in known_heads(repo)
-
-
-def report(failures: Dict[str, str]) -> None:
-    for why in failures.values():
-        warn(why)
-
-
-def push_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
-    try:
-        integrate(repo)
-    finally:        # our commits go out even when peers' changes cannot be applied here
-        sent = send_head(repo, sent_to=sent_to)
-    return sent
-
-
-def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
-    """Fetch from every peer, merge, and send on what they lack.  Also the moment to
-    re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
-    forget which peers were read-only."""
-    READ_ONLY_PEERS.pop(repo.path, None)
-    members = peers(repo)
-    failures = for_each_peer(fetch_from_peer, repo, members)
-    integrate(repo)
-    refresh_access(all_local_repos())
-    sent = send_head(repo, only=[p.name for p in members if p.name not in failures],
-                     sent_to=sent_to)
-    housekeep(repo)
-    return {**failures, **sent}
-
-
-def housekeep(repo: Repo) -> None:
-    """git's own upkeep (packing loose objects), which gtfc keeps off the path of a
-    change: the watcher runs it when idle, pull and gtfc-shell's merges after."""
-    repo.git("maintenance", "run", "--auto", "--quiet", check=False)
-
-
-def integrate_after_receive(repo: Repo) -> None:
-    """Run in the background after a peer pushed: merge, and pass our head on when
-    it holds something no peer has (our merge or local edits) or when membership
-    changed (so a node that joined through us is let in everywhere)."""
-    request_integration(repo)
-    result = integrate(repo, wait=False)
-    if result and (is_novel(repo, result.new) or result.members_changed):
-        report(send_head(repo))
-    housekeep(repo)
-
-
-# Forced command: gtfc-shell ###############################################
-
-STREAM_COMMAND = "gtfc-receive"      # a push session: see serve_stream
-GIT_VERBS = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack",
-             STREAM_COMMAND: "stream",
-             "git upload-pack": "upload-pack", "git receive-pack": "receive-pack"}
-MAX_COMMAND = 4096
-
-
-def sq_dequote(text: str) -> str:
-    """Undo git's shell quoting of a path: 'a b' with ' as '\\'' and ! as '\\!'.
-    Anything else (double quotes, bare words, trailing text) is refused."""
-    if not text.startswith("'"):
-        raise ValueError("path is not single-quoted")
-    out, i = [], 1
-    while True:
-        end = text.find("'", i)
-        if end < 0:
-            raise ValueError("unterminated quote")
-        out.append(text[i:end])
-        i = end + 1
-        if i == len(text):
-            return "".join(out)
-        if text[i:i + 1] == "\\" and text[i + 1:i + 2] in ("'", "!") \
-                and text[i + 2:i + 3] == "'":
-            out.append(text[i + 1])
-            i += 3
-            continue
-        raise ValueError("text after the quoted path")
-
-
-def parse_git_command(command: Optional[str]) -> Tuple[str, str]:
-    """SSH_ORIGINAL_COMMAND → ("upload-pack" | "receive-pack", path), or GtfcError."""
-    if not command:
-        raise GtfcError("this key may only sync a gtfc repo: no shell, no commands — "
-                        "use gtfc-push / gtfc-pull")
-    if len(command) > MAX_COMMAND or any(c in command for c in "\0\n\r"):
-        raise GtfcError("refused: malformed command — this key may only run "
-                        "git-upload-pack or git-receive-pack")
-    for prefix, verb in GIT_VERBS.items():
-        if command.startswith(prefix + " "):
-            try:
-                return verb, sq_dequote(command[len(prefix) + 1:])
-            except ValueError as e:
-                raise GtfcError(f"refused: {e} — this key may only sync a gtfc repo") from None
-    raise GtfcError(f"refused {command.split(' ')[0][:40]!r}: this key may only run "
-                    "git-upload-pack or git-receive-pack on its gtfc repo")
-
-
-def pinned_repo(path: str, pinned: List[str]) -> str:
-    """The pinned repo that path names exactly (no `..`, no symlink, no prefix)."""
-    wanted = path.rstrip("/")
-    if wanted.endswith("/.git"):
-        wanted = wanted[:-len("/.git")]
-    for repo in pinned:
-        if wanted == repo.rstrip("/"):
-            return repo
-    raise GtfcError(f"refused: {path[:200]!r} is not the repo this key may sync")
-
-
-# receive.denyDeletes only guards branches, so a hook refuses every delete (and a tag
-# or tree, which merges could not use).
-PRE_RECEIVE_HOOK = """#!/bin/sh
-# Written by gtfc: peers may update their inbox ref, never delete a ref.
-while read old new ref; do
-  case "$new" in *[!0]*) ;; *) echo "gtfc: refused: peers may not delete $ref" >&2; exit 1;; esac
-  [ "$(git cat-file -t "$new")" = commit ] ||
-    { echo "gtfc: refused: $ref must be a commit" >&2; exit 1; }
-done
-"""
-
-
-def receive_hooks_dir(repo: Repo) -> str:
-    """gtfc's own hooks for receive-pack, in .git/gtfc, where no push can write."""
-    folder = os.path.join(repo.state_dir, "hooks")
-    hook = os.path.join(folder, "pre-receive")
-    try:
-        with open(hook, encoding="utf-8") as f:
-            current = f.read()
-    except FileNotFoundError:
-        current = None
-    if current != PRE_RECEIVE_HOOK or not os.access(hook, os.X_OK):
-        write_file_atomic(hook, PRE_RECEIVE_HOOK, mode=0o755)
-    return folder
-
-
-def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
-    """Serve one git fetch or push of a pinned repo to a peer.  A push may only
-    move the peer's own inbox refs/gtfc/in/<peer>: every other ref is hidden from
-    it, and git refuses updates to hidden refs; a hook refuses deletes."""
-    verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
-    for name in [name for name in os.environ if name.startswith("GIT_")]:
-        del os.environ[name]            # if sshd lets any in (AcceptEnv), git must not see them
-    repo = Repo(pinned_repo(path, pinned))
-    git_dir = repo.git_dir
-    if not os.path.isdir(git_dir):
-        raise GtfcError(f"{repo.path} is missing on {os.uname().nodename} (unmounted or "
-                        "moved?) — it syncs again once it is back")
-    check_member(repo, peer_names)
-    if verb == "upload-pack":
-        os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
-    check_writable(denywrite, peer_names)
-    if verb == "stream":
-        return serve_stream(repo, peer_names, denywrite)
-    # receive.autogc=false: the pusher would wait for the gc; see housekeep().
-    confine = ["-c", f"core.hooksPath={receive_hooks_dir(repo)}",
-               "-c", "receive.autogc=false",
-               "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
-    for name in peer_names:
-        confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
-    status = subprocess.call(["git", *confine, "receive-pack", git_dir])
-    if status == 0 and not ring_doorbell(repo, peer_names[0]):
-        start_background_integrate(repo)
-    return status
-
-
-def check_writable(denywrite: bool, peer_names: List[str]) -> None:
-    if denywrite or denied_now(peer_names):
-        raise GtfcError(f"{os.uname().nodename} is read-only for its peers "
-                        "(gtfc-shell.denywrite) — it fetches changes by itself")
-
-
-# A push session: a running gtfc-watch keeps one open to each peer it sends to
-# (`gtfc-receive 'REPO'` through the forced command), so that a change costs no
-# new ssh channel, gtfc-shell start and ref advertisement at every hop and on
-# every peer.  After a greeting line, each push is a line `push NAME OID SIZE`
-# and SIZE bytes of a thin pack (at most MAX_STREAM_OBJECTS objects: more go
-# by git push); the answer is `ok` or `error: WHY`, and an error ends the
-# session (the sender then pushes with git, which says why in git's words).
-# What receive-pack and gtfc's hook enforce, this enforces: only the peer's own
-# inbox moves, objects are checked (fsck) and the commit must be complete.
-STREAM_HELLO = b"gtfc-receive 1\n"
-MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
-# The sender closes a session after a pull interval idle; this end gives up on one
-# whose sender vanished (TCP keepalive would take two hours), or on a push that is
-# still not checked by then.
-SESSION_IDLE_MAX = 900
-
-
-def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
-    data, answer = sys.stdin.buffer, sys.stdout.buffer
-    answer.write(STREAM_HELLO)
-    answer.flush()
-    member_at = ""                      # the .gtfc folder (or HEAD) membership was checked in
-    while True:
-        # SIGALRM ends the process; what a push left in quarantine, git gc clears.
-        signal.alarm(SESSION_IDLE_MAX)
-        line = data.readline(MAX_COMMAND)
-        if not line:
-            return 0
-        try:
-            name, oid, size = parse_push_line(line, peer_names)
-            head = repo.head_if_any()       # membership and the switch may change
-            members = head and (repo.top_entry(head, GTFC_FOLDER) or head)  # while open
-            if members != member_at:
-                check_member(repo, peer_names, head or "HEAD")
-                member_at = members
-            if head and len(oid) != len(head):  # git would take it for an abbreviation
-                raise GtfcError("refused: not an object id of this repo's hash")
-            check_writable(denywrite, peer_names)
-            with quarantine(repo) as env:
-                receive_objects(repo, data, size, env)
-                receive_ref(repo, name, oid, env)
-        except GtfcError as e:
-            answer.write(f"error: {e}\n".encode())
-            answer.flush()
-            return 1
-        answer.write(b"ok\n")
-        answer.flush()
-        if not ring_doorbell(repo, name):
-            start_background_integrate(repo)
-
-
-def parse_push_line(line: bytes, peer_names: List[str]) -> Tuple[str, str, int]:
-    words = line.decode("ascii", errors="replace").split()
-    if len(words) != 4 or words[0] != "push" or not OID_RE.fullmatch(words[2]) \
-            or not words[3].isdigit() or len(words[3]) > 12 or not line.endswith(b"\n"):
-        raise GtfcError("refused: malformed push line")
-    if int(words[3]) > MAX_STREAM_BYTES:
-        raise GtfcError("refused: a push session takes at most 1 MiB")
-    if words[1] not in peer_names:
-        raise GtfcError(f"refused: {words[1][:64]!r} is not this key's inbox")
-    if set(words[2]) == {"0"}:
-        raise GtfcError("refused: peers may not delete a ref")
-    return words[1], words[2], int(words[3])
-
-
-def receive_objects(repo: Repo, data, size: int, env: Dict[str, str]) -> None:
-    """Read size bytes of pack into the quarantine env names, every object checked
-    (--strict)."""
-    header = data.read(min(size, 12))
-    if len(header) < 12 or header[:4] != b"PACK" or \
-            struct.unpack(">I", header[8:12])[0] > MAX_STREAM_OBJECTS:
-        raise GtfcError("refused: not a small pack")
-    unpack = subprocess.Popen(["git", "-C", repo.path, "unpack-objects", "-q", "--strict"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=dict(os.environ, **env))
-    left = size - 12
-    try:
-        unpack.stdin.write(header)
-        while left > 0:
-            chunk = data.read(min(left, 1 << 16))
-            if not chunk:
-                break
-            unpack.stdin.write(chunk)
-            left -= len(chunk)
-        unpack.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = unpack.stderr.read()
-    if unpack.wait() != 0 or left > 0:
-        raise GtfcError(f"refused: bad pack ({last_line(err) or 'cut short'})")
-
-
-def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
-    """Check that oid is a commit whose history is complete with what the
-    quarantine env names holds; then move NAME's inbox to it."""
-    found = repo.loose_object(oid, env["GIT_OBJECT_DIRECTORY"])    # it came in the pack
-    kind = found[0] if found else \
-        repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
-    if kind != b"commit":
-        raise GtfcError(f"refused: {short(oid)} is not a commit")
-    if proven_complete(repo, oid, env["GIT_OBJECT_DIRECTORY"]):
-        proc = None
-    else:                               # what receive-pack asks: git walks all it must
-        proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
-                        check=False)
-    if proc and proc.returncode != 0:
-        raise GtfcError(f"refused: {short(oid)}'s history is incomplete "
-                        f"({last_line(proc.stderr)})")
-    accept_quarantined(repo, env["GIT_OBJECT_DIRECTORY"])
-    repo.set_ref(INBOX + name, oid, f"gtfc: pushed by {name}")
-
-
-def proven_complete(repo: Repo, commit: str, new: str) -> bool:
-    """Is a pushed commit's history complete?  Proven here, in the common case,
-    without the walk of the whole tree that rev-list makes (a tenth of a second in
-    a 100,000-file repo).  unpack-objects --strict has checked that each object
-    the pack's objects name exists, of the right type; it remains to show that
-    the old ones among them are complete.  They are when every parent is the tip
-    of a ref (git keeps all that a ref reaches) and every old folder the new ones
-    name is the folder at that same path in the first parent.  new: the
-    quarantine holding the pack's objects.  False: not proven, ask git."""
-    fields = repo.loose_commit(commit, new)
-    tips = repo.ref_files("refs/")
-    if not fields or not fields[1] or tips is None or \
-            not set(fields[1]) <= set(tips.values()):
-        return False
-    parent = repo.loose_commit(fields[1][0])
-    return bool(parent) and folder_complete(repo, fields[0], parent[0], new, set())
-
-
-def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
-                    proven: set) -> bool:
-    """tree is complete: the same as before (a complete tree), or new with every
-    folder in it complete.  Files need no more than unpack-objects' check, and
-    submodules' commits are not ours to have.  proven: trees found complete so
-    far; each is looked at once, however often the pack names it.  (loose_tree
-    leaves a tree with a mode git would not write to git.)"""
-    if tree == before or tree in proven:
-        return True
-    entries = repo.loose_tree(tree, new)
-    old = {} if before is None else repo.loose_tree(before)
-    if entries is None or old is None:
-        return False
-    for name, (mode, oid) in entries.items():
-        if mode == FOLDER_MODE:
-            prior_mode, prior = old.get(name, (b"", None))
-            if not folder_complete(repo, oid, prior if prior_mode == mode else None, new,
-                                   proven):
-                return False
-    proven.add(tree)
-    return True
-
-
-@contextlib.contextmanager
-def quarantine(repo: Repo):
-    """Where a session's objects wait until the push is accepted (as receive-pack
-    keeps them): a refused push, even one whose objects git already wrote before
-    its last check failed, leaves nothing in the repo.  Yields git's environment."""
-    import shutil, tempfile             # see "Imported where used"
-    objects = os.path.join(repo.git_dir, "objects")
-    # Named as git names its own, so that git gc clears one a killed gtfc left.
-    folder = tempfile.mkdtemp(prefix="tmp_objdir-incoming-", dir=objects)
-    try:
-        yield {"GIT_OBJECT_DIRECTORY": folder, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
-               "GIT_QUARANTINE_PATH": folder}
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def accept_quarantined(repo: Repo, folder: str) -> None:
-    """Move checked objects into the repo; one already there stays (same bytes)."""
-    objects = os.path.join(repo.git_dir, "objects")
-    for sub in os.listdir(folder):
-        for name in os.listdir(os.path.join(folder, sub)):
-            os.makedirs(os.path.join(objects, sub), exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                os.link(os.path.join(folder, sub, name), os.path.join(objects, sub, name))
-
-
-# A running gtfc-watch integrates what peers push itself — warm, and in its log:
-# gtfc-shell rings its doorbell, a FIFO the watcher keeps open, with the sender's
-# name.  With no watcher reading, the open fails and gtfc-shell integrates.
-
-def doorbell_path(repo: Repo) -> str:
-    return os.path.join(repo.state_dir, "doorbell")
-
-
-def ring_doorbell(repo: Repo, sender: str) -> bool:
-    try:
-        fd = os.open(doorbell_path(repo), os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:                     # no doorbell, or nobody listening (ENXIO)
-        return False
-    try:
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return False
-        os.write(fd, sender.encode() + b"\n")
-        return True
-    except BlockingIOError:             # a full pipe: the watcher has work queued
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-class Doorbell:
-    """The watcher's end of the doorbell."""
-
-    def __init__(self, repo: Repo):
-        self.path = doorbell_path(repo)
-        self.fd: Optional[int] = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        try:
-            os.makedirs(repo.state_dir, exist_ok=True)
-            os.mkfifo(self.path, 0o600)
-            # Read-write: the FIFO never reports end-of-file between two writers.
-            self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
-        except OSError as e:    # a file system without FIFOs: gtfc-shell merges instead
-            warn(f"{repo.path}: no doorbell ({e.strerror}): pushes are merged by "
-                 "gtfc-shell, a little slower")
-
-    def fileno(self) -> Optional[int]:
-        return self.fd
-
-    def senders(self) -> set:
-        if self.fd is None:
-            return set()
-        data = b""
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                chunk = os.read(self.fd, 65536)
-                data += chunk
-                if len(chunk) < 65536:
-                    break
-        return set(data.decode(errors="replace").split()) if data else set()
-
-    def close(self) -> None:
-        if self.fd is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        os.close(self.fd)
-        self.fd = None
-
-
-def check_member(repo: Repo, peer_names: List[str], commit: str = "HEAD") -> None:
-    """The peer must still be a member.  Removing a node drops its key from
-    authorized_keys2, but a connection it opened before (shared connections stay
-    up for minutes) was let in by the old file: membership has the last word."""
-    if not peer_names:
-        raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
-                        "run gtfc-pull here to rewrite the gtfc block")
-    for name in peer_names:
-        if repo.git("cat-file", "-e", f"{commit}:{NODES_DIR}/{name}",
-                    check=False).returncode == 0:
-            return
-    raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of "
-                    f"{repo.path}")
-
-
-def denied_now(peer_names: List[str]) -> bool:
-    """Has the admin switched this peer's line to gtfc-shell.denywrite since its
-    connection was let in?  sshd chose the forced command then; the file decides now."""
-    try:
-        with open(os.path.join(home(), ".ssh", "authorized_keys2"), encoding="utf-8",
-                  errors="surrogateescape") as f:
-            _, block, _ = split_managed_block(f.read())
-    except FileNotFoundError:
-        return False
-    for line in block:
-        if line.startswith('command="') and "gtfc-shell.denywrite" in line:
-            words = line.split('"')[1].split()
-            if any(("--peer", name) in zip(words, words[1:]) for name in peer_names):
-                return True
-    return False
-
-
-def start_background_integrate(repo: Repo) -> None:
-    """Merge what was just pushed, after the pusher has gone: its push returns as
-    soon as the objects are safe here.  A fork, not a new gtfc: this process has
-    already paid Python's start-up, a large part of a change's trip."""
-    import traceback                    # see "Imported where used"
-    global STAMP_WARNINGS
-    os.makedirs(repo.state_dir, exist_ok=True)
-    log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    child = os.fork()
-    if child:
-        os.close(log)
-        os.waitpid(child, 0)    # it exits at once: a push session leaves no zombies
-        return
-    if os.fork():               # the merge runs in a grandchild, adopted by init
-        os._exit(0)
-    STAMP_WARNINGS = True               # the child writes .git/gtfc/log, where times help
-    try:                                # the child: detached, its output to the log
-        os.setsid()
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        integrate_after_receive(repo)
-    except GtfcError as e:
-        warn(str(e))
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-# Watchers #################################################################
+# Pipeline 1, watch: the back ends ############################################
 
 #
 # open_watcher(root) returns an object that reports which paths under `root`
@@ -3371,359 +1782,7 @@ class PollWatcher(Watcher):
         self._snapshot = {}
 
 
-# Commands #################################################################
-
-def write_node_record(repo: Repo, node: Node) -> None:
-    write_file_atomic(os.path.join(repo.path, NODES_DIR, node.name), format_node(node))
-    announce_merge_rule(repo, node.name)
-
-
-def announce_merge_rule(repo: Repo, name: Optional[str] = None) -> None:
-    """Write this node's merge rule where its peers read it (committed with the next
-    commit, so an upgraded node tells the others)."""
-    path = os.path.join(repo.path, RULES_DIR, name or repo.node)
-    with contextlib.suppress(OSError):
-        with open(path) as f:
-            if f.read() == f"{MERGE_RULE}\n":
-                return
-    if os.path.isdir(os.path.join(repo.path, NODES_DIR)):
-        write_file_atomic(path, f"{MERGE_RULE}\n")
-
-
-def other_merge_rules(repo: Repo, commit: str) -> Dict[str, str]:
-    """{member: the merge rule it announced in commit} for the members whose rule is
-    not ours ("1" for one that announced none)."""
-    members = set(read_nodes(repo, commit)) - {repo.node}
-    if not members:
-        return {}
-    listing = repo.git("ls-tree", "-z", commit, RULES_DIR + "/").stdout
-    blobs = {}
-    for entry in filter(None, listing.split(b"\0")):
-        meta, path = entry.split(b"\t", 1)
-        blobs[os.path.basename(os.fsdecode(path))] = meta.split()[2].decode()
-    announced = [name for name in sorted(members) if name in blobs]
-    texts = repo.git("cat-file", "--batch", input="".join(
-        blobs[name] + "\n" for name in announced).encode()).stdout if announced else b""
-    rules = dict.fromkeys(members, "1")
-    for name in announced:
-        header, _, texts = texts.partition(b"\n")
-        size = int(header.split()[2])
-        rules[name], texts = texts[:size].decode(errors="replace").strip(), texts[size + 1:]
-    return {name: rule for name, rule in rules.items() if rule != str(MERGE_RULE)}
-
-
-def configure_repo(repo: Repo, name: str) -> None:
-    repo.git("config", "gtfc.node", name)
-    repo._node = name
-    add_repo_config(repo)
-    write_file_atomic(os.path.join(repo.git_dir, "info", "attributes"), LOCAL_ATTRIBUTES)
-
-
-# Every gtfc repo's own git config.  Peers may only add history: no deletes, and
-# objects are checked on arrival.  A split index: each change rewrites a small
-# file instead of the whole index (10 MB for 100,000 files), 2 ms less per git
-# command on 10,000 files, 20 ms on 100,000; old shared parts go after an hour.
-REPO_CONFIG = (("receive.denyDeletes", "true"), ("receive.fsckObjects", "true"),
-               ("core.quotePath", "false"), ("core.splitIndex", "true"),
-               ("splitIndex.sharedIndexExpire", "1.hour.ago"))
-
-
-def add_repo_config(repo: Repo) -> None:
-    """Set what REPO_CONFIG names and the repo's config lacks (gtfc-watch also does
-    this, for repos made by an older gtfc); an admin's own value stays."""
-    have = repo.local_config()
-    for key, value in REPO_CONFIG:
-        if key.lower() not in have:
-            repo.git("config", key, value)
-
-
-def cmd_bootstrap(args) -> int:
-    check_git_version()
-    path = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
-    real = os.path.realpath(path)
-    for other in registered_repos():
-        if real.startswith(other.rstrip("/") + "/"):
-            raise GtfcError(f"{path} is inside the gtfc repo {other}, which already syncs "
-                            "it — pick a folder outside it")
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise GtfcError(f"{path} is a file — bootstrap a folder")
-    if not os.path.isdir(os.path.dirname(path)):      # a typo makes no new tree of folders
-        raise GtfcError(f"{os.path.dirname(path)} does not exist — create it first, or "
-                        "check the path")
-    repo = Repo(path)
-    existing = os.path.isdir(repo.git_dir) and repo.setting("node")
-    if existing and not repo.has_commit():
-        existing = ""                   # a bootstrap that stopped half way: finish it
-    if existing:
-        info(f"{repo.path} is already a gtfc repo (node {existing})")
-    else:
-        name = args.name or existing or default_node_name()
-        node = this_node(name, args.address, os.path.realpath(path))  # checks first
-        os.makedirs(path, exist_ok=True)
-        if not os.path.isdir(repo.git_dir):
-            run(["git", "init", "-q", "-b", "main", repo.path])
-        configure_repo(repo, name)
-        write_node_record(repo, node)
-        with repo.lock():
-            commit_local(repo)
-        housekeep(repo)     # packs a big first commit, in the background: joins copy it
-        info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
-             f"Next, on another host: ssh -A THAT-HOST, then: "
-             f"gtfc-join {args.address or os.uname().nodename} "
-             f"{shell_word(home_relative(repo.path))}")
-    register_repo(repo.path)
-    refresh_access(all_local_repos())
-    return 0
-
-
-def remote_gtfc_command(args: List[str]) -> str:
-    """A command line for the remote login shell that finds gtfc there, even when it
-    sits in ~/.local/bin or /usr/local/bin, which non-interactive ssh leaves off PATH."""
-    fallback = os.path.dirname(os.path.abspath(sys.argv[0]))
-    script = ('PATH="$PATH:$HOME/.local/bin:/usr/local/bin:' + fallback + '"; '
-              'export PATH; command -v gtfc >/dev/null || exit 127; exec gtfc "$@"')
-    return " ".join(shlex.quote(a) for a in ["sh", "-c", script, "gtfc", *args])
-
-
-def operator_ssh(host: str, command: str, stdin: bytes):
-    """ssh as the operator (agent, ~/.ssh/known_hosts): used by join and only there."""
-    proc = run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ForwardAgent=no",
-                "-o", "ClearAllForwardings=yes", "--", host, command],
-               input=stdin, check=False, timeout=TRANSFER_TIMEOUT)
-    if proc.returncode == 255:
-        text = proc.stderr.decode(errors="replace")
-        if "Host key verification failed" in text:
-            raise GtfcError(f"{host}'s host key is not in your known_hosts (or changed) — "
-                            f"check its fingerprint, run `ssh {host}` once to accept it, retry")
-        if "Permission denied" in text:
-            raise GtfcError(f"could not log in to {host} as you — connect to this host "
-                            "with `ssh -A` so your agent can vouch for it, then retry")
-        raise GtfcError(f"could not reach {host} ({failure_detail(text)}) — check the "
-                        "name and that its sshd runs, then retry")
-    if proc.returncode == 127:
-        raise GtfcError(f"gtfc is not installed on {host} — scp gtfc.py {host}: && "
-                        f"ssh {host} python3 gtfc.py install")
-    if proc.returncode != 0:
-        raise GtfcError(f"{host} refused the join: "
-                        f"{last_line(proc.stderr).replace('gtfc: ', '', 1)}")
-    if proc.stderr:
-        sys.stderr.buffer.write(proc.stderr)
-    return dict(line.split("=", 1) for line in proc.stdout.decode().splitlines()
-                if "=" in line)
-
-
-def cmd_join(args) -> int:
-    import shutil                       # see "Imported where used"
-    check_git_version()
-    host = args.host
-    if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
-            or host.startswith("-"):
-        raise GtfcError(f"{host!r} is not a host name — give it as HOST or USER@HOST")
-    given = os.path.abspath(os.path.expanduser(args.dir))
-    # Peers pin the real path (a forced command compares it exactly), while the
-    # remote is asked for the path as the user wrote it, relative to home.
-    local = check_repo_path(os.path.realpath(given))
-    if os.path.exists(local) and (not os.path.isdir(local) or os.listdir(local)):
-        raise GtfcError(f"{local} exists and is not empty — join into a new folder or "
-                        "move it aside (gtfc never overwrites files)")
-    name = args.name or default_node_name()
-    me = this_node(name, args.address, local)
-    answer = operator_ssh(host, remote_gtfc_command(
-        ["accept-join", home_relative(given), name]), format_node(me).encode())
-    remote_path, remote_node = answer.get("path"), answer.get("node")
-    if not remote_path or not remote_node:
-        raise GtfcError(f"{host} gave no repo path — is gtfc there the same version?")
-    created = not os.path.exists(local)
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
-               **git_ssh_env(ssh_options(None, None)))
-    progress = sys.stderr.isatty()     # a long clone shows git's progress meter
-    proc = run(["git", "clone", "--progress" if progress else "-q", "--origin",
-                "gtfc-join", f"ssh://{host}{remote_path}", local],
-               env=env, check=False, timeout=24 * 3600, show_stderr=progress)
-    if proc.returncode != 0:
-        if created:
-            shutil.rmtree(local, ignore_errors=True)
-        why = "see git's message above" if progress else last_line(proc.stderr)
-        raise GtfcError(f"cloning from {host} failed: {why} — "
-                        "retry gtfc-join; it is safe to repeat")
-    repo = Repo(local)
-    repo.git("remote", "remove", "gtfc-join")
-    configure_repo(repo, name)
-    if read_nodes(repo).get(name, Node("", "", "", "", "")).key != me.key:
-        raise GtfcError(f"{host} did not record this node — retry gtfc-join")
-    repo.git("update-ref", f"{HAS}{remote_node}", repo.head())
-    register_repo(repo.path)
-    refresh_access(all_local_repos())
-    report(send_head(repo))
-    info(f"{repo.path}: joined through {host} as {name!r}; peers: "
-         f"{', '.join(p.name for p in peers(repo))}")
-    return 0
-
-
-def cmd_accept_join(args) -> int:
-    """Remote half of join: record the new node, let it in, tell the others."""
-    try:
-        repo = find_repos(args.dir)[0]
-    except GtfcError:
-        raise GtfcError(f"{args.dir} is not a gtfc repo on {os.uname().nodename} — join "
-                        "through a host that is a member") from None
-    try:
-        node = parse_node(args.name, sys.stdin.read(65536))
-    except ValueError as e:
-        raise GtfcError(f"bad node record for {args.name!r}: {e}") from None
-    if node.name == repo.node:
-        raise GtfcError(f"{node.name!r} is this node's own name — join with --name OTHER")
-    existing = read_nodes(repo).get(node.name)
-    if existing and existing.key != node.key:
-        raise GtfcError(f"a node named {node.name!r} already exists with another key — "
-                        "join with --name OTHER")
-    with repo.lock():
-        write_node_record(repo, node)
-        commit_local(repo)
-    refresh_access(all_local_repos())
-    others = [p.name for p in peers(repo) if p.name != node.name]
-    report(send_head(repo, only=others))
-    print(f"path={repo.path}\nnode={repo.node}")
-    return 0
-
-
-def sync_each(args, step, all_well: str) -> int:
-    """push and pull: run step on each repo, report peers not reached."""
-    check_git_version()
-    failed = False
-    for repo in find_repos(args.repo):
-        repo.allow_mass_delete = args.allow_mass_delete
-        announce_merge_rule(repo)
-        sent_to: List[str] = []
-        failures = step(repo, sent_to)
-        report(failures)
-        failed |= bool(failures)
-        info(f"{repo.path}: at {short(repo.head())}" +
-             (f", sent to {', '.join(sorted(sent_to))}" if sent_to else "") +
-             (f", {counted(len(failures), 'peer')} not reached" if failures else all_well))
-    return 1 if failed else 0
-
-
-def cmd_push(args) -> int:
-    return sync_each(args, push_repo, ", peers up to date")
-
-
-def cmd_pull(args) -> int:
-    return sync_each(args, pull_repo, "")
-
-
-def drop_member(repo: Repo, name: str) -> None:
-    """Delete a node's record (committed) and forget its refs."""
-    with repo.lock():
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(repo.path, NODES_DIR, name))
-        commit_local(repo)
-    for prefix in (INBOX, HAS):
-        repo.git("update-ref", "-d", prefix + name, check=False)
-
-
-def cmd_remove(args) -> int:
-    """Remove another node: once this reaches the others, its key is refused."""
-    check_git_version()
-    repos = [r for r in find_repos(args.repo) if args.node in read_nodes(r)]
-    if not repos:
-        raise GtfcError(f"no node named {args.node!r} in "
-                        f"{args.repo or 'your gtfc repos'} — see the names in .gtfc/nodes/")
-    failed = False
-    for repo in repos:
-        if args.node == repo.node:
-            raise GtfcError(f"{args.node!r} is this node — to leave, run gtfc unjoin")
-        drop_member(repo, args.node)
-        refresh_access(all_local_repos())
-        failures = send_head(repo)
-        report(failures)
-        failed |= bool(failures)
-        info(f"{repo.path}: removed {args.node}; peers drop its key as they sync")
-    return 1 if failed else 0
-
-
-def cmd_unjoin(args) -> int:
-    """Leave the cluster: tell the peers, stop syncing, keep the files and history."""
-    check_git_version()
-    repos = find_repos(args.repo)
-    if len(repos) > 1:
-        raise GtfcError("you have several gtfc repos — name the one to leave: "
-                        "gtfc unjoin DIR")
-    repo = repos[0]
-    others = peers(repo)
-    drop_member(repo, repo.node)
-    failures = send_head(repo)
-    report(failures)
-    if others and len(failures) == len(others):
-        warn(f"no peer heard that {repo.node} left — on one of them run: "
-             f"gtfc remove {repo.node}")
-    unregister_repo(repo.path)
-    repo.git("config", "--unset", "gtfc.node")
-    refresh_access(all_local_repos())
-    info(f"{repo.path}: left the cluster; the folder stays, with its history, as a "
-         "plain git repo")
-    return 0
-
-
-def cmd_integrate(args) -> int:
-    for repo in find_repos(args.repo):
-        integrate(repo)
-    return 0
-
-
-# The installed gtfc is a launcher that imports PREFIX/lib/gtfc/gtfc.py as a module:
-# Python keeps a module's compiled form (written here at install), never a script's,
-# and compiling gtfc is a third of gtfc-shell's start-up, paid on every push.  It runs
-# python3 -IS: gtfc needs only the standard library, and skipping site (whose .pth
-# files may import whole packages) takes Python's start from ~30 ms to ~7 ms; -I also
-# keeps PYTHON* variables out.  A shell script, so that python3 is found on each
-# user's PATH as `#!/usr/bin/env python3` would (which cannot pass flags portably).
-LAUNCHER = """#!/bin/sh
-# Written by `gtfc install`: gtfc itself is {lib}/gtfc.py (run `gtfc --help`).
-exec python3 -IS -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv.pop(0)
-import gtfc; sys.exit(gtfc.main())' {quoted_lib} "$0" "$@"
-"""
-
-
-def cmd_install(args) -> int:
-    import py_compile                       # see "Imported where used"
-    import importlib.util
-    prefix = os.path.abspath(os.path.expanduser(args.prefix or (
-        "/usr/local" if os.geteuid() == 0 else os.path.join(home(), ".local"))))
-    bindir, libdir = os.path.join(prefix, "bin"), os.path.join(prefix, "lib", "gtfc")
-    for folder in (bindir, libdir):
-        os.makedirs(folder, exist_ok=True)
-    program = os.path.join(libdir, "gtfc.py")
-    source = os.path.realpath(__file__)
-    if source != os.path.realpath(program):
-        with open(source, encoding="utf-8") as f:
-            # Atomic: a running watcher keeps its old file, new runs get the new.
-            write_file_atomic(program, f.read(), mode=0o644)
-    with contextlib.suppress(py_compile.PyCompileError, OSError):
-        py_compile.compile(program, cfile=importlib.util.cache_from_source(program),
-                           doraise=True)
-    launcher = LAUNCHER.format(lib=libdir, quoted_lib=shlex.quote(libdir))
-    write_file_atomic(os.path.join(bindir, "gtfc"), launcher, mode=0o755)
-    for link in LINK_NAMES:
-        path = os.path.join(bindir, link)
-        if os.path.islink(path) and os.readlink(path) == "gtfc":
-            continue
-        if os.path.lexists(path) and not os.path.islink(path):
-            raise GtfcError(f"{path} exists and is not gtfc's symlink — remove it, rerun")
-        tmp = path + ".gtfc-new"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.symlink("gtfc", tmp)
-        os.replace(tmp, path)
-    info(f"installed gtfc {VERSION} in {bindir}")
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        info(f"note: {bindir} is not on your PATH — add it, e.g. in ~/.profile:\n"
-             f'    export PATH="{bindir}:$PATH"')
-    return 0
-
-
-# Watching: debounce, commit, push, retry ##################################
+# Pipeline 1, watch: the loop #################################################
 
 def repo_setting(repo: Repo, name: str, default: float) -> float:
     """A number from the repo's local git config (gtfc.NAME), never synced."""
@@ -4020,69 +2079,1761 @@ def watch_lock(repo: Repo):
         yield
 
 
-def cmd_watch(args) -> int:
-    check_git_version()
-    repos = find_repos(args.repo)
-    stop = threading.Event()
-    wake_r, wake_w = os.pipe()
-    errors: List[str] = []
+# Pipeline 2, commit ##########################################################
 
-    def on_signal(signum, frame):
-        stop.set()
-        os.write(wake_w, b"x")
+def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
+    """Commit what changed in the working tree, except files over gtfc.maxFileSize,
+    which stay here (see hold_back); True if a commit was made.  paths: where the
+    watcher saw changes, so that an edit does not cost a walk of the whole tree;
+    None: look everywhere."""
+    limit = max_file_size(repo)        # checked first: a typo there is said at once
+    if paths is not None and len(paths) > MAX_LISTED_PATHS:
+        paths = None
+    if paths:
+        paths = echoes_removed(repo, paths)
+        if not paths:
+            return False
+    changed = worktree_changes(repo, paths)
+    if not changed:
+        return False
+    held = hold_back(repo, changed, limit, everywhere=paths is None)
+    listed = [p for p in changed if p not in held] \
+        if len(changed) <= MAX_LISTED_PATHS else None
+    added = stage(repo, listed, held)
+    if added is None:
+        return False                    # every change is held back
+    if exclude_nested_repos(repo, added.stderr) or b"beyond a symbolic link" in added.stderr \
+            or b"did not match any files" in added.stderr:
+        # A folder replaced by a symlink, a file removed since git status saw it (its
+        # pathspec fails the whole add): look at all.
+        added = stage(repo, None, held)
+    if added.returncode != 0:
+        if b"index.lock" in added.stderr:
+            raise GtfcError(f"{repo.git_dir}/index.lock exists: another git is working "
+                            "in this repo — if none is, remove that file")
+        warn(f"{repo.path}: some files could not be read and stay uncommitted: "
+             f"{last_line(added.stderr)}")
+    # Plumbing, not `git commit`, which would look at every file once more (a
+    # tenth of a second in a 100,000-file tree) to word a summary nobody reads.
+    parent = repo.head_if_any()
+    tree = repo.out("write-tree")
+    changes = tree_changes(repo, parent or repo.out("hash-object", "-t", "tree", os.devnull),
+                           tree)
+    if not changes:
+        return False
+    check_mass_delete(repo, vanished(changes))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(repo.state_dir, "mass-delete"))
+    names = [os.fsdecode(c.path) for c in changes]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    message = f"{repo.node}: {shown}"
+    commit = repo.out("-c", f"user.name={repo.node}", "-c", f"user.email=gtfc@{repo.node}",
+                      "commit-tree", "--no-gpg-sign", tree, *(["-p", parent] if parent else []),
+                      "-m", message)
+    repo.git("update-ref", "-m", f"commit: {message}", "HEAD", commit, parent or "")
+    if parent and not any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes):
+        same_members(parent, commit)
+    return True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
-    import faulthandler                 # see "Imported where used"
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+MAX_LISTED_PATHS = 1000     # beyond this, naming paths to git costs more than a walk
+
+
+def echoes_removed(repo: Repo, paths: set) -> set:
+    """paths without those that are just as our last checkout wrote them: the
+    watcher sees our own writes, and a git status for each peer's change would
+    cost every receiver a few ms.  Judged by content, never by stat: a write in
+    the same clock tick as ours would look the same."""
+    head, written, _ = repo.checked_out
+    if not written or head != repo.head_if_any():
+        return paths
+    return {p for p in paths if not as_written(repo, written.get(os.fsencode(p)))}
+
+
+def as_written(repo: Repo, c: Optional["Change"]) -> bool:
+    if c is None:
+        return False
+    full = os.path.join(repo.path, os.fsdecode(c.path))
+    try:
+        return c.kind != "D" and holds_blob(full, os.lstat(full), c.new_mode, c.new_oid)
+    except FileNotFoundError:
+        return c.kind == "D"
+    except OSError:
+        return False
+
+
+def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
+    """Paths that differ from HEAD (modified, deleted, new and not ignored, staged),
+    among paths if given."""
+    if paths is not None and not paths:
+        return []
+    proc = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
+                    "--no-renames", "--", *(sorted(paths) if paths else [":/"]),
+                    env={"GIT_LITERAL_PATHSPECS": "1"} if paths else None, check=False)
+    if proc.returncode != 0:
+        if paths:                       # e.g. a path inside a nested repo: look everywhere
+            return worktree_changes(repo, None)
+        raise GtfcError(f"`git status` failed in {repo.path}: {last_line(proc.stderr)}")
+    return [entry[3:] for entry in proc.stdout.split(b"\0") if entry]
+
+
+def stage(repo: Repo, listed: Optional[List[bytes]], held: List[bytes]):
+    """git add: exactly the listed paths, or (None) everything but the held ones.
+    None when there is nothing to add (git add without paths would add all)."""
+    if listed == []:
+        return None
+    if listed is not None:
+        return repo.git("add", "-A", "--ignore-errors", "--pathspec-from-file=-",
+                        "--pathspec-file-nul", input=b"\0".join(listed),
+                        env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+    excluded = [":(exclude,literal,top)" + os.fsdecode(p) for p in held]
+    return repo.git("add", "-A", "--ignore-errors", "--", ":/", *excluded, check=False)
+
+
+DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
+
+
+def max_file_size(repo: Repo) -> int:
+    """gtfc.maxFileSize in bytes (git's k, m, g suffixes); 0 means no limit."""
+    text = repo.setting("maxFileSize").strip()
+    if not text:
+        return DEFAULT_MAX_FILE_SIZE
+    match = re.fullmatch(r"(\d+)\s*([kmg]?)(i?b)?", text.lower())
+    if not match:
+        raise GtfcError(f"gtfc.maxFileSize = {text!r} in {repo.git_dir}/config is not a "
+                        "size — e.g. git config gtfc.maxFileSize 200m (0: no limit)")
+    return int(match.group(1)) * 1024 ** " kmg".index(match.group(2) or " ")
+
+
+def size_text(n: float) -> str:
+    """52428800 -> '50 MiB', 102400 -> '100 KiB', 1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024:
+            break
+        n /= 1024
+    else:
+        unit = "GiB"
+    return f"{n:.3g} {unit}" if unit != "bytes" and n < 1000 else f"{n:.0f} {unit}"
+
+
+def oversized(repo: Repo, changed: List[bytes], limit: int) -> List[Tuple[bytes, int]]:
+    """(path, size) of the changed regular files over limit (0: no limit)."""
+    found = []
+    for path in changed if limit else []:
+        with contextlib.suppress(OSError):
+            st = os.lstat(os.path.join(repo.path, os.fsdecode(path)))
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                found.append((path, st.st_size))
+    return found
+
+
+def hold_back(repo: Repo, changed: List[bytes], limit: int,
+              everywhere: bool = True) -> List[bytes]:
+    """The changed files over limit (gtfc.maxFileSize): they stay uncommitted, so
+    peers keep what they had (nothing half-synced).  Said once per file (the ones
+    said are in .git/gtfc/held-back), listed by status."""
+    held = [path for path, _ in oversized(repo, changed, limit)]
+    record = os.path.join(repo.state_dir, "held-back")
+    try:
+        with open(record, "rb") as f:
+            known = set(f.read().split(b"\0")) - {b""}
+    except FileNotFoundError:
+        known = set()
+    for path in sorted(set(held) - known):
+        warn(f"{repo.path}/{os.fsdecode(path)} is over gtfc.maxFileSize "
+             f"({size_text(limit)}): kept here, not synced — raise the limit "
+             "(git config gtfc.maxFileSize 200m) or list it in .gitignore")
+    # Looking at some paths only, the others keep their entries.
+    now = set(held) | (set() if everywhere else known - set(changed))
+    if now != known:
+        write_file_atomic(record, "".join(os.fsdecode(p) + "\0" for p in sorted(now)))
+    return held
+
+
+NESTED_REPO_RE = re.compile(rb"error: '(.+)/' does not have a commit checked out|"
+                            rb"adding embedded git repository: (.+)")
+
+
+def exclude_nested_repos(repo: Repo, stderr: bytes) -> bool:
+    """A git repo inside the synced folder cannot be synced (git would store only a
+    pointer to its commit): list it in .git/info/exclude, say so once, go on."""
+    nested = [os.fsdecode(a or b).strip() for a, b in NESTED_REPO_RE.findall(stderr)]
+    if not nested:
+        return False
+    exclude = os.path.join(repo.git_dir, "info", "exclude")
+    os.makedirs(os.path.dirname(exclude), exist_ok=True)
+    with open(exclude, "a", encoding="utf-8", errors="surrogateescape") as f:
+        for path in nested:
+            f.write(f"/{path}/\n")
+            repo.git("rm", "-q", "--cached", "--ignore-unmatch", "--", path,
+                     env={"GIT_LITERAL_PATHSPECS": "1"})
+            warn(f"{repo.path}/{path} is a git repo of its own; gtfc cannot sync a repo "
+                 "inside a repo, so it is now excluded (.git/info/exclude)")
+    return True
+
+
+def vanished(changes: List["Change"]) -> int:
+    """How many files were deleted without their content turning up at a new path:
+    a folder renamed or moved is no loss."""
+    added: Dict[str, int] = {}
+    for c in changes:
+        if c.kind == "A":
+            added[c.new_oid] = added.get(c.new_oid, 0) + 1
+    lost = 0
+    for c in changes:
+        if c.kind == "D":
+            if added.get(c.old_oid):
+                added[c.old_oid] -= 1           # each new copy accounts for one delete
+            else:
+                lost += 1
+    return lost
+
+
+def check_mass_delete(repo: Repo, deleted: int) -> None:
+    """Refuse to commit the loss of most files at once (an unmounted disk, a wrong
+    rm -rf): committed, the deletion would spread to every node."""
+    if deleted < MASS_DELETE_MIN or repo.allow_mass_delete:
+        return
+    total = repo.git("ls-tree", "-r", "-z", "--name-only", "HEAD").stdout.count(b"\0")
+    if deleted * 2 <= total:
+        return
+    repo.git("reset", "-q")           # unstage; the files on disk stay as they are
+    write_file_atomic(os.path.join(repo.state_dir, "mass-delete"), f"{deleted} {total}\n")
+    raise GtfcError(f"{deleted} of {total} files vanished from {repo.path} at once — "
+                    "not syncing that (is a disk unmounted?); if you meant it: "
+                    f"gtfc-push --allow-mass-delete {shlex.quote(repo.path)}")
+
+
+# Pipeline 3, send: fan-out and push sessions #################################
+
+def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
+    """Commits we know a peer (or any peer) has: what it pushed us, what we sent it
+    or fetched from it."""
+    return {oid for prefix in (INBOX, HAS) for name, oid in repo.refs(prefix).items()
+            if peer is None or name == peer}
+
+
+# Peers found read-only (gtfc-shell.denywrite) this process, per repo: they fetch
+# by themselves, so we stop pushing to them until the next pull round.
+READ_ONLY_PEERS: Dict[str, set] = {}
+
+
+def read_only_note(name: str) -> str:
+    """What the user is told once, when a peer turns out to be read-only for us."""
+    return f"{name} is read-only for us (gtfc-shell.denywrite): it fetches changes by itself"
+
+
+def push_to_peer(repo: Repo, peer: Node, on_sent=None,
+                 session: Optional["PushSession"] = None) -> Optional[str]:
+    """Send our head into the peer's inbox for us; None on success, else a one-line
+    reason.  One sender per peer at a time (the watcher and a background integration
+    may both want to), and the head is read under that lock: whoever sends last
+    sends the newest.  The push is forced, since our head may move sideways (to the
+    canonical merge, see merge_incoming).  Through the watcher's push session when
+    it has one and the change is small, else with git push."""
+    with repo.lock(timeout=TRANSFER_TIMEOUT, name=f"send-{peer.name}.lock"):
+        oid = repo.head()
+        known = known_heads(repo, peer.name)
+        if oid in known:
+            return None
+        failure = open_connection(repo, peer)
+        if not failure:
+            if session and session.send(repo, peer, oid, known):
+                pushed(repo, peer, oid)
+            else:
+                failure = push_head(repo, peer, oid)
+    if not failure and on_sent and peer.name not in READ_ONLY_PEERS.get(repo.path, ()):
+        on_sent(oid)
+    return failure
+
+
+def pushed(repo: Repo, peer: Node, oid: str) -> None:
+    repo.set_ref(f"{HAS}{peer.name}", oid)
+    note_contact(repo, peer.name, "pushed")
+
+
+def peer_git(repo: Repo, peer: Node, *args: str) -> subprocess.CompletedProcess:
+    """git talking to peer.  A shared connection made before the peer pinned this
+    repo for our key (we joined a second repo with it) is refused by the peer's
+    gtfc-shell: that connection is closed and the call made once more anew."""
+    proc = repo.git(*args, env=peer_env(repo, peer), check=False, timeout=TRANSFER_TIMEOUT)
+    if proc.returncode != 0 and b"is not the repo this key may sync" in proc.stderr \
+            and close_connection(repo, peer) and not open_connection(repo, peer):
+        proc = repo.git(*args, env=peer_env(repo, peer), check=False,
+                        timeout=TRANSFER_TIMEOUT)
+    return proc
+
+
+def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
+    proc = peer_git(repo, peer, "push", "--porcelain", "--no-verify", peer_url(peer),
+                    f"+{oid}:{INBOX}{repo.node}")
+    text = proc.stderr.decode(errors="replace")
+    if proc.returncode == 0:
+        pushed(repo, peer, oid)
+    elif "gtfc-shell.denywrite" in text:
+        READ_ONLY_PEERS.setdefault(repo.path, set()).add(peer.name)     # see read_only_note
+    else:
+        return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
+    return None
+
+
+class PushSession:
+    """The sending end of a push session to one peer (see serve_stream), kept open
+    by the watcher's link to it.  Any trouble closes it, and the push goes by git
+    (which then says what is wrong); a peer whose gtfc has no sessions yet is
+    asked again after SESSION_RETRY.  Every wait has a deadline: a peer that
+    stops answering costs SESSION_TIMEOUT, then git push's own timeouts."""
+
+    def __init__(self):
+        self.proc: Optional[subprocess.Popen] = None
+        self.used = 0.0
+        self.retry_at = 0.0
+        self.sent_last = False          # did the last push go this way
+
+    def send(self, repo: Repo, peer: Node, oid: str, known: set) -> bool:
+        """True when the peer took oid into our inbox; False: use git push."""
+        self.sent_last = False
+        if not known or time.monotonic() < self.retry_at:
+            return False                # a first push: git finds what the peer has
+        sent = repo.refs(HAS).get(peer.name)
+        pack = thin_pack(repo, oid, {sent} if sent else known)
+        if pack is None:
+            return False                # too big for a session
+        if self.proc is None and not self.open(repo, peer):
+            self.retry_at = time.monotonic() + SESSION_RETRY
+            return False
+        header = f"push {repo.node} {oid} {len(pack)}\n".encode()
+        if self.exchange(header + pack) != b"ok\n":
+            self.close()
+            return False
+        self.used = time.monotonic()
+        self.sent_last = True
+        return True
+
+    def open(self, repo: Repo, peer: Node) -> bool:
+        argv = ["ssh", *peer_ssh_options(repo, peer), *shared_connection(repo, peer),
+                *ssh_login(peer), f"{STREAM_COMMAND} '{peer.path}'"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        if self.exchange(b"") != STREAM_HELLO:     # an older gtfc, or refused
+            self.close()
+            return False
+        return True
+
+    def exchange(self, data: bytes) -> bytes:
+        """Write data, then read one line back, within SESSION_TIMEOUT; b"" on
+        any failure."""
+        deadline = time.monotonic() + SESSION_TIMEOUT
+        out, inp = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+
+        def ready(fd, event) -> bool:
+            poller = select.poll()      # not select(): kqueue can hold fds above 1023
+            poller.register(fd, event)
+            return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+
+        answer = b""
+        try:
+            while data:
+                if not ready(out, select.POLLOUT):
+                    return b""
+                data = data[os.write(out, data):]
+            while not answer.endswith(b"\n") and len(answer) < MAX_COMMAND:
+                if not ready(inp, select.POLLIN):
+                    return b""
+                chunk = os.read(inp, 4096)
+                if not chunk:
+                    return b""
+                answer += chunk
+        except OSError:
+            return b""
+        return answer
+
+    def idle(self) -> float:
+        return time.monotonic() - self.used if self.proc else 0.0
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()          # the peer's gtfc-shell sees the end, and exits
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+SESSION_RETRY = 60.0            # after a peer refused a push session
+SESSION_TIMEOUT = 30.0          # for an answer on a session (a 1 MiB pack included)
+MAX_STREAM_BYTES = 1 << 20      # a bigger change goes by git push
+
+
+def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
+    """The objects of oid that a peer holding bases lacks, deltas against those;
+    None when they are over MAX_STREAM_OBJECTS or MAX_STREAM_BYTES (read no
+    further).  Made once for every peer with the same bases (usually what we sent
+    them all last): eight peers, one pack-objects."""
+    key = (repo.path, oid, frozenset(bases))
+    with PACK_LOCK:
+        if key in LAST_PACK:
+            return LAST_PACK[key]
+        proc = subprocess.Popen(
+            ["git", "-C", repo.path, "pack-objects", "--stdout", "--revs", "--thin",
+             "--delta-base-offset", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        proc.stdin.write("".join([f"{oid}\n"] + [f"^{b}\n" for b in sorted(bases)]).encode())
+        proc.stdin.close()
+        pack = proc.stdout.read(12)
+        small = len(pack) == 12 and struct.unpack(">I", pack[8:12])[0] <= MAX_STREAM_OBJECTS
+        if small:
+            pack += proc.stdout.read(MAX_STREAM_BYTES)
+            small = not proc.stdout.read(1)
+        if not small:
+            proc.kill()
+        proc.stdout.close()
+        if proc.wait() != 0 or not small:
+            return None
+        LAST_PACK.clear()
+        LAST_PACK[key] = pack
+        return pack
+
+
+PACK_LOCK = threading.Lock()
+LAST_PACK: Dict[Tuple[str, str, frozenset], bytes] = {}
+
+
+def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
+    failure = open_connection(repo, peer)
+    if failure:
+        return failure
+    proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                    peer_url(peer), f"+HEAD:{HAS}{peer.name}")
+    if proc.returncode:
+        return explain_ssh_failure(peer.name, proc.stderr)
+    note_contact(repo, peer.name, "pulled")
+    return None
+
+
+def peer_record(repo: Repo, peer: str, what: str) -> str:
+    """.git/gtfc/peers/PEER.WHAT: when we last pushed to or pulled from a peer (the
+    file's time), and why the watcher is retrying it (.failing), for status."""
+    return os.path.join(repo.state_dir, "peers", f"{peer}.{what}")
+
+
+def note_contact(repo: Repo, peer: str, what: str) -> None:
+    path = peer_record(repo, peer, what)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w"):
+        pass
+    os.utime(path)
+
+
+def for_each_peer(action, repo: Repo, targets: List[Node]) -> Dict[str, str]:
+    """Run action(repo, peer) for all targets in parallel: {peer: failure}."""
+    from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"
+    if not targets:
+        return {}
+
+    def attempt(peer):
+        try:
+            return peer.name, action(repo, peer)
+        except GtfcError as e:          # e.g. a timeout: that peer failed, not all
+            return peer.name, f"{peer.name}: {e}"
+
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        return {name: why for name, why in pool.map(attempt, targets) if why}
+
+
+def send_head(repo: Repo, only: Optional[List[str]] = None,
+              sent_to: Optional[List[str]] = None) -> Dict[str, str]:
+    """Push HEAD to every peer (or those named) not known to have it, adding the
+    names of those it went to to sent_to.  No network round trip at all when every
+    peer already has it."""
+    read_only = set(READ_ONLY_PEERS.get(repo.path, ()))
+    targets = [p for p in peers(repo)
+               if p.name not in read_only and (only is None or p.name in only)]
+    went = [] if sent_to is None else sent_to
+
+    def send(repo: Repo, peer: Node) -> Optional[str]:
+        return push_to_peer(repo, peer, on_sent=lambda oid: went.append(peer.name))
+    failures = for_each_peer(send, repo, targets)
+    for name in sorted(READ_ONLY_PEERS.get(repo.path, set()) - read_only):
+        info(read_only_note(name))
+    return failures
+
+
+def is_novel(repo: Repo, head: str) -> bool:
+    """True if no peer is known to have head: we made it, so we must spread it."""
+    return head not in known_heads(repo)
+
+
+def report(failures: Dict[str, str]) -> None:
+    for why in failures.values():
+        warn(why)
+
+
+def push_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
+    try:
+        integrate(repo)
+    finally:        # our commits go out even when peers' changes cannot be applied here
+        sent = send_head(repo, sent_to=sent_to)
+    return sent
+
+
+def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]:
+    """Fetch from every peer, merge, and send on what they lack.  Also the moment to
+    re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
+    forget which peers were read-only."""
+    READ_ONLY_PEERS.pop(repo.path, None)
+    members = peers(repo)
+    failures = for_each_peer(fetch_from_peer, repo, members)
+    integrate(repo)
+    refresh_access(all_local_repos())
+    sent = send_head(repo, only=[p.name for p in members if p.name not in failures],
+                     sent_to=sent_to)
+    housekeep(repo)
+    return {**failures, **sent}
+
+
+def housekeep(repo: Repo) -> None:
+    """git's own upkeep (packing loose objects), which gtfc keeps off the path of a
+    change: the watcher runs it when idle, pull and gtfc-shell's merges after."""
+    repo.git("maintenance", "run", "--auto", "--quiet", check=False)
+
+
+# A push session: a running gtfc-watch keeps one open to each peer it sends to
+# (`gtfc-receive 'REPO'` through the forced command), so that a change costs no
+# new ssh channel, gtfc-shell start and ref advertisement at every hop and on
+# every peer.  After a greeting line, each push is a line `push NAME OID SIZE`
+# and SIZE bytes of a thin pack (at most MAX_STREAM_OBJECTS objects: more go
+# by git push); the answer is `ok` or `error: WHY`, and an error ends the
+# session (the sender then pushes with git, which says why in git's words).
+# What receive-pack and gtfc's hook enforce, this enforces: only the peer's own
+# inbox moves, objects are checked (fsck) and the commit must be complete.
+STREAM_HELLO = b"gtfc-receive 1\n"
+MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
+# The sender closes a session after a pull interval idle; this end gives up on one
+# whose sender vanished (TCP keepalive would take two hours), or on a push that is
+# still not checked by then.
+SESSION_IDLE_MAX = 900
+
+
+def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
+    data, answer = sys.stdin.buffer, sys.stdout.buffer
+    answer.write(STREAM_HELLO)
+    answer.flush()
+    member_at = ""                      # the .gtfc folder (or HEAD) membership was checked in
+    while True:
+        # SIGALRM ends the process; what a push left in quarantine, git gc clears.
+        signal.alarm(SESSION_IDLE_MAX)
+        line = data.readline(MAX_COMMAND)
+        if not line:
+            return 0
+        try:
+            name, oid, size = parse_push_line(line, peer_names)
+            head = repo.head_if_any()       # membership and the switch may change
+            members = head and (repo.top_entry(head, GTFC_FOLDER) or head)  # while open
+            if members != member_at:
+                check_member(repo, peer_names, head or "HEAD")
+                member_at = members
+            if head and len(oid) != len(head):  # git would take it for an abbreviation
+                raise GtfcError("refused: not an object id of this repo's hash")
+            check_writable(denywrite, peer_names)
+            with quarantine(repo) as env:
+                receive_objects(repo, data, size, env)
+                receive_ref(repo, name, oid, env)
+        except GtfcError as e:
+            answer.write(f"error: {e}\n".encode())
+            answer.flush()
+            return 1
+        answer.write(b"ok\n")
+        answer.flush()
+        if not ring_doorbell(repo, name):
+            start_background_integrate(repo)
+
+
+def parse_push_line(line: bytes, peer_names: List[str]) -> Tuple[str, str, int]:
+    words = line.decode("ascii", errors="replace").split()
+    if len(words) != 4 or words[0] != "push" or not OID_RE.fullmatch(words[2]) \
+            or not words[3].isdigit() or len(words[3]) > 12 or not line.endswith(b"\n"):
+        raise GtfcError("refused: malformed push line")
+    if int(words[3]) > MAX_STREAM_BYTES:
+        raise GtfcError("refused: a push session takes at most 1 MiB")
+    if words[1] not in peer_names:
+        raise GtfcError(f"refused: {words[1][:64]!r} is not this key's inbox")
+    if set(words[2]) == {"0"}:
+        raise GtfcError("refused: peers may not delete a ref")
+    return words[1], words[2], int(words[3])
+
+
+def receive_objects(repo: Repo, data, size: int, env: Dict[str, str]) -> None:
+    """Read size bytes of pack into the quarantine env names, every object checked
+    (--strict)."""
+    header = data.read(min(size, 12))
+    if len(header) < 12 or header[:4] != b"PACK" or \
+            struct.unpack(">I", header[8:12])[0] > MAX_STREAM_OBJECTS:
+        raise GtfcError("refused: not a small pack")
+    unpack = subprocess.Popen(["git", "-C", repo.path, "unpack-objects", "-q", "--strict"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=dict(os.environ, **env))
+    left = size - 12
+    try:
+        unpack.stdin.write(header)
+        while left > 0:
+            chunk = data.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            unpack.stdin.write(chunk)
+            left -= len(chunk)
+        unpack.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = unpack.stderr.read()
+    if unpack.wait() != 0 or left > 0:
+        raise GtfcError(f"refused: bad pack ({last_line(err) or 'cut short'})")
+
+
+def receive_ref(repo: Repo, name: str, oid: str, env: Dict[str, str]) -> None:
+    """Check that oid is a commit whose history is complete with what the
+    quarantine env names holds; then move NAME's inbox to it."""
+    found = repo.loose_object(oid, env["GIT_OBJECT_DIRECTORY"])    # it came in the pack
+    kind = found[0] if found else \
+        repo.git("cat-file", "-t", oid, env=env, check=False).stdout.strip()
+    if kind != b"commit":
+        raise GtfcError(f"refused: {short(oid)} is not a commit")
+    if proven_complete(repo, oid, env["GIT_OBJECT_DIRECTORY"]):
+        proc = None
+    else:                               # what receive-pack asks: git walks all it must
+        proc = repo.git("rev-list", "--objects", "--quiet", oid, "--not", "--all", env=env,
+                        check=False)
+    if proc and proc.returncode != 0:
+        raise GtfcError(f"refused: {short(oid)}'s history is incomplete "
+                        f"({last_line(proc.stderr)})")
+    accept_quarantined(repo, env["GIT_OBJECT_DIRECTORY"])
+    repo.set_ref(INBOX + name, oid, f"gtfc: pushed by {name}")
+
+
+def proven_complete(repo: Repo, commit: str, new: str) -> bool:
+    """Is a pushed commit's history complete?  Proven here, in the common case,
+    without the walk of the whole tree that rev-list makes (a tenth of a second in
+    a 100,000-file repo).  unpack-objects --strict has checked that each object
+    the pack's objects name exists, of the right type; it remains to show that
+    the old ones among them are complete.  They are when every parent is the tip
+    of a ref (git keeps all that a ref reaches) and every old folder the new ones
+    name is the folder at that same path in the first parent.  new: the
+    quarantine holding the pack's objects.  False: not proven, ask git."""
+    fields = repo.loose_commit(commit, new)
+    tips = repo.ref_files("refs/")
+    if not fields or not fields[1] or tips is None or \
+            not set(fields[1]) <= set(tips.values()):
+        return False
+    parent = repo.loose_commit(fields[1][0])
+    return bool(parent) and folder_complete(repo, fields[0], parent[0], new, set())
+
+
+def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
+                    proven: set) -> bool:
+    """tree is complete: the same as before (a complete tree), or new with every
+    folder in it complete.  Files need no more than unpack-objects' check, and
+    submodules' commits are not ours to have.  proven: trees found complete so
+    far; each is looked at once, however often the pack names it.  (loose_tree
+    leaves a tree with a mode git would not write to git.)"""
+    if tree == before or tree in proven:
+        return True
+    entries = repo.loose_tree(tree, new)
+    old = {} if before is None else repo.loose_tree(before)
+    if entries is None or old is None:
+        return False
+    for name, (mode, oid) in entries.items():
+        if mode == FOLDER_MODE:
+            prior_mode, prior = old.get(name, (b"", None))
+            if not folder_complete(repo, oid, prior if prior_mode == mode else None, new,
+                                   proven):
+                return False
+    proven.add(tree)
+    return True
+
+
+@contextlib.contextmanager
+def quarantine(repo: Repo):
+    """Where a session's objects wait until the push is accepted (as receive-pack
+    keeps them): a refused push, even one whose objects git already wrote before
+    its last check failed, leaves nothing in the repo.  Yields git's environment."""
+    import shutil, tempfile             # see "Imported where used"
+    objects = os.path.join(repo.git_dir, "objects")
+    # Named as git names its own, so that git gc clears one a killed gtfc left.
+    folder = tempfile.mkdtemp(prefix="tmp_objdir-incoming-", dir=objects)
+    try:
+        yield {"GIT_OBJECT_DIRECTORY": folder, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
+               "GIT_QUARANTINE_PATH": folder}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def accept_quarantined(repo: Repo, folder: str) -> None:
+    """Move checked objects into the repo; one already there stays (same bytes)."""
+    objects = os.path.join(repo.git_dir, "objects")
+    for sub in os.listdir(folder):
+        for name in os.listdir(os.path.join(folder, sub)):
+            os.makedirs(os.path.join(objects, sub), exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(os.path.join(folder, sub, name), os.path.join(objects, sub, name))
+
+
+# Pipeline 4, receive: gtfc-shell #############################################
+
+def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
+    """Serve one git fetch or push of a pinned repo to a peer.  A push may only
+    move the peer's own inbox refs/gtfc/in/<peer>: every other ref is hidden from
+    it, and git refuses updates to hidden refs; a hook refuses deletes."""
+    verb, path = parse_git_command(os.environ.get("SSH_ORIGINAL_COMMAND"))
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        del os.environ[name]            # if sshd lets any in (AcceptEnv), git must not see them
+    repo = Repo(pinned_repo(path, pinned))
+    git_dir = repo.git_dir
+    if not os.path.isdir(git_dir):
+        raise GtfcError(f"{repo.path} is missing on {os.uname().nodename} (unmounted or "
+                        "moved?) — it syncs again once it is back")
+    check_member(repo, peer_names)
+    if verb == "upload-pack":
+        os.execvp("git", ["git", "upload-pack", "--strict", git_dir])
+    check_writable(denywrite, peer_names)
+    if verb == "stream":
+        return serve_stream(repo, peer_names, denywrite)
+    # receive.autogc=false: the pusher would wait for the gc; see housekeep().
+    confine = ["-c", f"core.hooksPath={receive_hooks_dir(repo)}",
+               "-c", "receive.autogc=false",
+               "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
+    for name in peer_names:
+        confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
+    status = subprocess.call(["git", *confine, "receive-pack", git_dir])
+    if status == 0 and not ring_doorbell(repo, peer_names[0]):
+        start_background_integrate(repo)
+    return status
+
+
+STREAM_COMMAND = "gtfc-receive"      # a push session: see serve_stream
+GIT_VERBS = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack",
+             STREAM_COMMAND: "stream",
+             "git upload-pack": "upload-pack", "git receive-pack": "receive-pack"}
+MAX_COMMAND = 4096
+
+
+def sq_dequote(text: str) -> str:
+    """Undo git's shell quoting of a path: 'a b' with ' as '\\'' and ! as '\\!'.
+    Anything else (double quotes, bare words, trailing text) is refused."""
+    if not text.startswith("'"):
+        raise ValueError("path is not single-quoted")
+    out, i = [], 1
+    while True:
+        end = text.find("'", i)
+        if end < 0:
+            raise ValueError("unterminated quote")
+        out.append(text[i:end])
+        i = end + 1
+        if i == len(text):
+            return "".join(out)
+        if text[i:i + 1] == "\\" and text[i + 1:i + 2] in ("'", "!") \
+                and text[i + 2:i + 3] == "'":
+            out.append(text[i + 1])
+            i += 3
+            continue
+        raise ValueError("text after the quoted path")
+
+
+def parse_git_command(command: Optional[str]) -> Tuple[str, str]:
+    """SSH_ORIGINAL_COMMAND → ("upload-pack" | "receive-pack", path), or GtfcError."""
+    if not command:
+        raise GtfcError("this key may only sync a gtfc repo: no shell, no commands — "
+                        "use gtfc-push / gtfc-pull")
+    if len(command) > MAX_COMMAND or any(c in command for c in "\0\n\r"):
+        raise GtfcError("refused: malformed command — this key may only run "
+                        "git-upload-pack or git-receive-pack")
+    for prefix, verb in GIT_VERBS.items():
+        if command.startswith(prefix + " "):
+            try:
+                return verb, sq_dequote(command[len(prefix) + 1:])
+            except ValueError as e:
+                raise GtfcError(f"refused: {e} — this key may only sync a gtfc repo") from None
+    raise GtfcError(f"refused {command.split(' ')[0][:40]!r}: this key may only run "
+                    "git-upload-pack or git-receive-pack on its gtfc repo")
+
+
+def pinned_repo(path: str, pinned: List[str]) -> str:
+    """The pinned repo that path names exactly (no `..`, no symlink, no prefix)."""
+    wanted = path.rstrip("/")
+    if wanted.endswith("/.git"):
+        wanted = wanted[:-len("/.git")]
+    for repo in pinned:
+        if wanted == repo.rstrip("/"):
+            return repo
+    raise GtfcError(f"refused: {path[:200]!r} is not the repo this key may sync")
+
+
+# receive.denyDeletes only guards branches, so a hook refuses every delete (and a tag
+# or tree, which merges could not use).
+PRE_RECEIVE_HOOK = """#!/bin/sh
+# Written by gtfc: peers may update their inbox ref, never delete a ref.
+while read old new ref; do
+  case "$new" in *[!0]*) ;; *) echo "gtfc: refused: peers may not delete $ref" >&2; exit 1;; esac
+  [ "$(git cat-file -t "$new")" = commit ] ||
+    { echo "gtfc: refused: $ref must be a commit" >&2; exit 1; }
+done
+"""
+
+
+def receive_hooks_dir(repo: Repo) -> str:
+    """gtfc's own hooks for receive-pack, in .git/gtfc, where no push can write."""
+    folder = os.path.join(repo.state_dir, "hooks")
+    hook = os.path.join(folder, "pre-receive")
+    try:
+        with open(hook, encoding="utf-8") as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = None
+    if current != PRE_RECEIVE_HOOK or not os.access(hook, os.X_OK):
+        write_file_atomic(hook, PRE_RECEIVE_HOOK, mode=0o755)
+    return folder
+
+
+def check_writable(denywrite: bool, peer_names: List[str]) -> None:
+    if denywrite or denied_now(peer_names):
+        raise GtfcError(f"{os.uname().nodename} is read-only for its peers "
+                        "(gtfc-shell.denywrite) — it fetches changes by itself")
+
+
+def integrate_after_receive(repo: Repo) -> None:
+    """Run in the background after a peer pushed: merge, and pass our head on when
+    it holds something no peer has (our merge or local edits) or when membership
+    changed (so a node that joined through us is let in everywhere)."""
+    request_integration(repo)
+    result = integrate(repo, wait=False)
+    if result and (is_novel(repo, result.new) or result.members_changed):
+        report(send_head(repo))
+    housekeep(repo)
+
+
+# A running gtfc-watch integrates what peers push itself — warm, and in its log:
+# gtfc-shell rings its doorbell, a FIFO the watcher keeps open, with the sender's
+# name.  With no watcher reading, the open fails and gtfc-shell integrates.
+
+def doorbell_path(repo: Repo) -> str:
+    return os.path.join(repo.state_dir, "doorbell")
+
+
+def ring_doorbell(repo: Repo, sender: str) -> bool:
+    try:
+        fd = os.open(doorbell_path(repo), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:                     # no doorbell, or nobody listening (ENXIO)
+        return False
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        os.write(fd, sender.encode() + b"\n")
+        return True
+    except BlockingIOError:             # a full pipe: the watcher has work queued
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class Doorbell:
+    """The watcher's end of the doorbell."""
+
+    def __init__(self, repo: Repo):
+        self.path = doorbell_path(repo)
+        self.fd: Optional[int] = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        try:
+            os.makedirs(repo.state_dir, exist_ok=True)
+            os.mkfifo(self.path, 0o600)
+            # Read-write: the FIFO never reports end-of-file between two writers.
+            self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as e:    # a file system without FIFOs: gtfc-shell merges instead
+            warn(f"{repo.path}: no doorbell ({e.strerror}): pushes are merged by "
+                 "gtfc-shell, a little slower")
+
+    def fileno(self) -> Optional[int]:
+        return self.fd
+
+    def senders(self) -> set:
+        if self.fd is None:
+            return set()
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                chunk = os.read(self.fd, 65536)
+                data += chunk
+                if len(chunk) < 65536:
+                    break
+        return set(data.decode(errors="replace").split()) if data else set()
+
+    def close(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = None
+
+
+def check_member(repo: Repo, peer_names: List[str], commit: str = "HEAD") -> None:
+    """The peer must still be a member.  Removing a node drops its key from
+    authorized_keys2, but a connection it opened before (shared connections stay
+    up for minutes) was let in by the old file: membership has the last word."""
+    if not peer_names:
+        raise GtfcError("this key's authorized_keys2 line names no peer (--peer) — "
+                        "run gtfc-pull here to rewrite the gtfc block")
+    for name in peer_names:
+        if repo.git("cat-file", "-e", f"{commit}:{NODES_DIR}/{name}",
+                    check=False).returncode == 0:
+            return
+    raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of "
+                    f"{repo.path}")
+
+
+def denied_now(peer_names: List[str]) -> bool:
+    """Has the admin switched this peer's line to gtfc-shell.denywrite since its
+    connection was let in?  sshd chose the forced command then; the file decides now."""
+    try:
+        with open(os.path.join(home(), ".ssh", "authorized_keys2"), encoding="utf-8",
+                  errors="surrogateescape") as f:
+            _, block, _ = split_managed_block(f.read())
+    except FileNotFoundError:
+        return False
+    for line in block:
+        if line.startswith('command="') and "gtfc-shell.denywrite" in line:
+            words = line.split('"')[1].split()
+            if any(("--peer", name) in zip(words, words[1:]) for name in peer_names):
+                return True
+    return False
+
+
+def start_background_integrate(repo: Repo) -> None:
+    """Merge what was just pushed, after the pusher has gone: its push returns as
+    soon as the objects are safe here.  A fork, not a new gtfc: this process has
+    already paid Python's start-up, a large part of a change's trip."""
+    import traceback                    # see "Imported where used"
     global STAMP_WARNINGS
-    STAMP_WARNINGS = True
-    events = EventLog(EventLog.ERROR if args.quiet else
-                      EventLog.DETAIL if args.verbose else EventLog.EVENT, args.syslog)
-    with contextlib.ExitStack() as stack:
-        loops = []
-        for repo in repos:
-            try:
-                stack.enter_context(watch_lock(repo))
-            except GtfcError as e:
-                if len(repos) == 1:
-                    raise
-                warn(f"{e}; watching the others")   # one busy repo must not block all
+    os.makedirs(repo.state_dir, exist_ok=True)
+    log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    child = os.fork()
+    if child:
+        os.close(log)
+        os.waitpid(child, 0)    # it exits at once: a push session leaves no zombies
+        return
+    if os.fork():               # the merge runs in a grandchild, adopted by init
+        os._exit(0)
+    STAMP_WARNINGS = True               # the child writes .git/gtfc/log, where times help
+    try:                                # the child: detached, its output to the log
+        os.setsid()
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        integrate_after_receive(repo)
+    except GtfcError as e:
+        warn(str(e))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+# Pipeline 5, integrate: merge and check out ##################################
+
+class Integration(NamedTuple):
+    old: str
+    new: str
+    committed: bool          # local changes were committed
+    merged: bool             # a merge commit was made
+    members_changed: bool
+
+
+def integrate(repo: Repo, wait: bool = True,
+              paths: Optional[set] = None) -> Optional[Integration]:
+    """Commit local changes, merge everything peers sent or we fetched, and move the
+    working tree along — under the repo lock.
+
+    wait=False: a process that finds the lock busy goes (its caller has left a rerun
+    flag first: request_integration); whoever holds the lock runs once more when it
+    sees the flag, so a burst of pushes costs one integration, not one waiting
+    process each."""
+    flag = os.path.join(repo.state_dir, "rerun")
+    result: Optional[Integration] = None
+    while True:
+        try:
+            with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(flag)
+                step = integrate_locked(repo, paths)
+        except RepoBusy:
+            return result
+        if step.new != step.old:
+            run_on_change(repo, step.old, step.new)
+        if step.members_changed:
+            forget_former_members(repo)
+            refresh_access(all_local_repos())
+        result = step if result is None else Integration(
+            result.old, step.new, result.committed or step.committed,
+            result.merged or step.merged, result.members_changed or step.members_changed)
+        if not os.path.exists(flag):
+            return result
+        wait = False
+        paths = None if paths is None else set()    # the rerun is for what came in
+
+
+ON_CHANGE_TIMEOUT = 120
+
+
+def run_on_change(repo: Repo, old: str, new: str) -> None:
+    """Run gtfc.onChange (this node's git config, never synced) after peers' changes
+    reached the files: the paths that changed on stdin, one per line, in the repo
+    folder.  E.g. reload a service whose config came in.  Its failure is logged,
+    never fatal to sync."""
+    command = repo.setting("onChange")
+    if not command:
+        return
+    paths = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
+    env = dict(os.environ, GTFC_REPO=repo.path, GTFC_OLD=old, GTFC_NEW=new)
+    try:
+        proc = run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=False,
+                   input=b"".join(p + b"\n" for p in paths.split(b"\0") if p),
+                   timeout=ON_CHANGE_TIMEOUT)
+    except GtfcError as e:
+        warn(f"{repo.path}: gtfc.onChange: {e}")
+        return
+    if proc.returncode != 0:
+        warn(f"{repo.path}: gtfc.onChange exited with {proc.returncode}: "
+             f"{last_line(proc.stderr)} (sync goes on)")
+
+
+def forget_former_members(repo: Repo) -> None:
+    """Drop the refs of nodes that left, so nothing they left behind is merged."""
+    members = set(read_nodes(repo))
+    for prefix in (INBOX, HAS):
+        for name in set(repo.refs(prefix)) - members:
+            repo.git("update-ref", "-d", prefix + name, check=False)
+
+
+def request_integration(repo: Repo) -> None:
+    """Ask for one more integration round, by whoever holds the lock or by us."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    open(os.path.join(repo.state_dir, "rerun"), "w").close()
+
+
+def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
+    committed = merged = False
+    refusal = ""
+    for _attempt in range(5):
+        committed |= commit_local(repo, paths)
+        paths = None                    # a refused checkout: a file changed, look again
+        old = repo.head()
+        new, merged_now = merge_incoming(repo, old)
+        merged |= merged_now
+        if new == old:
+            break
+        refusal = update_worktree(repo, old, new)
+        if not refusal:
+            break
+    else:
+        why = (f"could not update the files in {repo.path} ({refusal}); nothing is lost — "
+               "gtfc retries on the next round")
+        write_file_atomic(stuck_path(repo), why + "\n")
+        raise GtfcError(why)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(stuck_path(repo))
+    changed = new != old and repo.checked_out[2]
+    if new != old and not changed:
+        same_members(old, new)
+    return Integration(old, new, committed, merged, changed)
+
+
+def stuck_path(repo: Repo) -> str:
+    """.git/gtfc/stuck: why peers' changes could not be applied here, for status."""
+    return os.path.join(repo.state_dir, "stuck")
+
+
+def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
+    """Fold head and every incoming commit it lacks into one commit: (result, merged).
+
+    When one commit contains all the others, that is the result (a fast-forward).
+    Otherwise what is merged is not the heads themselves but the content commits
+    behind them (see content_tips), in sorted order.  So nodes that know the same edits reach
+    the same commit, however the edits reached them and whichever merges they made
+    on the way — a node whose merge differs from the canonical one simply moves to
+    the canonical one.  A head with no history in common with ours (a peer that
+    bootstrapped anew) is skipped with a warning instead of blocking all merges."""
+    pending = unmerged_heads(repo, head)
+    if not pending:
+        return head, False
+    if len(pending) == 1:           # the common case: one peer's edit on top of ours
+        tip = next(iter(pending))
+        if head in (repo.parents(tip) or ()) or repo.git(
+                "merge-base", "--is-ancestor", head, tip, check=False).returncode == 0:
+            return tip, False
+    related = [head]
+    for oid in sorted(pending):
+        if repo.git("merge-base", head, oid, check=False).returncode == 0:
+            related.append(oid)
+        else:
+            warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
+                 "repo (a peer bootstrapped anew?) — have that node re-join")
+    if len(related) == 1:           # nothing came in
+        return head, False
+    independent = repo.out("merge-base", "--independent", *related).split()
+    if len(independent) == 1:       # one of them contains all the others
+        return independent[0], False
+    tips = content_tips(repo, independent)
+    if hold_back_merges(repo, head, tips):
+        return head, False
+    result = tips[0]
+    for other in tips[1:]:
+        result = merge_commits(repo, result, other)
+    return result, len(tips) > 1 and result != head
+
+
+def hold_back_merges(repo: Repo, head: str, tips: List[str]) -> bool:
+    """True (and said once, and noted for gtfc status) while a member announces
+    another merge rule — in head and in every commit to merge, since an upgraded
+    node's announcement arrives in the commits it sends.  Merging then would make
+    commits that node merges differently, and the two would never agree.
+    Fast-forwards still happen, so the cluster moves on through the other nodes'
+    merges until all are upgraded."""
+    note = os.path.join(repo.state_dir, "merges-held")
+    others = other_merge_rules(repo, head)
+    for tip in tips if others else ():
+        others = {name: rule for name, rule in other_merge_rules(repo, tip).items()
+                  if name in others}
+    if not others:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(note)
+        return False
+    why = (", ".join(f"{name} runs merge rule {rule}" for name, rule in sorted(others.items()))
+           + f", this node {MERGE_RULE}: this node merges nothing until every host runs "
+           "the same gtfc (upgrade them and restart their watchers)")
+    if not os.path.exists(note):
+        warn(f"{repo.path}: {why}")
+        write_file_atomic(note, why + "\n")
+    return True
+
+
+def unmerged_heads(repo: Repo, head: str) -> set:
+    """The commits peers sent us or have that head does not contain.  Which ones
+    it does is remembered (Repo.contained) and carried to a child of head, so
+    that the common rounds — our own commit, one peer's commit on top of ours,
+    our checkout's echo — ask git nothing."""
+    incoming = known_heads(repo)
+    known = contained_in(repo, head)
+    new = incoming - known
+    one_on_top = len(new) == 1 and head in (repo.parents(next(iter(new))) or ())
+    if new and not one_on_top:
+        known |= set(repo.out("for-each-ref", "--format=%(objectname)", f"--merged={head}",
+                              INBOX, HAS).split())
+        incoming = known_heads(repo)
+        new = incoming - known
+    repo.contained = (head, (known & incoming) | {head})    # only what may come again
+    return new
+
+
+def contained_in(repo: Repo, head: str) -> set:
+    """Commits known to be in head's history: head, and what was found in it or,
+    when the last head looked at is head's parent, in that."""
+    last, known = repo.contained
+    if last == head:
+        return set(known)
+    return known | {last, head} if last in (repo.parents(head) or ()) else {head}
+
+
+def content_tips(repo: Repo, heads: List[str]) -> List[str]:
+    """The newest commits behind heads that are not gtfc's own merges, sorted.
+
+    gtfc merges hold nothing of their own (they are a pure function of their
+    parents), so looking through them is what makes the result independent of the
+    path the edits took.  The walk descends only through gtfc merges and stops at
+    the first other commit on each path: a few steps, however long the history."""
+    seen: set = set()
+    frontier, tips = set(heads), set()
+    while frontier:
+        seen |= frontier
+        listing = repo.out("rev-list", "--no-walk=unsorted", "--no-commit-header",
+                           "--format=%H %ae %P", *sorted(frontier), env=MERGE_ENV)
+        frontier = set()
+        for line in listing.splitlines():
+            oid, email, *parents = line.split()
+            if email == MERGE_IDENTITY[1] and len(parents) >= 2:
+                frontier |= set(parents) - seen
+            else:
+                tips.add(oid)
+    return sorted(repo.out("merge-base", "--independent", *tips).split())
+
+
+def merge_commits(repo: Repo, a: str, b: str) -> str:
+    """The merge of commits a and b: a pure function of the pair, so every node that
+    merges the same two commits makes the same commit id and no node ping-pongs."""
+    first, second = sorted([a, b])
+    known = repo.merge_memo.get((first, second))
+    if known and repo.has_object(known):    # not pruned since, as a replaced merge may be
+        return known
+    bases = merge_bases(repo, first, second)
+    times = dict(zip((first, second),
+                     map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
+    tree = merge_trees(repo, bases, (first, second))
+    date = f"@{max(times.values())} +0000"
+    name, email = MERGE_IDENTITY
+    env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
+               GIT_AUTHOR_DATE=date, GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email,
+               GIT_COMMITTER_DATE=date)
+    merged = repo.out(*MERGE_CONFIG, "commit-tree", "--no-gpg-sign", tree, "-p", first,
+                      "-p", second, "-m", "gtfc: merge", env=env)
+    remember(repo, (first, second), merged)
+    return merged
+
+
+def merge_bases(repo: Repo, *commits: str) -> List[str]:
+    """git's best common ancestors of the first commit and (the merge of) the others."""
+    key = ("merge-base",) + commits
+    if key not in repo.merge_memo:
+        remember(repo, key, sorted(repo.out("merge-base", "--all", *commits).split()))
+    return repo.merge_memo[key]
+
+
+def remember(repo: Repo, key: tuple, value) -> None:
+    if len(repo.merge_memo) > 20_000:
+        repo.merge_memo.clear()
+    repo.merge_memo[key] = value
+
+
+# A version of a path: (mode, blob id) as a tree lists them, or None: no file there.
+Version = Optional[Tuple[str, str]]
+
+
+class Story(NamedTuple):
+    """What one side of a merge did to each path since the sides parted: the
+    changes (from-version, to-version) its own commits made, and who made each
+    version it holds, when."""
+    changes: Dict[bytes, set]
+    made: Dict[Tuple[bytes, Version], "Maker"]
+
+
+class Maker(NamedTuple):
+    """The newest commit that made a version (it differs there from every parent):
+    its time and author (a node's name, or gtfc's for a merge)."""
+    when: int
+    who: str
+
+
+NOBODY = Maker(0, "")
+
+
+def as_version(mode: str, oid: str) -> Version:
+    return None if mode == "000000" else (mode, oid)
+
+
+NO_BASE = ("", "")          # not a version: the sides had no common one
+COLLISION = ("", "x")       # not a version: the sides' edits collide
+MAX_BASE_DEPTH = 8          # merges of merge bases looked into, at most
+
+
+def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
+    """The tree of the merge of two commits: every path where they differ settled
+    by settle_path, in a private index that starts as the first side's tree.  What
+    each side did is read from the commits since they parted (two walks, however
+    many paths); the merge bases are asked only where both sides changed a path."""
+    changes = tree_changes(repo, *sides)
+    if not changes:
+        return repo.out("rev-parse", sides[0] + "^{tree}")
+    versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
+                for c in changes}
+    stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
+    concurrent = {path: stories[0].changes.get(path, set()) & stories[1].changes.get(path, set())
+                  for path in versions if is_concurrent(stories, path)}
+    bases_hold = common_versions(repo, list(concurrent), bases, concurrent) if concurrent else {}
+    settled: Dict[bytes, Version] = {}
+    for path, (ours, theirs) in sorted(versions.items()):
+        settled.update(settle_path(repo, path, ours, theirs, stories, sides,
+                                   bases_hold.get(path)))
+    return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
+                                                                    sides))
+
+
+def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
+                           stories: Tuple[Story, Story], sides: Tuple[str, str]
+                           ) -> Dict[bytes, Version]:
+    """A file (or symlink) kept where the merge also keeps a folder of that name
+    goes beside it as a conflict copy.  Only changed paths can meet so: a side
+    with the file has none of the folder's files."""
+    folders = {folder for path, version in settled.items() if version
+               for folder in folders_of(path)}
+    for path in sorted(p for p, v in settled.items() if v and p in folders):
+        version = settled[path]
+        side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
+        name, _ = copy_of(repo, path, version, stories[side], sides[side])
+        settled[path], settled[name] = None, version
+    return settled
+
+
+def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> str:
+    """start's tree with settled's paths set (None: removed), written by git."""
+    os.makedirs(repo.state_dir, exist_ok=True)
+    index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
+    # Never split: a private index would leave its shared part behind in .git.
+    env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
+           "GIT_CONFIG_KEY_0": "core.splitIndex", "GIT_CONFIG_VALUE_0": "false"}
+    absent = f"0 {'0' * len(start)}\t".encode()       # an --index-info line that drops a path
+    # Removals first: a file may take the place of a folder's last file.
+    entries = [absent + path for path, v in sorted(settled.items()) if v is None] + \
+        [f"{v[0]} {v[1]}\t".encode() + path for path, v in sorted(settled.items()) if v]
+    try:
+        repo.git("read-tree", start, env=env)
+        repo.git("update-index", "-z", "--index-info",
+                 input=b"".join(e + b"\0" for e in entries), env=env)
+        return repo.out("write-tree", env=env)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(index)
+
+
+def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
+           stories: Tuple[Story, Story], base: Optional[Version]) -> Version:
+    """The merge rule for one path (see the README's "How merges decide"): the
+    version the merge holds there, or COLLISION.  A side that has seen every change
+    the other made since they parted wins.  Else both changed it: what each changed
+    against the newest version both had (base; None if no file) is merged — one
+    change alone wins, an edit beats a delete, lines that do not collide merge."""
+    mine, yours = (s.changes.get(path, set()) for s in stories)
+    if yours < mine:
+        return ours
+    if mine < yours:
+        return theirs
+    if base == ours:
+        return theirs
+    if base == theirs:
+        return ours
+    if ours is None or theirs is None:
+        return ours or theirs
+    merged = merge_text(repo, base, ours, theirs) if base and base != NO_BASE else None
+    return merged or COLLISION
+
+
+def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
+    mine, yours = (s.changes.get(path, set()) for s in stories)
+    return not (mine < yours or yours < mine)
+
+
+def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
+                    both: Dict[bytes, set], depth: int = 0) -> Dict[bytes, Version]:
+    """{path: the newest version both sides had}: the merge bases' version where
+    they agree.  In criss-cross histories they may not (one base holds an older
+    version than another): then the bases are merged, for those paths only, by the
+    same rule — as git's recursive merge does for whole trees.  Where the bases'
+    versions collide, both sides may have settled that collision the same way since
+    (both: changes both sides made); else NO_BASE, as deeper than MAX_BASE_DEPTH."""
+    key = tuple(bases)
+    known = {p: repo.merge_memo[key, p, frozenset(both.get(p, ()))] for p in paths
+             if (key, p, frozenset(both.get(p, ()))) in repo.merge_memo}
+    paths = [p for p in paths if p not in known]
+    if not paths:
+        return known
+    held = [tree_versions(repo, base, paths) for base in bases]
+    found = dict(held[0])
+    unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
+    left = bases[:1]
+    for base, versions in zip(bases[1:], held[1:]):
+        differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
+        if differing and depth >= MAX_BASE_DEPTH:
+            found.update(dict.fromkeys(differing, NO_BASE))
+        elif differing:
+            stories = read_stories(repo, left, [base], differing)
+            inner = [p for p in differing if is_concurrent(stories, p)]
+            older = common_versions(repo, inner, merge_bases(repo, base, *left), both,
+                                    depth + 1) if inner else {}
+            for path in differing:
+                settled = decide(repo, path, found[path], versions[path], stories,
+                                 older.get(path))
+                if settled == COLLISION:
+                    settled = versions[path] if (found[path], versions[path]) in both[path] \
+                        else found[path] if (versions[path], found[path]) in both[path] \
+                        else NO_BASE
+                found[path] = settled
+        left.append(base)
+    for path in paths:
+        remember(repo, (key, path, frozenset(both.get(path, ()))), found[path])
+    return {**found, **known}
+
+
+def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:
+    """{path: its version in commit} for paths: read from loose trees where it can
+    be, else from git."""
+    found: Dict[bytes, Version] = dict.fromkeys(paths)
+    tree = repo.loose_tree_of(commit)
+    if tree:
+        for path in paths:
+            version = loose_version(repo, tree, path)
+            if version == NO_BASE:
+                break
+            found[path] = version
+        else:
+            return found
+    for chunk in range(0, len(paths), 1000):            # the command line's length
+        listing = repo.git("ls-tree", "-z", commit, "--",
+                           *map(os.fsdecode, paths[chunk:chunk + 1000]),
+                           env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+        for entry in filter(None, listing.split(b"\0")):
+            meta, path = entry.split(b"\t", 1)
+            mode, _, oid = meta.decode().split()
+            if path in found:
+                found[path] = (mode, oid)
+    return found
+
+
+def loose_version(repo: Repo, tree: str, path: bytes) -> Version:
+    """path's version in a loose tree (None: not there); NO_BASE: not known
+    without git (a folder on the way is packed)."""
+    *folders, name = path.split(b"/")
+    for folder in folders:
+        entries = repo.loose_tree(tree)
+        if entries is None:
+            return NO_BASE
+        if folder not in entries or entries[folder][0] != FOLDER_MODE:
+            return None
+        tree = entries[folder][1]
+    entries = repo.loose_tree(tree)
+    if entries is None:
+        return NO_BASE
+    if name not in entries or entries[name][0] == FOLDER_MODE:
+        return None
+    mode, oid = entries[name]
+    return mode.decode(), oid
+
+
+def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
+                stories: Tuple[Story, Story], sides: Tuple[str, str],
+                base: Optional[Version]) -> List[Tuple[bytes, Version]]:
+    """[(path, version)] for path in the merge; a collision keeps both versions: the
+    one made later under the name — when it was made, not when a merge carried it —
+    the other beside it as a conflict copy."""
+    settled = decide(repo, path, ours, theirs, stories, base)
+    if settled != COLLISION:
+        return [(path, settled)]
+    keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
+    later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
+    kept = (ours, theirs)[later]
+    modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
+    if len(modes) == 3 and set(modes) <= {"100644", "100755"} and modes[0] == kept[0]:
+        kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
+    return [(path, kept),
+            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
+
+
+def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,
+            side: str) -> Tuple[bytes, Version]:
+    """The conflict copy of path's version: named for the node that made it, when."""
+    when, who = made_by.made.get((path, version), NOBODY)
+    if not when:                        # it came from before the sides parted
+        who, when = last_change(repo, side, path)
+    if not NODE_NAME_RE.fullmatch(who) or who == MERGE_IDENTITY[0]:
+        who = "unknown"
+    name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
+    return os.fsencode(name), version
+
+
+def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
+                 ) -> Tuple[Story, Story]:
+    """The Story of paths on each side: in the commits of ours that theirs lacks,
+    and the other way round (each side a commit, or several: the merge of them).
+    One walk of history (two for several commits) and one diff-tree, however many
+    paths.  The paths are named to git only when they are few (it matches each
+    against every entry it compares), else filtered here.  A merge that took a
+    version from one parent changes the path only against the other: it made
+    nothing.  A version differing from every parent was made there."""
+    key = ("stories", tuple(ours), tuple(theirs), frozenset(paths))
+    if key not in repo.merge_memo:
+        remember(repo, key, walk_stories(repo, ours, theirs, paths))
+    return repo.merge_memo[key]
+
+
+def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
+                 ) -> Tuple[Story, Story]:
+    fields = "%H %P|%ct|%an"               # a line each: "< " ours, "> " theirs, then these
+    if len(ours) == len(theirs) == 1:
+        listing = repo.out("rev-list", "--left-right", "--no-commit-header", "--format=%m " +
+                           fields, f"{ours[0]}...{theirs[0]}", env=MERGE_ENV).splitlines()
+    else:
+        listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
+                   for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
+                                        *mine, "--not", *other, env=MERGE_ENV).splitlines()]
+    sides: Tuple[Story, Story] = (Story({}, {}), Story({}, {}))
+    if not listing:
+        return sides
+    commits = {}
+    for line in listing:
+        ids, when, who = line.split("|", 2)
+        mark, commit, *parents = ids.split()
+        commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
+    wanted = set(paths)
+    only = sorted(wanted) if len(wanted) <= 50 else []
+    raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
+                   "--", *map(os.fsdecode, only),
+                   input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
+                   env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
+    counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
+    commit, at = "", 0
+    while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
+        if raw[at].startswith(b":"):            # one diff per parent
+            path = raw[at + 1]
+            if path in wanted:
+                old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
+                old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
+                commits[commit][0].changes.setdefault(path, set()).add((old, new))
+                counted[commit, path, new] += 1
+            at += 2
+        else:
+            commit, at = raw[at].decode(), at + 1
+    for (commit, path, version), diffs in counted.items():
+        side, parents, when, who = commits[commit]
+        if diffs >= max(1, parents):
+            side.made[path, version] = max(side.made.get((path, version), NOBODY),
+                                           Maker(when, who))
+    return sides
+
+
+def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
+    """git's line merge of three versions of a regular file, None if the edits
+    collide (or a version is binary, or not a regular file).  The executable bit
+    merges like a line: a side that changed it wins."""
+    if not all(v and v[0] in ("100644", "100755") for v in (base, ours, theirs)):
+        return None
+    key = ("merge-text", base, ours, theirs)
+    known = repo.merge_memo.get(key, NO_BASE)
+    if known == NO_BASE or known and not repo.has_object(known[1]):    # pruned since
+        known = line_merge(repo, base, ours, theirs)
+        remember(repo, key, known)
+    return known
+
+
+def line_merge(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
+    import shutil, tempfile             # see "Imported where used"
+    os.makedirs(repo.state_dir, exist_ok=True)
+    folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
+    try:
+        files = []
+        for name, (_, oid) in zip(("ours", "base", "theirs"), (ours, base, theirs)):
+            files.append(os.path.join(folder, name))
+            with open(files[-1], "wb") as f:
+                f.write(repo.git("cat-file", "blob", oid).stdout)
+        merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False)
+        if merged.returncode != 0:
+            return None
+        blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
+
+
+def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
+    """notes.txt from node beta at T → notes.conflict-beta-20261124-213000-1a2b3c4d.txt
+
+    The blob id makes the name unique to the content: two different versions never
+    compete for one copy name, so a copy never needs a copy of its own."""
+    stem, ext = os.path.splitext(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
+    return f"{stem}.conflict-{node}-{stamp}-{blob[:8]}{ext}"
+
+
+def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
+    """(node, time) of the last non-merge commit that changed path in commit's
+    history: the node whose version this is, not the merge that carried it."""
+    def last(*only: str) -> str:
+        return repo.out("--literal-pathspecs", "rev-list", "-1", *only,
+                        "--no-commit-header", "--format=%an %ct", commit, "--",
+                        os.fsdecode(path), env=MERGE_ENV)
+    # A path only merges wrote (a conflict copy) is dated by the merge that made it.
+    line = last("--no-merges") or last()
+    who, _, when = line.rpartition(" ")
+    return (who if NODE_NAME_RE.fullmatch(who) and who != MERGE_IDENTITY[0] else "unknown"), \
+        int(when or 0)
+
+
+def folders_of(path: bytes) -> List[bytes]:
+    """b"a/b/c" -> [b"a", b"a/b"]"""
+    parts = path.split(b"/")
+    return [b"/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def update_worktree(repo: Repo, old: str, new: str) -> str:
+    """Move HEAD and the files from old to new; "" on success.  Else the reason, with
+    nothing changed: a file written since we committed is not clobbered, but
+    committed and merged on the next attempt."""
+    changes = tree_changes(repo, old, new)
+    displace_ignored(repo, changes)
+    with keep_old_inodes(repo, changes) as kept:
+        if not changes:                 # the same files (a merge that changed none)
+            proc = None
+        elif paths_alone_will_do(repo, changes, kept):
+            # Only the changed paths: read-tree would look at every file in the tree.
+            dirty = changed_since_commit(repo, changes, kept)
+            if dirty:
+                return f"{os.fsdecode(dirty)}: changed since it was committed"
+            listed = b"\0".join(c.path for c in changes)
+            proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
+                            "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
+                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+            if proc.returncode != 0:
+                # restore stages even the files it could not write (a folder not
+                # ours): put the old entries back, or the next commit would take
+                # them for our own adds and deletes, and spread the loss.
+                repo.git("reset", "-q", old, "--pathspec-from-file=-", "--pathspec-file-nul",
+                         input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+        else:
+            # Our hard links changed those files' ctime: read-tree must judge them
+            # by mtime and size, or it refuses every file we linked (the links keep
+            # what a same-size, same-mtime write would have changed).
+            proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
+                            new, check=False)
+        if proc and proc.returncode != 0:
+            return last_line(proc.stderr)
+        repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
+        rescue_racing_writes(repo, kept)
+    written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
+    members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
+    repo.checked_out = (new, written, members)
+    return ""
+
+
+# git restore matches each path against each pathspec: beyond ~100 paths, read-tree's
+# walk of the whole tree (10,000 files) is the cheaper one.
+MAX_CHECKOUT_PATHS = 100
+FILE_MODES = ("100644", "100755")
+SYMLINK_MODE, GITLINK_MODE = "120000", "160000"
+
+
+def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
+    """Can the checkout write just the changed paths, as safely as read-tree would?
+    Not when a new path is taken (by an untracked file, or a folder that may hold
+    some: read-tree refuses, a path checkout would delete them), when a file to
+    replace could not be kept for checking, for nested repos, or for many paths."""
+    if len(changes) > MAX_CHECKOUT_PATHS:
+        return False
+    linked = {path for path, _, _ in kept}
+    for c in changes:
+        if GITLINK_MODE in (c.old_mode, c.new_mode):
+            return False
+        full = os.path.join(repo.path, os.fsdecode(c.path))
+        if c.kind == "A" and os.path.lexists(full):
+            return False
+        if c.old_mode in FILE_MODES and c.kind != "A" and c.path not in linked \
+                and os.path.lexists(full):
+            return False
+    return True
+
+
+def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
+    """The first path to replace or remove that is no longer as committed in the old
+    tree (content, executable bit, or the file itself replaced), else None.  A
+    missing file is fine: a peer's edit beats a delete, as in merges."""
+    links = {path: link for path, _, link in kept}
+    for c in changes:
+        if c.kind == "A":
+            continue
+        full = os.path.join(repo.path, os.fsdecode(c.path))
+        try:
+            st = os.lstat(full)
+            link = links.get(c.path)        # every file's (see paths_alone_will_do)
+            same = (link is None or os.path.samestat(st, os.lstat(link))) and \
+                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            same = False
+        if not same:
+            return c.path
+    return None
+
+
+def displace_ignored(repo: Repo, changes) -> None:
+    """Move aside ignored files that the checkout of changes would overwrite.
+
+    An ignored file was never committed, so this copy is the only one; git's
+    checkout counts it as expendable.  When a peer adds a tracked file at its path
+    (or needs its path for a directory), ours goes to .git/gtfc/displaced/."""
+    at_risk = set()
+    for path in (c.path for c in changes if c.kind == "A"):
+        parts = os.fsdecode(path).split("/")
+        for depth in range(1, len(parts) + 1):
+            rel = "/".join(parts[:depth])
+            full = os.path.join(repo.path, rel)
+            if depth < len(parts) and os.path.isdir(full) and not os.path.islink(full):
                 continue
-            add_repo_config(repo)
-            announce_merge_rule(repo)
-            make_watcher = functools.partial(open_watcher, repo.path, force_poll=args.poll)
-            loops.append(RepoWatch(repo, make_watcher, events, stop))
-            stack.callback(lambda loop=loops[-1]: loop.doorbell.close())
-
-        def run_loop(loop):
-            try:
-                loop.run(wake_r)
-            except Exception as e:      # report, and stop the others: never half-watch
-                errors.append(str(e) if isinstance(e, GtfcError) else repr(e))
-                stop.set()
-                os.write(wake_w, b"x")
-                if not isinstance(e, GtfcError):
-                    raise
-
-        if not loops:
-            raise GtfcError("every registered repo already has a gtfc-watch running")
-        refresh_access(all_local_repos())   # e.g. after an upgrade changed the lines
-        threads = [threading.Thread(target=run_loop, args=(loop,), daemon=True)
-                   for loop in loops]
-        for t in threads:
-            t.start()
-        stop.wait()
-        for t in threads:
-            t.join(timeout=10)      # a loop ends at once; a peer's send in flight may not
-    if errors:
-        raise GtfcError(errors[0])
-    print("gtfc: watch stopped", file=sys.stderr)
-    return 0
+            if os.path.lexists(full):
+                at_risk.add(rel)
+            break
+    if not at_risk:
+        return
+    listed = repo.git("ls-files", "-z", "-o", "-i", "--exclude-standard", "--",
+                      *sorted(at_risk), env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    for rel in map(os.fsdecode, filter(None, listed.split(b"\0"))):
+        target = os.path.join(repo.state_dir, "displaced", stamp, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(os.path.join(repo.path, rel), target)
+        warn(f"{repo.path}: a peer added {rel!r}, which is ignored here; your copy "
+             f"is kept at {target}")
 
 
-# Operating: status, history, restore ######################################
+@contextlib.contextmanager
+def keep_old_inodes(repo: Repo, changes):
+    """Hard-link each file the checkout of changes will replace or remove, for the
+    moment of the checkout: [(path, committed blob, link)].
+
+    read-tree checks that a file is as committed, then replaces it.  A program
+    that writes into the file after that check (an open descriptor, an append)
+    writes into the old inode, which the checkout unlinks: the link keeps it."""
+    import shutil                       # see "Imported where used"
+    doomed = [(c.path, c.old_oid) for c in changes
+              if c.old_mode in FILE_MODES and c.kind in ("M", "D", "T")]
+    folder = os.path.join(repo.state_dir, "checkout")
+    shutil.rmtree(folder, ignore_errors=True)
+    kept = []
+    if len(doomed) <= MAX_LISTED_PATHS:     # a big checkout: not worth doubling its I/O
+        os.makedirs(folder, exist_ok=True)
+        for i, (path, oid) in enumerate(doomed):
+            link = os.path.join(folder, str(i))
+            with contextlib.suppress(OSError):      # gone already, or no hard links here
+                os.link(os.path.join(repo.path, os.fsdecode(path)), link,
+                        follow_symlinks=False)
+                kept.append((path, oid, link))
+    try:
+        yield kept
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def rescue_racing_writes(repo: Repo, kept) -> None:
+    """A kept inode whose content is no longer what was committed was written
+    during the checkout: those bytes become a conflict copy beside the file,
+    committed on the next round."""
+    import shutil                       # see "Imported where used"
+    for path, oid, link in kept:
+        now = file_blob_id(link, oid)
+        if now == oid:
+            continue
+        rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
+        target = os.path.join(repo.path, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(link, target)
+        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
+             f"replaced it; your bytes are kept as {rel}")
+
+
+# Operating: status, history, restore #########################################
 
 def ago(seconds: Optional[float]) -> str:
     if seconds is None:
@@ -4268,26 +4019,6 @@ def print_status(status: dict) -> None:
         info("  needs attention: " + "; ".join(status["attention"]))
 
 
-def cmd_status(args) -> int:
-    try:
-        statuses = [status_or_error(repo) for repo in find_repos(args.repo)]
-    except GtfcError:
-        if args.repo or not registered_repos():
-            raise
-        statuses = []               # every registered repo is missing: listed below
-    if not args.repo:               # registered repos whose folder is gone count too
-        statuses += [{"repo": path, "missing": True, "attention": attention({"missing": 1})}
-                     for path in registered_repos()
-                     if not os.path.isdir(os.path.join(path, ".git"))]
-    if args.json:
-        import json                         # see "Imported where used"
-        print(json.dumps({"repos": statuses}, indent=2))
-    else:
-        for status in statuses:
-            print_status(status)
-    return 1 if any(s["attention"] for s in statuses) else 0
-
-
 def repo_of_path(path: str) -> Tuple[Repo, str]:
     """The registered repo holding path (which may no longer exist) and path in it."""
     full = os.path.abspath(os.path.expanduser(path))
@@ -4297,31 +4028,6 @@ def repo_of_path(path: str) -> Tuple[Repo, str]:
             rel = os.path.relpath(full, root)
             return Repo(root), ("" if rel == "." else rel)
     raise GtfcError(f"{path} is not inside a gtfc repo of yours (see {registry_path()})")
-
-
-def cmd_log(args) -> int:
-    if args.path:
-        repo, rel = repo_of_path(args.path)
-    else:
-        repos = find_repos(None)
-        if len(repos) > 1:
-            raise GtfcError("you have several repos — name one, or a path in it: "
-                            f"gtfc log {home_relative(repos[0].path)}")
-        repo, rel = repos[0], ""
-    # Edits by nodes, and the conflict copies that gtfc's merges made.
-    entries = history(repo, rel, args.number, "--no-merges") + [
-        entry for entry in history(repo, rel, args.number, "--merges",
-                                   "--diff-merges=first-parent", "--diff-filter=A")
-        if ".conflict-" in entry[4]]
-    if not entries and rel:
-        raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
-                        "(gtfc log with no path lists recent changes)")
-    actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
-    for when, commit, node, kind, name in sorted(entries, key=lambda e: -e[0]):  # stable
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
-        action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
-        info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")
-    return 0
 
 
 def history(repo: Repo, rel: str, number: int, *log_args: str):
@@ -4382,31 +4088,7 @@ def check_date(repo: Repo, text: str) -> None:
                         "from gtfc log")
 
 
-def cmd_restore(args) -> int:
-    repo, rel = repo_of_path(args.path)
-    if not rel:
-        raise GtfcError("name a file or folder inside the repo, not the repo itself")
-    integrate(repo)             # what is there now goes into history first: nothing lost
-    full = os.path.join(repo.path, rel)
-    untracked = os.path.isfile(full) and repo.git(
-        "cat-file", "-e", f"HEAD:{rel}", check=False).returncode != 0
-    if untracked or worktree_changes(repo, {rel}):
-        raise GtfcError(f"{rel} holds changes gtfc did not commit (over gtfc.maxFileSize, "
-                        "or ignored) — move it aside first, so the restore loses nothing")
-    source = version_before(repo, rel, args.at)
-    if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
-        raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
-    repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
-             env={"GIT_LITERAL_PATHSPECS": "1"})
-    when = repo.out("log", "-1", "--format=%ci", source)
-    failures = push_repo(repo)
-    report(failures)
-    info(f"restored {rel} as it was at {when} ({short(source)}); " +
-         (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
-    return 1 if failures else 0
-
-
-# Services: gtfc-watch started at boot ######################################
+# Services: gtfc-watch started at boot ########################################
 
 def service_name(repo_path: str) -> str:
     """gtfc-watch-myrepo-1a2b3c4d: readable, and unique per repo path."""
@@ -4560,6 +4242,425 @@ def run_service_commands(commands: List[List[str]]) -> Optional[str]:
     return None
 
 
+# Commands ####################################################################
+
+def cmd_bootstrap(args) -> int:
+    check_git_version()
+    path = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
+    real = os.path.realpath(path)
+    for other in registered_repos():
+        if real.startswith(other.rstrip("/") + "/"):
+            raise GtfcError(f"{path} is inside the gtfc repo {other}, which already syncs "
+                            "it — pick a folder outside it")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GtfcError(f"{path} is a file — bootstrap a folder")
+    if not os.path.isdir(os.path.dirname(path)):      # a typo makes no new tree of folders
+        raise GtfcError(f"{os.path.dirname(path)} does not exist — create it first, or "
+                        "check the path")
+    repo = Repo(path)
+    existing = os.path.isdir(repo.git_dir) and repo.setting("node")
+    if existing and not repo.has_commit():
+        existing = ""                   # a bootstrap that stopped half way: finish it
+    if existing:
+        info(f"{repo.path} is already a gtfc repo (node {existing})")
+    else:
+        name = args.name or existing or default_node_name()
+        node = this_node(name, args.address, os.path.realpath(path))  # checks first
+        os.makedirs(path, exist_ok=True)
+        if not os.path.isdir(repo.git_dir):
+            run(["git", "init", "-q", "-b", "main", repo.path])
+        configure_repo(repo, name)
+        write_node_record(repo, node)
+        with repo.lock():
+            commit_local(repo)
+        housekeep(repo)     # packs a big first commit, in the background: joins copy it
+        info(f"{repo.path}: gtfc repo ready, this node is {name!r}.\n"
+             f"Next, on another host: ssh -A THAT-HOST, then: "
+             f"gtfc-join {args.address or os.uname().nodename} "
+             f"{shell_word(home_relative(repo.path))}")
+    register_repo(repo.path)
+    refresh_access(all_local_repos())
+    return 0
+
+
+def remote_gtfc_command(args: List[str]) -> str:
+    """A command line for the remote login shell that finds gtfc there, even when it
+    sits in ~/.local/bin or /usr/local/bin, which non-interactive ssh leaves off PATH."""
+    fallback = os.path.dirname(os.path.abspath(sys.argv[0]))
+    script = ('PATH="$PATH:$HOME/.local/bin:/usr/local/bin:' + fallback + '"; '
+              'export PATH; command -v gtfc >/dev/null || exit 127; exec gtfc "$@"')
+    return " ".join(shlex.quote(a) for a in ["sh", "-c", script, "gtfc", *args])
+
+
+def operator_ssh(host: str, command: str, stdin: bytes):
+    """ssh as the operator (agent, ~/.ssh/known_hosts): used by join and only there."""
+    proc = run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-o", "ForwardAgent=no",
+                "-o", "ClearAllForwardings=yes", "--", host, command],
+               input=stdin, check=False, timeout=TRANSFER_TIMEOUT)
+    if proc.returncode == 255:
+        text = proc.stderr.decode(errors="replace")
+        if "Host key verification failed" in text:
+            raise GtfcError(f"{host}'s host key is not in your known_hosts (or changed) — "
+                            f"check its fingerprint, run `ssh {host}` once to accept it, retry")
+        if "Permission denied" in text:
+            raise GtfcError(f"could not log in to {host} as you — connect to this host "
+                            "with `ssh -A` so your agent can vouch for it, then retry")
+        raise GtfcError(f"could not reach {host} ({failure_detail(text)}) — check the "
+                        "name and that its sshd runs, then retry")
+    if proc.returncode == 127:
+        raise GtfcError(f"gtfc is not installed on {host} — scp gtfc.py {host}: && "
+                        f"ssh {host} python3 gtfc.py install")
+    if proc.returncode != 0:
+        raise GtfcError(f"{host} refused the join: "
+                        f"{last_line(proc.stderr).replace('gtfc: ', '', 1)}")
+    if proc.stderr:
+        sys.stderr.buffer.write(proc.stderr)
+    return dict(line.split("=", 1) for line in proc.stdout.decode().splitlines()
+                if "=" in line)
+
+
+def cmd_join(args) -> int:
+    import shutil                       # see "Imported where used"
+    check_git_version()
+    host = args.host
+    if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
+            or host.startswith("-"):
+        raise GtfcError(f"{host!r} is not a host name — give it as HOST or USER@HOST")
+    given = os.path.abspath(os.path.expanduser(args.dir))
+    # Peers pin the real path (a forced command compares it exactly), while the
+    # remote is asked for the path as the user wrote it, relative to home.
+    local = check_repo_path(os.path.realpath(given))
+    if os.path.exists(local) and (not os.path.isdir(local) or os.listdir(local)):
+        raise GtfcError(f"{local} exists and is not empty — join into a new folder or "
+                        "move it aside (gtfc never overwrites files)")
+    name = args.name or default_node_name()
+    me = this_node(name, args.address, local)
+    answer = operator_ssh(host, remote_gtfc_command(
+        ["accept-join", home_relative(given), name]), format_node(me).encode())
+    remote_path, remote_node = answer.get("path"), answer.get("node")
+    if not remote_path or not remote_node:
+        raise GtfcError(f"{host} gave no repo path — is gtfc there the same version?")
+    created = not os.path.exists(local)
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0",
+               **git_ssh_env(ssh_options(None, None)))
+    progress = sys.stderr.isatty()     # a long clone shows git's progress meter
+    proc = run(["git", "clone", "--progress" if progress else "-q", "--origin",
+                "gtfc-join", f"ssh://{host}{remote_path}", local],
+               env=env, check=False, timeout=24 * 3600, show_stderr=progress)
+    if proc.returncode != 0:
+        if created:
+            shutil.rmtree(local, ignore_errors=True)
+        why = "see git's message above" if progress else last_line(proc.stderr)
+        raise GtfcError(f"cloning from {host} failed: {why} — "
+                        "retry gtfc-join; it is safe to repeat")
+    repo = Repo(local)
+    repo.git("remote", "remove", "gtfc-join")
+    configure_repo(repo, name)
+    if read_nodes(repo).get(name, Node("", "", "", "", "")).key != me.key:
+        raise GtfcError(f"{host} did not record this node — retry gtfc-join")
+    repo.git("update-ref", f"{HAS}{remote_node}", repo.head())
+    register_repo(repo.path)
+    refresh_access(all_local_repos())
+    report(send_head(repo))
+    info(f"{repo.path}: joined through {host} as {name!r}; peers: "
+         f"{', '.join(p.name for p in peers(repo))}")
+    return 0
+
+
+def cmd_accept_join(args) -> int:
+    """Remote half of join: record the new node, let it in, tell the others."""
+    try:
+        repo = find_repos(args.dir)[0]
+    except GtfcError:
+        raise GtfcError(f"{args.dir} is not a gtfc repo on {os.uname().nodename} — join "
+                        "through a host that is a member") from None
+    try:
+        node = parse_node(args.name, sys.stdin.read(65536))
+    except ValueError as e:
+        raise GtfcError(f"bad node record for {args.name!r}: {e}") from None
+    if node.name == repo.node:
+        raise GtfcError(f"{node.name!r} is this node's own name — join with --name OTHER")
+    existing = read_nodes(repo).get(node.name)
+    if existing and existing.key != node.key:
+        raise GtfcError(f"a node named {node.name!r} already exists with another key — "
+                        "join with --name OTHER")
+    with repo.lock():
+        write_node_record(repo, node)
+        commit_local(repo)
+    refresh_access(all_local_repos())
+    others = [p.name for p in peers(repo) if p.name != node.name]
+    report(send_head(repo, only=others))
+    print(f"path={repo.path}\nnode={repo.node}")
+    return 0
+
+
+def sync_each(args, step, all_well: str) -> int:
+    """push and pull: run step on each repo, report peers not reached."""
+    check_git_version()
+    failed = False
+    for repo in find_repos(args.repo):
+        repo.allow_mass_delete = args.allow_mass_delete
+        announce_merge_rule(repo)
+        sent_to: List[str] = []
+        failures = step(repo, sent_to)
+        report(failures)
+        failed |= bool(failures)
+        info(f"{repo.path}: at {short(repo.head())}" +
+             (f", sent to {', '.join(sorted(sent_to))}" if sent_to else "") +
+             (f", {counted(len(failures), 'peer')} not reached" if failures else all_well))
+    return 1 if failed else 0
+
+
+def cmd_push(args) -> int:
+    return sync_each(args, push_repo, ", peers up to date")
+
+
+def cmd_pull(args) -> int:
+    return sync_each(args, pull_repo, "")
+
+
+def drop_member(repo: Repo, name: str) -> None:
+    """Delete a node's record (committed) and forget its refs."""
+    with repo.lock():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(repo.path, NODES_DIR, name))
+        commit_local(repo)
+    for prefix in (INBOX, HAS):
+        repo.git("update-ref", "-d", prefix + name, check=False)
+
+
+def cmd_remove(args) -> int:
+    """Remove another node: once this reaches the others, its key is refused."""
+    check_git_version()
+    repos = [r for r in find_repos(args.repo) if args.node in read_nodes(r)]
+    if not repos:
+        raise GtfcError(f"no node named {args.node!r} in "
+                        f"{args.repo or 'your gtfc repos'} — see the names in .gtfc/nodes/")
+    failed = False
+    for repo in repos:
+        if args.node == repo.node:
+            raise GtfcError(f"{args.node!r} is this node — to leave, run gtfc unjoin")
+        drop_member(repo, args.node)
+        refresh_access(all_local_repos())
+        failures = send_head(repo)
+        report(failures)
+        failed |= bool(failures)
+        info(f"{repo.path}: removed {args.node}; peers drop its key as they sync")
+    return 1 if failed else 0
+
+
+def cmd_unjoin(args) -> int:
+    """Leave the cluster: tell the peers, stop syncing, keep the files and history."""
+    check_git_version()
+    repos = find_repos(args.repo)
+    if len(repos) > 1:
+        raise GtfcError("you have several gtfc repos — name the one to leave: "
+                        "gtfc unjoin DIR")
+    repo = repos[0]
+    others = peers(repo)
+    drop_member(repo, repo.node)
+    failures = send_head(repo)
+    report(failures)
+    if others and len(failures) == len(others):
+        warn(f"no peer heard that {repo.node} left — on one of them run: "
+             f"gtfc remove {repo.node}")
+    unregister_repo(repo.path)
+    repo.git("config", "--unset", "gtfc.node")
+    refresh_access(all_local_repos())
+    info(f"{repo.path}: left the cluster; the folder stays, with its history, as a "
+         "plain git repo")
+    return 0
+
+
+def cmd_integrate(args) -> int:
+    for repo in find_repos(args.repo):
+        integrate(repo)
+    return 0
+
+
+# The installed gtfc is a launcher that imports PREFIX/lib/gtfc/gtfc.py as a module:
+# Python keeps a module's compiled form (written here at install), never a script's,
+# and compiling gtfc is a third of gtfc-shell's start-up, paid on every push.  It runs
+# python3 -IS: gtfc needs only the standard library, and skipping site (whose .pth
+# files may import whole packages) takes Python's start from ~30 ms to ~7 ms; -I also
+# keeps PYTHON* variables out.  A shell script, so that python3 is found on each
+# user's PATH as `#!/usr/bin/env python3` would (which cannot pass flags portably).
+LAUNCHER = """#!/bin/sh
+# Written by `gtfc install`: gtfc itself is {lib}/gtfc.py (run `gtfc --help`).
+exec python3 -IS -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv.pop(0)
+import gtfc; sys.exit(gtfc.main())' {quoted_lib} "$0" "$@"
+"""
+
+
+def cmd_install(args) -> int:
+    import py_compile                       # see "Imported where used"
+    import importlib.util
+    prefix = os.path.abspath(os.path.expanduser(args.prefix or (
+        "/usr/local" if os.geteuid() == 0 else os.path.join(home(), ".local"))))
+    bindir, libdir = os.path.join(prefix, "bin"), os.path.join(prefix, "lib", "gtfc")
+    for folder in (bindir, libdir):
+        os.makedirs(folder, exist_ok=True)
+    program = os.path.join(libdir, "gtfc.py")
+    source = os.path.realpath(__file__)
+    if source != os.path.realpath(program):
+        with open(source, encoding="utf-8") as f:
+            # Atomic: a running watcher keeps its old file, new runs get the new.
+            write_file_atomic(program, f.read(), mode=0o644)
+    with contextlib.suppress(py_compile.PyCompileError, OSError):
+        py_compile.compile(program, cfile=importlib.util.cache_from_source(program),
+                           doraise=True)
+    launcher = LAUNCHER.format(lib=libdir, quoted_lib=shlex.quote(libdir))
+    write_file_atomic(os.path.join(bindir, "gtfc"), launcher, mode=0o755)
+    for link in LINK_NAMES:
+        path = os.path.join(bindir, link)
+        if os.path.islink(path) and os.readlink(path) == "gtfc":
+            continue
+        if os.path.lexists(path) and not os.path.islink(path):
+            raise GtfcError(f"{path} exists and is not gtfc's symlink — remove it, rerun")
+        tmp = path + ".gtfc-new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink("gtfc", tmp)
+        os.replace(tmp, path)
+    info(f"installed gtfc {VERSION} in {bindir}")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        info(f"note: {bindir} is not on your PATH — add it, e.g. in ~/.profile:\n"
+             f'    export PATH="{bindir}:$PATH"')
+    return 0
+
+
+def cmd_watch(args) -> int:
+    check_git_version()
+    repos = find_repos(args.repo)
+    stop = threading.Event()
+    wake_r, wake_w = os.pipe()
+    errors: List[str] = []
+
+    def on_signal(signum, frame):
+        stop.set()
+        os.write(wake_w, b"x")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
+    import faulthandler                 # see "Imported where used"
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    global STAMP_WARNINGS
+    STAMP_WARNINGS = True
+    events = EventLog(EventLog.ERROR if args.quiet else
+                      EventLog.DETAIL if args.verbose else EventLog.EVENT, args.syslog)
+    with contextlib.ExitStack() as stack:
+        loops = []
+        for repo in repos:
+            try:
+                stack.enter_context(watch_lock(repo))
+            except GtfcError as e:
+                if len(repos) == 1:
+                    raise
+                warn(f"{e}; watching the others")   # one busy repo must not block all
+                continue
+            add_repo_config(repo)
+            announce_merge_rule(repo)
+            make_watcher = functools.partial(open_watcher, repo.path, force_poll=args.poll)
+            loops.append(RepoWatch(repo, make_watcher, events, stop))
+            stack.callback(lambda loop=loops[-1]: loop.doorbell.close())
+
+        def run_loop(loop):
+            try:
+                loop.run(wake_r)
+            except Exception as e:      # report, and stop the others: never half-watch
+                errors.append(str(e) if isinstance(e, GtfcError) else repr(e))
+                stop.set()
+                os.write(wake_w, b"x")
+                if not isinstance(e, GtfcError):
+                    raise
+
+        if not loops:
+            raise GtfcError("every registered repo already has a gtfc-watch running")
+        refresh_access(all_local_repos())   # e.g. after an upgrade changed the lines
+        threads = [threading.Thread(target=run_loop, args=(loop,), daemon=True)
+                   for loop in loops]
+        for t in threads:
+            t.start()
+        stop.wait()
+        for t in threads:
+            t.join(timeout=10)      # a loop ends at once; a peer's send in flight may not
+    if errors:
+        raise GtfcError(errors[0])
+    print("gtfc: watch stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args) -> int:
+    try:
+        statuses = [status_or_error(repo) for repo in find_repos(args.repo)]
+    except GtfcError:
+        if args.repo or not registered_repos():
+            raise
+        statuses = []               # every registered repo is missing: listed below
+    if not args.repo:               # registered repos whose folder is gone count too
+        statuses += [{"repo": path, "missing": True, "attention": attention({"missing": 1})}
+                     for path in registered_repos()
+                     if not os.path.isdir(os.path.join(path, ".git"))]
+    if args.json:
+        import json                         # see "Imported where used"
+        print(json.dumps({"repos": statuses}, indent=2))
+    else:
+        for status in statuses:
+            print_status(status)
+    return 1 if any(s["attention"] for s in statuses) else 0
+
+
+def cmd_log(args) -> int:
+    if args.path:
+        repo, rel = repo_of_path(args.path)
+    else:
+        repos = find_repos(None)
+        if len(repos) > 1:
+            raise GtfcError("you have several repos — name one, or a path in it: "
+                            f"gtfc log {home_relative(repos[0].path)}")
+        repo, rel = repos[0], ""
+    # Edits by nodes, and the conflict copies that gtfc's merges made.
+    entries = history(repo, rel, args.number, "--no-merges") + [
+        entry for entry in history(repo, rel, args.number, "--merges",
+                                   "--diff-merges=first-parent", "--diff-filter=A")
+        if ".conflict-" in entry[4]]
+    if not entries and rel:
+        raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
+                        "(gtfc log with no path lists recent changes)")
+    actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
+    for when, commit, node, kind, name in sorted(entries, key=lambda e: -e[0]):  # stable
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+        action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
+        info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    repo, rel = repo_of_path(args.path)
+    if not rel:
+        raise GtfcError("name a file or folder inside the repo, not the repo itself")
+    integrate(repo)             # what is there now goes into history first: nothing lost
+    full = os.path.join(repo.path, rel)
+    untracked = os.path.isfile(full) and repo.git(
+        "cat-file", "-e", f"HEAD:{rel}", check=False).returncode != 0
+    if untracked or worktree_changes(repo, {rel}):
+        raise GtfcError(f"{rel} holds changes gtfc did not commit (over gtfc.maxFileSize, "
+                        "or ignored) — move it aside first, so the restore loses nothing")
+    source = version_before(repo, rel, args.at)
+    if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
+        raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
+    repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
+             env={"GIT_LITERAL_PATHSPECS": "1"})
+    when = repo.out("log", "-1", "--format=%ci", source)
+    failures = push_repo(repo)
+    report(failures)
+    info(f"restored {rel} as it was at {when} ({short(source)}); " +
+         (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
+    return 1 if failures else 0
+
+
 def cmd_service(args) -> int:
     os_name = args.os or service_os()
     if os_name != service_os() and args.action != "show":
@@ -4608,7 +4709,7 @@ def cmd_service(args) -> int:
     return 1 if failed else 0
 
 
-# Command line #############################################################
+# Command line ################################################################
 
 EXAMPLES = """\
 examples:

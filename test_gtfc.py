@@ -2085,6 +2085,17 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(failures, [], "\n".join(failures))
 
 
+    def test_case2_a_merge_never_brings_back_an_exec_bit_everyone_removed(self):
+        """Case 2 of the merge review, as the fuzzer found it (seed 26): beta set
+        l1.txt's exec bit and removed it again, alpha removed it too, while eps
+        edited a line and gamma deleted the file.  Merging against one merge base,
+        gtfc ended with eps's text and beta's old exec bit: a version nobody wrote
+        (which, as an "edit", would also beat a delete)."""
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.assertEqual(MergeFuzz(26, tmp, nodes=5, steps=56).run(), [])
+
+
 def fuzz_main(args):
     """make fuzz: many seeded histories; prints each failing seed and a summary."""
     count = int(args[0]) if args else 1000

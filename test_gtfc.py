@@ -1495,15 +1495,18 @@ class DeterministicMergeTest(TwoClonesTestCase):
         final = gtfc.merge_commits(self.a, merged, deleted)
         self.assertEqual(git(self.a.path, "ls-tree", "--name-only", final).split(), ["g.txt"])
 
+    def three_edits(self):
+        """alpha's and beta's edits of f.txt (at 2000 and 2005) and gamma's new h.txt
+        (2010), each on the base."""
+        return [self.commit(self.tree_with(self.base, {name: f"{who}'s\n"}), [self.base],
+                            when, who, who)
+                for name, who, when in (("f.txt", "alpha", 2000), ("f.txt", "beta", 2005),
+                                        ("h.txt", "gamma", 2010))]
+
     def test_case3_a_deleted_conflict_copy_stays_deleted(self):
         """alpha's merge and gamma's fold each make the same conflict copy, in two
         different merge commits.  alpha deletes it; gamma edits another file."""
-        x = self.commit(self.tree_with(self.base, {"f.txt": "alpha's\n"}), [self.base],
-                        2000, "x", "alpha")
-        y = self.commit(self.tree_with(self.base, {"f.txt": "beta's\n"}), [self.base],
-                        2005, "y", "beta")
-        z = self.commit(self.tree_with(self.base, {"h.txt": "gamma's\n"}), [self.base],
-                        2010, "z", "gamma")
+        x, y, z = self.three_edits()
         at_alpha = gtfc.merge_commits(self.a, x, y)
         at_gamma = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, z, x), y)
         self.assertNotEqual(at_alpha, at_gamma)
@@ -1539,12 +1542,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         """alpha's edit (2000) reaches the merge inside a merge with gamma's later
         edit of another file (2010); beta's edit of the same file (2005) is later
         than alpha's, so beta's keeps the name."""
-        x = self.commit(self.tree_with(self.base, {"f.txt": "alpha's\n"}), [self.base],
-                        2000, "x", "alpha")
-        y = self.commit(self.tree_with(self.base, {"f.txt": "beta's\n"}), [self.base],
-                        2005, "y", "beta")
-        z = self.commit(self.tree_with(self.base, {"h.txt": "gamma's\n"}), [self.base],
-                        2010, "z", "gamma")
+        x, y, z = self.three_edits()
         files = self.merged_files(gtfc.merge_commits(self.a, x, z), y)
         self.assertEqual(files.pop("f.txt"), "beta's")
         (copy, text), = [(n, t) for n, t in files.items() if ".conflict-" in n]

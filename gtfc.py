@@ -3317,9 +3317,12 @@ Version = Optional[Tuple[str, str]]
 
 class Story(NamedTuple):
     """What one side of a merge did to each path since the sides parted: the
-    changes (from-version, to-version) its own commits made, and who made each
-    version it holds, when."""
+    changes (from-version, to-version) its commits show against their parents
+    (changes: a merge that took one parent's version shows a change against the
+    other), those that made a version no parent had (own: what the side *did*),
+    and who made each version it holds, when."""
     changes: Dict[bytes, set]
+    own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
 
 
@@ -3408,7 +3411,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     the other made since they parted wins.  Else both changed it: what each changed
     against the newest version both had (base; None if no file) is merged — one
     change alone wins, an edit beats a delete, lines that do not collide merge."""
-    mine, yours = (s.changes.get(path, set()) for s in stories)
+    mine, yours = (s.own.get(path, set()) for s in stories)
     if yours < mine:
         return ours
     if mine < yours:
@@ -3424,7 +3427,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
 
 
 def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
-    mine, yours = (s.changes.get(path, set()) for s in stories)
+    mine, yours = (s.own.get(path, set()) for s in stories)
     return not (mine < yours or yours < mine)
 
 
@@ -3570,7 +3573,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}), Story({}, {}))
+    sides: Tuple[Story, Story] = (Story({}, {}, {}), Story({}, {}, {}))
     if not listing:
         return sides
     commits = {}
@@ -3585,6 +3588,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                    input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
                    env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
+    shown: Dict[Tuple[str, bytes, Version], set] = {}
     commit, at = "", 0
     while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
         if raw[at].startswith(b":"):            # one diff per parent
@@ -3594,6 +3598,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                 old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
                 commits[commit][0].changes.setdefault(path, set()).add((old, new))
                 counted[commit, path, new] += 1
+                shown.setdefault((commit, path, new), set()).add(old)
             at += 2
         else:
             commit, at = raw[at].decode(), at + 1
@@ -3602,6 +3607,8 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         if diffs >= max(1, parents):
             side.made[path, version] = max(side.made.get((path, version), NOBODY),
                                            Maker(when, who))
+            side.own.setdefault(path, set()).update(
+                (old, version) for old in shown[commit, path, version])
     return sides
 
 

@@ -1708,17 +1708,18 @@ class MergeModel:
         common = [e for e in events if (self.before(e, a) or e is a) and (self.before(e, b) or e is b)]
         return [e for e in common if not any(self.before(e, o) for o in common)]
 
-    def counting(self, events, value, prev):
+    def counting(self, events, value):
         """(newest, counting): the events of one register (or one path) that nothing
         supersedes, and of those the ones not absorbed.
         A version is the same whoever wrote it: an event is also superseded by one
-        that had seen the same change (from the same value to the same value) made
-        elsewhere, by a writer the event did not know of, and moved on from it."""
+        that had seen the same change (from the same version of the file to the
+        same version) made elsewhere, by a writer the event did not know of, and
+        moved on from it."""
         newest = [e for e in events if not any(self.before(e, o) for o in events)
                   and not any(value(o) != value(e) and not self.before(o, e) and any(
                       u is not e and self.before(u, o) and not self.before(u, e)
-                      and value(u) == value(e) and prev(u) == prev(e) for u in events)
-                      for o in events)]
+                      and u.full == e.full and u.full_before == e.full_before
+                      for u in events) for o in events)]
         out = []
         for e in newest:
             absorbed = False
@@ -1745,15 +1746,14 @@ class MergeModel:
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}
-        _, alive = self.counting(touching, lambda e: e.full, lambda e: e.full_before)
+        _, alive = self.counting(touching, lambda e: e.full)
         exists = any(not e.deleted and e.id not in settled for e in alive)
         registers = {r for e in touching for r in e.writes}
         counted = {}
         for register in registers:
             # A delete clears every register: a value it saw no longer counts.
             writers = [e for e in touching if register in e.writes or e.deleted]
-            newest, counting = self.counting(writers, lambda e: e.writes.get(register),
-                                             lambda e: e.before.get(register))
+            newest, counting = self.counting(writers, lambda e: e.writes.get(register))
             counted[register] = ({e.writes[register] for e in newest if not e.deleted},
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})

@@ -77,6 +77,10 @@ from unittest import mock
 HERE = os.path.dirname(os.path.abspath(__file__))
 GTFC_PY = os.path.join(HERE, "gtfc.py")
 sys.path.insert(0, HERE)
+# Neither the tests nor gtfc may lean on the runner's git config (a fresh host has
+# none: no identity, no aliases, no defaults): git here, in-process gtfc included,
+# reads only each repo's own config.  The cluster's hosts have their own homes.
+os.environ.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
 import gtfc  # noqa: E402  (the module under test, next to this file)
 TEST_USER = "gtfcuser"
 USER_HOME = "/home/" + TEST_USER
@@ -887,9 +891,11 @@ def session_processes(c, host, repo):
 
 
 def git(cwd, *args, env=None, input=None):
-    return subprocess.run(["git", "-C", cwd, *args], check=True, capture_output=True,
-                          text=True, env=dict(os.environ, **(env or {})),
-                          input=input).stdout.strip()
+    """git in cwd as the tests' own identity (a -c in args or GIT_AUTHOR_* in env
+    beats it): the runner's identity, if any, is never read."""
+    return subprocess.run(["git", "-C", cwd, *TEST_CONFIG, *args], check=True,
+                          capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), input=input).stdout.strip()
 
 
 class ProcessStarted(Exception):
@@ -898,6 +904,7 @@ class ProcessStarted(Exception):
 
 TEST_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+TEST_CONFIG = ["-c", "user.name=t", "-c", "user.email=t@t"]
 
 
 def make_repo(path, node):

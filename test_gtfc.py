@@ -24,7 +24,7 @@ an ssh-agent (R/operator/agent.sock) holding a key that every host's
 ~/.ssh/authorized_keys accepts, so `Cluster.ssh_operator("beta", cmd)` is
 `local$ ssh -A beta cmd`.
 
-gtfc.py (next to this file) is installed with `gtfc.py install --prefix R/prefix`;
+gtfc.py (next to this file, or $GTFC_PY) is installed with `gtfc.py install --prefix R/prefix`;
 R/prefix/bin is first on PATH both for `Cluster.run` and for ssh sessions (sshd's
 SetEnv), as if the admin had installed gtfc in /usr/local/bin.
 
@@ -75,13 +75,20 @@ import zlib
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GTFC_PY = os.path.join(HERE, "gtfc.py")
-sys.path.insert(0, HERE)
+# The gtfc.py under test: the one next to this file, or GTFC_PY=/some/dir/gtfc.py
+# (make mutate points it at mutated copies).  Imported here, installed on the
+# cluster's hosts, and run by the tests that start it as a process.
+GTFC_PY = os.path.abspath(os.environ.get("GTFC_PY") or os.path.join(HERE, "gtfc.py"))
+if os.path.basename(GTFC_PY) != "gtfc.py" or not os.path.isfile(GTFC_PY):
+    sys.exit(f"GTFC_PY={GTFC_PY}: not a file named gtfc.py")
+sys.path.insert(0, os.path.dirname(GTFC_PY))
 # Neither the tests nor gtfc may lean on the runner's git config (a fresh host has
 # none: no identity, no aliases, no defaults): git here, in-process gtfc included,
 # reads only each repo's own config.  The cluster's hosts have their own homes.
 os.environ.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
-import gtfc  # noqa: E402  (the module under test, next to this file)
+import gtfc  # noqa: E402  (the module under test: GTFC_PY)
+if os.path.realpath(gtfc.__file__) != os.path.realpath(GTFC_PY):
+    sys.exit(f"imported {gtfc.__file__}, not the gtfc.py under test {GTFC_PY}")
 TEST_USER = "gtfcuser"
 USER_HOME = "/home/" + TEST_USER
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -367,8 +374,7 @@ class Cluster:
     @staticmethod
     def _resolve_gtfc_py(gtfc_py):
         if gtfc_py is _DEFAULT:
-            sibling = os.path.join(HERE, "gtfc.py")
-            return sibling if os.path.exists(sibling) else None
+            return GTFC_PY
         if gtfc_py is not None and not os.path.exists(gtfc_py):
             raise FileNotFoundError(gtfc_py)
         return gtfc_py
@@ -1875,7 +1881,8 @@ class PushSessionProtocolTest(TwoClonesTestCase):
     def test_a_session_nobody_sends_on_ends_by_itself(self):
         code = ("import sys, gtfc; gtfc.SESSION_IDLE_MAX = 1; "
                 "sys.exit(gtfc.serve_stream(gtfc.Repo(sys.argv[1]), ['beta'], False))")
-        proc = subprocess.Popen([sys.executable, "-c", code, self.a.path], cwd=HERE,
+        proc = subprocess.Popen([sys.executable, "-c", code, self.a.path],
+                                cwd=os.path.dirname(GTFC_PY),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.addCleanup(proc.stdin.close)
         self.addCleanup(proc.stdout.close)

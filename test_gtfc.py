@@ -1037,8 +1037,12 @@ class ForcedCommandFuzzTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp)
         self.repo = os.path.join(self.tmp, "repo")
         self.other = os.path.join(self.tmp, "other")
-        for path in (self.repo, self.other):
-            os.makedirs(os.path.join(path, ".git"))
+        # Repos of the same user whose paths a loose pin would take for the pinned
+        # one: siblings, a prefix, a longer name, a repo inside it.
+        self.neighbours = [os.path.join(self.tmp, name)
+                           for name in ("repo2", "rep", "repo.git", "repo/sub", "other")]
+        for path in [self.repo] + self.neighbours:
+            os.makedirs(os.path.join(path, ".git"), exist_ok=True)
         os.symlink(self.repo, os.path.join(self.tmp, "link"))
         # gtfc-shell asks the pinned repo whether the peer is still a member.
         run_command(["git", "init", "-q", self.repo])
@@ -1067,13 +1071,16 @@ class ForcedCommandFuzzTest(unittest.TestCase):
                     lambda p: "'" + p + "' '" + p + "'", lambda p: "'" + p + "'\\!''"]
         junk = ["", "", "", " ", ";id", "; id", " && id", " | sh", "\nid", " #", " --", "'",
                 " 2>/dev/null", "$(reboot)", "\r", "\t"]
+        neighbours = self.neighbours + [p + "/.git" for p in self.neighbours]
         for _ in range(self.COUNT):
-            if rng.random() < 0.2:      # the real door, exactly as git knocks
-                yield rng.choice(verbs[:4]) + " " + quotings[0](rng.choice(paths[:4]))
+            if rng.random() < 0.3:      # the real door, exactly as git knocks...
+                pinned = rng.random() < 0.6     # ...for this repo, or for a neighbour
+                path = rng.choice(paths[:4] if pinned else neighbours)
+                yield rng.choice(verbs[:4]) + " " + quotings[0](path), pinned
                 continue
             verb = rng.choice(verbs)
-            arg = rng.choice(quotings)(rng.choice(paths))
-            yield verb + rng.choice([" ", "  ", "\t", ""]) + arg + rng.choice(junk)
+            arg = rng.choice(quotings)(rng.choice(paths + neighbours))
+            yield verb + rng.choice([" ", "  ", "\t", ""]) + arg + rng.choice(junk), None
 
     @contextlib.contextmanager
     def tripwire(self):
@@ -1127,7 +1134,7 @@ class ForcedCommandFuzzTest(unittest.TestCase):
 
     def check_all(self, rng, tripwire, git_dir):
         accepted = refused = 0
-        for i, command in enumerate(self.hostile_commands(rng)):
+        for i, (command, pinned) in enumerate(self.hostile_commands(rng)):
             if "\x00" in command:
                 with self.assertRaises(gtfc.GtfcError):
                     gtfc.parse_git_command(command)
@@ -1152,6 +1159,11 @@ class ForcedCommandFuzzTest(unittest.TestCase):
                 self.assertEqual(code, 1, command)
                 self.assertTrue(stderr.startswith("gtfc: "), (command, stderr))
                 self.assertEqual(stderr.count("\n"), 1, (command, stderr))
+            if pinned is not None:      # well-formed: only the pin and denywrite decide
+                denied = bool(i % 2) and "receive-pack" in command
+                self.assertEqual(bool(started), pinned and not denied, (command, stderr))
+                if not pinned:
+                    self.assertIn("is not the repo this key may sync", stderr, command)
         self.assertGreater(accepted, 50)      # the generator does reach the real door
         self.assertGreater(refused, 5000)
 
@@ -2911,6 +2923,37 @@ class PeerKeyRestrictionTest(ClusterTestCase):
                            "ssh://alpha/home/gtfcuser/myrepo"],
                   env=AS_PEER)
         self.assertIn("HEAD", r.stdout)
+
+    def test_a_connection_pinned_to_one_repo_is_refused_the_other_repo_of_a_member(self):
+        """beta is a member of two repos on alpha, ~/pin and ~/pin2 (a sibling, and
+        its name starts with the first's).  sshd fixes a login's forced command, so
+        a connection made while beta's key was let in for ~/pin alone stays pinned
+        to it: ~/pin2 is refused there by the pin itself, since membership would
+        let beta in."""
+        c = self.c
+        self.bootstrap("alpha", "~/pin")
+        self.join("beta", via="alpha", repo="~/pin")
+        mux = ["-o", "ControlPath=/tmp/pinned.sock"]
+        c.run("beta", ["ssh", "-i", ".ssh/gtfc_ed25519", "-o", "IdentitiesOnly=yes",
+                       "-o", "BatchMode=yes", *mux, "-M", "-N", "-f",
+                       "-o", "ControlPersist=60", "alpha"], timeout=15)
+        self.addCleanup(c.run, "beta", ["ssh", *mux, "-O", "exit", "alpha"], check=False)
+        self.bootstrap("alpha", "~/pin2")
+        self.join("beta", via="alpha", repo="~/pin2")
+        self.assertIn("/home/gtfcuser/pin /home/gtfcuser/pin2 --peer beta",
+                      c.read("alpha", ".ssh/authorized_keys2"))
+        through_pinned = {"GIT_SSH_COMMAND": "ssh -o ControlMaster=no "
+                                             "-o ControlPath=/tmp/pinned.sock"}
+
+        def ls_remote(repo, env):
+            return c.run("beta", ["git", "ls-remote", f"ssh://alpha/home/gtfcuser/{repo}"],
+                         env=env, check=False, timeout=15)
+        self.assertEqual(ls_remote("pin", through_pinned).returncode, 0)
+        r = ls_remote("pin2", through_pinned)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("'/home/gtfcuser/pin2' is not the repo this key may sync", r.stderr)
+        r = ls_remote("pin2", AS_PEER)            # a new login: let in for both
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 @NEEDS_CLUSTER

@@ -2842,7 +2842,54 @@ class UnreachablePeerTest(ClusterTestCase):
                     self.assertLess(time.monotonic() - started, gtfc.CONNECT_TIMEOUT - 1)
         finally:
             c.cont_sshd("gamma")
-        self.wait_for_file("gamma", "live/note", "2\n", timeout=30)   # retried by itself
+        self.wait_for_file("gamma", "live/note", "2\n", timeout=30)   # the stalled send ends
+
+    def test_a_watcher_retries_cut_off_peers_with_backoff_and_delivers_once_they_are_back(self):
+        """beta frozen (its sshd stopped) and gamma cut off (a partition), each for
+        longer than the connect (5 s) and keep-alive (2 s x 2) timeouts, while
+        alpha's watcher has a change for them: it retries each with growing waits,
+        says so in its log, and delivers when they are back, by itself: nobody
+        pulls, and the peers' own pulls are an hour apart."""
+        c, peers = self.c, ("beta", "gamma")
+        self.bootstrap("alpha", "~/retry")
+        for host in peers:
+            self.join(host, via="alpha", repo="~/retry")
+            c.run(host, ["git", "-C", "retry", "config", "gtfc.pullInterval", "3600"])
+            c.spawn(host, ["gtfc-watch", "retry"])
+        retry_max = 6
+        c.run("alpha", ["git", "-C", "retry", "config", "gtfc.retryMax", str(retry_max)])
+        watch = c.spawn("alpha", ["gtfc-watch", "retry"])
+        c.write("alpha", "retry/before", "b\n")           # sessions open to both
+        for host in peers:
+            self.wait_for_file(host, "retry/before", "b\n")
+
+        def waits(host):
+            with open(watch.log_path) as f:
+                return [int(s) for s in re.findall(
+                    rf"retry: {host} unreachable .* \(next try in (\d+) s\)\n", f.read())]
+        c.stop_sshd("beta")
+        c.partition("gamma")
+        try:
+            c.write("alpha", "retry/while-away", "w\n")
+            wait_until(lambda: all(len(waits(h)) >= 2 for h in peers), timeout=40,
+                       what="alpha trying each peer twice")
+        finally:
+            c.cont_sshd("beta")
+            c.heal("gamma")
+        back = time.monotonic()
+        for host in peers:
+            self.assertFalse(os.path.exists(c.path(host, "retry/while-away")))
+            self.assertEqual(waits(host)[:2], [5, retry_max])          # it backs off
+        head = self.head("alpha", "retry")
+        for host in peers:
+            self.wait_for_file(host, "retry/while-away", "w\n", timeout=retry_max + 8)
+            inbox = c.run(host, ["git", "-C", "retry", "rev-parse", "refs/gtfc/in/alpha"])
+            self.assertEqual(inbox.stdout.strip(), head)       # pushed there by alpha
+        self.assertLess(time.monotonic() - back, retry_max + 8)
+        with open(watch.log_path) as f:
+            log = f.read()
+        for host in peers:
+            self.assertIn(f"retry: {host} is reachable again\n", log)
 
 
 @NEEDS_CLUSTER

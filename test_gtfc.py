@@ -717,11 +717,15 @@ class Cluster:
         addr = self._addr[host]
         return [["INPUT", "-d", addr, "-j", "DROP"], ["INPUT", "-s", addr, "-j", "DROP"]]
 
-    def partition(self, host):
-        """Drop every packet to and from host's address, open connections included."""
+    @staticmethod
+    def require_iptables():
         if not shutil.which("iptables"):
             raise unittest.SkipTest("!!! SKIPPED: a partition needs iptables "
                                     "(apt-get install iptables) !!!")
+
+    def partition(self, host):
+        """Drop every packet to and from host's address, open connections included."""
+        self.require_iptables()
         for rule in self._partition_rules(host):
             run_command(["iptables", "-I"] + rule, timeout=30)
             self._partitions.append(rule)
@@ -3109,6 +3113,40 @@ class WatchTest(ClusterTestCase):
         self.assertEqual(self.head("alpha"), settled)
         self.assertEqual(self.head("beta"), settled)
 
+    def test_edits_on_both_sides_of_a_partition_meet_when_it_heals(self):
+        """beta cut off (packets dropped both ways, open connections included) until
+        each watcher has found the other unreachable, while both edit: once healed,
+        each side has the other's new file, the line both edited keeps both
+        versions, and the two settle on one commit."""
+        c, sides = self.c, (("alpha", "beta"), ("beta", "alpha"))
+        self.bootstrap("alpha", "~/split")
+        self.join("beta", via="alpha", repo="~/split")
+        c.write("alpha", "split/shared.txt", "original\n")
+        self.gtfc("alpha", "push", "split")
+        self.wait_for_file("beta", "split/shared.txt", "original\n")
+        watches = {}
+        for host, _ in sides:
+            c.run(host, ["git", "-C", "split", "config", "gtfc.retryMax", "1"])
+            watches[host] = c.spawn(host, ["gtfc-watch", "split"])
+        time.sleep(1)
+        c.partition("beta")
+        try:
+            for host, _ in sides:
+                c.write(host, f"split/{host}.txt", f"{host}'s file\n")
+                c.write(host, "split/shared.txt", f"{host}'s line\n")
+            for host, other in sides:
+                wait_until(lambda: f"{other} unreachable" in open(watches[host].log_path).read(),
+                           timeout=30, what=f"{host} finding {other} unreachable")
+        finally:
+            c.heal("beta")
+        for host, other in sides:
+            self.wait_for_file(host, f"split/{other}.txt", f"{other}'s file\n")
+        self.wait_converged(["alpha", "beta"], repo="split")
+        for host, _ in sides:
+            versions = [c.read(host, "split/" + name)
+                        for name in os.listdir(c.path(host, "split")) if name.startswith("shared.")]
+            self.assertEqual(sorted(versions), ["alpha's line\n", "beta's line\n"])
+
     def test_an_edited_gitignore_lets_files_in_that_it_kept_out(self):
         c = self.c
         self.bootstrap("alpha", "~/ign")
@@ -3620,7 +3658,7 @@ class OddNamesTest(ClusterTestCase):
 class Chaos:
     """N nodes run gtfc-watch while writers on every node edit, create, rename and
     delete files (the same lines of the same files too), and a chaos thread freezes
-    sshds and SIGKILLs gtfc on random hosts.  Then everything stops and heals, and
+    sshds, cuts hosts off (partitions) and SIGKILLs gtfc on random hosts.  Then everything stops and heals, and
     we measure what a user would check: same HEAD everywhere, git fsck clean,
     nothing lost, no ping-pong."""
 
@@ -3633,7 +3671,7 @@ class Chaos:
         self.lock = threading.Lock()
         self.ops = []               # (time, host, op, path, content)
         self.marks = {}             # (path, content) of a line edit → the line it set
-        self.kills = self.freezes = 0
+        self.kills = self.freezes = self.partitions = 0
         self.watchers = {}
 
     def repo(self, host, rel=""):
@@ -3641,6 +3679,7 @@ class Chaos:
 
     def setup(self):
         c = self.c
+        c.require_iptables()            # here: the chaos thread could not skip the test
         c.ssh_operator(c.names[0], "gtfc-bootstrap ~/myrepo", forward_agent=False)
         for i, host in enumerate(c.names[1:]):
             c.ssh_operator(host, f"gtfc-join {c.names[i]} ~/myrepo")  # through the previous
@@ -3706,11 +3745,17 @@ class Chaos:
     def chaos(self):
         while not self.stop.wait(self.rng.uniform(1.0, 2.5)):
             host = self.rng.choice(self.c.names)
-            if self.rng.random() < 0.5:
+            roll = self.rng.random()
+            if roll < 0.35:
                 self.c.stop_sshd(host)
                 self.freezes += 1
                 self.stop.wait(self.rng.uniform(0.5, 3))
                 self.c.cont_sshd(host)
+            elif roll < 0.7:            # long enough, at times, for keep-alives to fail
+                self.c.partition(host)
+                self.partitions += 1
+                self.stop.wait(self.rng.uniform(0.5, 6))
+                self.c.heal(host)
             else:
                 self.kills += self.c.crash_gtfc(host) and 1
                 self.stop.wait(self.rng.uniform(0.2, 1.5))
@@ -3820,7 +3865,8 @@ class Chaos:
         return {"nodes": len(self.c.names), "seconds": self.seconds, "writes": writes,
                 "operations": len(self.ops), "commits": count(), "merges": count("--merges"),
                 "conflict copies": len(copies), "gtfc kills": self.kills,
-                "sshd freezes": self.freezes, "converged after heal (s)": round(converged, 1)}
+                "sshd freezes": self.freezes, "partitions": self.partitions,
+                "converged after heal (s)": round(converged, 1)}
 
 
 def blob_id(content):
@@ -3898,11 +3944,12 @@ class ConvergenceTest(ClusterTestCase):
 
 @NEEDS_CLUSTER
 class ChaosTest(unittest.TestCase):
-    def test_writers_everywhere_with_freezes_and_kills_converge_and_lose_nothing(self):
+    def test_writers_everywhere_with_freezes_partitions_and_kills_converge_and_lose_nothing(self):
         with Cluster(("alpha", "beta", "gamma"), gtfc_py=GTFC_PY) as c:
             figures = Chaos(c, seed=1, seconds=20, quiet=5).run()
         print(f"\n    chaos: {figures}", file=sys.stderr)
-        self.assertGreater(figures["gtfc kills"] + figures["sshd freezes"], 3)
+        for fault in ("gtfc kills", "sshd freezes", "partitions"):
+            self.assertGreater(figures[fault], 0, fault)
         self.assertGreater(figures["writes"], 50)
 
 

@@ -2743,11 +2743,12 @@ class SeedUsageTest(ClusterTestCase):
 
         # A third host joins through a member that is not the first...
         self.join("gamma", via="beta")
-        self.assertIn("gtfc-shell", c.read("alpha", ".ssh/authorized_keys2").split(
-            "gtfc-peer")[-2] if False else c.read("alpha", ".ssh/authorized_keys2"))
         gamma_key = c.read("gamma", ".ssh/gtfc_ed25519.pub").split()[1]
-        wait_until(lambda: gamma_key in c.read("alpha", ".ssh/authorized_keys2"),
-                   what="alpha letting gamma in, with no step on alpha")
+        gamma_line = (r'command="\S*/gtfc-shell /home/gtfcuser/myrepo --peer gamma",restrict '
+                      r'ssh-ed25519 ' + re.escape(gamma_key) + ' ')
+        self.assertRegex(c.read("beta", ".ssh/authorized_keys2"), gamma_line)
+        wait_until(lambda: re.search(gamma_line, c.read("alpha", ".ssh/authorized_keys2")),
+                   what="alpha letting gamma in, pinned like beta, with no step on alpha")
         # ...and then talks to alpha directly.
         c.write("gamma", "myrepo/from-gamma", "g\n")
         self.gtfc("gamma", "push")
@@ -2756,11 +2757,20 @@ class SeedUsageTest(ClusterTestCase):
         self.assertIn("refs/gtfc/in/gamma", refs)
         self.wait_converged(["alpha", "beta", "gamma"])
 
-    def test_push_with_nothing_new_is_quiet_and_needs_no_agent(self):
-        self.bootstrap("alpha", "~/solo")
-        first = self.gtfc("alpha", "push", "solo")
-        self.assertEqual(first.stderr, "")
-        self.assertIn("up to date", first.stdout)
+    def test_push_with_nothing_new_is_quiet_and_makes_no_connection(self):
+        c = self.c
+        self.bootstrap("alpha", "~/quiet")
+        self.join("beta", via="alpha", repo="~/quiet")
+        c.write("alpha", "quiet/f", "x\n")
+        self.assertIn("sent to beta", self.gtfc("alpha", "push", "quiet").stdout)
+        c.partition("beta")             # a connection, even a shared one, would hang
+        try:
+            again = self.gtfc("alpha", "push", "quiet", timeout=30)
+        finally:
+            c.heal("beta")
+        self.assertEqual(again.stderr, "")
+        self.assertIn("peers up to date", again.stdout)
+        self.assertNotIn("sent to", again.stdout)
 
     def test_install_leaves_a_launcher_and_compiled_gtfc(self):
         launcher = os.path.join(self.c.bin, "gtfc")

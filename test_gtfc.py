@@ -1782,24 +1782,31 @@ class PushSessionProtocolTest(TwoClonesTestCase):
         for i in range(gtfc.MAX_STREAM_OBJECTS):
             _write_file(os.path.join(self.b.path, "many", f"{i}.txt"), f"{i}\n")
         many = commit_file(self.b, "many/last.txt", "last\n", 2005)
-        refused = {
-            "another peer's inbox": self.push("gamma", third, good),
-            "a delete": self.push("beta", "0" * 40, b""),
-            "a malformed line": b"push beta " + third.encode() + b"\n" + good,
-            "a damaged pack": self.push("beta", third, broken),
-            "a pack cut short": self.push("beta", third, good, size=len(good) + 10),
-            "a commit whose history is missing": self.push("beta", after_lost,
-                                                          self.pack(after_lost, lost)),
-            "a tree, not a commit": self.push("beta", tree, self.pack(third, second)),
-            "more objects than a session takes": self.push("beta", many,
-                                                          self.pack(many, after_lost)),
+        refused = {     # what is sent, and the reason the refusal must give
+            "another peer's inbox": (self.push("gamma", third, good),
+                                     "'gamma' is not this key's inbox"),
+            "a delete": (self.push("beta", "0" * 40, b""), "peers may not delete a ref"),
+            "a malformed line": (b"push beta " + third.encode() + b"\n" + good,
+                                 "malformed push line"),
+            "a damaged pack": (self.push("beta", third, broken), "bad pack"),
+            "a pack cut short": (self.push("beta", third, good, size=len(good) + 10),
+                                 "bad pack"),
+            # unpack-objects --strict finds the missing parent; had it not, the
+            # walk of what the pack names would (see receive_ref)
+            "a commit whose history is missing": (
+                self.push("beta", after_lost, self.pack(after_lost, lost)),
+                "bad pack|history is incomplete"),
+            "a tree, not a commit": (self.push("beta", tree, self.pack(third, second)),
+                                     f"{tree[:10]} is not a commit"),
+            "more objects than a session takes": (
+                self.push("beta", many, self.pack(many, after_lost)), "not a small pack"),
         }
-        for what, data in refused.items():
+        for what, (data, reason) in refused.items():
             with self.subTest(what):
                 code, answers = self.serve(data)
                 self.assertEqual(code, 1)
                 self.assertEqual(len(answers), 1)
-                self.assertTrue(answers[0].startswith("error: "), answers)
+                self.assertRegex(answers[0], f"^error: refused: (?:{reason})")
                 self.assertEqual(self.a.refs(gtfc.INBOX), {"beta": second})
         with self.subTest("a refused push leaves none of its objects behind"):
             self.assertNotEqual(subprocess.run(["git", "-C", self.a.path, "cat-file", "-e",

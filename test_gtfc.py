@@ -1737,6 +1737,30 @@ class RepoPlumbingTest(TwoClonesTestCase):
                     commit_file(self.b, "f.txt", "back\n", 2100)   # for the next round
 
 
+class PushedSettingsTest(TwoClonesTestCase):
+    """What a peer pushes or a host configures cannot change what a merge makes."""
+
+    def test_a_pushed_union_attribute_and_local_config_leave_a_collision_kept_both(self):
+        commit_file(self.a, ".gitattributes", "* merge=union\n", 1500)   # git would
+        self.exchange()                                     # merge by concatenating
+        gtfc.integrate(self.b)                              # checked out on beta too
+        self.assertTrue(os.path.exists(os.path.join(self.b.path, ".gitattributes")))
+        git(self.b.path, "config", "i18n.commitEncoding", "ISO-8859-1")
+        x = commit_file(self.a, "f.txt", "alpha\ntwo\nthree\n", 2000)
+        y = commit_file(self.b, "f.txt", "beta\ntwo\nthree\n", 2001)
+        self.exchange()
+        merged = gtfc.merge_commits(self.b, y, x)
+        self.assertEqual(merged, gtfc.merge_commits(self.a, x, y))
+        names = git(self.b.path, "ls-tree", "--name-only", merged).split("\n")
+        versions = {name: git(self.b.path, "show", f"{merged}:{name}") for name in names
+                    if name.startswith("f.")}
+        self.assertEqual(versions.pop("f.txt"), "beta\ntwo\nthree")    # the later edit
+        ((copy, text),) = versions.items()
+        self.assertRegex(copy, r"^f\.conflict-alpha-[-\d]+-[0-9a-f]{8}\.txt$")
+        self.assertEqual(text, "alpha\ntwo\nthree")
+        self.assertNotIn("\nencoding ", git(self.b.path, "cat-file", "commit", merged))
+
+
 class PushSessionProtocolTest(TwoClonesTestCase):
     """gtfc-shell's push session (serve_stream) must refuse what receive-pack and
     gtfc's hook refuse: another inbox, deletes, broken or incomplete objects."""

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos latency bench
+.PHONY: test demo install check chaos latency bench mutate
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root; a skip fails it; UNIT=1: the unit tier alone)
 	$(PYTHON) test_gtfc.py $(if $(UNIT),--unit)
@@ -18,6 +18,9 @@ check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time
 
 chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (root)
 	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)
+
+mutate:          ## break gtfc's promises one at a time in a copy of gtfc.py: which tests catch each (root; a few minutes)
+	$(PYTHON) test_gtfc.py --mutate $(MUTATIONS)
 
 latency:         ## push / no-op / watch latencies on a 3-host cluster, medians and p90 (root)
 	$(PYTHON) test_gtfc.py --latency

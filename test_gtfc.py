@@ -2788,21 +2788,6 @@ class SeedUsageTest(ClusterTestCase):
         self.assertIn("refs/gtfc/in/gamma", refs)
         self.wait_converged(["alpha", "beta", "gamma"])
 
-    def test_push_with_nothing_new_is_quiet_and_makes_no_connection(self):
-        c = self.c
-        self.bootstrap("alpha", "~/quiet")
-        self.join("beta", via="alpha", repo="~/quiet")
-        c.write("alpha", "quiet/f", "x\n")
-        self.assertIn("sent to beta", self.gtfc("alpha", "push", "quiet").stdout)
-        c.partition("beta")             # a connection, even a shared one, would hang
-        try:
-            again = self.gtfc("alpha", "push", "quiet", timeout=30)
-        finally:
-            c.heal("beta")
-        self.assertEqual(again.stderr, "")
-        self.assertIn("peers up to date", again.stdout)
-        self.assertNotIn("sent to", again.stdout)
-
     def test_install_leaves_a_launcher_and_compiled_gtfc(self):
         launcher = os.path.join(self.c.bin, "gtfc")
         with open(launcher) as f:
@@ -2869,6 +2854,20 @@ class UnreachablePeerTest(ClusterTestCase):
         self.assertEqual(c.read("gamma", "myrepo/while-gamma-away"), "x\n")
         self.wait_converged(["alpha", "beta", "gamma"])
 
+    def test_push_with_nothing_new_is_quiet_and_makes_no_connection(self):
+        c = self.c
+        self.bootstrap("alpha", "~/quiet")
+        self.join("beta", via="alpha", repo="~/quiet")
+        c.write("alpha", "quiet/f", "x\n")
+        self.assertIn("sent to beta", self.gtfc("alpha", "push", "quiet").stdout)
+        c.partition("beta")             # a connection, even a shared one, would hang
+        try:
+            again = self.gtfc("alpha", "push", "quiet", timeout=30)
+        finally:
+            c.heal("beta")
+        self.assertEqual(again.stderr, "")
+        self.assertIn("peers up to date", again.stdout)
+        self.assertNotIn("sent to", again.stdout)
 
     def test_a_frozen_peer_does_not_delay_the_healthy_ones(self):
         c = self.c
@@ -4137,6 +4136,157 @@ def demo(hold=False):
     return 0
 
 
+# Mutations: make mutate ######################################################
+
+# Each is a promise broken on purpose in a copy of gtfc.py (the real file is never
+# touched), with the tests that should notice.  A mutation no test notices is a
+# promise the suite does not check.  `old` must occur exactly once in gtfc.py: when
+# gtfc.py changes there, update it here.
+Mutation = collections.namedtuple("Mutation", "name old new tests")
+
+MUTATIONS = [
+    Mutation("never retry an unreachable peer",
+             "            self.next_try = time.monotonic() + self.delay\n",
+             "            self.next_try = time.monotonic() + 1e9\n",
+             ["UnreachablePeerTest.test_a_watcher_retries_cut_off_peers_with_backoff_and_"
+              "delivers_once_they_are_back",
+              "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
+    Mutation("repo pin widened to siblings and prefixes",
+             '        if wanted == repo.rstrip("/"):\n            return repo\n',
+             '        if os.path.dirname(wanted) == os.path.dirname(repo.rstrip("/")) \\\n'
+             '                or wanted.startswith(repo.rstrip("/")):\n            return wanted\n',
+             ["ForcedCommandParseTest", "ForcedCommandFuzzTest", "PeerKeyRestrictionTest"]),
+    Mutation("denywrite ignored",
+             "    if denywrite or denied_now(peer_names):\n",
+             "    if False:\n",
+             ["ForcedCommandFuzzTest", "ReadOnlyHostTest", "SharedConnectionTest",
+              "WatchTest.test_changes_go_through_one_push_session_until_the_peer_turns_"
+              "read_only"]),
+    Mutation("mass-delete guard off",
+             "    if deleted < MASS_DELETE_MIN or repo.allow_mass_delete:\n",
+             "    if True:\n",
+             ["NothingLostTest.test_losing_most_files_at_once_is_not_committed_without_"
+              "confirmation",
+              "OperatingTest.test_status_shows_peers_local_changes_and_what_needs_attention"]),
+    Mutation("host key not pinned (any key accepted)",
+             '"-o", "StrictHostKeyChecking=yes",\n            "-o", f"ConnectTimeout=',
+             '"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",\n'
+             '            "-o", f"ConnectTimeout=',
+             ["HostKeyChangeTest"]),
+    Mutation("conflict copy dropped (the later edit alone kept)",
+             "            entries += [f\"{keep[0]} {keep[1]}\\t\".encode() + path,\n"
+             "                        copy_entry(repo, sides[5 - winner], path, *copy)]\n",
+             "            entries += [f\"{keep[0]} {keep[1]}\\t\".encode() + path]\n",
+             ["DeterministicMergeTest.test_a_real_collision_keeps_both_versions_whoever_merges",
+              "NothingLostTest.test_collisions_on_odd_file_names_keep_both_versions",
+              "PushedSettingsTest", "ConcurrentEditTest",
+              "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
+    Mutation("collisions merged as a union (what an honoured merge=union does)",
+             '"merge-file", "-p", "-q", *files,',
+             '"merge-file", "-p", "-q", "--union", *files,',
+             ["PushedSettingsTest",
+              "NothingLostTest.test_local_config_and_attributes_do_not_change_the_merge"]),
+    Mutation("merges read the host's git config (commit encoding)",
+             'MERGE_CONFIG = ["-c", "i18n.commitEncoding=UTF-8"]\n',
+             "MERGE_CONFIG = []\n",
+             ["PushedSettingsTest",
+              "NothingLostTest.test_local_config_and_attributes_do_not_change_the_merge"]),
+    Mutation("a push with nothing new connects anyway",
+             "        if oid in known:\n            return None\n        failure = open_",
+             "        failure = open_",
+             ["UnreachablePeerTest.test_push_with_nothing_new_is_quiet_and_makes_no_connection"]),
+    Mutation("push session lets a peer delete its inbox",
+             '    if set(words[2]) == {"0"}:\n',
+             "    if False:\n",
+             ["PushSessionProtocolTest.test_pushes_move_the_own_inbox_and_nothing_else"]),
+    Mutation("peer keys without restrict (pty, forwarding allowed)",
+             """f'command="{command}",restrict {key} gtfc-peer'""",
+             """f'command="{command}" {key} gtfc-peer'""",
+             ["AuthorizedKeysTest", "SeedUsageTest.test_seed_usage_works_literally",
+              "PeerKeyRestrictionTest.test_a_peer_key_can_sync_its_repo_and_nothing_else"]),
+]
+
+
+def failed_tests(stderr):
+    """Class.test of each failure or error in a unittest report (a class whose
+    setUpClass failed: Class)."""
+    found = set()
+    for match in re.finditer(r"^(?:FAIL|ERROR): (\w+) \((?:__main__\.)?([\w.]+)\)",
+                             stderr, re.M):
+        method, where = match.groups()
+        cls = where.split(".")[0]
+        found.add(cls if method == "setUpClass" else f"{cls}.{method}")
+    return found
+
+
+def run_against(source, tests, folder):
+    """Run tests with GTFC_PY naming a gtfc.py holding source, written in folder:
+    (the tests that failed, the closing line, whether it timed out)."""
+    os.makedirs(folder)
+    path = os.path.join(folder, "gtfc.py")
+    with open(path, "w") as f:
+        f.write(source)
+    env = dict(os.environ, GTFC_PY=path, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), *tests], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+        timed_out = False
+    except subprocess.TimeoutExpired:     # SIGTERM: the run closes its clusters
+        os.killpg(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate()
+        timed_out = True
+    lines = stdout.strip().splitlines()
+    return failed_tests(stderr), lines[-1] if lines else "(no closing line)", timed_out
+
+
+def mutate_main(args):
+    """make mutate: each mutation (those whose names contain one of args, or all)
+    applied to a copy of gtfc.py and its tests run against it; a table of which
+    tests caught which.  First the same tests run on gtfc.py as it is, and must
+    pass: a test that fails anyway proves nothing."""
+    with open(GTFC_PY) as f:
+        source = f.read()
+    chosen = [m for m in MUTATIONS if not args or any(a in m.name for a in args)]
+    stale = [m.name for m in chosen if source.count(m.old) != 1]
+    if not chosen or stale:
+        print(f"mutations no longer applying to {GTFC_PY} (update MUTATIONS): {stale}"
+              if stale else f"no mutation named {args}", file=sys.stderr)
+        return 2
+    work = tempfile.mkdtemp(prefix="gtfc-mutants-")
+    try:
+        named = {test for m in chosen for test in m.tests}
+        # A test named again after its whole class would run twice on one cluster.
+        everything = sorted(test for test in named
+                            if "." not in test or test.split(".")[0] not in named)
+        print(f"gtfc.py as it is: {len(everything)} test names ...", file=sys.stderr, flush=True)
+        failed, closing, timed_out = run_against(source, everything, os.path.join(work, "0"))
+        if failed or timed_out or "skipped" in closing or " 0 failed" not in closing:
+            print(f"the tests do not pass on {GTFC_PY} as it is ({closing}; failed: "
+                  f"{sorted(failed) or '-'}): fix that first", file=sys.stderr)
+            return 1
+        rows = []
+        for i, m in enumerate(chosen, 1):
+            print(f"[{i}/{len(chosen)}] {m.name} ...", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            failed, closing, timed_out = run_against(source.replace(m.old, m.new), m.tests,
+                                                     os.path.join(work, str(i)))
+            caught = sorted(failed) + (["(timed out)"] if timed_out else [])
+            rows.append((m.name, caught, closing, time.monotonic() - started))
+            print(f"    {closing}: {', '.join(caught) or 'NOT CAUGHT'}", file=sys.stderr,
+                  flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("| mutation of gtfc.py | tests that caught it | run |\n| --- | --- | --- |")
+    for name, caught, closing, took in rows:
+        print(f"| {name} | {', '.join(caught) or '**none**'} | {closing}, {took:.0f} s |")
+    missed = [name for name, caught, _, _ in rows if not caught]
+    print(f"{len(rows) - len(missed)} of {len(rows)} mutations caught"
+          + (f"; NOT caught: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0
+
+
 # Runner ####################################################################
 
 def unit_tier(suite):
@@ -4171,6 +4321,8 @@ def main(argv=None):
         return chaos_main(names[1:])
     if names == ["--latency"]:
         return latency_main()
+    if names[:1] == ["--mutate"]:
+        return mutate_main(names[1:])
     # SIGTERM (a CI timeout) stops the run like Ctrl-C: unittest would count a
     # SystemExit as one failed test and go on.  Clusters close at exit either way.
     def interrupt(signum, frame):

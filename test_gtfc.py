@@ -260,7 +260,8 @@ def _check_cluster_available():
     probe = subprocess.run(["unshare", "--mount", "--uts", "true"], capture_output=True,
                            text=True, timeout=10)
     if probe.returncode != 0:
-        return False, "unshare --mount --uts does not work here: " + probe.stderr.strip()
+        return False, ("unshare --mount --uts does not work here (in a container: run it "
+                       "privileged): " + probe.stderr.strip())
     return True, ""
 
 
@@ -3999,6 +4000,11 @@ def chaos_main(args):
     seconds = float(args[1]) if len(args) > 1 else 300
     seeds = [int(s) for s in args[2:]] or [1, 2, 3]
     names = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")[:nodes]
+    try:
+        Cluster.require_iptables()      # chaos cuts hosts off
+    except unittest.SkipTest as e:
+        print(e, file=sys.stderr)
+        return 1
     rows = []
     for seed in seeds:
         with Cluster(names, gtfc_py=GTFC_PY) as c:

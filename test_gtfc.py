@@ -24,9 +24,9 @@ an ssh-agent (R/operator/agent.sock) holding a key that every host's
 ~/.ssh/authorized_keys accepts, so `Cluster.ssh_operator("beta", cmd)` is
 `local$ ssh -A beta cmd`.
 
-gtfc.py (next to this file, or $GTFC_PY) is installed with `gtfc.py install --prefix R/prefix`;
-R/prefix/bin is first on PATH both for `Cluster.run` and for ssh sessions (sshd's
-SetEnv), as if the admin had installed gtfc in /usr/local/bin.
+gtfc.py (next to this file, or $GTFC_PY) is installed with `gtfc.py install
+--prefix R/prefix`; R/prefix/bin is first on PATH both for `Cluster.run` and for
+ssh sessions (sshd's SetEnv), as if the admin had installed gtfc in /usr/local/bin.
 
 An unreachable host: `stop_sshd` (SIGSTOP of every sshd of the host: new
 connections and open ones hang) or `partition` (drops the address's packets both ways, existing ones included).
@@ -43,8 +43,9 @@ Running
 The last line on stdout is "N passed, M failed[, K skipped]".  Without root (or
 without unshare/nsenter/setpriv/sshd) the cluster tests are skipped with a loud
 reason, and a run with any skip fails: each names what it needs.  --unit leaves
-the cluster tier out and allows skips, and says so on that line.  `close()` (also run at exit) kills every process in every host namespace
-and removes R; clusters left by a killed test run are swept at the next start.
+the cluster tier out and allows skips, and says so on that line.  `close()` (also
+run at exit) kills every process in every host namespace and removes R; clusters
+left by a killed test run are swept at the next start.
 Create a Cluster from the main thread of the test run.
 """
 

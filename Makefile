@@ -2,10 +2,10 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos fuzz latency bench
+.PHONY: test demo install check chaos fuzz latency bench mutate
 
-test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root)
-	$(PYTHON) test_gtfc.py
+test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root; a skip fails it; UNIT=1: the unit tier alone)
+	$(PYTHON) test_gtfc.py $(if $(UNIT),--unit)
 
 demo:            ## a throwaway 3-node cluster on loopback; watch edits arrive (HOLD=1: keep it up)
 	$(PYTHON) test_gtfc.py --demo $(if $(HOLD),--hold)
@@ -21,6 +21,9 @@ chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (ro
 
 fuzz:            ## merges of COUNT random multi-node histories checked against the rule's model (FIRST: first seed)
 	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1)
+
+mutate:          ## break gtfc's promises one at a time in a copy of gtfc.py: which tests catch each (root; a few minutes)
+	$(PYTHON) test_gtfc.py --mutate $(MUTATIONS)
 
 latency:         ## push / no-op / watch latencies on a 3-host cluster, medians and p90 (root)
 	$(PYTHON) test_gtfc.py --latency

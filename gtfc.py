@@ -470,6 +470,8 @@ class Repo:
     def write_loose_ref(self, ref: str, oid: str) -> bool:
         path = os.path.join(self.git_dir, ref)
         lock = path + ".lock"
+        if not os.path.isdir(self.git_dir):
+            return False                # gone: git says so, and makes nothing
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -588,11 +590,24 @@ class Repo:
                                 "gtfc-bootstrap adopts it")
         return self._node
 
+    def make_state_dir(self) -> str:
+        """.git/gtfc, made if missing — but never the repo itself: a folder that
+        vanished (unmounted, moved away) must not come back as gtfc's empty
+        skeleton, which would block the real one's return."""
+        try:
+            os.mkdir(self.state_dir)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            raise GtfcError(f"{self.path} is gone (unmounted or moved?) — gtfc syncs it "
+                            "again once it is back") from None
+        return self.state_dir
+
     @contextlib.contextmanager
     def lock(self, timeout: float = 120.0, name: str = "lock"):
         """Serialise gtfc's own work on this repo.  flock dies with its process, so a
         killed gtfc never leaves a stale lock behind."""
-        os.makedirs(self.state_dir, exist_ok=True)
+        self.make_state_dir()
         with open(os.path.join(self.state_dir, name), "a") as f:
             deadline = time.monotonic() + timeout
             while True:
@@ -1989,7 +2004,7 @@ class RepoWatch:
             link.wanted.set()
 
     def folder_present(self) -> bool:
-        return os.path.isdir(self.repo.git_dir)
+        return os.path.isfile(os.path.join(self.repo.git_dir, "HEAD"))
 
     def wait_for_folder(self) -> None:
         """The folder vanished (unmounted, moved, deleted): sync nothing from here —
@@ -2063,7 +2078,7 @@ class RepoWatch:
 
 @contextlib.contextmanager
 def watch_lock(repo: Repo):
-    os.makedirs(repo.state_dir, exist_ok=True)
+    repo.make_state_dir()
     with open(os.path.join(repo.state_dir, "watch.pid"), "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -2525,6 +2540,7 @@ def peer_record(repo: Repo, peer: str, what: str) -> str:
 
 def note_contact(repo: Repo, peer: str, what: str) -> None:
     path = peer_record(repo, peer, what)
+    repo.make_state_dir()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w"):
         pass
@@ -2951,7 +2967,7 @@ class Doorbell:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         try:
-            os.makedirs(repo.state_dir, exist_ok=True)
+            repo.make_state_dir()
             os.mkfifo(self.path, 0o600)
             # Read-write: the FIFO never reports end-of-file between two writers.
             self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
@@ -3021,7 +3037,7 @@ def start_background_integrate(repo: Repo) -> None:
     already paid Python's start-up, a large part of a change's trip."""
     import traceback                    # see "Imported where used"
     global STAMP_WARNINGS
-    os.makedirs(repo.state_dir, exist_ok=True)
+    repo.make_state_dir()
     log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     child = os.fork()
     if child:
@@ -3125,7 +3141,7 @@ def forget_former_members(repo: Repo) -> None:
 
 def request_integration(repo: Repo) -> None:
     """Ask for one more integration round, by whoever holds the lock or by us."""
-    os.makedirs(repo.state_dir, exist_ok=True)
+    repo.make_state_dir()
     open(os.path.join(repo.state_dir, "rerun"), "w").close()
 
 
@@ -3385,7 +3401,7 @@ def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
 
 def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> str:
     """start's tree with settled's paths set (None: removed), written by git."""
-    os.makedirs(repo.state_dir, exist_ok=True)
+    repo.make_state_dir()
     index = os.path.join(repo.state_dir, f"merge-index-{os.getpid()}-{threading.get_ident()}")
     # Never split: a private index would leave its shared part behind in .git.
     env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_COUNT": "1",
@@ -3628,7 +3644,7 @@ def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Ver
 
 def line_merge(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
     import shutil, tempfile             # see "Imported where used"
-    os.makedirs(repo.state_dir, exist_ok=True)
+    repo.make_state_dir()
     folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
     try:
         files = []

@@ -2928,6 +2928,19 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertIn("unseen.txt", git(self.a.path, "ls-files"))
         self.assertNotIn("big.bin", git(self.a.path, "ls-files"))
 
+    def test_a_vanished_folder_is_not_made_again_by_gtfcs_own_bookkeeping(self):
+        """A watcher's fetch that finishes after the folder was moved away (or its
+        disk unmounted) must not leave an empty .git/gtfc skeleton there: the real
+        folder could not be moved back, and the watcher took the skeleton for it."""
+        os.rename(self.a.path, self.a.path + ".away")
+        for step in (lambda: gtfc.note_contact(self.a, "beta", "pulled"),
+                     lambda: gtfc.request_integration(self.a),
+                     lambda: self.a.lock().__enter__()):
+            with self.assertRaisesRegex(gtfc.GtfcError, "is gone"):
+                step()
+        self.assertFalse(self.a.write_loose_ref(gtfc.HAS + "beta", self.base))
+        self.assertFalse(os.path.exists(self.a.path))
+
     def test_a_lock_file_left_by_a_killed_git_is_cleared(self):
         lock = os.path.join(self.a.git_dir, "index.lock")
         open(lock, "w").close()

@@ -1788,7 +1788,7 @@ class MergeModel:
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}
-        _, alive = self.counting(touching, lambda e: e.full)
+        latest, alive = self.counting(touching, lambda e: e.full)
         exists = any(not e.deleted and e.id not in settled for e in alive)
         registers = {r for e in touching for r in e.writes}
         counted = {}
@@ -1796,7 +1796,9 @@ class MergeModel:
             # A delete clears every register: a value it saw no longer counts.
             writers = [e for e in touching if register in e.writes or e.deleted]
             newest, counting = self.counting(writers, lambda e: e.writes.get(register))
-            counted[register] = ({e.writes[register] for e in newest if not e.deleted},
+            # An edit that beats a delete carries the registers it did not write.
+            carried = {dict(e.full).get(register) for e in latest if not e.deleted} - {None}
+            counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})
         return exists, counted

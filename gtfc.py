@@ -3438,8 +3438,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return ours
     if ours is None or theirs is None:
         return ours or theirs
-    merged = merge_text(repo, base, ours, theirs) if base and base != NO_BASE else None
-    return merged or COLLISION
+    return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
 
 
 def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:

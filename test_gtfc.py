@@ -1712,15 +1712,14 @@ class FuzzEvent(NamedTuple):
     writes: dict                    # register -> value; {} with deleted=True
     deleted: bool
     full: object                    # the file as the action left it (None: deleted)
-    before: dict                    # the registers as the action found them
-    full_before: object
+    full_before: object             # the file as the action found it
 
 
 class MergeModel:
     """What the merge rule says a history must end with (see the section comment)."""
 
     def __init__(self, initial):
-        self.events = [FuzzEvent(0, "init", frozenset(), path, writes, False, full, {}, None)
+        self.events = [FuzzEvent(0, "init", frozenset(), path, writes, False, full, None)
                        for path, (writes, full) in initial.items()]
         self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
         self.deleted_copies = []            # (node's event id, path, blob)
@@ -1728,7 +1727,7 @@ class MergeModel:
 
     def act(self, node, path, writes, full, before, deleted=False):
         event = FuzzEvent(self.next_id, node, frozenset(self.known[node]), path,
-                          dict(writes), deleted, full, dict(before or {}), fuzz_full(before))
+                          dict(writes), deleted, full, fuzz_full(before))
         self.next_id += 1
         self.events.append(event)
         self.known[node].add(event.id)

@@ -3372,9 +3372,8 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
                 for c in changes}
     stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = {path: stories[0].changes.get(path, set()) & stories[1].changes.get(path, set())
-                  for path in versions if is_concurrent(stories, path)}
-    bases_hold = common_versions(repo, list(concurrent), bases, concurrent) if concurrent else {}
+    concurrent = [path for path in versions if is_concurrent(stories, path)]
+    bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
         settled.update(settle_path(repo, path, ours, theirs, stories, sides,
@@ -3447,16 +3446,15 @@ def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
 
 
 def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
-                    both: Dict[bytes, set], depth: int = 0) -> Dict[bytes, Version]:
+                    depth: int = 0) -> Dict[bytes, Version]:
     """{path: the newest version both sides had}: the merge bases' version where
     they agree.  In criss-cross histories they may not (one base holds an older
     version than another): then the bases are merged, for those paths only, by the
     same rule — as git's recursive merge does for whole trees.  Where the bases'
-    versions collide, both sides may have settled that collision the same way since
-    (both: changes both sides made); else NO_BASE, as deeper than MAX_BASE_DEPTH."""
+    versions collide, the one that keeps the name is the one both sides had: each
+    side merged those bases since, by this rule.  Deeper than MAX_BASE_DEPTH: NO_BASE."""
     key = tuple(bases)
-    known = {p: repo.merge_memo[key, p, frozenset(both.get(p, ()))] for p in paths
-             if (key, p, frozenset(both.get(p, ()))) in repo.merge_memo}
+    known = {p: repo.merge_memo[key, p] for p in paths if (key, p) in repo.merge_memo}
     paths = [p for p in paths if p not in known]
     if not paths:
         return known
@@ -3471,19 +3469,18 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
-            older = common_versions(repo, inner, merge_bases(repo, base, *left), both,
+            older = common_versions(repo, inner, merge_bases(repo, base, *left),
                                     depth + 1) if inner else {}
             for path in differing:
                 settled = decide(repo, path, found[path], versions[path], stories,
                                  older.get(path))
                 if settled == COLLISION:
-                    settled = versions[path] if (found[path], versions[path]) in both[path] \
-                        else found[path] if (versions[path], found[path]) in both[path] \
-                        else NO_BASE
+                    _, settled = name_keeper(path, found[path], versions[path], stories,
+                                             older.get(path))
                 found[path] = settled
         left.append(base)
     for path in paths:
-        remember(repo, (key, path, frozenset(both.get(path, ()))), found[path])
+        remember(repo, (key, path), found[path])
     return {**found, **known}
 
 
@@ -3541,14 +3538,22 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     settled = decide(repo, path, ours, theirs, stories, base)
     if settled != COLLISION:
         return [(path, settled)]
+    earlier, kept = name_keeper(path, ours, theirs, stories, base)
+    return [(path, kept),
+            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
+
+
+def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Story, Story],
+                base: Optional[Version]) -> Tuple[int, Version]:
+    """Of two colliding versions, (the side of the one made earlier, the version
+    the name keeps): the one made later — and a chmod on the other side with it."""
     keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
     if len(modes) == 3 and set(modes) <= {"100644", "100755"} and modes[0] == kept[0]:
         kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
-    return [(path, kept),
-            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
+    return earlier, kept
 
 
 def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,

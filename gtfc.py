@@ -83,9 +83,9 @@ import sys
 import threading
 import time
 import zlib
-from typing import Dict, List, NamedTuple, Optional, Tuple
-# Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, hashlib,
-# shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+# Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
+# pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its
 # start-up.
 
@@ -97,7 +97,7 @@ NODES_DIR = ".gtfc/nodes"
 # RULES_DIR/<node>: nodes with different rules would merge the same commits
 # differently and never agree.  Rule 1: gtfc before merges settled each path by
 # its own history (it announced nothing).
-MERGE_RULE = 2
+MERGE_RULE = 3
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
@@ -140,7 +140,7 @@ class GtfcError(Exception):
 
 
 def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
-        show_stderr=False):
+        show_stderr=False, umask=-1):
     """Run argv (never through a shell) and return the CompletedProcess (bytes).
     show_stderr: let the child write to our stderr (progress meters), not capture it.
 
@@ -148,7 +148,7 @@ def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
     (index.lock), where SIGKILL would leave the repo locked for every later run."""
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE,
+                                stdout=subprocess.PIPE, umask=umask,
                                 stderr=None if show_stderr else subprocess.PIPE)
     except FileNotFoundError:
         raise GtfcError(f"{argv[0]} not found — install it or put it on PATH") from None
@@ -346,15 +346,18 @@ class Repo:
         # Merges are pure functions of commits: what this process already worked
         # out (merge_commits, common_versions), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
+        self.metadata_walked = False        # see record_metadata
 
-    def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT):
+    def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
+            umask=-1):
         """Run git here.  A lock file left by a git that was killed (it holds no
         file open and is not brand new) is removed and the command run once more."""
         full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
         argv = ["git", "-C", self.path, *args]
-        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False)
+        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask)
         if proc.returncode != 0 and self.remove_stale_lock(proc.stderr):
-            proc = run(argv, input=input, env=full_env, timeout=timeout, check=False)
+            proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
+                       umask=umask)
         if check and proc.returncode != 0:
             raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
                             f"{last_line(proc.stderr)}")
@@ -2096,6 +2099,161 @@ def watch_lock(repo: Repo):
 
 # Pipeline 2, commit ##########################################################
 
+# Metadata: modes, owners and empty folders.  Git keeps only the executable bit.
+# So each path whose metadata is not the default gets a small tracked file of its
+# own under META_DIR ("0600", or "0640 www-data:adm" when the owner or group is
+# not the synced folder's own), which commits, travels and merges like any file,
+# by the same per-path rule; an empty folder gets one too, so that it exists on
+# every host.  Only paths the watcher saw change are looked at (the whole tree
+# once per process: see record_metadata).  A file .gtfc/metadata holding "off"
+# turns it off for the cluster: then only git's executable bit travels.
+META_DIR = ".gtfc/meta"
+META_SETTING = ".gtfc/metadata"
+FOLDER_DEFAULT = 0o755
+FILE_DEFAULTS = (0o644, 0o755)          # without, with the executable bit
+META_RE = re.compile(r"([0-7]{4})(?: (\S+):(\S+))?\n?")
+
+
+def metadata_kept(repo: Repo) -> bool:
+    try:
+        with open(os.path.join(repo.path, META_SETTING)) as f:
+            return f.read().strip().lower() not in ("off", "no", "false")
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return True
+
+
+def meta_path(path: bytes, folder: bool) -> bytes:
+    """a/b -> .gtfc/meta/_a/_b, and the folder a/b's own: .gtfc/meta/_a/_b/=
+    (every name gets a "_", so a folder's own file meets no user's name)."""
+    return b"/".join([META_DIR.encode()] + [b"_" + part for part in path.split(b"/")] +
+                     ([b"="] if folder else []))
+
+
+def meta_target(meta: bytes) -> Optional[Tuple[bytes, bool]]:
+    """The other way: (path, it is a folder's own), None if meta is not one."""
+    prefix = META_DIR.encode() + b"/"
+    if not meta.startswith(prefix):
+        return None
+    parts = meta[len(prefix):].split(b"/")
+    folder = parts[-1] == b"="
+    parts = parts[:-1] if folder else parts
+    if not parts or not all(len(p) > 1 and p.startswith(b"_") for p in parts):
+        return None
+    return b"/".join(p[1:] for p in parts), folder
+
+
+def is_gtfc_own(path: bytes) -> bool:
+    return path == GTFC_FOLDER or path.startswith(GTFC_FOLDER + b"/")
+
+
+def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> Optional[bytes]:
+    """What META_DIR keeps for a file or folder (lstat st; root: the synced
+    folder's), None for the default: 644 or 755 by git's executable bit, folders
+    755, owned like the synced folder, and not an empty folder."""
+    import grp, pwd                     # see "Imported where used"
+    mode = stat.S_IMODE(st.st_mode)
+    folder = stat.S_ISDIR(st.st_mode)
+    default = FOLDER_DEFAULT if folder else FILE_DEFAULTS[bool(mode & 0o100)]
+    owner = ""
+    if (st.st_uid, st.st_gid) != (root.st_uid, root.st_gid):
+        try:
+            user = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            user = f"#{st.st_uid}"      # no name here: never applied as a number
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = f"#{st.st_gid}"
+        owner = f" {user}:{group}"
+    if mode == default and not owner and not (folder and empty):
+        return None
+    return f"{mode:04o}{owner}\n".encode()
+
+
+def record_metadata(repo: Repo, paths: Optional[Iterable[bytes]]) -> List[bytes]:
+    """Bring META_DIR's files in the working tree in line with paths (and their
+    folders, which may have become empty or stopped being so); None: every path,
+    which the first commit of each process asks for (a chmod made while no gtfc
+    was watching).  Returns the META_DIR paths written or removed."""
+    if not metadata_kept(repo):
+        return []
+    if paths is None or not repo.metadata_walked:
+        repo.metadata_walked = True
+        paths = every_path(repo)
+    root = os.lstat(repo.path)
+    looked = set()
+    for path in paths:
+        looked.add(path)
+        looked.update(folders_of(path))
+    changed: List[bytes] = []
+    for path in sorted(p for p in looked if not is_gtfc_own(p)):
+        full = os.path.join(repo.path, os.fsdecode(path))
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        folder = st is not None and stat.S_ISDIR(st.st_mode)
+        regular = st is not None and stat.S_ISREG(st.st_mode)
+        empty = folder and not any(True for _ in os.scandir(full))
+        if folder and os.path.exists(os.path.join(full, ".git")):
+            continue                        # a nested repo: not ours
+        if not folder:                      # gone, or no longer a folder: its files' too
+            changed += drop_meta_folder(repo, meta_path(path, False))
+        for own, wanted in ((True, folder), (False, regular)):
+            text = describe_metadata(st, root, empty) if wanted else None
+            if write_meta_file(repo, meta_path(path, own), text):
+                changed.append(meta_path(path, own))
+    return changed
+
+
+def every_path(repo: Repo) -> List[bytes]:
+    """Every file and folder in the working tree, and every path META_DIR names."""
+    found = []
+    for folder, dirs, files in os.walk(repo.path):
+        rel = os.path.relpath(folder, repo.path)
+        dirs[:] = [d for d in dirs if not (rel == "." and d in (".git", GTFC_FOLDER.decode()))]
+        for name in dirs + files:
+            found.append(os.fsencode(os.path.normpath(os.path.join(rel, name))))
+    for folder, _dirs, files in os.walk(os.path.join(repo.path, META_DIR)):
+        for name in files:
+            rel = os.path.relpath(os.path.join(folder, name), repo.path)
+            target = meta_target(os.fsencode(rel))
+            if target:
+                found.append(target[0])
+    return found
+
+
+def write_meta_file(repo: Repo, meta: bytes, text: Optional[bytes]) -> bool:
+    """Make META_DIR's file meta hold text (None: no file); True if it changed."""
+    full = os.path.join(repo.path, os.fsdecode(meta))
+    try:
+        with open(full, "rb") as f:
+            if f.read() == text:
+                return False
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        if text is None:
+            return False
+    if text is None:
+        os.unlink(full)
+        return True
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "wb") as f:
+        f.write(text)
+    return True
+
+
+def drop_meta_folder(repo: Repo, meta: bytes) -> List[bytes]:
+    """Remove META_DIR's folder for a path that is no folder now: its files'."""
+    import shutil                       # see "Imported where used"
+    full = os.path.join(repo.path, os.fsdecode(meta))
+    if not os.path.isdir(full) or os.path.islink(full):
+        return []
+    gone = [os.fsencode(os.path.relpath(os.path.join(folder, name), repo.path))
+            for folder, _dirs, files in os.walk(full) for name in files]
+    shutil.rmtree(full)
+    return gone
+
+
 def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     """Commit what changed in the working tree, except files over gtfc.maxFileSize,
     which stay here (see hold_back); True if a commit was made.  paths: where the
@@ -2104,11 +2262,16 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     limit = max_file_size(repo)        # checked first: a typo there is said at once
     if paths is not None and len(paths) > MAX_LISTED_PATHS:
         paths = None
+    meta: List[bytes] = []
     if paths:
+        meta = record_metadata(repo, map(os.fsencode, paths))
         paths = echoes_removed(repo, paths)
-        if not paths:
+        if not paths and not meta:
             return False
     changed = worktree_changes(repo, paths)
+    if paths is None:
+        meta = record_metadata(repo, changed if repo.metadata_walked else None)
+    changed = sorted(set(changed) | set(meta))
     if not changed:
         return False
     held = hold_back(repo, changed, limit, everywhere=paths is None)
@@ -3117,12 +3280,13 @@ def run_on_change(repo: Repo, old: str, new: str) -> None:
     command = repo.setting("onChange")
     if not command:
         return
-    paths = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
+    listed = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
+    # A mode or owner change names the path it is about, not gtfc's record of it.
+    paths = dict.fromkeys((meta_target(p) or (p,))[0] for p in listed.split(b"\0") if p)
     env = dict(os.environ, GTFC_REPO=repo.path, GTFC_OLD=old, GTFC_NEW=new)
     try:
         proc = run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=False,
-                   input=b"".join(p + b"\n" for p in paths.split(b"\0") if p),
-                   timeout=ON_CHANGE_TIMEOUT)
+                   input=b"".join(p + b"\n" for p in paths), timeout=ON_CHANGE_TIMEOUT)
     except GtfcError as e:
         warn(f"{repo.path}: gtfc.onChange: {e}")
         return
@@ -3539,6 +3703,8 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if settled != COLLISION:
         return [(path, settled)]
     earlier, kept = name_keeper(path, ours, theirs, stories, base)
+    if meta_target(path):                   # metadata: the later change, no copy
+        return [(path, kept)]
     return [(path, kept),
             copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
 
@@ -3701,6 +3867,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
     committed and merged on the next attempt."""
     changes = tree_changes(repo, old, new)
     displace_ignored(repo, changes)
+    kept_meta = metadata_kept(repo)
+    umask = CHECKOUT_UMASK if kept_meta else -1
+    made = folders_to_make(repo, changes) if kept_meta else []
     with keep_old_inodes(repo, changes) as kept:
         if not changes:                 # the same files (a merge that changed none)
             proc = None
@@ -3712,7 +3881,8 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
             listed = b"\0".join(c.path for c in changes)
             proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
                             "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
-                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False)
+                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False,
+                            umask=umask)
             if proc.returncode != 0:
                 # restore stages even the files it could not write (a folder not
                 # ours): put the old entries back, or the next commit would take
@@ -3724,16 +3894,145 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
             # by mtime and size, or it refuses every file we linked (the links keep
             # what a same-size, same-mtime write would have changed).
             proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
-                            new, check=False)
+                            new, check=False, umask=umask)
         if proc and proc.returncode != 0:
             return last_line(proc.stderr)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         rescue_racing_writes(repo, kept)
+    if kept_meta:
+        apply_metadata(repo, changes, made)
     written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
     members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
     repo.checked_out = (new, written, members)
     return ""
 
+
+def folders_to_make(repo: Repo, changes: List[Change]) -> List[bytes]:
+    """The folders the checkout of changes will create (git makes them private
+    under CHECKOUT_UMASK; apply_metadata gives them their mode)."""
+    wanted = {folder for c in changes if c.kind != "D" for folder in folders_of(c.path)}
+    return sorted(f for f in wanted
+                  if not os.path.isdir(os.path.join(repo.path, os.fsdecode(f))))
+
+
+# git writes files and folders readable by no one else (0600, 0700); their own
+# modes are set after: a 600 file is never readable by others, not for a moment.
+CHECKOUT_UMASK = 0o077
+
+
+def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None:
+    """Give what the checkout of changes wrote (files, the folders it made in
+    made) and whatever META_DIR's changed files name their modes and owners; make
+    the empty folders META_DIR names, and remove those it no longer names."""
+    targets = set(made)
+    for c in changes:
+        named = meta_target(c.path)
+        if named:
+            targets.add(named[0])
+        elif c.kind != "D" and c.new_mode in FILE_MODES and not is_gtfc_own(c.path):
+            targets.add(c.path)
+    results = {os.fsdecode(path): apply_one(repo, path)
+               for path in sorted(targets, key=lambda p: (-p.count(b"/"), p))}  # files first
+    note_unapplied(repo, results)
+
+
+def apply_one(repo: Repo, path: bytes) -> str:
+    """Set path's mode and owner from META_DIR (or the default); "" if all was
+    applied, else what was not."""
+    full = os.path.join(repo.path, os.fsdecode(path))
+    own = read_meta(repo, meta_path(path, True))
+    try:
+        st = os.lstat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        if own is None:
+            return ""
+        os.makedirs(full, mode=0o700)       # an empty folder a peer has
+        st = os.lstat(full)
+    if stat.S_ISLNK(st.st_mode):
+        return ""
+    folder = stat.S_ISDIR(st.st_mode)
+    meta = own if folder else read_meta(repo, meta_path(path, False))
+    if folder and meta is None and not any(True for _ in os.scandir(full)):
+        with contextlib.suppress(OSError):  # a peer removed this empty folder
+            os.rmdir(full)
+        return ""
+    if meta is None:
+        meta = (FOLDER_DEFAULT if folder else FILE_DEFAULTS[bool(st.st_mode & 0o100)], "", "")
+    mode, user, group = meta
+    if not folder:                          # the executable bit is git's
+        mode = (mode & ~0o100) | (st.st_mode & 0o100)
+    why = ""
+    if os.geteuid() != 0:
+        mode &= ~(0o4000 if folder else 0o6000)     # setuid (and a setgid file): root's
+        if user:
+            why = NOT_ROOT
+    elif user:
+        why = change_owner(full, user, group)
+        if why:
+            mode &= 0o700                   # an owner it could not set: private
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(full, mode)
+    return why
+
+
+NOT_ROOT = "owners are recorded but not applied: gtfc does not run as root here"
+
+
+def read_meta(repo: Repo, meta: bytes) -> Optional[Tuple[int, str, str]]:
+    """(mode, user, group) from META_DIR's file meta; None: no file, or not one
+    gtfc wrote (then the default applies)."""
+    try:
+        with open(os.path.join(repo.path, os.fsdecode(meta)), "rb") as f:
+            match = META_RE.fullmatch(f.read(200).decode("utf-8", "replace"))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    if not match:
+        return None
+    return int(match.group(1), 8), match.group(2) or "", match.group(3) or ""
+
+
+def change_owner(full: str, user: str, group: str) -> str:
+    """chown by name; "" or why not (a name this host lacks)."""
+    import grp, pwd                     # see "Imported where used"
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return f"no user {user} here; kept private"
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        return f"no group {group} here; kept private"
+    os.chown(full, uid, gid, follow_symlinks=False)
+    return ""
+
+
+def unapplied_path(repo: Repo) -> str:
+    """.git/gtfc/metadata-unapplied: owners the last checkouts could not set."""
+    return os.path.join(repo.state_dir, "metadata-unapplied")
+
+
+def note_unapplied(repo: Repo, results: Dict[str, str]) -> None:
+    """Keep, for gtfc status, the paths whose owner could not be set (and whether
+    gtfc runs as root), and say each new one once."""
+    note = unapplied_path(repo)
+    try:
+        with open(note) as f:
+            known = dict(line.split(": ", 1) for line in f.read().splitlines() if ": " in line)
+    except FileNotFoundError:
+        known = {}
+    before = dict(known)
+    for path, why in results.items():
+        if not why:
+            known.pop(path, None)
+        elif why == NOT_ROOT:
+            known.setdefault("*", why)
+        else:
+            known[path] = why
+    for path, why in sorted(known.items()):
+        if before.get(path) != why:
+            warn(f"{repo.path}: {why}" if path == "*" else f"{repo.path}: {path}: {why}")
+    if known != before:
+        write_file_atomic(note, "".join(f"{p}: {w}\n" for p, w in sorted(known.items())))
 
 # git restore matches each path against each pathspec: beyond ~100 paths, read-tree's
 # walk of the whole tree (10,000 files) is the cheaper one.
@@ -3941,7 +4240,8 @@ def repo_status(repo: Repo) -> dict:
     too_big = oversized(repo, changed, limit)
     held = [{"path": os.fsdecode(path), "bytes": size} for path, size in too_big]
     listed = repo.git("ls-files", "-z").stdout.split(b"\0")
-    conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p)
+    conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p and
+                       not is_gtfc_own(p))
     try:
         with open(os.path.join(repo.state_dir, "mass-delete")) as f:
             deleted, total = map(int, f.read().split())
@@ -3953,7 +4253,16 @@ def repo_status(repo: Repo) -> dict:
             stuck = f.read().strip()
     except FileNotFoundError:
         stuck = None
-    status = {"merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path, "node": repo.node, "head": head,
+    try:
+        with open(unapplied_path(repo)) as f:
+            unapplied = dict(line.split(": ", 1) for line in f.read().splitlines()
+                             if ": " in line)
+    except FileNotFoundError:
+        unapplied = {}
+    status = {"merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
+              "node": repo.node, "head": head, "metadata": metadata_kept(repo),
+              "owners_not_applied": {p: w for p, w in unapplied.items() if p != "*"},
+              "not_root": "*" in unapplied,
               "watcher_pid": watcher_pid(repo), "peers": peer_states,
               "cannot_apply": stuck, "mass_delete_refused": refused,
               "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
@@ -3992,6 +4301,9 @@ def attention(status: dict) -> List[str]:
     if status["held_back"]:
         needs.append(f"{counted(len(status['held_back']), 'file')} over "
                      "gtfc.maxFileSize, not synced")
+    if status.get("owners_not_applied"):
+        needs.append(f"{counted(len(status['owners_not_applied']), 'path')} without the "
+                     "owner its peers gave it (kept private; create the user or group)")
     for name, rule in sorted(status["merge_rules_differ"].items()):
         needs.append(f"{name} runs merge rule {rule}, this node {MERGE_RULE}: merges are held "
                      "back until every host runs the same gtfc (upgrade it)")
@@ -4042,6 +4354,12 @@ def print_status(status: dict) -> None:
              f"{h['path']} ({size_text(h['bytes'])})")
     for name in status["conflict_copies"]:
         info(f"  conflict copy: {name}")
+    for path, why in sorted(status["owners_not_applied"].items()):
+        info(f"  owner not set: {path}: {why}")
+    if status["not_root"]:
+        info(f"  note: {NOT_ROOT}")
+    if not status["metadata"]:
+        info(f"  note: modes and owners are not synced ({META_SETTING} says off)")
     if status["attention"]:
         info("  needs attention: " + "; ".join(status["attention"]))
 

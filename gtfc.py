@@ -2170,16 +2170,18 @@ def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> 
     return f"{mode:04o}{owner}\n".encode()
 
 
-def record_metadata(repo: Repo, paths: Optional[Iterable[bytes]]) -> List[bytes]:
+def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
     """Bring META_DIR's files in the working tree in line with paths (and their
-    folders, which may have become empty or stopped being so); None: every path,
-    which the first commit of each process asks for (a chmod made while no gtfc
-    was watching).  Returns the META_DIR paths written or removed."""
+    folders, which may have become empty or stopped being so).  The first time in
+    a process, every path: a chmod made while no gtfc watched is seen then — unless
+    another process watches the repo (it sees chmods: a gtfc-push then costs no
+    walk of a big tree).  Returns the META_DIR paths written or removed."""
     if not metadata_kept(repo):
         return []
-    if paths is None or not repo.metadata_walked:
+    if not repo.metadata_walked:
         repo.metadata_walked = True
-        paths = every_path(repo)
+        if watcher_pid(repo) in (None, os.getpid()):
+            paths = every_path(repo)
     root = os.lstat(repo.path)
     looked = set()
     for path in paths:
@@ -2270,7 +2272,7 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
             return False
     changed = worktree_changes(repo, paths)
     if paths is None:
-        meta = record_metadata(repo, changed if repo.metadata_walked else None)
+        meta = record_metadata(repo, changed)
     changed = sorted(set(changed) | set(meta))
     if not changed:
         return False

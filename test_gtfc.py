@@ -351,6 +351,7 @@ mount --bind "$2/home" /home
 mount --bind "$2/tmp" /tmp
 mount --bind "$2/etc_ssh" /etc/ssh
 mount --bind "$2/hosts" /etc/hosts
+if [ -d "$2/root" ]; then mount --bind "$2/root" /root; fi
 echo ready
 exec sleep infinity
 """
@@ -362,6 +363,7 @@ class Cluster:
     See the module docstring for how it is built.  Always close() it (tests:
     tearDown/tearDownClass or addCleanup); it is also closed at interpreter exit.
     """
+    root_login = "no"           # sshd's PermitRootLogin (see RootCluster)
 
     def __init__(self, names=("alpha", "beta", "gamma"), gtfc_py=_DEFAULT, *, first_addr=11):
         ok, why = cluster_available()
@@ -489,8 +491,8 @@ class Cluster:
             # authorized_keys2 is gtfc's; authorized_keys is the operator's.
             "AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2",
             "StrictModes yes",
-            "PermitRootLogin no",
-            f"AllowUsers {TEST_USER}",
+            f"PermitRootLogin {self.root_login}",
+            f"AllowUsers {TEST_USER}" + (" root" if self.root_login != "no" else ""),
             # gtfc fans out to several peers at once; sshd's default 10:30:100
             # would drop some of those connections at random.
             "MaxStartups 100",
@@ -510,7 +512,7 @@ class Cluster:
         hosts = "".join(f"Host {name}\n    HostName {addr}\n" for name, addr in self._addr.items())
         _write_file(self._operator("ssh_config"), hosts + (
             "Host *\n"
-            f"    User {TEST_USER}\n"
+            f"    User {'root' if self.root_login != 'no' else TEST_USER}\n"
             f"    UserKnownHostsFile {self._operator('known_hosts')}\n"
             "    GlobalKnownHostsFile /dev/null\n"
             "    StrictHostKeyChecking yes\n"
@@ -1789,8 +1791,8 @@ class MergeModel:
         """o and e concurrent, and e wrote the newest value both had seen."""
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
-        base = self.newest_common(events, e, o)
-        return bool(base) and all(value(b) == value(e) for b in base)
+        base = self.newest_common(events, e, o)        # none: both began with no file
+        return all(value(b) == value(e) for b in base) if base else value(e) is None
 
     def is_restore(self, events, value, e, o):
         return any(self.before(u, e) and not self.before(u, o) and value(u) != value(e)
@@ -1819,8 +1821,11 @@ class MergeModel:
             writers = [e for e in touching if register in e.writes or e.deleted]
             newest, counting, _optional = self.counting(writers,
                                                         lambda e: e.writes.get(register))
-            # An edit that beats a delete carries the registers it did not write.
-            carried = {dict(e.full).get(register) for e in latest if not e.deleted} - {None}
+            # An edit that beats a delete carries the registers it did not write, as
+            # its side holds them: as its writer saw them, or as the delete found them
+            # (where a merge had joined the deleted version to the edit before).
+            carried = {dict(e.full or e.full_before or ()).get(register) for e in latest
+                       if not e.deleted or any(not o.deleted for o in latest)} - {None}
             counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})
@@ -3562,6 +3567,51 @@ AS_PEER = {"GIT_SSH_COMMAND": f"ssh -i {USER_HOME}/.ssh/gtfc_ed25519 -o Identiti
                               "-o BatchMode=yes"}
 
 
+class RootCluster(Cluster):
+    """The same hosts, where gtfc runs as root (a repo for /etc/nginx on every web
+    server, say): each host has its own /root, sshd takes root's keys
+    (PermitRootLogin prohibit-password: the operator's key for the setup), and
+    run/spawn/write/path act as root in /root."""
+    root_login = "prohibit-password"
+
+    def _make_host_dirs(self):
+        super()._make_host_dirs()
+        for name in self.names:
+            os.makedirs(self._host_dir(name, "root", ".ssh"), mode=0o700)
+            os.chmod(self._host_dir(name, "root"), 0o700)
+
+    def home(self, host):
+        return self._host_dir(host, "root")
+
+    def path(self, host, rel):
+        if rel == "/root" or rel.startswith("/root/"):
+            return self.home(host) + rel[len("/root"):]
+        return super().path(host, rel)
+
+    def _write_host_files(self):
+        super()._write_host_files()
+        for name in self.names:
+            for rel in (".ssh/known_hosts", ".ssh/authorized_keys"):
+                os.chown(self.path(name, rel), 0, 0)
+
+    def _as_user(self, host, argv, env, cwd):
+        environ = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/sh",
+                   "PATH": f"{self.bin}:{SYSTEM_PATH}", "LANG": "C.UTF-8", **(env or {})}
+        return (self._enter(host) + ["env", "-i", "-C", cwd or "/root"]
+                + [f"{key}={value}" for key, value in environ.items()] + list(argv))
+
+    def _build(self, gtfc_py):
+        super()._build(gtfc_py)
+        self.uid = self.gid = 0             # write() makes root's files
+
+    def set_root_login(self, value):
+        """Change sshd's PermitRootLogin on every host (a new sshd reads it)."""
+        self.root_login = value
+        for name in self.names:
+            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
+            os.kill(self._sshd[name].pid, signal.SIGHUP)     # the listener re-reads it
+
+
 class ClusterTestCase(unittest.TestCase):
     """A fresh cluster per test class; each test gets its own repo name."""
     HOSTS = ("alpha", "beta")
@@ -4152,6 +4202,55 @@ class ConcurrentEditTest(ClusterTestCase):
 
 
 @NEEDS_CLUSTER
+class RootClusterTest(ClusterTestCase):
+    """The README's recipe for a cluster run by root (issue 13), run on the cluster."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = RootCluster(cls.HOSTS, gtfc_py=GTFC_PY)
+
+    def test_as_root_owners_travel_by_name_and_peers_keys_do_only_gtfc_shell(self):
+        c = self.c
+        self.bootstrap("alpha", "/root/conf")     # an absolute path, as /etc/nginx
+        self.join("beta", via="alpha", repo="/root/conf")
+        c.spawn("alpha", ["gtfc-watch", "/root/conf"])
+        c.spawn("beta", ["gtfc-watch", "/root/conf"])
+        time.sleep(1)
+        c.run("alpha", ["sh", "-c", "umask 077 && echo secret > conf/key.pem && "
+                        "install -d -m 2775 -o daemon -g adm conf/shared && "
+                        "echo site > conf/site.conf && chown daemon:adm conf/site.conf && "
+                        "chmod 640 conf/site.conf"])
+
+        def seen(rel):
+            try:
+                st = os.lstat(c.path("beta", "conf/" + rel))
+            except FileNotFoundError:
+                return None
+            return (oct(stat.S_IMODE(st.st_mode)), pwd.getpwuid(st.st_uid).pw_name,
+                    grp.getgrgid(st.st_gid).gr_name)
+        wanted = {"key.pem": ("0o600", "root", "root"), "shared": ("0o2775", "daemon", "adm"),
+                  "site.conf": ("0o640", "daemon", "adm")}
+        wait_until(lambda: {rel: seen(rel) for rel in wanted} == wanted, timeout=20,
+                   what=f"{wanted} on beta")
+        # A peer names an owner this host lacks: the file stays private; status says so.
+        c.write("alpha", "conf/.gtfc/meta/_site.conf", "0644 gtfc-no-such-user:adm\n")
+        wait_until(lambda: seen("site.conf") == ("0o600", "daemon", "adm"), timeout=20,
+                   what="site.conf kept private on beta")
+        r = self.sub("beta", "status", "conf", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("owner not set: site.conf: no user gtfc-no-such-user here", r.stdout)
+        # After the setup, root logins can be limited to forced commands: peers'
+        # keys are (gtfc-shell, this repo only), the operator's is not.
+        c.set_root_login("forced-commands-only")
+        time.sleep(0.5)
+        self.assertNotEqual(c.ssh_operator("alpha", "true", check=False).returncode, 0)
+        c.write("alpha", "conf/after.txt", "still syncs\n")
+        self.wait_for_file("beta", "conf/after.txt", "still syncs\n", timeout=20)
+        keys = c.read("beta", ".ssh/authorized_keys2")
+        self.assertIn("gtfc-shell", keys)
+        self.assertIn("restrict", keys)
+
+
 class MembershipChangeTest(ClusterTestCase):
     HOSTS = ("alpha", "beta", "gamma")
 

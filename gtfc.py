@@ -21,7 +21,8 @@ How data flows — each stage is a section of this file, in this order:
             events, then RepoWatch.integrate_and_spread commits, merges and hands
             our head to a PeerLink thread per peer.
   commit    commit_local: `git status` and `git add` of just the paths the watcher
-            saw, then git's plumbing (write-tree, commit-tree, update-ref).
+            saw (and record_metadata: their modes and owners, in .gtfc/meta), then
+            git's plumbing (write-tree, commit-tree, update-ref).
   send      PeerLink.send → send_head: a peer that lacks our head gets it into its
             inbox ref refs/gtfc/in/<us> (a ref no working tree has checked out, so a
             push never fights the receiver's files) — on a PushSession (a thin pack
@@ -34,7 +35,12 @@ How data flows — each stage is a section of this file, in this order:
             merge_incoming folds every inbox and fetched head into HEAD
             (merge_commits → merge_trees, each path settled by settle_path), then
             update_worktree moves the files (refusing to clobber a file that changed
-            meanwhile — it is committed and merged on the next round).
+            meanwhile — it is committed and merged on the next round) and
+            apply_metadata gives them their modes and owners.
+
+State: each stage's caches and flags live on the Repo it works on (the last
+checkout, merge memos, membership parsed per tree, read-only peers, the last thin
+pack); the module holds constants and LOG, the process's one log channel.
 
 Merges are deterministic: the same two commits give the same merge commit id on every
 node (sorted parents, a rule that reads only the two commits' history, fixed
@@ -47,8 +53,14 @@ else what each changed against the newest version both had is merged, and a real
 collision keeps both versions: one under the name, the other beside it as
 NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit keeps the edit.
 
-Failures: an expected one (unreachable peer, bad argument, not a gtfc repo) raises
-GtfcError, caught once in main and printed as one line `gtfc: what — fix`.
+Failures, one convention.  An expected failure the user must act on (bad argument,
+not a gtfc repo, a lock another process holds: RepoBusy) raises GtfcError, caught
+once in main and printed as one line `gtfc: what — fix`.  Where the caller goes on
+past a failure — one peer of many, one file of many, a checkout retried next round —
+the function returns the reason instead: Optional[str], None for success.  Parsers of
+what others wrote (node records, forced commands) raise ValueError, which their
+caller turns into one of those; a push session's read returns b"" for a dead session.
+Log lines (warnings, the watcher's events) all go through LOG, one channel.
 
 Membership lives in the repo: one file per node in .gtfc/nodes/ (address, user, repo
 path, the node's gtfc public key, its ssh host keys).  From it each node derives
@@ -118,9 +130,15 @@ VANISHED_POLL = 2.0            # how often to look for a vanished folder's retur
 LINK_NAMES = ("gtfc-bootstrap", "gtfc-join", "gtfc-push", "gtfc-pull", "gtfc-watch",
               "gtfc-shell", "gtfc-shell.denywrite", "gtfc-remove", "gtfc-unjoin")
 LOOSE_READ_MAX = 1 << 16      # bytes of a loose object gtfc reads itself (see loose_object)
+# Git's modes as diffs and ls-tree spell them; NO_FILE: a path absent on one side.
+FILE_MODE, EXEC_MODE, SYMLINK_MODE, GITLINK_MODE, NO_FILE = \
+    "100644", "100755", "120000", "160000", "000000"
+FILE_MODES = (FILE_MODE, EXEC_MODE)
 FOLDER_MODE = b"40000"         # as a tree object spells it
 # The modes git writes in trees; it reads others (100664 from old tools) as one of these.
-TREE_MODES = (b"100644", b"100755", b"120000", b"160000", FOLDER_MODE)
+TREE_MODES = tuple(m.encode() for m in (*FILE_MODES, SYMLINK_MODE, GITLINK_MODE)) + \
+    (FOLDER_MODE,)
+COPY_MARK = ".conflict-"       # in every conflict copy's name (see conflict_copy_name)
 OID_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # A node name is part of ref names: nothing git refuses there (.., a final . or .lock).
 NODE_NAME_RE = re.compile(r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}(?<!\.)$")
@@ -179,13 +197,43 @@ def last_line(data) -> str:
     return lines[-1] if lines else "(no message)"
 
 
-# Set by gtfc-watch, whose log lines all start with the time.
-STAMP_WARNINGS = False
+class Log:
+    """gtfc's one log channel: warnings and the watcher's events, to stderr (a
+    terminal, the journal under systemd, or .git/gtfc/log for a background merge)
+    or to syslog (gtfc-watch --syslog).  A command prints bare warnings; a
+    long-running process (configure(stamp=True)) starts every line with the time.
+    ERROR, EVENT and DETAIL: -q keeps errors only, -v adds detail."""
+    ERROR, EVENT, DETAIL = 0, 1, 2
+
+    def __init__(self):
+        self.level, self.stamp, self.syslog = self.EVENT, False, None
+
+    def configure(self, level: int = EVENT, stamp: bool = True, to_syslog: bool = False):
+        self.level, self.stamp = level, stamp
+        if to_syslog:
+            import syslog                   # see "Imported where used"
+            syslog.openlog("gtfc", syslog.LOG_PID, syslog.LOG_DAEMON)
+            self.syslog = syslog
+
+    def __call__(self, message: str, level: int = EVENT) -> None:
+        if level > self.level:
+            return
+        if self.syslog:
+            priority = self.syslog.LOG_ERR if level == self.ERROR else self.syslog.LOG_INFO
+            self.syslog.syslog(priority, message)
+            return
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S ") if self.stamp else ""
+        print(stamp + message, file=sys.stderr, flush=True)
+
+
+# The one piece of mutable module state: where this process's log lines go, set
+# once at the start of a long-running process (like logging's root logger, which
+# gtfc does not load: it would add a tenth to gtfc-shell's start-up).
+LOG = Log()
 
 
 def warn(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S ") if STAMP_WARNINGS else ""
-    print(f"{stamp}gtfc: {message}", file=sys.stderr, flush=True)
+    LOG(f"gtfc: {message}", Log.ERROR)
 
 
 def info(message: str) -> None:
@@ -324,7 +372,7 @@ def lock_in_use(path: str) -> bool:
     return False
 
 
-class RepoBusy(Exception):
+class RepoBusy(GtfcError):
     """Another gtfc process holds the repo lock (only raised when asked not to wait)."""
 
 
@@ -347,6 +395,18 @@ class Repo:
         # out (merge_commits, common_versions), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
         self.metadata_walked = False        # see record_metadata
+        # Membership rarely changes, and is read on every round: parsed once per
+        # tree, looked up once per commit (see read_nodes).
+        self.nodes_by_tree: Dict[str, Dict[str, "Node"]] = {}
+        self.nodes_tree_of: Dict[str, str] = {}
+        # {tree: {name: why}} of the records parse_nodes ignored, for gtfc status: a
+        # typo in a record quietly cuts that node off from every host.
+        self.invalid_nodes: Dict[str, Dict[str, str]] = {}
+        # Peers found read-only (gtfc-shell.denywrite): they fetch by themselves, so
+        # we stop pushing to them until the next pull round.
+        self.read_only_peers: set = set()
+        # The last thin pack made (see thin_pack): the same for every peer.
+        self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
             umask=-1):
@@ -619,7 +679,8 @@ class Repo:
                     break
                 except BlockingIOError:
                     if timeout == 0:
-                        raise RepoBusy() from None
+                        raise RepoBusy(f"{self.path} is busy: another gtfc works on it "
+                                       "— it takes this change along") from None
                     if time.monotonic() > deadline:
                         raise GtfcError(f"{self.path} stayed locked by another gtfc "
                                         f"for {timeout:.0f} s — is one stuck? "
@@ -736,7 +797,7 @@ def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width
         return None
     before, after = ({name + b"/" if mode == FOLDER_MODE else name: (mode, oid)
                       for name, (mode, oid) in tree.items()} for tree in trees)
-    absent = ("000000", "0" * width)
+    absent = (NO_FILE, "0" * width)
     changes: List[Change] = []
     for key in sorted(before.keys() | after.keys()):
         (old_mode, old_oid), (new_mode, new_oid) = (
@@ -765,7 +826,7 @@ def holds_blob(full: str, st: os.stat_result, mode: str, oid: str,
         return stat.S_ISLNK(st.st_mode) and \
             blob_id(os.fsencode(os.readlink(full)), oid) == oid
     return mode in FILE_MODES and stat.S_ISREG(st.st_mode) and \
-        bool(st.st_mode & 0o100) == (mode == "100755") and \
+        bool(st.st_mode & 0o100) == (mode == EXEC_MODE) and \
         file_blob_id(read_from or full, oid) == oid
 
 
@@ -857,32 +918,26 @@ def read_nodes(repo: Repo, commit: str = "HEAD") -> Dict[str, Node]:
     """Every valid node record in COMMIT (committed state, never the raw worktree)."""
     if commit == "HEAD":
         commit = repo.head()
-    tree = NODES_TREE_OF.get(commit)
+    tree = repo.nodes_tree_of.get(commit)
     if tree is None:
         tree = repo.out("rev-parse", "--verify", "-q", f"{commit}:{NODES_DIR}", check=False)
         if not tree:
             # Strict: a failed git must not read as "no members", which would drop
             # every peer's key.  Only a commit without the folder has none.
             repo.out("rev-parse", "--verify", f"{commit}^{{commit}}")
-        if len(NODES_TREE_OF) > 1000:
-            NODES_TREE_OF.clear()
+        if len(repo.nodes_tree_of) > 1000:
+            repo.nodes_tree_of.clear()
         if OID_RE.fullmatch(commit):
-            NODES_TREE_OF[commit] = tree
-    if tree not in NODES_BY_TREE:
-        NODES_BY_TREE[tree] = parse_nodes(repo, tree) if tree else {}
-    return dict(NODES_BY_TREE[tree])
+            repo.nodes_tree_of[commit] = tree
+    if tree not in repo.nodes_by_tree:
+        repo.nodes_by_tree[tree] = parse_nodes(repo, tree) if tree else {}
+    return dict(repo.nodes_by_tree[tree])
 
 
-# Membership rarely changes, and is read on every round: parsed once per tree,
-# looked up once per commit.
-NODES_BY_TREE: Dict[str, Dict[str, "Node"]] = {}
-NODES_TREE_OF: Dict[str, str] = {}
-
-
-def same_members(old: str, new: str) -> None:
+def same_members(repo: Repo, old: str, new: str) -> None:
     """Commit new has old's membership (no node file changed between them)."""
-    if old in NODES_TREE_OF:
-        NODES_TREE_OF[new] = NODES_TREE_OF[old]
+    if old in repo.nodes_tree_of:
+        repo.nodes_tree_of[new] = repo.nodes_tree_of[old]
 
 
 def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
@@ -891,7 +946,7 @@ def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
     for entry in filter(None, listing.split(b"\0")):
         meta, path = entry.split(b"\t", 1)
         name = path.decode(errors="replace")
-        if ".conflict-" not in name and meta.split()[1] == b"blob":
+        if COPY_MARK not in name and meta.split()[1] == b"blob":
             records.append((name, meta.split()[2].decode()))   # a conflict copy is no node
     blobs = repo.git("cat-file", "--batch", input="".join(
         oid + "\n" for _, oid in records).encode()).stdout
@@ -904,20 +959,15 @@ def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
             nodes[name] = parse_node(name, text)
         except ValueError as e:
             warn(f"ignoring membership record {name!r} in {repo.path}: {e}")
-            INVALID_NODES.setdefault(tree, {})[name] = str(e)
+            repo.invalid_nodes.setdefault(tree, {})[name] = str(e)
     return nodes
-
-
-# {tree: {name: why}} of the records parse_nodes ignored, for gtfc status: a typo
-# in a record quietly cuts that node off from every host.
-INVALID_NODES: Dict[str, Dict[str, str]] = {}
 
 
 def invalid_nodes(repo: Repo) -> Dict[str, str]:
     """{name: why} of the membership records in HEAD that are ignored."""
     head = repo.head()
     read_nodes(repo, head)
-    return dict(INVALID_NODES.get(NODES_TREE_OF.get(head, ""), {}))
+    return dict(repo.invalid_nodes.get(repo.nodes_tree_of.get(head, ""), {}))
 
 
 def peers(repo: Repo) -> List[Node]:
@@ -1853,7 +1903,7 @@ class PeerLink(threading.Thread):
                 self.next_fetch = now + self.watch.pull_interval
                 if self.session.idle() >= self.watch.pull_interval:
                     self.session.close()        # the peer's gtfc-shell need not wait
-                READ_ONLY_PEERS.get(self.watch.repo.path, set()).discard(self.name)
+                self.watch.repo.read_only_peers.discard(self.name)
                 if not self.attempt(self.fetch):
                     continue                # unreachable: back off before sending
             if self.wanted.is_set() or self.delay:
@@ -1873,7 +1923,7 @@ class PeerLink(threading.Thread):
         if failure:
             self.delay = next_delay(self.delay, self.watch.retry_max)
             self.next_try = time.monotonic() + self.delay
-            self.watch.log(f"{failure} (next try in {self.delay:.0f} s)", EventLog.ERROR)
+            self.watch.log(f"{failure} (next try in {self.delay:.0f} s)", Log.ERROR)
             write_file_atomic(record, f"{failure}\n{time.time() + self.delay:.0f}\n")
             return False
         if self.delay:
@@ -1888,7 +1938,7 @@ class PeerLink(threading.Thread):
 
     def send(self) -> Optional[str]:
         node = self.peer()
-        if node is None or self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
+        if node is None or self.name in self.watch.repo.read_only_peers:
             return None
         started = time.monotonic()
 
@@ -1898,7 +1948,7 @@ class PeerLink(threading.Thread):
             self.watch.log(f"sent {short(oid)} to {self.name} ({took:.0f} ms{how})")
 
         failure = push_to_peer(self.watch.repo, node, on_sent=sent, session=self.session)
-        if self.name in READ_ONLY_PEERS.get(self.watch.repo.path, set()):
+        if self.name in self.watch.repo.read_only_peers:
             self.watch.log(read_only_note(self.name))      # in the log, with the time
         return failure
 
@@ -1908,42 +1958,17 @@ class PeerLink(threading.Thread):
             return None
         failure = fetch_from_peer(self.watch.repo, node)
         if not failure:
-            self.watch.log(f"pulled from {self.name}", EventLog.DETAIL)
+            self.watch.log(f"pulled from {self.name}", Log.DETAIL)
             self.watch.guarded(self.watch.integrate_and_spread)    # not the peer's fault
         return failure
-
-
-class EventLog:
-    """The watcher's log: one line per sync event, to stderr (a terminal, or the
-    journal under systemd) or to syslog (--syslog).  -q keeps errors only, -v adds
-    detail."""
-    ERROR, EVENT, DETAIL = 0, 1, 2
-
-    def __init__(self, level: int = EVENT, to_syslog: bool = False):
-        self.level = level
-        self.syslog = None
-        if to_syslog:
-            import syslog                   # see "Imported where used"
-            syslog.openlog("gtfc", syslog.LOG_PID, syslog.LOG_DAEMON)
-            self.syslog = syslog
-
-    def __call__(self, where: str, message: str, level: int = EVENT) -> None:
-        if level > self.level:
-            return
-        if self.syslog:
-            priority = self.syslog.LOG_ERR if level == self.ERROR else self.syslog.LOG_INFO
-            self.syslog.syslog(priority, f"{where}: {message}")
-        else:
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {where}: {message}",
-                  file=sys.stderr, flush=True)
 
 
 class RepoWatch:
     """The watch loop of one repo: file events → debounce → integrate → tell the
     peer links, which send in parallel."""
 
-    def __init__(self, repo: Repo, make_watcher, events: EventLog, stop: threading.Event):
-        self.repo, self.make_watcher, self.events, self.stop = repo, make_watcher, events, stop
+    def __init__(self, repo: Repo, make_watcher, stop: threading.Event):
+        self.repo, self.make_watcher, self.stop = repo, make_watcher, stop
         self.watcher = None
         self.present = threading.Event()    # the folder is there (not unmounted, moved)
         self.present.set()
@@ -1954,8 +1979,8 @@ class RepoWatch:
         self.links: Dict[str, PeerLink] = {}
         self.mutex = threading.Lock()
 
-    def log(self, message: str, level: int = EventLog.EVENT) -> None:
-        self.events(os.path.basename(self.repo.path), message, level)
+    def log(self, message: str, level: int = Log.EVENT) -> None:
+        LOG(f"{os.path.basename(self.repo.path)}: {message}", level)
 
     def integrate_and_spread(self, senders: Optional[set] = None,
                              paths: Optional[set] = None) -> None:
@@ -2016,7 +2041,7 @@ class RepoWatch:
         self.present.clear()
         self.log(f"{self.repo.path} vanished (unmounted, moved or deleted?): nothing "
                  "is synced from here until it is back; peers keep their files",
-                 EventLog.ERROR)
+                 Log.ERROR)
         while not self.stop.wait(VANISHED_POLL):
             if self.folder_present():
                 self.doorbell.close()
@@ -2075,7 +2100,7 @@ class RepoWatch:
             step()
             return True
         except GtfcError as e:
-            self.log(str(e), EventLog.ERROR)
+            self.log(str(e), Log.ERROR)
             return False
 
 
@@ -2312,7 +2337,7 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
                       "-m", message)
     repo.git("update-ref", "-m", f"commit: {message}", "HEAD", commit, parent or "")
     if parent and not any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes):
-        same_members(parent, commit)
+        same_members(repo, parent, commit)
     return True
 
 
@@ -2493,11 +2518,6 @@ def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
             if peer is None or name == peer}
 
 
-# Peers found read-only (gtfc-shell.denywrite) this process, per repo: they fetch
-# by themselves, so we stop pushing to them until the next pull round.
-READ_ONLY_PEERS: Dict[str, set] = {}
-
-
 def read_only_note(name: str) -> str:
     """What the user is told once, when a peer turns out to be read-only for us."""
     return f"{name} is read-only for us (gtfc-shell.denywrite): it fetches changes by itself"
@@ -2522,7 +2542,7 @@ def push_to_peer(repo: Repo, peer: Node, on_sent=None,
                 pushed(repo, peer, oid)
             else:
                 failure = push_head(repo, peer, oid)
-    if not failure and on_sent and peer.name not in READ_ONLY_PEERS.get(repo.path, ()):
+    if not failure and on_sent and peer.name not in repo.read_only_peers:
         on_sent(oid)
     return failure
 
@@ -2551,7 +2571,7 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     if proc.returncode == 0:
         pushed(repo, peer, oid)
     elif "gtfc-shell.denywrite" in text:
-        READ_ONLY_PEERS.setdefault(repo.path, set()).add(peer.name)     # see read_only_note
+        repo.read_only_peers.add(peer.name)     # see read_only_note
     else:
         return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
     return None
@@ -2656,10 +2676,10 @@ def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
     None when they are over MAX_STREAM_OBJECTS or MAX_STREAM_BYTES (read no
     further).  Made once for every peer with the same bases (usually what we sent
     them all last): eight peers, one pack-objects."""
-    key = (repo.path, oid, frozenset(bases))
+    key = (oid, frozenset(bases))
     with PACK_LOCK:
-        if key in LAST_PACK:
-            return LAST_PACK[key]
+        if key in repo.last_pack:
+            return repo.last_pack[key]
         proc = subprocess.Popen(
             ["git", "-C", repo.path, "pack-objects", "--stdout", "--revs", "--thin",
              "--delta-base-offset", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -2676,13 +2696,12 @@ def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
         proc.stdout.close()
         if proc.wait() != 0 or not small:
             return None
-        LAST_PACK.clear()
-        LAST_PACK[key] = pack
+        repo.last_pack.clear()
+        repo.last_pack[key] = pack
         return pack
 
 
 PACK_LOCK = threading.Lock()
-LAST_PACK: Dict[Tuple[str, str, frozenset], bytes] = {}
 
 
 def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
@@ -2733,7 +2752,7 @@ def send_head(repo: Repo, only: Optional[List[str]] = None,
     """Push HEAD to every peer (or those named) not known to have it, adding the
     names of those it went to to sent_to.  No network round trip at all when every
     peer already has it."""
-    read_only = set(READ_ONLY_PEERS.get(repo.path, ()))
+    read_only = set(repo.read_only_peers)
     targets = [p for p in peers(repo)
                if p.name not in read_only and (only is None or p.name in only)]
     went = [] if sent_to is None else sent_to
@@ -2741,7 +2760,7 @@ def send_head(repo: Repo, only: Optional[List[str]] = None,
     def send(repo: Repo, peer: Node) -> Optional[str]:
         return push_to_peer(repo, peer, on_sent=lambda oid: went.append(peer.name))
     failures = for_each_peer(send, repo, targets)
-    for name in sorted(READ_ONLY_PEERS.get(repo.path, set()) - read_only):
+    for name in sorted(repo.read_only_peers - read_only):
         info(read_only_note(name))
     return failures
 
@@ -2768,7 +2787,7 @@ def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]
     """Fetch from every peer, merge, and send on what they lack.  Also the moment to
     re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
     forget which peers were read-only."""
-    READ_ONLY_PEERS.pop(repo.path, None)
+    repo.read_only_peers.clear()
     members = peers(repo)
     failures = for_each_peer(fetch_from_peer, repo, members)
     integrate(repo)
@@ -3201,7 +3220,6 @@ def start_background_integrate(repo: Repo) -> None:
     soon as the objects are safe here.  A fork, not a new gtfc: this process has
     already paid Python's start-up, a large part of a change's trip."""
     import traceback                    # see "Imported where used"
-    global STAMP_WARNINGS
     repo.make_state_dir()
     log = os.open(repo.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     child = os.fork()
@@ -3211,7 +3229,7 @@ def start_background_integrate(repo: Repo) -> None:
         return
     if os.fork():               # the merge runs in a grandchild, adopted by init
         os._exit(0)
-    STAMP_WARNINGS = True               # the child writes .git/gtfc/log, where times help
+    LOG.configure(stamp=True)           # the child writes .git/gtfc/log, where times help
     try:                                # the child: detached, its output to the log
         os.setsid()
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -3334,7 +3352,7 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
         os.unlink(stuck_path(repo))
     changed = new != old and repo.checked_out[2]
     if new != old and not changed:
-        same_members(old, new)
+        same_members(repo, old, new)
     return Integration(old, new, committed, merged, changed)
 
 
@@ -3519,7 +3537,7 @@ NOBODY = Maker(0, "")
 
 
 def as_version(mode: str, oid: str) -> Version:
-    return None if mode == "000000" else (mode, oid)
+    return None if mode == NO_FILE else (mode, oid)
 
 
 NO_BASE = ("", "")          # not a version: the sides had no common one
@@ -3719,7 +3737,7 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
-    if len(modes) == 3 and set(modes) <= {"100644", "100755"} and modes[0] == kept[0]:
+    if len(modes) == 3 and set(modes) <= set(FILE_MODES) and modes[0] == kept[0]:
         kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
     return earlier, kept
 
@@ -3804,7 +3822,7 @@ def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Ver
     """git's line merge of three versions of a regular file, None if the edits
     collide (or a version is binary, or not a regular file).  The executable bit
     merges like a line: a side that changed it wins."""
-    if not all(v and v[0] in ("100644", "100755") for v in (base, ours, theirs)):
+    if not all(v and v[0] in FILE_MODES for v in (base, ours, theirs)):
         return None
     key = ("merge-text", base, ours, theirs)
     known = repo.merge_memo.get(key, NO_BASE)
@@ -3840,7 +3858,7 @@ def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
     compete for one copy name, so a copy never needs a copy of its own."""
     stem, ext = os.path.splitext(path)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
-    return f"{stem}.conflict-{node}-{stamp}-{blob[:8]}{ext}"
+    return f"{stem}{COPY_MARK}{node}-{stamp}-{blob[:8]}{ext}"
 
 
 def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
@@ -3863,8 +3881,8 @@ def folders_of(path: bytes) -> List[bytes]:
     return [b"/".join(parts[:n]) for n in range(1, len(parts))]
 
 
-def update_worktree(repo: Repo, old: str, new: str) -> str:
-    """Move HEAD and the files from old to new; "" on success.  Else the reason, with
+def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
+    """Move HEAD and the files from old to new; None on success.  Else the reason, with
     nothing changed: a file written since we committed is not clobbered, but
     committed and merged on the next attempt."""
     changes = tree_changes(repo, old, new)
@@ -3906,7 +3924,7 @@ def update_worktree(repo: Repo, old: str, new: str) -> str:
     written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
     members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
     repo.checked_out = (new, written, members)
-    return ""
+    return None
 
 
 def folders_to_make(repo: Repo, changes: List[Change]) -> List[bytes]:
@@ -3938,8 +3956,8 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None
     note_unapplied(repo, results)
 
 
-def apply_one(repo: Repo, path: bytes) -> str:
-    """Set path's mode and owner from META_DIR (or the default); "" if all was
+def apply_one(repo: Repo, path: bytes) -> Optional[str]:
+    """Set path's mode and owner from META_DIR (or the default); None if all was
     applied, else what was not."""
     full = os.path.join(repo.path, os.fsdecode(path))
     own = read_meta(repo, meta_path(path, True))
@@ -3947,23 +3965,23 @@ def apply_one(repo: Repo, path: bytes) -> str:
         st = os.lstat(full)
     except (FileNotFoundError, NotADirectoryError):
         if own is None:
-            return ""
+            return None
         os.makedirs(full, mode=0o700)       # an empty folder a peer has
         st = os.lstat(full)
     if stat.S_ISLNK(st.st_mode):
-        return ""
+        return None
     folder = stat.S_ISDIR(st.st_mode)
     meta = own if folder else read_meta(repo, meta_path(path, False))
     if folder and meta is None and not any(True for _ in os.scandir(full)):
         with contextlib.suppress(OSError):  # a peer removed this empty folder
             os.rmdir(full)
-        return ""
+        return None
     if meta is None:
         meta = (FOLDER_DEFAULT if folder else FILE_DEFAULTS[bool(st.st_mode & 0o100)], "", "")
     mode, user, group = meta
     if not folder:                          # the executable bit is git's
         mode = (mode & ~0o100) | (st.st_mode & 0o100)
-    why = ""
+    why = None
     if os.geteuid() != 0:
         mode &= ~(0o4000 if folder else 0o6000)     # setuid (and a setgid file): root's
         if user:
@@ -3993,8 +4011,8 @@ def read_meta(repo: Repo, meta: bytes) -> Optional[Tuple[int, str, str]]:
     return int(match.group(1), 8), match.group(2) or "", match.group(3) or ""
 
 
-def change_owner(full: str, user: str, group: str) -> str:
-    """chown by name; "" or why not (a name this host lacks)."""
+def change_owner(full: str, user: str, group: str) -> Optional[str]:
+    """chown by name; None, or why not (a name this host lacks)."""
     import grp, pwd                     # see "Imported where used"
     try:
         uid = pwd.getpwnam(user).pw_uid
@@ -4005,7 +4023,7 @@ def change_owner(full: str, user: str, group: str) -> str:
     except KeyError:
         return f"no group {group} here; kept private"
     os.chown(full, uid, gid, follow_symlinks=False)
-    return ""
+    return None
 
 
 def unapplied_path(repo: Repo) -> str:
@@ -4013,7 +4031,7 @@ def unapplied_path(repo: Repo) -> str:
     return os.path.join(repo.state_dir, "metadata-unapplied")
 
 
-def note_unapplied(repo: Repo, results: Dict[str, str]) -> None:
+def note_unapplied(repo: Repo, results: Dict[str, Optional[str]]) -> None:
     """Keep, for gtfc status, the paths whose owner could not be set (and whether
     gtfc runs as root), and say each new one once."""
     note = unapplied_path(repo)
@@ -4039,8 +4057,6 @@ def note_unapplied(repo: Repo, results: Dict[str, str]) -> None:
 # git restore matches each path against each pathspec: beyond ~100 paths, read-tree's
 # walk of the whole tree (10,000 files) is the cheaper one.
 MAX_CHECKOUT_PATHS = 100
-FILE_MODES = ("100644", "100755")
-SYMLINK_MODE, GITLINK_MODE = "120000", "160000"
 
 
 def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
@@ -4242,7 +4258,7 @@ def repo_status(repo: Repo) -> dict:
     too_big = oversized(repo, changed, limit)
     held = [{"path": os.fsdecode(path), "bytes": size} for path, size in too_big]
     listed = repo.git("ls-files", "-z").stdout.split(b"\0")
-    conflicts = sorted(os.fsdecode(p) for p in listed if b".conflict-" in p and
+    conflicts = sorted(os.fsdecode(p) for p in listed if COPY_MARK.encode() in p and
                        not is_gtfc_own(p))
     try:
         with open(os.path.join(repo.state_dir, "mass-delete")) as f:
@@ -4382,7 +4398,7 @@ def history(repo: Repo, rel: str, number: int, *log_args: str):
     or its conflict copies.  --full-history: git's default simplification would hide
     an edit that lost a collision."""
     stem, ext = os.path.splitext(rel)
-    paths = [":(literal)" + rel, ":(glob)" + glob_escape(stem) + ".conflict-*" +
+    paths = [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" +
              glob_escape(ext)] if rel else ["."]
     out = repo.git("log", *log_args, "--full-history", "-z", f"-n{number}",
                    "--name-status", "--no-renames", "--format=%x01%h %at %an", "--",
@@ -4893,10 +4909,8 @@ def cmd_watch(args) -> int:
     # `kill -USR1 PID` prints what every thread is doing: for a watcher that seems stuck.
     import faulthandler                 # see "Imported where used"
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    global STAMP_WARNINGS
-    STAMP_WARNINGS = True
-    events = EventLog(EventLog.ERROR if args.quiet else
-                      EventLog.DETAIL if args.verbose else EventLog.EVENT, args.syslog)
+    LOG.configure(Log.ERROR if args.quiet else Log.DETAIL if args.verbose else Log.EVENT,
+                  stamp=True, to_syslog=args.syslog)
     with contextlib.ExitStack() as stack:
         loops = []
         for repo in repos:
@@ -4910,7 +4924,7 @@ def cmd_watch(args) -> int:
             add_repo_config(repo)
             announce_merge_rule(repo)
             make_watcher = functools.partial(open_watcher, repo.path, force_poll=args.poll)
-            loops.append(RepoWatch(repo, make_watcher, events, stop))
+            loops.append(RepoWatch(repo, make_watcher, stop))
             stack.callback(lambda loop=loops[-1]: loop.doorbell.close())
 
         def run_loop(loop):
@@ -4972,7 +4986,7 @@ def cmd_log(args) -> int:
     entries = history(repo, rel, args.number, "--no-merges") + [
         entry for entry in history(repo, rel, args.number, "--merges",
                                    "--diff-merges=first-parent", "--diff-filter=A")
-        if ".conflict-" in entry[4]]
+        if COPY_MARK in entry[4]]
     if not entries and rel:
         raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
                         "(gtfc log with no path lists recent changes)")

@@ -2368,7 +2368,7 @@ class MetadataTest(TwoClonesTestCase):
                                    NOSY_READER, self.b.path, stop],
                                   user="nobody", stdout=subprocess.PIPE, text=True)
         self.addCleanup(reader.kill)
-        time.sleep(0.3)
+        self.assertEqual(reader.stdout.readline(), "reading\n")
         self.deliver(((self.b, (self.a,)),))
         gtfc.integrate(self.b)
         _write_file(stop, "")
@@ -2385,6 +2385,7 @@ NOSY_READER = """
 import os, sys
 root, stop = sys.argv[1], sys.argv[2]
 opened = tried = 0
+print("reading", flush=True)
 while not os.path.exists(stop):
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".git"]

@@ -2379,6 +2379,15 @@ class MetadataTest(TwoClonesTestCase):
         self.assertEqual(oct(self.mode(self.b, "keys/k000.pem")), "0o600")
 
 
+def modes_of(folder):
+    """The set of permission bits of the files in folder (none: no folder)."""
+    try:
+        return {stat.S_IMODE(os.lstat(os.path.join(folder, name)).st_mode)
+                for name in os.listdir(folder)}
+    except FileNotFoundError:
+        return set()
+
+
 # Run as another user: open every file under a folder, over and over, until a
 # stop file appears; print how many opens succeeded and how many were tried.
 NOSY_READER = """
@@ -4131,6 +4140,33 @@ class WatchTest(ClusterTestCase):
         os.chmod(c.path("alpha", "modes/secret.key"), 0o640)        # a chmod alone
         wanted["modes/secret.key"] = "0o640"
         wait_until(lambda: modes() == wanted, timeout=15, what="the chmod on beta")
+        # Concurrent chmods of one file on both hosts: both end alike.
+        os.chmod(c.path("alpha", "modes/secret.key"), 0o600)
+        os.chmod(c.path("beta", "modes/secret.key"), 0o604)
+        both = lambda: {oct(stat.S_IMODE(os.lstat(c.path(h, "modes/secret.key")).st_mode))
+                        for h in ("alpha", "beta")}
+        wait_until(lambda: len(both()) == 1 and self.head("alpha", "modes") ==
+                   self.head("beta", "modes"), timeout=20, what="one mode on both hosts")
+        self.assertIn(both().pop(), ("0o600", "0o604"))
+        # 600 files arriving at a host are never readable there by another user,
+        # not for a moment: a reader running as nobody tries every one.
+        stop = c.path("beta", "/tmp/stop-reading")
+        reader = subprocess.Popen([shutil.which("python3", path="/usr/bin:/bin"), "-c",
+                                   NOSY_READER, c.path("beta", "modes"), stop],
+                                  user="nobody", stdout=subprocess.PIPE, text=True)
+        self.addCleanup(reader.kill)
+        self.assertEqual(reader.stdout.readline(), "reading\n")
+        for n in range(100):
+            target = c.write("alpha", f"modes/keys/k{n:03}.pem", "secret\n" * 20)
+            os.chmod(target, 0o600)
+        c.run("alpha", ["chmod", "750", "modes/keys"])
+        wait_until(lambda: modes_of(c.path("beta", "modes/keys")) == {0o600} and
+                   len(os.listdir(c.path("beta", "modes/keys"))) == 100, timeout=30,
+                   what="100 keys of mode 600 on beta")
+        _write_file(stop, "")
+        opened, tried = reader.communicate(timeout=30)[0].split()
+        self.assertGreater(int(tried), 0)
+        self.assertEqual(int(opened), 0, "a 600 file was read by another user on arrival")
 
     def test_an_edited_gitignore_lets_files_in_that_it_kept_out(self):
         c = self.c
@@ -5146,7 +5182,8 @@ Mutation = collections.namedtuple("Mutation", "name old new tests")
 MUTATIONS = [
     Mutation("git writes arriving files at the umask's mode, chmodded after",
              "CHECKOUT_UMASK = 0o077\n", "CHECKOUT_UMASK = 0o022\n",
-             ["MetadataTest.test_a_private_file_is_never_readable_by_others_while_it_arrives"]),
+             ["MetadataTest.test_a_private_file_is_never_readable_by_others_while_it_arrives",
+              "WatchTest.test_modes_a_chmod_and_an_empty_folder_reach_the_peer_as_sent"]),
     Mutation("a chmod alone is not recorded",
              "        meta = record_metadata(repo, map(os.fsencode, paths))\n",
              "        meta = []\n",

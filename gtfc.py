@@ -2214,7 +2214,9 @@ def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
         looked.update(folders_of(path))
     changed: List[bytes] = []
     for path in sorted(p for p in looked if not is_gtfc_own(p)):
-        full = os.path.join(repo.path, os.fsdecode(path))
+        full = inside(repo, path)
+        if full is None:
+            continue
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
@@ -3949,7 +3951,7 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None
         named = meta_target(c.path)
         if named:
             targets.add(named[0])
-        elif c.kind != "D" and c.new_mode in FILE_MODES and not is_gtfc_own(c.path):
+        elif c.kind != "D" and c.new_mode in FILE_MODES:
             targets.add(c.path)
     results = {os.fsdecode(path): apply_one(repo, path)
                for path in sorted(targets, key=lambda p: (-p.count(b"/"), p))}  # files first
@@ -3959,8 +3961,12 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None
 def apply_one(repo: Repo, path: bytes) -> Optional[str]:
     """Set path's mode and owner from META_DIR (or the default); None if all was
     applied, else what was not."""
-    full = os.path.join(repo.path, os.fsdecode(path))
-    own = read_meta(repo, meta_path(path, True))
+    if is_gtfc_own(path):                   # gtfc's own files: the default modes
+        full, own = os.path.join(repo.path, os.fsdecode(path)), None
+    else:
+        full, own = inside(repo, path), read_meta(repo, meta_path(path, True))
+    if full is None:
+        return f"not applied: {META_DIR} names a path outside the folder"
     try:
         st = os.lstat(full)
     except (FileNotFoundError, NotADirectoryError):
@@ -3971,8 +3977,9 @@ def apply_one(repo: Repo, path: bytes) -> Optional[str]:
     if stat.S_ISLNK(st.st_mode):
         return None
     folder = stat.S_ISDIR(st.st_mode)
-    meta = own if folder else read_meta(repo, meta_path(path, False))
-    if folder and meta is None and not any(True for _ in os.scandir(full)):
+    meta = own if folder or is_gtfc_own(path) else read_meta(repo, meta_path(path, False))
+    if folder and meta is None and not any(True for _ in os.scandir(full)) and \
+            not is_gtfc_own(path):
         with contextlib.suppress(OSError):  # a peer removed this empty folder
             os.rmdir(full)
         return None
@@ -3996,6 +4003,21 @@ def apply_one(repo: Repo, path: bytes) -> Optional[str]:
 
 
 NOT_ROOT = "owners are recorded but not applied: gtfc does not run as root here"
+
+
+def inside(repo: Repo, path: bytes) -> Optional[str]:
+    """path in the folder, or None where it would lead elsewhere: a peer writes
+    META_DIR, and gtfc may run as root, so no "..", no .git, and no symlink on the
+    way (a peer's symlink to /etc and a mode for etc/shadow behind it)."""
+    parts = os.fsdecode(path).split("/")
+    if any(part in ("", ".", "..", ".git") for part in parts) or parts[0] == ".gtfc":
+        return None
+    folder = repo.path
+    for part in parts[:-1]:
+        folder = os.path.join(folder, part)
+        if os.path.islink(folder):
+            return None
+    return os.path.join(folder, parts[-1])
 
 
 def read_meta(repo: Repo, meta: bytes) -> Optional[Tuple[int, str, str]]:

@@ -2297,6 +2297,20 @@ class MetadataTest(TwoClonesTestCase):
         self.assertIn("www/site.conf", status["owners_not_applied"])
         self.assertTrue(any("without the owner" in n for n in status["attention"]))
 
+    def test_a_peers_metadata_never_reaches_outside_the_folder(self):
+        """A peer writes .gtfc/meta: a mode (and owner) for a path through its own
+        symlink to another folder, or up with "..", must change nothing there."""
+        outside = os.path.join(self.tmp, "outside")
+        os.makedirs(outside)
+        _write_file(os.path.join(outside, "shadow"), "secret\n", 0o600)
+        os.symlink(outside, os.path.join(self.a.path, "evil"))
+        for meta in ("_evil/_shadow", "_../_outside/_shadow", "_.git/_config", "_evil/="):
+            self.make(self.a, f".gtfc/meta/{meta}", 0o644, text="0666 root:root\n")
+        self.sync(self.a, self.b)
+        self.assertEqual(oct(self.mode(self.b, "evil/shadow")), "0o600")     # outside
+        self.assertEqual(oct(stat.S_IMODE(os.stat(outside).st_mode)), "0o755")
+        self.assertNotEqual(self.mode(self.b, ".git/config"), 0o666)
+
     def test_concurrent_chmods_end_alike_everywhere_and_a_racing_edit_keeps_both(self):
         os.chmod(os.path.join(self.a.path, "f.txt"), 0o600)
         gtfc.commit_local(self.a)
@@ -5184,6 +5198,11 @@ MUTATIONS = [
              "CHECKOUT_UMASK = 0o077\n", "CHECKOUT_UMASK = 0o022\n",
              ["MetadataTest.test_a_private_file_is_never_readable_by_others_while_it_arrives",
               "WatchTest.test_modes_a_chmod_and_an_empty_folder_reach_the_peer_as_sent"]),
+    Mutation("a peer's metadata followed through its symlink or ..",
+             "        full, own = inside(repo, path), read_meta(repo, meta_path(path, True))\n",
+             "        full, own = os.path.join(repo.path, os.fsdecode(path)), "
+             "read_meta(repo, meta_path(path, True))\n",
+             ["MetadataTest.test_a_peers_metadata_never_reaches_outside_the_folder"]),
     Mutation("a chmod alone is not recorded",
              "        meta = record_metadata(repo, map(os.fsencode, paths))\n",
              "        meta = []\n",

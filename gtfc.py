@@ -2206,7 +2206,7 @@ def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
     if not repo.metadata_walked:
         repo.metadata_walked = True
         if watcher_pid(repo) in (None, os.getpid()):
-            paths = every_path(repo)
+            return record_all_metadata(repo)
     root = os.lstat(repo.path)
     looked = set()
     for path in paths:
@@ -2235,21 +2235,40 @@ def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
     return changed
 
 
-def every_path(repo: Repo) -> List[bytes]:
-    """Every file and folder in the working tree, and every path META_DIR names."""
-    found = []
-    for folder, dirs, files in os.walk(repo.path):
-        rel = os.path.relpath(folder, repo.path)
-        dirs[:] = [d for d in dirs if not (rel == "." and d in (".git", GTFC_FOLDER.decode()))]
-        for name in dirs + files:
-            found.append(os.fsencode(os.path.normpath(os.path.join(rel, name))))
+def record_all_metadata(repo: Repo) -> List[bytes]:
+    """record_metadata for the whole tree, in one walk: a file is opened only where
+    META_DIR has one or the path's metadata is not the default (100,000 files with
+    default modes: their lstat, and nothing else)."""
+    root = os.lstat(repo.path)
+    wanted = {meta_path(path, stat.S_ISDIR(st.st_mode)): text
+              for path, st, empty in walk_tree(repo.path, b"")
+              for text in [describe_metadata(st, root, empty)] if text is not None}
+    present = set()
     for folder, _dirs, files in os.walk(os.path.join(repo.path, META_DIR)):
-        for name in files:
-            rel = os.path.relpath(os.path.join(folder, name), repo.path)
-            target = meta_target(os.fsencode(rel))
-            if target:
-                found.append(target[0])
-    return found
+        rel = os.fsencode(os.path.relpath(folder, repo.path))
+        present.update(rel + b"/" + os.fsencode(name) for name in files)
+    return [meta for meta in sorted(present | set(wanted))
+            if write_meta_file(repo, meta, wanted.get(meta))]
+
+
+def walk_tree(top: str, rel: bytes):
+    """(path, lstat, is an empty folder) of every file and folder below top, but
+    .git, .gtfc, nested repos and what symlinks point to."""
+    with os.scandir(top) as listing:
+        entries = list(listing)
+    for entry in entries:
+        path = rel + b"/" + os.fsencode(entry.name) if rel else os.fsencode(entry.name)
+        if not rel and path in (b".git", GTFC_FOLDER):
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            inner = os.listdir(entry.path)
+            if ".git" in inner:
+                continue                    # a nested repo: not ours
+            yield path, st, not inner
+            yield from walk_tree(entry.path, path)
+        elif stat.S_ISREG(st.st_mode):
+            yield path, st, False
 
 
 def write_meta_file(repo: Repo, meta: bytes, text: Optional[bytes]) -> bool:

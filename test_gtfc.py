@@ -4304,6 +4304,12 @@ class RootClusterTest(ClusterTestCase):
         self.assertNotEqual(c.ssh_operator("alpha", "true", check=False).returncode, 0)
         c.write("alpha", "conf/after.txt", "still syncs\n")
         self.wait_for_file("beta", "conf/after.txt", "still syncs\n", timeout=20)
+        # The opt-out, for the cluster: only git's executable bit travels again.
+        c.write("alpha", "conf/.gtfc/metadata", "off\n")
+        self.wait_for_file("beta", "conf/.gtfc/metadata", "off\n", timeout=20)
+        c.run("alpha", ["sh", "-c", "umask 077 && echo late > conf/late.key"])
+        self.wait_for_file("beta", "conf/late.key", "late\n", timeout=20)
+        self.assertEqual(seen("late.key"), ("0o644", "root", "root"))    # beta's umask
         keys = c.read("beta", ".ssh/authorized_keys2")
         self.assertIn("gtfc-shell", keys)
         self.assertIn("restrict", keys)

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos fuzz latency bench mutate
+.PHONY: test demo install check chaos fuzz latency bench mutate powercut
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root; a skip fails it; UNIT=1: the unit tier alone)
 	$(PYTHON) test_gtfc.py $(if $(UNIT),--unit)
@@ -21,6 +21,9 @@ chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (ro
 
 fuzz:            ## merges of COUNT random multi-node histories checked against the rule's model (FIRST: first seed)
 	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1)
+
+powercut:        ## CUTS power cuts (a FUSE file system that drops what was not fsynced) for each of SEEDS (root)
+	$(PYTHON) test_gtfc.py --powercut $(or $(CUTS),50) $(SEEDS)
 
 mutate:          ## break gtfc's promises one at a time in a copy of gtfc.py: which tests catch each (root; a few minutes)
 	$(PYTHON) test_gtfc.py --mutate $(MUTATIONS)

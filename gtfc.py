@@ -240,11 +240,17 @@ def info(message: str) -> None:
     print(message, flush=True)
 
 
+@functools.lru_cache(maxsize=None)
+def git_version() -> Tuple[Tuple[int, ...], str]:
+    """((major, minor), what `git version` says)."""
+    out = run(["git", "version"]).stdout.decode().strip()
+    return tuple(int(n) for n in re.findall(r"\d+", out)[:2]), out
+
+
 def check_git_version() -> None:
-    out = run(["git", "version"]).stdout.decode()
-    found = tuple(int(n) for n in re.findall(r"\d+", out)[:2])
+    found, out = git_version()
     if found < MIN_GIT:
-        raise GtfcError(f"{out.strip()} is too old: gtfc needs git ≥ "
+        raise GtfcError(f"{out} is too old: gtfc needs git ≥ "
                         f"{MIN_GIT[0]}.{MIN_GIT[1]} — "
                         "install a newer git")
 
@@ -425,9 +431,11 @@ class Repo:
 
     def remove_stale_lock(self, stderr: bytes) -> bool:
         match = re.search(rb"Unable to create '([^']+\.lock)': File exists", stderr)
-        if not match:
-            return False
-        lock = os.fsdecode(match.group(1))
+        return bool(match) and self.remove_lock_if_stale(os.fsdecode(match.group(1)))
+
+    def remove_lock_if_stale(self, lock: str) -> bool:
+        """Remove a lock file in .git that no process holds and that is not brand
+        new (a git killed, or a power cut); True if it is gone."""
         if not os.path.realpath(lock).startswith(os.path.realpath(self.git_dir) + os.sep):
             return False
         try:
@@ -1076,11 +1084,20 @@ REPO_CONFIG = (("receive.denyDeletes", "true"), ("receive.fsckObjects", "true"),
                ("splitIndex.sharedIndexExpire", "1.hour.ago"))
 
 
+# Durable before acknowledged: objects, refs and the index reach the disk before
+# git renames them into place (git leaves loose objects and refs to the page cache by
+# default, and a power cut then leaves a ref naming an empty object).  Git before
+# 2.36 knows only the objects' setting (and 2.36 on warns about it).
+DURABLE_CONFIG = (("core.fsync", "added"),)
+OLD_DURABLE_CONFIG = (("core.fsyncObjectFiles", "true"),)
+
+
 def add_repo_config(repo: Repo) -> None:
     """Set what REPO_CONFIG names and the repo's config lacks (gtfc-watch also does
     this, for repos made by an older gtfc); an admin's own value stays."""
     have = repo.local_config()
-    for key, value in REPO_CONFIG:
+    durable = DURABLE_CONFIG if git_version()[0] >= (2, 36) else OLD_DURABLE_CONFIG
+    for key, value in REPO_CONFIG + durable:
         if key.lower() not in have:
             repo.git("config", key, value)
 
@@ -3030,6 +3047,9 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
                "-c", "receive.hideRefs=refs/", "-c", "receive.hideRefs=HEAD"]
     for name in peer_names:
         confine += ["-c", f"receive.hideRefs=!{INBOX}{name}"]
+        # A push killed mid-way (or a power cut) may have left the inbox locked:
+        # receive-pack, unlike gtfc's own git calls, would refuse every push after.
+        repo.remove_lock_if_stale(os.path.join(git_dir, INBOX + name + ".lock"))
     status = subprocess.call(["git", *confine, "receive-pack", git_dir])
     if status == 0 and not ring_doorbell(repo, peer_names[0]):
         start_background_integrate(repo)
@@ -3353,6 +3373,7 @@ def request_integration(repo: Repo) -> None:
 def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
     committed = merged = False
     refusal = ""
+    finish_interrupted_checkout(repo)
     for _attempt in range(5):
         committed |= commit_local(repo, paths)
         paths = None                    # a refused checkout: a file changed, look again
@@ -3908,6 +3929,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
     committed and merged on the next attempt."""
     changes = tree_changes(repo, old, new)
     displace_ignored(repo, changes)
+    # A power cut between git writing the files and HEAD moving would leave files
+    # that are neither old's nor new's: the journal says to finish the move.
+    write_file_atomic(checkout_journal(repo), f"{old} {new}\n")
     kept_meta = metadata_kept(repo)
     umask = CHECKOUT_UMASK if kept_meta else -1
     made = folders_to_make(repo, changes) if kept_meta else []
@@ -3937,8 +3961,11 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
                             new, check=False, umask=umask)
         if proc and proc.returncode != 0:
+            os.unlink(checkout_journal(repo))
             return last_line(proc.stderr)
+        make_durable(repo, changes)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
+        os.unlink(checkout_journal(repo))
         rescue_racing_writes(repo, kept)
     if kept_meta:
         apply_metadata(repo, changes, made)
@@ -3946,6 +3973,69 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
     members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
     repo.checked_out = (new, written, members)
     return None
+
+
+def checkout_journal(repo: Repo) -> str:
+    """.git/gtfc/checking-out: "OLD NEW" while update_worktree moves the files."""
+    return os.path.join(repo.state_dir, "checking-out")
+
+
+def make_durable(repo: Repo, changes: List[Change]) -> None:
+    """The files a checkout wrote, on the disk before HEAD says they are there."""
+    written = [c.path for c in changes if c.kind != "D" and c.new_mode in FILE_MODES]
+    if len(written) > MAX_LISTED_PATHS:
+        os.sync()
+        return
+    for path in written:
+        with contextlib.suppress(OSError):      # gone already: nothing to keep
+            fd = os.open(os.path.join(repo.path, os.fsdecode(path)), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def finish_interrupted_checkout(repo: Repo) -> None:
+    """After a crash in update_worktree: move the files the rest of the way to the
+    commit it was checking out (and HEAD with them).  A file holding neither the
+    old nor the new version — half written, or written by someone meanwhile — is
+    kept in .git/gtfc/displaced/ first."""
+    try:
+        with open(checkout_journal(repo)) as f:
+            old, new = f.read().split()
+    except (FileNotFoundError, ValueError):
+        return
+    head = repo.head()
+    changes = tree_changes(repo, old, new) if head in (old, new) else []
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    for c in changes:
+        full = os.path.join(repo.path, os.fsdecode(c.path))
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(st.st_mode) or any(
+                mode != NO_FILE and holds_blob(full, st, mode, oid)
+                for mode, oid in ((c.old_mode, c.old_oid), (c.new_mode, c.new_oid))):
+            continue
+        target = os.path.join(repo.state_dir, "displaced", stamp, os.fsdecode(c.path))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(full, target)
+        warn(f"{repo.path}: {os.fsdecode(c.path)} was half written when gtfc stopped; "
+             f"what it held is kept at {target}")
+    if changes:
+        repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree", "--no-overlay",
+                 "--pathspec-from-file=-", "--pathspec-file-nul",
+                 input=b"\0".join(c.path for c in changes),
+                 env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK)
+        make_durable(repo, changes)
+        if metadata_kept(repo):
+            apply_metadata(repo, changes, [])
+        if head == old:
+            repo.git("update-ref", "-m", "gtfc: finish an interrupted checkout", "HEAD", new, old)
+        warn(f"{repo.path}: finished moving the files to {short(new)}, which a stop "
+             "(a crash or a power cut) had interrupted")
+    os.unlink(checkout_journal(repo))
 
 
 def folders_to_make(repo: Repo, changes: List[Change]) -> List[bytes]:

@@ -52,6 +52,7 @@ Create a Cluster from the main thread of the test run.
 import atexit
 import collections
 import contextlib
+import errno
 import hashlib
 import io
 import itertools
@@ -5191,6 +5192,351 @@ def demo(hold=False):
     return 0
 
 
+# Power cuts: make powercut ###################################################
+#
+# A host's repo on CrashFS, a FUSE file system written for these tests (like
+# LazyFS): every file's written bytes stay in its memory until fsync, while names,
+# renames and links reach the backing folder at once.  Killing its process is a
+# power cut: what was not fsynced is gone, and files written without fsync are left
+# empty or short, as on a real disk.  The harness makes changes on a peer (a plain
+# repo on a real disk), lets this host fetch and integrate them — committing its own
+# fsynced edits too — and cuts power at a random moment, N times; after each cut it
+# "reboots" (mounts again, waits as a reboot would, syncs) and checks: sync works,
+# `git fsck --full` is clean, the files are what HEAD says, and HEAD holds no version
+# nobody wrote (an empty or half file).  Before gtfc fsynced (core.fsync) it failed at
+# the first cut (a loose object empty); without the checkout journal, at the second
+# (a half-written checkout committed as an empty file).
+
+def crashfs_main(args):
+    """python3 test_gtfc.py --crashfs BACKING MOUNT: serve CrashFS (root, fusepy)."""
+    from fuse import FUSE, FuseOSError, Operations    # test-only: pip install fusepy
+
+    class CrashFS(Operations):
+        """A pass-through file system over a backing folder that keeps every file's
+        written bytes in memory until fsync: kill its process and what was not
+        fsynced is gone, as after a power cut (metadata -- names, renames, links --
+        reach the backing folder at once)."""
+
+        def __init__(self, backing):
+            self.backing = backing
+            self.dirty = {}             # inode -> bytearray, not yet fsynced
+            self.lock = threading.Lock()
+
+        def _full(self, path):
+            return os.path.join(self.backing, path.lstrip("/"))
+
+        def _ino(self, full):
+            return os.lstat(full).st_ino
+
+        def _content(self, full):
+            ino = self._ino(full)
+            if ino not in self.dirty:
+                with open(full, "rb") as f:
+                    self.dirty[ino] = bytearray(f.read())
+            return self.dirty[ino]
+
+        def __call__(self, op, path, *args):
+            with self.lock:
+                try:
+                    return super().__call__(op, path, *args)
+                except OSError as e:
+                    raise FuseOSError(e.errno or errno.EIO)
+
+        def getattr(self, path, fh=None):
+            if path == "/.crashfs-sync":        # the setup's own writes: all made durable
+                for ino in list(self.dirty):
+                    self._flush_inode(ino)
+                raise FuseOSError(errno.ENOENT)
+            full = self._full(path)
+            st = os.lstat(full)
+            attrs = {k: getattr(st, k) for k in ("st_atime", "st_ctime", "st_gid", "st_mode",
+                                                   "st_mtime", "st_nlink", "st_size", "st_uid",
+                                                   "st_ino")}
+            if st.st_ino in self.dirty:
+                attrs["st_size"] = len(self.dirty[st.st_ino])
+            return attrs
+
+        def readdir(self, path, fh):
+            return [".", ".."] + os.listdir(self._full(path))
+
+        def readlink(self, path):
+            return os.readlink(self._full(path))
+
+        def access(self, path, mode):
+            if not os.access(self._full(path), mode, follow_symlinks=False):
+                raise FuseOSError(errno.EACCES)
+
+        def chmod(self, path, mode):
+            os.chmod(self._full(path), mode)
+
+        def chown(self, path, uid, gid):
+            os.lchown(self._full(path), uid, gid)
+
+        def mkdir(self, path, mode):
+            os.mkdir(self._full(path), mode)
+
+        def rmdir(self, path):
+            os.rmdir(self._full(path))
+
+        def symlink(self, target, source):
+            os.symlink(source, self._full(target))
+
+        def link(self, target, source):
+            os.link(self._full(source), self._full(target))
+
+        def unlink(self, path):
+            full = self._full(path)
+            st = os.lstat(full)
+            os.unlink(full)
+            if st.st_nlink == 1:
+                self.dirty.pop(st.st_ino, None)
+
+        def rename(self, old, new):
+            full_new = self._full(new)
+            try:
+                st = os.lstat(full_new)
+                if st.st_nlink == 1 and not os.path.isdir(full_new):
+                    self.dirty.pop(st.st_ino, None)
+            except FileNotFoundError:
+                pass
+            os.rename(self._full(old), full_new)
+
+        def utimens(self, path, times=None):
+            os.utime(self._full(path), times, follow_symlinks=False)
+
+        def statfs(self, path):
+            st = os.statvfs(self._full(path))
+            return {k: getattr(st, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize",
+                                                 "f_favail", "f_ffree", "f_files", "f_flag",
+                                                 "f_frsize", "f_namemax")}
+
+        def create(self, path, mode, fi=None):
+            full = self._full(path)
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            os.close(fd)
+            self.dirty[self._ino(full)] = bytearray()
+            return 0
+
+        def open(self, path, flags):
+            if flags & os.O_TRUNC:
+                self.truncate(path, 0)
+            return 0
+
+        def read(self, path, size, offset, fh):
+            return bytes(self._content(self._full(path))[offset:offset + size])
+
+        def write(self, path, data, offset, fh):
+            content = self._content(self._full(path))
+            if offset > len(content):
+                content.extend(b"\0" * (offset - len(content)))
+            content[offset:offset + len(data)] = data
+            return len(data)
+
+        def truncate(self, path, length, fh=None):
+            content = self._content(self._full(path))
+            del content[length:]
+            content.extend(b"\0" * (length - len(content)))
+
+        def fsync(self, path, datasync, fh):
+            full = self._full(path)
+            ino = self._ino(full)
+            if ino in self.dirty:
+                with open(full, "r+b") as f:
+                    f.write(self.dirty[ino])
+                    f.truncate()
+                    f.flush()
+                    os.fsync(f.fileno())
+                del self.dirty[ino]
+
+        def _flush_inode(self, ino):
+            for folder, _dirs, files in os.walk(self.backing):
+                for name in files:
+                    full = os.path.join(folder, name)
+                    if os.lstat(full).st_ino == ino:
+                        with open(full, "r+b") as f:
+                            f.write(self.dirty[ino])
+                            f.truncate()
+                        del self.dirty[ino]
+                        return
+            del self.dirty[ino]
+
+        def fsyncdir(self, path, datasync, fh):
+            return 0
+
+        def flush(self, path, fh):
+            return 0
+
+        def release(self, path, fh):
+            return 0
+
+    FUSE(CrashFS(args[0]), args[1], foreground=True, nothreads=True,
+         default_permissions=True, use_ino=True, allow_other=True)
+    return 0
+
+
+def fuse_available():
+    """(True, "") if CrashFS can run here, else (False, why not)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        return False, "needs root and /dev/fuse"
+    if not shutil.which("fusermount"):
+        return False, "needs fusermount (apt-get install fuse libfuse2)"
+    try:
+        import fuse  # noqa: F401
+    except (ImportError, OSError) as e:
+        return False, f"needs fusepy and libfuse2 (pip install fusepy): {e}"
+    return True, ""
+
+
+class PowerCut:
+    """One host's repo on CrashFS, its peer on a real disk; see the section comment."""
+
+    def __init__(self, seed, tmp, gtfc_py=GTFC_PY):
+        self.rng = random.Random(seed)
+        self.tmp = tmp
+        self.backing, self.mount_point, self.a = (os.path.join(tmp, name)
+                                                 for name in ("disk", "mnt", "a"))
+        os.makedirs(self.backing)
+        os.makedirs(self.mount_point)
+        # Run from tmp: `python3 -c` looks in the current folder first, and this
+        # gtfc_py is the one to test (GTFC_PY), not one beside the tests.
+        self.env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+                        HOME=tmp, PYTHONPATH=os.path.dirname(gtfc_py), **TEST_IDENTITY)
+        self.fs = None
+        self.took = 0.5         # how long a sync ran last (a cut falls within that)
+
+    def sh(self, *argv):
+        return subprocess.run(argv, env=self.env, check=True, capture_output=True,
+                              text=True, timeout=120, cwd=self.tmp).stdout
+
+    def gtfc(self, call, repo):
+        self.sh(sys.executable, "-c", f"import gtfc, sys; gtfc.{call}", repo)
+
+    def mount(self):
+        self.fs = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--crashfs",
+                                    self.backing, self.mount_point],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: os.path.ismount(self.mount_point), timeout=10, what="CrashFS")
+
+    def cut(self):
+        self.fs.kill()
+        self.fs.wait()
+        subprocess.run(["fusermount", "-u", "-z", self.mount_point], capture_output=True)
+
+    @staticmethod
+    def write(root, name, token):
+        """A careful program's write: fsynced, so a cut keeps it."""
+        with open(os.path.join(root, name), "w") as f:
+            f.write(f"v:{token}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def sync_b(self):
+        """This host takes the peer's head into its inbox, as gtfc-shell would (a
+        stale inbox lock goes first), and integrates."""
+        return subprocess.Popen([sys.executable, "-c", POWERCUT_SYNC, self.b, self.a],
+                                env=self.env, cwd=self.tmp, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def run(self, cuts):
+        os.makedirs(self.a)
+        self.sh("git", "-C", self.a, "init", "-q", "-b", "main")
+        self.gtfc("configure_repo(gtfc.Repo(sys.argv[1]), 'alpha')", self.a)
+        for i in range(5):
+            self.write(self.a, f"f{i}.txt", f"a-{i}")
+        self.gtfc("commit_local(gtfc.Repo(sys.argv[1]))", self.a)
+        self.mount()
+        self.b = os.path.join(self.mount_point, "b")
+        self.sh("git", "clone", "-q", self.a, self.b)
+        self.gtfc("configure_repo(gtfc.Repo(sys.argv[1]), 'beta')", self.b)
+        os.path.exists(os.path.join(self.mount_point, ".crashfs-sync"))   # setup: durable
+        try:
+            for n in range(cuts):
+                problem = self.cut_once(n)
+                if problem:
+                    return n + 1, f"cut {n + 1}: {problem}"
+            return cuts, None
+        finally:
+            self.cut()
+
+    def cut_once(self, n):
+        for _ in range(self.rng.randint(1, 3)):
+            self.write(self.a, f"f{self.rng.randrange(8)}.txt", f"a{n}-{self.rng.random():.6f}")
+        self.gtfc("commit_local(gtfc.Repo(sys.argv[1]))", self.a)
+        if self.rng.random() < 0.5:
+            self.write(self.b, f"g{self.rng.randrange(4)}.txt", f"b{n}")
+        sync = self.sync_b()
+        time.sleep(self.rng.uniform(0, self.took))     # anywhere in a sync's run
+        sync.kill()
+        sync.wait()
+        self.cut()
+        time.sleep(2.1)         # a reboot takes a while: git's lock files are stale by then
+        self.mount()
+        started = time.monotonic()
+        sync = self.sync_b()
+        _, err = sync.communicate(timeout=120)
+        self.took = time.monotonic() - started
+        if sync.returncode:
+            return f"after the reboot, sync fails: {err.strip().splitlines()[-1:]}"
+        fsck = subprocess.run(["git", "-C", self.b, "fsck", "--full", "--no-dangling"],
+                              env=self.env, capture_output=True, text=True)
+        if fsck.returncode or fsck.stdout.strip() or "error" in fsck.stderr:
+            return f"git fsck: {(fsck.stdout + fsck.stderr).strip()[:300]}"
+        status = self.sh("git", "-C", self.b, "status", "--porcelain")
+        if status.strip():
+            return f"the files differ from HEAD after sync: {status.strip()[:200]}"
+        for name in self.sh("git", "-C", self.b, "ls-tree", "-r", "--name-only", "HEAD").split():
+            body = self.sh("git", "-C", self.b, "show", f"HEAD:{name}")
+            if not name.startswith(".gtfc/") and not body.startswith("v:"):
+                return f"{name} in HEAD holds {body[:30]!r}: a version nobody wrote"
+        return None
+
+
+POWERCUT_SYNC = """
+import gtfc, os, subprocess, sys
+repo = gtfc.Repo(sys.argv[1])
+repo.remove_lock_if_stale(os.path.join(repo.git_dir, gtfc.INBOX + "alpha.lock"))
+subprocess.run(["git", "-C", repo.path, "fetch", "-q", sys.argv[2],
+                "+HEAD:" + gtfc.INBOX + "alpha"], check=True)
+gtfc.integrate(repo)
+"""
+_FUSE_OK, _FUSE_WHY = fuse_available()
+
+
+@unittest.skipUnless(_FUSE_OK, "!!! SKIPPED: NO CRASHFS: " + _FUSE_WHY + " !!!")
+class PowerCutTest(unittest.TestCase):
+    """A short run of the power-cut harness (make powercut runs long ones)."""
+    cluster_tier = True         # root and FUSE: left out by --unit, like the cluster
+
+    def test_power_cuts_during_sync_leave_a_repo_that_syncs_and_holds_only_real_versions(self):
+        tmp = tempfile.mkdtemp(prefix="gtfc-cut-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cuts, problem = PowerCut(2, tmp).run(4)
+        self.assertIsNone(problem)
+        self.assertEqual(cuts, 4)
+
+
+def powercut_main(args):
+    """make powercut: CUTS power cuts for each seed; prints what failed."""
+    cuts = int(args[0]) if args else 50
+    seeds = [int(a) for a in args[1:]] or [1, 2, 3]
+    ok, why = fuse_available()
+    if not ok:
+        print(f"cannot run: CrashFS {why}", file=sys.stderr)
+        return 2
+    failed, total = 0, 0
+    for seed in seeds:
+        tmp = tempfile.mkdtemp(prefix="gtfc-cut-")
+        try:
+            done, problem = PowerCut(seed, tmp).run(cuts)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        total += done
+        failed += bool(problem)
+        print(f"seed {seed}: {done} power cuts: {problem or 'no problem'}", flush=True)
+    print(f"{total} power cuts in all, {failed} seeds failed", flush=True)
+    return 1 if failed else 0
+
+
 # Mutations: make mutate ######################################################
 
 # Each is a promise broken on purpose in a copy of gtfc.py (the real file is never
@@ -5209,6 +5555,15 @@ MUTATIONS = [
              "        full, own = os.path.join(repo.path, os.fsdecode(path)), "
              "read_meta(repo, meta_path(path, True))\n",
              ["MetadataTest.test_a_peers_metadata_never_reaches_outside_the_folder"]),
+    Mutation("git's default fsync (loose objects and refs left to the page cache)",
+             "    durable = DURABLE_CONFIG if git_version()[0] >= (2, 36) else OLD_DURABLE_CONFIG\n",
+             "    durable = ()\n",
+             ["PowerCutTest"]),
+    Mutation("a checkout's files not on the disk before HEAD moves",
+             '    """The files a checkout wrote, on the disk before HEAD says they are there."""\n',
+             '    """The files a checkout wrote, on the disk before HEAD says they are there."""\n'
+             "    return\n",
+             ["PowerCutTest"]),
     Mutation("a chmod alone is not recorded",
              "        meta = record_metadata(repo, map(os.fsencode, paths))\n",
              "        meta = []\n",
@@ -5403,6 +5758,10 @@ def main(argv=None):
         return latency_main()
     if names[:1] == ["--mutate"]:
         return mutate_main(names[1:])
+    if names[:1] == ["--crashfs"]:
+        return crashfs_main(names[1:])
+    if names[:1] == ["--powercut"]:
+        return powercut_main(names[1:])
     # SIGTERM (a CI timeout) stops the run like Ctrl-C: unittest would count a
     # SystemExit as one failed test and go on.  Clusters close at exit either way.
     def interrupt(signum, frame):

@@ -120,6 +120,7 @@ TRANSFER_TIMEOUT = 3600        # hard cap on one push or fetch (stalls: ServerAl
 LOCAL_GIT_TIMEOUT = 3600       # a first commit of a big tree on a slow disk is slow
 LOCK_TIMEOUT = 600.0           # integrate's wait for another gtfc's work on a repo
 MASS_DELETE_MIN = 10           # deleting at least this many and over half is refused
+DISK_LOW = 1 << 20             # bytes free below which status calls the disk full
 DEBOUNCE = 0.02                # quiet period that ends a burst of writes
 SETTLED = 0.005                # the same, when every file written was closed again
 DEBOUNCE_CAP = 1.0             # longest a busy writer can delay a commit
@@ -188,6 +189,13 @@ def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
     if check and proc.returncode != 0:
         raise GtfcError(f"`{' '.join(argv[:3])} …` failed: {last_line(err)}")
     return subprocess.CompletedProcess(argv, proc.returncode, out, err or b"")
+
+
+def disk_full_hint(stderr: bytes) -> str:
+    """What to do, when git failed for want of disk space."""
+    full = any(m in stderr for m in (b"No space left", b"Out of diskspace", b"ENOSPC"))
+    return " — the disk is full: free some space, and gtfc syncs again by itself" \
+        if full else ""
 
 
 def last_line(data) -> str:
@@ -426,7 +434,7 @@ class Repo:
                        umask=umask)
         if check and proc.returncode != 0:
             raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                            f"{last_line(proc.stderr)}")
+                            f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
         return proc
 
     def remove_stale_lock(self, stderr: bytes) -> bool:
@@ -2405,18 +2413,24 @@ def as_written(repo: Repo, c: Optional["Change"]) -> bool:
         return False
 
 
-def worktree_changes(repo: Repo, paths: Optional[set] = None) -> List[bytes]:
+def worktree_changes(repo: Repo, paths: Optional[set] = None,
+                     look_only: bool = False) -> List[bytes]:
     """Paths that differ from HEAD (modified, deleted, new and not ignored, staged),
-    among paths if given."""
+    among paths if given.  look_only: write nothing (git status refreshes the index
+    by the way, which fails on a full disk), for gtfc status."""
     if paths is not None and not paths:
         return []
+    env = {"GIT_LITERAL_PATHSPECS": "1"} if paths else {}
+    if look_only:
+        env["GIT_OPTIONAL_LOCKS"] = "0"
     proc = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all",
                     "--no-renames", "--", *(sorted(paths) if paths else [":/"]),
-                    env={"GIT_LITERAL_PATHSPECS": "1"} if paths else None, check=False)
+                    env=env, check=False)
     if proc.returncode != 0:
         if paths:                       # e.g. a path inside a nested repo: look everywhere
             return worktree_changes(repo, None)
-        raise GtfcError(f"`git status` failed in {repo.path}: {last_line(proc.stderr)}")
+        raise GtfcError(f"`git status` failed in {repo.path}: {last_line(proc.stderr)}"
+                        f"{disk_full_hint(proc.stderr)}")
     return [entry[3:] for entry in proc.stdout.split(b"\0") if entry]
 
 
@@ -4385,7 +4399,7 @@ def repo_status(repo: Repo) -> dict:
     with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
         peer_states = list(pool.map(lambda p: peer_status(repo, p, head), members))
     limit = max_file_size(repo)
-    changed = worktree_changes(repo)
+    changed = worktree_changes(repo, look_only=True)
     too_big = oversized(repo, changed, limit)
     held = [{"path": os.fsdecode(path), "bytes": size} for path, size in too_big]
     listed = repo.git("ls-files", "-z").stdout.split(b"\0")
@@ -4408,7 +4422,9 @@ def repo_status(repo: Repo) -> dict:
                              if ": " in line)
     except FileNotFoundError:
         unapplied = {}
-    status = {"merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
+    disk = os.statvfs(repo.path)
+    status = {"disk_free": disk.f_bavail * disk.f_frsize,
+              "merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
               "node": repo.node, "head": head, "metadata": metadata_kept(repo),
               "owners_not_applied": {p: w for p, w in unapplied.items() if p != "*"},
               "not_root": "*" in unapplied,
@@ -4450,6 +4466,10 @@ def attention(status: dict) -> List[str]:
     if status["held_back"]:
         needs.append(f"{counted(len(status['held_back']), 'file')} over "
                      "gtfc.maxFileSize, not synced")
+    if status.get("disk_free", DISK_LOW) < DISK_LOW:
+        needs.append(f"the disk holding the folder is full ({size_text(status['disk_free'])} "
+                     "free): nothing is committed or received here — free some space, and "
+                     "sync resumes by itself")
     if status.get("owners_not_applied"):
         needs.append(f"{counted(len(status['owners_not_applied']), 'path')} without the "
                      "owner its peers gave it (kept private; create the user or group)")

@@ -3944,8 +3944,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
     changes = tree_changes(repo, old, new)
     displace_ignored(repo, changes)
     # A power cut between git writing the files and HEAD moving would leave files
-    # that are neither old's nor new's: the journal says to finish the move.
-    write_file_atomic(checkout_journal(repo), f"{old} {new}\n")
+    # that are neither old's nor new's: the journal, written just before git
+    # writes, says to finish the move (see finish_interrupted_checkout).
+    journal = checkout_journal(repo)
     kept_meta = metadata_kept(repo)
     umask = CHECKOUT_UMASK if kept_meta else -1
     made = folders_to_make(repo, changes) if kept_meta else []
@@ -3958,6 +3959,7 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             if dirty:
                 return f"{os.fsdecode(dirty)}: changed since it was committed"
             listed = b"\0".join(c.path for c in changes)
+            write_file_atomic(journal, f"{old} {new}\n")
             proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
                             "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
                             input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False,
@@ -3972,14 +3974,16 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             # Our hard links changed those files' ctime: read-tree must judge them
             # by mtime and size, or it refuses every file we linked (the links keep
             # what a same-size, same-mtime write would have changed).
+            write_file_atomic(journal, f"{old} {new}\n")
             proc = repo.git("-c", "core.trustctime=false", "read-tree", "-m", "-u", old,
                             new, check=False, umask=umask)
         if proc and proc.returncode != 0:
-            os.unlink(checkout_journal(repo))
+            os.unlink(journal)          # git refused before writing: nothing to finish
             return last_line(proc.stderr)
         make_durable(repo, changes)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
-        os.unlink(checkout_journal(repo))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(journal)
         rescue_racing_writes(repo, kept)
     if kept_meta:
         apply_metadata(repo, changes, made)
@@ -4012,8 +4016,9 @@ def make_durable(repo: Repo, changes: List[Change]) -> None:
 def finish_interrupted_checkout(repo: Repo) -> None:
     """After a crash in update_worktree: move the files the rest of the way to the
     commit it was checking out (and HEAD with them).  A file holding neither the
-    old nor the new version — half written, or written by someone meanwhile — is
-    kept in .git/gtfc/displaced/ first."""
+    old nor the new version is kept first: as a conflict copy beside it (someone
+    wrote it meanwhile), or, empty (a write the crash cut short), in
+    .git/gtfc/displaced/."""
     try:
         with open(checkout_journal(repo)) as f:
             old, new = f.read().split()
@@ -4032,11 +4037,15 @@ def finish_interrupted_checkout(repo: Repo) -> None:
                 mode != NO_FILE and holds_blob(full, st, mode, oid)
                 for mode, oid in ((c.old_mode, c.old_oid), (c.new_mode, c.new_oid))):
             continue
-        target = os.path.join(repo.state_dir, "displaced", stamp, os.fsdecode(c.path))
+        if st.st_size and stat.S_ISREG(st.st_mode):
+            target = os.path.join(repo.path, conflict_copy_name(
+                os.fsdecode(c.path), repo.node, int(st.st_mtime), file_blob_id(full, new)))
+        else:
+            target = os.path.join(repo.state_dir, "displaced", stamp, os.fsdecode(c.path))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.replace(full, target)
-        warn(f"{repo.path}: {os.fsdecode(c.path)} was half written when gtfc stopped; "
-             f"what it held is kept at {target}")
+        warn(f"{repo.path}: {os.fsdecode(c.path)} held neither version when gtfc stopped "
+             f"mid-checkout; what it held is kept at {target}")
     if changes:
         repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree", "--no-overlay",
                  "--pathspec-from-file=-", "--pathspec-file-nul",

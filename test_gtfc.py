@@ -2474,6 +2474,30 @@ class DiskFullTest(unittest.TestCase):
 class NothingLostTest(TwoClonesTestCase):
     """Situations found in review where a checkout or merge could lose a version."""
 
+    def test_a_refused_checkout_leaves_no_journal_and_a_crashed_one_is_finished(self):
+        """update_worktree's journal exists only while git writes files: a checkout
+        refused for a file written meanwhile must not later be "finished" over that
+        write (found by the chaos run in CI).  A checkout a crash did interrupt is
+        finished, and a file holding neither version is kept as a conflict copy."""
+        beta = commit_file(self.b, "f.txt", "beta's\n", 2000)
+        self.exchange()
+        _write_file(os.path.join(self.a.path, "f.txt"), "alpha's, not committed yet\n")
+        self.assertTrue(gtfc.update_worktree(self.a, self.base, beta))      # refused
+        self.assertFalse(os.path.exists(gtfc.checkout_journal(self.a)))
+        # A crash mid-checkout: the journal is there, HEAD still old, and a user's
+        # write in a file the checkout was to replace.
+        _write_file(gtfc.checkout_journal(self.a), f"{self.base} {beta}\n")
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.finish_interrupted_checkout(self.a)
+        self.assertEqual(self.a.head(), beta)
+        with open(os.path.join(self.a.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "beta's\n")
+        copies = [n for n in os.listdir(self.a.path) if gtfc.COPY_MARK in n]
+        self.assertEqual(len(copies), 1)
+        with open(os.path.join(self.a.path, copies[0])) as f:
+            self.assertEqual(f.read(), "alpha's, not committed yet\n")
+        self.assertFalse(os.path.exists(gtfc.checkout_journal(self.a)))
+
     def test_a_write_landing_during_the_checkout_is_kept(self):
         commit_file(self.b, "f.txt", "beta's version\n", 2000)
         self.exchange()

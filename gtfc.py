@@ -4046,11 +4046,16 @@ def finish_interrupted_checkout(repo: Repo) -> None:
         os.replace(full, target)
         warn(f"{repo.path}: {os.fsdecode(c.path)} held neither version when gtfc stopped "
              f"mid-checkout; what it held is kept at {target}")
-    if changes:
-        repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree", "--no-overlay",
-                 "--pathspec-from-file=-", "--pathspec-file-nul",
-                 input=b"\0".join(c.path for c in changes),
-                 env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK)
+    restored = changes and repo.git(
+        "restore", "-q", f"--source={new}", "--staged", "--worktree", "--no-overlay",
+        "--pathspec-from-file=-", "--pathspec-file-nul", input=b"\0".join(c.path for c in changes),
+        env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK, check=False)
+    if restored and restored.returncode != 0:
+        # What is there now is old's, new's or kept: the usual round commits and
+        # merges it, which ends in the same place.
+        warn(f"{repo.path}: could not finish the checkout a stop interrupted "
+             f"({last_line(restored.stderr)}); syncing from what is there")
+    elif changes:
         make_durable(repo, changes)
         if metadata_kept(repo):
             apply_metadata(repo, changes, [])

@@ -2497,6 +2497,26 @@ class NothingLostTest(TwoClonesTestCase):
         with open(os.path.join(self.a.path, copies[0])) as f:
             self.assertEqual(f.read(), "alpha's, not committed yet\n")
         self.assertFalse(os.path.exists(gtfc.checkout_journal(self.a)))
+        # A finish that git refuses warns and drops the journal (kept, it would be
+        # retried and fail before every round); the usual round syncs what is there.
+        _write_file(gtfc.checkout_journal(self.a), f"{self.base} {beta}\n")
+        git(self.a.path, "reset", "-q", "--hard", self.base)
+        real_git = gtfc.Repo.git
+
+        def restore_fails(repo, *args, **kw):
+            if "restore" in args:
+                return subprocess.CompletedProcess(args, 128, b"", b"fatal: no space\n")
+            return real_git(repo, *args, **kw)
+
+        with mock.patch.object(gtfc.Repo, "git", restore_fails), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.finish_interrupted_checkout(self.a)
+        self.assertIn("could not finish the checkout", err.getvalue())
+        self.assertFalse(os.path.exists(gtfc.checkout_journal(self.a)))
+        gtfc.integrate(self.a)
+        with open(os.path.join(self.a.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "beta's\n")
+        git(self.a.path, "merge-base", "--is-ancestor", beta, "HEAD")     # or raises
 
     def test_a_write_landing_during_the_checkout_is_kept(self):
         commit_file(self.b, "f.txt", "beta's version\n", 2000)

@@ -390,6 +390,21 @@ class RepoBusy(GtfcError):
     """Another gtfc process holds the repo lock (only raised when asked not to wait)."""
 
 
+class RepoDamaged(GtfcError):
+    """git found part of this repo unreadable (see DAMAGE_SIGNS); integrate repairs
+    it from peers (see heal), or stops syncing it."""
+
+
+# What git says when an object, a ref or the index is damaged (a power cut without
+# fsync, a failing disk), as opposed to a missing argument or a full disk.
+DAMAGE_SIGNS = re.compile(
+    rb"object file \S+ is empty|(loose|packed) object [0-9a-f]+ \(stored in \S+\) is corrupt"
+    rb"|unable to unpack [0-9a-f]+ header|invalid object \d+ [0-9a-f]+ for"
+    rb"|unable to read (tree|sha1 file of)|missing (blob|tree|commit) object"
+    rb"|index file (corrupt|smaller than expected)|bad index file sha1 signature"
+    rb"|bad signature 0x|fatal: bad object HEAD|inflate: data stream error")
+
+
 class Repo:
     """One gtfc repo: an ordinary git repo whose working tree is the synced folder."""
 
@@ -409,6 +424,7 @@ class Repo:
         # out (merge_commits, common_versions), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
         self.metadata_walked = False        # see record_metadata
+        self.checked_whole = False          # see check_whole
         # Membership rarely changes, and is read on every round: parsed once per
         # tree, looked up once per commit (see read_nodes).
         self.nodes_by_tree: Dict[str, Dict[str, "Node"]] = {}
@@ -433,8 +449,9 @@ class Repo:
             proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
                        umask=umask)
         if check and proc.returncode != 0:
-            raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                            f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
+            error = RepoDamaged if DAMAGE_SIGNS.search(proc.stderr) else GtfcError
+            raise error(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                        f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
         return proc
 
     def remove_stale_lock(self, stderr: bytes) -> bool:
@@ -2015,6 +2032,8 @@ class RepoWatch:
         started = time.monotonic()
         try:
             result = integrate(self.repo, paths=paths)
+        except RepoDamaged:
+            raise
         except GtfcError:
             self.spread(self.repo.head())   # our commits go out all the same
             raise
@@ -2583,6 +2602,8 @@ def push_to_peer(repo: Repo, peer: Node, on_sent=None,
     sends the newest.  The push is forced, since our head may move sideways (to the
     canonical merge, see merge_incoming).  Through the watcher's push session when
     it has one and the change is small, else with git push."""
+    if os.path.exists(damaged_path(repo)):
+        return None                     # never spread damage; status says why
     with repo.lock(timeout=TRANSFER_TIMEOUT, name=f"send-{peer.name}.lock"):
         oid = repo.head()
         known = known_heads(repo, peer.name)
@@ -2624,6 +2645,10 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
         pushed(repo, peer, oid)
     elif "gtfc-shell.denywrite" in text:
         repo.read_only_peers.add(peer.name)     # see read_only_note
+    elif DAMAGE_SIGNS.search(proc.stderr):
+        suspect_damage(repo)
+        return (f"not sent to {peer.name}: this repo is damaged ({last_line(proc.stderr)}); "
+                "the next round repairs it from its peers")
     else:
         return explain_ssh_failure(peer.name, proc.stderr, proc.stdout)
     return None
@@ -2756,12 +2781,16 @@ def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
 PACK_LOCK = threading.Lock()
 
 
-def fetch_from_peer(repo: Repo, peer: Node) -> Optional[str]:
+def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str]:
+    """Fetch the peer's head into HAS<peer>; whole: every object of its history,
+    whatever we seem to have (see heal)."""
+    if whole and git_version()[0] < (2, 36):
+        return f"{peer.name}: git 2.36 or later is needed to fetch a whole history again"
     failure = open_connection(repo, peer)
     if failure:
         return failure
     proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    peer_url(peer), f"+HEAD:{HAS}{peer.name}")
+                    *(["--refetch"] if whole else []), peer_url(peer), f"+HEAD:{HAS}{peer.name}")
     if proc.returncode:
         return explain_ssh_failure(peer.name, proc.stderr)
     note_contact(repo, peer.name, "pulled")
@@ -3249,6 +3278,9 @@ def check_member(repo: Repo, peer_names: List[str], commit: str = "HEAD") -> Non
         if repo.git("cat-file", "-e", f"{commit}:{NODES_DIR}/{name}",
                     check=False).returncode == 0:
             return
+    if repo.git("ls-tree", commit, check=False).returncode != 0:
+        raise GtfcError(f"refused: {repo.path} is damaged on this host; it repairs itself "
+                        "from its peers at its next round (see gtfc status there)")
     raise GtfcError(f"refused: {', '.join(peer_names)} is no longer a member of "
                     f"{repo.path}")
 
@@ -3327,7 +3359,7 @@ def integrate(repo: Repo, wait: bool = True,
             with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(flag)
-                step = integrate_locked(repo, paths)
+                step = integrate_whole(repo, paths)
         except RepoBusy:
             return result
         if step.new != step.old:
@@ -4336,6 +4368,279 @@ def rescue_racing_writes(repo: Repo, kept) -> None:
              f"replaced it; your bytes are kept as {rel}")
 
 
+# Self-heal: a damaged repo repaired from its peers ###########################
+# A power cut on a disk that lies about fsync, or a failing disk, can leave an
+# object empty, a ref holding nothing, a torn index.  git reads a torn index
+# without checking it (only fsck does), and a commit from it would delete the files
+# it lost on every host; a broken branch ref reads as "no commit yet".  So the
+# first round of every process (a power cut's damage meets the first gtfc after
+# the reboot) checks what every round relies on, and any git command that finds
+# damage raises RepoDamaged.  integrate then sets the damaged parts aside, has
+# every peer it reaches send its whole history again, and rebuilds the index from
+# HEAD — the working tree, where any local change lives, is never touched: the
+# next round commits it.  What cannot be repaired stops this repo's sync (nothing
+# is sent from it) with one line, and status says so.
+
+def damaged_path(repo: Repo) -> str:
+    """.git/gtfc/damaged: why this repo could not be repaired; nothing is sent
+    while it exists."""
+    return os.path.join(repo.state_dir, "damaged")
+
+
+def check_whole(repo: Repo) -> None:
+    """Raise RepoDamaged if the index, the branch ref or HEAD's commit and top
+    folder cannot be read — or, at the first round since the machine booted (or
+    since a send met damage), any loose object or any commit's history."""
+    thorough = last_checked_boot(repo) != boot_id()
+    why = index_damage(repo) or head_damage(repo) or (thorough and objects_damage(repo))
+    if why:
+        raise RepoDamaged(f"{repo.path}: {why}")
+    if thorough:
+        checked_on_this_boot(repo)
+
+
+def boot_id() -> str:
+    """What differs after every boot: Linux's boot id, BSD's and macOS's boot time."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return run(["sysctl", "-n", "kern.boottime"], check=False).stdout.decode().strip()
+
+
+def checked_boot_path(repo: Repo) -> str:
+    return os.path.join(repo.state_dir, "checked-boot")
+
+
+def last_checked_boot(repo: Repo) -> str:
+    try:
+        with open(checked_boot_path(repo)) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def checked_on_this_boot(repo: Repo) -> None:
+    repo.checked_whole = True
+    with contextlib.suppress(OSError):  # a full disk: the next process checks again
+        write_file_atomic(checked_boot_path(repo), boot_id() + "\n")
+
+
+def suspect_damage(repo: Repo) -> None:
+    """A git command outside integrate met damage: the next round checks all."""
+    repo.checked_whole = False
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(checked_boot_path(repo))
+
+
+def objects_damage(repo: Repo) -> Optional[str]:
+    bad = [oid for oid, path in loose_objects(repo) if not loose_object_whole(path, oid)]
+    if bad:
+        return f"{counted(len(bad), 'object')} cannot be read ({bad[0]})"
+    fsck = repo.git("fsck", "--connectivity-only", "--no-dangling", "--no-progress",
+                    check=False)
+    if fsck.returncode:
+        return f"its history is incomplete ({last_line(fsck.stderr or fsck.stdout)})"
+    return None
+
+
+def index_damage(repo: Repo) -> Optional[str]:
+    import hashlib                      # see "Imported where used"
+    try:
+        with open(os.path.join(repo.git_dir, "index"), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return "the index is missing" if repo.head_if_any() else None
+    algo = repo.local_config().get("extensions.objectformat", "sha1")
+    size = 32 if algo == "sha256" else 20
+    trailer = data[-size:]
+    if len(data) < 12 + size or data[:4] != b"DIRC" or trailer != bytes(size) and \
+            hashlib.new(algo, data[:-size]).digest() != trailer:   # zeros: index.skipHash
+        return "the index is damaged"
+    return None
+
+
+def head_damage(repo: Repo) -> Optional[str]:
+    branch = current_branch(repo)
+    if branch and repo.head_if_any() is None and (
+            os.path.exists(os.path.join(repo.git_dir, branch)) or reflog(repo, branch)):
+        return f"the branch ref {branch} is damaged"
+    proc = repo.git("ls-tree", "HEAD", check=False) if repo.head_if_any() else None
+    if proc and proc.returncode:
+        return f"HEAD cannot be read ({last_line(proc.stderr)})"
+    return None
+
+
+def current_branch(repo: Repo) -> Optional[str]:
+    """refs/heads/NAME that HEAD names (None if detached or unreadable)."""
+    with contextlib.suppress(OSError, UnicodeError):
+        with open(os.path.join(repo.git_dir, "HEAD"), encoding="utf-8") as f:
+            text = f.read().strip()
+        if text.startswith("ref: refs/heads/"):
+            return text[len("ref: "):]
+    return None
+
+
+def reflog(repo: Repo, ref: str) -> List[str]:
+    """The commits ref pointed at, newest first, from its reflog file."""
+    try:
+        with open(os.path.join(repo.git_dir, "logs", ref), "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    found = [line.split(b" ", 2)[1].decode() for line in reversed(lines) if line.count(b" ") > 2]
+    return [oid for oid in found if OID_RE.fullmatch(oid) and oid.strip("0")]
+
+
+def integrate_whole(repo: Repo, paths: Optional[set]) -> "Integration":
+    """integrate_locked on a repo checked whole at this process's first round;
+    damage found then or by a git command on the way is repaired, and the round
+    run once more."""
+    try:
+        if not repo.checked_whole:
+            check_whole(repo)
+            repo.checked_whole = True
+        step = integrate_locked(repo, paths)
+    except RepoDamaged as e:
+        heal(repo, str(e))
+        step = integrate_locked(repo, None)     # HEAD or the index moved: look at all
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(damaged_path(repo))
+    return step
+
+
+def heal(repo: Repo, why: str) -> None:
+    """Repair repo from its peers, or raise RepoDamaged saying what to do."""
+    warn(f"{why} — repairing it from its peers")
+    aside = os.path.join(repo.state_dir, "damaged-parts", time.strftime("%Y%m%d-%H%M%S"))
+    done = set_aside_bad_objects(repo, aside) + set_aside_broken_refs(repo, aside)
+    members = heal_peers(repo)
+    answered = [p.name for p in members if not fetch_from_peer(repo, p, whole=True)]
+    if members and not answered:        # what is missing may well come back later
+        cannot_heal(repo, why, "no peer answered: gtfc tries again each round")
+    if answered:
+        done.append(f"fetched the whole history again from {', '.join(answered)}")
+    done += repair_head(repo) + drop_incomplete_refs(repo)
+    # The index may name what was lost, or be torn: made anew from HEAD, it holds
+    # no file's state, and git looks at each file once more.
+    os.makedirs(aside, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(os.path.join(repo.git_dir, "index"), os.path.join(aside, "index"))
+    repo.git("read-tree", "HEAD", check=False)
+    done.append("rebuilt the index from HEAD (your files are as they were)")
+    fsck = repo.git("fsck", "--connectivity-only", "--no-dangling", "--no-progress",
+                    check=False)
+    problem = fsck.returncode and last_line(fsck.stderr or fsck.stdout) or \
+        index_damage(repo) or head_damage(repo)
+    if problem:
+        cannot_heal(repo, problem, "")
+    checked_on_this_boot(repo)
+    warn(f"{repo.path}: repaired: {'; '.join(done) or 'nothing was missing after all'}")
+
+
+def cannot_heal(repo: Repo, problem: str, why_not: str) -> None:
+    message = (f"{repo.path} is damaged and could not be repaired"
+               f"{f' ({why_not})' if why_not else ''}: {problem} — nothing is sent from it; "
+               "your files are untouched.  If this persists: move its .git aside and "
+               "gtfc-join again")
+    with contextlib.suppress(OSError):  # a full disk: status finds the damage itself
+        write_file_atomic(damaged_path(repo), message + "\n")
+    raise RepoDamaged(message)
+
+
+def heal_peers(repo: Repo) -> List[Node]:
+    """The peers, read from HEAD or, when HEAD cannot be read, from the newest
+    commit that can: a peer's head or one HEAD pointed at before."""
+    branch = current_branch(repo)
+    for commit in ["HEAD", *repo.refs(HAS).values(), *repo.refs(INBOX).values(),
+                   *(reflog(repo, branch) if branch else [])]:
+        with contextlib.suppress(GtfcError):
+            return [n for name, n in sorted(read_nodes(repo, commit).items())
+                    if name != repo.node]
+    return []
+
+
+def set_aside_bad_objects(repo: Repo, aside: str) -> List[str]:
+    """Move loose objects whose content does not hash to their name (empty, torn)
+    out of the way, so that a fetched copy takes their place."""
+    bad = [(oid, path) for oid, path in loose_objects(repo) if not loose_object_whole(path, oid)]
+    for oid, path in bad:
+        os.makedirs(os.path.join(aside, "objects"), exist_ok=True)
+        os.replace(path, os.path.join(aside, "objects", oid))
+    return [f"set aside {counted(len(bad), 'damaged object')}"] if bad else []
+
+
+def loose_objects(repo: Repo) -> Iterable[Tuple[str, str]]:
+    """(oid, path) of every loose object: a few thousand at most (git gc packs them)."""
+    objects = os.path.join(repo.git_dir, "objects")
+    for folder in sorted(os.listdir(objects)):
+        if len(folder) == 2:
+            for name in sorted(os.listdir(os.path.join(objects, folder))):
+                if OID_RE.fullmatch(folder + name):
+                    yield folder + name, os.path.join(objects, folder, name)
+
+
+def loose_object_whole(path: str, oid: str) -> bool:
+    import hashlib                      # see "Imported where used"
+    digest = hashlib.sha256() if len(oid) == 64 else hashlib.sha1()
+    inflate = zlib.decompressobj()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(inflate.decompress(block))
+        digest.update(inflate.flush())
+    except (OSError, zlib.error):
+        return False
+    return inflate.eof and digest.hexdigest() == oid
+
+
+def set_aside_broken_refs(repo: Repo, aside: str) -> List[str]:
+    """Move ref files that hold no object id (a write a crash cut short) aside."""
+    broken = []
+    for folder, _, names in os.walk(os.path.join(repo.git_dir, "refs")):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                text = f.read().strip()
+            if not (OID_RE.fullmatch(text.decode(errors="replace")) or text.startswith(b"ref: ")):
+                ref = os.path.relpath(path, repo.git_dir)
+                os.makedirs(os.path.join(aside, os.path.dirname(ref)), exist_ok=True)
+                os.replace(path, os.path.join(aside, ref))
+                broken.append(ref)
+    return [f"set aside broken refs {', '.join(broken)}"] if broken else []
+
+
+def whole_commit(repo: Repo, commit: str) -> bool:
+    """Can commit and every file and folder of its tree be read?"""
+    return repo.git("rev-list", "--objects", "--quiet", "--no-walk", commit,
+                    check=False).returncode == 0
+
+
+def repair_head(repo: Repo) -> List[str]:
+    """A HEAD that even the peers could not give back points at the newest whole
+    commit it pointed at before: the working tree still holds what came after,
+    and the next round commits it."""
+    branch = current_branch(repo)
+    head = repo.head_if_any()
+    if not branch or head and whole_commit(repo, head):
+        return []
+    for commit in reflog(repo, branch):
+        if whole_commit(repo, commit):
+            repo.git("update-ref", "-m", "gtfc: repaired", branch, commit)
+            return [f"moved {branch} back to {short(commit)}, the newest whole commit it held"]
+    return []
+
+
+def drop_incomplete_refs(repo: Repo) -> List[str]:
+    """Inbox and has refs whose commit is not whole are dropped: a peer's next push
+    or fetch sets them again."""
+    dropped = [prefix + name for prefix in (INBOX, HAS)
+               for name, oid in repo.refs(prefix).items() if not whole_commit(repo, oid)]
+    for ref in dropped:
+        repo.git("update-ref", "-d", ref, check=False)
+    return [f"dropped {', '.join(dropped)}"] if dropped else []
+
+
 # Operating: status, history, restore #########################################
 
 def ago(seconds: Optional[float]) -> str:
@@ -4407,6 +4712,13 @@ def peer_status(repo: Repo, peer: Node, head: str) -> dict:
 
 
 def repo_status(repo: Repo) -> dict:
+    with contextlib.suppress(FileNotFoundError), open(damaged_path(repo)) as f:
+        raise RepoDamaged(f.read().strip())
+    try:
+        check_whole(repo)
+    except RepoDamaged as e:
+        raise RepoDamaged(f"{e} — gtfc repairs it from its peers at its next round "
+                          "(or now: gtfc-pull)") from None
     head = repo.head()
     members = peers(repo)
     from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"

@@ -4839,6 +4839,141 @@ class OddNamesTest(ClusterTestCase):
 
 # Chaos: writers everywhere, hosts going away, gtfc killed mid-sync #############
 
+@NEEDS_CLUSTER
+class SelfHealTest(ClusterTestCase):
+    """A damaged repo (issue 14) repairs itself from its peers, keeps the local edits
+    it holds, says what it did; what it cannot repair stops its sync, and status
+    says so.  The damage is what a power cut on a lying disk leaves."""
+
+    def damage(self, host, repo, *, blob_of=None, index=False, branch=False):
+        git_dir = self.c.path(host, f"{repo}/.git")
+        if blob_of:
+            oid = self.c.run(host, ["git", "-C", repo, "rev-parse", f"HEAD:{blob_of}"]).stdout.strip()
+            path = os.path.join(git_dir, "objects", oid[:2], oid[2:])
+            self.assertTrue(os.path.exists(path), "the blob must be loose to empty it")
+            os.truncate(path, 0)
+        if index:
+            with open(os.path.join(git_dir, "index"), "r+b") as f:
+                f.truncate(len(f.read()) // 2)
+        if branch:
+            with open(os.path.join(git_dir, "HEAD")) as f:
+                ref = f.read().split()[1]
+            with open(os.path.join(git_dir, ref), "w"):
+                pass
+        with contextlib.suppress(FileNotFoundError):                 # as after a reboot
+            os.unlink(os.path.join(git_dir, "gtfc", "checked-boot"))
+
+    def status(self, host, repo):
+        r = self.sub(host, "status", "--json", repo, check=False)
+        (status,) = json.loads(r.stdout)["repos"]
+        return r.returncode, status
+
+    def test_an_empty_object_and_a_torn_index_are_repaired_and_the_local_edit_kept(self):
+        c = self.c
+        self.bootstrap("alpha", "~/heal")
+        self.join("beta", via="alpha", repo="~/heal")
+        for i in range(3):
+            c.write("alpha", f"heal/f{i}", f"{i}\n")
+        self.gtfc("alpha", "push", "heal")
+        self.wait_converged(["alpha", "beta"], "heal")
+        before = self.head("beta", "heal")
+        # The power cut: a file beta's HEAD holds reads empty, half the index is
+        # gone; the user had edited f2 (not synced yet).
+        self.damage("beta", "heal", blob_of="f0", index=True)
+        c.write("beta", "heal/f2", "edited on beta\n")
+        code, st = self.status("beta", "heal")
+        self.assertEqual(code, 1)
+        self.assertIn("the index is damaged", st["error"])
+        r = self.gtfc("beta", "pull", "heal")
+        self.assertIn("repairing it from its peers", r.stderr)
+        self.assertIn("repaired: set aside 1 damaged object; fetched the whole history "
+                      "again from alpha; rebuilt the index", r.stderr)
+        self.wait_for_file("alpha", "heal/f2", "edited on beta\n")     # the edit went out
+        for i in range(2):                                           # nothing deleted
+            self.assertEqual(c.read("alpha", f"heal/f{i}"), f"{i}\n")
+            self.assertEqual(c.read("beta", f"heal/f{i}"), f"{i}\n")
+        self.wait_converged(["alpha", "beta"], "heal")
+        self.assertNotEqual(self.head("beta", "heal"), before)
+        for host in ("alpha", "beta"):
+            c.run(host, ["git", "-C", "heal", "fsck", "--no-dangling"])
+        self.assertEqual(self.status("beta", "heal")[0], 0)
+
+    def test_a_broken_branch_ref_comes_back_from_the_reflog_not_as_a_new_history(self):
+        """An empty branch ref reads as "no commit yet": committing then would make
+        a new root commit holding every file, and merging it with the peers' history
+        would make a conflict copy of each."""
+        c = self.c
+        self.bootstrap("alpha", "~/ref")
+        self.join("beta", via="alpha", repo="~/ref")
+        c.write("beta", "ref/f", "one\n")
+        self.gtfc("beta", "push", "ref")
+        head = self.head("beta", "ref")
+        self.damage("beta", "ref", branch=True)
+        r = self.gtfc("beta", "push", "ref")
+        self.assertRegex(r.stderr, "the branch ref refs/heads/[^ ]+ is damaged")
+        self.assertEqual(self.head("beta", "ref"), head)
+        self.assertEqual(sorted(os.listdir(c.path("beta", "ref"))), [".git", ".gtfc", "f"])
+        self.assertEqual(self.head("alpha", "ref"), head)
+
+    def test_a_host_that_cannot_repair_sends_nothing_says_so_and_repairs_when_a_peer_is_back(self):
+        c = self.c
+        self.bootstrap("alpha", "~/apart")
+        self.join("beta", via="alpha", repo="~/apart")
+        c.write("alpha", "apart/f", "alpha's\n")
+        self.gtfc("alpha", "push", "apart")
+        self.wait_converged(["alpha", "beta"], "apart")
+        self.damage("beta", "apart", blob_of="f")
+        c.write("beta", "apart/g", "new on beta\n")
+        c.partition("alpha")
+        try:
+            r = self.gtfc("beta", "push", "apart", check=False)
+        finally:
+            c.heal("alpha")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("could not be repaired (no peer answered", r.stderr)
+        self.assertIn("nothing is sent from it", r.stderr)
+        code, st = self.status("beta", "apart")
+        self.assertEqual(code, 1)
+        self.assertIn("could not be repaired", st["error"])
+        self.assertFalse(os.path.exists(c.path("alpha", "apart/g")))     # nothing sent
+        # A push from alpha meets beta's damage: alpha is told so, not that it is
+        # no longer a member.
+        c.write("alpha", "apart/h", "h\n")
+        r = self.gtfc("alpha", "push", "apart", check=False)
+        self.assertNotIn("no longer a member", r.stderr)
+        # That push let beta repair itself (its gtfc-shell merges what came), and
+        # send what it held.
+        self.wait_for_file("alpha", "apart/g", "new on beta\n")
+        with open(c.path("beta", "apart/.git/gtfc/log")) as f:
+            log = f.read()
+        self.assertIn("apart: repaired: fetched the whole history again from alpha", log)
+        self.assertEqual(c.read("beta", "apart/f"), "alpha's\n")
+        self.assertEqual(self.status("beta", "apart")[0], 0)
+
+    def test_a_host_restored_from_an_old_backup_catches_up_and_loses_nothing(self):
+        c = self.c
+        self.bootstrap("alpha", "~/old")
+        self.join("beta", via="alpha", repo="~/old")
+        c.write("beta", "old/f", "1\n")
+        self.gtfc("beta", "push", "old")
+        c.run("beta", ["cp", "-a", "old", "old.backup"])
+        c.write("beta", "old/f", "2\n")              # sent before the disk died
+        c.write("beta", "old/g", "g\n")
+        self.gtfc("beta", "push", "old")
+        c.write("alpha", "old/h", "h\n")
+        self.gtfc("alpha", "push", "old")
+        c.run("beta", ["sh", "-c", "rm -rf old && mv old.backup old"])
+        self.gtfc("beta", "pull", "old")
+        for host in ("alpha", "beta"):
+            self.assertEqual(c.read(host, "old/f"), "2\n")
+            self.assertEqual(c.read(host, "old/g"), "g\n")
+            self.assertEqual(c.read(host, "old/h"), "h\n")
+        self.wait_converged(["alpha", "beta"], "old")
+        c.write("alpha", "old/after", "a\n")         # and it syncs on as before
+        self.gtfc("alpha", "push", "old")
+        self.assertEqual(c.read("beta", "old/after"), "a\n")
+
+
 class Chaos:
     """N nodes run gtfc-watch while writers on every node edit, create, rename and
     delete files (the same lines of the same files too), and a chaos thread freezes
@@ -5564,6 +5699,8 @@ class PowerCut:
         self.cut()
         time.sleep(2.1)         # a reboot takes a while: git's lock files are stale by then
         self.mount()
+        with contextlib.suppress(FileNotFoundError):        # a new boot id
+            os.unlink(os.path.join(self.b, ".git", "gtfc", "checked-boot"))
         started = time.monotonic()
         sync = self.sync_b()
         _, err = sync.communicate(timeout=120)
@@ -5657,6 +5794,11 @@ MUTATIONS = [
              '    """The files a checkout wrote, on the disk before HEAD says they are there."""\n'
              "    return\n",
              ["PowerCutTest"]),
+    Mutation("a torn index read as it is (git checks its checksum only in fsck)",
+             "    why = index_damage(repo) or head_damage(repo) or (thorough and objects_damage(repo))\n",
+             "    why = head_damage(repo) or (thorough and objects_damage(repo))\n",
+             ["SelfHealTest.test_an_empty_object_and_a_torn_index_are_repaired_and_the_local_"
+              "edit_kept"]),
     Mutation("a chmod alone is not recorded",
              "        meta = record_metadata(repo, map(os.fsencode, paths))\n",
              "        meta = []\n",
@@ -5834,6 +5976,28 @@ def _flatten(suite):
             yield item
 
 
+class TimedResult(unittest.TextTestResult):
+    """Prints the slowest test classes at the end: make test has a five-minute budget.
+    A class is charged the wall time since the previous test ended, so its cluster's
+    start (setUpClass) counts too."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.seconds = collections.Counter()
+        self.last = time.monotonic()
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        now = time.monotonic()
+        self.seconds[type(test).__name__] += now - self.last
+        self.last = now
+
+    def printErrors(self):
+        super().printErrors()
+        slowest = ", ".join(f"{name} {s:.0f} s" for name, s in self.seconds.most_common(8))
+        self.stream.writeln(f"slowest: {slowest}")
+
+
 def main(argv=None):
     """Run this module's tests (or the named ones); print "N passed, M failed[, K skipped]".
 
@@ -5870,7 +6034,8 @@ def main(argv=None):
     if unit_only:
         suite, left_out = unit_tier(suite)
     try:
-        result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+        result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2,
+                                         resultclass=TimedResult).run(suite)
     except KeyboardInterrupt:
         print("interrupted: 0 passed, 1 failed", flush=True)
         return 130

@@ -2020,6 +2020,7 @@ class RepoWatch:
         self.nodes: Dict[str, Node] = {}
         self.links: Dict[str, PeerLink] = {}
         self.mutex = threading.Lock()
+        self.attention = Attention(repo)
 
     def log(self, message: str, level: int = Log.EVENT) -> None:
         LOG(f"{os.path.basename(self.repo.path)}: {message}", level)
@@ -2132,6 +2133,7 @@ class RepoWatch:
             if not (first or senders) and now - last_upkeep >= self.pull_interval:
                 last_upkeep = now                   # quiet for a while: git's upkeep
                 housekeep(self.repo)
+                self.attention.check()
             if senders or due:          # a peer pushed (merge it now), or a burst ended
                 if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()
@@ -2146,6 +2148,39 @@ class RepoWatch:
         except GtfcError as e:
             self.log(str(e), Log.ERROR)
             return False
+
+
+class Attention:
+    """gtfc.onAttention: a command the watcher runs when gtfc status newly needs
+    attention, with its reasons on stdin, one per line.  Checked when idle, every
+    pull interval, in a thread of its own (status asks each peer, which may take
+    seconds).  A reason counts as new when status did not give it, numbers aside,
+    at the last check; a peer must be unreachable at two checks in a row (a
+    reboot is no news)."""
+
+    def __init__(self, repo: Repo):
+        self.repo = repo
+        self.thread: Optional[threading.Thread] = None
+        self.last: set = set()          # the reasons at the last check, numbers aside
+        self.told: set = set()          # those the command has been told
+
+    def check(self) -> None:
+        if self.repo.setting("onAttention") and not (self.thread and self.thread.is_alive()):
+            self.thread = threading.Thread(target=self.tell, daemon=True)
+            self.thread.start()
+
+    def tell(self) -> None:
+        try:
+            reasons = repo_status(self.repo)["attention"]
+        except GtfcError as e:
+            reasons = [str(e)]
+        kinds = {re.sub(r"\d+(\.\d+)?", "N", r): r for r in reasons}
+        settled = {k for k in kinds if not k.endswith(" unreachable") or k in self.last}
+        self.last = set(kinds)
+        if settled - self.told:
+            run_hook(self.repo, "onAttention",
+                     [kinds[k].encode() for k in sorted(settled)])
+        self.told = settled
 
 
 @contextlib.contextmanager
@@ -3384,21 +3419,29 @@ def run_on_change(repo: Repo, old: str, new: str) -> None:
     reached the files: the paths that changed on stdin, one per line, in the repo
     folder.  E.g. reload a service whose config came in.  Its failure is logged,
     never fatal to sync."""
-    command = repo.setting("onChange")
-    if not command:
+    if not repo.setting("onChange"):
         return
     listed = repo.git("diff", "--name-only", "--no-renames", "-z", old, new).stdout
     # A mode or owner change names the path it is about, not gtfc's record of it.
     paths = dict.fromkeys((meta_target(p) or (p,))[0] for p in listed.split(b"\0") if p)
-    env = dict(os.environ, GTFC_REPO=repo.path, GTFC_OLD=old, GTFC_NEW=new)
+    run_hook(repo, "onChange", paths, GTFC_OLD=old, GTFC_NEW=new)
+
+
+def run_hook(repo: Repo, name: str, lines: Iterable[bytes], **env: str) -> None:
+    """Run gtfc.NAME, a command in this node's git config (never synced), in the
+    repo folder with lines on stdin.  Its failure is logged, never fatal to sync."""
+    command = repo.setting(name)
+    if not command:
+        return
     try:
-        proc = run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=False,
-                   input=b"".join(p + b"\n" for p in paths), timeout=ON_CHANGE_TIMEOUT)
+        proc = run(["/bin/sh", "-c", command], cwd=repo.path, check=False,
+                   env=dict(os.environ, GTFC_REPO=repo.path, **env),
+                   input=b"".join(line + b"\n" for line in lines), timeout=ON_CHANGE_TIMEOUT)
     except GtfcError as e:
-        warn(f"{repo.path}: gtfc.onChange: {e}")
+        warn(f"{repo.path}: gtfc.{name}: {e}")
         return
     if proc.returncode != 0:
-        warn(f"{repo.path}: gtfc.onChange exited with {proc.returncode}: "
+        warn(f"{repo.path}: gtfc.{name} exited with {proc.returncode}: "
              f"{last_line(proc.stderr)} (sync goes on)")
 
 
@@ -5444,10 +5487,62 @@ def cmd_status(args) -> int:
     if args.json:
         import json                         # see "Imported where used"
         print(json.dumps({"repos": statuses}, indent=2))
+    elif args.prometheus:
+        print(prometheus_text(statuses), end="")
     else:
         for status in statuses:
             print_status(status)
     return 1 if any(s["attention"] for s in statuses) else 0
+
+
+PROMETHEUS_METRICS = (
+    ("gtfc_attention", "things status says need attention (0: all well)"),
+    ("gtfc_conflict_copies", "conflict copies in the folder"),
+    ("gtfc_held_back_files", "files over gtfc.maxFileSize, not synced"),
+    ("gtfc_uncommitted_files", "local changes not committed yet"),
+    ("gtfc_disk_free_bytes", "free space on the folder's file system"),
+    ("gtfc_watcher_running", "1 if gtfc-watch runs for the repo"),
+    ("gtfc_peer_reachable", "1 if the peer answered just now"),
+    ("gtfc_peer_in_sync", "1 if the peer and this node are on the same commit"),
+    ("gtfc_peer_last_push_seconds", "seconds since this node last sent to the peer"),
+    ("gtfc_peer_last_pull_seconds", "seconds since this node last fetched from the peer"),
+)
+
+
+def prometheus_text(statuses: List[dict]) -> str:
+    """Status in the Prometheus text format, for node_exporter's textfile collector.
+    A missing or unreadable repo reports attention only."""
+    samples: Dict[str, List[str]] = {name: [] for name, _ in PROMETHEUS_METRICS}
+
+    def add(name, labels, value):
+        if value is not None:
+            text = ",".join(f'{k}="{prom_escape(v)}"' for k, v in labels.items())
+            samples[name].append(f"{name}{{{text}}} {float(value):g}")
+    for st in statuses:
+        repo = {"repo": st["repo"]}
+        add("gtfc_attention", repo, len(st["attention"]))
+        if st.get("missing") or st.get("error"):
+            continue
+        add("gtfc_conflict_copies", repo, len(st["conflict_copies"]))
+        add("gtfc_held_back_files", repo, len(st["held_back"]))
+        add("gtfc_uncommitted_files", repo, len(st["uncommitted"]))
+        add("gtfc_disk_free_bytes", repo, st["disk_free"])
+        add("gtfc_watcher_running", repo, bool(st["watcher_pid"]))
+        for peer in st["peers"]:
+            labels = dict(repo, peer=peer["name"])
+            add("gtfc_peer_reachable", labels, peer["reachable"])
+            add("gtfc_peer_in_sync", labels,
+                peer["reachable"] and peer["they_lack"] == 0 and peer["we_lack"] == 0)
+            add("gtfc_peer_last_push_seconds", labels, peer["last_push_s"])
+            add("gtfc_peer_last_pull_seconds", labels, peer["last_pull_s"])
+    lines = []
+    for name, help_text in PROMETHEUS_METRICS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples[name]]
+    return "\n".join(lines) + "\n"
+
+
+def prom_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def cmd_log(args) -> int:
@@ -5662,6 +5757,10 @@ def build_parser() -> "argparse.ArgumentParser":
                 "One short round trip per peer, in parallel.")
     repo_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--prometheus", action="store_true",
+                   help="node_exporter's textfile format (gtfc_* metrics): e.g. every "
+                        "minute from cron, to /var/lib/node_exporter/textfile/gtfc.prom "
+                        "through a temporary file and mv")
     p = command("log", cmd_log, "who changed what, from which node, when (newest first)",
                 "examples:\n  gtfc log                    recent changes in this repo\n"
                 "  gtfc log notes.txt -n 50    the history of one file (or folder)")

@@ -3965,10 +3965,12 @@ class UnreachablePeerTest(ClusterTestCase):
             inbox = c.run(host, ["git", "-C", "retry", "rev-parse", "refs/gtfc/in/alpha"])
             self.assertEqual(inbox.stdout.strip(), head)       # pushed there by alpha
         self.assertLess(time.monotonic() - back, retry_max + 8)
-        with open(watch.log_path) as f:
-            log = f.read()
+
+        def logged_back(host):          # written once the send returns: after arrival
+            with open(watch.log_path) as f:
+                return f"retry: {host} is reachable again\n" in f.read()
         for host in peers:
-            self.assertIn(f"retry: {host} is reachable again\n", log)
+            wait_until(lambda: logged_back(host), timeout=10, what=f"{host} back in the log")
 
 
 @NEEDS_CLUSTER
@@ -4974,6 +4976,45 @@ class SelfHealTest(ClusterTestCase):
         self.assertEqual(c.read("beta", "old/after"), "a\n")
 
 
+@NEEDS_CLUSTER
+class MonitoringTest(ClusterTestCase):
+    """Someone is told (issue 14): gtfc.onAttention and gtfc status --prometheus,
+    against a real peer going down and coming back."""
+
+    def test_a_peer_going_down_runs_on_attention_once_and_shows_in_prometheus(self):
+        c = self.c
+        self.bootstrap("alpha", "~/mon")
+        self.join("beta", via="alpha", repo="~/mon")
+        told = c.path("alpha", "told.log")
+        c.run("alpha", ["git", "-C", "mon", "config", "gtfc.pullInterval", "1"])
+        c.run("alpha", ["git", "-C", "mon", "config", "gtfc.onAttention",
+                        'cat >> "$HOME/told.log"; echo --- >> "$HOME/told.log"'])
+        c.spawn("alpha", ["gtfc-watch", "mon"])
+        c.write("alpha", "mon/f", "x\n")
+        self.wait_for_file("beta", "mon/f", "x\n")
+        r = self.sub("alpha", "status", "--prometheus", "mon")
+        self.assertIn('gtfc_peer_reachable{repo="/home/gtfcuser/mon",peer="beta"} 1\n', r.stdout)
+        self.assertIn('gtfc_attention{repo="/home/gtfcuser/mon"} 0\n', r.stdout)
+        self.assertIn("# TYPE gtfc_peer_last_push_seconds gauge\n", r.stdout)
+        self.assertFalse(os.path.exists(told))      # all well: nobody is told
+        c.partition("beta")
+        try:
+            wait_until(lambda: os.path.exists(told) and "---" in open(told).read(),
+                       timeout=40, what="onAttention run on alpha")
+            r = self.sub("alpha", "status", "--prometheus", "mon", check=False)
+        finally:
+            c.heal("beta")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('gtfc_peer_reachable{repo="/home/gtfcuser/mon",peer="beta"} 0\n', r.stdout)
+        self.assertIn('gtfc_attention{repo="/home/gtfcuser/mon"} 1\n', r.stdout)
+        with open(told) as f:
+            self.assertEqual(f.read(), "beta unreachable\n---\n")     # once, the reason
+        wait_until(lambda: self.sub("alpha", "status", "mon", check=False).returncode == 0,
+                   timeout=30, what="beta reachable again")
+        with open(told) as f:
+            self.assertEqual(f.read().count("---"), 1)
+
+
 class Chaos:
     """N nodes run gtfc-watch while writers on every node edit, create, rename and
     delete files (the same lines of the same files too), and a chaos thread freezes
@@ -5957,6 +5998,62 @@ def mutate_main(args):
 
 # Runner ####################################################################
 
+# Seconds each slow class took in a whole run (the slowest line at its end): how
+# run_in_two balances its halves.  Any other class counts as CLASS_SECONDS_ELSE.
+CLASS_SECONDS = {"WatchTest": 59, "UnreachablePeerTest": 55, "OperatingTest": 50,
+                 "MergeFuzzTest": 36, "ChaosTest": 35, "ConvergenceTest": 31,
+                 "MonitoringTest": 25, "SelfHealTest": 21, "DeterministicMergeTest": 15,
+                 "PowerCutTest": 14, "PeerKeyRestrictionTest": 13,
+                 "ForcedCommandFuzzTest": 11, "MembershipChangeTest": 11,
+                 "NothingLostTest": 10, "SeedUsageTest": 9}
+CLASS_SECONDS_ELSE = 4
+
+
+def run_in_two() -> int:
+    """The whole suite in two processes, each with its own hosts (127.0.X.*): the
+    cluster tests mostly wait on timeouts and sshds, so on two cores two halves
+    take little more than half the time (GTFC_TEST_JOBS=1: one process).  The
+    first half's output streams; the second's follows when it is done."""
+    module = sys.modules[__name__]
+    classes = {type(t).__name__ for t in
+               _flatten(unittest.TestLoader().loadTestsFromModule(module))}
+    halves: List[List[str]] = [[], []]
+    load = [0, 0]
+    for name in sorted(classes, key=lambda n: (-CLASS_SECONDS.get(n, CLASS_SECONDS_ELSE), n)):
+        lighter = load.index(min(load))
+        halves[lighter].append(name)
+        load[lighter] += CLASS_SECONDS.get(name, CLASS_SECONDS_ELSE)
+    given = os.environ.get("GTFC_TEST_NET", "")
+    base = int(given.rsplit(".", 1)[1]) if given else os.getpid() % 120 * 2 + 1
+    counts = tempfile.mkdtemp(prefix="gtfc-halves-")
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *sorted(half)],
+                              env=dict(os.environ, GTFC_TEST_NET=f"127.0.{base + i}",
+                                       GTFC_TEST_COUNTS=os.path.join(counts, str(i))),
+                              stdout=None if i == 0 else subprocess.PIPE,
+                              stderr=None if i == 0 else subprocess.STDOUT, text=True)
+             for i, half in enumerate(halves)]
+    try:
+        procs[0].wait()
+        second = procs[1].communicate()[0]
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.terminate()
+        print("interrupted: 0 passed, 1 failed", flush=True)
+        return 130
+    sys.stderr.write(second)
+    totals = [0, 0, 0]
+    for i in range(2):
+        try:
+            with open(os.path.join(counts, str(i))) as f:
+                totals = [a + int(b) for a, b in zip(totals, f.read().split())]
+        except (OSError, ValueError):
+            totals[1] += 1                  # that half died before it could count
+    shutil.rmtree(counts, ignore_errors=True)
+    print(f"{totals[0]} passed, {totals[1]} failed"
+          + (f", {totals[2]} skipped" if totals[2] else ""), flush=True)
+    return 0 if all(proc.returncode == 0 for proc in procs) and not totals[1] else 1
+
+
 def unit_tier(suite):
     """The tests of suite that are not of the cluster tier, and how many were left out."""
     kept, left_out = unittest.TestSuite(), 0
@@ -5983,19 +6080,23 @@ class TimedResult(unittest.TextTestResult):
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.seconds = collections.Counter()
+        self.seconds, self.tests = collections.Counter(), collections.Counter()
         self.last = time.monotonic()
 
     def stopTest(self, test):
         super().stopTest(test)
         now = time.monotonic()
         self.seconds[type(test).__name__] += now - self.last
+        self.tests[test.id().split(".", 1)[1]] = now - self.last
         self.last = now
 
     def printErrors(self):
         super().printErrors()
         slowest = ", ".join(f"{name} {s:.0f} s" for name, s in self.seconds.most_common(8))
         self.stream.writeln(f"slowest: {slowest}")
+        if os.environ.get("GTFC_SLOWEST"):
+            for name, s in self.tests.most_common(int(os.environ["GTFC_SLOWEST"])):
+                self.stream.writeln(f"  {s:5.1f} s  {name}")
 
 
 def main(argv=None):
@@ -6025,6 +6126,8 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    if not names and os.environ.get("GTFC_TEST_JOBS", "2") != "1":
+        return run_in_two()
     unit_only = names[:1] == ["--unit"]
     names = names[1:] if unit_only else names
     loader = unittest.TestLoader()
@@ -6043,6 +6146,9 @@ def main(argv=None):
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
     summary = f"{passed} passed, {failed} failed"
+    if os.environ.get("GTFC_TEST_COUNTS"):          # a half of run_in_two
+        with open(os.environ["GTFC_TEST_COUNTS"], "w") as f:
+            f.write(f"{passed} {failed} {skipped}\n")
     if skipped:
         summary += f", {skipped} skipped"
     if unit_only:

@@ -1424,17 +1424,30 @@ def _read_sysctl(name):
         return "?"
 
 
+class WatchLimit(GtfcError):
+    """The kernel's inotify limits: open_watcher and RepoWatch then poll instead."""
+
+
+def _as_number(text):
+    return int(text) if text.isdigit() else float("inf")
+
+
 def _os_error(op, err, root=""):
     """The one place errno values are interpreted: resource limits become an
     actionable GtfcError, anything else a plain OSError (FileNotFoundError etc.)."""
     if op == "inotify_add_watch" and err == errno.ENOSPC:
-        limit = _read_sysctl("fs.inotify.max_user_watches")
-        return GtfcError(f"inotify watch limit reached (fs.inotify.max_user_watches = {limit})"
-                         " — raise it: sysctl fs.inotify.max_user_watches=524288, or use --poll")
+        # A user namespace (a container) may set a lower limit of its own.
+        limit = min((f"{n} = {_read_sysctl(n)}" for n in ("fs.inotify.max_user_watches",
+                                                          "user.max_inotify_watches")),
+                    key=lambda text: _as_number(text.split(" = ")[1]))
+        return WatchLimit(f"inotify watch limit reached ({limit}) — polling instead, which "
+                          "walks the whole tree every second: raise it (sysctl "
+                          f"{limit.split(' = ')[0]}=524288) and restart gtfc-watch")
     if op == "inotify_init1" and err == errno.EMFILE:
         limit = _read_sysctl("fs.inotify.max_user_instances")
-        return GtfcError(f"too many inotify instances (fs.inotify.max_user_instances = {limit})"
-                         " — raise it: sysctl fs.inotify.max_user_instances=1024, or use --poll")
+        return WatchLimit(f"too many inotify instances (fs.inotify.max_user_instances = {limit})"
+                          " — polling instead: raise it (sysctl fs.inotify.max_user_instances"
+                          "=1024) and restart gtfc-watch")
     if op == "open" and err in (errno.EMFILE, errno.ENFILE):
         return GtfcError(f"out of file descriptors watching {root} (kqueue needs one per file)"
                          " — raise the limit with `ulimit -n 65536`, or use --poll")
@@ -1479,6 +1492,8 @@ def open_watcher(root, force_poll=False, poll_interval=1.0):
     if not force_poll and sys.platform.startswith("linux"):
         try:
             return InotifyWatcher(root)
+        except WatchLimit as e:
+            warn(str(e))
         except (OSError, AttributeError):
             pass  # no usable inotify (odd libc, seccomp sandbox...): polling still works
     elif not force_poll and hasattr(select, "kqueue"):
@@ -2068,9 +2083,14 @@ class RepoWatch:
 
     def run(self, wake_fd: int) -> None:
         while not self.stop.is_set():
-            with self.make_watcher() as self.watcher:
-                self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
-                self.watch(wake_fd)
+            try:
+                with self.make_watcher() as self.watcher:
+                    self.log(f"watching with {self.watcher.backend} as node {self.repo.node}")
+                    self.watch(wake_fd)
+            except WatchLimit as e:     # a new folder met the limit: poll from now on
+                self.log(str(e), Log.ERROR)
+                self.make_watcher = functools.partial(self.make_watcher, force_poll=True)
+                continue
             if not self.stop.is_set():
                 self.wait_for_folder()
         for link in self.links.values():
@@ -4488,18 +4508,25 @@ def objects_damage(repo: Repo) -> Optional[str]:
 
 
 def index_damage(repo: Repo) -> Optional[str]:
-    import hashlib                      # see "Imported where used"
-    try:
-        with open(os.path.join(repo.git_dir, "index"), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+    """Why the index (and the shared index a split index leans on) cannot be
+    trusted, if it cannot: its trailing checksum does not match."""
+    import glob                         # see "Imported where used"
+    import hashlib
+    index = os.path.join(repo.git_dir, "index")
+    if not os.path.exists(index):
         return "the index is missing" if repo.head_if_any() else None
     algo = repo.local_config().get("extensions.objectformat", "sha1")
     size = 32 if algo == "sha256" else 20
-    trailer = data[-size:]
-    if len(data) < 12 + size or data[:4] != b"DIRC" or trailer != bytes(size) and \
-            hashlib.new(algo, data[:-size]).digest() != trailer:   # zeros: index.skipHash
-        return "the index is damaged"
+    for path in [index, *glob.glob(os.path.join(glob.escape(repo.git_dir), "sharedindex.*"))]:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:       # an old shared index, just expired
+            continue
+        trailer = data[-size:]
+        if len(data) < 12 + size or data[:4] != b"DIRC" or trailer != bytes(size) and \
+                hashlib.new(algo, data[:-size]).digest() != trailer:   # zeros: skipHash
+            return f"the index is damaged ({os.path.basename(path)})"
     return None
 
 

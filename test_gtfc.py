@@ -1086,28 +1086,19 @@ class InotifyWatcherTest(WatcherContract, unittest.TestCase):
         self.assertIn(" — ", str(err))
         self.assertIsInstance(gtfc._os_error("inotify_add_watch", gtfc.errno.ENOENT), FileNotFoundError)
 
-    def test_add_watch_enospc_surfaces_as_gtfc_error(self):
-        os.mkdir(self.path("sub"))
-        real_check = gtfc._check
-
-        def check(op, *args):
-            if op == "inotify_add_watch":
-                raise gtfc._os_error(op, gtfc.errno.ENOSPC)
-            return real_check(op, *args)
-
-        with mock.patch.object(gtfc, "_check", check):
-            with self.assertRaisesRegex(gtfc.GtfcError, "max_user_watches"):
-                gtfc.open_watcher(self.root)
-
     def test_falls_back_to_poll_when_inotify_unusable(self):
         with mock.patch.object(gtfc, "_check", side_effect=OSError(gtfc.errno.ENOSYS, "nope")):
             with gtfc.open_watcher(self.root) as w:
                 self.assertEqual(w.backend, "poll")
 
-    def test_init_limit_is_not_swallowed(self):
-        with mock.patch.object(gtfc, "_check", side_effect=gtfc._os_error("inotify_init1", gtfc.errno.EMFILE)):
-            with self.assertRaisesRegex(gtfc.GtfcError, "max_user_instances"):
-                gtfc.open_watcher(self.root)
+    def test_the_instance_limit_falls_back_to_polling_with_a_line_naming_the_setting(self):
+        """(The watch limit is met for real in WatchLimitTest.)"""
+        with mock.patch.object(gtfc, "_check", side_effect=gtfc._os_error(
+                "inotify_init1", gtfc.errno.EMFILE)), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            with gtfc.open_watcher(self.root) as w:
+                self.assertEqual(w.backend, "poll")
+        self.assertIn("fs.inotify.max_user_instances", err.getvalue())
 
 
 class FakeKqueue:
@@ -1127,6 +1118,82 @@ class FakeKqueue:
 
     def close(self):
         pass
+
+
+WATCH_LIMIT_PROBE = """
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import gtfc
+root = sys.argv[2]
+w = gtfc.open_watcher(root)
+print(w.backend, flush=True)
+w.close()
+for name in ("a", "b", "c", "d", "e", "f"):                 # at first under the limit
+    os.rmdir(os.path.join(root, name))
+w = gtfc.open_watcher(root)
+print(w.backend, flush=True)
+for name in ("n1", "n2", "n3", "n4", "n5"):                 # new folders meet it
+    os.makedirs(os.path.join(root, name))
+try:
+    for _ in range(20):
+        w.read(0.1)
+    print("no limit met")
+except gtfc.WatchLimit as e:
+    print("raised:", e)
+"""
+
+
+def user_namespaces_work():
+    return subprocess.run(["unshare", "--user", "--map-root-user", "true"],
+                          capture_output=True).returncode == 0 if shutil.which("unshare") else False
+
+
+@unittest.skipUnless(sys.platform.startswith("linux") and user_namespaces_work(),
+                     "!!! SKIPPED: needs Linux user namespaces (unshare --user) !!!")
+class WatchLimitTest(unittest.TestCase):
+    """The inotify watch limit, met for real: in a user namespace of the test's own
+    whose user.max_inotify_watches is 4 (the kernel counts each namespace's own),
+    so no other process on the machine feels it."""
+
+    def test_the_watch_limit_falls_back_to_polling_with_one_line_naming_the_setting(self):
+        root = tempfile.mkdtemp(prefix="gtfc-limit-")
+        self.addCleanup(shutil.rmtree, root, True)
+        for name in ("a", "b", "c", "d", "e", "f"):
+            os.makedirs(os.path.join(root, name))
+        r = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c",
+                            "echo 4 > /proc/sys/user/max_inotify_watches && exec \"$@\"", "-",
+                            sys.executable, "-c", WATCH_LIMIT_PROBE, GTFC_PY, root],
+                           capture_output=True, text=True, timeout=60)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[:2], ["poll", "inotify"], r.stderr)
+        self.assertIn("inotify watch limit reached (user.max_inotify_watches = 4) — polling "
+                      "instead", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertTrue(lines[2].startswith("raised: inotify watch limit reached"), lines)
+
+    def test_a_watch_loop_meeting_the_limit_goes_on_by_polling(self):
+        made = []
+
+        def make_watcher(force_poll=False):
+            made.append(force_poll)
+            if len(made) > 1:
+                stop.set()
+            return gtfc.PollWatcher(tmp, 1.0)
+
+        def watch(wake_fd):
+            if len(made) == 1:
+                raise gtfc.WatchLimit("inotify watch limit reached (test)")
+        tmp = tempfile.mkdtemp(prefix="gtfc-limit-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        stop = threading.Event()
+        loop = gtfc.RepoWatch.__new__(gtfc.RepoWatch)
+        loop.repo, loop.make_watcher, loop.stop, loop.links = mock.Mock(node="a", path=tmp), \
+            make_watcher, stop, {}
+        loop.watch = watch
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            loop.run(-1)
+        self.assertEqual(made, [False, True])
+        self.assertIn("inotify watch limit reached (test)", err.getvalue())
 
 
 class KqueueWatcherLogicTest(unittest.TestCase):

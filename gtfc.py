@@ -192,10 +192,14 @@ def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
 
 
 def disk_full_hint(stderr: bytes) -> str:
-    """What to do, when git failed for want of disk space."""
-    full = any(m in stderr for m in (b"No space left", b"Out of diskspace", b"ENOSPC"))
-    return " — the disk is full: free some space, and gtfc syncs again by itself" \
-        if full else ""
+    """What to do, when git failed for want of disk space or of a writable disk."""
+    if any(m in stderr for m in (b"No space left", b"Out of diskspace", b"ENOSPC",
+                                 b"Disk quota exceeded")):
+        return " — the disk is full: free some space, and gtfc syncs again by itself"
+    if b"Read-only file system" in stderr:
+        return (" — the file system is read-only (remounted after a disk error? see dmesg): "
+                "nothing is committed or received here until it is writable again")
+    return ""
 
 
 def last_line(data) -> str:
@@ -703,8 +707,15 @@ class Repo:
     def lock(self, timeout: float = 120.0, name: str = "lock"):
         """Serialise gtfc's own work on this repo.  flock dies with its process, so a
         killed gtfc never leaves a stale lock behind."""
-        self.make_state_dir()
-        with open(os.path.join(self.state_dir, name), "a") as f:
+        try:
+            self.make_state_dir()
+            f = open(os.path.join(self.state_dir, name), "a")
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise GtfcError(f"cannot lock {self.path}: {e.strerror}"
+                            f"{disk_full_hint(e.strerror.encode())}") from None
+        with f:
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -4820,6 +4831,7 @@ def repo_status(repo: Repo) -> dict:
         unapplied = {}
     disk = os.statvfs(repo.path)
     status = {"disk_free": disk.f_bavail * disk.f_frsize,
+              "read_only": bool(disk.f_flag & os.ST_RDONLY),
               "merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
               "node": repo.node, "head": head, "metadata": metadata_kept(repo),
               "owners_not_applied": {p: w for p, w in unapplied.items() if p != "*"},
@@ -4862,7 +4874,10 @@ def attention(status: dict) -> List[str]:
     if status["held_back"]:
         needs.append(f"{counted(len(status['held_back']), 'file')} over "
                      "gtfc.maxFileSize, not synced")
-    if status.get("disk_free", DISK_LOW) < DISK_LOW:
+    if status.get("read_only"):
+        needs.append("the file system holding the folder is read-only (remounted after a "
+                     "disk error? see dmesg): nothing is committed or received here")
+    elif status.get("disk_free", DISK_LOW) < DISK_LOW:
         needs.append(f"the disk holding the folder is full ({size_text(status['disk_free'])} "
                      "free): nothing is committed or received here — free some space, and "
                      "sync resumes by itself")

@@ -2494,8 +2494,8 @@ print(opened, tried)
 
 @unittest.skipUnless(os.geteuid() == 0, "!!! SKIPPED: mounting a small file system needs root !!!")
 class DiskFullTest(unittest.TestCase):
-    """A host whose disk fills up (issue 14): nothing corrupt, one clear line, status
-    names it, and sync resumes by itself once space is freed."""
+    """A host whose disk fills up or turns read-only (issue 14): nothing corrupt, one
+    clear line, status names it, and sync resumes by itself once it is writable."""
     cluster_tier = True         # root: left out by --unit
 
     def setUp(self):
@@ -2536,6 +2536,31 @@ class DiskFullTest(unittest.TestCase):
         gtfc.integrate(self.b)
         self.assertEqual(self.b.head(), self.a.head())
         self.assertFalse(any("full" in n for n in gtfc.repo_status(self.b)["attention"]))
+
+
+    def test_a_read_only_remount_is_named_corrupts_nothing_and_sync_resumes_when_writable(self):
+        """A file system remounted read-only after a disk error: one clear line, status
+        names it, and sync resumes once it is writable again."""
+        commit_file(self.a, "f.txt", "two\n", 1001)
+        git(self.b.path, "fetch", "-q", self.a.path, f"+HEAD:{gtfc.INBOX}alpha")
+        _write_file(os.path.join(self.b.path, "g.txt"), "beta's, not committed yet\n")
+        with self.b.lock():             # as on a host that has synced before
+            pass
+        subprocess.run(["mount", "-o", "remount,ro", self.disk], check=True)
+        try:
+            with self.assertRaisesRegex(gtfc.GtfcError, "the file system is read-only"):
+                gtfc.integrate(self.b)
+            status = gtfc.repo_status(self.b)
+            self.assertTrue(any("read-only" in n for n in status["attention"]),
+                            status["attention"])
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", self.disk], check=True)
+        gtfc.integrate(self.b)
+        self.assertEqual(git(self.b.path, "fsck", "--no-dangling"), "")
+        self.assertEqual(git(self.b.path, "show", "HEAD:g.txt"), "beta's, not committed yet")
+        with open(os.path.join(self.b.path, "f.txt")) as f:
+            self.assertEqual(f.read(), "two\n")
+        self.assertFalse(any("read-only" in n for n in gtfc.repo_status(self.b)["attention"]))
 
 
 class NothingLostTest(TwoClonesTestCase):

@@ -16,8 +16,9 @@ install:         ## gtfc.py to $(PREFIX)/lib/gtfc, a launcher $(PREFIX)/bin/gtfc
 check:           ## gtfc.py must run on Python 3.9 (vermin, from PyPI, test-time only)
 	vermin --no-tips --violations -t=3.9- gtfc.py
 
-chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds (root)
+chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds; then CUTS power cuts per seed (root)
 	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)
+	$(PYTHON) test_gtfc.py --powercut $(or $(CUTS),100) $(or $(SEEDS),1 2 3)
 
 fuzz:            ## merges of COUNT random multi-node histories checked against the rule's model (FIRST: first seed)
 	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1)

@@ -4830,7 +4830,7 @@ def repo_status(repo: Repo) -> dict:
     except FileNotFoundError:
         unapplied = {}
     disk = os.statvfs(repo.path)
-    status = {"disk_free": disk.f_bavail * disk.f_frsize,
+    status = {"disk_free": disk.f_bavail * disk.f_frsize, "history_bytes": history_bytes(repo),
               "read_only": bool(disk.f_flag & os.ST_RDONLY),
               "merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
               "node": repo.node, "head": head, "metadata": metadata_kept(repo),
@@ -4844,6 +4844,17 @@ def repo_status(repo: Repo) -> dict:
               "invalid_records": invalid_nodes(repo)}
     status["attention"] = attention(status)
     return status
+
+
+def history_bytes(repo: Repo) -> int:
+    """What the history takes on disk: .git/objects (packs, and the few thousand loose
+    objects at most that git gc leaves)."""
+    total = 0
+    for folder, _, names in os.walk(os.path.join(repo.git_dir, "objects")):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):     # packed away meanwhile
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
 
 
 def status_or_error(repo: Repo) -> dict:
@@ -4909,7 +4920,8 @@ def print_status(status: dict) -> None:
         return
     pid = status["watcher_pid"]
     info(f"{status['repo']}: node {status['node']} at {short(status['head'])}, " +
-         (f"gtfc-watch running (pid {pid})" if pid else "no gtfc-watch running"))
+         (f"gtfc-watch running (pid {pid})" if pid else "no gtfc-watch running") +
+         f"; history {size_text(status['history_bytes'])}")
     for p in status["peers"]:
         if p["reachable"]:
             if p["they_lack"] == 0 and p["we_lack"] == 0:
@@ -5543,6 +5555,7 @@ PROMETHEUS_METRICS = (
     ("gtfc_held_back_files", "files over gtfc.maxFileSize, not synced"),
     ("gtfc_uncommitted_files", "local changes not committed yet"),
     ("gtfc_disk_free_bytes", "free space on the folder's file system"),
+    ("gtfc_history_bytes", "what the history takes in .git/objects"),
     ("gtfc_watcher_running", "1 if gtfc-watch runs for the repo"),
     ("gtfc_peer_reachable", "1 if the peer answered just now"),
     ("gtfc_peer_in_sync", "1 if the peer and this node are on the same commit"),
@@ -5569,6 +5582,7 @@ def prometheus_text(statuses: List[dict]) -> str:
         add("gtfc_held_back_files", repo, len(st["held_back"]))
         add("gtfc_uncommitted_files", repo, len(st["uncommitted"]))
         add("gtfc_disk_free_bytes", repo, st["disk_free"])
+        add("gtfc_history_bytes", repo, st["history_bytes"])
         add("gtfc_watcher_running", repo, bool(st["watcher_pid"]))
         for peer in st["peers"]:
             labels = dict(repo, peer=peer["name"])

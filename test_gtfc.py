@@ -5088,6 +5088,10 @@ class MonitoringTest(ClusterTestCase):
         self.assertIn('gtfc_peer_reachable{repo="/home/gtfcuser/mon",peer="beta"} 1\n', r.stdout)
         self.assertIn('gtfc_attention{repo="/home/gtfcuser/mon"} 0\n', r.stdout)
         self.assertIn("# TYPE gtfc_peer_last_push_seconds gauge\n", r.stdout)
+        size = int(re.search(r'gtfc_history_bytes\{repo="/home/gtfcuser/mon"\} (\d+)\n',
+                             r.stdout).group(1))
+        files = c.run("alpha", ["find", "mon/.git/objects", "-type", "f", "-printf", "%s\n"])
+        self.assertEqual(size, sum(map(int, files.stdout.split())))
         self.assertFalse(os.path.exists(told))      # all well: nobody is told
         c.partition("beta")
         try:

@@ -36,7 +36,9 @@ How data flows — each stage is a section of this file, in this order:
             (merge_commits → merge_trees, each path settled by settle_path), then
             update_worktree moves the files (refusing to clobber a file that changed
             meanwhile — it is committed and merged on the next round) and
-            apply_metadata gives them their modes and owners.
+            apply_metadata gives them their modes and owners.  A damaged repo
+            (check_whole, or git failing with RepoDamaged) is first repaired
+            from the peers (heal).
 
 State: each stage's caches and flags live on the Repo it works on (the last
 checkout, merge memos, membership parsed per tree, read-only peers, the last thin
@@ -409,77 +411,11 @@ DAMAGE_SIGNS = re.compile(
     rb"|bad signature 0x|fatal: bad object HEAD|inflate: data stream error")
 
 
-class Repo:
-    """One gtfc repo: an ordinary git repo whose working tree is the synced folder."""
-
-    def __init__(self, path: str):
-        self.path = os.path.realpath(path)
-        self.git_dir = os.path.join(self.path, ".git")
-        self.state_dir = os.path.join(self.git_dir, "gtfc")
-        self._node: Optional[str] = None
-        self._config: Tuple[int, Dict[str, str]] = (0, {})
-        self.allow_mass_delete = False      # set by --allow-mass-delete
-        # The last checkout: the commit it moved to, the paths it changed (if not
-        # too many: see echoes_removed), whether membership changed with them.
-        self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"], bool] = (None, {}, False)
-        # A commit and commits known to be in its history (see unmerged_heads).
-        self.contained: Tuple[Optional[str], set] = (None, set())
-        # Merges are pure functions of commits: what this process already worked
-        # out (merge_commits, common_versions), for the next round's fold.
-        self.merge_memo: Dict[tuple, object] = {}
-        self.metadata_walked = False        # see record_metadata
-        self.checked_whole = False          # see check_whole
-        # Membership rarely changes, and is read on every round: parsed once per
-        # tree, looked up once per commit (see read_nodes).
-        self.nodes_by_tree: Dict[str, Dict[str, "Node"]] = {}
-        self.nodes_tree_of: Dict[str, str] = {}
-        # {tree: {name: why}} of the records parse_nodes ignored, for gtfc status: a
-        # typo in a record quietly cuts that node off from every host.
-        self.invalid_nodes: Dict[str, Dict[str, str]] = {}
-        # Peers found read-only (gtfc-shell.denywrite): they fetch by themselves, so
-        # we stop pushing to them until the next pull round.
-        self.read_only_peers: set = set()
-        # The last thin pack made (see thin_pack): the same for every peer.
-        self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
-
-    def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
-            umask=-1):
-        """Run git here.  A lock file left by a git that was killed (it holds no
-        file open and is not brand new) is removed and the command run once more."""
-        full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
-        argv = ["git", "-C", self.path, *args]
-        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask)
-        if proc.returncode != 0 and self.remove_stale_lock(proc.stderr):
-            proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
-                       umask=umask)
-        if check and proc.returncode != 0:
-            error = RepoDamaged if DAMAGE_SIGNS.search(proc.stderr) else GtfcError
-            raise error(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                        f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
-        return proc
-
-    def remove_stale_lock(self, stderr: bytes) -> bool:
-        match = re.search(rb"Unable to create '([^']+\.lock)': File exists", stderr)
-        return bool(match) and self.remove_lock_if_stale(os.fsdecode(match.group(1)))
-
-    def remove_lock_if_stale(self, lock: str) -> bool:
-        """Remove a lock file in .git that no process holds and that is not brand
-        new (a git killed, or a power cut); True if it is gone."""
-        if not os.path.realpath(lock).startswith(os.path.realpath(self.git_dir) + os.sep):
-            return False
-        try:
-            age = time.time() - os.lstat(lock).st_mtime
-        except FileNotFoundError:
-            return True                     # gone by now: just try again
-        if age < STALE_LOCK_AGE or lock_in_use(lock):
-            return False
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
-        warn(f"removed {lock}, left behind by a git that was killed")
-        return True
-
-    def out(self, *args, **kw) -> str:
-        return self.git(*args, **kw).stdout.decode().strip()
+class GitFiles:
+    """Refs and loose objects, read (and refs written) straight from the files git
+    keeps them in, for a Repo: a git process costs 1-3 ms to start, more than most
+    of what a change's trip asks.  Anything packed, big or unusual is asked of git
+    (self.git, which Repo provides)."""
 
     def head(self) -> str:
         oid = self.head_if_any()
@@ -662,6 +598,81 @@ class Repo:
         fields = self.loose_commit(commit)
         tree = fields and self.loose_tree(fields[0])
         return tree[name][1] if tree and name in tree else None
+
+
+class Repo(GitFiles):
+    """One gtfc repo: an ordinary git repo whose working tree is the synced folder.
+    Runs git there, locks it for gtfc's own work, reads its settings; holds the
+    pipeline's per-repo caches and flags (see __init__)."""
+
+    def __init__(self, path: str):
+        self.path = os.path.realpath(path)
+        self.git_dir = os.path.join(self.path, ".git")
+        self.state_dir = os.path.join(self.git_dir, "gtfc")
+        self._node: Optional[str] = None
+        self._config: Tuple[int, Dict[str, str]] = (0, {})
+        self.allow_mass_delete = False      # set by --allow-mass-delete
+        # The last checkout: the commit it moved to, the paths it changed (if not
+        # too many: see echoes_removed), whether membership changed with them.
+        self.checked_out: Tuple[Optional[str], Dict[bytes, "Change"], bool] = (None, {}, False)
+        # A commit and commits known to be in its history (see unmerged_heads).
+        self.contained: Tuple[Optional[str], set] = (None, set())
+        # Merges are pure functions of commits: what this process already worked
+        # out (merge_commits, common_versions), for the next round's fold.
+        self.merge_memo: Dict[tuple, object] = {}
+        self.metadata_walked = False        # see record_metadata
+        self.checked_whole = False          # see check_whole
+        # Membership rarely changes, and is read on every round: parsed once per
+        # tree, looked up once per commit (see read_nodes).
+        self.nodes_by_tree: Dict[str, Dict[str, "Node"]] = {}
+        self.nodes_tree_of: Dict[str, str] = {}
+        # {tree: {name: why}} of the records parse_nodes ignored, for gtfc status: a
+        # typo in a record quietly cuts that node off from every host.
+        self.invalid_nodes: Dict[str, Dict[str, str]] = {}
+        # Peers found read-only (gtfc-shell.denywrite): they fetch by themselves, so
+        # we stop pushing to them until the next pull round.
+        self.read_only_peers: set = set()
+        # The last thin pack made (see thin_pack): the same for every peer.
+        self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
+
+    def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
+            umask=-1):
+        """Run git here.  A lock file left by a git that was killed (it holds no
+        file open and is not brand new) is removed and the command run once more."""
+        full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
+        argv = ["git", "-C", self.path, *args]
+        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask)
+        if proc.returncode != 0 and self.remove_stale_lock(proc.stderr):
+            proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
+                       umask=umask)
+        if check and proc.returncode != 0:
+            error = RepoDamaged if DAMAGE_SIGNS.search(proc.stderr) else GtfcError
+            raise error(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                        f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
+        return proc
+
+    def remove_stale_lock(self, stderr: bytes) -> bool:
+        match = re.search(rb"Unable to create '([^']+\.lock)': File exists", stderr)
+        return bool(match) and self.remove_lock_if_stale(os.fsdecode(match.group(1)))
+
+    def remove_lock_if_stale(self, lock: str) -> bool:
+        """Remove a lock file in .git that no process holds and that is not brand
+        new (a git killed, or a power cut); True if it is gone."""
+        if not os.path.realpath(lock).startswith(os.path.realpath(self.git_dir) + os.sep):
+            return False
+        try:
+            age = time.time() - os.lstat(lock).st_mtime
+        except FileNotFoundError:
+            return True                     # gone by now: just try again
+        if age < STALE_LOCK_AGE or lock_in_use(lock):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        warn(f"removed {lock}, left behind by a git that was killed")
+        return True
+
+    def out(self, *args, **kw) -> str:
+        return self.git(*args, **kw).stdout.decode().strip()
 
     def setting(self, name: str) -> str:
         """gtfc.NAME from this repo's own git config ("" if unset): settings are
@@ -1919,6 +1930,11 @@ class PollWatcher(Watcher):
 
 
 # Pipeline 1, watch: the loop #################################################
+# Entry: cmd_watch starts a RepoWatch per repo (RepoWatch.run → watch).  In: the
+# back end's changed paths, the doorbell's senders (peers that pushed), the clock.
+# Out: integrate_and_spread — a commit of those paths and a merge of what came
+# (Pipeline 2 and 5) — and a wake-up for each PeerLink, which sends (Pipeline 3),
+# retries unreachable peers with backoff and fetches on the anti-entropy timer.
 
 def repo_setting(repo: Repo, name: str, default: float) -> float:
     """A number from the repo's local git config (gtfc.NAME), never synced."""
@@ -2233,6 +2249,9 @@ def watch_lock(repo: Repo):
 
 
 # Pipeline 2, commit ##########################################################
+# Entry: commit_local(repo, paths), run by integrate_locked.  In: the paths the
+# watcher saw change (None: look everywhere).  Out: a commit on HEAD holding them
+# and their metadata records, or nothing; files over gtfc.maxFileSize stay here.
 
 # Metadata: modes, owners and empty folders.  Git keeps only the executable bit.
 # So each path whose metadata is not the default gets a small tracked file of its
@@ -2647,6 +2666,10 @@ def check_mass_delete(repo: Repo, deleted: int) -> None:
 
 
 # Pipeline 3, send: fan-out and push sessions #################################
+# Entry: push_to_peer(repo, peer), for each peer from send_head (gtfc-push, a
+# background merge) or a watcher's PeerLink; fetch_from_peer is its pull twin.
+# In: our HEAD and what we know each peer has (refs/gtfc/in and has).  Out: HEAD
+# in the peer's inbox ref for us, on a push session or by git push.
 
 def known_heads(repo: Repo, peer: Optional[str] = None) -> set:
     """Commits we know a peer (or any peer) has: what it pushed us, what we sent it
@@ -3131,6 +3154,10 @@ def accept_quarantined(repo: Repo, folder: str) -> None:
 
 
 # Pipeline 4, receive: gtfc-shell #############################################
+# Entry: cmd_shell, the forced command a peer's key runs.  In: a git fetch or push
+# of the pinned repo, or a push session (serve_stream).  Out: the peer's commit in
+# its inbox ref, checked; then the watcher's doorbell rung, or a merge forked off
+# (start_background_integrate).
 
 def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
     """Serve one git fetch or push of a pinned repo to a peer.  A push may only
@@ -3400,6 +3427,10 @@ def start_background_integrate(repo: Repo) -> None:
 
 
 # Pipeline 5, integrate: merge and check out ##################################
+# Entry: integrate(repo).  In: local edits, inbox and fetched heads.  Out, under
+# the repo lock: HEAD on the canonical merge of everything known (merge_incoming),
+# the files moved to it (update_worktree) with their modes and owners, and the
+# onChange hook run.  Damage met on the way is repaired first (Self-heal, below).
 
 class Integration(NamedTuple):
     old: str

@@ -5800,7 +5800,7 @@ class PowerCut:
         stale inbox lock goes first), and integrates."""
         return subprocess.Popen([sys.executable, "-c", POWERCUT_SYNC, self.b, self.a],
                                 env=self.env, cwd=self.tmp, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def run(self, cuts):
         os.makedirs(self.a)
@@ -5831,7 +5831,11 @@ class PowerCut:
             self.write(self.b, f"g{self.rng.randrange(4)}.txt", f"b{n}")
         sync = self.sync_b()
         time.sleep(self.rng.uniform(0, self.took))     # anywhere in a sync's run
-        sync.kill()
+        # A power cut stops every process: git's children too (left running, one
+        # would hold its lock file open on the old mount, as no process can after
+        # a real cut).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sync.pid, signal.SIGKILL)
         sync.wait()
         self.cut()
         time.sleep(2.1)         # a reboot takes a while: git's lock files are stale by then

@@ -31,9 +31,13 @@ ssh sessions (sshd's SetEnv), as if the admin had installed gtfc in /usr/local/b
 An unreachable host: `stop_sshd` (SIGSTOP of every sshd of the host: new
 connections and open ones hang) or `partition` (drops the address's packets both ways, existing ones included).
 
+The file follows gtfc.py's pipeline: unit tests of each stage first, then the
+merge fuzzer, then end-to-end tests on a cluster, then the harness they run on
+(Cluster), then the long runs (chaos, latency, demo, power cuts, mutations).
+
 Running
 -------
-    python3 test_gtfc.py                    # everything
+    python3 test_gtfc.py                    # everything, in two processes (GTFC_TEST_JOBS=1: one)
     python3 test_gtfc.py --unit             # the unit tier alone (make test UNIT=1)
     python3 test_gtfc.py ClusterSmokeTest   # some tests, by unittest name
     GTFC_KEEP=1 python3 test_gtfc.py ...    # keep R (homes, logs) for debugging
@@ -2988,133 +2992,6 @@ class PushedSettingsTest(TwoClonesTestCase):
         self.assertNotIn("\nencoding ", git(self.b.path, "cat-file", "commit", merged))
 
 
-# Running commands ##########################################################
-
-def wait_until(predicate, timeout=10, interval=0.05, what=""):
-    """Poll predicate() until it is true; AssertionError naming `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
-
-
-def _describe(argv, returncode, stdout, stderr):
-    return (f"command {argv!r} exited {returncode}\n"
-            f"--- stdout ---\n{stdout}--- stderr ---\n{stderr}")
-
-
-def run_command(argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
-    """subprocess.run, except that a timeout kills the whole process group.
-
-    subprocess.run kills only the direct child on timeout and then waits for the
-    pipes to close, which hangs forever if a grandchild (an ssh master, a helper)
-    still holds them.
-    """
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        try:
-            stdout, stderr = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            stdout, stderr = "", "(output pipes still held open by a detached process)\n"
-        raise AssertionError(f"timed out after {timeout}s\n"
-                             + _describe(argv, proc.returncode, stdout, stderr)) from None
-    result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
-    if check and result.returncode != 0:
-        raise AssertionError(_describe(argv, result.returncode, stdout, stderr))
-    return result
-
-
-def _kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill(pid, sig=signal.SIGKILL):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-# Namespaces and processes ##################################################
-
-def _namespace_of(pid):
-    """The mount namespace id of pid ("mnt:[4026532...]"), or None if it is gone."""
-    try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
-
-
-def _all_pids():
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
-def _kill_matching(matches, rounds=100):
-    """SIGKILL every process for which matches(pid) holds, until none is left.
-
-    Repeated because a process may fork between our scan and our kill.
-    """
-    for _ in range(rounds):
-        pids = [pid for pid in _all_pids() if pid != os.getpid() and matches(pid)]
-        if not pids:
-            return
-        for pid in pids:
-            _kill(pid)
-        time.sleep(0.01)
-    raise AssertionError("processes kept appearing while the cluster was being killed")
-
-
-def _kill_namespace(namespace):
-    _kill_matching(lambda pid: _namespace_of(pid) == namespace)
-
-
-def _mounts_of(pid):
-    try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def _owner_alive(root):
-    try:
-        with open(os.path.join(root, "owner.pid")) as f:
-            os.kill(int(f.read()), 0)
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def sweep_stale_clusters():
-    """Kill the processes and remove the folders of clusters whose test run died.
-
-    A namespace id may have been reused since, so a process is recognised by its
-    mounts (they name the stale cluster's folder), not by its namespace id.
-    Clusters kept with GTFC_KEEP have no owner.pid and are left alone.
-    """
-    own_namespace = _namespace_of(os.getpid())
-    for owner_file in glob.glob(os.path.join(ROOT_PARENT, ROOT_PREFIX + "*", "owner.pid")):
-        root = os.path.dirname(owner_file)
-        if _owner_alive(root):
-            continue
-        marker = "/" + os.path.basename(root) + "/hosts/"
-        _kill_matching(lambda pid: _namespace_of(pid) not in (None, own_namespace)
-                       and marker in _mounts_of(pid))
-        shutil.rmtree(root, ignore_errors=True)
-
-
 # Preconditions #############################################################
 
 _REQUIRED_TOOLS = ("unshare", "nsenter", "setpriv", "ssh", "ssh-keygen", "ssh-agent",
@@ -3160,670 +3037,11 @@ def NEEDS_CLUSTER(cls):
         _AVAILABLE, "!!! SKIPPED: NO SSH TEST CLUSTER: " + _WHY_NOT + " !!!")(cls)
 
 
-@functools.lru_cache(maxsize=None)
-def _openssh_version():
-    banner = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=10).stderr
-    match = re.search(r"OpenSSH_(\d+)\.(\d+)", banner)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def _ensure_test_user():
-    """Create gtfcuser if needed and return its (uid, gid).
-
-    No home is created here: every host mounts its own /home.  The password field
-    '*' instead of useradd's '!' keeps sshd from treating the account as locked.
-    """
-    try:
-        entry = pwd.getpwnam(TEST_USER)
-    except KeyError:
-        run_command(["useradd", "--no-create-home", "--home-dir", USER_HOME,
-                     "--shell", "/bin/sh", "--user-group", TEST_USER], timeout=30)
-        entry = pwd.getpwnam(TEST_USER)
-    run_command(["usermod", "-p", "*", TEST_USER], timeout=30)
-    return entry.pw_uid, entry.pw_gid
-
-
-def _ensure_privsep_dir():
-    # sshd refuses to start without its privilege separation chroot; Debian's
-    # init script creates it at boot, which containers do not run.  /run is not
-    # bind-mounted per host, so one directory serves every host.
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-
-
-def _start_all(argvs, timeout=30):
-    """Run independent setup commands in parallel; raise if any of them fails."""
-    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for argv in argvs]
-    for argv, proc in zip(argvs, procs):
-        stdout, stderr = proc.communicate(timeout=timeout)
-        if proc.returncode != 0:
-            raise AssertionError(_describe(argv, proc.returncode, stdout, stderr))
-
-
-def _port_open(addr, port=22):
-    try:
-        with socket.create_connection((addr, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _write_file(path, text, mode=0o644, owner=None):
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-    if owner:
-        os.chown(path, *owner)
-
-
-def _public_key(path):
-    """'type base64' of a .pub file, without the comment."""
-    with open(path) as f:
-        return " ".join(f.read().split()[:2])
-
-
-# The cluster ###############################################################
-
-_HOLDER_SCRIPT = r"""
-set -e
-hostname "$1"
-mount --bind "$2/home" /home
-mount --bind "$2/tmp" /tmp
-mount --bind "$2/etc_ssh" /etc/ssh
-mount --bind "$2/hosts" /etc/hosts
-if [ -d "$2/root" ]; then mount --bind "$2/root" /root; fi
-echo ready
-exec sleep infinity
-"""
-
-
-class Cluster:
-    """A few hosts, each with its own sshd, /home, /tmp, /etc/ssh and hostname.
-
-    See the module docstring for how it is built.  Always close() it (tests:
-    tearDown/tearDownClass or addCleanup); it is also closed at interpreter exit.
-    """
-    root_login = "no"           # sshd's PermitRootLogin (see RootCluster)
-
-    def __init__(self, names=("alpha", "beta", "gamma"), gtfc_py=_DEFAULT, *, first_addr=11):
-        ok, why = cluster_available()
-        if not ok:
-            raise RuntimeError("cannot build a test cluster: " + why)
-        self.names = tuple(names)
-        self._addr = {name: f"{TEST_NET}.{first_addr + i}" for i, name in enumerate(self.names)}
-        self._holders = {}
-        self._namespaces = {}
-        self._sshd = {}
-        self._spawned = []
-        self._partitions = []
-        self._agent = None
-        self._closed = False
-        sweep_stale_clusters()
-        self.root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)
-        atexit.register(self.close)
-        try:
-            self._build(self._resolve_gtfc_py(gtfc_py))
-        except BaseException:
-            self.close()
-            raise
-
-    # -- building ---------------------------------------------------------
-
-    @staticmethod
-    def _resolve_gtfc_py(gtfc_py):
-        if gtfc_py is _DEFAULT:
-            return GTFC_PY
-        if gtfc_py is not None and not os.path.exists(gtfc_py):
-            raise FileNotFoundError(gtfc_py)
-        return gtfc_py
-
-    def _build(self, gtfc_py):
-        os.chmod(self.root, 0o755)  # mkdtemp's 0700 would hide R/prefix/bin from gtfcuser
-        _write_file(os.path.join(self.root, "owner.pid"), str(os.getpid()))
-        self.bin = os.path.join(self.root, "prefix", "bin")
-        self.operator_dir = os.path.join(self.root, "operator")
-        self.logs_dir = os.path.join(self.root, "logs")
-        for folder in (self.bin, self.operator_dir, self.logs_dir):
-            os.makedirs(folder)
-        self.uid, self.gid = _ensure_test_user()
-        _ensure_privsep_dir()
-        self._make_host_dirs()
-        self._make_keys()
-        if gtfc_py:
-            self._install_gtfc(gtfc_py)
-        self._write_host_files()
-        self._write_operator_files()
-        for name in self.names:
-            self._start_holder(name)
-        for name in self.names:
-            self._wait_holder_ready(name)
-        self._start_agent()
-        for name in self.names:
-            self._sshd[name] = self._launch_sshd(name)
-        for name in self.names:
-            self._wait_sshd_listening(name)
-        run_command(["ssh-add", "-q", self._operator("id_ed25519")], timeout=10,
-                    env={**os.environ, "SSH_AUTH_SOCK": self.agent_sock})
-
-    def _host_dir(self, name, *parts):
-        return os.path.join(self.root, "hosts", name, *parts)
-
-    def _operator(self, *parts):
-        return os.path.join(self.operator_dir, *parts)
-
-    def _make_host_dirs(self):
-        for name in self.names:
-            os.makedirs(self._host_dir(name, "etc_ssh"), mode=0o755)
-            os.makedirs(self._host_dir(name, "tmp"))
-            os.chmod(self._host_dir(name, "tmp"), 0o1777)
-            home = self._host_dir(name, "home", TEST_USER)
-            for folder, mode in ((home, 0o755), (os.path.join(home, ".ssh"), 0o700)):
-                os.makedirs(folder)
-                os.chmod(folder, mode)
-                os.chown(folder, self.uid, self.gid)
-
-    def _make_keys(self):
-        """One ed25519 host key per host and the operator's key, made in parallel."""
-        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
-        argvs = [keygen + ["-C", f"root@{name}", "-f",
-                           self._host_dir(name, "etc_ssh", "ssh_host_ed25519_key")]
-                 for name in self.names]
-        argvs.append(keygen + ["-C", "operator", "-f", self._operator("id_ed25519")])
-        _start_all(argvs)
-
-    def _install_gtfc(self, gtfc_py):
-        # The interpreter gtfcuser finds on its own PATH, so that whatever the
-        # installer records (a shebang, a path) also works for gtfcuser.
-        python = shutil.which("python3", path=SYSTEM_PATH) or sys.executable
-        run_command([python, gtfc_py, "install", "--prefix", os.path.join(self.root, "prefix")],
-                    timeout=60)
-
-    def _known_hosts(self):
-        return "".join(
-            f"{name},{addr} {_public_key(self._host_dir(name, 'etc_ssh', 'ssh_host_ed25519_key.pub'))}\n"
-            for name, addr in self._addr.items())
-
-    def _write_host_files(self):
-        known_hosts = self._known_hosts()
-        etc_hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
-            f"{addr} {name}\n" for name, addr in self._addr.items())
-        operator_key = _public_key(self._operator("id_ed25519.pub"))
-        owner = (self.uid, self.gid)
-        for name in self.names:
-            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
-            _write_file(self._host_dir(name, "etc_ssh", "ssh_config"),
-                        f"Host *\n    BindAddress {self._addr[name]}\n    HashKnownHosts no\n")
-            _write_file(self._host_dir(name, "hosts"), etc_hosts)
-            _write_file(self.path(name, ".ssh/known_hosts"), known_hosts, owner=owner)
-            _write_file(self.path(name, ".ssh/authorized_keys"), operator_key + " operator\n",
-                        mode=0o600, owner=owner)
-
-    def _sshd_config(self, name):
-        lines = [
-            f"ListenAddress {self._addr[name]}:22",
-            "HostKey /etc/ssh/ssh_host_ed25519_key",
-            "PidFile none",
-            "LogLevel VERBOSE",
-            "UsePAM no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            # authorized_keys2 is gtfc's; authorized_keys is the operator's.
-            "AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2",
-            "StrictModes yes",
-            f"PermitRootLogin {self.root_login}",
-            f"AllowUsers {TEST_USER}" + (" root" if self.root_login != "no" else ""),
-            # gtfc fans out to several peers at once; sshd's default 10:30:100
-            # would drop some of those connections at random.
-            "MaxStartups 100",
-            # As if gtfc were installed in /usr/local/bin: reachable for forced
-            # commands and for `ssh -A beta gtfc-join ...`.
-            f"SetEnv PATH={self.bin}:{SYSTEM_PATH} LANG=C.UTF-8",
-        ]
-        if _openssh_version() >= (9, 8):
-            # Newer sshd penalises addresses whose logins fail; tests fail logins
-            # on purpose and would then be locked out.
-            lines.append("PerSourcePenalties no")
-        return "\n".join(lines) + "\n"
-
-    def _write_operator_files(self):
-        self.agent_sock = self._operator("agent.sock")
-        _write_file(self._operator("known_hosts"), self._known_hosts())
-        hosts = "".join(f"Host {name}\n    HostName {addr}\n" for name, addr in self._addr.items())
-        _write_file(self._operator("ssh_config"), hosts + (
-            "Host *\n"
-            f"    User {'root' if self.root_login != 'no' else TEST_USER}\n"
-            f"    UserKnownHostsFile {self._operator('known_hosts')}\n"
-            "    GlobalKnownHostsFile /dev/null\n"
-            "    StrictHostKeyChecking yes\n"
-            "    UpdateHostKeys no\n"
-            "    BatchMode yes\n"
-            f"    IdentityFile {self._operator('id_ed25519')}\n"
-            # Only the operator's key, never root's own ~/.ssh keys.
-            "    IdentitiesOnly yes\n"
-            "    ConnectTimeout 10\n"))
-
-    def _start_holder(self, name):
-        self._holders[name] = subprocess.Popen(
-            ["unshare", "--mount", "--uts", "--propagation", "private", "--",
-             "sh", "-c", _HOLDER_SCRIPT, "holder", name, self._host_dir(name)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
-
-    def _wait_holder_ready(self, name, timeout=10):
-        # nsenter before the mounts are done would see the machine's own /home.
-        holder = self._holders[name]
-        ready, _, _ = select.select([holder.stdout], [], [], timeout)
-        line = holder.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            holder.kill()
-            raise AssertionError(f"host {name} did not start: {holder.stderr.read()}")
-        holder.stdout.close()
-        holder.stderr.close()
-        self._namespaces[name] = _namespace_of(holder.pid)
-        _write_file(self._host_dir(name, "mnt_ns"), self._namespaces[name] + "\n")
-
-    def _start_agent(self):
-        self._agent = subprocess.Popen(
-            ["ssh-agent", "-D", "-a", self.agent_sock], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: os.path.exists(self.agent_sock), timeout=5, what="ssh-agent socket")
-
-    def _launch_sshd(self, name):
-        log = open(self._host_dir(name, "sshd.log"), "a")
-        with log:
-            return subprocess.Popen(
-                self._enter(name) + [SSHD, "-D", "-f", "/etc/ssh/sshd_config",
-                                     "-E", self._host_dir(name, "sshd.log")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-
-    def _wait_sshd_listening(self, name):
-        sshd = self._sshd[name]
-
-        def listening():
-            if sshd.poll() is not None:
-                raise AssertionError(f"sshd of {name} exited {sshd.returncode}:\n"
-                                     + self.read_log(name))
-            return _port_open(self._addr[name])
-        wait_until(listening, timeout=10, interval=0.01, what=f"sshd of {name} listening")
-
-    def _enter(self, name):
-        return ["nsenter", "-t", str(self._holders[name].pid), "-m", "-u", "--"]
-
-    def _as_user(self, host, argv, env, cwd):
-        environ = {"HOME": USER_HOME, "USER": TEST_USER, "LOGNAME": TEST_USER,
-                   "SHELL": "/bin/sh", "PATH": f"{self.bin}:{SYSTEM_PATH}",
-                   "LANG": "C.UTF-8"}
-        environ.update(env or {})
-        # env -C, not Popen(cwd=...): the directory must be looked up inside
-        # the host's mount namespace.
-        return (self._enter(host)
-                + ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--",
-                   "env", "-i", "-C", cwd or USER_HOME]
-                + [f"{key}={value}" for key, value in environ.items()]
-                + list(argv))
-
-    # -- using ------------------------------------------------------------
-
-    def addr(self, host):
-        return self._addr[host]
-
-    def run(self, host, argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
-        """Run argv on host as gtfcuser; CompletedProcess with text stdout/stderr."""
-        result = run_command(self._as_user(host, argv, env, cwd), input=input, check=False,
-                             timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"on {host}: " + _describe(argv, result.returncode,
-                                                            result.stdout, result.stderr))
-        return result
-
-    def spawn(self, host, argv, *, env=None, cwd=None):
-        """Start a long-running argv on host as gtfcuser; output goes to .log_path."""
-        label = re.sub(r"[^\w.-]", "_", os.path.basename(argv[0]))
-        log_path = os.path.join(self.logs_dir, f"{host}-{len(self._spawned)}-{label}.log")
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(self._as_user(host, argv, env, cwd), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        proc.log_path = log_path
-        self._spawned.append(proc)
-        return proc
-
-    def ssh_operator(self, host, command, *, forward_agent=True, check=True, timeout=60,
-                     ssh_options=()):
-        """`local$ ssh [-A] host command` from the operator's machine (the root namespace).
-
-        ssh_options: extra "-o" settings, e.g. ("ConnectTimeout=2",).
-        """
-        argv = ["ssh", "-F", self._operator("ssh_config")] + (["-A"] if forward_agent else [])
-        for option in ssh_options:
-            argv += ["-o", option]
-        argv += [host, command]
-        env = {"PATH": os.environ.get("PATH", SYSTEM_PATH), "HOME": self.operator_dir,
-               "SSH_AUTH_SOCK": self.agent_sock, "LANG": "C.UTF-8"}
-        return run_command(argv, check=check, timeout=timeout, env=env)
-
-    def home(self, host):
-        """gtfcuser's home on host, as a path in the test's own file system."""
-        return self._host_dir(host, "home", TEST_USER)
-
-    def path(self, host, rel):
-        """Where host's path rel lives on disk: relative to the home, or /home/... or /tmp/..."""
-        if not os.path.isabs(rel):
-            return os.path.join(self.home(host), rel)
-        for inside, outside in (("/home", "home"), ("/tmp", "tmp")):
-            if rel == inside or rel.startswith(inside + "/"):
-                return self._host_dir(host, outside) + rel[len(inside):]
-        raise ValueError(f"{rel} is not under a host's /home or /tmp")
-
-    def read(self, host, rel):
-        with open(self.path(host, rel)) as f:
-            return f.read()
-
-    def write(self, host, rel, text):
-        """Write a file as if gtfcuser had: parent folders made, everything owned by gtfcuser."""
-        target = self.path(host, rel)
-        missing = []
-        parent = os.path.dirname(target)
-        while not os.path.isdir(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        for folder in reversed(missing):
-            os.mkdir(folder)
-            os.chown(folder, self.uid, self.gid)
-        with open(target, "w") as f:
-            f.write(text)
-        os.chown(target, self.uid, self.gid)
-        return target
-
-    def read_log(self, host):
-        """host's sshd log (LogLevel VERBOSE)."""
-        with open(self._host_dir(host, "sshd.log"), errors="replace") as f:
-            return f.read()
-
-    # -- breaking ---------------------------------------------------------
-
-    def _sshd_pids(self, host):
-        """host's listening sshd and the sshd processes serving its open connections."""
-        pids = []
-        for pid in _all_pids():
-            if _namespace_of(pid) != self._namespaces[host]:
-                continue
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "sshd":
-                    pids.append(pid)
-        return pids
-
-    def stop_sshd(self, host):
-        """Freeze host's sshd, open connections included (gtfc keeps one open per
-        peer): new connections hang, and so does traffic on open ones."""
-        for pid in self._sshd_pids(host):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-
-    def cont_sshd(self, host):
-        for pid in self._sshd_pids(host):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-    def kill_sshd(self, host):
-        """Kill host's sshd and every open connection to it, as a reboot would:
-        new connections are refused."""
-        for pid in self._sshd_pids(host):
-            if pid != self._sshd[host].pid:
-                _kill(pid)
-        sshd = self._sshd[host]
-        sshd.kill()
-        sshd.wait(timeout=10)
-
-    def start_sshd(self, host):
-        if self._sshd[host].poll() is None:
-            raise AssertionError(f"sshd of {host} is already running")
-        self._sshd[host] = self._launch_sshd(host)
-        self._wait_sshd_listening(host)
-
-    def crash_gtfc(self, host):
-        """SIGKILL everything gtfc runs on host (watchers, background integrations,
-        their git and ssh children), as a power cut would; sshd itself lives on."""
-        keep = {self._holders[host].pid, self._sshd[host].pid}
-        victims = []
-        for pid in _all_pids():
-            if pid in keep or _namespace_of(pid) != self._namespaces[host]:
-                continue
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() in ("sshd", "sleep"):
-                        continue
-            except OSError:
-                continue
-            victims.append(pid)
-        for pid in victims:
-            _kill(pid)
-        return len(victims)
-
-    def _partition_rules(self, host):
-        addr = self._addr[host]
-        return [["INPUT", "-d", addr, "-j", "DROP"], ["INPUT", "-s", addr, "-j", "DROP"]]
-
-    @staticmethod
-    def require_iptables():
-        if not shutil.which("iptables"):
-            raise unittest.SkipTest("!!! SKIPPED: a partition needs iptables "
-                                    "(apt-get install iptables) !!!")
-
-    def partition(self, host):
-        """Drop every packet to and from host's address, open connections included."""
-        self.require_iptables()
-        for rule in self._partition_rules(host):
-            run_command(["iptables", "-I"] + rule, timeout=30)
-            self._partitions.append(rule)
-
-    def heal(self, host):
-        for rule in self._partition_rules(host):
-            if rule in self._partitions:
-                run_command(["iptables", "-D"] + rule, timeout=30)
-                self._partitions.remove(rule)
-
-    # -- ending -----------------------------------------------------------
-
-    def close(self):
-        """Kill everything the cluster started and remove R (kept if GTFC_KEEP=1)."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        for rule in list(self._partitions):
-            run_command(["iptables", "-D"] + rule, check=False, timeout=30)
-        # Killing by namespace also catches what daemonized itself inside a host:
-        # ssh ControlMaster processes, detached gtfc helpers, session children.
-        for namespace in self._namespaces.values():
-            _kill_namespace(namespace)
-        procs = list(self._holders.values()) + list(self._sshd.values()) + self._spawned
-        if self._agent:
-            procs.append(self._agent)
-        for proc in procs:
-            _kill_group(proc.pid)
-            proc.kill()
-        for proc in procs:
-            proc.wait(timeout=10)
-        if os.environ.get("GTFC_KEEP") == "1":
-            os.remove(os.path.join(self.root, "owner.pid"))  # not stale: keep it
-            print(f"GTFC_KEEP=1: test cluster kept in {self.root}", file=sys.stderr)
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-# The harness, tested ########################################################
-
-@NEEDS_CLUSTER
-class ClusterSmokeTest(unittest.TestCase):
-    """The harness is real: separate hosts, real sshd, host keys pinned, agent forwarding."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = Cluster(gtfc_py=None)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
-
-    def let_alpha_into_beta(self):
-        c = self.cluster
-        if not os.path.exists(c.path("alpha", ".ssh/id_ed25519")):
-            c.run("alpha", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                            ".ssh/id_ed25519"])
-        key = c.read("alpha", ".ssh/id_ed25519.pub")
-        if key not in c.read("beta", ".ssh/authorized_keys"):
-            c.write("beta", ".ssh/authorized_keys", c.read("beta", ".ssh/authorized_keys") + key)
-
-    def test_each_host_has_its_own_hostname(self):
-        for name in self.cluster.names:
-            self.assertEqual(self.cluster.run(name, ["hostname"]).stdout.strip(), name)
-
-    def test_homes_and_tmp_are_separate_per_host(self):
-        c = self.cluster
-        c.run("alpha", ["sh", "-c", "echo hi > ~/only-on-alpha; echo t > /tmp/only-on-alpha"])
-        self.assertEqual(c.read("alpha", "only-on-alpha"), "hi\n")
-        self.assertTrue(os.path.exists(c.path("alpha", "/tmp/only-on-alpha")))
-        self.assertEqual(c.run("beta", ["ls", "-A", "/tmp"]).stdout, "")
-        self.assertFalse(os.path.exists(c.path("beta", "only-on-alpha")))
-        self.assertNotEqual(c.run("beta", ["test", "-e", "only-on-alpha"], check=False).returncode, 0)
-
-    def test_commands_run_as_the_test_user_in_its_home(self):
-        result = self.cluster.run("gamma", ["sh", "-c", 'id -un; pwd; echo "$PATH"'])
-        user, cwd, path = result.stdout.split("\n")[:3]
-        self.assertEqual((user, cwd), (TEST_USER, USER_HOME))
-        self.assertTrue(path.startswith(self.cluster.bin + ":"))
-
-    def test_operator_reaches_a_host_over_ssh(self):
-        result = self.cluster.ssh_operator("beta", 'hostname; echo ~; echo "$PATH"',
-                                           forward_agent=False)
-        self.assertEqual(result.stdout.split(), ["beta", USER_HOME,
-                                                 f"{self.cluster.bin}:{SYSTEM_PATH}"])
-
-    def test_hosts_reach_each_other_with_pinned_host_keys(self):
-        self.let_alpha_into_beta()
-        result = self.cluster.run("alpha", ["ssh", "-o", "BatchMode=yes", "beta", "hostname"],
-                                  timeout=20)
-        self.assertEqual(result.stdout.strip(), "beta")
-        self.assertIn("from " + self.cluster.addr("alpha"), self.cluster.read_log("beta"))
-
-    def test_stopped_sshd_makes_new_connections_time_out(self):
-        c = self.cluster
-        self.let_alpha_into_beta()
-        ssh_beta = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "beta", "true"]
-        c.stop_sshd("beta")
-        try:
-            started = time.monotonic()
-            result = c.run("alpha", ssh_beta, check=False, timeout=10)
-            elapsed = time.monotonic() - started
-        finally:
-            c.cont_sshd("beta")
-        self.assertNotEqual(result.returncode, 0)
-        self.assertLess(elapsed, 4, "ConnectTimeout=2 should give up within about 3 s")
-        self.assertEqual(c.run("alpha", ssh_beta, timeout=20).returncode, 0)
-
-    def test_killed_sshd_refuses_and_comes_back(self):
-        c = self.cluster
-        c.kill_sshd("gamma")
-        try:
-            result = c.ssh_operator("gamma", "true", check=False, timeout=20)
-            self.assertNotEqual(result.returncode, 0)
-            self.assertIn("refused", result.stderr)
-        finally:
-            c.start_sshd("gamma")
-        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
-
-    def test_operator_agent_is_forwarded_through_a_host(self):
-        result = self.cluster.ssh_operator("beta", "ssh -o BatchMode=yes alpha hostname",
-                                           forward_agent=True, timeout=30)
-        self.assertEqual(result.stdout.strip(), "alpha")
-        self.assertIn("from " + self.cluster.addr("beta"), self.cluster.read_log("alpha"))
-
-    def test_without_forwarding_the_host_has_no_key_of_its_own(self):
-        result = self.cluster.ssh_operator("gamma", "ssh -o BatchMode=yes alpha hostname",
-                                           forward_agent=False, check=False, timeout=30)
-        self.assertNotEqual(result.returncode, 0)
-        self.assertIn("Permission denied", result.stderr)
-
-    def test_partition_cuts_a_host_off_until_healed(self):
-        c = self.cluster
-        c.partition("gamma")
-        try:
-            result = c.ssh_operator("gamma", "true", check=False, timeout=20,
-                                    ssh_options=("ConnectTimeout=2",))
-        finally:
-            c.heal("gamma")
-        self.assertNotEqual(result.returncode, 0)
-        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
-
-    def test_spawned_processes_and_daemons_die_with_the_cluster(self):
-        with Cluster(names=("solo",), gtfc_py=None, first_addr=31) as solo:
-            sleeper = solo.spawn("solo", ["sleep", "300"])
-            solo.run("solo", ["sh", "-c", "setsid sleep 301 </dev/null >/dev/null 2>&1 &"])
-            namespace = _namespace_of(sleeper.pid)
-            root = solo.root
-        self.assertIsNone(_namespace_of(sleeper.pid))
-        self.assertEqual([pid for pid in _all_pids() if _namespace_of(pid) == namespace], [])
-        if os.environ.get("GTFC_KEEP") != "1":
-            self.assertFalse(os.path.exists(root))
-
-
 # End to end: a real cluster of sshd hosts ####################################
 
 # git over ssh with the host's gtfc key, as a peer (or an attacker holding it) would.
 AS_PEER = {"GIT_SSH_COMMAND": f"ssh -i {USER_HOME}/.ssh/gtfc_ed25519 -o IdentitiesOnly=yes "
                               "-o BatchMode=yes"}
-
-
-class RootCluster(Cluster):
-    """The same hosts, where gtfc runs as root (a repo for /etc/nginx on every web
-    server, say): each host has its own /root, sshd takes root's keys
-    (PermitRootLogin prohibit-password: the operator's key for the setup), and
-    run/spawn/write/path act as root in /root."""
-    root_login = "prohibit-password"
-
-    def _make_host_dirs(self):
-        super()._make_host_dirs()
-        for name in self.names:
-            os.makedirs(self._host_dir(name, "root", ".ssh"), mode=0o700)
-            os.chmod(self._host_dir(name, "root"), 0o700)
-
-    def home(self, host):
-        return self._host_dir(host, "root")
-
-    def path(self, host, rel):
-        if rel == "/root" or rel.startswith("/root/"):
-            return self.home(host) + rel[len("/root"):]
-        return super().path(host, rel)
-
-    def _write_host_files(self):
-        super()._write_host_files()
-        for name in self.names:
-            for rel in (".ssh/known_hosts", ".ssh/authorized_keys"):
-                os.chown(self.path(name, rel), 0, 0)
-
-    def _as_user(self, host, argv, env, cwd):
-        environ = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/sh",
-                   "PATH": f"{self.bin}:{SYSTEM_PATH}", "LANG": "C.UTF-8", **(env or {})}
-        return (self._enter(host) + ["env", "-i", "-C", cwd or "/root"]
-                + [f"{key}={value}" for key, value in environ.items()] + list(argv))
-
-    def _build(self, gtfc_py):
-        super()._build(gtfc_py)
-        self.uid = self.gid = 0             # write() makes root's files
-
-    def set_root_login(self, value):
-        """Change sshd's PermitRootLogin on every host (a new sshd reads it)."""
-        self.root_login = value
-        for name in self.names:
-            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
-            os.kill(self._sshd[name].pid, signal.SIGHUP)     # the listener re-reads it
 
 
 class ClusterTestCase(unittest.TestCase):
@@ -4929,6 +4147,795 @@ class OddNamesTest(ClusterTestCase):
             self.wait_for_file("beta", f"my repo/{name}", f"{i}\n")
         keys = c.read("beta", ".ssh/authorized_keys2")
         self.assertIn("'/home/gtfcuser/my repo' --peer alpha", keys)
+
+
+# The cluster harness: hosts in namespaces, each with its own sshd ############
+# (after the tests that use it; NEEDS_CLUSTER and ClusterTestCase come before them)
+
+# Running commands ##########################################################
+
+def wait_until(predicate, timeout=10, interval=0.05, what=""):
+    """Poll predicate() until it is true; AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def _describe(argv, returncode, stdout, stderr):
+    return (f"command {argv!r} exited {returncode}\n"
+            f"--- stdout ---\n{stdout}--- stderr ---\n{stderr}")
+
+
+def run_command(argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
+    """subprocess.run, except that a timeout kills the whole process group.
+
+    subprocess.run kills only the direct child on timeout and then waits for the
+    pipes to close, which hangs forever if a grandchild (an ssh master, a helper)
+    still holds them.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        try:
+            stdout, stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = "", "(output pipes still held open by a detached process)\n"
+        raise AssertionError(f"timed out after {timeout}s\n"
+                             + _describe(argv, proc.returncode, stdout, stderr)) from None
+    result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(_describe(argv, result.returncode, stdout, stderr))
+    return result
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# Namespaces and processes ##################################################
+
+def _namespace_of(pid):
+    """The mount namespace id of pid ("mnt:[4026532...]"), or None if it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _all_pids():
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _kill_matching(matches, rounds=100):
+    """SIGKILL every process for which matches(pid) holds, until none is left.
+
+    Repeated because a process may fork between our scan and our kill.
+    """
+    for _ in range(rounds):
+        pids = [pid for pid in _all_pids() if pid != os.getpid() and matches(pid)]
+        if not pids:
+            return
+        for pid in pids:
+            _kill(pid)
+        time.sleep(0.01)
+    raise AssertionError("processes kept appearing while the cluster was being killed")
+
+
+def _kill_namespace(namespace):
+    _kill_matching(lambda pid: _namespace_of(pid) == namespace)
+
+
+def _mounts_of(pid):
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _owner_alive(root):
+    try:
+        with open(os.path.join(root, "owner.pid")) as f:
+            os.kill(int(f.read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def sweep_stale_clusters():
+    """Kill the processes and remove the folders of clusters whose test run died.
+
+    A namespace id may have been reused since, so a process is recognised by its
+    mounts (they name the stale cluster's folder), not by its namespace id.
+    Clusters kept with GTFC_KEEP have no owner.pid and are left alone.
+    """
+    own_namespace = _namespace_of(os.getpid())
+    for owner_file in glob.glob(os.path.join(ROOT_PARENT, ROOT_PREFIX + "*", "owner.pid")):
+        root = os.path.dirname(owner_file)
+        if _owner_alive(root):
+            continue
+        marker = "/" + os.path.basename(root) + "/hosts/"
+        _kill_matching(lambda pid: _namespace_of(pid) not in (None, own_namespace)
+                       and marker in _mounts_of(pid))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _openssh_version():
+    banner = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=10).stderr
+    match = re.search(r"OpenSSH_(\d+)\.(\d+)", banner)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _ensure_test_user():
+    """Create gtfcuser if needed and return its (uid, gid).
+
+    No home is created here: every host mounts its own /home.  The password field
+    '*' instead of useradd's '!' keeps sshd from treating the account as locked.
+    """
+    try:
+        entry = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        run_command(["useradd", "--no-create-home", "--home-dir", USER_HOME,
+                     "--shell", "/bin/sh", "--user-group", TEST_USER], timeout=30)
+        entry = pwd.getpwnam(TEST_USER)
+    run_command(["usermod", "-p", "*", TEST_USER], timeout=30)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _ensure_privsep_dir():
+    # sshd refuses to start without its privilege separation chroot; Debian's
+    # init script creates it at boot, which containers do not run.  /run is not
+    # bind-mounted per host, so one directory serves every host.
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+
+def _start_all(argvs, timeout=30):
+    """Run independent setup commands in parallel; raise if any of them fails."""
+    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for argv in argvs]
+    for argv, proc in zip(argvs, procs):
+        stdout, stderr = proc.communicate(timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(_describe(argv, proc.returncode, stdout, stderr))
+
+
+def _port_open(addr, port=22):
+    try:
+        with socket.create_connection((addr, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _write_file(path, text, mode=0o644, owner=None):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    if owner:
+        os.chown(path, *owner)
+
+
+def _public_key(path):
+    """'type base64' of a .pub file, without the comment."""
+    with open(path) as f:
+        return " ".join(f.read().split()[:2])
+
+
+# The cluster ###############################################################
+
+_HOLDER_SCRIPT = r"""
+set -e
+hostname "$1"
+mount --bind "$2/home" /home
+mount --bind "$2/tmp" /tmp
+mount --bind "$2/etc_ssh" /etc/ssh
+mount --bind "$2/hosts" /etc/hosts
+if [ -d "$2/root" ]; then mount --bind "$2/root" /root; fi
+echo ready
+exec sleep infinity
+"""
+
+
+class Cluster:
+    """A few hosts, each with its own sshd, /home, /tmp, /etc/ssh and hostname.
+
+    See the module docstring for how it is built.  Always close() it (tests:
+    tearDown/tearDownClass or addCleanup); it is also closed at interpreter exit.
+    """
+    root_login = "no"           # sshd's PermitRootLogin (see RootCluster)
+
+    def __init__(self, names=("alpha", "beta", "gamma"), gtfc_py=_DEFAULT, *, first_addr=11):
+        ok, why = cluster_available()
+        if not ok:
+            raise RuntimeError("cannot build a test cluster: " + why)
+        self.names = tuple(names)
+        self._addr = {name: f"{TEST_NET}.{first_addr + i}" for i, name in enumerate(self.names)}
+        self._holders = {}
+        self._namespaces = {}
+        self._sshd = {}
+        self._spawned = []
+        self._partitions = []
+        self._agent = None
+        self._closed = False
+        sweep_stale_clusters()
+        self.root = tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=ROOT_PARENT)
+        atexit.register(self.close)
+        try:
+            self._build(self._resolve_gtfc_py(gtfc_py))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- building ---------------------------------------------------------
+
+    @staticmethod
+    def _resolve_gtfc_py(gtfc_py):
+        if gtfc_py is _DEFAULT:
+            return GTFC_PY
+        if gtfc_py is not None and not os.path.exists(gtfc_py):
+            raise FileNotFoundError(gtfc_py)
+        return gtfc_py
+
+    def _build(self, gtfc_py):
+        os.chmod(self.root, 0o755)  # mkdtemp's 0700 would hide R/prefix/bin from gtfcuser
+        _write_file(os.path.join(self.root, "owner.pid"), str(os.getpid()))
+        self.bin = os.path.join(self.root, "prefix", "bin")
+        self.operator_dir = os.path.join(self.root, "operator")
+        self.logs_dir = os.path.join(self.root, "logs")
+        for folder in (self.bin, self.operator_dir, self.logs_dir):
+            os.makedirs(folder)
+        self.uid, self.gid = _ensure_test_user()
+        _ensure_privsep_dir()
+        self._make_host_dirs()
+        self._make_keys()
+        if gtfc_py:
+            self._install_gtfc(gtfc_py)
+        self._write_host_files()
+        self._write_operator_files()
+        for name in self.names:
+            self._start_holder(name)
+        for name in self.names:
+            self._wait_holder_ready(name)
+        self._start_agent()
+        for name in self.names:
+            self._sshd[name] = self._launch_sshd(name)
+        for name in self.names:
+            self._wait_sshd_listening(name)
+        run_command(["ssh-add", "-q", self._operator("id_ed25519")], timeout=10,
+                    env={**os.environ, "SSH_AUTH_SOCK": self.agent_sock})
+
+    def _host_dir(self, name, *parts):
+        return os.path.join(self.root, "hosts", name, *parts)
+
+    def _operator(self, *parts):
+        return os.path.join(self.operator_dir, *parts)
+
+    def _make_host_dirs(self):
+        for name in self.names:
+            os.makedirs(self._host_dir(name, "etc_ssh"), mode=0o755)
+            os.makedirs(self._host_dir(name, "tmp"))
+            os.chmod(self._host_dir(name, "tmp"), 0o1777)
+            home = self._host_dir(name, "home", TEST_USER)
+            for folder, mode in ((home, 0o755), (os.path.join(home, ".ssh"), 0o700)):
+                os.makedirs(folder)
+                os.chmod(folder, mode)
+                os.chown(folder, self.uid, self.gid)
+
+    def _make_keys(self):
+        """One ed25519 host key per host and the operator's key, made in parallel."""
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+        argvs = [keygen + ["-C", f"root@{name}", "-f",
+                           self._host_dir(name, "etc_ssh", "ssh_host_ed25519_key")]
+                 for name in self.names]
+        argvs.append(keygen + ["-C", "operator", "-f", self._operator("id_ed25519")])
+        _start_all(argvs)
+
+    def _install_gtfc(self, gtfc_py):
+        # The interpreter gtfcuser finds on its own PATH, so that whatever the
+        # installer records (a shebang, a path) also works for gtfcuser.
+        python = shutil.which("python3", path=SYSTEM_PATH) or sys.executable
+        run_command([python, gtfc_py, "install", "--prefix", os.path.join(self.root, "prefix")],
+                    timeout=60)
+
+    def _known_hosts(self):
+        return "".join(
+            f"{name},{addr} {_public_key(self._host_dir(name, 'etc_ssh', 'ssh_host_ed25519_key.pub'))}\n"
+            for name, addr in self._addr.items())
+
+    def _write_host_files(self):
+        known_hosts = self._known_hosts()
+        etc_hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
+            f"{addr} {name}\n" for name, addr in self._addr.items())
+        operator_key = _public_key(self._operator("id_ed25519.pub"))
+        owner = (self.uid, self.gid)
+        for name in self.names:
+            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
+            _write_file(self._host_dir(name, "etc_ssh", "ssh_config"),
+                        f"Host *\n    BindAddress {self._addr[name]}\n    HashKnownHosts no\n")
+            _write_file(self._host_dir(name, "hosts"), etc_hosts)
+            _write_file(self.path(name, ".ssh/known_hosts"), known_hosts, owner=owner)
+            _write_file(self.path(name, ".ssh/authorized_keys"), operator_key + " operator\n",
+                        mode=0o600, owner=owner)
+
+    def _sshd_config(self, name):
+        lines = [
+            f"ListenAddress {self._addr[name]}:22",
+            "HostKey /etc/ssh/ssh_host_ed25519_key",
+            "PidFile none",
+            "LogLevel VERBOSE",
+            "UsePAM no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            # authorized_keys2 is gtfc's; authorized_keys is the operator's.
+            "AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2",
+            "StrictModes yes",
+            f"PermitRootLogin {self.root_login}",
+            f"AllowUsers {TEST_USER}" + (" root" if self.root_login != "no" else ""),
+            # gtfc fans out to several peers at once; sshd's default 10:30:100
+            # would drop some of those connections at random.
+            "MaxStartups 100",
+            # As if gtfc were installed in /usr/local/bin: reachable for forced
+            # commands and for `ssh -A beta gtfc-join ...`.
+            f"SetEnv PATH={self.bin}:{SYSTEM_PATH} LANG=C.UTF-8",
+        ]
+        if _openssh_version() >= (9, 8):
+            # Newer sshd penalises addresses whose logins fail; tests fail logins
+            # on purpose and would then be locked out.
+            lines.append("PerSourcePenalties no")
+        return "\n".join(lines) + "\n"
+
+    def _write_operator_files(self):
+        self.agent_sock = self._operator("agent.sock")
+        _write_file(self._operator("known_hosts"), self._known_hosts())
+        hosts = "".join(f"Host {name}\n    HostName {addr}\n" for name, addr in self._addr.items())
+        _write_file(self._operator("ssh_config"), hosts + (
+            "Host *\n"
+            f"    User {'root' if self.root_login != 'no' else TEST_USER}\n"
+            f"    UserKnownHostsFile {self._operator('known_hosts')}\n"
+            "    GlobalKnownHostsFile /dev/null\n"
+            "    StrictHostKeyChecking yes\n"
+            "    UpdateHostKeys no\n"
+            "    BatchMode yes\n"
+            f"    IdentityFile {self._operator('id_ed25519')}\n"
+            # Only the operator's key, never root's own ~/.ssh keys.
+            "    IdentitiesOnly yes\n"
+            "    ConnectTimeout 10\n"))
+
+    def _start_holder(self, name):
+        self._holders[name] = subprocess.Popen(
+            ["unshare", "--mount", "--uts", "--propagation", "private", "--",
+             "sh", "-c", _HOLDER_SCRIPT, "holder", name, self._host_dir(name)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+
+    def _wait_holder_ready(self, name, timeout=10):
+        # nsenter before the mounts are done would see the machine's own /home.
+        holder = self._holders[name]
+        ready, _, _ = select.select([holder.stdout], [], [], timeout)
+        line = holder.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            holder.kill()
+            raise AssertionError(f"host {name} did not start: {holder.stderr.read()}")
+        holder.stdout.close()
+        holder.stderr.close()
+        self._namespaces[name] = _namespace_of(holder.pid)
+        _write_file(self._host_dir(name, "mnt_ns"), self._namespaces[name] + "\n")
+
+    def _start_agent(self):
+        self._agent = subprocess.Popen(
+            ["ssh-agent", "-D", "-a", self.agent_sock], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: os.path.exists(self.agent_sock), timeout=5, what="ssh-agent socket")
+
+    def _launch_sshd(self, name):
+        log = open(self._host_dir(name, "sshd.log"), "a")
+        with log:
+            return subprocess.Popen(
+                self._enter(name) + [SSHD, "-D", "-f", "/etc/ssh/sshd_config",
+                                     "-E", self._host_dir(name, "sshd.log")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+    def _wait_sshd_listening(self, name):
+        sshd = self._sshd[name]
+
+        def listening():
+            if sshd.poll() is not None:
+                raise AssertionError(f"sshd of {name} exited {sshd.returncode}:\n"
+                                     + self.read_log(name))
+            return _port_open(self._addr[name])
+        wait_until(listening, timeout=10, interval=0.01, what=f"sshd of {name} listening")
+
+    def _enter(self, name):
+        return ["nsenter", "-t", str(self._holders[name].pid), "-m", "-u", "--"]
+
+    def _as_user(self, host, argv, env, cwd):
+        environ = {"HOME": USER_HOME, "USER": TEST_USER, "LOGNAME": TEST_USER,
+                   "SHELL": "/bin/sh", "PATH": f"{self.bin}:{SYSTEM_PATH}",
+                   "LANG": "C.UTF-8"}
+        environ.update(env or {})
+        # env -C, not Popen(cwd=...): the directory must be looked up inside
+        # the host's mount namespace.
+        return (self._enter(host)
+                + ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--",
+                   "env", "-i", "-C", cwd or USER_HOME]
+                + [f"{key}={value}" for key, value in environ.items()]
+                + list(argv))
+
+    # -- using ------------------------------------------------------------
+
+    def addr(self, host):
+        return self._addr[host]
+
+    def run(self, host, argv, *, input=None, check=True, timeout=60, env=None, cwd=None):
+        """Run argv on host as gtfcuser; CompletedProcess with text stdout/stderr."""
+        result = run_command(self._as_user(host, argv, env, cwd), input=input, check=False,
+                             timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"on {host}: " + _describe(argv, result.returncode,
+                                                            result.stdout, result.stderr))
+        return result
+
+    def spawn(self, host, argv, *, env=None, cwd=None):
+        """Start a long-running argv on host as gtfcuser; output goes to .log_path."""
+        label = re.sub(r"[^\w.-]", "_", os.path.basename(argv[0]))
+        log_path = os.path.join(self.logs_dir, f"{host}-{len(self._spawned)}-{label}.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(self._as_user(host, argv, env, cwd), stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc.log_path = log_path
+        self._spawned.append(proc)
+        return proc
+
+    def ssh_operator(self, host, command, *, forward_agent=True, check=True, timeout=60,
+                     ssh_options=()):
+        """`local$ ssh [-A] host command` from the operator's machine (the root namespace).
+
+        ssh_options: extra "-o" settings, e.g. ("ConnectTimeout=2",).
+        """
+        argv = ["ssh", "-F", self._operator("ssh_config")] + (["-A"] if forward_agent else [])
+        for option in ssh_options:
+            argv += ["-o", option]
+        argv += [host, command]
+        env = {"PATH": os.environ.get("PATH", SYSTEM_PATH), "HOME": self.operator_dir,
+               "SSH_AUTH_SOCK": self.agent_sock, "LANG": "C.UTF-8"}
+        return run_command(argv, check=check, timeout=timeout, env=env)
+
+    def home(self, host):
+        """gtfcuser's home on host, as a path in the test's own file system."""
+        return self._host_dir(host, "home", TEST_USER)
+
+    def path(self, host, rel):
+        """Where host's path rel lives on disk: relative to the home, or /home/... or /tmp/..."""
+        if not os.path.isabs(rel):
+            return os.path.join(self.home(host), rel)
+        for inside, outside in (("/home", "home"), ("/tmp", "tmp")):
+            if rel == inside or rel.startswith(inside + "/"):
+                return self._host_dir(host, outside) + rel[len(inside):]
+        raise ValueError(f"{rel} is not under a host's /home or /tmp")
+
+    def read(self, host, rel):
+        with open(self.path(host, rel)) as f:
+            return f.read()
+
+    def write(self, host, rel, text):
+        """Write a file as if gtfcuser had: parent folders made, everything owned by gtfcuser."""
+        target = self.path(host, rel)
+        missing = []
+        parent = os.path.dirname(target)
+        while not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            os.chown(folder, self.uid, self.gid)
+        with open(target, "w") as f:
+            f.write(text)
+        os.chown(target, self.uid, self.gid)
+        return target
+
+    def read_log(self, host):
+        """host's sshd log (LogLevel VERBOSE)."""
+        with open(self._host_dir(host, "sshd.log"), errors="replace") as f:
+            return f.read()
+
+    # -- breaking ---------------------------------------------------------
+
+    def _sshd_pids(self, host):
+        """host's listening sshd and the sshd processes serving its open connections."""
+        pids = []
+        for pid in _all_pids():
+            if _namespace_of(pid) != self._namespaces[host]:
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sshd":
+                    pids.append(pid)
+        return pids
+
+    def stop_sshd(self, host):
+        """Freeze host's sshd, open connections included (gtfc keeps one open per
+        peer): new connections hang, and so does traffic on open ones."""
+        for pid in self._sshd_pids(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def cont_sshd(self, host):
+        for pid in self._sshd_pids(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def kill_sshd(self, host):
+        """Kill host's sshd and every open connection to it, as a reboot would:
+        new connections are refused."""
+        for pid in self._sshd_pids(host):
+            if pid != self._sshd[host].pid:
+                _kill(pid)
+        sshd = self._sshd[host]
+        sshd.kill()
+        sshd.wait(timeout=10)
+
+    def start_sshd(self, host):
+        if self._sshd[host].poll() is None:
+            raise AssertionError(f"sshd of {host} is already running")
+        self._sshd[host] = self._launch_sshd(host)
+        self._wait_sshd_listening(host)
+
+    def crash_gtfc(self, host):
+        """SIGKILL everything gtfc runs on host (watchers, background integrations,
+        their git and ssh children), as a power cut would; sshd itself lives on."""
+        keep = {self._holders[host].pid, self._sshd[host].pid}
+        victims = []
+        for pid in _all_pids():
+            if pid in keep or _namespace_of(pid) != self._namespaces[host]:
+                continue
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() in ("sshd", "sleep"):
+                        continue
+            except OSError:
+                continue
+            victims.append(pid)
+        for pid in victims:
+            _kill(pid)
+        return len(victims)
+
+    def _partition_rules(self, host):
+        addr = self._addr[host]
+        return [["INPUT", "-d", addr, "-j", "DROP"], ["INPUT", "-s", addr, "-j", "DROP"]]
+
+    @staticmethod
+    def require_iptables():
+        if not shutil.which("iptables"):
+            raise unittest.SkipTest("!!! SKIPPED: a partition needs iptables "
+                                    "(apt-get install iptables) !!!")
+
+    def partition(self, host):
+        """Drop every packet to and from host's address, open connections included."""
+        self.require_iptables()
+        for rule in self._partition_rules(host):
+            run_command(["iptables", "-I"] + rule, timeout=30)
+            self._partitions.append(rule)
+
+    def heal(self, host):
+        for rule in self._partition_rules(host):
+            if rule in self._partitions:
+                run_command(["iptables", "-D"] + rule, timeout=30)
+                self._partitions.remove(rule)
+
+    # -- ending -----------------------------------------------------------
+
+    def close(self):
+        """Kill everything the cluster started and remove R (kept if GTFC_KEEP=1)."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        for rule in list(self._partitions):
+            run_command(["iptables", "-D"] + rule, check=False, timeout=30)
+        # Killing by namespace also catches what daemonized itself inside a host:
+        # ssh ControlMaster processes, detached gtfc helpers, session children.
+        for namespace in self._namespaces.values():
+            _kill_namespace(namespace)
+        procs = list(self._holders.values()) + list(self._sshd.values()) + self._spawned
+        if self._agent:
+            procs.append(self._agent)
+        for proc in procs:
+            _kill_group(proc.pid)
+            proc.kill()
+        for proc in procs:
+            proc.wait(timeout=10)
+        if os.environ.get("GTFC_KEEP") == "1":
+            os.remove(os.path.join(self.root, "owner.pid"))  # not stale: keep it
+            print(f"GTFC_KEEP=1: test cluster kept in {self.root}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# The harness, tested ########################################################
+
+@NEEDS_CLUSTER
+class ClusterSmokeTest(unittest.TestCase):
+    """The harness is real: separate hosts, real sshd, host keys pinned, agent forwarding."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(gtfc_py=None)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def let_alpha_into_beta(self):
+        c = self.cluster
+        if not os.path.exists(c.path("alpha", ".ssh/id_ed25519")):
+            c.run("alpha", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            ".ssh/id_ed25519"])
+        key = c.read("alpha", ".ssh/id_ed25519.pub")
+        if key not in c.read("beta", ".ssh/authorized_keys"):
+            c.write("beta", ".ssh/authorized_keys", c.read("beta", ".ssh/authorized_keys") + key)
+
+    def test_each_host_has_its_own_hostname(self):
+        for name in self.cluster.names:
+            self.assertEqual(self.cluster.run(name, ["hostname"]).stdout.strip(), name)
+
+    def test_homes_and_tmp_are_separate_per_host(self):
+        c = self.cluster
+        c.run("alpha", ["sh", "-c", "echo hi > ~/only-on-alpha; echo t > /tmp/only-on-alpha"])
+        self.assertEqual(c.read("alpha", "only-on-alpha"), "hi\n")
+        self.assertTrue(os.path.exists(c.path("alpha", "/tmp/only-on-alpha")))
+        self.assertEqual(c.run("beta", ["ls", "-A", "/tmp"]).stdout, "")
+        self.assertFalse(os.path.exists(c.path("beta", "only-on-alpha")))
+        self.assertNotEqual(c.run("beta", ["test", "-e", "only-on-alpha"], check=False).returncode, 0)
+
+    def test_commands_run_as_the_test_user_in_its_home(self):
+        result = self.cluster.run("gamma", ["sh", "-c", 'id -un; pwd; echo "$PATH"'])
+        user, cwd, path = result.stdout.split("\n")[:3]
+        self.assertEqual((user, cwd), (TEST_USER, USER_HOME))
+        self.assertTrue(path.startswith(self.cluster.bin + ":"))
+
+    def test_operator_reaches_a_host_over_ssh(self):
+        result = self.cluster.ssh_operator("beta", 'hostname; echo ~; echo "$PATH"',
+                                           forward_agent=False)
+        self.assertEqual(result.stdout.split(), ["beta", USER_HOME,
+                                                 f"{self.cluster.bin}:{SYSTEM_PATH}"])
+
+    def test_hosts_reach_each_other_with_pinned_host_keys(self):
+        self.let_alpha_into_beta()
+        result = self.cluster.run("alpha", ["ssh", "-o", "BatchMode=yes", "beta", "hostname"],
+                                  timeout=20)
+        self.assertEqual(result.stdout.strip(), "beta")
+        self.assertIn("from " + self.cluster.addr("alpha"), self.cluster.read_log("beta"))
+
+    def test_stopped_sshd_makes_new_connections_time_out(self):
+        c = self.cluster
+        self.let_alpha_into_beta()
+        ssh_beta = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "beta", "true"]
+        c.stop_sshd("beta")
+        try:
+            started = time.monotonic()
+            result = c.run("alpha", ssh_beta, check=False, timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            c.cont_sshd("beta")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertLess(elapsed, 4, "ConnectTimeout=2 should give up within about 3 s")
+        self.assertEqual(c.run("alpha", ssh_beta, timeout=20).returncode, 0)
+
+    def test_killed_sshd_refuses_and_comes_back(self):
+        c = self.cluster
+        c.kill_sshd("gamma")
+        try:
+            result = c.ssh_operator("gamma", "true", check=False, timeout=20)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("refused", result.stderr)
+        finally:
+            c.start_sshd("gamma")
+        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
+
+    def test_operator_agent_is_forwarded_through_a_host(self):
+        result = self.cluster.ssh_operator("beta", "ssh -o BatchMode=yes alpha hostname",
+                                           forward_agent=True, timeout=30)
+        self.assertEqual(result.stdout.strip(), "alpha")
+        self.assertIn("from " + self.cluster.addr("beta"), self.cluster.read_log("alpha"))
+
+    def test_without_forwarding_the_host_has_no_key_of_its_own(self):
+        result = self.cluster.ssh_operator("gamma", "ssh -o BatchMode=yes alpha hostname",
+                                           forward_agent=False, check=False, timeout=30)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Permission denied", result.stderr)
+
+    def test_partition_cuts_a_host_off_until_healed(self):
+        c = self.cluster
+        c.partition("gamma")
+        try:
+            result = c.ssh_operator("gamma", "true", check=False, timeout=20,
+                                    ssh_options=("ConnectTimeout=2",))
+        finally:
+            c.heal("gamma")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(c.ssh_operator("gamma", "hostname").stdout.strip(), "gamma")
+
+    def test_spawned_processes_and_daemons_die_with_the_cluster(self):
+        with Cluster(names=("solo",), gtfc_py=None, first_addr=31) as solo:
+            sleeper = solo.spawn("solo", ["sleep", "300"])
+            solo.run("solo", ["sh", "-c", "setsid sleep 301 </dev/null >/dev/null 2>&1 &"])
+            namespace = _namespace_of(sleeper.pid)
+            root = solo.root
+        self.assertIsNone(_namespace_of(sleeper.pid))
+        self.assertEqual([pid for pid in _all_pids() if _namespace_of(pid) == namespace], [])
+        if os.environ.get("GTFC_KEEP") != "1":
+            self.assertFalse(os.path.exists(root))
+
+
+class RootCluster(Cluster):
+    """The same hosts, where gtfc runs as root (a repo for /etc/nginx on every web
+    server, say): each host has its own /root, sshd takes root's keys
+    (PermitRootLogin prohibit-password: the operator's key for the setup), and
+    run/spawn/write/path act as root in /root."""
+    root_login = "prohibit-password"
+
+    def _make_host_dirs(self):
+        super()._make_host_dirs()
+        for name in self.names:
+            os.makedirs(self._host_dir(name, "root", ".ssh"), mode=0o700)
+            os.chmod(self._host_dir(name, "root"), 0o700)
+
+    def home(self, host):
+        return self._host_dir(host, "root")
+
+    def path(self, host, rel):
+        if rel == "/root" or rel.startswith("/root/"):
+            return self.home(host) + rel[len("/root"):]
+        return super().path(host, rel)
+
+    def _write_host_files(self):
+        super()._write_host_files()
+        for name in self.names:
+            for rel in (".ssh/known_hosts", ".ssh/authorized_keys"):
+                os.chown(self.path(name, rel), 0, 0)
+
+    def _as_user(self, host, argv, env, cwd):
+        environ = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/sh",
+                   "PATH": f"{self.bin}:{SYSTEM_PATH}", "LANG": "C.UTF-8", **(env or {})}
+        return (self._enter(host) + ["env", "-i", "-C", cwd or "/root"]
+                + [f"{key}={value}" for key, value in environ.items()] + list(argv))
+
+    def _build(self, gtfc_py):
+        super()._build(gtfc_py)
+        self.uid = self.gid = 0             # write() makes root's files
+
+    def set_root_login(self, value):
+        """Change sshd's PermitRootLogin on every host (a new sshd reads it)."""
+        self.root_login = value
+        for name in self.names:
+            _write_file(self._host_dir(name, "etc_ssh", "sshd_config"), self._sshd_config(name))
+            os.kill(self._sshd[name].pid, signal.SIGHUP)     # the listener re-reads it
 
 
 # Chaos: writers everywhere, hosts going away, gtfc killed mid-sync #############

@@ -646,9 +646,14 @@ class Repo(GitFiles):
             proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
                        umask=umask)
         if check and proc.returncode != 0:
-            error = RepoDamaged if DAMAGE_SIGNS.search(proc.stderr) else GtfcError
-            raise error(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                        f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
+            if DAMAGE_SIGNS.search(proc.stderr):
+                suspect_damage(self)            # whoever runs the next round checks all
+                raise RepoDamaged(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                                  f"{last_line(proc.stderr)} — the repo is damaged: gtfc "
+                                  "repairs it from its peers at its next round (or now: "
+                                  "gtfc-pull)")
+            raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                            f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
         return proc
 
     def remove_stale_lock(self, stderr: bytes) -> bool:
@@ -2958,7 +2963,8 @@ def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]
     re-derive authorized_keys2 (after an upgrade, a failed or a manual edit) and to
     forget which peers were read-only."""
     repo.read_only_peers.clear()
-    members = peers(repo)
+    suspect_damage(repo)        # an admin's pull also checks every object (see check_whole)
+    members = heal_peers(repo)  # a damaged HEAD: the members of a commit that can be read
     failures = for_each_peer(fetch_from_peer, repo, members)
     integrate(repo)
     refresh_access(all_local_repos())
@@ -4532,9 +4538,10 @@ def checked_on_this_boot(repo: Repo) -> None:
 
 
 def suspect_damage(repo: Repo) -> None:
-    """A git command outside integrate met damage: the next round checks all."""
+    """A git command met damage: the next round, in this process or another (a
+    watcher), checks everything."""
     repo.checked_whole = False
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         os.unlink(checked_boot_path(repo))
 
 
@@ -4568,7 +4575,7 @@ def index_damage(repo: Repo) -> Optional[str]:
         trailer = data[-size:]
         if len(data) < 12 + size or data[:4] != b"DIRC" or trailer != bytes(size) and \
                 hashlib.new(algo, data[:-size]).digest() != trailer:   # zeros: skipHash
-            return f"the index is damaged ({os.path.basename(path)})"
+            return "the index is damaged" + ("" if path == index else f" ({path})")
     return None
 
 
@@ -4609,7 +4616,8 @@ def integrate_whole(repo: Repo, paths: Optional[set]) -> "Integration":
     damage found then or by a git command on the way is repaired, and the round
     run once more."""
     try:
-        if not repo.checked_whole:
+        # The mark gone: another gtfc process met damage (see suspect_damage).
+        if not (repo.checked_whole and os.path.exists(checked_boot_path(repo))):
             check_whole(repo)
             repo.checked_whole = True
         step = integrate_locked(repo, paths)
@@ -4831,6 +4839,8 @@ def repo_status(repo: Repo) -> dict:
     except RepoDamaged as e:
         raise RepoDamaged(f"{e} — gtfc repairs it from its peers at its next round "
                           "(or now: gtfc-pull)") from None
+    for name, default in (("pullInterval", PULL_INTERVAL), ("retryMax", RETRY_MAX)):
+        repo_setting(repo, name, default)       # a typo there stops the watcher's start
     head = repo.head()
     members = peers(repo)
     from concurrent.futures import ThreadPoolExecutor   # see "Imported where used"
@@ -4893,7 +4903,8 @@ def status_or_error(repo: Repo) -> dict:
     try:
         return repo_status(repo)
     except GtfcError as e:
-        return {"repo": repo.path, "error": str(e), "attention": [str(e)]}
+        return {"repo": repo.path, "error": str(e), "attention": [str(e)],
+                "watcher_pid": watcher_pid(repo)}
 
 
 def attention(status: dict) -> List[str]:
@@ -5603,10 +5614,13 @@ def prometheus_text(statuses: List[dict]) -> str:
     def add(name, labels, value):
         if value is not None:
             text = ",".join(f'{k}="{prom_escape(v)}"' for k, v in labels.items())
-            samples[name].append(f"{name}{{{text}}} {float(value):g}")
+            number = int(value) if float(value).is_integer() else round(float(value), 3)
+            samples[name].append(f"{name}{{{text}}} {number}")
     for st in statuses:
         repo = {"repo": st["repo"]}
         add("gtfc_attention", repo, len(st["attention"]))
+        if "watcher_pid" in st:
+            add("gtfc_watcher_running", repo, bool(st["watcher_pid"]))
         if st.get("missing") or st.get("error"):
             continue
         add("gtfc_conflict_copies", repo, len(st["conflict_copies"]))
@@ -5614,7 +5628,6 @@ def prometheus_text(statuses: List[dict]) -> str:
         add("gtfc_uncommitted_files", repo, len(st["uncommitted"]))
         add("gtfc_disk_free_bytes", repo, st["disk_free"])
         add("gtfc_history_bytes", repo, st["history_bytes"])
-        add("gtfc_watcher_running", repo, bool(st["watcher_pid"]))
         for peer in st["peers"]:
             labels = dict(repo, peer=peer["name"])
             add("gtfc_peer_reachable", labels, peer["reachable"])
@@ -5671,6 +5684,7 @@ def cmd_restore(args) -> int:
     source = version_before(repo, rel, args.at)
     if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
         raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
+    read_whole(repo, source, rel)
     repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
              env={"GIT_LITERAL_PATHSPECS": "1"})
     when = repo.out("log", "-1", "--format=%ci", source)
@@ -5679,6 +5693,21 @@ def cmd_restore(args) -> int:
     info(f"restored {rel} as it was at {when} ({short(source)}); " +
          (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
     return 1 if failures else 0
+
+
+def read_whole(repo: Repo, commit: str, rel: str) -> None:
+    """Read every file under rel in commit, or raise RepoDamaged: git restore
+    removes a file before it reads the version it writes, and a removal that
+    stays would sync as a delete."""
+    listed = repo.git("ls-tree", "-r", "-z", commit, "--", rel,
+                      env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    blobs = [entry.split(b"\t", 1)[0].split()[2] for entry in listed.split(b"\0") if entry]
+    found = repo.git("cat-file", "--batch", input=b"".join(b + b"\n" for b in blobs)).stdout
+    if b" missing\n" in found:
+        suspect_damage(repo)
+        raise RepoDamaged(f"{rel} at {short(commit)} cannot be read: the repo is damaged "
+                          "(an object is missing or empty) — gtfc repairs it from its peers "
+                          "at its next round (or now: gtfc-pull); then try again")
 
 
 def cmd_service(args) -> int:
@@ -5956,6 +5985,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except GtfcError as e:
         print(f"gtfc: {e}", file=sys.stderr, flush=True)
         return 1
+    except BrokenPipeError:             # gtfc status | head: the reader has all it wants
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as e:    # a file system refusal: a missing folder, permissions, a full disk
         where = f": {e.filename}" if e.filename else ""
         print(f"gtfc: {e.strerror or e}{where} — check that path and its permissions",

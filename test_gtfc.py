@@ -211,6 +211,17 @@ class TwoClonesTestCase(unittest.TestCase):
 # Foundations: plumbing, settings, small functions ###########################
 
 class SmallPureFunctionsTest(unittest.TestCase):
+    def test_a_reader_that_stops_early_gets_no_error(self):
+        """gtfc status | head -1: the reader closing the pipe is no failure of gtfc's
+        (found by a new-user trial: "gtfc: Broken pipe — check that path")."""
+        script = ("import sys; sys.path.insert(0, sys.argv[1]); import gtfc\n"
+                  "from unittest import mock\n"
+                  "with mock.patch.object(gtfc, 'cmd_log', side_effect=BrokenPipeError):\n"
+                  "    sys.exit(gtfc.main(['gtfc', 'log']))\n")
+        r = subprocess.run([sys.executable, "-c", script, os.path.dirname(GTFC_PY)],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stderr), (141, ""))
+
     def test_paths_under_home_are_named_relative_to_the_remote_home(self):
         with mock.patch.dict(os.environ, {"HOME": "/home/alice"}):
             self.assertEqual(gtfc.home_relative("/home/alice/myrepo"), "~/myrepo")
@@ -4999,6 +5010,28 @@ class SelfHealTest(ClusterTestCase):
             c.run(host, ["git", "-C", "heal", "fsck", "--no-dangling"])
         self.assertEqual(self.status("beta", "heal")[0], 0)
 
+    def test_a_restore_meeting_damage_leaves_the_file_and_the_pull_repairs_it(self):
+        """Found by a new-user trial: git restore removed the file, then failed to
+        read the damaged version, and the watcher synced the removal as a delete."""
+        c = self.c
+        self.bootstrap("alpha", "~/undo")
+        self.join("beta", via="alpha", repo="~/undo")
+        c.write("beta", "undo/app.conf", "old\n")
+        self.gtfc("beta", "push", "undo")
+        old = self.head("beta", "undo")
+        c.write("beta", "undo/app.conf", "new\n")
+        self.gtfc("beta", "push", "undo")
+        oid = c.run("beta", ["git", "-C", "undo", "rev-parse", f"{old}:app.conf"]).stdout.strip()
+        os.truncate(c.path("beta", f"undo/.git/objects/{oid[:2]}/{oid[2:]}"), 0)
+        r = self.sub("beta", "restore", "undo/app.conf", "--at", old, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the repo is damaged", r.stderr)
+        self.assertEqual(c.read("beta", "undo/app.conf"), "new\n")       # still there
+        r = self.gtfc("beta", "pull", "undo")
+        self.assertIn("repaired: set aside 1 damaged object", r.stderr)
+        self.sub("beta", "restore", "undo/app.conf", "--at", old)
+        self.wait_for_file("alpha", "undo/app.conf", "old\n")
+
     def test_a_broken_branch_ref_comes_back_from_the_reflog_not_as_a_new_history(self):
         """An empty branch ref reads as "no commit yet": committing then would make
         a new root commit holding every file, and merging it with the peers' history
@@ -5095,6 +5128,7 @@ class MonitoringTest(ClusterTestCase):
         self.assertIn('gtfc_peer_reachable{repo="/home/gtfcuser/mon",peer="beta"} 1\n', r.stdout)
         self.assertIn('gtfc_attention{repo="/home/gtfcuser/mon"} 0\n', r.stdout)
         self.assertIn("# TYPE gtfc_peer_last_push_seconds gauge\n", r.stdout)
+        self.assertRegex(r.stdout, r'gtfc_disk_free_bytes\{[^}]*\} \d+\n')   # exact, no 1e+10
         size = int(re.search(r'gtfc_history_bytes\{repo="/home/gtfcuser/mon"\} (\d+)\n',
                              r.stdout).group(1))
         files = c.run("alpha", ["find", "mon/.git/objects", "-type", "f", "-printf", "%s\n"])

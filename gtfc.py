@@ -2230,8 +2230,10 @@ class Attention:
         settled = {k for k in kinds if not k.endswith(" unreachable") or k in self.last}
         self.last = set(kinds)
         if settled - self.told:
-            run_hook(self.repo, "onAttention",
-                     [kinds[k].encode() for k in sorted(settled)])
+            told = [kinds[k] for k in sorted(settled)]
+            LOG(f"{os.path.basename(self.repo.path)}: needs attention, running gtfc."
+                f"onAttention: {'; '.join(told)}")
+            run_hook(self.repo, "onAttention", [reason.encode() for reason in told])
         self.told = settled
 
 

@@ -5121,7 +5121,7 @@ class MonitoringTest(ClusterTestCase):
         c.run("alpha", ["git", "-C", "mon", "config", "gtfc.pullInterval", "1"])
         c.run("alpha", ["git", "-C", "mon", "config", "gtfc.onAttention",
                         'cat >> "$HOME/told.log"; echo --- >> "$HOME/told.log"'])
-        c.spawn("alpha", ["gtfc-watch", "mon"])
+        watch = c.spawn("alpha", ["gtfc-watch", "mon"])
         c.write("alpha", "mon/f", "x\n")
         self.wait_for_file("beta", "mon/f", "x\n")
         r = self.sub("alpha", "status", "--prometheus", "mon")
@@ -5146,6 +5146,9 @@ class MonitoringTest(ClusterTestCase):
         self.assertIn('gtfc_attention{repo="/home/gtfcuser/mon"} 1\n', r.stdout)
         with open(told) as f:
             self.assertEqual(f.read(), "beta unreachable\n---\n")     # once, the reason
+        with open(watch.log_path) as f:
+            self.assertIn("mon: needs attention, running gtfc.onAttention: beta unreachable\n",
+                          f.read())
         wait_until(lambda: self.sub("alpha", "status", "mon", check=False).returncode == 0,
                    timeout=30, what="beta reachable again")
         with open(told) as f:

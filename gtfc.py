@@ -5227,6 +5227,7 @@ def run_service_commands(commands: List[List[str]]) -> Optional[str]:
 
 def cmd_bootstrap(args) -> int:
     check_git_version()
+    installed_bin_dir()         # first: peers' forced commands name the installed gtfc-shell
     path = check_repo_path(os.path.abspath(os.path.expanduser(args.dir)))
     real = os.path.realpath(path)
     for other in registered_repos():
@@ -5304,6 +5305,7 @@ def operator_ssh(host: str, command: str, stdin: bytes):
 def cmd_join(args) -> int:
     import shutil                       # see "Imported where used"
     check_git_version()
+    installed_bin_dir()         # first: peers' forced commands name the installed gtfc-shell
     host = args.host
     if not re.match(r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9._:\[\]-]+$", host) \
             or host.startswith("-"):
@@ -5843,8 +5845,8 @@ def build_parser() -> "argparse.ArgumentParser":
     level.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     p.add_argument("--syslog", action="store_true", help="log to syslog (facility "
                    "daemon) instead of stderr")
-    p = command("install", cmd_install, "copy gtfc to PREFIX/bin and make the gtfc-* "
-                "links (rerun to upgrade)",
+    p = command("install", cmd_install, "copy gtfc to PREFIX/lib/gtfc, write the launcher "
+                "PREFIX/bin/gtfc and make the gtfc-* links beside it (rerun to upgrade)",
                 "examples:\n  sudo python3 gtfc.py install          /usr/local/bin\n"
                 "  python3 gtfc.py install               ~/.local/bin\n"
                 "  python3 gtfc.py install --prefix /opt/gtfc")

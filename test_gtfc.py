@@ -211,6 +211,19 @@ class TwoClonesTestCase(unittest.TestCase):
 # Foundations: plumbing, settings, small functions ###########################
 
 class SmallPureFunctionsTest(unittest.TestCase):
+    def test_bootstrap_without_install_says_so_before_making_anything(self):
+        """Found in review: bootstrap printed "repo ready", then failed for want of
+        an installed gtfc-shell, leaving a half-made repo."""
+        tmp = tempfile.mkdtemp(prefix="gtfc-noinst-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        shutil.copy(GTFC_PY, os.path.join(tmp, "gtfc.py"))
+        r = subprocess.run([sys.executable, os.path.join(tmp, "gtfc.py"), "bootstrap",
+                            os.path.join(tmp, "repo")], capture_output=True, text=True,
+                           timeout=30, env=dict(os.environ, PATH=SYSTEM_PATH, HOME=tmp))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("gtfc is not installed on this host", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(tmp, "repo")))
+
     def test_a_reader_that_stops_early_gets_no_error(self):
         """gtfc status | head -1: the reader closing the pipe is no failure of gtfc's
         (found by a new-user trial: "gtfc: Broken pipe — check that path")."""

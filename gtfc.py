@@ -638,11 +638,13 @@ class Repo(GitFiles):
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
             umask=-1):
         """Run git here.  A lock file left by a git that was killed (it holds no
-        file open and is not brand new) is removed and the command run once more."""
+        file open and is not brand new) is removed and the command run again."""
         full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
         argv = ["git", "-C", self.path, *args]
         proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask)
-        if proc.returncode != 0 and self.remove_stale_lock(proc.stderr):
+        for _ in range(4):          # an update of HEAD locks HEAD and its branch: two
+            if proc.returncode == 0 or not self.remove_stale_lock(proc.stderr):
+                break
             proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
                        umask=umask)
         if check and proc.returncode != 0:
@@ -2885,7 +2887,10 @@ def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str
     failure = open_connection(repo, peer)
     if failure:
         return failure
+    # --no-auto-maintenance: a gc that fetch detached would race the merge for the
+    # refs' locks; housekeep runs it when nothing else does.
     proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                    "--no-auto-maintenance",
                     *(["--refetch"] if whole else []), peer_url(peer), f"+HEAD:{HAS}{peer.name}")
     if proc.returncode:
         return explain_ssh_failure(peer.name, proc.stderr)

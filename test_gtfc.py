@@ -2992,6 +2992,21 @@ class NothingLostTest(TwoClonesTestCase):
                 gtfc.commit_local(self.a)
 
 
+    def test_every_lock_a_killed_update_ref_left_is_cleared(self):
+        """git update-ref of HEAD locks both HEAD and the branch: a power cut
+        mid-update leaves both (found by make powercut, cut 7 of seed 1)."""
+        branch = gtfc.current_branch(self.a)
+        for name in ("HEAD", branch):
+            lock = os.path.join(self.a.git_dir, name + ".lock")
+            open(lock, "w").close()
+            os.utime(lock, (time.time() - 60, time.time() - 60))
+        with open(os.path.join(self.a.path, "new.txt"), "w") as f:
+            f.write("x\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertTrue(gtfc.integrate(self.a).committed)
+        self.assertEqual(err.getvalue().count("left behind by a git that was killed"), 2)
+
+
 class PushedSettingsTest(TwoClonesTestCase):
     """What a peer pushes or a host configures cannot change what a merge makes."""
 
@@ -5852,6 +5867,31 @@ class PowerCut:
             f.flush()
             os.fsync(f.fileno())
 
+    def mount_users(self):
+        """The processes whose working folder or an open file is on CrashFS."""
+        inside = self.mount_point.rstrip("/") + "/"
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            paths = []
+            with contextlib.suppress(OSError):
+                paths.append(os.readlink(f"/proc/{pid}/cwd"))
+                paths += [os.readlink(f"/proc/{pid}/fd/{fd}")
+                          for fd in os.listdir(f"/proc/{pid}/fd")]
+            if int(pid) != os.getpid() and any((p + "/").startswith(inside) for p in paths):
+                yield int(pid)
+
+    def kill_users_of_mount(self):
+        for pid in self.mount_users():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def users_of_mount(self):
+        """For a failure message: who else is on the mount (a detached git gc?)."""
+        found = []
+        for pid in self.mount_users():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+                found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:80])
+        return f" (also on the mount: {found})" if found else ""
+
     def sync_b(self):
         """This host takes the peer's head into its inbox, as gtfc-shell would (a
         stale inbox lock goes first), and integrates."""
@@ -5888,12 +5928,13 @@ class PowerCut:
             self.write(self.b, f"g{self.rng.randrange(4)}.txt", f"b{n}")
         sync = self.sync_b()
         time.sleep(self.rng.uniform(0, self.took))     # anywhere in a sync's run
-        # A power cut stops every process: git's children too (left running, one
-        # would hold its lock file open on the old mount, as no process can after
-        # a real cut).
+        # A power cut stops every process: git's children too, and a git gc --auto
+        # that a fetch detached (left running, one holds its lock file open on the
+        # old mount, which no process can after a real cut).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(sync.pid, signal.SIGKILL)
         sync.wait()
+        self.kill_users_of_mount()
         self.cut()
         time.sleep(2.1)         # a reboot takes a while: git's lock files are stale by then
         self.mount()
@@ -5904,7 +5945,12 @@ class PowerCut:
         _, err = sync.communicate(timeout=120)
         self.took = time.monotonic() - started
         if sync.returncode:
-            return f"after the reboot, sync fails: {err.strip().splitlines()[-1:]}"
+            locks = [(os.path.relpath(p, self.b), round(time.time() - os.lstat(p).st_mtime, 1))
+                     for p in glob.glob(os.path.join(self.b, ".git", "**", "*.lock"),
+                                        recursive=True)]
+            return (f"after the reboot, sync fails: {err.strip().splitlines()[:1]} … "
+                    f"{err.strip().splitlines()[-1:]}; lock files (age s): {locks}"
+                    f"{self.users_of_mount()}")
         fsck = subprocess.run(["git", "-C", self.b, "fsck", "--full", "--no-dangling"],
                               env=self.env, capture_output=True, text=True)
         if fsck.returncode or fsck.stdout.strip() or "error" in fsck.stderr:
@@ -5923,8 +5969,8 @@ POWERCUT_SYNC = """
 import gtfc, os, subprocess, sys
 repo = gtfc.Repo(sys.argv[1])
 repo.remove_lock_if_stale(os.path.join(repo.git_dir, gtfc.INBOX + "alpha.lock"))
-subprocess.run(["git", "-C", repo.path, "fetch", "-q", sys.argv[2],
-                "+HEAD:" + gtfc.INBOX + "alpha"], check=True)
+subprocess.run(["git", "-C", repo.path, "fetch", "-q", "--no-auto-maintenance", sys.argv[2],
+                "+HEAD:" + gtfc.INBOX + "alpha"], check=True)     # as receive.autogc=false
 gtfc.integrate(repo)
 """
 _FUSE_OK, _FUSE_WHY = fuse_available()

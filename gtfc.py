@@ -2876,6 +2876,7 @@ def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
         return pack
 
 
+# Not state but a lock: the watcher's PeerLink threads share one repo's last_pack.
 PACK_LOCK = threading.Lock()
 
 

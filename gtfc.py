@@ -23,26 +23,34 @@ How data flows — each stage is a section of this file, in this order:
   commit    commit_local: `git status` and `git add` of just the paths the watcher
             saw (and record_metadata: their modes and owners, in .gtfc/meta), then
             git's plumbing (write-tree, commit-tree, update-ref).
-  send      PeerLink.send → send_head: a peer that lacks our head gets it into its
-            inbox ref refs/gtfc/in/<us> (a ref no working tree has checked out, so a
-            push never fights the receiver's files) — on a PushSession (a thin pack
-            on a long-lived `gtfc-receive` session) or by push_head (`git push`).
+  send      push_to_peer (from a PeerLink, or send_head for gtfc-push): a peer that
+            lacks our head gets it into its inbox ref refs/gtfc/in/<us> (a ref no
+            working tree has checked out, so a push never fights the receiver's
+            files) — on a PushSession (a thin pack on a long-lived `gtfc-receive`
+            session) or by push_head (`git push`).  The push-session protocol, both
+            ends, is in this section: its receiving end (serve_stream) runs in
+            gtfc-shell.
   receive   on the peer, cmd_shell (the forced command gtfc-shell) runs
             git-receive-pack, or serve_stream for a push session, then rings the
             peer's watcher (ring_doorbell) or merges in a forked child
             (start_background_integrate).
-  integrate integrate → integrate_locked, under the repo lock: commit_local, then
+  integrate integrate → integrate_whole → integrate_locked, under the repo lock
+            (integrate_whole: see Self-heal below): commit_local, then
             merge_incoming folds every inbox and fetched head into HEAD
             (merge_commits → merge_trees, each path settled by settle_path), then
             update_worktree moves the files (refusing to clobber a file that changed
             meanwhile — it is committed and merged on the next round) and
             apply_metadata gives them their modes and owners.  A damaged repo
-            (check_whole, or git failing with RepoDamaged) is first repaired
-            from the peers (heal).
+            (check_whole at a process's first round, or git failing with
+            RepoDamaged on the way) is repaired from the peers (heal) and the
+            round run again.
 
 State: each stage's caches and flags live on the Repo it works on (the last
 checkout, merge memos, membership parsed per tree, read-only peers, the last thin
-pack); the module holds constants and LOG, the process's one log channel.
+pack); a watcher's own timing (backoff, sessions, what onAttention was told) on its
+RepoWatch, PeerLink and Attention objects; what must outlive a process in files
+under .git/gtfc/.  The module holds constants, LOG (the process's one log channel)
+and PACK_LOCK.
 
 Merges are deterministic: the same two commits give the same merge commit id on every
 node (sorted parents, a rule that reads only the two commits' history, fixed
@@ -59,9 +67,11 @@ Failures, one convention.  An expected failure the user must act on (bad argumen
 not a gtfc repo, a lock another process holds: RepoBusy) raises GtfcError, caught
 once in main and printed as one line `gtfc: what — fix`.  Where the caller goes on
 past a failure — one peer of many, one file of many, a checkout retried next round —
-the function returns the reason instead: Optional[str], None for success.  Parsers of
-what others wrote (node records, forced commands) raise ValueError, which their
-caller turns into one of those; a push session's read returns b"" for a dead session.
+the function returns the reason instead: Optional[str], None for success (for_each_peer
+turns one peer's GtfcError into such a reason).  Parsers of what others wrote raise
+ValueError where a caller words the problem (node records, shell quoting), GtfcError
+where the message goes straight back to the peer (its command, a push line); a push
+session's read returns b"" for a dead session.
 Log lines (warnings, the watcher's events) all go through LOG, one channel.
 
 Membership lives in the repo: one file per node in .gtfc/nodes/ (address, user, repo
@@ -630,7 +640,8 @@ class Repo(GitFiles):
         # typo in a record quietly cuts that node off from every host.
         self.invalid_nodes: Dict[str, Dict[str, str]] = {}
         # Peers found read-only (gtfc-shell.denywrite): they fetch by themselves, so
-        # we stop pushing to them until the next pull round.
+        # we stop pushing to them until the next pull round.  PeerLink threads add
+        # to it: single set operations, atomic in CPython, and readers take a copy.
         self.read_only_peers: set = set()
         # The last thin pack made (see thin_pack): the same for every peer.
         self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
@@ -2752,6 +2763,26 @@ def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
     return None
 
 
+# A push session: a running gtfc-watch keeps one open to each peer it sends to
+# (`gtfc-receive 'REPO'` through the forced command), so that a change costs no
+# new ssh channel, gtfc-shell start and ref advertisement at every hop and on
+# every peer.  After a greeting line, each push is a line `push NAME OID SIZE`
+# and SIZE bytes of a thin pack (at most MAX_STREAM_OBJECTS objects: more go
+# by git push); the answer is `ok` or `error: WHY`, and an error ends the
+# session (the sender then pushes with git, which says why in git's words).
+# What receive-pack and gtfc's hook enforce, this enforces: only the peer's own
+# inbox moves, objects are checked (fsck) and the commit must be complete.
+STREAM_HELLO = b"gtfc-receive 1\n"
+MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
+# The sender closes a session after a pull interval idle; this end gives up on one
+# whose sender vanished (TCP keepalive would take two hours), or on a push that is
+# still not checked by then.
+SESSION_IDLE_MAX = 900
+SESSION_RETRY = 60.0            # after a peer refused a push session
+SESSION_TIMEOUT = 30.0          # for an answer on a session (a 1 MiB pack included)
+MAX_STREAM_BYTES = 1 << 20      # a bigger change goes by git push
+
+
 class PushSession:
     """The sending end of a push session to one peer (see serve_stream), kept open
     by the watcher's link to it.  Any trouble closes it, and the push goes by git
@@ -2841,9 +2872,6 @@ class PushSession:
         proc.stdout.close()
 
 
-SESSION_RETRY = 60.0            # after a peer refused a push session
-SESSION_TIMEOUT = 30.0          # for an answer on a session (a 1 MiB pack included)
-MAX_STREAM_BYTES = 1 << 20      # a bigger change goes by git push
 
 
 def thin_pack(repo: Repo, oid: str, bases: set) -> Optional[bytes]:
@@ -2988,21 +3016,6 @@ def housekeep(repo: Repo) -> None:
     repo.git("maintenance", "run", "--auto", "--quiet", check=False)
 
 
-# A push session: a running gtfc-watch keeps one open to each peer it sends to
-# (`gtfc-receive 'REPO'` through the forced command), so that a change costs no
-# new ssh channel, gtfc-shell start and ref advertisement at every hop and on
-# every peer.  After a greeting line, each push is a line `push NAME OID SIZE`
-# and SIZE bytes of a thin pack (at most MAX_STREAM_OBJECTS objects: more go
-# by git push); the answer is `ok` or `error: WHY`, and an error ends the
-# session (the sender then pushes with git, which says why in git's words).
-# What receive-pack and gtfc's hook enforce, this enforces: only the peer's own
-# inbox moves, objects are checked (fsck) and the commit must be complete.
-STREAM_HELLO = b"gtfc-receive 1\n"
-MAX_STREAM_OBJECTS = 100        # receive.unpackLimit's default: more make a pack file
-# The sender closes a session after a pull interval idle; this end gives up on one
-# whose sender vanished (TCP keepalive would take two hours), or on a push that is
-# still not checked by then.
-SESSION_IDLE_MAX = 900
 
 
 def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
@@ -3236,7 +3249,8 @@ def sq_dequote(text: str) -> str:
 
 
 def parse_git_command(command: Optional[str]) -> Tuple[str, str]:
-    """SSH_ORIGINAL_COMMAND → ("upload-pack" | "receive-pack", path), or GtfcError."""
+    """SSH_ORIGINAL_COMMAND → ("upload-pack" | "receive-pack" | "stream", path), or
+    GtfcError (its message goes back to the peer)."""
     if not command:
         raise GtfcError("this key may only sync a gtfc repo: no shell, no commands — "
                         "use gtfc-push / gtfc-pull")

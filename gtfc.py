@@ -411,6 +411,9 @@ class RepoDamaged(GtfcError):
     it from peers (see heal), or stops syncing it."""
 
 
+DAMAGE_HINT = " — gtfc repairs it from its peers at its next round (or now: gtfc-pull)"
+
+
 # What git says when an object, a ref or the index is damaged (a power cut without
 # fsync, a failing disk), as opposed to a missing argument or a full disk.
 DAMAGE_SIGNS = re.compile(
@@ -662,9 +665,8 @@ class Repo(GitFiles):
             if DAMAGE_SIGNS.search(proc.stderr):
                 suspect_damage(self)            # whoever runs the next round checks all
                 raise RepoDamaged(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                                  f"{last_line(proc.stderr)} — the repo is damaged: gtfc "
-                                  "repairs it from its peers at its next round (or now: "
-                                  "gtfc-pull)")
+                                  f"{last_line(proc.stderr)}: the repo is damaged"
+                                  f"{DAMAGE_HINT}")
             raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
                             f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
         return proc
@@ -4653,7 +4655,7 @@ def integrate_whole(repo: Repo, paths: Optional[set]) -> "Integration":
 
 def heal(repo: Repo, why: str) -> None:
     """Repair repo from its peers, or raise RepoDamaged saying what to do."""
-    warn(f"{why} — repairing it from its peers")
+    warn(f"{why.replace(DAMAGE_HINT, '')}: repairing it from its peers")
     aside = os.path.join(repo.state_dir, "damaged-parts", time.strftime("%Y%m%d-%H%M%S"))
     done = set_aside_bad_objects(repo, aside) + set_aside_broken_refs(repo, aside)
     members = heal_peers(repo)
@@ -4859,8 +4861,7 @@ def repo_status(repo: Repo) -> dict:
     try:
         check_whole(repo)
     except RepoDamaged as e:
-        raise RepoDamaged(f"{e} — gtfc repairs it from its peers at its next round "
-                          "(or now: gtfc-pull)") from None
+        raise RepoDamaged(f"{e}{DAMAGE_HINT}") from None
     for name, default in (("pullInterval", PULL_INTERVAL), ("retryMax", RETRY_MAX)):
         repo_setting(repo, name, default)       # a typo there stops the watcher's start
     head = repo.head()

@@ -3852,8 +3852,14 @@ class OperatingTest(ClusterTestCase):
 
     def put_back(self, rel, text):
         """The other tests of this cluster must not hear of a broken record."""
+        def written(host):
+            try:
+                self.c.write(host, rel, text)
+                return True
+            except FileNotFoundError:   # replaced meanwhile by a merge of beta's push
+                return False
         for host in ("beta", "alpha"):
-            self.c.write(host, rel, text)
+            wait_until(lambda: written(host), timeout=10, what=f"{rel} put back on {host}")
             self.gtfc(host, "push", rel.split("/")[0], check=False)
 
     def test_status_names_a_membership_record_that_is_ignored(self):
@@ -5124,6 +5130,7 @@ class SelfHealTest(ClusterTestCase):
         self.gtfc("beta", "push", "old")
         c.write("alpha", "old/h", "h\n")
         self.gtfc("alpha", "push", "old")
+        self.wait_converged(["alpha", "beta"], "old")     # no merge still running on beta
         c.run("beta", ["sh", "-c", "rm -rf old && mv old.backup old"])
         self.gtfc("beta", "pull", "old")
         for host in ("alpha", "beta"):
@@ -5133,7 +5140,7 @@ class SelfHealTest(ClusterTestCase):
         self.wait_converged(["alpha", "beta"], "old")
         c.write("alpha", "old/after", "a\n")         # and it syncs on as before
         self.gtfc("alpha", "push", "old")
-        self.assertEqual(c.read("beta", "old/after"), "a\n")
+        self.wait_for_file("beta", "old/after", "a\n")
 
 
 @NEEDS_CLUSTER

@@ -2591,8 +2591,9 @@ class DiskFullTest(unittest.TestCase):
         self.assertFalse(any("read-only" in n for n in gtfc.repo_status(self.b)["attention"]))
 
 
-class NothingLostTest(TwoClonesTestCase):
-    """Situations found in review where a checkout or merge could lose a version."""
+class CheckoutTest(TwoClonesTestCase):
+    """Moving the files to a merged commit loses nothing: a write racing the
+    checkout, an ignored or uncommitted file in the way, a crash half way."""
 
     def test_a_refused_checkout_leaves_no_journal_and_a_crashed_one_is_finished(self):
         """update_worktree's journal exists only while git writes files: a checkout
@@ -2766,6 +2767,23 @@ class NothingLostTest(TwoClonesTestCase):
                     kept[name] = f.read()
         self.assertEqual(kept, {"secret.log": "only here\n", "out.o": "artefact\n"})
 
+    def test_a_vanished_folder_is_not_made_again_by_gtfcs_own_bookkeeping(self):
+        """A watcher's fetch that finishes after the folder was moved away (or its
+        disk unmounted) must not leave an empty .git/gtfc skeleton there: the real
+        folder could not be moved back, and the watcher took the skeleton for it."""
+        os.rename(self.a.path, self.a.path + ".away")
+        for step in (lambda: gtfc.note_contact(self.a, "beta", "pulled"),
+                     lambda: gtfc.request_integration(self.a),
+                     lambda: self.a.lock().__enter__()):
+            with self.assertRaisesRegex(gtfc.GtfcError, "is gone"):
+                step()
+        self.assertFalse(self.a.write_loose_ref(gtfc.HAS + "beta", self.base))
+        self.assertFalse(os.path.exists(self.a.path))
+
+
+class CollisionTest(TwoClonesTestCase):
+    """Two versions of one name both survive, whatever kinds of file they are."""
+
     def test_collisions_on_odd_file_names_keep_both_versions(self):
         names = [b"new\nline.txt", b'"quoted.txt', b":(glob)x", b"caf\xe9.txt", b"-dash",
                  b"sp ace.txt", b"*"]
@@ -2822,6 +2840,11 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertEqual(os.readlink(os.path.join(self.a.path, "link")), "f.txt")
         copies = [n for n in os.listdir(self.a.path) if n.startswith("link.conflict-alpha-")]
         self.assertEqual(len(copies), 1, os.listdir(self.a.path))
+
+
+class MergeFoldTest(TwoClonesTestCase):
+    """Folding several heads: one commit whatever the order, nothing redone,
+    nothing a host's own settings could change."""
 
     def test_a_head_with_unrelated_history_does_not_block_other_merges(self):
         stranger = make_repo(os.path.join(self.tmp, "stranger"), "gamma")
@@ -2882,6 +2905,11 @@ class NothingLostTest(TwoClonesTestCase):
         blob = subprocess.run(["git", "-C", self.a.path, "cat-file", "blob", "HEAD:blob.bin"],
                               capture_output=True, check=True).stdout
         self.assertEqual(blob, data)
+
+
+class CommitGuardTest(TwoClonesTestCase):
+    """What commit_local refuses or works around: a mass delete, a moved
+    folder, a nested git repo, a file gone before the add, stale lock files."""
 
     def test_losing_most_files_at_once_is_not_committed_without_confirmation(self):
         for i in range(30):
@@ -2963,19 +2991,6 @@ class NothingLostTest(TwoClonesTestCase):
         self.assertIn("unseen.txt", git(self.a.path, "ls-files"))
         self.assertNotIn("big.bin", git(self.a.path, "ls-files"))
 
-    def test_a_vanished_folder_is_not_made_again_by_gtfcs_own_bookkeeping(self):
-        """A watcher's fetch that finishes after the folder was moved away (or its
-        disk unmounted) must not leave an empty .git/gtfc skeleton there: the real
-        folder could not be moved back, and the watcher took the skeleton for it."""
-        os.rename(self.a.path, self.a.path + ".away")
-        for step in (lambda: gtfc.note_contact(self.a, "beta", "pulled"),
-                     lambda: gtfc.request_integration(self.a),
-                     lambda: self.a.lock().__enter__()):
-            with self.assertRaisesRegex(gtfc.GtfcError, "is gone"):
-                step()
-        self.assertFalse(self.a.write_loose_ref(gtfc.HAS + "beta", self.base))
-        self.assertFalse(os.path.exists(self.a.path))
-
     def test_a_lock_file_left_by_a_killed_git_is_cleared(self):
         lock = os.path.join(self.a.git_dir, "index.lock")
         open(lock, "w").close()
@@ -2990,7 +3005,6 @@ class NothingLostTest(TwoClonesTestCase):
         with open(lock, "w") as held:       # a live git holds its lock open: left alone
             with self.assertRaisesRegex(gtfc.GtfcError, "index.lock exists"):
                 gtfc.commit_local(self.a)
-
 
     def test_every_lock_a_killed_update_ref_left_is_cleared(self):
         """git update-ref of HEAD locks both HEAD and the branch: a power cut
@@ -6074,7 +6088,7 @@ MUTATIONS = [
     Mutation("mass-delete guard off",
              "    if deleted < MASS_DELETE_MIN or repo.allow_mass_delete:\n",
              "    if True:\n",
-             ["NothingLostTest.test_losing_most_files_at_once_is_not_committed_without_"
+             ["CommitGuardTest.test_losing_most_files_at_once_is_not_committed_without_"
               "confirmation",
               "OperatingTest.test_status_shows_peers_local_changes_and_what_needs_attention"]),
     Mutation("host key not pinned (any key accepted)",
@@ -6088,7 +6102,7 @@ MUTATIONS = [
              "sides[earlier])]\n",
              "    return [(path, kept)]\n",
              ["DeterministicMergeTest.test_a_real_collision_keeps_both_versions_whoever_merges",
-              "NothingLostTest.test_collisions_on_odd_file_names_keep_both_versions",
+              "CollisionTest.test_collisions_on_odd_file_names_keep_both_versions",
               "PushedSettingsTest", "ConcurrentEditTest",
               "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
     Mutation("merges judge a file by the merge base alone (no side's story wins)",
@@ -6104,12 +6118,12 @@ MUTATIONS = [
              '"merge-file", "-p", "-q", *files,',
              '"merge-file", "-p", "-q", "--union", *files,',
              ["PushedSettingsTest",
-              "NothingLostTest.test_local_config_and_attributes_do_not_change_the_merge"]),
+              "MergeFoldTest.test_local_config_and_attributes_do_not_change_the_merge"]),
     Mutation("merges read the host's git config (commit encoding)",
              'MERGE_CONFIG = ["-c", "i18n.commitEncoding=UTF-8"]\n',
              "MERGE_CONFIG = []\n",
              ["PushedSettingsTest",
-              "NothingLostTest.test_local_config_and_attributes_do_not_change_the_merge"]),
+              "MergeFoldTest.test_local_config_and_attributes_do_not_change_the_merge"]),
     Mutation("a push with nothing new connects anyway",
              "        if oid in known:\n            return None\n        failure = open_",
              "        failure = open_",
@@ -6215,7 +6229,7 @@ CLASS_SECONDS = {"WatchTest": 59, "UnreachablePeerTest": 55, "OperatingTest": 50
                  "MonitoringTest": 25, "SelfHealTest": 21, "DeterministicMergeTest": 15,
                  "PowerCutTest": 14, "PeerKeyRestrictionTest": 13,
                  "ForcedCommandFuzzTest": 11, "MembershipChangeTest": 11,
-                 "NothingLostTest": 10, "SeedUsageTest": 9}
+                 "CheckoutTest": 4, "CommitGuardTest": 4, "SeedUsageTest": 9}
 CLASS_SECONDS_ELSE = 4
 
 

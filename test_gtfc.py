@@ -2402,7 +2402,15 @@ class MetadataTest(TwoClonesTestCase):
         os.symlink(outside, os.path.join(self.a.path, "evil"))
         for meta in ("_evil/_shadow", "_../_outside/_shadow", "_.git/_config", "_evil/="):
             self.make(self.a, f".gtfc/meta/{meta}", 0o644, text="0666 root:root\n")
-        self.sync(self.a, self.b)
+        # Committed and sent as a hostile peer would, with plain git: gtfc's own
+        # commit on alpha would rewrite these records from what it finds there (and
+        # so drop them: this test once passed without reaching apply_one at all).
+        git(self.a.path, "add", "-A")
+        git(self.a.path, "commit", "-q", "-m", "hostile")
+        self.deliver(((self.b, (self.a,)),))
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.b)
+        self.assertIn(".gtfc/meta/_evil/_shadow", git(self.b.path, "ls-files", ".gtfc/meta"))
         self.assertEqual(oct(self.mode(self.b, "evil/shadow")), "0o600")     # outside
         self.assertEqual(oct(stat.S_IMODE(os.stat(outside).st_mode)), "0o755")
         self.assertNotEqual(self.mode(self.b, ".git/config"), 0o666)

@@ -5726,12 +5726,16 @@ def read_whole(repo: Repo, commit: str, rel: str) -> None:
     stays would sync as a delete."""
     listed = repo.git("ls-tree", "-r", "-z", commit, "--", rel,
                       env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-    blobs = [entry.split(b"\t", 1)[0].split()[2] for entry in listed.split(b"\0") if entry]
-    found = repo.git("cat-file", "--batch", input=b"".join(b + b"\n" for b in blobs)).stdout
-    if b" missing\n" in found:
+    blobs = b"".join(entry.split(b"\t", 1)[0].split()[2] + b"\n"
+                     for entry in listed.split(b"\0") if entry)
+    found = repo.git("cat-file", "--batch-check", input=blobs).stdout
+    # Each file read to the end, and dropped: a big folder must not fill memory.
+    read = subprocess.run(["git", "-C", repo.path, "cat-file", "--batch"], input=blobs,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if b" missing\n" in found or read.returncode:
         suspect_damage(repo)
         raise RepoDamaged(f"{rel} at {short(commit)} cannot be read: the repo is damaged "
-                          "(an object is missing or empty) — gtfc repairs it from its peers "
+                          "(an object is missing or damaged) — gtfc repairs it from its peers "
                           "at its next round (or now: gtfc-pull); then try again")
 
 

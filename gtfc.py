@@ -662,13 +662,12 @@ class Repo(GitFiles):
             proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
                        umask=umask)
         if check and proc.returncode != 0:
+            failed = (f"`git {' '.join(args[:2])} …` failed in {self.path}: "
+                      f"{last_line(proc.stderr)}")
             if DAMAGE_SIGNS.search(proc.stderr):
                 suspect_damage(self)            # whoever runs the next round checks all
-                raise RepoDamaged(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                                  f"{last_line(proc.stderr)}: the repo is damaged"
-                                  f"{DAMAGE_HINT}")
-            raise GtfcError(f"`git {' '.join(args[:2])} …` failed in {self.path}: "
-                            f"{last_line(proc.stderr)}{disk_full_hint(proc.stderr)}")
+                raise RepoDamaged(f"{failed}: the repo is damaged{DAMAGE_HINT}")
+            raise GtfcError(failed + disk_full_hint(proc.stderr))
         return proc
 
     def remove_stale_lock(self, stderr: bytes) -> bool:
@@ -1470,21 +1469,17 @@ class WatchLimit(GtfcError):
     """The kernel's inotify limits: open_watcher and RepoWatch then poll instead."""
 
 
-def _as_number(text):
-    return int(text) if text.isdigit() else float("inf")
-
-
 def _os_error(op, err, root=""):
     """The one place errno values are interpreted: resource limits become an
     actionable GtfcError, anything else a plain OSError (FileNotFoundError etc.)."""
     if op == "inotify_add_watch" and err == errno.ENOSPC:
         # A user namespace (a container) may set a lower limit of its own.
-        limit = min((f"{n} = {_read_sysctl(n)}" for n in ("fs.inotify.max_user_watches",
-                                                          "user.max_inotify_watches")),
-                    key=lambda text: _as_number(text.split(" = ")[1]))
-        return WatchLimit(f"inotify watch limit reached ({limit}) — polling instead, which "
-                          "walks the whole tree every second: raise it (sysctl "
-                          f"{limit.split(' = ')[0]}=524288) and restart gtfc-watch")
+        limits = {n: _read_sysctl(n) for n in ("fs.inotify.max_user_watches",
+                                               "user.max_inotify_watches")}
+        name = min(limits, key=lambda n: int(limits[n]) if limits[n].isdigit() else 1 << 62)
+        return WatchLimit(f"inotify watch limit reached ({name} = {limits[name]}) — polling "
+                          "instead, which walks the whole tree every second: raise it "
+                          f"(sysctl {name}=524288) and restart gtfc-watch")
     if op == "inotify_init1" and err == errno.EMFILE:
         limit = _read_sysctl("fs.inotify.max_user_instances")
         return WatchLimit(f"too many inotify instances (fs.inotify.max_user_instances = {limit})"
@@ -4604,14 +4599,17 @@ def index_damage(repo: Repo) -> Optional[str]:
 
 
 def head_damage(repo: Repo) -> Optional[str]:
-    branch = current_branch(repo)
-    if branch and repo.head_if_any() is None and (
-            os.path.exists(os.path.join(repo.git_dir, branch)) or reflog(repo, branch)):
-        return f"the branch ref {branch} is damaged"
-    proc = repo.git("ls-tree", "HEAD", check=False) if repo.head_if_any() else None
-    if proc and proc.returncode:
-        return f"HEAD cannot be read ({last_line(proc.stderr)})"
-    return None
+    head, branch = repo.head_if_any(), current_branch(repo)
+    if head is None:
+        if branch and (os.path.exists(os.path.join(repo.git_dir, branch)) or
+                       reflog(repo, branch)):
+            return f"the branch ref {branch} is damaged"
+        return None                     # a bootstrap that stopped before its first commit
+    tree = repo.loose_tree_of(head)
+    if tree and repo.loose_tree(tree) is not None:
+        return None                     # read here, without a git process: fresh and whole
+    proc = repo.git("ls-tree", head, check=False)
+    return f"HEAD cannot be read ({last_line(proc.stderr)})" if proc.returncode else None
 
 
 def current_branch(repo: Repo) -> Optional[str]:
@@ -4658,10 +4656,11 @@ def heal(repo: Repo, why: str) -> None:
     warn(f"{why.replace(DAMAGE_HINT, '')}: repairing it from its peers")
     aside = os.path.join(repo.state_dir, "damaged-parts", time.strftime("%Y%m%d-%H%M%S"))
     done = set_aside_bad_objects(repo, aside) + set_aside_broken_refs(repo, aside)
-    members = heal_peers(repo)
-    answered = [p.name for p in members if not fetch_from_peer(repo, p, whole=True)]
-    if members and not answered:        # what is missing may well come back later
-        cannot_heal(repo, why, "no peer answered: gtfc tries again each round")
+    failures = {p.name: fetch_from_peer(repo, p, whole=True) for p in heal_peers(repo)}
+    answered = [name for name, failure in failures.items() if not failure]
+    if failures and not answered:       # what is missing may well come back later
+        cannot_heal(repo, why, f"no peer answered: {next(iter(failures.values()))}; "
+                    "gtfc tries again each round")
     if answered:
         done.append(f"fetched the whole history again from {', '.join(answered)}")
     done += repair_head(repo) + drop_incomplete_refs(repo)
@@ -5726,8 +5725,8 @@ def read_whole(repo: Repo, commit: str, rel: str) -> None:
     stays would sync as a delete."""
     listed = repo.git("ls-tree", "-r", "-z", commit, "--", rel,
                       env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
-    blobs = b"".join(entry.split(b"\t", 1)[0].split()[2] + b"\n"
-                     for entry in listed.split(b"\0") if entry)
+    fields = [entry.split(b"\t", 1)[0].split() for entry in listed.split(b"\0") if entry]
+    blobs = b"".join(oid + b"\n" for _, kind, oid in fields if kind == b"blob")
     found = repo.git("cat-file", "--batch-check", input=blobs).stdout
     # Each file read to the end, and dropped: a big folder must not fill memory.
     read = subprocess.run(["git", "-C", repo.path, "cat-file", "--batch"], input=blobs,

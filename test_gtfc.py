@@ -12,7 +12,7 @@ directory R (under /var/tmp, because every host gets its own /tmp) are bind-moun
     R/hosts/NAME/hosts    -> /etc/hosts   (every cluster name -> its address)
 
 and the hostname is NAME.  Each host runs its own `sshd -D` on 127.0.X.11, .12, ...
-(X from the test run's pid, or GTFC_TEST_NET=127.0.X)
+(X from the test run's pid, or GTFC_TEST_NET=127.0.X; a whole run's second process uses X+1)
 port 22 (logging to R/hosts/NAME/sshd.log); its ssh client binds outgoing
 connections to the host's own address (BindAddress), so a host can be cut off with
 iptables (`Cluster.partition`).  The same Unix user, gtfcuser, exists on every host,
@@ -42,6 +42,7 @@ Running
     python3 test_gtfc.py ClusterSmokeTest   # some tests, by unittest name
     GTFC_KEEP=1 python3 test_gtfc.py ...    # keep R (homes, logs) for debugging
     GTFC_PY=/tmp/m/gtfc.py python3 ...      # test another copy of gtfc.py
+    GTFC_SLOWEST=10 python3 test_gtfc.py    # also name the ten slowest tests at the end
     python3 test_gtfc.py --mutate           # which tests catch which broken promise
 
 The last line on stdout is "N passed, M failed[, K skipped]".  Without root (or

@@ -120,11 +120,13 @@ NODES_DIR = ".gtfc/nodes"
 # The merge rule this gtfc runs (see merge_trees), announced by each node in
 # RULES_DIR/<node>: nodes with different rules would merge the same commits
 # differently and never agree.  Rule 1: gtfc before merges settled each path by
-# its own history (it announced nothing).
-MERGE_RULE = 3
+# its own history (it announced nothing).  Rule 4: a conflict copy of a version
+# older than the merge's sides is named for their parting (the merge bases), not
+# for a walk of older history, which a host past its history horizon lacks.
+MERGE_RULE = 4
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
-INBOX = "refs/gtfc/in/"        # written by peers' pushes: what each peer sent us
+INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
 HAS = "refs/gtfc/has/"         # written by us: a commit we know each peer has
 MERGE_IDENTITY = ("gtfc", "gtfc@gtfc")
 CONNECT_TIMEOUT = 5            # seconds for TCP connect + ssh banner
@@ -2078,6 +2080,7 @@ class RepoWatch:
         self.links: Dict[str, PeerLink] = {}
         self.mutex = threading.Lock()
         self.attention = Attention(repo)
+        self.upkeep: Optional[threading.Thread] = None
 
     def log(self, message: str, level: int = Log.EVENT) -> None:
         LOG(f"{os.path.basename(self.repo.path)}: {message}", level)
@@ -2193,14 +2196,21 @@ class RepoWatch:
             quiet = SETTLED if self.watcher.settled() else DEBOUNCE
             due = first and (now - last >= quiet or now - first >= DEBOUNCE_CAP)
             if not (first or senders) and now - last_upkeep >= self.pull_interval:
-                last_upkeep = now                   # quiet for a while: git's upkeep
-                housekeep(self.repo)
+                last_upkeep = now                   # quiet for a while: upkeep
+                self.housekeep()
                 self.attention.check()
             if senders or due:          # a peer pushed (merge it now), or a burst ended
                 if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()
                 if due:
                     first = last = None
+
+    def housekeep(self) -> None:
+        """housekeep in a thread of its own: a repack must not hold up a change."""
+        if not (self.upkeep and self.upkeep.is_alive()):
+            self.upkeep = threading.Thread(target=self.guarded, daemon=True,
+                                           args=(lambda: housekeep(self.repo),))
+            self.upkeep.start()
 
     def guarded(self, step) -> bool:
         """A failed round is logged and retried later; it never stops the watcher."""
@@ -2906,8 +2916,9 @@ PACK_LOCK = threading.Lock()
 
 
 def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str]:
-    """Fetch the peer's head into HAS<peer>; whole: every object of its history,
-    whatever we seem to have (see heal)."""
+    """Fetch the peer's head into its inbox ref (its own head as last seen, which
+    the history horizon asks for when the peer cannot push to us); whole: every
+    object of its history, whatever we seem to have (see heal)."""
     if whole and git_version()[0] < (2, 36):
         return f"{peer.name}: git 2.36 or later is needed to fetch a whole history again"
     failure = open_connection(repo, peer)
@@ -2917,7 +2928,7 @@ def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str
     # refs' locks; housekeep runs it when nothing else does.
     proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                     "--no-auto-maintenance",
-                    *(["--refetch"] if whole else []), peer_url(peer), f"+HEAD:{HAS}{peer.name}")
+                    *(["--refetch"] if whole else []), peer_url(peer), f"+HEAD:{INBOX}{peer.name}")
     if proc.returncode:
         return explain_ssh_failure(peer.name, proc.stderr)
     note_contact(repo, peer.name, "pulled")
@@ -3008,9 +3019,14 @@ def pull_repo(repo: Repo, sent_to: Optional[List[str]] = None) -> Dict[str, str]
 
 
 def housekeep(repo: Repo) -> None:
-    """git's own upkeep (packing loose objects), which gtfc keeps off the path of a
-    change: the watcher runs it when idle, pull and gtfc-shell's merges after."""
+    """git's own upkeep (packing loose objects) and the history horizon
+    (keep_history), which gtfc keeps off the path of a change: the watcher runs it
+    when idle, in a thread of its own; pull and gtfc-shell's merges after their work."""
     repo.git("maintenance", "run", "--auto", "--quiet", check=False)
+    try:
+        keep_history(repo)
+    except GtfcError as e:
+        warn(f"{repo.path}: history upkeep: {e}")
 
 
 
@@ -3778,14 +3794,14 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        settled.update(settle_path(repo, path, ours, theirs, stories, sides,
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases,
                                    bases_hold.get(path)))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
-                                                                    sides))
+                                                                    bases))
 
 
 def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
-                           stories: Tuple[Story, Story], sides: Tuple[str, str]
+                           stories: Tuple[Story, Story], bases: List[str]
                            ) -> Dict[bytes, Version]:
     """A file (or symlink) kept where the merge also keeps a folder of that name
     goes beside it as a conflict copy.  Only changed paths can meet so: a side
@@ -3795,7 +3811,7 @@ def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
     for path in sorted(p for p, v in settled.items() if v and p in folders):
         version = settled[path]
         side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
-        name, _ = copy_of(repo, path, version, stories[side], sides[side])
+        name, _ = copy_of(repo, path, version, stories[side], bases)
         settled[path], settled[name] = None, version
     return settled
 
@@ -3932,7 +3948,7 @@ def loose_version(repo: Repo, tree: str, path: bytes) -> Version:
 
 
 def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
-                stories: Tuple[Story, Story], sides: Tuple[str, str],
+                stories: Tuple[Story, Story], bases: List[str],
                 base: Optional[Version]) -> List[Tuple[bytes, Version]]:
     """[(path, version)] for path in the merge; a collision keeps both versions: the
     one made later under the name — when it was made, not when a merge carried it —
@@ -3944,7 +3960,7 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if meta_target(path):                   # metadata: the later change, no copy
         return [(path, kept)]
     return [(path, kept),
-            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], sides[earlier])]
+            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], bases)]
 
 
 def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Story, Story],
@@ -3961,11 +3977,15 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
 
 
 def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,
-            side: str) -> Tuple[bytes, Version]:
-    """The conflict copy of path's version: named for the node that made it, when."""
+            bases: List[str]) -> Tuple[bytes, Version]:
+    """The conflict copy of path's version: named for the node that made it, when.
+    A version from before the sides parted is named for their parting (the newest
+    merge base): who made it is in history behind the bases, which no merge reads
+    — a host past its history horizon may not have it."""
     when, who = made_by.made.get((path, version), NOBODY)
-    if not when:                        # it came from before the sides parted
-        who, when = last_change(repo, side, path)
+    if not when:
+        when = max(map(int, repo.out("show", "-s", "--format=%ct", *bases).split()),
+                   default=0) if bases else 0
     if not NODE_NAME_RE.fullmatch(who) or who == MERGE_IDENTITY[0]:
         who = "unknown"
     name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
@@ -4077,20 +4097,6 @@ def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
     stem, ext = os.path.splitext(path)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(when))
     return f"{stem}{COPY_MARK}{node}-{stamp}-{blob[:8]}{ext}"
-
-
-def last_change(repo: Repo, commit: str, path: bytes) -> Tuple[str, int]:
-    """(node, time) of the last non-merge commit that changed path in commit's
-    history: the node whose version this is, not the merge that carried it."""
-    def last(*only: str) -> str:
-        return repo.out("--literal-pathspecs", "rev-list", "-1", *only,
-                        "--no-commit-header", "--format=%an %ct", commit, "--",
-                        os.fsdecode(path), env=MERGE_ENV)
-    # A path only merges wrote (a conflict copy) is dated by the merge that made it.
-    line = last("--no-merges") or last()
-    who, _, when = line.rpartition(" ")
-    return (who if NODE_NAME_RE.fullmatch(who) and who != MERGE_IDENTITY[0] else "unknown"), \
-        int(when or 0)
 
 
 def folders_of(path: bytes) -> List[bytes]:
@@ -4784,6 +4790,248 @@ def drop_incomplete_refs(repo: Repo) -> List[str]:
     return [f"dropped {', '.join(dropped)}"] if dropped else []
 
 
+# History horizon: bounded history, forget and purge ##########################
+# A host keeps history back to its horizon: a commit whose ancestors it drops
+# (git's .git/shallow names it; expired reflogs and git's pruning do the rest).
+# What moves it are synced files in .gtfc/history/: `keep` (how long history is
+# kept), forget-* (drop what is older than a date) and purge-* (drop history up to
+# a commit that deleted a path).  Each host picks its own horizon from them and
+# from what it knows: no host waits for the others to agree on a commit.  That is
+# safe because a merge reads only the commits since its sides parted and their
+# merge bases, never history behind them (see copy_of), so a host that dropped
+# history merges exactly as one that kept it, as long as its horizon is
+#   * a cut of all it may ever merge: every commit that its head and its peers'
+#     refs reach is an ancestor or a descendant of the horizon, and
+#   * in every member's own head as last seen (its push to us, or our fetch from
+#     it): a member's later commits descend from that head, so they stay on the
+#     near side of the cut.  A member not heard from since holds the horizon back.
+# Entry: keep_history, from housekeep (the watcher when idle, gtfc-pull) and from
+# gtfc forget and purge.  In: .gtfc/history/ in HEAD, HEAD and the peers' refs.
+# Out: .git/shallow naming the new horizon, reflogs without what it dropped, and
+# the objects nothing reaches any more pruned.
+
+HISTORY_DIR = ".gtfc/history"
+DURATION_RE = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?|h|hours?)\s*$", re.I)
+# Objects that nothing reaches are pruned only this old: a push or fetch writes
+# its objects a moment before the ref that reaches them (git's own gc waits two
+# weeks; gtfc's transfers take seconds).  A purge removes its blobs at once.
+# gtfc.pruneAfter (local git config, git's date syntax) overrides it.
+PRUNE_AFTER = "1.hour.ago"
+
+
+class HistoryWish(NamedTuple):
+    """What .gtfc/history asks of every host: no history older than the time
+    before (None: keep it), and none up to each of purges ({the commit that
+    deleted a path: that path})."""
+    before: Optional[int]
+    purges: Dict[str, str]
+
+
+def parse_duration(text: str) -> int:
+    """ "180 days", "26w", "12 hours" -> seconds; ValueError for anything else."""
+    found = DURATION_RE.match(text)
+    if not found or int(found[1]) == 0:
+        raise ValueError(f"{text.strip()!r} is not a duration like '180 days', '26 weeks' "
+                         "or '12 hours'")
+    return int(found[1]) * {"d": 86400, "w": 7 * 86400, "h": 3600}[found[2][0].lower()]
+
+
+def history_wish(repo: Repo, commit: str = "HEAD", now: Optional[float] = None) -> HistoryWish:
+    """The wish .gtfc/history states in commit.  A file gtfc cannot read is passed
+    over with a warning: it must not drop history nobody asked to drop."""
+    listing = repo.git("ls-tree", "-z", commit, HISTORY_DIR + "/").stdout
+    files = [(os.path.basename(os.fsdecode(path)), meta.split()[2].decode())
+             for meta, path in (e.split(b"\t", 1) for e in listing.split(b"\0") if e)
+             if meta.split()[1] == b"blob"]
+    befores, purges = [], {}
+    texts = blob_texts(repo, [oid for _, oid in files])
+    for (name, _), text in zip(files, (t.decode(errors="replace").strip() for t in texts)):
+        try:
+            if name == "keep":
+                befores.append(int((now or time.time()) - parse_duration(text)))
+            elif name.startswith("forget-"):
+                word, when = (text.split() + ["", ""])[:2]
+                if word != "before" or not when.isdigit():
+                    raise ValueError(f"it says {text[:40]!r}, not 'before SECONDS'")
+                befores.append(int(when))
+            elif name.startswith("purge-") and OID_RE.fullmatch(name[len("purge-"):]):
+                purges[name[len("purge-"):]] = text
+        except ValueError as e:
+            warn(f"{repo.path}: {HISTORY_DIR}/{name} drops no history: {e} — see "
+                 "gtfc forget --help")
+    return HistoryWish(max(befores) if befores else None, purges)
+
+
+def blob_texts(repo: Repo, blobs: List[str]) -> List[bytes]:
+    """The contents of blobs, from one git process."""
+    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in blobs).encode()
+                   ).stdout if blobs else b""
+    texts = []
+    for _ in blobs:
+        header, _, out = out.partition(b"\n")
+        size = int(header.split()[2])
+        texts.append(out[:size])
+        out = out[size + 1:]
+    return texts
+
+
+def current_horizon(repo: Repo) -> Optional[str]:
+    """The commit history starts at here (None: all history is here)."""
+    with contextlib.suppress(FileNotFoundError):
+        with open(os.path.join(repo.git_dir, "shallow")) as f:
+            found = f.read().split()
+        return found[0] if len(found) == 1 else (found[-1] if found else None)
+    return None
+
+
+class Horizon(NamedTuple):
+    """find_horizon's answer: the commit to move the horizon to (None: it stays),
+    and the members that hold it back (it would move further without them)."""
+    commit: Optional[str]
+    held_by: List[str]
+
+
+def find_horizon(repo: Repo, wish: HistoryWish, members: Optional[List[str]] = None
+                 ) -> Horizon:
+    """Where wish moves the horizon (see the section's head), and who holds it back."""
+    members = [p.name for p in peers(repo)] if members is None else members
+    heads = repo.refs(INBOX)
+    unheard = sorted(m for m in members if m not in heads)
+    tips = {repo.head(), *heads.values(), *repo.refs(HAS).values()}
+    picked = None if unheard else pick_cut(repo, tips, wish)
+    ideal = pick_cut(repo, {repo.head()}, wish)
+    if ideal in (None, picked):
+        return Horizon(picked, [])
+    return Horizon(picked, unheard or [m for m in members if not is_ancestor(
+        repo, ideal, heads[m])])
+
+
+def is_ancestor(repo: Repo, old: str, new: str) -> bool:
+    return repo.git("merge-base", "--is-ancestor", old, new, check=False).returncode == 0
+
+
+def pick_cut(repo: Repo, tips: set, wish: HistoryWish) -> Optional[str]:
+    """The newest cut of what tips reach that was made before wish.before, or, if
+    newer, the oldest cut that holds every purge's delete; None if that is where
+    history starts now.  In git's topological order (children first) a commit is
+    a cut when every tip and every parent named so far is listed: then all listed
+    before it descend from it, and all after are its ancestors.  One walk."""
+    if wish.before is None and not wish.purges:
+        return None
+    listing = repo.out("rev-list", "--topo-order", "--no-commit-header",
+                       "--format=%H %P|%ct", *sorted(tips)).splitlines()
+    waiting, seen = set(tips), set()        # tips and parents not listed yet
+    purges = set(wish.purges)
+    picked = by_purge = None
+    parents_of: Dict[str, List[str]] = {}
+    for line in listing:
+        ids, when = line.split("|")
+        commit, *parents = ids.split()
+        parents_of[commit] = parents
+        waiting.discard(commit)
+        if not waiting:                     # a cut
+            holds_deletes = not purges & seen    # each is this commit or older
+            if wish.before is not None and int(when) <= wish.before:
+                picked = commit if holds_deletes or by_purge is None else by_purge
+                break
+            if purges and holds_deletes:
+                by_purge = commit
+        seen.add(commit)
+        waiting.update(parents)
+    picked = picked or by_purge
+    # Not where history starts already (the horizon, or the first commit).
+    return picked if picked and parents_of[picked] else None
+
+
+def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
+    """Move the horizon as far as .gtfc/history asks and it is safe to (see the
+    section's head); then prune what nothing reaches.  Never backwards: a cut is
+    made only below a descendant of the horizon there is."""
+    wish = history_wish(repo)
+    found = find_horizon(repo, wish, members)
+    if found.commit:
+        purged = purged_blobs(repo, wish, found.commit)
+        if cut_history(repo, found.commit):
+            LOG(f"{os.path.basename(repo.path)}: history now starts at "
+                f"{short(found.commit)} ({commit_date(repo, found.commit)})")
+            prune_history(repo, purged)
+    return found
+
+
+def commit_date(repo: Repo, commit: str) -> str:
+    return repo.out("show", "-s", "--format=%ci", commit)
+
+
+def cut_history(repo: Repo, commit: str) -> bool:
+    """Make commit the first one this host keeps: written to .git/shallow under
+    git's own lock (shallow.lock), and only if it descends from where history
+    starts now (two gtfc processes may cut at once).  Reflog entries of commits
+    it drops go too, or they would keep them.  False: another git held the lock."""
+    path = os.path.join(repo.git_dir, "shallow")
+    lock = path + ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            if not repo.remove_lock_if_stale(lock):
+                return False
+    else:
+        return False
+    try:
+        now = current_horizon(repo)
+        if now == commit or now and not is_ancestor(repo, now, commit):
+            return False
+        os.write(fd, f"{commit}\n".encode())
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(lock, path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+    # A commit-graph names the dropped parents (git ignores it here, fsck does not).
+    import shutil                       # see "Imported where used"
+    graph = os.path.join(repo.git_dir, "objects", "info", "commit-graph")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(graph)
+    shutil.rmtree(graph + "s", ignore_errors=True)
+    repo.git("reflog", "expire", "--expire-unreachable=now", "--all")
+    return True
+
+
+def purged_blobs(repo: Repo, wish: HistoryWish, cut: str) -> set:
+    """Every version (blob) that the paths of the purges a cut at commit fulfils
+    had, and their conflict copies had, in the history the cut drops."""
+    paths = [path for delete, path in wish.purges.items() if is_ancestor(repo, delete, cut)]
+    if not paths:
+        return set()
+    specs = []
+    for path in paths:
+        stem, ext = os.path.splitext(path)
+        specs += [":(literal)" + path, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" +
+                  glob_escape(ext)]
+    raw = repo.out("log", "-m", "--raw", "--no-abbrev", "--format=", cut, "--", *specs)
+    return {oid for line in raw.splitlines() if line.startswith(":")
+            for oid in line.split()[2:4] if set(oid) != {"0"}}
+
+
+def prune_history(repo: Repo, purged: set = frozenset()) -> None:
+    """Drop the objects nothing reaches: packed ones at once, loose ones once
+    PRUNE_AFTER old (see there); purged blobs nothing reaches go at once."""
+    after = repo.setting("pruneAfter") or PRUNE_AFTER
+    repo.git("repack", "-d", "-A", "-q", f"--unpack-unreachable={after}")
+    repo.git("prune", f"--expire={after}")
+    if not purged:
+        return
+    reachable = repo.out("rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
+    for oid in purged - {line.split()[0] for line in reachable.splitlines()}:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(repo.git_dir, "objects", oid[:2], oid[2:]))
+
+
 # Operating: status, history, restore #########################################
 
 def ago(seconds: Optional[float]) -> str:
@@ -4894,6 +5142,7 @@ def repo_status(repo: Repo) -> dict:
         unapplied = {}
     disk = os.statvfs(repo.path)
     status = {"disk_free": disk.f_bavail * disk.f_frsize, "history_bytes": history_bytes(repo),
+              "history": history_facts(repo),
               "read_only": bool(disk.f_flag & os.ST_RDONLY),
               "merge_rules_differ": other_merge_rules(repo, head), "repo": repo.path,
               "node": repo.node, "head": head, "metadata": metadata_kept(repo),
@@ -4918,6 +5167,19 @@ def history_bytes(repo: Repo) -> int:
             with contextlib.suppress(FileNotFoundError):     # packed away meanwhile
                 total += os.lstat(os.path.join(folder, name)).st_size
     return total
+
+
+def history_facts(repo: Repo) -> dict:
+    """Where history starts here, what .gtfc/history asks, and who holds it back."""
+    start = current_horizon(repo)
+    wish = history_wish(repo)
+    found = find_horizon(repo, wish) if wish.before or wish.purges else Horizon(None, [])
+    # A purge is done here once its delete is where history starts, or behind it.
+    pending = [path for delete, path in sorted(wish.purges.items())
+               if delete != start and is_ancestor(repo, delete, "HEAD")]
+    return {"starts": start, "starts_time": int(repo.out("show", "-s", "--format=%ct", start))
+            if start else None, "forget_before": wish.before, "held_by": found.held_by,
+            "purges_pending": pending}
 
 
 def status_or_error(repo: Repo) -> dict:
@@ -4962,10 +5224,18 @@ def attention(status: dict) -> List[str]:
     for name, rule in sorted(status["merge_rules_differ"].items()):
         needs.append(f"{name} runs merge rule {rule}, this node {MERGE_RULE}: merges are held "
                      "back until every host runs the same gtfc (upgrade it)")
+    held = status["history"]["held_by"]
+    for path in status["history"]["purges_pending"]:
+        needs.append(f"the purge of {path} is not finished on this host" +
+                     (f": waiting for {', '.join(held)} (gtfc status there)" if held else ""))
     for name, why in sorted(status["invalid_records"].items()):
         needs.append(f"membership record {NODES_DIR}/{name} is ignored ({why}): that node "
                      f"gets and gives no changes — fix it, or gtfc restore {NODES_DIR}/{name}")
     return needs
+
+
+def stamp_text(when: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
 
 
 def counted(n: int, thing: str) -> str:
@@ -4986,6 +5256,14 @@ def print_status(status: dict) -> None:
     info(f"{status['repo']}: node {status['node']} at {short(status['head'])}, " +
          (f"gtfc-watch running (pid {pid})" if pid else "no gtfc-watch running") +
          f"; history {size_text(status['history_bytes'])}")
+    history = status["history"]
+    if history["starts"]:
+        info(f"  history starts {stamp_text(history['starts_time'])} at "
+             f"{short(history['starts'])}: older history was forgotten ({HISTORY_DIR})")
+    if history["held_by"]:
+        info(f"  history is kept longer than {HISTORY_DIR} asks, until "
+             f"{', '.join(history['held_by'])} {'is' if len(history['held_by']) == 1 else 'are'}"
+             " heard from again (or removed: gtfc remove NODE)")
     for p in status["peers"]:
         if p["reachable"]:
             if p["they_lack"] == 0 and p["we_lack"] == 0:
@@ -5038,8 +5316,10 @@ def history(repo: Repo, rel: str, number: int, *log_args: str):
     stem, ext = os.path.splitext(rel)
     paths = [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" +
              glob_escape(ext)] if rel else ["."]
+    start = current_horizon(repo)       # its diff is unknown: it would list every file
     out = repo.git("log", *log_args, "--full-history", "-z", f"-n{number}",
-                   "--name-status", "--no-renames", "--format=%x01%h %at %an", "--",
+                   "--name-status", "--no-renames", "--format=%x01%h %at %an",
+                   *(["HEAD", "^" + start] if start else []), "--",
                    *paths).stdout.decode(errors="replace")
     entries = []
     for record in filter(None, out.split("\x01")):
@@ -5066,7 +5346,7 @@ def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
             commit = repo.out("rev-list", "-1", f"--before={at}", "HEAD", check=False)
         if not commit:
             raise GtfcError(f"no version as old as {at!r} (and no such commit) — see "
-                            f"gtfc log {rel}")
+                            f"gtfc log {rel}" + forgotten_note(repo))
         return commit
     if repo.git("cat-file", "-e", f"HEAD:{rel}", check=False).returncode == 0:
         raise GtfcError(f"{rel} exists — say which version to bring back: --at '2 hours "
@@ -5076,17 +5356,26 @@ def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
         for parent in repo.out("rev-list", "--no-walk", "--parents", commit).split()[1:]:
             if repo.git("cat-file", "-e", f"{parent}:{rel}", check=False).returncode == 0:
                 return parent
-    raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log")
+    raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log"
+                    + forgotten_note(repo))
 
 
-def check_date(repo: Repo, text: str) -> None:
-    """git reads a date it cannot parse as "now": refuse that, unless it was meant."""
+def forgotten_note(repo: Repo) -> str:
+    start = current_horizon(repo)
+    return f" (history here starts {commit_date(repo, start)[:16]})" if start else ""
+
+
+def check_date(repo: Repo, text: str, option: str = "--at") -> int:
+    """The time text names in git's date syntax.  git reads a date it cannot parse
+    as "now": refuse that, unless it was meant."""
     parsed = repo.out("rev-parse", f"--before={text}")       # --max-age=… or --min-age=…
     when = int(parsed.rpartition("=")[2] or 0)
     if abs(when - time.time()) < 5 and text.strip().lower() != "now":
-        raise GtfcError(f"{text!r} is neither a commit nor a date git understands — "
-                        "e.g. --at '2 hours ago', --at '2026-11-24 09:00', or a commit "
-                        "from gtfc log")
+        raise GtfcError(f"{text!r} is " + ("neither a commit nor " if option == "--at" else
+                                           "not ") + "a date git understands — e.g. "
+                        f"{option} '2 hours ago', {option} '2026-11-24 09:00'" +
+                        (", or a commit from gtfc log" if option == "--at" else ""))
+    return when
 
 
 # Services: gtfc-watch started at boot ########################################
@@ -5685,12 +5974,16 @@ def cmd_log(args) -> int:
         if COPY_MARK in entry[4]]
     if not entries and rel:
         raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
-                        "(gtfc log with no path lists recent changes)")
+                        "(gtfc log with no path lists recent changes)" + forgotten_note(repo))
     actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
     for when, commit, node, kind, name in sorted(entries, key=lambda e: -e[0]):  # stable
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
         action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
         info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")
+    start = current_horizon(repo)
+    if start:
+        info(f"(history here starts {commit_date(repo, start)[:16]}: older history was "
+             f"forgotten, see {HISTORY_DIR}/)")
     return 0
 
 
@@ -5736,6 +6029,120 @@ def read_whole(repo: Repo, commit: str, rel: str) -> None:
         raise RepoDamaged(f"{rel} at {short(commit)} cannot be read: the repo is damaged "
                           "(an object is missing or damaged) — gtfc repairs it from its peers "
                           "at its next round (or now: gtfc-pull); then try again")
+
+
+def cmd_forget(args) -> int:
+    """Set how long every host keeps history, or drop what is older than a date."""
+    check_git_version()
+    if not (args.keep or args.before):
+        args.parser.error("say --keep DURATION or --before WHEN (gtfc status says where "
+                          "history starts)")
+    failed = False
+    for repo in find_repos(args.repo):
+        folder = os.path.join(repo.path, HISTORY_DIR)
+        if args.keep == "all":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, "keep"))
+        elif args.keep:
+            write_file_atomic(os.path.join(folder, "keep"), args.keep + "\n")
+        if args.before:
+            when = check_date(repo, args.before, "--before")
+            if when > time.time():
+                raise GtfcError(f"{args.before!r} is in the future — say which history to "
+                                "drop, e.g. --before '180 days ago'")
+            name = f"forget-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{repo.node}"
+            write_file_atomic(os.path.join(folder, name), f"before {when}\n"
+                              f"# history before {stamp_text(when)}, asked on {repo.node}\n")
+        size = history_bytes(repo)
+        failures = push_repo(repo)          # commits the setting and sends it
+        report(failures)
+        failed |= bool(failures)
+        tell_history(repo, keep_history(repo), size)
+    return 1 if failed else 0
+
+
+def tell_history(repo: Repo, found: "Horizon", size_before: int) -> None:
+    start = current_horizon(repo)
+    if start:
+        when = int(repo.out("show", "-s", "--format=%ct", start))
+        info(f"{repo.path}: history here starts {stamp_text(when)} ({short(start)}); "
+             f"history {size_text(size_before)} -> {size_text(history_bytes(repo))} "
+             f"(what was written in the last hour is pruned an hour later)")
+    else:
+        info(f"{repo.path}: all history is kept here for now")
+    if found.held_by:
+        info(f"  history is kept until {', '.join(found.held_by)} "
+             f"{'is' if len(found.held_by) == 1 else 'are'} heard from again (or removed: "
+             "gtfc remove NODE)")
+    info("  every host drops the same history once it has heard from every member "
+         "(within gtfc.pullInterval); gtfc status says where history starts")
+
+
+PURGE_WAIT = 30.0       # seconds purge waits for the peers to take the delete
+
+
+def cmd_purge(args) -> int:
+    """Remove every version of a path from every host's history: delete it, then
+    move the horizon past the delete (history before it goes too)."""
+    check_git_version()
+    repo, rel = repo_of_path(args.path)
+    if not rel or is_gtfc_own(os.fsencode(rel)):
+        raise GtfcError("name a file or folder inside the repo (not the repo, nor .gtfc)")
+    if not purge_targets(repo, rel) and not repo.out("--literal-pathspecs", "log", "-1",
+                                                     "--format=%h", "--", rel):
+        raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log")
+    if not args.yes:
+        raise GtfcError(f"purge removes every version of {rel} (and its conflict copies) "
+                        "from every host — and with them ALL history before now, on every "
+                        "host: gtfc log and restore then start here.  A host that is away "
+                        "keeps it until it is back.  Run again with --yes to do it")
+    repo.allow_mass_delete = True
+    integrate(repo)             # what is there now goes into history first
+    import shutil               # see "Imported where used"
+    for path in purge_targets(repo, rel):
+        full = os.path.join(repo.path, path)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(full)
+    integrate(repo)
+    if purge_targets(repo, rel):
+        raise GtfcError(f"{rel} was written again while it was being purged — stop what "
+                        "writes it, then run gtfc purge again")
+    write_file_atomic(os.path.join(repo.path, HISTORY_DIR, f"purge-{repo.head()}"), rel + "\n")
+    integrate(repo)
+    failures = send_head(repo)
+    deadline = time.monotonic() + PURGE_WAIT
+    while True:                 # until every member's head holds the delete
+        failures.update(for_each_peer(fetch_from_peer, repo, peers(repo)))
+        integrate(repo)
+        found = keep_history(repo)
+        done = rel not in history_facts(repo)["purges_pending"]
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    report(failures)
+    if done:
+        info(f"purged {rel} from this host, with the history before it; every host "
+             "drops it once it has heard from every member (within gtfc.pullInterval)")
+        return 0
+    info(f"{rel} is deleted and the purge sent, but not finished here: "
+         f"{', '.join(found.held_by) or 'the peers'} must be heard from first — gtfc "
+         "status says when it is done (on each host)")
+    return 1
+
+
+def purge_targets(repo: Repo, rel: str) -> List[str]:
+    """rel's files (all of them, for a folder) and its conflict copies, in HEAD."""
+    stem, ext = os.path.splitext(rel)
+    folder = os.path.dirname(rel)
+    listed = repo.git("ls-tree", "-r", "-z", "--name-only", "HEAD", "--",
+                      *([folder + "/"] if folder else []),
+                      env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    return sorted(p for p in map(os.fsdecode, filter(None, listed.split(b"\0")))
+                  if p == rel or p.startswith(rel + "/") or p.startswith(stem + COPY_MARK)
+                  and p.endswith(ext) and "/" not in p[len(stem):])
 
 
 def cmd_service(args) -> int:
@@ -5921,6 +6328,34 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("path")
     p.add_argument("--at", metavar="WHEN|COMMIT", help="a time in git's date syntax, "
                    "or a commit (default for a deleted path: its last version)")
+    p = command("forget", cmd_forget, "keep history for a while, or drop what is older "
+                "than a date, on every host", f"""examples:
+  gtfc forget --keep '180 days'            every host keeps 180 days of history
+  gtfc forget --before '2026-06-01'        drop history older than that, now
+  gtfc forget --keep all                   keep all history again (from now on)
+
+The setting syncs ({HISTORY_DIR}/); each host then drops the history behind
+the newest commit, older than the date, that every member's head has, and
+prunes it.  A member that has not been heard from holds it back (gtfc status
+names it); gtfc remove frees it.  The files as they are, and every version
+newer than the date, stay.  gtfc log and restore say where history starts.""")
+    repo_arg(p)
+    what = p.add_argument_group("what to forget (one or both)")
+    what.add_argument("--keep", metavar="DURATION", type=keep_duration,
+                      help="'180 days', '26 weeks', '48 hours', or 'all'")
+    what.add_argument("--before", metavar="WHEN", help="a date in git's syntax: "
+                      "'2026-06-01', '90 days ago'")
+    p = command("purge", cmd_purge, "remove every version of a file or folder from every "
+                "host's history (and all history before now with it)", """example:
+  gtfc purge secrets/id_rsa --yes
+
+The path and its conflict copies are deleted and the delete syncs; then each
+host drops all history up to that delete and prunes it, so the old versions
+leave its object store.  A host that is away does so when it is back.  If a
+host had edited the path meanwhile, its edit beats the delete: purge again.""")
+    p.add_argument("path")
+    p.add_argument("--yes", action="store_true", help="do it (without it, purge only "
+                   "says what it would cost)")
     p = command("service", cmd_service, "run gtfc-watch as a native service: a systemd "
                 "unit (Linux), a launchd agent (macOS), an rc.d script (FreeBSD)",
                 "examples:\n  gtfc service install          a systemd user unit per repo of yours\n"
@@ -5947,6 +6382,17 @@ def build_parser() -> "argparse.ArgumentParser":
     p.add_argument("dir")
     p.add_argument("name")
     return parser
+
+
+def keep_duration(text: str) -> str:
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        parse_duration(text)
+    except ValueError as e:
+        import argparse
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text.strip()
 
 
 def positive_int(text: str) -> int:

@@ -1531,8 +1531,6 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "beta's line\ntwo\nthree\n")   # the later edit
         with open(os.path.join(self.a.path, copy)) as f:
             self.assertEqual(f.read(), "alpha's line\ntwo\nthree\n")
-        # The copy exists only since the merge: a collision on it is dated by that.
-        self.assertEqual(gtfc.last_change(self.a, ra.new, copy.encode()), ("unknown", 2005))
 
     def criss_cross(self, alpha_first, alpha_then, beta_then):
         """Two merge bases: alpha's commit (the base holds files FILES, then alpha
@@ -2025,8 +2023,11 @@ def fuzz_full(state):
 class MergeFuzz:
     """One random history on local clones, checked against MergeModel."""
 
-    def __init__(self, seed, tmp, nodes=3, steps=40):
+    def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0):
         self.rng = random.Random(seed)
+        # History horizons (issue 15) are cut with a random generator of their own:
+        # a history with cuts is the same history as without, commit for commit.
+        self.cut_rng, self.cut_chance, self.cut_log = random.Random(-seed), cuts, []
         self.seed, self.tmp, self.steps = seed, tmp, steps
         self.clock = 10_000
         self.tokens = itertools.count(1)
@@ -2044,6 +2045,7 @@ class MergeFuzz:
         self.repos = {names[0]: first}
         for name in names[1:]:
             git(tmp, "clone", "-q", first.path, os.path.join(tmp, name))
+            git(os.path.join(tmp, name), "remote", "remove", "origin")     # as gtfc-join
             self.repos[name] = gtfc.Repo(os.path.join(tmp, name))
             gtfc.configure_repo(self.repos[name], name)
         for repo in self.repos.values():
@@ -2054,6 +2056,12 @@ class MergeFuzz:
                              for other in self.repos.values() if other is not repo)
         self.model = MergeModel({p: (s, fuzz_full(s)) for p, s in initial.items()})
         self.log = []
+        # A repo that never cuts its history and sees every node's objects: where
+        # the harness checks, on its own, that a horizon is safe.
+        self.observer = os.path.join(tmp, "observer")
+        git(tmp, "init", "-q", "--bare", self.observer)
+        with open(os.path.join(self.observer, "objects", "info", "alternates"), "w") as f:
+            f.writelines(os.path.join(r.git_dir, "objects") + "\n" for r in self.repos.values())
 
     @contextlib.contextmanager
     def at_time(self):
@@ -2198,7 +2206,50 @@ class MergeFuzz:
             else:
                 others = [n for n in names if n != node]
                 self.deliver(node, self.rng.sample(others, self.rng.randint(1, len(others))))
-        return self.settle()
+            if self.cut_rng.random() < self.cut_chance:
+                self.cut(self.cut_rng.choice(names))
+        return self.cut_log + self.settle()
+
+    # -- history horizons -----------------------------------------------------
+
+    def cut(self, node):
+        """Drop node's history behind the newest commit gtfc's find_horizon allows
+        (or, for a gtfc without one, the newest the harness finds safe), as a
+        shallow file: the objects stay (every node sees all), but git's walks,
+        and so gtfc's merges, stop there.  Every merge must come out the same."""
+        repo = self.repos[node]
+        members = [n for n in self.repos if n != node]
+        if hasattr(gtfc, "find_horizon"):
+            wish = gtfc.HistoryWish(self.clock, {})
+            with contextlib.redirect_stderr(io.StringIO()):
+                commit = gtfc.find_horizon(repo, wish, members).commit
+            if commit and not self.safe_cut(node, commit):
+                self.cut_log.append(f"{node}: gtfc cut at {short(commit)}, which is not safe")
+                return
+        else:
+            commit = next((c for c in git(repo.path, "rev-list", "--first-parent", "-n50",
+                                          "HEAD").split() if self.safe_cut(node, c)), None)
+        shallow = os.path.join(repo.git_dir, "shallow")
+        if commit and git(repo.path, "rev-parse", f"{commit}^@"):    # not a first commit
+            with open(shallow, "w") as f:
+                f.write(commit + "\n")
+            self.log.append(f"{node}: history cut at {short(commit)}")
+
+    def safe_cut(self, node, commit):
+        """Is commit, seen from a repo with all history, a horizon node may take:
+        in every node's head now and in each of node's refs, and a cut of all they
+        reach (each commit they reach is its ancestor or descendant)?"""
+        refs = git(self.repos[node].path, "for-each-ref", "--format=%(objectname)",
+                   "refs/").split()
+        tips = sorted({r.head() for r in self.repos.values()} | set(refs))
+        obs = self.observer
+        if any(subprocess.run(["git", "-C", obs, "merge-base", "--is-ancestor", commit, tip]
+                              ).returncode for tip in tips):
+            return False
+        listed = [line.split() for line in
+                  git(obs, "rev-list", "--parents", *tips, "^" + commit).splitlines()]
+        inside = {c for c, *_ in listed} | {commit}
+        return all(set(parents) <= inside for _, *parents in listed)
 
     def settle(self):
         """Deliver everything everywhere until one head; then check it."""
@@ -2283,7 +2334,7 @@ class MergeFuzzTest(unittest.TestCase):
         for seed in self.SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
             try:
-                fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40)
+                fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40, cuts=0.2)
                 problems = fuzz.run()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -2291,6 +2342,25 @@ class MergeFuzzTest(unittest.TestCase):
                 failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
         self.assertEqual(failures, [], "\n".join(failures))
 
+
+    def test_histories_cut_at_horizons_merge_as_whole_ones(self):
+        """Issue 15: the same history, once with random nodes dropping history
+        behind the horizon gtfc picks (checked safe by the harness) and once
+        without, ends at the same commit."""
+        cuts = 0
+        for seed in (3, 11, 14):
+            heads = []
+            for chance in (0.0, 0.4):
+                tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+                try:
+                    fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40, cuts=chance)
+                    self.assertEqual(fuzz.run(), [], f"seed {seed}")
+                    heads.append(fuzz.repos["alpha"].head())
+                    cuts += sum("history cut" in line for line in fuzz.log)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            self.assertEqual(heads[0], heads[1], f"seed {seed}")
+        self.assertGreater(cuts, 3)         # the cuts happened
 
     def test_case2_a_merge_never_brings_back_an_exec_bit_everyone_removed(self):
         """Case 2 of the merge review, as the fuzzer found it (seed 26): beta set
@@ -2303,6 +2373,175 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(MergeFuzz(26, tmp, nodes=5, steps=56).run(), [])
 
 
+class HorizonMergeTest(unittest.TestCase):
+    """A host that dropped history behind its horizon (issue 15) merges exactly as
+    a host that kept it: no merge reads history behind the merge bases."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gtfc-horizon-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.repo = make_repo(os.path.join(self.tmp, "alpha"), "alpha")
+
+    def commit(self, who, when, files, parents):
+        """A commit by node who at when: parents' first tree with files set."""
+        env = {"GIT_INDEX_FILE": os.path.join(self.tmp, "index"),
+               "GIT_AUTHOR_NAME": who, "GIT_COMMITTER_NAME": who,
+               "GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+        path = self.repo.path
+        git(path, "read-tree", *(parents[:1] or ["--empty"]), env=env)
+        for name, text in files.items():
+            blob = git(path, "hash-object", "-w", "--stdin", input=text)
+            git(path, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=env)
+        tree = git(path, "write-tree", env=env)
+        return git(path, "commit-tree", tree, *[a for p in parents for a in ("-p", p)],
+                   "-m", f"{who} {when}", env=env)
+
+    def test_a_conflict_copy_is_named_the_same_with_history_cut(self):
+        """The copy of a version older than the merge's sides is named without a
+        walk behind the merge bases.  f was written by beta in the first commit;
+        alpha's history holds that version again through a plain (not gtfc) merge
+        that took it back, beta's holds a newer edit: they collide.  Named by
+        the last commit that changed f, the copy said beta at the first commit
+        on a host with all history, alpha at the horizon on a host without: two
+        merge commits for one merge, which nodes would trade forever."""
+        c = self.commit
+        first = c("beta", 1000, {"f": "v0\n"}, [])
+        start = c("alpha", 2000, {"g": "g1\n"}, [first])           # the horizon
+        x = c("gamma", 3000, {"f": "v5\n"}, [start])               # the merge base
+        a1 = c("alpha", 4000, {"f": "v1\n"}, [x])
+        a2 = c("alpha", 4100, {"g": "g2\n"}, [start])              # f still v0
+        ours = c("alpha", 4200, {"f": "v0\n", "g": "g2\n"}, [a1, a2])
+        theirs = c("beta", 5000, {"f": "v2\n"}, [x])
+        merged = gtfc.merge_commits(self.repo, ours, theirs)
+        files = git(self.repo.path, "ls-tree", "--name-only", merged).split()
+        self.assertEqual(len([f for f in files if f.startswith("f.conflict-")]), 1, files)
+        with open(os.path.join(self.repo.git_dir, "shallow"), "w") as f:
+            f.write(start + "\n")
+        self.repo.merge_memo.clear()
+        self.assertEqual(gtfc.merge_commits(self.repo, ours, theirs), merged)
+
+
+class HorizonTest(TwoClonesTestCase):
+    """The history horizon (issue 15) on local clones: where it may move, and what
+    moving it keeps and drops."""
+
+    def setUp(self):
+        super().setUp()
+        git(self.b.path, "remote", "remove", "origin")      # as gtfc-join leaves it
+        for repo in (self.a, self.b):
+            git(repo.path, "config", "gtfc.pruneAfter", "now")    # nothing in flight here
+
+    def versions(self, repo, first, count):
+        """count commits of f.txt, one a minute from first: their ids."""
+        return [commit_file(repo, "f.txt", f"version {n}\n", first + 60 * n)
+                for n in range(count)]
+
+    def wish(self, before):
+        return gtfc.HistoryWish(before, {})
+
+    def test_forget_keeps_the_newer_commits_as_they_are_and_prunes_the_older(self):
+        ids = self.versions(self.a, 2000, 10)
+        old_blob = git(self.a.path, "rev-parse", f"{ids[2]}:f.txt")
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        wish = self.wish(2000 + 60 * 5)             # before version 5 was written
+        found = gtfc.find_horizon(self.a, wish, ["beta"])
+        self.assertEqual((found.commit, found.held_by), (ids[5], []))
+        self.assertTrue(gtfc.cut_history(self.a, found.commit))
+        gtfc.prune_history(self.a)
+        self.assertEqual(git(self.a.path, "rev-list", "HEAD").split(), ids[:4:-1])
+        self.assertEqual(gtfc.current_horizon(self.a), ids[5])
+        self.assertNotEqual(subprocess.run(["git", "-C", self.a.path, "cat-file", "-e",
+                                            old_blob]).returncode, 0)
+        self.assertFalse(gtfc.cut_history(self.a, ids[3]), "the horizon moved back")
+        git(self.a.path, "fsck", "--connectivity-only", "--no-dangling")
+        # A host that forgot and one that did not go on merging as one.
+        x = commit_file(self.a, "g.txt", "alpha\n", 9000)
+        y = commit_file(self.b, "h.txt", "beta\n", 9001)
+        self.exchange()
+        self.assertEqual(gtfc.integrate(self.a).new, gtfc.integrate(self.b).new)
+        self.assertNotIn(x, (y,))
+
+    def test_a_member_not_heard_from_or_behind_holds_the_horizon_back(self):
+        ids = self.versions(self.a, 2000, 6)
+        wish = self.wish(10_000)
+        self.assertEqual(gtfc.find_horizon(self.a, wish, ["beta"]), (None, ["beta"]))
+        self.deliver(((self.a, (self.b,)),))        # beta's head: the first commit
+        found = gtfc.find_horizon(self.a, wish, ["beta"])
+        self.assertEqual(found, (None, ["beta"]))   # nothing newer than what beta has
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        self.assertEqual(gtfc.find_horizon(self.a, wish, ["beta"]), (ids[-1], []))
+
+    def test_the_horizon_is_a_cut_of_everything_merged(self):
+        """A commit that a concurrent line of history bypasses is no horizon: a
+        merge with that line would read behind it."""
+        x = commit_file(self.a, "f.txt", "alpha\n", 2000)
+        y = commit_file(self.b, "g.txt", "beta\n", 2001)
+        self.exchange()
+        merged = gtfc.integrate(self.a).new
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        for before in (2000, 2001, 2002):           # x and y: each is bypassed
+            found = gtfc.find_horizon(self.a, self.wish(before), ["beta"])
+            self.assertNotIn(found.commit, (x, y))
+        z = commit_file(self.a, "f.txt", "later\n", 3000)
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        self.assertEqual(gtfc.find_horizon(self.a, self.wish(2500), ["beta"]).commit, merged)
+        self.assertEqual(gtfc.find_horizon(self.a, self.wish(3000), ["beta"]).commit, z)
+
+    def test_history_settings_are_read_and_a_bad_one_drops_nothing(self):
+        folder = os.path.join(self.a.path, ".gtfc", "history")
+        os.makedirs(folder)
+        for name, text in (("keep", "10 days\n"), ("forget-1-alpha", "before 5000\n"),
+                           ("forget-2-beta", "before yesterday\n"),
+                           ("purge-" + self.base, "secret.txt\n")):
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(text)
+        commit_file(self.a, "x", "x", 2000)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            wish = gtfc.history_wish(self.a, now=10 * 86400 + 7000)
+        self.assertEqual(wish, (7000, {self.base: "secret.txt"}))
+        self.assertIn("forget-2-beta drops no history", stderr.getvalue())
+        for bad in ("0 days", "ten days", "10 months", ""):
+            with self.assertRaises(ValueError):
+                gtfc.parse_duration(bad)
+        self.assertEqual(gtfc.parse_duration("2w"), 14 * 86400)
+
+    def test_a_purge_removes_every_version_and_copy_from_the_object_store(self):
+        secret = [commit_file(self.a, "key", f"secret {n}\n", 2000 + n) for n in range(3)]
+        blobs = {git(self.a.path, "rev-parse", f"{c}:key") for c in secret}
+        copy = commit_file(self.a, "key.conflict-beta-19700101-000000-1234abcd",
+                           "secret copy\n", 2010)
+        blobs.add(git(self.a.path, "rev-parse", f"{copy}:key.conflict-beta-19700101-000000-1234abcd"))
+        commit_file(self.a, "other", "secret 1\n", 2011)     # the same bytes, kept
+        self.assertEqual(gtfc.purge_targets(self.a, "key"),
+                         ["key", "key.conflict-beta-19700101-000000-1234abcd"])
+        git(self.a.path, "rm", "-q", "key", "key.conflict-beta-19700101-000000-1234abcd")
+        git(self.a.path, "commit", "-qm", "purge", env={"GIT_COMMITTER_DATE": "@2020 +0000",
+                                                       "GIT_AUTHOR_DATE": "@2020 +0000"})
+        delete = self.a.head()
+        commit_file(self.a, ".gtfc/history/purge-" + delete, "key\n", 2021)
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        found = gtfc.keep_history(self.a, ["beta"])
+        self.assertEqual(found.commit, delete)
+        self.assertEqual(gtfc.current_horizon(self.a), delete)
+        same = git(self.a.path, "rev-parse", "HEAD:other")
+        for blob in blobs - {same}:
+            self.assertNotEqual(subprocess.run(["git", "-C", self.a.path, "cat-file", "-e",
+                                                blob]).returncode, 0, blob)
+        git(self.a.path, "cat-file", "-e", same)        # still in a kept file
+        self.assertEqual(gtfc.history_facts(self.a)["purges_pending"], [])
+
+
 def fuzz_main(args):
     """make fuzz: many seeded histories; prints each failing seed and a summary."""
     count = int(args[0]) if args else 1000
@@ -2312,7 +2551,7 @@ def fuzz_main(args):
     for seed in range(first, first + count):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         try:
-            fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40)
+            fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2)
             problems = fuzz.run()
         except Exception as e:  # noqa: BLE001 — a crash is a finding too
             problems = [f"crashed: {e!r}"]

@@ -4800,8 +4800,9 @@ def drop_incomplete_refs(repo: Repo) -> List[str]:
 # safe because a merge reads only the commits since its sides parted and their
 # merge bases, never history behind them (see copy_of), so a host that dropped
 # history merges exactly as one that kept it, as long as its horizon is
-#   * a cut of all it may ever merge: every commit that its head and its peers'
-#     refs reach is an ancestor or a descendant of the horizon, and
+#   * a cut of all it may ever merge: every commit that its head and the peers'
+#     heads reach is an ancestor or a descendant of the horizon (our own old
+#     heads, that we sent to peers, are dropped from refs/gtfc/has/ there), and
 #   * in every member's own head as last seen (its push to us, or our fetch from
 #     it): a member's later commits descend from that head, so they stay on the
 #     near side of the cut.  A member not heard from since holds the horizon back.
@@ -4897,7 +4898,7 @@ def find_horizon(repo: Repo, wish: HistoryWish, members: Optional[List[str]] = N
     members = [p.name for p in peers(repo)] if members is None else members
     heads = repo.refs(INBOX)
     unheard = sorted(m for m in members if m not in heads)
-    tips = {repo.head(), *heads.values(), *repo.refs(HAS).values()}
+    tips = {repo.head(), *heads.values()}       # (HAS: what we sent; see cut_history)
     picked = None if unheard else pick_cut(repo, tips, wish)
     ideal = pick_cut(repo, {repo.head()}, wish)
     if ideal in (None, picked):
@@ -4998,6 +4999,11 @@ def cut_history(repo: Repo, commit: str) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(graph)
     shutil.rmtree(graph + "s", ignore_errors=True)
+    # What we once sent a peer (HAS) may be behind the cut or beside it (a merge we
+    # moved on from): the peer's own head (INBOX) says it has more.
+    for name, oid in repo.refs(HAS).items():
+        if not is_ancestor(repo, commit, oid):
+            repo.git("update-ref", "-d", HAS + name, oid, check=False)
     repo.git("reflog", "expire", "--expire-unreachable=now", "--all")
     return True
 
@@ -6054,7 +6060,9 @@ def cmd_forget(args) -> int:
             write_file_atomic(os.path.join(folder, name), f"before {when}\n"
                               f"# history before {stamp_text(when)}, asked on {repo.node}\n")
         size = history_bytes(repo)
-        failures = push_repo(repo)          # commits the setting and sends it
+        # Commits the setting, sends it, and hears from every member (their heads
+        # decide how far the horizon may move), then moves it (housekeep).
+        failures = pull_repo(repo)
         report(failures)
         failed |= bool(failures)
         tell_history(repo, keep_history(repo), size)
@@ -6114,14 +6122,16 @@ def cmd_purge(args) -> int:
     integrate(repo)
     failures = send_head(repo)
     deadline = time.monotonic() + PURGE_WAIT
-    while True:                 # until every member's head holds the delete
-        failures.update(for_each_peer(fetch_from_peer, repo, peers(repo)))
+    while True:                 # until every peer that answers has taken the delete
+        unreached = for_each_peer(fetch_from_peer, repo, peers(repo))
         integrate(repo)
         found = keep_history(repo)
         done = rel not in history_facts(repo)["purges_pending"]
-        if done or time.monotonic() > deadline:
+        if done or time.monotonic() > deadline or \
+                found.held_by and set(found.held_by) <= set(unreached):
             break
         time.sleep(1.0)
+    failures.update(unreached)
     report(failures)
     if done:
         info(f"purged {rel} from this host, with the history before it; every host "

@@ -5672,6 +5672,150 @@ def blob_id(content):
 
 
 @NEEDS_CLUSTER
+class HistoryHorizonTest(ClusterTestCase):
+    """Issue 15 on real hosts: history bounded by a synced setting, a host that was
+    away keeps its edits and then drops the same history, and a purged secret
+    leaves every object store, a returning host's and a new member's too."""
+    HOSTS = ("alpha", "beta", "gamma", "delta")
+
+    def three(self, repo):
+        self.bootstrap("alpha", f"~/{repo}")
+        self.join("beta", via="alpha", repo=f"~/{repo}")
+        self.join("gamma", via="alpha", repo=f"~/{repo}")
+        return ["alpha", "beta", "gamma"]
+
+    def horizon(self, host, repo):
+        with contextlib.suppress(FileNotFoundError):
+            return self.c.read(host, f"{repo}/.git/shallow").strip()
+        return None
+
+    def has(self, host, repo, oid):
+        return self.c.run(host, ["git", "-C", repo, "cat-file", "-e", oid],
+                          check=False).returncode == 0
+
+    def git_out(self, host, repo, *args):
+        return self.c.run(host, ["git", "-C", repo, *args]).stdout.strip()
+
+    def old_versions(self, host, repo, days):
+        """state.txt rewritten once a day, `days` days ago (a range, oldest first),
+        as that host's node would have committed it: {days ago: commit}."""
+        now = int(time.time())
+        ids = {}
+        for day in days:
+            self.c.write(host, f"{repo}/state.txt", f"state {day} days ago\n")
+            stamp = f"@{now - day * 86400} +0000"
+            self.c.run(host, ["git", "-C", repo, "add", "-A"])
+            self.c.run(host, ["git", "-C", repo, "-c", f"user.name={host}", "-c",
+                              "user.email=gtfc@x", "commit", "-qm", f"state {day}"],
+                       env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+            ids[day] = self.head(host, repo)
+        return ids
+
+    def test_forget_drops_old_history_everywhere_and_a_host_away_keeps_its_edits(self):
+        c = self.c
+        hosts = self.three("hist")
+        for host in hosts:
+            c.run(host, ["git", "-C", "hist", "config", "gtfc.pruneAfter", "now"])
+        ids = self.old_versions("alpha", "hist", range(60, 20, -1))
+        self.gtfc("alpha", "push", "hist")
+        for host in ("beta", "gamma", "alpha", "beta"):    # each hears of each (watchers
+            self.gtfc(host, "pull", "hist")                # would, every pull interval)
+        self.wait_converged(hosts, "hist")
+        # gamma goes away (nothing reaches it), its user edits meanwhile, and
+        # history goes on without it.
+        c.stop_sshd("gamma")
+        try:
+            c.write("gamma", "hist/while-away.txt", "written while away\n")
+            self.sub("gamma", "integrate", "hist")          # committed there only
+            ids.update(self.old_versions("alpha", "hist", range(20, 0, -1)))
+            old_blob = self.git_out("alpha", "hist", "rev-parse", f"{ids[40]}:state.txt")
+            self.gtfc("alpha", "push", "hist", check=False)
+            # What gamma had before it went may go; what it has not seen may not.
+            r = self.sub("alpha", "forget", "--before", "10 days ago", "hist", check=False)
+            self.assertEqual(r.returncode, 1)               # gamma not reached
+            self.assertIn("kept until gamma is heard from again", r.stdout)
+            self.assertEqual(self.horizon("alpha", "hist"), ids[21])
+            st = self.sub("alpha", "status", "hist", check=False).stdout
+            self.assertIn("until gamma is heard from again", st)
+            self.gtfc("beta", "pull", "hist", check=False)
+            self.assertEqual(self.horizon("beta", "hist"), ids[21])
+            self.assertFalse(self.has("beta", "hist", old_blob))
+        finally:
+            c.cont_sshd("gamma")
+        # Back: gamma merges its edit with the setting and drops the same history.
+        # Its edit grew from day 21: history from there on stays until the merge
+        # of its edit is itself older than the setting (README: Limitations).
+        self.gtfc("gamma", "pull", "hist")
+        for host in ("alpha", "beta"):
+            self.gtfc(host, "pull", "hist")
+        self.assertEqual(self.horizon("gamma", "hist"), ids[21])
+        self.wait_converged(hosts, "hist")
+        kept = self.git_out("alpha", "hist", "rev-list", "HEAD")
+        for host in hosts:
+            self.assertEqual(self.horizon(host, "hist"), ids[21])
+            self.assertEqual(c.read(host, "hist/while-away.txt"), "written while away\n")
+            self.assertEqual(self.git_out(host, "hist", "rev-list", "HEAD"), kept)
+            self.assertFalse(self.has(host, "hist", old_blob), host)
+            c.run(host, ["git", "-C", "hist", "fsck", "--no-dangling"])
+        for day in range(21, 0, -1):                        # kept as they were
+            self.assertIn(ids[day], kept)
+        self.assertIn("history here starts", self.sub("beta", "log", "hist").stdout)
+        # Sync goes on: concurrent edits on two hosts that dropped history merge.
+        c.write("alpha", "hist/a.txt", "from alpha\n")
+        c.write("beta", "hist/b.txt", "from beta\n")
+        self.gtfc("alpha", "push", "hist")
+        self.gtfc("beta", "push", "hist")
+        for host in hosts:
+            self.gtfc(host, "pull", "hist")
+        self.wait_converged(hosts, "hist")
+        self.assertEqual(c.read("gamma", "hist/a.txt") + c.read("gamma", "hist/b.txt"),
+                         "from alpha\nfrom beta\n")
+
+    def test_a_purged_secret_leaves_every_host_one_away_and_a_new_member(self):
+        c = self.c
+        hosts = self.three("sec")
+        c.write("alpha", "sec/notes.txt", "keep me\n")
+        blobs = []
+        for n in (1, 2):
+            c.write("alpha", "sec/id_rsa", f"PRIVATE KEY {n}\n")
+            self.gtfc("alpha", "push", "sec")
+            blobs.append(self.git_out("alpha", "sec", "rev-parse", "HEAD:id_rsa"))
+        for host in ("beta", "gamma"):
+            self.gtfc(host, "pull", "sec")
+        r = self.sub("alpha", "purge", "sec/id_rsa", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ALL history before now", r.stderr)
+        self.assertEqual(c.read("alpha", "sec/id_rsa"), "PRIVATE KEY 2\n")   # asked first
+        c.stop_sshd("gamma")
+        try:
+            r = self.sub("alpha", "purge", "sec/id_rsa", "--yes", check=False)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("gamma must be heard from first", r.stdout)
+            self.gtfc("beta", "pull", "sec", check=False)
+            self.assertFalse(os.path.exists(c.path("beta", "sec/id_rsa")))
+            self.assertTrue(self.has("beta", "sec", blobs[0]))     # until gamma is back
+            st = self.sub("beta", "status", "sec", check=False)
+            self.assertIn("the purge of id_rsa is not finished on this host", st.stdout)
+        finally:
+            c.cont_sshd("gamma")
+        self.gtfc("gamma", "pull", "sec")
+        for host in ("alpha", "beta"):
+            self.gtfc(host, "pull", "sec")
+        for host in hosts:
+            for blob in blobs:
+                wait_until(lambda: not self.has(host, "sec", blob), timeout=20,
+                           what=f"the secret's blob {blob[:7]} gone from {host}")
+            self.assertEqual(c.read(host, "sec/notes.txt"), "keep me\n")
+            self.assertEqual(self.sub(host, "status", "sec", check=False).returncode, 0)
+        self.join("delta", via="alpha", repo="~/sec")
+        for blob in blobs:
+            self.assertFalse(self.has("delta", "sec", blob))
+        c.write("delta", "sec/from-delta.txt", "new member\n")
+        self.gtfc("delta", "push", "sec")
+        self.wait_for_file("gamma", "sec/from-delta.txt", "new member\n")
+
+
+@NEEDS_CLUSTER
 class ConvergenceTest(ClusterTestCase):
     HOSTS = ("alpha", "beta", "gamma")
 

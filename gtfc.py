@@ -4949,10 +4949,15 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     section's head); then prune what nothing reaches.  Never backwards: a cut is
     made only below a descendant of the horizon there is."""
     wish = history_wish(repo)
+    if wish.before is None and not wish.purges:
+        return Horizon(None, [])
     found = find_horizon(repo, wish, members)
     if found.commit:
         purged = purged_blobs(repo, wish, found.commit)
-        if cut_history(repo, found.commit):
+        # Under the repo lock: git's reflog expiry locks HEAD, which a merge moves.
+        with repo.lock(timeout=LOCK_TIMEOUT):
+            moved = cut_history(repo, found.commit)
+        if moved:
             LOG(f"{os.path.basename(repo.path)}: history now starts at "
                 f"{short(found.commit)} ({commit_date(repo, found.commit)})")
             prune_history(repo, purged)
@@ -4968,6 +4973,12 @@ def cut_history(repo: Repo, commit: str) -> bool:
     git's own lock (shallow.lock), and only if it descends from where history
     starts now (two gtfc processes may cut at once).  Reflog entries of commits
     it drops go too, or they would keep them.  False: another git held the lock."""
+    # What we once sent a peer (HAS) may be behind the cut or beside it (a merge we
+    # moved on from): the peer's own head (INBOX) says it has more.  Dropped first,
+    # so that a power cut never leaves one that reaches behind the cut.
+    for name, oid in repo.refs(HAS).items():
+        if not is_ancestor(repo, commit, oid):
+            repo.git("update-ref", "-d", HAS + name, oid, check=False)
     path = os.path.join(repo.git_dir, "shallow")
     lock = path + ".lock"
     for _ in range(2):
@@ -4999,11 +5010,6 @@ def cut_history(repo: Repo, commit: str) -> bool:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(graph)
     shutil.rmtree(graph + "s", ignore_errors=True)
-    # What we once sent a peer (HAS) may be behind the cut or beside it (a merge we
-    # moved on from): the peer's own head (INBOX) says it has more.
-    for name, oid in repo.refs(HAS).items():
-        if not is_ancestor(repo, commit, oid):
-            repo.git("update-ref", "-d", HAS + name, oid, check=False)
     repo.git("reflog", "expire", "--expire-unreachable=now", "--all")
     return True
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos fuzz latency bench mutate powercut
+.PHONY: test demo install check chaos fuzz latency bench mutate powercut horizon
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root; a skip fails it; UNIT=1: the unit tier alone)
 	$(PYTHON) test_gtfc.py $(if $(UNIT),--unit)
@@ -34,3 +34,6 @@ latency:         ## push / no-op / watch latencies on a 3-host cluster, medians 
 
 bench:           ## gtfc vs lsyncd, Unison, Syncthing in one run: a table, bench/results.md (root; QUICK=1 < 3 min)
 	QUICK=$(QUICK) $(PYTHON) bench/bench_gtfc.py
+
+horizon:         ## a file rewritten N times (100,000) on 3 hosts, then gtfc forget: sizes and times before/after (root)
+	N=$(or $(N),100000) $(PYTHON) bench/horizon.py

@@ -45,6 +45,11 @@ How data flows — each stage is a section of this file, in this order:
             RepoDamaged on the way) is repaired from the peers (heal) and the
             round run again.
 
+History: every host keeps history back to its horizon (.git/shallow), which
+keep_history moves as the synced settings in .gtfc/history/ ask (gtfc forget,
+gtfc purge) and as far as is safe; no merge reads history behind its merge bases,
+so hosts with different horizons merge alike.  See "History horizon".
+
 State: each stage's caches and flags live on the Repo it works on (the last
 checkout, merge memos, membership parsed per tree, read-only peers, the last thin
 pack); a watcher's own timing (backoff, sessions, what onAttention was told) on its
@@ -4949,7 +4954,7 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     section's head); then prune what nothing reaches.  Never backwards: a cut is
     made only below a descendant of the horizon there is."""
     wish = history_wish(repo)
-    if wish.before is None and not wish.purges:
+    if wish.before is None and not wish.purges or keeps_all_history(repo):
         return Horizon(None, [])
     found = find_horizon(repo, wish, members)
     if found.commit:
@@ -4962,6 +4967,13 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
                 f"{short(found.commit)} ({commit_date(repo, found.commit)})")
             prune_history(repo, purged)
     return found
+
+
+def keeps_all_history(repo: Repo) -> bool:
+    """gtfc.keepAllHistory (local git config): this host drops nothing, whatever
+    .gtfc/history says — for a host that keeps the record (any member can write
+    .gtfc/history)."""
+    return repo.setting("keepAllHistory").lower() in ("true", "yes", "on", "1")
 
 
 def commit_date(repo: Repo, commit: str) -> str:
@@ -5191,7 +5203,7 @@ def history_facts(repo: Repo) -> dict:
                if delete != start and is_ancestor(repo, delete, "HEAD")]
     return {"starts": start, "starts_time": int(repo.out("show", "-s", "--format=%ct", start))
             if start else None, "forget_before": wish.before, "held_by": found.held_by,
-            "purges_pending": pending}
+            "purges_pending": pending, "keep_all": keeps_all_history(repo)}
 
 
 def status_or_error(repo: Repo) -> dict:
@@ -5238,8 +5250,9 @@ def attention(status: dict) -> List[str]:
                      "back until every host runs the same gtfc (upgrade it)")
     held = status["history"]["held_by"]
     for path in status["history"]["purges_pending"]:
-        needs.append(f"the purge of {path} is not finished on this host" +
-                     (f": waiting for {', '.join(held)} (gtfc status there)" if held else ""))
+        needs.append(f"the purge of {path} is not finished on this host" + (
+            ": gtfc.keepAllHistory is set here" if status["history"].get("keep_all") else
+            f": waiting for {', '.join(held)} (gtfc status there)" if held else ""))
     for name, why in sorted(status["invalid_records"].items()):
         needs.append(f"membership record {NODES_DIR}/{name} is ignored ({why}): that node "
                      f"gets and gives no changes — fix it, or gtfc restore {NODES_DIR}/{name}")

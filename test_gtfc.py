@@ -2533,6 +2533,22 @@ class HorizonTest(TwoClonesTestCase):
         git(self.a.path, "cat-file", "-e", same)        # still in a kept file
         self.assertEqual(gtfc.history_facts(self.a)["purges_pending"], [])
 
+    def test_a_host_set_to_keep_all_history_drops_nothing(self):
+        self.versions(self.a, 2000, 4)
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        os.makedirs(os.path.join(self.a.path, ".gtfc", "history"))
+        with open(os.path.join(self.a.path, ".gtfc", "history", "keep"), "w") as f:
+            f.write("1 day\n")
+        gtfc.commit_local(self.a)
+        git(self.a.path, "config", "gtfc.keepAllHistory", "true")
+        self.assertEqual(gtfc.keep_history(self.a, ["beta"]), (None, []))
+        self.assertIsNone(gtfc.current_horizon(self.a))
+        git(self.a.path, "config", "gtfc.keepAllHistory", "false")
+        self.assertIsNotNone(gtfc.keep_history(self.a, ["beta"]).commit)
+        self.assertIsNotNone(gtfc.current_horizon(self.a))
+
 
 def fuzz_main(args):
     """make fuzz: many seeded histories; prints each failing seed and a summary."""
@@ -6521,6 +6537,20 @@ MUTATIONS = [
              """f'command="{command}" {key} gtfc-peer'""",
              ["AuthorizedKeysTest", "SeedUsageTest.test_seed_usage_works_literally",
               "PeerKeyRestrictionTest.test_a_peer_key_can_sync_its_repo_and_nothing_else"]),
+    Mutation("the horizon moves past members not heard from",
+             "    picked = None if unheard else pick_cut(repo, tips, wish)\n",
+             "    picked = pick_cut(repo, tips, wish)\n",
+             ["HorizonTest.test_a_member_not_heard_from_or_behind_holds_the_horizon_back",
+              "HistoryHorizonTest"]),
+    Mutation("the horizon is any commit old enough, cut or not",
+             "        if not waiting:                     # a cut\n",
+             "        if True:\n",
+             ["HorizonTest.test_the_horizon_is_a_cut_of_everything_merged", "MergeFuzzTest"]),
+    Mutation("a purge leaves its recent versions in the object store",
+             "    if not purged:\n        return\n    reachable",
+             "    if True:\n        return\n    reachable",
+             ["HorizonTest.test_a_purge_removes_every_version_and_copy_from_the_object_store",
+              "HistoryHorizonTest.test_a_purged_secret_leaves_every_host_one_away_and_a_new_member"]),
 ]
 
 

@@ -110,8 +110,9 @@ def main() -> int:
             c.ssh_operator(host, "gtfc-join alpha ~/state")
         say(f"importing {N} versions of state.txt on alpha")
         started = time.monotonic()
-        c.run("alpha", ["git", "-C", "state", "fast-import", "--quiet"],
-              input=fast_import_stream(git("alpha", "rev-parse", "HEAD"), int(time.time())),
+        with open(c.path("alpha", "import.stream"), "wb") as f:
+            f.write(fast_import_stream(git("alpha", "rev-parse", "HEAD"), int(time.time())))
+        c.run("alpha", ["sh", "-c", "git -C state fast-import --quiet < import.stream"],
               timeout=3600)
         git("alpha", "read-tree", "-u", "--reset", "HEAD")
         git("alpha", "gc", "--quiet")
@@ -132,7 +133,7 @@ def main() -> int:
         kept_before = git("alpha", "rev-list", f"--since={cutoff}", "HEAD").split()
 
         watchers = [c.spawn(h, ["gtfc-watch", f"{USER_HOME}/state"]) for h in ("alpha", "beta")]
-        time.sleep(3)
+        time.sleep(10)                  # past the watchers' start-up checks
         prop_before = propagation(c, 15, "before")
         for w in watchers:
             w.terminate()
@@ -154,7 +155,7 @@ def main() -> int:
         ids_kept = set(kept_before) <= set(kept_after)
 
         watchers = [c.spawn(h, ["gtfc-watch", f"{USER_HOME}/state"]) for h in ("alpha", "beta")]
-        time.sleep(3)
+        time.sleep(10)                  # past the watchers' start-up checks
         prop_after = propagation(c, 15, "after")
         for w in watchers:
             w.terminate()

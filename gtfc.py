@@ -653,6 +653,8 @@ class Repo(GitFiles):
         # we stop pushing to them until the next pull round.  PeerLink threads add
         # to it: single set operations, atomic in CPython, and readers take a copy.
         self.read_only_peers: set = set()
+        # What keep_history last found, and from what (see there).
+        self.horizon_looked: Tuple[object, Optional["Horizon"]] = (None, None)
         # The last thin pack made (see thin_pack): the same for every peer.
         self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
 
@@ -4903,9 +4905,10 @@ def find_horizon(repo: Repo, wish: HistoryWish, members: Optional[List[str]] = N
     members = [p.name for p in peers(repo)] if members is None else members
     heads = repo.refs(INBOX)
     unheard = sorted(m for m in members if m not in heads)
-    tips = {repo.head(), *heads.values()}       # (HAS: what we sent; see cut_history)
-    picked = None if unheard else pick_cut(repo, tips, wish)
-    ideal = pick_cut(repo, {repo.head()}, wish)
+    head = repo.head()
+    # (HAS, what we sent peers, is no tip: see cut_history.)
+    picked, ideal = pick_cuts(repo, head, {head, *heads.values()}, wish)
+    picked = None if unheard else picked
     if ideal in (None, picked):
         return Horizon(picked, [])
     return Horizon(picked, unheard or [m for m in members if not is_ancestor(
@@ -4916,37 +4919,59 @@ def is_ancestor(repo: Repo, old: str, new: str) -> bool:
     return repo.git("merge-base", "--is-ancestor", old, new, check=False).returncode == 0
 
 
-def pick_cut(repo: Repo, tips: set, wish: HistoryWish) -> Optional[str]:
-    """The newest cut of what tips reach that was made before wish.before, or, if
-    newer, the oldest cut that holds every purge's delete; None if that is where
-    history starts now.  In git's topological order (children first) a commit is
-    a cut when every tip and every parent named so far is listed: then all listed
-    before it descend from it, and all after are its ancestors.  One walk."""
+class CutSearch:
+    """pick_cuts' search among the commits that some tips reach."""
+
+    def __init__(self, tips: set):
+        self.waiting = set(tips)            # tips and parents not listed yet
+        self.by_purge: Optional[str] = None
+        self.picked: Optional[str] = None
+        self.done = False
+
+    def look(self, commit: str, parents: List[str], when: int, wish: HistoryWish,
+             passed: set) -> None:
+        """commit, next in topological order; passed: the purges' deletes listed."""
+        self.waiting.discard(commit)
+        if not self.waiting and not self.done:          # a cut
+            holds_deletes = not passed              # each delete is this commit or older
+            if wish.before is not None and when <= wish.before:
+                self.picked = commit if holds_deletes or not self.by_purge else self.by_purge
+                self.done = True
+            elif wish.purges and holds_deletes:
+                self.by_purge = commit
+        self.waiting.update(parents)
+
+
+def pick_cuts(repo: Repo, head: str, tips: set, wish: HistoryWish
+              ) -> Tuple[Optional[str], Optional[str]]:
+    """The cut wish picks among what tips reach, and the one it would pick among
+    what head alone reaches; each None where history starts already (the horizon,
+    or the first commit).  A cut wish picks: the newest made before wish.before,
+    or, if newer, the oldest that holds every purge's delete.  In git's
+    topological order (children first) a commit is a cut when every tip and every
+    parent named so far is listed: then all listed before it descend from it, and
+    all after are its ancestors.  One walk of the history kept."""
     if wish.before is None and not wish.purges:
-        return None
+        return None, None
     listing = repo.out("rev-list", "--topo-order", "--no-commit-header",
                        "--format=%H %P|%ct", *sorted(tips)).splitlines()
-    waiting, seen = set(tips), set()        # tips and parents not listed yet
-    purges = set(wish.purges)
-    picked = by_purge = None
+    searches = (CutSearch(tips), CutSearch({head}))
+    mine, passed = {head}, set()            # what head reaches; deletes listed
     parents_of: Dict[str, List[str]] = {}
     for line in listing:
         ids, when = line.split("|")
         commit, *parents = ids.split()
         parents_of[commit] = parents
-        waiting.discard(commit)
-        if not waiting:                     # a cut
-            holds_deletes = not purges & seen    # each is this commit or older
-            if wish.before is not None and int(when) <= wish.before:
-                picked = commit if holds_deletes or by_purge is None else by_purge
-                break
-            if purges and holds_deletes:
-                by_purge = commit
-        seen.add(commit)
-        waiting.update(parents)
-    picked = picked or by_purge
-    # Not where history starts already (the horizon, or the first commit).
-    return picked if picked and parents_of[picked] else None
+        for search in searches[:2 if commit in mine else 1]:
+            search.look(commit, parents, int(when), wish, passed)
+        if commit in mine:
+            mine.update(parents)
+        if commit in wish.purges:
+            passed.add(commit)
+        if all(search.done for search in searches):
+            break
+    found = [search.picked or search.by_purge for search in searches]
+    return tuple(c if c and parents_of[c] else None for c in found)
 
 
 def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
@@ -4956,7 +4981,14 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     wish = history_wish(repo)
     if wish.before is None and not wish.purges or keeps_all_history(repo):
         return Horizon(None, [])
+    # The walk costs ~1 s per 100,000 commits kept: not again while nothing it
+    # reads changed (a rolling --keep moves its date: an hour at a time, here).
+    key = (repo.head(), sorted(repo.refs(INBOX).items()), wish.purges,
+           wish.before // 3600 if wish.before else None, members)
+    if repo.horizon_looked[0] == key:
+        return repo.horizon_looked[1]
     found = find_horizon(repo, wish, members)
+    repo.horizon_looked = (key, found) if not found.commit else (None, None)
     if found.commit:
         purged = purged_blobs(repo, wish, found.commit)
         # Under the repo lock: git's reflog expiry locks HEAD, which a merge moves.

@@ -346,12 +346,15 @@ def unregister_repo(path: str) -> None:
                       "".join(r + "\n" for r in registered_repos() if r != path))
 
 
-def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write via a temporary file and rename, so readers see old or new, never half."""
+def write_file_atomic(path: str, text: str, mode: int = 0o644,
+                      scratch: Optional[str] = None) -> None:
+    """Write via a temporary file and rename, so readers see old or new, never half.
+    scratch: where the temporary file goes (same file system) if not beside path —
+    in a synced folder, a watcher would commit it."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     import tempfile                     # see "Imported where used"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".gtfc-tmp-")
+    fd, tmp = tempfile.mkstemp(dir=scratch or folder, prefix=".gtfc-tmp-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
@@ -4819,7 +4822,8 @@ def drop_incomplete_refs(repo: Repo) -> List[str]:
 # the objects nothing reaches any more pruned.
 
 HISTORY_DIR = ".gtfc/history"
-DURATION_RE = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?|h|hours?)\s*$", re.I)
+DURATION_RE = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?|h|hours?|months?|y|years?)\s*$", re.I)
+DURATION_UNITS = {"d": 86400, "w": 7 * 86400, "h": 3600, "m": 30 * 86400, "y": 365 * 86400}
 # Objects that nothing reaches are pruned only this old: a push or fetch writes
 # its objects a moment before the ref that reaches them (git's own gc waits two
 # weeks; gtfc's transfers take seconds).  A purge removes its blobs at once.
@@ -4836,12 +4840,13 @@ class HistoryWish(NamedTuple):
 
 
 def parse_duration(text: str) -> int:
-    """ "180 days", "26w", "12 hours" -> seconds; ValueError for anything else."""
+    """ "180 days", "26w", "12 hours", "1 year" -> seconds (a month is 30 days, a
+    year 365); ValueError for anything else."""
     found = DURATION_RE.match(text)
     if not found or int(found[1]) == 0:
-        raise ValueError(f"{text.strip()!r} is not a duration like '180 days', '26 weeks' "
-                         "or '12 hours'")
-    return int(found[1]) * {"d": 86400, "w": 7 * 86400, "h": 3600}[found[2][0].lower()]
+        raise ValueError(f"{text.strip()!r} is not a duration: a number of hours, days, "
+                         "weeks, months or years, e.g. '180 days' (or 'all')")
+    return int(found[1]) * DURATION_UNITS[found[2][0].lower()]
 
 
 def history_wish(repo: Repo, commit: str = "HEAD", now: Optional[float] = None) -> HistoryWish:
@@ -4978,6 +4983,7 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     """Move the horizon as far as .gtfc/history asks and it is safe to (see the
     section's head); then prune what nothing reaches.  Never backwards: a cut is
     made only below a descendant of the horizon there is."""
+    prune_when_due(repo)
     wish = history_wish(repo)
     if wish.before is None and not wish.purges or keeps_all_history(repo):
         return Horizon(None, [])
@@ -4998,7 +5004,23 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
             LOG(f"{os.path.basename(repo.path)}: history now starts at "
                 f"{short(found.commit)} ({commit_date(repo, found.commit)})")
             prune_history(repo, purged)
+            with open(prune_due_path(repo), "w"):      # for what was too young now
+                pass
+            os.utime(prune_due_path(repo), (time.time() + 3660,) * 2)
     return found
+
+
+def prune_due_path(repo: Repo) -> str:
+    """.git/gtfc/prune-due: its time is when to prune again what a cut left (see
+    PRUNE_AFTER)."""
+    return os.path.join(repo.state_dir, "prune-due")
+
+
+def prune_when_due(repo: Repo) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(prune_due_path(repo)).st_mtime <= time.time():
+            os.unlink(prune_due_path(repo))
+            prune_history(repo)
 
 
 def keeps_all_history(repo: Repo) -> bool:
@@ -5071,7 +5093,32 @@ def purged_blobs(repo: Repo, wish: HistoryWish, cut: str) -> set:
                   glob_escape(ext)]
     raw = repo.out("log", "-m", "--raw", "--no-abbrev", "--format=", cut, "--", *specs)
     return {oid for line in raw.splitlines() if line.startswith(":")
-            for oid in line.split()[2:4] if set(oid) != {"0"}}
+            for oid in line.split()[2:4] if set(oid) != {"0"}} | lingering_versions(repo, paths)
+
+
+def lingering_versions(repo: Repo, paths: List[str]) -> set:
+    """The blobs paths (and their conflict copies) had in commits that nothing
+    reaches but git has not pruned yet (dropped by an earlier cut, younger than
+    gtfc.pruneAfter): a purge removes them too."""
+    listing = repo.git("fsck", "--unreachable", "--no-reflogs", "--no-progress",
+                       check=False).stdout.decode(errors="replace")
+    commits = [line.split()[2] for line in listing.splitlines()
+               if line.startswith("unreachable commit ")]
+    folders = sorted({os.path.dirname(path) for path in paths})
+    query = "".join(f"{commit}:{folder}\n" for commit in commits for folder in folders)
+    found = repo.git("cat-file", "--batch-check", input=query.encode()).stdout.decode()
+    trees = {line.split()[0] for line in found.splitlines() if line.split()[1:2] == ["tree"]}
+    names = [(os.path.basename(p), os.path.splitext(os.path.basename(p))) for p in paths]
+    blobs = set()
+    for tree in trees:
+        for entry in filter(None, repo.git("ls-tree", "-z", tree).stdout.split(b"\0")):
+            meta, name = entry.decode(errors="replace").split("\t", 1)
+            _, kind, oid = meta.split()
+            if any(name == base or name.startswith(stem + COPY_MARK) and name.endswith(ext)
+                   for base, (stem, ext) in names):
+                blobs |= {oid} if kind == "blob" else {
+                    line.split()[2] for line in repo.out("ls-tree", "-r", oid).splitlines()}
+    return blobs
 
 
 def prune_history(repo: Repo, purged: set = frozenset()) -> None:
@@ -5284,7 +5331,9 @@ def attention(status: dict) -> List[str]:
     for path in status["history"]["purges_pending"]:
         needs.append(f"the purge of {path} is not finished on this host" + (
             ": gtfc.keepAllHistory is set here" if status["history"].get("keep_all") else
-            f": waiting for {', '.join(held)} (gtfc status there)" if held else ""))
+            f": waiting for {', '.join(held)} (away? it finishes when they are back, or "
+            "removed)" if held else ": waiting for every member's head to hold the "
+            "delete (gtfc-pull)"))
     for name, why in sorted(status["invalid_records"].items()):
         needs.append(f"membership record {NODES_DIR}/{name} is ignored ({why}): that node "
                      f"gets and gives no changes — fix it, or gtfc restore {NODES_DIR}/{name}")
@@ -6091,7 +6140,7 @@ def read_whole(repo: Repo, commit: str, rel: str) -> None:
 def cmd_forget(args) -> int:
     """Set how long every host keeps history, or drop what is older than a date."""
     check_git_version()
-    if not (args.keep or args.before):
+    if args.keep is None and args.before is None:
         args.parser.error("say --keep DURATION or --before WHEN (gtfc status says where "
                           "history starts)")
     failed = False
@@ -6101,15 +6150,20 @@ def cmd_forget(args) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, "keep"))
         elif args.keep:
-            write_file_atomic(os.path.join(folder, "keep"), args.keep + "\n")
-        if args.before:
-            when = check_date(repo, args.before, "--before")
+            write_file_atomic(os.path.join(folder, "keep"), args.keep + "\n",
+                              scratch=repo.make_state_dir())
+        if args.before is not None:
+            try:
+                when = check_date(repo, args.before, "--before")
+            except GtfcError as e:
+                args.parser.error(str(e))
             if when > time.time():
-                raise GtfcError(f"{args.before!r} is in the future — say which history to "
-                                "drop, e.g. --before '180 days ago'")
+                args.parser.error(f"{args.before!r} is in the future — say which history "
+                                  "to drop, e.g. --before '180 days ago'")
             name = f"forget-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{repo.node}"
             write_file_atomic(os.path.join(folder, name), f"before {when}\n"
-                              f"# history before {stamp_text(when)}, asked on {repo.node}\n")
+                              f"# history before {stamp_text(when)}, asked on {repo.node}\n",
+                              scratch=repo.make_state_dir())
         size = history_bytes(repo)
         # Commits the setting, sends it, and hears from every member (their heads
         # decide how far the horizon may move), then moves it (housekeep).
@@ -6131,8 +6185,9 @@ def tell_history(repo: Repo, found: "Horizon", size_before: int) -> None:
         info(f"{repo.path}: all history is kept here for now")
     if found.held_by:
         info(f"  history is kept until {', '.join(found.held_by)} "
-             f"{'is' if len(found.held_by) == 1 else 'are'} heard from again (or removed: "
-             "gtfc remove NODE)")
+             f"{'is' if len(found.held_by) == 1 else 'are'} heard from again with these "
+             "commits (within gtfc.pullInterval when running gtfc-watch; one that is away "
+             "holds it until it is back, or removed: gtfc remove NODE)")
     info("  every host drops the same history once it has heard from every member "
          "(within gtfc.pullInterval); gtfc status says where history starts")
 
@@ -6148,8 +6203,10 @@ def cmd_purge(args) -> int:
     if not rel or is_gtfc_own(os.fsencode(rel)):
         raise GtfcError("name a file or folder inside the repo (not the repo, nor .gtfc)")
     if not purge_targets(repo, rel) and not repo.out("--literal-pathspecs", "log", "-1",
-                                                     "--format=%h", "--", rel):
-        raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log")
+                                                     "--format=%h", "--", rel) \
+            and not lingering_versions(repo, [rel]):
+        raise GtfcError(f"{rel} is not in this repo's history — check the name with gtfc log"
+                        + forgotten_note(repo))
     if not args.yes:
         raise GtfcError(f"purge removes every version of {rel} (and its conflict copies) "
                         "from every host — and with them ALL history before now, on every "
@@ -6169,7 +6226,8 @@ def cmd_purge(args) -> int:
     if purge_targets(repo, rel):
         raise GtfcError(f"{rel} was written again while it was being purged — stop what "
                         "writes it, then run gtfc purge again")
-    write_file_atomic(os.path.join(repo.path, HISTORY_DIR, f"purge-{repo.head()}"), rel + "\n")
+    write_file_atomic(os.path.join(repo.path, HISTORY_DIR, f"purge-{repo.head()}"), rel + "\n",
+                      scratch=repo.make_state_dir())
     integrate(repo)
     failures = send_head(repo)
     deadline = time.monotonic() + PURGE_WAIT

@@ -6215,13 +6215,12 @@ def cmd_purge(args) -> int:
     repo.allow_mass_delete = True
     integrate(repo)             # what is there now goes into history first
     import shutil               # see "Imported where used"
+    folder = os.path.join(repo.path, rel)
+    if os.path.isdir(folder) and not os.path.islink(folder):
+        shutil.rmtree(folder)   # all of it: an empty folder left would sync as one
     for path in purge_targets(repo, rel):
-        full = os.path.join(repo.path, path)
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(full)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(repo.path, path))
     integrate(repo)
     if purge_targets(repo, rel):
         raise GtfcError(f"{rel} was written again while it was being purged — stop what "

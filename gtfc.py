@@ -2936,9 +2936,10 @@ def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str
         return failure
     # --no-auto-maintenance: a gc that fetch detached would race the merge for the
     # refs' locks; housekeep runs it when nothing else does.
-    proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    "--no-auto-maintenance",
-                    *(["--refetch"] if whole else []), peer_url(peer), f"+HEAD:{INBOX}{peer.name}")
+    with objects_lock(repo):
+        proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                        "--no-auto-maintenance", *(["--refetch"] if whole else []),
+                        peer_url(peer), f"+HEAD:{INBOX}{peer.name}")
     if proc.returncode:
         return explain_ssh_failure(peer.name, proc.stderr)
     note_contact(repo, peer.name, "pulled")
@@ -3062,7 +3063,7 @@ def serve_stream(repo: Repo, peer_names: List[str], denywrite: bool) -> int:
             if head and len(oid) != len(head):  # git would take it for an abbreviation
                 raise GtfcError("refused: not an object id of this repo's hash")
             check_writable(denywrite, peer_names)
-            with quarantine(repo) as env:
+            with objects_lock(repo), quarantine(repo) as env:
                 receive_objects(repo, data, size, env)
                 receive_ref(repo, name, oid, env)
         except GtfcError as e:
@@ -3193,6 +3194,21 @@ def quarantine(repo: Repo):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def objects_lock(repo: Repo, exclusive: bool = False):
+    """Held (shared) by whatever writes objects that a ref will then name: git
+    skips writing an object the repo already has, so from that moment the ref
+    relies on the copy there.  A purge deletes its loose objects holding it
+    exclusively (see prune_history)."""
+    repo.make_state_dir()
+    with open(os.path.join(repo.state_dir, "objects.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def accept_quarantined(repo: Repo, folder: str) -> None:
     """Move checked objects into the repo; one already there stays (same bytes)."""
     objects = os.path.join(repo.git_dir, "objects")
@@ -3236,7 +3252,8 @@ def cmd_shell(pinned: List[str], peer_names: List[str], denywrite: bool) -> int:
         # A push killed mid-way (or a power cut) may have left the inbox locked:
         # receive-pack, unlike gtfc's own git calls, would refuse every push after.
         repo.remove_lock_if_stale(os.path.join(git_dir, INBOX + name + ".lock"))
-    status = subprocess.call(["git", *confine, "receive-pack", git_dir])
+    with objects_lock(repo):
+        status = subprocess.call(["git", *confine, "receive-pack", git_dir])
     if status == 0 and not ring_doorbell(repo, peer_names[0]):
         start_background_integrate(repo)
     return status
@@ -4893,7 +4910,7 @@ def current_horizon(repo: Repo) -> Optional[str]:
     with contextlib.suppress(FileNotFoundError):
         with open(os.path.join(repo.git_dir, "shallow")) as f:
             found = f.read().split()
-        return found[0] if len(found) == 1 else (found[-1] if found else None)
+        return found[-1] if found else None
     return None
 
 
@@ -4906,9 +4923,11 @@ class Horizon(NamedTuple):
 
 def find_horizon(repo: Repo, wish: HistoryWish, members: Optional[List[str]] = None
                  ) -> Horizon:
-    """Where wish moves the horizon (see the section's head), and who holds it back."""
-    members = [p.name for p in peers(repo)] if members is None else members
+    """Where wish moves the horizon (see the section's head), and who holds it back.
+    members (default: from the membership records) are the nodes whose heads count."""
     heads = repo.refs(INBOX)
+    if members is None:
+        members = member_heads_count(repo, heads)
     unheard = sorted(m for m in members if m not in heads)
     head = repo.head()
     # (HAS, what we sent peers, is no tip: see cut_history.)
@@ -4918,6 +4937,18 @@ def find_horizon(repo: Repo, wish: HistoryWish, members: Optional[List[str]] = N
         return Horizon(picked, [])
     return Horizon(picked, unheard or [m for m in members if not is_ancestor(
         repo, ideal, heads[m])])
+
+
+def member_heads_count(repo: Repo, heads: Dict[str, str]) -> List[str]:
+    """The nodes whose heads the horizon waits for: the members, and a node removed
+    here for as long as a member's head as last seen still lists it — until that
+    member has the removal, it may merge what the removed node sent it (a peer
+    drops a former member's refs only once it knows)."""
+    members = {p.name for p in peers(repo)}
+    for name in sorted(members):
+        if name in heads:
+            members |= set(read_nodes(repo, heads[name]))
+    return sorted(members - {repo.node})
 
 
 def is_ancestor(repo: Repo, old: str, new: str) -> bool:
@@ -4994,12 +5025,14 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     if repo.horizon_looked[0] == key:
         return repo.horizon_looked[1]
     found = find_horizon(repo, wish, members)
-    repo.horizon_looked = (key, found) if not found.commit else (None, None)
+    repo.horizon_looked = (key, found)
     if found.commit:
         purged = purged_blobs(repo, wish, found.commit)
         # Under the repo lock: git's reflog expiry locks HEAD, which a merge moves.
         with repo.lock(timeout=LOCK_TIMEOUT):
             moved = cut_history(repo, found.commit)
+        # Not tried again until a head moves (or an hour passes), as when no cut was due.
+        repo.horizon_looked = (key, Horizon(None, found.held_by))
         if moved:
             LOG(f"{os.path.basename(repo.path)}: history now starts at "
                 f"{short(found.commit)} ({commit_date(repo, found.commit)})")
@@ -5039,12 +5072,35 @@ def cut_history(repo: Repo, commit: str) -> bool:
     git's own lock (shallow.lock), and only if it descends from where history
     starts now (two gtfc processes may cut at once).  Reflog entries of commits
     it drops go too, or they would keep them.  False: another git held the lock."""
-    # What we once sent a peer (HAS) may be behind the cut or beside it (a merge we
-    # moved on from): the peer's own head (INBOX) says it has more.  Dropped first,
-    # so that a power cut never leaves one that reaches behind the cut.
-    for name, oid in repo.refs(HAS).items():
-        if not is_ancestor(repo, commit, oid):
-            repo.git("update-ref", "-d", HAS + name, oid, check=False)
+    now = current_horizon(repo)
+    if now == commit or now and not is_ancestor(repo, now, commit):
+        return False
+    with contextlib.ExitStack() as sending:
+        # No push may record, after this, a head it read before the cut.
+        try:
+            for name in sorted(repo.refs(HAS)):
+                sending.enter_context(repo.lock(timeout=30, name=f"send-{name}.lock"))
+        except GtfcError:
+            return False                    # a long push: the next round cuts
+        # What we once sent a peer (HAS) may be behind the cut or beside it (a
+        # merge we moved on from): the peer's own head (INBOX) says it has more.
+        # Dropped first, so that a power cut never leaves one behind the cut.
+        for name, oid in repo.refs(HAS).items():
+            if not is_ancestor(repo, commit, oid):
+                repo.git("update-ref", "-d", HAS + name, oid, check=False)
+        # A branch or tag of the user's that the cut would leave pointing into
+        # history behind it (its walks would meet pruned commits) holds it back.
+        behind = repo.out("for-each-ref", "--format=%(refname)", f"--no-contains={commit}",
+                          "refs/heads/", "refs/tags/").split()
+        if behind:
+            warn(f"{repo.path}: history is kept from {short(commit)} back while "
+                 f"{', '.join(behind)} point{'s' if len(behind) == 1 else ''} into it — "
+                 "delete or move them to let it go")
+            return False
+        return write_horizon(repo, commit)
+
+
+def write_horizon(repo: Repo, commit: str) -> bool:
     path = os.path.join(repo.git_dir, "shallow")
     lock = path + ".lock"
     for _ in range(2):
@@ -5129,10 +5185,13 @@ def prune_history(repo: Repo, purged: set = frozenset()) -> None:
     repo.git("prune", f"--expire={after}")
     if not purged:
         return
-    reachable = repo.out("rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
-    for oid in purged - {line.split()[0] for line in reachable.splitlines()}:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(repo.git_dir, "objects", oid[:2], oid[2:]))
+    # Nothing may start to rely on one of them meanwhile: no commit or merge (the
+    # repo lock), no push or fetch (objects_lock).
+    with repo.lock(timeout=LOCK_TIMEOUT), objects_lock(repo, exclusive=True):
+        reachable = repo.out("rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
+        for oid in purged - {line.split()[0] for line in reachable.splitlines()}:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(repo.git_dir, "objects", oid[:2], oid[2:]))
 
 
 # Operating: status, history, restore #########################################

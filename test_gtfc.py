@@ -2559,6 +2559,48 @@ class HorizonTest(TwoClonesTestCase):
             self.assertNotEqual(subprocess.run(["git", "-C", self.a.path, "cat-file", "-e",
                                                 blob]).returncode, 0, blob)
 
+    def follow(self):
+        """beta takes alpha's head (plain git: no access files), and says so."""
+        self.exchange()
+        git(self.b.path, "merge", "-q", "--ff-only", f"{gtfc.INBOX}alpha")
+        self.exchange()
+
+    def test_a_removed_node_holds_the_horizon_until_every_member_has_the_removal(self):
+        """Found in review: gamma, removed on alpha, had sent beta a commit; until
+        beta merges the removal it may merge that commit, which grew from history
+        a horizon past it would have dropped."""
+        for name in ("alpha", "beta", "gamma"):
+            gtfc.write_node_record(self.a, gtfc.Node(name, f"{name}.example", "alice",
+                                                     "/home/alice/r", NodeRecordTest.KEY))
+        gtfc.commit_local(self.a)
+        self.follow()                                   # beta's head lists gamma
+        os.unlink(os.path.join(self.a.path, gtfc.NODES_DIR, "gamma"))     # gtfc remove
+        gtfc.commit_local(self.a)
+        heads = self.a.refs(gtfc.INBOX)
+        self.assertEqual(gtfc.member_heads_count(self.a, heads), ["beta", "gamma"])
+        self.follow()                                   # beta has the removal now
+        heads = self.a.refs(gtfc.INBOX)
+        self.assertEqual(gtfc.member_heads_count(self.a, heads), ["beta"])
+
+    def test_a_tag_of_the_users_holds_the_horizon_where_it_points(self):
+        """Found in review: a second cut left a user's tag pointing into history the
+        first had pruned, and every walk of all refs failed from then on."""
+        ids = self.versions(self.a, 2000, 8)
+        self.exchange()
+        gtfc.integrate(self.b)
+        self.exchange()
+        self.assertTrue(gtfc.cut_history(self.a, ids[3]))
+        gtfc.prune_history(self.a)
+        git(self.a.path, "tag", "mine", ids[4])
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertFalse(gtfc.cut_history(self.a, ids[6]))
+        self.assertIn("refs/tags/mine point", err.getvalue())
+        git(self.a.path, "rev-list", "--all")
+        git(self.a.path, "tag", "-d", "mine")
+        self.assertTrue(gtfc.cut_history(self.a, ids[6]))
+        gtfc.prune_history(self.a)
+        git(self.a.path, "fsck", "--connectivity-only", "--no-dangling")
+
     def test_a_host_set_to_keep_all_history_drops_nothing(self):
         self.versions(self.a, 2000, 4)
         self.exchange()

@@ -3201,7 +3201,14 @@ def objects_lock(repo: Repo, exclusive: bool = False):
     relies on the copy there.  A purge deletes its loose objects holding it
     exclusively (see prune_history)."""
     repo.make_state_dir()
-    with open(os.path.join(repo.state_dir, "objects.lock"), "a") as f:
+    try:
+        f = open(os.path.join(repo.state_dir, "objects.lock"), "a")
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        yield                   # nothing is written here now: git says why, once
+        return
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield

@@ -6615,8 +6615,8 @@ MUTATIONS = [
              "        if not self.done:\n",
              ["HorizonTest.test_the_horizon_is_a_cut_of_everything_merged", "MergeFuzzTest"]),
     Mutation("a purge leaves its recent versions in the object store",
-             "    if not purged:\n        return\n    reachable",
-             "    if True:\n        return\n    reachable",
+             "    if not purged:\n        return\n",
+             "    if True:\n        return\n",
              ["HorizonTest.test_a_purge_removes_every_version_and_copy_from_the_object_store",
               "HistoryHorizonTest.test_a_purged_secret_leaves_every_host_one_away_and_a_new_member"]),
 ]

@@ -96,6 +96,18 @@ def propagation(c: Cluster, n: int, tag: str) -> list:
     return samples
 
 
+def watched_propagation(c: Cluster, tag: str) -> list:
+    """propagation with gtfc-watch running on alpha and beta for it."""
+    watchers = [c.spawn(h, ["gtfc-watch", f"{USER_HOME}/state"]) for h in ("alpha", "beta")]
+    time.sleep(10)                      # past the watchers' start-up checks
+    try:
+        return propagation(c, 15, tag)
+    finally:
+        for w in watchers:
+            w.terminate()
+            w.wait(30)
+
+
 def main() -> int:
     rows = []
     with Cluster(HOSTS, gtfc_py=GTFC_PY) as c:
@@ -132,12 +144,7 @@ def main() -> int:
         cutoff = int(time.time()) - 30 * DAY
         kept_before = git("alpha", "rev-list", f"--since={cutoff}", "HEAD").split()
 
-        watchers = [c.spawn(h, ["gtfc-watch", f"{USER_HOME}/state"]) for h in ("alpha", "beta")]
-        time.sleep(10)                  # past the watchers' start-up checks
-        prop_before = propagation(c, 15, "before")
-        for w in watchers:
-            w.terminate()
-            w.wait(30)
+        prop_before = watched_propagation(c, "before")
 
         say("gtfc forget --before '30 days ago' on alpha")
         started = time.monotonic()
@@ -154,12 +161,7 @@ def main() -> int:
         kept_after = git("alpha", "rev-list", "HEAD").split()
         ids_kept = set(kept_before) <= set(kept_after)
 
-        watchers = [c.spawn(h, ["gtfc-watch", f"{USER_HOME}/state"]) for h in ("alpha", "beta")]
-        time.sleep(10)                  # past the watchers' start-up checks
-        prop_after = propagation(c, 15, "after")
-        for w in watchers:
-            w.terminate()
-            w.wait(30)
+        prop_after = watched_propagation(c, "after")
         c.write("beta", "state/from-beta.txt", "beta\n")
         c.write("gamma", "state/from-gamma.txt", "gamma\n")
         gtfc("beta", "push", "state")
@@ -174,7 +176,8 @@ def main() -> int:
                     f"last 30 days, {len(kept_before)}, ids unchanged: {ids_kept}) |")
         for h in HOSTS:
             rows.append(f"| {h}: .git/objects | {mib(before[h])} | {mib(after[h])} "
-                        f"(took {took.get(h, 0):.1f} s) |")
+                        f"({'the forget' if h == 'alpha' else 'the pull after'} took "
+                        f"{took.get(h, 0):.1f} s) |")
         rows.append(f"| current tree | {tree / 1024:.1f} KiB | |")
         rows.append(f"| one commit and one horizon everywhere | {len(heads) == 1} | "
                     f"{len(heads) == 1 and len(horizons) == 1} |")

@@ -6618,6 +6618,7 @@ MUTATIONS = [
              "    if not purged:\n        return\n",
              "    if True:\n        return\n",
              ["HorizonTest.test_a_purge_removes_every_version_and_copy_from_the_object_store",
+              "HorizonTest.test_a_purge_also_removes_versions_an_earlier_cut_left_unpruned",
               "HistoryHorizonTest.test_a_purged_secret_leaves_every_host_one_away_and_a_new_member"]),
 ]
 

@@ -846,6 +846,27 @@ def no_index(repo: Repo) -> Dict[str, str]:
     return {"GIT_INDEX_FILE": os.path.join(repo.state_dir, "no-index")}
 
 
+def folder_blobs(repo: Repo, commit: str, folder: str) -> Dict[str, str]:
+    """{name: blob id} of the files directly in folder, in commit."""
+    listing = repo.git("ls-tree", "-z", commit, folder + "/").stdout
+    entries = (entry.split(b"\t", 1) for entry in listing.split(b"\0") if entry)
+    return {os.path.basename(os.fsdecode(path)): meta.split()[2].decode()
+            for meta, path in entries if meta.split()[1] == b"blob"}
+
+
+def blob_texts(repo: Repo, blobs: List[str]) -> List[bytes]:
+    """The contents of blobs, from one git process."""
+    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in blobs).encode()
+                   ).stdout if blobs else b""
+    texts = []
+    for _ in blobs:
+        header, _, out = out.partition(b"\n")
+        size = int(header.split()[2])
+        texts.append(out[:size])
+        out = out[size + 1:]
+    return texts
+
+
 class Change(NamedTuple):
     old_mode: str
     new_mode: str
@@ -1130,19 +1151,11 @@ def other_merge_rules(repo: Repo, commit: str) -> Dict[str, str]:
     members = set(read_nodes(repo, commit)) - {repo.node}
     if not members:
         return {}
-    listing = repo.git("ls-tree", "-z", commit, RULES_DIR + "/").stdout
-    blobs = {}
-    for entry in filter(None, listing.split(b"\0")):
-        meta, path = entry.split(b"\t", 1)
-        blobs[os.path.basename(os.fsdecode(path))] = meta.split()[2].decode()
+    blobs = folder_blobs(repo, commit, RULES_DIR)
     announced = [name for name in sorted(members) if name in blobs]
-    texts = repo.git("cat-file", "--batch", input="".join(
-        blobs[name] + "\n" for name in announced).encode()).stdout if announced else b""
     rules = dict.fromkeys(members, "1")
-    for name in announced:
-        header, _, texts = texts.partition(b"\n")
-        size = int(header.split()[2])
-        rules[name], texts = texts[:size].decode(errors="replace").strip(), texts[size + 1:]
+    for name, text in zip(announced, blob_texts(repo, [blobs[n] for n in announced])):
+        rules[name] = text.decode(errors="replace").strip()
     return {name: rule for name, rule in rules.items() if rule != str(MERGE_RULE)}
 
 
@@ -4133,6 +4146,25 @@ def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:
     return f"{stem}{COPY_MARK}{node}-{stamp}-{blob[:8]}{ext}"
 
 
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def copy_pathspecs(rel: str) -> List[str]:
+    """git pathspecs for rel and its conflict copies."""
+    stem, ext = os.path.splitext(rel)
+    return [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" + glob_escape(ext)]
+
+
+def names_a_copy_of(name: str, rel: str) -> bool:
+    """Is name (a path, or a name in rel's folder) a conflict copy of rel?"""
+    stem, ext = os.path.splitext(rel)
+    if "/" not in name:
+        stem = os.path.basename(stem)
+    return name.startswith(stem + COPY_MARK) and name.endswith(ext) and \
+        "/" not in name[len(stem):]
+
+
 def folders_of(path: bytes) -> List[bytes]:
     """b"a/b/c" -> [b"a", b"a/b"]"""
     parts = path.split(b"/")
@@ -4876,13 +4908,10 @@ def parse_duration(text: str) -> int:
 def history_wish(repo: Repo, commit: str = "HEAD", now: Optional[float] = None) -> HistoryWish:
     """The wish .gtfc/history states in commit.  A file gtfc cannot read is passed
     over with a warning: it must not drop history nobody asked to drop."""
-    listing = repo.git("ls-tree", "-z", commit, HISTORY_DIR + "/").stdout
-    files = [(os.path.basename(os.fsdecode(path)), meta.split()[2].decode())
-             for meta, path in (e.split(b"\t", 1) for e in listing.split(b"\0") if e)
-             if meta.split()[1] == b"blob"]
+    files = folder_blobs(repo, commit, HISTORY_DIR)
     befores, purges = [], {}
-    texts = blob_texts(repo, [oid for _, oid in files])
-    for (name, _), text in zip(files, (t.decode(errors="replace").strip() for t in texts)):
+    texts = blob_texts(repo, list(files.values()))
+    for name, text in zip(files, (t.decode(errors="replace").strip() for t in texts)):
         try:
             if name == "keep":
                 befores.append(int((now or time.time()) - parse_duration(text)))
@@ -4897,19 +4926,6 @@ def history_wish(repo: Repo, commit: str = "HEAD", now: Optional[float] = None) 
             warn(f"{repo.path}: {HISTORY_DIR}/{name} drops no history: {e} — see "
                  "gtfc forget --help")
     return HistoryWish(max(befores) if befores else None, purges)
-
-
-def blob_texts(repo: Repo, blobs: List[str]) -> List[bytes]:
-    """The contents of blobs, from one git process."""
-    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in blobs).encode()
-                   ).stdout if blobs else b""
-    texts = []
-    for _ in blobs:
-        header, _, out = out.partition(b"\n")
-        size = int(header.split()[2])
-        texts.append(out[:size])
-        out = out[size + 1:]
-    return texts
 
 
 def current_horizon(repo: Repo) -> Optional[str]:
@@ -5032,14 +5048,13 @@ def keep_history(repo: Repo, members: Optional[List[str]] = None) -> Horizon:
     if repo.horizon_looked[0] == key:
         return repo.horizon_looked[1]
     found = find_horizon(repo, wish, members)
-    repo.horizon_looked = (key, found)
+    # Not walked again until a head moves (or an hour passes), whether it cut or not.
+    repo.horizon_looked = (key, Horizon(None, found.held_by))
     if found.commit:
         purged = purged_blobs(repo, wish, found.commit)
         # Under the repo lock: git's reflog expiry locks HEAD, which a merge moves.
         with repo.lock(timeout=LOCK_TIMEOUT):
             moved = cut_history(repo, found.commit)
-        # Not tried again until a head moves (or an hour passes), as when no cut was due.
-        repo.horizon_looked = (key, Horizon(None, found.held_by))
         if moved:
             LOG(f"{os.path.basename(repo.path)}: history now starts at "
                 f"{short(found.commit)} ({commit_date(repo, found.commit)})")
@@ -5149,11 +5164,7 @@ def purged_blobs(repo: Repo, wish: HistoryWish, cut: str) -> set:
     paths = [path for delete, path in wish.purges.items() if is_ancestor(repo, delete, cut)]
     if not paths:
         return set()
-    specs = []
-    for path in paths:
-        stem, ext = os.path.splitext(path)
-        specs += [":(literal)" + path, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" +
-                  glob_escape(ext)]
+    specs = [spec for path in paths for spec in copy_pathspecs(path)]
     raw = repo.out("log", "-m", "--raw", "--no-abbrev", "--format=", cut, "--", *specs)
     return {oid for line in raw.splitlines() if line.startswith(":")
             for oid in line.split()[2:4] if set(oid) != {"0"}} | lingering_versions(repo, paths)
@@ -5171,14 +5182,12 @@ def lingering_versions(repo: Repo, paths: List[str]) -> set:
     query = "".join(f"{commit}:{folder}\n" for commit in commits for folder in folders)
     found = repo.git("cat-file", "--batch-check", input=query.encode()).stdout.decode()
     trees = {line.split()[0] for line in found.splitlines() if line.split()[1:2] == ["tree"]}
-    names = [(os.path.basename(p), os.path.splitext(os.path.basename(p))) for p in paths]
     blobs = set()
     for tree in trees:
         for entry in filter(None, repo.git("ls-tree", "-z", tree).stdout.split(b"\0")):
             meta, name = entry.decode(errors="replace").split("\t", 1)
             _, kind, oid = meta.split()
-            if any(name == base or name.startswith(stem + COPY_MARK) and name.endswith(ext)
-                   for base, (stem, ext) in names):
+            if any(name == os.path.basename(p) or names_a_copy_of(name, p) for p in paths):
                 blobs |= {oid} if kind == "blob" else {
                     line.split()[2] for line in repo.out("ls-tree", "-r", oid).splitlines()}
     return blobs
@@ -5485,9 +5494,7 @@ def history(repo: Repo, rel: str, number: int, *log_args: str):
     """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel
     or its conflict copies.  --full-history: git's default simplification would hide
     an edit that lost a collision."""
-    stem, ext = os.path.splitext(rel)
-    paths = [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" +
-             glob_escape(ext)] if rel else ["."]
+    paths = copy_pathspecs(rel) if rel else ["."]
     start = current_horizon(repo)       # its diff is unknown: it would list every file
     out = repo.git("log", *log_args, "--full-history", "-z", f"-n{number}",
                    "--name-status", "--no-renames", "--format=%x01%h %at %an",
@@ -5501,10 +5508,6 @@ def history(repo: Repo, rel: str, number: int, *log_args: str):
         entries += [(int(when), commit, node, kind.strip(), name)
                     for kind, name in zip(fields[0::2], fields[1::2])]
     return entries
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def version_before(repo: Repo, rel: str, at: Optional[str]) -> str:
@@ -6319,14 +6322,12 @@ def cmd_purge(args) -> int:
 
 def purge_targets(repo: Repo, rel: str) -> List[str]:
     """rel's files (all of them, for a folder) and its conflict copies, in HEAD."""
-    stem, ext = os.path.splitext(rel)
     folder = os.path.dirname(rel)
     listed = repo.git("ls-tree", "-r", "-z", "--name-only", "HEAD", "--",
                       *([folder + "/"] if folder else []),
                       env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
     return sorted(p for p in map(os.fsdecode, filter(None, listed.split(b"\0")))
-                  if p == rel or p.startswith(rel + "/") or p.startswith(stem + COPY_MARK)
-                  and p.endswith(ext) and "/" not in p[len(stem):])
+                  if p == rel or p.startswith(rel + "/") or names_a_copy_of(p, rel))
 
 
 def cmd_service(args) -> int:

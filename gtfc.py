@@ -128,7 +128,10 @@ NODES_DIR = ".gtfc/nodes"
 # its own history (it announced nothing).  Rule 4: a conflict copy of a version
 # older than the merge's sides is named for their parting (the merge bases), not
 # for a walk of older history, which a host past its history horizon lacks.
-MERGE_RULE = 4
+# Rule 5: a version put aside in a conflict copy that a user deleted is deleted at
+# the name too; a file deleted and written anew is no edit of the old one; an edit
+# that beats a delete keeps what the deleting side undid before it deleted.
+MERGE_RULE = 5
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3801,10 +3804,12 @@ class Story(NamedTuple):
     changes (from-version, to-version) its commits show against their parents
     (changes: a merge that took one parent's version shows a change against the
     other), those that made a version no parent had (own: what the side *did*),
-    and who made each version it holds, when."""
+    who made each version it holds, when, and the versions a user settled by
+    deleting their conflict copies (dropped, by the copy's original path)."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
+    dropped: Dict[bytes, set]
 
 
 class Maker(NamedTuple):
@@ -3890,7 +3895,12 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     version the merge holds there, or COLLISION.  A side that has seen every change
     the other made since they parted wins.  Else both changed it: what each changed
     against the newest version both had (base; None if no file) is merged — one
-    change alone wins, an edit beats a delete, lines that do not collide merge."""
+    change alone wins, an edit beats a delete, lines that do not collide merge.
+    A version that one side put aside in a conflict copy, which a user deleted, is
+    no file on the other side too, unless that side made it since they parted."""
+    ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
+                    and (path, v) not in stories[n].made else v
+                    for n, v in enumerate((ours, theirs)))
     mine, yours = (s.own.get(path, set()) for s in stories)
     if yours < mine:
         return ours
@@ -3901,8 +3911,37 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if base == theirs:
         return ours
     if ours is None or theirs is None:
-        return ours or theirs
+        return edit_over_delete(repo, stories, path, ours or theirs, 0 if ours else 1, base)
+    if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
+        return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
+
+
+def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
+                     edited: Version, editor: int, base: Optional[Version]) -> Version:
+    """An edit beats a delete: the edited version, with the deleting side's own
+    edits to the file before it deleted it merged in where their lines do not
+    collide (what it undid stays undone)."""
+    deleter = stories[1 - editor]
+    gone = {old for old, new in deleter.own.get(path, ()) if new is None}
+    if len(gone) != 1 or base in (None, NO_BASE) or gone == {base}:
+        return edited
+    found = gone.pop()
+    if made_anew(stories[editor], path, edited) or made_anew(deleter, path, found):
+        return edited
+    return merge_text(repo, base, *((edited, found) if editor == 0 else (found, edited))) \
+        or edited
+
+
+def made_anew(story: Story, path: bytes, version: Version) -> bool:
+    """Does a side's version of path come from a file it made where it had none
+    (deleted, then written again), through its own changes since the sides parted?"""
+    edges = story.own.get(path, set())
+    reached, frontier = set(), {None}
+    while frontier:
+        reached |= frontier
+        frontier = {new for old, new in edges if old in frontier} - reached
+    return version in reached
 
 
 def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
@@ -4013,12 +4052,14 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
 def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Story, Story],
                 base: Optional[Version]) -> Tuple[int, Version]:
     """Of two colliding versions, (the side of the one made earlier, the version
-    the name keeps): the one made later — and a chmod on the other side with it."""
+    the name keeps): the one made later — and a chmod on the other side with it,
+    unless the kept version is a file made anew (its mode is its maker's choice)."""
     keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
-    if len(modes) == 3 and set(modes) <= set(FILE_MODES) and modes[0] == kept[0]:
+    if len(modes) == 3 and set(modes) <= set(FILE_MODES) and modes[0] == kept[0] \
+            and not made_anew(stories[later], path, kept):
         kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
     return earlier, kept
 
@@ -4064,7 +4105,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}, {}), Story({}, {}, {}))
+    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}), Story({}, {}, {}, {}))
     if not listing:
         return sides
     commits = {}
@@ -4075,16 +4116,16 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
     wanted = set(paths)
     only = sorted(wanted) if len(wanted) <= 50 else []
     raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
-                   "--", *map(os.fsdecode, only),
+                   "--", *(spec for path in only for spec in copy_pathspecs(os.fsdecode(path))),
                    input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
-                   env={"GIT_LITERAL_PATHSPECS": "1", **no_index(repo)}).stdout.split(b"\0")
+                   env=no_index(repo)).stdout.split(b"\0")
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     shown: Dict[Tuple[str, bytes, Version], set] = {}
     commit, at = "", 0
     while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
         if raw[at].startswith(b":"):            # one diff per parent
             path = raw[at + 1]
-            if path in wanted:
+            if path in wanted or copy_original(path) in wanted:
                 old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
                 old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
                 commits[commit][0].changes.setdefault(path, set()).add((old, new))
@@ -4100,6 +4141,8 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                                            Maker(when, who))
             side.own.setdefault(path, set()).update(
                 (old, version) for old in shown[commit, path, version])
+            if version is None and copy_original(path):         # a copy deleted
+                side.dropped.setdefault(copy_original(path), set()).update(shown[commit, path, None])
     return sides
 
 
@@ -4154,6 +4197,16 @@ def copy_pathspecs(rel: str) -> List[str]:
     """git pathspecs for rel and its conflict copies."""
     stem, ext = os.path.splitext(rel)
     return [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" + glob_escape(ext)]
+
+
+COPY_NAME_RE = re.compile(rb"(.*)\.conflict-[^/]*-\d{8}-\d{6}-[0-9a-f]{8}([^/]*)")
+
+
+def copy_original(path: bytes) -> Optional[bytes]:
+    """b"a/notes.conflict-beta-20261124-213000-1a2b3c4d.txt" -> b"a/notes.txt";
+    None: not a conflict copy's name."""
+    match = COPY_NAME_RE.fullmatch(path) if COPY_MARK.encode() in path else None
+    return match.group(1) + match.group(2) if match else None
 
 
 def names_a_copy_of(name: str, rel: str) -> bool:

@@ -1570,7 +1570,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 text, mode = (text, "100644") if isinstance(text, str) else text
                 blob = git(self.a.path, "hash-object", "-w", "--stdin", input=text)
                 listing.append(f"{mode} blob {blob}\t{name}")
-        return git(self.a.path, "mktree", input="\n".join(listing) + "\n")
+        return git(self.a.path, "mktree", input="".join(e + "\n" for e in listing))
 
     def merged_files(self, a3, b3):
         """{name: text} of the merge of a3 and b3, checked to be the same both ways."""
@@ -1727,6 +1727,53 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertTrue(copy.startswith("f.conflict-alpha-19700101-003320-"), copy)
         self.assertEqual(text, "alpha's")
 
+    # Found by make fuzz after the five (seeds 469, 815, 844, 1051): merge rule 5.
+
+    def test_a_version_put_aside_in_a_deleted_copy_stays_deleted_at_the_name(self):
+        """alpha and beta collide on f.txt; delta's merge keeps beta's under the name
+        and alpha's in a copy, which alpha's user deletes.  beta deletes its own
+        version; gamma, who never saw the collision, holds alpha's.  Both versions
+        were deleted by someone who had seen them: alpha's came back at the name."""
+        x, y, _ = self.three_edits()
+        collided = gtfc.merge_commits(self.a, x, y)
+        copy, = [n for n in git(self.a.path, "ls-tree", "--name-only", collided).split()
+                 if ".conflict-" in n]
+        resolved = self.commit(self.tree_with(collided, {copy: None}), [collided], 2100,
+                               "resolved", "alpha")
+        gone = self.commit(self.tree_with(y, {"f.txt": None}), [y], 2110, "delete", "beta")
+        at_gamma = gtfc.merge_commits(self.a, x, gone)
+        self.assertEqual(git(self.a.path, "show", f"{at_gamma}:f.txt"), "alpha's")
+        self.assertEqual(self.merged_files(resolved, at_gamma), {})
+
+    def test_a_file_deleted_and_made_anew_is_no_edit_of_the_old_one(self):
+        """alpha sets the exec bit of f.txt; beta deletes f.txt and writes a new
+        one.  Line-merged against the old file, the merge made a version nobody
+        wrote (beta's text, alpha's bit): now both are kept, the later by name."""
+        chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
+                            [self.base], 2000, "chmod", "alpha")
+        gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2001,
+                           "delete", "beta")
+        anew = self.commit(self.tree_with(gone, {"f.txt": "new\n"}), [gone], 2002, "new", "beta")
+        merged = gtfc.merge_commits(self.a, chmod, anew)
+        listing = {line.split("\t")[1]: line.split()[0]
+                   for line in git(self.a.path, "ls-tree", merged).splitlines()}
+        copy, = [n for n in listing if n.startswith("f.conflict-alpha-")]
+        self.assertEqual((listing["f.txt"], listing[copy]), ("100644", "100755"))
+        self.assertEqual(self.merged_files(chmod, anew)["f.txt"], "new")
+
+    def test_an_edit_that_beats_a_delete_keeps_what_the_deleter_undid_undone(self):
+        """gamma undoes its line 7, then deletes f.txt; beta edits line 1 meanwhile.
+        The edit beats the delete, and gamma's undo merges in: its line 7 stayed."""
+        self.base = commit_file(self.a, "f.txt", self.nine_with(l7="gamma 7"), 1500)
+        undone = self.commit(self.tree_with(self.base, {"f.txt": self.NINE}), [self.base],
+                             2000, "undo", "gamma")
+        gone = self.commit(self.tree_with(undone, {"f.txt": None}), [undone], 2001, "delete",
+                           "gamma")
+        edited = self.commit(self.tree_with(self.base, {"f.txt": self.nine_with(
+            l1="beta 1", l7="gamma 7")}), [self.base], 2002, "edit", "beta")
+        self.assertEqual(self.merged_files(gone, edited)["f.txt"],
+                         self.nine_with(l1="beta 1").rstrip("\n"))
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -1862,7 +1909,7 @@ class MergeModel:
         self.events = [FuzzEvent(0, "init", frozenset(), path, writes, False, full, None)
                        for path, (writes, full) in initial.items()]
         self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
-        self.deleted_copies = []            # (node's event id, path, blob)
+        self.deleted_copies = []    # (event, path, blob, original, what it settles or None)
         self.next_id = 1
 
     def act(self, node, path, writes, full, before, deleted=False):
@@ -1925,7 +1972,8 @@ class MergeModel:
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
         base = self.newest_common(events, e, o)        # none: both began with no file
-        return all(value(b) == value(e) for b in base) if base else value(e) is None
+        # Several: they collided, and the version made later kept the name (seed 605).
+        return value(max(base, key=lambda b: b.id)) == value(e) if base else value(e) is None
 
     def is_restore(self, events, value, e, o):
         return any(self.before(u, e) and not self.before(u, o) and value(u) != value(e)
@@ -1935,8 +1983,8 @@ class MergeModel:
         """(exists, {register: (values nothing superseded, values that count)})."""
         # A user who deletes a conflict copy settles the versions it held.
         # So do the register values it held (the copy held them for the user).
-        copies = [(d, dict(held or ())) for d, _, _, original, held in self.deleted_copies
-                  if original == path]
+        copies = [(d, dict(held)) for d, _, _, original, held in self.deleted_copies
+                  if original == path and held]
         settled = {e.id for d, held in copies for e in self.events
                    if e.id in d.past and e.full == tuple(sorted(held.items()))}
         settled_values = {(e.id, r) for d, held in copies for e in self.events
@@ -2135,13 +2183,16 @@ class MergeFuzz:
         root = self.repos[node].path
         original = copy_original(path)
         held = fuzz_full(fuzz_file_state(root, path, original))
+        # A copy of the very version the name holds settles nothing: the user
+        # keeps that version (seed 919: a restore at the name, then its copy deleted).
+        settles = held != fuzz_full(fuzz_file_state(root, original))
         blob = None if os.path.islink(os.path.join(root, path)) \
             else git(root, "hash-object", path)
         os.unlink(os.path.join(root, path))
         if commit:
             self.commit(node, f"delete copy {path}")
         event = self.model.act(node, "copy:" + path, {}, None, None, deleted=True)
-        self.model.deleted_copies.append((event, path, blob, original, held))
+        self.model.deleted_copies.append((event, path, blob, original, held if settles else None))
 
     def swap(self, node):
         """d: a file becomes a folder holding d/x, or the other way round."""

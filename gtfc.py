@@ -130,7 +130,8 @@ NODES_DIR = ".gtfc/nodes"
 # for a walk of older history, which a host past its history horizon lacks.
 # Rule 5: a version put aside in a conflict copy that a user deleted is deleted at
 # the name too; a file deleted and written anew is no edit of the old one; an edit
-# that beats a delete keeps what the deleting side undid before it deleted.
+# that beats a delete keeps what the deleting side undid before it deleted; merge
+# bases are merged at most 3 levels deep (MAX_BASE_DEPTH), not 8.
 MERGE_RULE = 5
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -3828,7 +3829,10 @@ def as_version(mode: str, oid: str) -> Version:
 
 NO_BASE = ("", "")          # not a version: the sides had no common one
 COLLISION = ("", "x")       # not a version: the sides' edits collide
-MAX_BASE_DEPTH = 8          # merges of merge bases looked into, at most
+# Merges of merge bases looked into, at most.  Deeper, the sides had no common
+# version of that file: both are kept.  8 cost 13-15 s a merge round after a 5-node
+# chaos run heals; 3 cost 3 s and chose the same commits (bench/HISTORY.md).
+MAX_BASE_DEPTH = 3
 
 
 def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:

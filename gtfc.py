@@ -4145,8 +4145,9 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                                            Maker(when, who))
             side.own.setdefault(path, set()).update(
                 (old, version) for old in shown[commit, path, version])
-            if version is None and copy_original(path):         # a copy deleted
-                side.dropped.setdefault(copy_original(path), set()).update(shown[commit, path, None])
+            original = copy_original(path) if version is None else None
+            if original:                                        # a copy deleted
+                side.dropped.setdefault(original, set()).update(shown[commit, path, None])
     return sides
 
 
@@ -4203,7 +4204,8 @@ def copy_pathspecs(rel: str) -> List[str]:
     return [":(literal)" + rel, ":(glob)" + glob_escape(stem) + COPY_MARK + "*" + glob_escape(ext)]
 
 
-COPY_NAME_RE = re.compile(rb"(.*)\.conflict-[^/]*-\d{8}-\d{6}-[0-9a-f]{8}([^/]*)")
+COPY_NAME_RE = re.compile(b"(.*)" + re.escape(COPY_MARK.encode()) +
+                          rb"[^/]*-\d{8}-\d{6}-[0-9a-f]{8}([^/]*)")    # conflict_copy_name's
 
 
 def copy_original(path: bytes) -> Optional[bytes]:

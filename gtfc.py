@@ -859,16 +859,25 @@ def folder_blobs(repo: Repo, commit: str, folder: str) -> Dict[str, str]:
 
 
 def blob_texts(repo: Repo, blobs: List[str]) -> List[bytes]:
-    """The contents of blobs, from one git process."""
-    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in blobs).encode()
-                   ).stdout if blobs else b""
-    texts = []
-    for _ in blobs:
+    """The contents of blobs: small loose ones read here, the rest from one git
+    process."""
+    texts = {}
+    for oid in blobs:
+        found = repo.loose_object(oid)
+        if found and found[0] == b"blob":
+            texts[oid] = found[1]
+    asked = sorted(set(blobs) - set(texts))
+    out = repo.git("cat-file", "--batch", input="".join(b + "\n" for b in asked).encode()
+                   ).stdout if asked else b""
+    for oid in asked:
         header, _, out = out.partition(b"\n")
+        if not header[-1:].isdigit():           # "OID missing"
+            suspect_damage(repo)
+            raise RepoDamaged(f"{repo.path}: blob {short(oid)} cannot be read: the repo is "
+                              f"damaged{DAMAGE_HINT}")
         size = int(header.split()[2])
-        texts.append(out[:size])
-        out = out[size + 1:]
-    return texts
+        texts[oid], out = out[:size], out[size + 1:]
+    return [texts[oid] for oid in blobs]
 
 
 class Change(NamedTuple):
@@ -1059,13 +1068,9 @@ def parse_nodes(repo: Repo, tree: str) -> Dict[str, Node]:
         name = path.decode(errors="replace")
         if COPY_MARK not in name and meta.split()[1] == b"blob":
             records.append((name, meta.split()[2].decode()))   # a conflict copy is no node
-    blobs = repo.git("cat-file", "--batch", input="".join(
-        oid + "\n" for _, oid in records).encode()).stdout
     nodes = {}
-    for name, _ in records:
-        header, _, blobs = blobs.partition(b"\n")
-        size = int(header.split()[2])
-        text, blobs = blobs[:size].decode(errors="replace"), blobs[size + 1:]
+    for (name, _), blob in zip(records, blob_texts(repo, [oid for _, oid in records])):
+        text = blob.decode(errors="replace")
         try:
             nodes[name] = parse_node(name, text)
         except ValueError as e:
@@ -4171,10 +4176,11 @@ def line_merge(repo: Repo, base: Version, ours: Version, theirs: Version) -> Ver
     folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
     try:
         files = []
-        for name, (_, oid) in zip(("ours", "base", "theirs"), (ours, base, theirs)):
+        texts = blob_texts(repo, [ours[1], base[1], theirs[1]])
+        for name, text in zip(("ours", "base", "theirs"), texts):
             files.append(os.path.join(folder, name))
             with open(files[-1], "wb") as f:
-                f.write(repo.git("cat-file", "blob", oid).stdout)
+                f.write(text)
         merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False)
         if merged.returncode != 0:
             return None

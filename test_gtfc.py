@@ -361,6 +361,16 @@ class RepoPlumbingTest(TwoClonesTestCase):
         self.assertIsNone(self.a.parents(child))
         self.assertIsNone(self.a.top_entry(child, b"f.txt"))
 
+
+    def test_blobs_read_loose_or_packed_agree_with_git_and_a_missing_one_is_damage(self):
+        packed = git(self.a.path, "rev-parse", f"{self.base}:f.txt")
+        git(self.a.path, "gc", "-q")
+        loose = git(self.a.path, "hash-object", "-w", "--stdin", input="loose\n")
+        self.assertIsNone(self.a.loose_object(packed))
+        self.assertEqual(gtfc.blob_texts(self.a, [loose, packed, loose]),
+                         [b"loose\n", b"one\ntwo\nthree\n", b"loose\n"])
+        with self.assertRaises(gtfc.RepoDamaged):
+            gtfc.blob_texts(self.a, [packed, "1" * 40])
     def test_changes_between_trees_read_without_git_are_what_git_lists(self):
         def write(rel, text=None, link=None, mode=0o644):
             full = os.path.join(self.a.path, rel)

@@ -4093,11 +4093,10 @@ def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                  ) -> Tuple[Story, Story]:
     """The Story of paths on each side: in the commits of ours that theirs lacks,
     and the other way round (each side a commit, or several: the merge of them).
-    One walk of history (two for several commits) and one diff-tree, however many
-    paths.  The paths are named to git only when they are few (it matches each
-    against every entry it compares), else filtered here.  A merge that took a
-    version from one parent changes the path only against the other: it made
-    nothing.  A version differing from every parent was made there."""
+    One walk of history (two for several commits) and at most one diff-tree (see
+    commit_diffs), however many paths.  A merge that took a version from one parent
+    changes the path only against the other: it made nothing.  A version differing
+    from every parent was made there."""
     key = ("stories", tuple(ours), tuple(theirs), frozenset(paths))
     if key not in repo.merge_memo:
         remember(repo, key, walk_stories(repo, ours, theirs, paths))
@@ -4123,26 +4122,14 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         mark, commit, *parents = ids.split()
         commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
     wanted = set(paths)
-    only = sorted(wanted) if len(wanted) <= 50 else []
-    raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
-                   "--", *(spec for path in only for spec in copy_pathspecs(os.fsdecode(path))),
-                   input="".join(line.split("|")[0][2:] + "\n" for line in listing).encode(),
-                   env=no_index(repo)).stdout.split(b"\0")
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     shown: Dict[Tuple[str, bytes, Version], set] = {}
-    commit, at = "", 0
-    while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
-        if raw[at].startswith(b":"):            # one diff per parent
-            path = raw[at + 1]
+    for commit, diffs in commit_diffs(repo, list(commits)).items():
+        for path, old, new in diffs:
             if path in wanted or copy_original(path) in wanted:
-                old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
-                old, new = as_version(old_mode, old_oid), as_version(new_mode, new_oid)
                 commits[commit][0].changes.setdefault(path, set()).add((old, new))
                 counted[commit, path, new] += 1
                 shown.setdefault((commit, path, new), set()).add(old)
-            at += 2
-        else:
-            commit, at = raw[at].decode(), at + 1
     for (commit, path, version), diffs in counted.items():
         side, parents, when, who = commits[commit]
         if diffs >= max(1, parents):
@@ -4154,6 +4141,32 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])
     return sides
+
+
+def commit_diffs(repo: Repo, commits: List[str]) -> Dict[str, List[Tuple[bytes, Version, Version]]]:
+    """{commit: [(path, old, new)] against each parent in turn}, from one diff-tree
+    for those this process has not read before: the walks of one round, and of the
+    rounds after it, cross the same commits again and again.  A commit that
+    changed very many paths (an import) is not kept."""
+    found = {c: repo.merge_memo[("diffs", c)] for c in commits if ("diffs", c) in repo.merge_memo}
+    asked = [c for c in commits if c not in found]
+    raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",
+                   input="".join(c + "\n" for c in asked).encode(), env=no_index(repo)
+                   ).stdout.split(b"\0") if asked else []
+    diffs: Dict[str, List[Tuple[bytes, Version, Version]]] = {c: [] for c in asked}
+    commit, at = "", 0
+    while at < len(raw):                # COMMIT, then :MODES IDS KIND and PATH per file
+        if raw[at].startswith(b":"):            # one diff per parent
+            old_mode, new_mode, old_oid, new_oid, _ = raw[at][1:].decode().split()
+            diffs[commit].append((raw[at + 1], as_version(old_mode, old_oid),
+                                  as_version(new_mode, new_oid)))
+            at += 2
+        else:
+            commit, at = raw[at].decode(), at + 1
+    for commit in asked:
+        if len(diffs[commit]) <= 1000:
+            remember(repo, ("diffs", commit), diffs[commit])
+    return {**found, **diffs}
 
 
 def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:

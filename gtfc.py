@@ -615,6 +615,17 @@ class GitFiles:
             return found[1][len(b"tree "):found[1].find(b"\n")].decode()
         return None
 
+    def loose_author(self, oid: str) -> Optional[Tuple[str, List[str]]]:
+        """(author's email, parents) of a loose commit; None if not known without git."""
+        found = self.loose_object(oid)
+        if not found or found[0] != b"commit":
+            return None
+        header = found[1].split(b"\n\n", 1)[0].decode(errors="replace").split("\n")
+        parents = [line[len("parent "):] for line in header if line.startswith("parent ")]
+        author = next((line for line in header if line.startswith("author ")), "")
+        email = re.search(r"<([^>]*)> \d+ [-+]\d{4}$", author)
+        return (email.group(1), parents) if email else None
+
     def parents(self, commit: str) -> Optional[List[str]]:
         fields = self.loose_commit(commit)
         return fields and fields[1]
@@ -3753,11 +3764,15 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
     frontier, tips = set(heads), set()
     while frontier:
         seen |= frontier
+        looked = {oid: repo.loose_author(oid) for oid in frontier}
+        asked = sorted(oid for oid, found in looked.items() if not found)
         listing = repo.out("rev-list", "--no-walk=unsorted", "--no-commit-header",
-                           "--format=%H %ae %P", *sorted(frontier), env=MERGE_ENV)
-        frontier = set()
+                           "--format=%H %ae %P", *asked, env=MERGE_ENV) if asked else ""
         for line in listing.splitlines():
             oid, email, *parents = line.split()
+            looked[oid] = email, parents
+        frontier = set()
+        for oid, (email, parents) in looked.items():
             if email == MERGE_IDENTITY[1] and len(parents) >= 2:
                 frontier |= set(parents) - seen
             else:

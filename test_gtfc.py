@@ -332,6 +332,9 @@ class RepoPlumbingTest(TwoClonesTestCase):
                          (b"commit", git(self.a.path, "cat-file", "commit", child) + "\n"))
         self.assertEqual(self.a.parents(child), git(self.a.path, "rev-parse", f"{child}^@").split())
         self.assertEqual(self.a.parents(self.base), [])
+        for commit in (child, self.base):
+            email, *parents = git(self.a.path, "show", "-s", "--format=%ae %P", commit).split()
+            self.assertEqual(self.a.loose_author(commit), (email, parents))
         for name in ("f.txt", "sub", "h.txt"):
             self.assertEqual(self.a.top_entry(child, name.encode()),
                              git(self.a.path, "rev-parse", f"{child}:{name}"))
@@ -359,6 +362,7 @@ class RepoPlumbingTest(TwoClonesTestCase):
         git(self.a.path, "gc", "-q")                     # packed: git must be asked
         self.assertIsNone(self.a.loose_object(child))
         self.assertIsNone(self.a.parents(child))
+        self.assertIsNone(self.a.loose_author(child))
         self.assertIsNone(self.a.top_entry(child, b"f.txt"))
 
 

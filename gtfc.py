@@ -2048,7 +2048,7 @@ class PeerLink(threading.Thread):
                 if self.session.idle() >= self.watch.pull_interval:
                     self.session.close()        # the peer's gtfc-shell need not wait
                 self.watch.repo.read_only_peers.discard(self.name)
-                if not self.attempt(self.fetch):
+                if not self.pushed_lately() and not self.attempt(self.fetch):
                     continue                # unreachable: back off before sending
             if self.wanted.is_set() or self.delay:
                 self.wanted.clear()
@@ -2076,6 +2076,20 @@ class PeerLink(threading.Thread):
                 os.unlink(record)
         self.delay = self.next_try = 0.0
         return True
+
+    def pushed_lately(self) -> bool:
+        """Did the peer push to us within the pull interval?  Then the pull would
+        bring nothing its own sender will not: a peer that pushes retries until
+        its head is here.  The pull is for peers that cannot push to us."""
+        repo = self.watch.repo
+        try:
+            stamp = os.stat(os.path.join(repo.git_dir, INBOX, self.name)).st_mtime
+        except OSError:
+            return False                    # never, or the ref is packed: pull
+        with contextlib.suppress(OSError):  # our own pull wrote it: that was no push
+            if os.stat(peer_record(repo, self.name, "pulled")).st_mtime >= stamp:
+                return False
+        return time.time() - stamp < self.watch.pull_interval
 
     def peer(self) -> Optional[Node]:
         return self.watch.nodes.get(self.name)

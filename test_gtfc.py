@@ -1505,6 +1505,30 @@ class DoorbellTest(TwoClonesTestCase):
         self.assertFalse(gtfc.ring_doorbell(self.a, "beta"))
 
 
+class PullRoundTest(TwoClonesTestCase):
+    """The watcher's pull from each peer every gtfc.pullInterval (anti-entropy)."""
+
+    def test_a_peer_that_pushed_lately_is_not_pulled_but_one_we_pulled_from_is(self):
+        watch = mock.Mock(repo=self.a, pull_interval=60)
+        link = gtfc.PeerLink(watch, "beta")
+        self.assertFalse(link.pushed_lately())                  # nothing from beta yet
+        ref = os.path.join(self.a.git_dir, gtfc.INBOX, "beta")
+        git(self.a.path, "update-ref", gtfc.INBOX + "beta", self.base)     # beta pushed
+        self.assertTrue(link.pushed_lately())
+        gtfc.note_contact(self.a, "beta", "pulled")     # no: our own pull wrote it (a
+        self.assertFalse(link.pushed_lately())          # read-only host pulls each time)
+        os.utime(ref, (time.time() + 1, time.time() + 1))          # a push after the pull
+        self.assertTrue(link.pushed_lately())
+        pulled = gtfc.peer_record(self.a, "beta", "pulled")
+        os.utime(pulled, (time.time() - 62, time.time() - 62))
+        os.utime(ref, (time.time() - 61, time.time() - 61))        # longer ago than 60 s
+        self.assertFalse(link.pushed_lately())
+        watch.pull_interval = 120
+        self.assertTrue(link.pushed_lately())
+        git(self.a.path, "pack-refs", "--all")                      # no file to ask: pull
+        self.assertFalse(link.pushed_lately())
+
+
 # Integrate: merges, the merge rule's model, metadata, nothing lost ##########
 
 class DeterministicMergeTest(TwoClonesTestCase):

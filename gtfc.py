@@ -112,7 +112,7 @@ import sys
 import threading
 import time
 import zlib
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
 # pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its
@@ -2149,7 +2149,7 @@ class RepoWatch:
         membership), have every link send it."""
         started = time.monotonic()
         try:
-            result = integrate(self.repo, paths=paths)
+            result = integrate(self.repo, paths=paths, on_commit=self.spread)
         except RepoDamaged:
             raise
         except GtfcError:
@@ -3562,10 +3562,11 @@ class Integration(NamedTuple):
     members_changed: bool
 
 
-def integrate(repo: Repo, wait: bool = True,
-              paths: Optional[set] = None) -> Optional[Integration]:
+def integrate(repo: Repo, wait: bool = True, paths: Optional[set] = None,
+              on_commit: Optional[Callable[[str], None]] = None) -> Optional[Integration]:
     """Commit local changes, merge everything peers sent or we fetched, and move the
-    working tree along — under the repo lock.
+    working tree along — under the repo lock.  on_commit(commit) is called with a
+    commit of local changes before the merge starts (the watcher sends it then).
 
     wait=False: a process that finds the lock busy goes (its caller has left a rerun
     flag first: request_integration); whoever holds the lock runs once more when it
@@ -3578,7 +3579,7 @@ def integrate(repo: Repo, wait: bool = True,
             with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(flag)
-                step = integrate_whole(repo, paths)
+                step = integrate_whole(repo, paths, on_commit)
         except RepoBusy:
             return result
         if step.new != step.old:
@@ -3643,14 +3644,18 @@ def request_integration(repo: Repo) -> None:
     open(os.path.join(repo.state_dir, "rerun"), "w").close()
 
 
-def integrate_locked(repo: Repo, paths: Optional[set] = None) -> Integration:
+def integrate_locked(repo: Repo, paths: Optional[set] = None,
+                     on_commit: Optional[Callable[[str], None]] = None) -> Integration:
     committed = merged = False
     refusal = ""
     finish_interrupted_checkout(repo)
     for _attempt in range(5):
-        committed |= commit_local(repo, paths)
+        committed_now = commit_local(repo, paths)
+        committed |= committed_now
         paths = None                    # a refused checkout: a file changed, look again
         old = repo.head()
+        if committed_now and on_commit:
+            on_commit(old)              # it leaves while we merge: peers start sooner
         new, merged_now = merge_incoming(repo, old)
         merged |= merged_now
         if new == old:
@@ -4812,7 +4817,8 @@ def reflog(repo: Repo, ref: str) -> List[str]:
     return [oid for oid in found if OID_RE.fullmatch(oid) and oid.strip("0")]
 
 
-def integrate_whole(repo: Repo, paths: Optional[set]) -> "Integration":
+def integrate_whole(repo: Repo, paths: Optional[set],
+                    on_commit: Optional[Callable[[str], None]] = None) -> "Integration":
     """integrate_locked on a repo checked whole at this process's first round;
     damage found then or by a git command on the way is repaired, and the round
     run once more."""
@@ -4821,10 +4827,10 @@ def integrate_whole(repo: Repo, paths: Optional[set]) -> "Integration":
         if not (repo.checked_whole and os.path.exists(checked_boot_path(repo))):
             check_whole(repo)
             repo.checked_whole = True
-        step = integrate_locked(repo, paths)
+        step = integrate_locked(repo, paths, on_commit)
     except RepoDamaged as e:
         heal(repo, str(e))
-        step = integrate_locked(repo, None)     # HEAD or the index moved: look at all
+        step = integrate_locked(repo, None, on_commit)  # HEAD or the index moved: look at all
     with contextlib.suppress(FileNotFoundError):
         os.unlink(damaged_path(repo))
     return step

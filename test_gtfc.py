@@ -3295,6 +3295,26 @@ class MergeFoldTest(TwoClonesTestCase):
         self.assertNotEqual(stale, settled)
         self.assertEqual(gtfc.integrate(self.a).new, settled)
 
+    def test_a_local_commit_is_handed_on_before_the_merge_that_folds_it_in(self):
+        """The watcher sends our commit while the merge runs (integrate's on_commit):
+        in a healing cluster a merge can take seconds, and peers start sooner."""
+        seen = []
+
+        def on_commit(commit):          # what the watcher would send now
+            seen.append((commit, self.a.head(), self.a.parents(commit)))
+
+        commit_file(self.b, "g.txt", "from beta\n", 2001)
+        self.exchange()
+        _write_file(os.path.join(self.a.path, "h.txt"), "alpha's edit\n")
+        result = gtfc.integrate(self.a, on_commit=on_commit)
+        self.assertEqual(len(seen), 1)
+        commit, head, parents = seen[0]
+        self.assertEqual((head, parents), (commit, [self.base]))     # not merged yet
+        self.assertTrue(result.merged)
+        self.assertIn(commit, self.a.parents(result.new))
+        gtfc.integrate(self.a, on_commit=on_commit)                 # nothing to commit
+        self.assertEqual(len(seen), 1)
+
     def test_local_config_and_attributes_do_not_change_the_merge(self):
         git(self.a.path, "config", "i18n.commitEncoding", "ISO-8859-1")
         with open(os.path.join(self.b.path, ".gitattributes"), "w") as f:

@@ -2810,9 +2810,18 @@ def peer_git(repo: Repo, peer: Node, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+# The peer's pull from us and our push to it both write its inbox ref for us; the
+# one that comes second finds the ref moved and fails.  Nothing is wrong: the push
+# is tried again at once, and the pull leaves the ref to the push.
+REF_RACE = re.compile(rb"failed to update ref|cannot lock ref '[^']*': is at")
+
+
 def push_head(repo: Repo, peer: Node, oid: str) -> Optional[str]:
-    proc = peer_git(repo, peer, "push", "--porcelain", "--no-verify", peer_url(peer),
-                    f"+{oid}:{INBOX}{repo.node}")
+    for _attempt in range(2):
+        proc = peer_git(repo, peer, "push", "--porcelain", "--no-verify", peer_url(peer),
+                        f"+{oid}:{INBOX}{repo.node}")
+        if not (proc.returncode and REF_RACE.search(proc.stdout + proc.stderr)):
+            break
     text = proc.stderr.decode(errors="replace")
     if proc.returncode == 0:
         pushed(repo, peer, oid)
@@ -2987,7 +2996,7 @@ def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str
         proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                         "--no-auto-maintenance", *(["--refetch"] if whole else []),
                         peer_url(peer), f"+HEAD:{INBOX}{peer.name}")
-    if proc.returncode:
+    if proc.returncode and not REF_RACE.search(proc.stderr):
         return explain_ssh_failure(peer.name, proc.stderr)
     note_contact(repo, peer.name, "pulled")
     return None

@@ -1506,7 +1506,33 @@ class DoorbellTest(TwoClonesTestCase):
 
 
 class PullRoundTest(TwoClonesTestCase):
-    """The watcher's pull from each peer every gtfc.pullInterval (anti-entropy)."""
+    """The watcher's pull from each peer every gtfc.pullInterval (anti-entropy), and
+    the peer's push that may meet it."""
+
+    def test_a_push_and_a_pull_that_write_one_inbox_ref_at_once_both_go_on(self):
+        """Both write the receiver's inbox ref for the sender; the second finds it
+        moved.  The push is tried again at once, the pull leaves the ref to the push:
+        neither is a failure that backs the link off for seconds."""
+        peer = gtfc.Node(name="beta", address="127.0.0.1", user="u", path="/r",
+                         key=NodeRecordTest.KEY, hostkeys=(NodeRecordTest.KEY,))
+        lost = subprocess.CompletedProcess([], 1, b"To beta\n!\trefs/x\t[remote rejected]"
+                                           b" (failed to update ref)\nDone\n", b"")
+        moved = subprocess.CompletedProcess([], 1, b"", b"error: cannot lock ref "
+                                            b"'refs/gtfc/in/beta': is at 1 but expected 2\n")
+        ok = subprocess.CompletedProcess([], 0, b"", b"")
+        with mock.patch.object(gtfc, "peer_git", side_effect=[lost, ok]) as git_calls:
+            self.assertIsNone(gtfc.push_head(self.a, peer, self.base))
+        self.assertEqual(git_calls.call_count, 2)
+        self.assertEqual(gtfc.known_heads(self.a, "beta"), {self.base})
+        with mock.patch.object(gtfc, "peer_git", side_effect=[lost, lost]):
+            self.assertIn("failed to update ref", gtfc.push_head(self.a, peer, self.base))
+        with mock.patch.object(gtfc, "open_connection", return_value=None), \
+                mock.patch.object(gtfc, "peer_git", return_value=moved):
+            self.assertIsNone(gtfc.fetch_from_peer(self.a, peer))
+        gone = subprocess.CompletedProcess([], 128, b"", b"ssh: connect to host: refused\n")
+        with mock.patch.object(gtfc, "open_connection", return_value=None), \
+                mock.patch.object(gtfc, "peer_git", return_value=gone):
+            self.assertIsNotNone(gtfc.fetch_from_peer(self.a, peer))
 
     def test_a_peer_that_pushed_lately_is_not_pulled_but_one_we_pulled_from_is(self):
         watch = mock.Mock(repo=self.a, pull_interval=60)

@@ -2173,6 +2173,10 @@ class RepoWatch:
                 for link in self.links.values():
                     link.wanted.set()
 
+    def start_links(self) -> None:
+        with self.mutex:
+            self.refresh_links()            # each fetches from its peer first
+
     def refresh_links(self) -> None:
         self.nodes = {p.name: p for p in peers(self.repo)}
         for name in set(self.links) - set(self.nodes):
@@ -2219,7 +2223,8 @@ class RepoWatch:
 
     def watch(self, wake_fd: int) -> None:
         """Until stopped or the folder vanishes: debounce events, integrate, spread."""
-        self.guarded(self.integrate_and_spread)     # also starts the links: they fetch
+        self.guarded(self.start_links)      # before the first round: its commit of what
+        self.guarded(self.integrate_and_spread)     # changed while we were down leaves at once
         first = last = None
         pending: Optional[set] = set()      # paths changed since the last commit; None: any
         last_upkeep = time.monotonic()

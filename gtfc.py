@@ -3715,7 +3715,7 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
             return tip, False
     related = [head]
     for oid in sorted(pending):
-        if repo.git("merge-base", head, oid, check=False).returncode == 0:
+        if shares_history(repo, head, oid):
             related.append(oid)
         else:
             warn(f"{repo.path}: ignoring {short(oid)}: it shares no history with this "
@@ -3732,6 +3732,20 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     for other in tips[1:]:
         result = merge_commits(repo, result, other)
     return result, len(tips) > 1 and result != head
+
+
+def shares_history(repo: Repo, head: str, oid: str) -> bool:
+    """Does commit oid share history with head?  Asked of git only when neither
+    oid nor a parent of it is known to: a peer's new head is mostly a commit on top
+    of one looked at before.  Once shared, always (a repo's history only grows)."""
+    remember(repo, ("shares", head), True)
+    if any(repo.merge_memo.get(("shares", c)) for c in [oid, *(repo.parents(oid) or ())]):
+        found = True
+    else:
+        found = repo.git("merge-base", head, oid, check=False).returncode == 0
+    if found:
+        remember(repo, ("shares", oid), True)
+    return found
 
 
 def hold_back_merges(repo: Repo, head: str, tips: List[str]) -> bool:

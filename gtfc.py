@@ -3822,6 +3822,8 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
         for oid, (email, parents) in looked.items():
             if email == MERGE_IDENTITY[1] and len(parents) >= 2:
                 frontier |= set(parents) - seen
+                if parents == sorted(parents):      # see peers_merge
+                    remember(repo, ("merged", *parents), oid)
             else:
                 tips.add(oid)
     return sorted(repo.out("merge-base", "--independent", *tips).split())
@@ -3831,7 +3833,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     """The merge of commits a and b: a pure function of the pair, so every node that
     merges the same two commits makes the same commit id and no node ping-pongs."""
     first, second = sorted([a, b])
-    known = repo.merge_memo.get((first, second))
+    known = repo.merge_memo.get((first, second)) or peers_merge(repo, first, second)
     if known and repo.has_object(known):    # not pruned since, as a replaced merge may be
         return known
     bases = merge_bases(repo, first, second)
@@ -3847,6 +3849,19 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
                       "-p", second, "-m", "gtfc: merge", env=env)
     remember(repo, (first, second), merged)
     return merged
+
+
+def peers_merge(repo: Repo, first: str, second: str) -> Optional[str]:
+    """A merge of first and second that a peer made and sent (content_tips saw it):
+    the very commit this node would make, since a merge is a pure function of the
+    pair — if every member announces our merge rule in it.  After a partition heals,
+    every node folds the same commits: each merge is then worked out once, by
+    whichever node gets there first, not by all of them."""
+    merged = repo.merge_memo.get(("merged", first, second))
+    if merged and not other_merge_rules(repo, merged):
+        remember(repo, (first, second), merged)
+        return merged
+    return None
 
 
 def merge_bases(repo: Repo, *commits: str) -> List[str]:

@@ -1905,6 +1905,29 @@ class MergeRuleVersionTest(TwoClonesTestCase):
         self.assertEqual(gtfc.other_merge_rules(self.a, result.new), {})
         self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "merges-held")))
 
+    def test_a_merge_a_peer_made_of_the_same_pair_is_taken_if_it_runs_our_rule(self):
+        """After a partition heals every node folds the same commits; a merge that a
+        peer already made and sent is the very commit this node would make, so it
+        is taken as it is (peers_merge) — unless a member announces another merge
+        rule in it (then its tree may be another rule's: worked out here)."""
+        self.members(self.a, "alpha", "beta")
+        gtfc.commit_local(self.a)
+        self.exchange()
+        gtfc.integrate(self.b)
+        c = self.third_clone()
+        for ours, theirs, rule_kept in ((self.a, self.b, True), (self.a, self.b, False)):
+            if not rule_kept:                                   # beta: gtfc before
+                os.unlink(os.path.join(ours.path, gtfc.RULES_DIR, "beta"))
+            x = commit_file(ours, "f.txt", f"ONE {rule_kept}\ntwo\nthree\n", 2000)
+            y = commit_file(theirs, "g.txt", f"beta's {rule_kept}\n", 2001)
+            self.deliver(((c, (ours, theirs)), (ours, (theirs,))))
+            merged = gtfc.merge_commits(c, x, y)            # gamma's fold, sent to alpha
+            git(ours.path, "fetch", "-q", c.path, f"+{merged}:{gtfc.INBOX}gamma")
+            self.assertEqual(gtfc.content_tips(ours, [merged]), sorted([x, y]))
+            with mock.patch.object(gtfc, "merge_trees", wraps=gtfc.merge_trees) as worked:
+                self.assertEqual(gtfc.merge_commits(ours, y, x), merged)
+            self.assertEqual(worked.called, not rule_kept)
+
     @staticmethod
     def status_of(repo):
         return {"missing": False, "peers": [], "watcher_pid": 1, "cannot_apply": None,

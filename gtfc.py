@@ -2117,7 +2117,11 @@ class PeerLink(threading.Thread):
         failure = fetch_from_peer(self.watch.repo, node)
         if not failure:
             self.watch.log(f"pulled from {self.name}", Log.DETAIL)
-            self.watch.guarded(self.watch.integrate_and_spread)    # not the peer's fault
+            # The watcher's own round merges it, with whatever else came meanwhile:
+            # links that each ran a round queued for the repo lock, one behind the
+            # other, for tens of seconds when a partition healed.
+            if not ring_doorbell(self.watch.repo, self.name):
+                self.watch.guarded(self.watch.integrate_and_spread)  # not the peer's fault
         return failure
 
 
@@ -2227,7 +2231,7 @@ class RepoWatch:
         self.guarded(self.integrate_and_spread)     # changed while we were down leaves at once
         first = last = None
         pending: Optional[set] = set()      # paths changed since the last commit; None: any
-        last_upkeep = time.monotonic()
+        last_upkeep = last_look = time.monotonic()
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
@@ -2261,7 +2265,10 @@ class RepoWatch:
                 last_upkeep = now                   # quiet for a while: upkeep
                 self.housekeep()
                 self.attention.check()
-            if senders or due:          # a peer pushed (merge it now), or a burst ended
+            look = now - last_look >= self.pull_interval    # the whole tree, for what no
+            if look:                                        # event told (anti-entropy)
+                pending, last_look = None, now
+            if senders or due or look:  # a peer pushed (merge it now), or a burst ended
                 if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()
                 if due:

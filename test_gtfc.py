@@ -1509,6 +1509,39 @@ class PullRoundTest(TwoClonesTestCase):
     """The watcher's pull from each peer every gtfc.pullInterval (anti-entropy), and
     the peer's push that may meet it."""
 
+    def test_a_change_no_event_told_of_is_committed_within_a_pull_interval(self):
+        """Every pull interval the watcher looks at the whole tree, peers or none,
+        pushes or none (the pull itself is skipped for a peer that pushes)."""
+        class Deaf:                     # a watcher back end that hears nothing
+            backend = "nothing"
+            __enter__ = lambda self: self
+            __exit__ = lambda self, *exc: None
+            fileno = lambda self: None
+            read = lambda self, timeout: ([], False)
+            settled = lambda self: True
+
+        git(self.a.path, "config", "gtfc.pullInterval", "1")
+        stop, (wake, woken) = threading.Event(), os.pipe()
+        self.addCleanup(os.close, woken)
+        self.addCleanup(os.close, wake)
+        watch = gtfc.RepoWatch(self.a, Deaf, stop)
+        rounds = []
+        watch.integrate_and_spread = functools.partial(
+            lambda run, *args: rounds.append(args) or run(*args), watch.integrate_and_spread)
+        thread = threading.Thread(target=watch.run, args=(wake,), daemon=True)
+        with contextlib.redirect_stderr(io.StringIO()):
+            thread.start()
+            try:
+                wait_until(lambda: rounds, timeout=10, what="the first round")
+                time.sleep(0.3)                         # its look at the whole tree done
+                _write_file(os.path.join(self.a.path, "unheard.txt"), "missed\n")
+                wait_until(lambda: "unheard.txt" in git(self.a.path, "ls-tree", "--name-only",
+                                                        "HEAD"), timeout=5, what="the look")
+            finally:
+                stop.set()
+                os.write(woken, b"x")
+                thread.join(10)
+
     def test_a_push_and_a_pull_that_write_one_inbox_ref_at_once_both_go_on(self):
         """Both write the receiver's inbox ref for the sender; the second finds it
         moved.  The push is tried again at once, the pull leaves the ref to the push:

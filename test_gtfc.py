@@ -2092,8 +2092,30 @@ class MergeModel:
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
         base = self.newest_common(events, e, o)        # none: both began with no file
-        # Several: they collided, and the version made later kept the name (seed 605).
-        return value(max(base, key=lambda b: b.id)) == value(e) if base else value(e) is None
+        if not base:
+            return value(e) is None
+        # Several: the version their merge held — made later, if they collided (seed
+        # 605); their registers merged, if not (a chmod beside a line edit, 10187).
+        merged = self.merged_full(events, base) if value(base[0]) == base[0].full else None
+        return (merged or value(max(base, key=lambda b: b.id))) == value(e)
+
+    def merged_full(self, events, base):
+        """The whole version the merge of two concurrent events held, None where
+        their registers collide (or a file is deleted): each register as the one that
+        changed it against the newest version both had."""
+        if len(base) != 2 or any(b.full is None for b in base):
+            return None
+        older = self.newest_common(events, *base)
+        if len(older) != 1 or older[0].full is None:
+            return None
+        (old, one, two), merged = (dict(x.full) for x in (older[0], *base)), {}
+        for register in set(old) | set(one) | set(two):
+            values = [one.get(register), two.get(register)]
+            changed = {v for v in values if v != old.get(register)}
+            if len(changed) > 1:
+                return None                                     # they collide here
+            merged[register] = changed.pop() if changed else old.get(register)
+        return tuple(sorted((r, v) for r, v in merged.items() if v is not None))
 
     def is_restore(self, events, value, e, o):
         return any(self.before(u, e) and not self.before(u, o) and value(u) != value(e)

@@ -2829,6 +2829,9 @@ def fuzz_main(args):
         if problems:
             failed += 1
             print(f"seed {seed}: " + "; ".join(problems[:4]), flush=True)
+        if (seed - first + 1) % 100 == 0:
+            print(f"… {seed - first + 1} histories (seeds {first}-{seed}), {failed} failed",
+                  flush=True)
     print(f"{count} histories in {time.monotonic() - started:.0f} s: {failed} failed", flush=True)
     return 1 if failed else 0
 

@@ -3368,27 +3368,20 @@ class MergeFoldTest(TwoClonesTestCase):
 
     def test_a_head_with_unrelated_history_does_not_block_other_merges(self):
         stranger = make_repo(os.path.join(self.tmp, "stranger"), "gamma")
-        commit_file(stranger, "other.txt", "unrelated\n", 3000)
-        git(self.a.path, "fetch", "-q", stranger.path, f"+HEAD:{gtfc.INBOX}gamma")
-        commit_file(self.b, "g.txt", "from beta\n", 2001)
-        self.exchange()
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            gtfc.integrate(self.a)
-        self.assertIn("shares no history", err.getvalue())
-        self.assertTrue(os.path.exists(os.path.join(self.a.path, "g.txt")))
-        self.assertFalse(os.path.exists(os.path.join(self.a.path, "other.txt")))
-        # What was learnt about history shared (see shares_history) keeps it apart
-        # in the next round too, while beta's next commit, on top of one known, merges.
-        commit_file(stranger, "other.txt", "unrelated, later\n", 3001)
-        git(self.a.path, "fetch", "-q", stranger.path, f"+HEAD:{gtfc.INBOX}gamma")
-        commit_file(self.b, "h.txt", "from beta, later\n", 2002)
-        _write_file(os.path.join(self.a.path, "i.txt"), "alpha's edit\n")
-        self.exchange()
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            gtfc.integrate(self.a)
-        self.assertIn("shares no history", err.getvalue())
-        self.assertTrue(os.path.exists(os.path.join(self.a.path, "h.txt")))
-        self.assertFalse(os.path.exists(os.path.join(self.a.path, "other.txt")))
+        # The second round: what was learnt about history shared (shares_history)
+        # keeps the stranger apart again, while beta's next commit, on top of one
+        # known, merges, as does an edit of alpha's.
+        for n, mine in enumerate(("g.txt", "h.txt")):
+            commit_file(stranger, "other.txt", f"unrelated {n}\n", 3000 + n)
+            git(self.a.path, "fetch", "-q", stranger.path, f"+HEAD:{gtfc.INBOX}gamma")
+            commit_file(self.b, mine, "from beta\n", 2001 + n)
+            _write_file(os.path.join(self.a.path, f"alpha{n}.txt"), "alpha's edit\n")
+            self.exchange()
+            with contextlib.redirect_stderr(io.StringIO()) as err:
+                gtfc.integrate(self.a)
+            self.assertIn("shares no history", err.getvalue())
+            self.assertTrue(os.path.exists(os.path.join(self.a.path, mine)))
+            self.assertFalse(os.path.exists(os.path.join(self.a.path, "other.txt")))
 
     def test_three_heads_merge_to_one_commit_whatever_the_arrival_order(self):
         c = self.third_clone()

@@ -3587,7 +3587,8 @@ def integrate(repo: Repo, wait: bool = True, paths: Optional[set] = None,
               on_commit: Optional[Callable[[str], None]] = None) -> Optional[Integration]:
     """Commit local changes, merge everything peers sent or we fetched, and move the
     working tree along — under the repo lock.  on_commit(commit) is called with a
-    commit of local changes before the merge starts (the watcher sends it then).
+    commit of local changes before a merge of it starts (the watcher sends it then;
+    with nothing to merge it is sent when the round ends, a moment later).
 
     wait=False: a process that finds the lock busy goes (its caller has left a rerun
     flag first: request_integration); whoever holds the lock runs once more when it
@@ -3675,7 +3676,7 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None,
         committed |= committed_now
         paths = None                    # a refused checkout: a file changed, look again
         old = repo.head()
-        if committed_now and on_commit:
+        if committed_now and on_commit and unmerged_heads(repo, old):
             on_commit(old)              # it leaves while we merge: peers start sooner
         new, merged_now = merge_incoming(repo, old)
         merged |= merged_now

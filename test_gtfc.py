@@ -3425,6 +3425,8 @@ class MergeFoldTest(TwoClonesTestCase):
         self.assertTrue(result.merged)
         self.assertIn(commit, self.a.parents(result.new))
         gtfc.integrate(self.a, on_commit=on_commit)                 # nothing to commit
+        _write_file(os.path.join(self.a.path, "i.txt"), "nothing came in\n")
+        gtfc.integrate(self.a, on_commit=on_commit)         # nothing to merge: sent after
         self.assertEqual(len(seen), 1)
 
     def test_local_config_and_attributes_do_not_change_the_merge(self):

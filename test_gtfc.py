@@ -2057,18 +2057,25 @@ class MergeModel:
         return [e for e in common if not any(self.before(e, o) for o in common)]
 
     def counting(self, events, value):
-        """(newest, counting): the events of one register (or one path) that nothing
-        supersedes, and of those the ones not absorbed.
+        """(newest, counting, optional): the events of one register (or one path)
+        that nothing supersedes, of those the ones that must count (not absorbed),
+        and those that may count or not.
         A version is the same whoever wrote it: an event is also superseded by one
         that had seen the same change (from the same version of the file to the
         same version) made elsewhere, by a writer the event did not know of, and
-        moved on from it."""
-        newest = [e for e in events if not any(self.before(e, o) for o in events)
-                  and not any(value(o) != value(e) and not self.before(o, e) and any(
-                      u is not e and self.before(u, o) and not self.before(u, e)
-                      and u.full == e.full and u.full_before == e.full_before
-                      for u in events) for o in events)]
-        out, optional = [], []
+        moved on from it — a repeat, which may count or not (see below)."""
+        causal = [e for e in events if not any(self.before(e, o) for o in events)]
+        repeated = [e for e in causal if any(
+            value(o) != value(e) and not self.before(o, e) and any(
+                u is not e and self.before(u, o) and not self.before(u, e)
+                and u.full == e.full and u.full_before == e.full_before
+                for u in events) for o in events)]
+        newest = [e for e in causal if e not in repeated]
+        # A change superseded only as a repeat of one its superseder had seen is
+        # gone when a merge joins the two first (rule 1: one story holds the other);
+        # a third concurrent change joined before that makes it a change of its own
+        # against the newest version both had (seed 30357).  Either passes.
+        out, optional = [], list(repeated)
         for e in newest:
             absorbed = [o for o in newest if self.absorbs(events, value, o, e)]
             if not absorbed:
@@ -2085,7 +2092,7 @@ class MergeModel:
                      and any(u is not e and value(u) == value(e) and self.before(u, o)
                              and not self.before(u, e) for u in events) for o in newest):
                 optional.append(e)
-        return newest, [e for e in out if e not in optional], optional
+        return newest + repeated, [e for e in out if e not in optional], optional
 
     def absorbs(self, events, value, o, e):
         """o and e concurrent, and e wrote the newest value both had seen."""
@@ -2100,9 +2107,11 @@ class MergeModel:
         return (merged or value(max(base, key=lambda b: b.id))) == value(e)
 
     def merged_full(self, events, base):
-        """The whole version the merge of two concurrent events held, None where
-        their registers collide (or a file is deleted): each register as the one that
-        changed it against the newest version both had."""
+        """The whole version the merge of two concurrent events held, None if a file
+        is deleted or both changed the mode: each register as the one that changed
+        it against the newest version both had.  Where other registers collide, the
+        later version whole, with a chmod of the other's (seed 20384), unless the
+        later one is a file made anew."""
         if len(base) != 2 or any(b.full is None for b in base):
             return None
         older = self.newest_common(events, *base)
@@ -2112,8 +2121,16 @@ class MergeModel:
         for register in set(old) | set(one) | set(two):
             values = [one.get(register), two.get(register)]
             changed = {v for v in values if v != old.get(register)}
-            if len(changed) > 1:
-                return None                                     # they collide here
+            if len(changed) > 1 and register == "mode":
+                return None
+            if len(changed) > 1:                                # they collide here
+                later = max(base, key=lambda b: b.id)
+                kept, other = dict(later.full), dict(min(base, key=lambda b: b.id).full)
+                anew = any(u.full is None and (self.before(u, later) or u is later)
+                           and self.before(older[0], u) for u in events)
+                if kept.get("mode") == old.get("mode") and not anew:
+                    kept["mode"] = other.get("mode")
+                return tuple(sorted(kept.items()))
             merged[register] = changed.pop() if changed else old.get(register)
         return tuple(sorted((r, v) for r, v in merged.items() if v is not None))
 

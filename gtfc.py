@@ -131,8 +131,11 @@ NODES_DIR = ".gtfc/nodes"
 # Rule 5: a version put aside in a conflict copy that a user deleted is deleted at
 # the name too; a file deleted and written anew is no edit of the old one; an edit
 # that beats a delete keeps what the deleting side undid before it deleted; merge
-# bases are merged at most 3 levels deep (MAX_BASE_DEPTH), not 8.
-MERGE_RULE = 5
+# bases are merged at most 3 levels deep (MAX_BASE_DEPTH), not 8.  Rule 6: of
+# colliding versions, the one whose content a node wrote later keeps the name, and
+# the copy holds the other as its node wrote it: a merge that joined a chmod to one
+# of them first no longer dates it, or puts the chmod in the copy (written_by).
+MERGE_RULE = 6
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3896,11 +3899,14 @@ class Story(NamedTuple):
     (changes: a merge that took one parent's version shows a change against the
     other), those that made a version no parent had (own: what the side *did*),
     who made each version it holds, when, and the versions a user settled by
-    deleting their conflict copies (dropped, by the copy's original path)."""
+    deleting their conflict copies (dropped, by the copy's original path).
+    written: by (path, blob), the newest commit of a node (not a merge) that
+    wrote that content there, and the version it wrote."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
     dropped: Dict[bytes, set]
+    written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
 
 
 class Maker(NamedTuple):
@@ -3957,7 +3963,8 @@ def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
     for path in sorted(p for p, v in settled.items() if v and p in folders):
         version = settled[path]
         side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
-        name, _ = copy_of(repo, path, version, stories[side], bases)
+        name, _ = copy_of(repo, path, version,
+                          stories[side].made.get((path, version), NOBODY), bases)
         settled[path], settled[name] = None, version
     return settled
 
@@ -4139,16 +4146,27 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     earlier, kept = name_keeper(path, ours, theirs, stories, base)
     if meta_target(path):                   # metadata: the later change, no copy
         return [(path, kept)]
-    return [(path, kept),
-            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], bases)]
+    maker, version = written_by(stories[earlier], path, (ours, theirs)[earlier])
+    return [(path, kept), copy_of(repo, path, version, maker, bases)]
+
+
+def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Version]:
+    """Who made a version, when, and the version as they wrote it.  A merge that
+    only joined a chmod to a node's content wrote nothing: its node did, then.  So
+    the names and copies of a collision do not depend on which merge came first.
+    A version a merge wrote (a line merge) is its own."""
+    made = story.made.get((path, version), NOBODY)
+    if version and made.who == MERGE_IDENTITY[0]:
+        return story.written.get((path, version[1]), (made, version))
+    return made, version
 
 
 def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Story, Story],
                 base: Optional[Version]) -> Tuple[int, Version]:
-    """Of two colliding versions, (the side of the one made earlier, the version
-    the name keeps): the one made later — and a chmod on the other side with it,
+    """Of two colliding versions, (the side of the one written earlier, the version
+    the name keeps): the one written later — and a chmod on the other side with it,
     unless the kept version is a file made anew (its mode is its maker's choice)."""
-    keys = [(s.made.get((path, v), NOBODY).when, v) for s, v in zip(stories, (ours, theirs))]
+    keys = [(written_by(s, path, v)[0].when, v) for s, v in zip(stories, (ours, theirs))]
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
@@ -4158,13 +4176,13 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
     return earlier, kept
 
 
-def copy_of(repo: Repo, path: bytes, version: Version, made_by: Story,
+def copy_of(repo: Repo, path: bytes, version: Version, maker: Maker,
             bases: List[str]) -> Tuple[bytes, Version]:
     """The conflict copy of path's version: named for the node that made it, when.
     A version from before the sides parted is named for their parting (the newest
     merge base): who made it is in history behind the bases, which no merge reads
     — a host past its history horizon may not have it."""
-    when, who = made_by.made.get((path, version), NOBODY)
+    when, who = maker
     if not when:
         when = max(map(int, repo.out("show", "-s", "--format=%ct", *bases).split()),
                    default=0) if bases else 0
@@ -4198,7 +4216,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}), Story({}, {}, {}, {}))
+    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}, {}), Story({}, {}, {}, {}, {}))
     if not listing:
         return sides
     commits = {}
@@ -4220,6 +4238,10 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         if diffs >= max(1, parents):
             side.made[path, version] = max(side.made.get((path, version), NOBODY),
                                            Maker(when, who))
+            if version and parents <= 1:
+                side.written[path, version[1]] = max(
+                    side.written.get((path, version[1]), (NOBODY, None)),
+                    (Maker(when, who), version))
             side.own.setdefault(path, set()).update(
                 (old, version) for old in shown[commit, path, version])
             original = copy_original(path) if version is None else None

@@ -1871,6 +1871,29 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(gone, edited)["f.txt"],
                          self.nine_with(l1="beta 1").rstrip("\n"))
 
+    # Found by make fuzz (seed 3157): merge rule 6.
+
+    def test_a_chmod_merged_first_does_not_change_which_edit_keeps_the_name(self):
+        """delta and alpha collide on f.txt (alpha's is later); beta sets the exec
+        bit.  gamma merges the two edits, then the chmod; delta merges the chmod
+        into its edit first, which dated delta's text by the chmod: it kept the name
+        there and lost it here.  beta deletes f.txt after gamma's merge, which
+        held alpha's text: merged with delta's, the file came back."""
+        chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
+                            [self.base], 2010, "chmod", "beta")
+        x, y = (self.commit(self.tree_with(self.base, {"f.txt": f"{who}'s\n"}), [self.base],
+                            when, who, who) for who, when in (("delta", 2000), ("alpha", 2005)))
+        at_gamma = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, y), chmod)
+        at_delta = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, chmod), y)
+        listings = [git(self.a.path, "ls-tree", m).splitlines() for m in (at_gamma, at_delta)]
+        self.assertEqual(listings[0], listings[1])          # the copy too: as delta wrote it
+        self.assertEqual(git(self.a.path, "show", f"{at_delta}:f.txt"), "alpha's")
+        gone = self.commit(self.tree_with(at_gamma, {"f.txt": None}), [at_gamma], 2100,
+                           "delete", "beta")
+        files = self.merged_files(gone, at_delta)
+        self.assertNotIn("f.txt", files)
+        self.assertEqual(list(files.values()), ["delta's"])
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

@@ -132,9 +132,10 @@ NODES_DIR = ".gtfc/nodes"
 # the name too; a file deleted and written anew is no edit of the old one; an edit
 # that beats a delete keeps what the deleting side undid before it deleted; merge
 # bases are merged at most 3 levels deep (MAX_BASE_DEPTH), not 8.  Rule 6: of
-# colliding versions, the one whose content a node wrote later keeps the name, and
-# the copy holds the other as its node wrote it: a merge that joined a chmod to one
-# of them first no longer dates it, or puts the chmod in the copy (written_by).
+# colliding versions, the one whose content was written later keeps the name (a
+# tie: by content), and the copy holds the other as it was written: a merge that
+# joined a chmod to one of them first no longer dates it, nor puts the chmod in the
+# copy unless the name cannot take it (written_by).
 MERGE_RULE = 6
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -3934,8 +3935,8 @@ class Story(NamedTuple):
     other), those that made a version no parent had (own: what the side *did*),
     who made each version it holds, when, and the versions a user settled by
     deleting their conflict copies (dropped, by the copy's original path).
-    written: by (path, blob), the newest commit of a node (not a merge) that
-    wrote that content there, and the version it wrote."""
+    written: by (path, blob), the newest commit that wrote that content there (a
+    node's, or a merge's that made a new blob), and the version it wrote."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
@@ -4180,17 +4181,22 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     earlier, kept = name_keeper(path, ours, theirs, stories, base)
     if meta_target(path):                   # metadata: the later change, no copy
         return [(path, kept)]
-    maker, version = written_by(stories[earlier], path, (ours, theirs)[earlier])
-    return [(path, kept), copy_of(repo, path, version, maker, bases)]
+    held = (ours, theirs)[earlier]
+    maker, written = written_by(stories[earlier], path, held)
+    # The copy holds it as its node wrote it, unless a chmod joined to it did not
+    # go to the name (a file made anew keeps its own mode): then the copy keeps it.
+    return [(path, kept), copy_of(repo, path, written if kept[0] == held[0] else held,
+                                  maker, bases)]
 
 
 def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Version]:
-    """Who made a version, when, and the version as they wrote it.  A merge that
-    only joined a chmod to a node's content wrote nothing: its node did, then.  So
-    the names and copies of a collision do not depend on which merge came first.
-    A version a merge wrote (a line merge) is its own."""
+    """Who wrote a version's content, when, and the version as they wrote it.  A
+    merge that only joined a chmod to it wrote nothing (nor did a merge of merge
+    bases, which makes no commit): the writer is the commit that made its blob,
+    a node's or a line merge's.  So the names and copies of a collision do not
+    depend on which merge came first."""
     made = story.made.get((path, version), NOBODY)
-    if version and made.who == MERGE_IDENTITY[0]:
+    if version and made.who in (MERGE_IDENTITY[0], NOBODY.who):
         return story.written.get((path, version[1]), (made, version))
     return made, version
 
@@ -4200,7 +4206,9 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
     """Of two colliding versions, (the side of the one written earlier, the version
     the name keeps): the one written later — and a chmod on the other side with it,
     unless the kept version is a file made anew (its mode is its maker's choice)."""
-    keys = [(written_by(s, path, v)[0].when, v) for s, v in zip(stories, (ours, theirs))]
+    written = [written_by(s, path, v) for s, v in zip(stories, (ours, theirs))]
+    keys = [(maker.when, wrote[1], v) for (maker, wrote), v in
+            zip(written, (ours, theirs))]           # a tie: by content, not by mode
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
@@ -4272,7 +4280,9 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         if diffs >= max(1, parents):
             side.made[path, version] = max(side.made.get((path, version), NOBODY),
                                            Maker(when, who))
-            if version and parents <= 1:
+            # A node's commit, or a merge that made a new blob (a line merge).
+            if version and (parents <= 1 or version[1] not in {
+                    old[1] for old in shown[commit, path, version] if old}):
                 side.written[path, version[1]] = max(
                     side.written.get((path, version[1]), (NOBODY, None)),
                     (Maker(when, who), version))

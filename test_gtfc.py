@@ -1872,28 +1872,74 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(gone, edited)["f.txt"],
                          self.nine_with(l1="beta 1").rstrip("\n"))
 
-    # Found by make fuzz (seed 3157): merge rule 6.
+    # Found by make fuzz (seed 3157) and a review of the fix: merge rule 6.
+
+    def assert_folds_agree(self, x, y, chmod):
+        """x and y collide on f.txt; chmod sets its exec bit on the base.  Folded in
+        any order, they make one tree, and a delete of f.txt made after one fold stays
+        deleted when merged with another.  Returns the tree's listing."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        folds = [m(m(x, chmod), y), m(m(x, y), chmod), m(m(y, chmod), x)]
+        listings = [git(self.a.path, "ls-tree", fold).splitlines() for fold in folds]
+        self.assertEqual(listings[0], listings[1])
+        self.assertEqual(listings[0], listings[2])
+        for one, other in itertools.permutations(folds, 2):
+            gone = self.commit(self.tree_with(one, {"f.txt": None}), [one], 2100, "delete", "zed")
+            self.assertNotIn("f.txt", self.merged_files(gone, other))
+        return {line.split("\t")[1]: line.split()[0] for line in listings[0]}
+
+    def edit(self, who, when, text=None, parent=None):
+        return self.commit(self.tree_with(parent or self.base, {"f.txt": text or f"{who}'s\n"}),
+                           [parent or self.base], when, who, who)
 
     def test_a_chmod_merged_first_does_not_change_which_edit_keeps_the_name(self):
         """delta and alpha collide on f.txt (alpha's is later); beta sets the exec
-        bit.  gamma merges the two edits, then the chmod; delta merges the chmod
-        into its edit first, which dated delta's text by the chmod: it kept the name
-        there and lost it here.  beta deletes f.txt after gamma's merge, which
-        held alpha's text: merged with delta's, the file came back."""
+        bit.  A merge of the chmod into delta's edit dated delta's text by that
+        merge: it kept the name there, alpha's elsewhere.  A host deleted f.txt after
+        one fold; merged with the other, the file came back."""
         chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
                             [self.base], 2010, "chmod", "beta")
-        x, y = (self.commit(self.tree_with(self.base, {"f.txt": f"{who}'s\n"}), [self.base],
-                            when, who, who) for who, when in (("delta", 2000), ("alpha", 2005)))
-        at_gamma = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, y), chmod)
-        at_delta = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, chmod), y)
-        listings = [git(self.a.path, "ls-tree", m).splitlines() for m in (at_gamma, at_delta)]
-        self.assertEqual(listings[0], listings[1])          # the copy too: as delta wrote it
-        self.assertEqual(git(self.a.path, "show", f"{at_delta}:f.txt"), "alpha's")
-        gone = self.commit(self.tree_with(at_gamma, {"f.txt": None}), [at_gamma], 2100,
-                           "delete", "beta")
-        files = self.merged_files(gone, at_delta)
-        self.assertNotIn("f.txt", files)
-        self.assertEqual(list(files.values()), ["delta's"])
+        x, y = self.edit("delta", 2000), self.edit("alpha", 2005)
+        self.assertEqual(self.assert_folds_agree(x, y, chmod)["f.txt"], "100755")
+        merged = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, chmod), y)
+        self.assertEqual(git(self.a.path, "show", f"{merged}:f.txt"), "alpha's")
+        # Its copy holds delta's as delta wrote it; the chmod went to the name.
+        copy, = [n for n in git(self.a.path, "ls-tree", "--name-only", merged).split()
+                 if n.startswith("f.conflict-delta-19700101-003320-")]
+        self.assertTrue(git(self.a.path, "ls-tree", merged, copy).startswith("100644 "))
+        # The later edit the other way round: the merge of the merge bases (x, y
+        # and chmod) dated the join of x and chmod, made by no commit, at 0.
+        self.assert_folds_agree(self.edit("delta", 2007), self.edit("alpha", 2005), chmod)
+        # In the same second: a tie broken by the content, not by a mode a merge gave.
+        self.assert_folds_agree(self.edit("delta", 2006), self.edit("alpha", 2006), chmod)
+
+    def test_a_chmod_joined_to_a_line_merge_does_not_date_it(self):
+        """delta's line 1 (2000) and eps's line 7 (2003) line-merge; alpha's line 1
+        (2005) collides with that; beta sets the exec bit (2010).  A line merge is
+        dated by the merge that made its text, not by one that joined a chmod."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        chmod = self.commit(self.tree_with(self.base, {"f.txt": (self.NINE, "100755")}),
+                            [self.base], 2010, "chmod", "beta")
+        lines = gtfc.merge_commits(self.a, self.edit("delta", 2000, self.nine_with(l1="delta 1")),
+                                   self.edit("eps", 2003, self.nine_with(l7="eps 7")))
+        self.assert_folds_agree(lines, self.edit("alpha", 2005, self.nine_with(l1="alpha 1")),
+                                chmod)
+
+    def test_a_chmod_that_cannot_go_to_the_name_stays_in_the_copy(self):
+        """beta's chmod joined to delta's edit meets alpha's file made anew, which
+        keeps the name with its own mode: the copy keeps delta's text with the exec
+        bit, or the bit would be in no file."""
+        chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
+                            [self.base], 2010, "chmod", "beta")
+        gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2004,
+                           "delete", "alpha")
+        anew = self.edit("alpha", 2005, "new\n", parent=gone)
+        merged = gtfc.merge_commits(self.a, anew, gtfc.merge_commits(
+            self.a, chmod, self.edit("delta", 2000)))
+        modes = {line.split("\t")[1]: line.split()[0]
+                 for line in git(self.a.path, "ls-tree", merged).splitlines()}
+        self.assertEqual(sorted(modes.values()), ["100644", "100755"])
+        self.assertEqual(modes["f.txt"], "100644")
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)

@@ -2126,7 +2126,7 @@ class MergeModel:
         common = [e for e in events if (self.before(e, a) or e is a) and (self.before(e, b) or e is b)]
         return [e for e in common if not any(self.before(e, o) for o in common)]
 
-    def counting(self, events, value):
+    def counting(self, events, value, whole=False):
         """(newest, counting, optional): the events of one register (or one path)
         that nothing supersedes, of those the ones that must count (not absorbed),
         and those that may count or not.
@@ -2141,6 +2141,14 @@ class MergeModel:
                 and u.full == e.full and u.full_before == e.full_before
                 for u in events) for o in events)]
         newest = [e for e in causal if e not in repeated]
+        # A concurrent action found the file holding e's very version, made for it
+        # by a merge (no event wrote it): the same version whoever wrote it, as
+        # above; it may count or not (seed 60185: a chmod the deleter had merged).
+        if whole:
+            repeated += [e for e in newest if e.full is not None and any(
+                o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
+                for o in events)]
+            newest = [e for e in newest if e not in repeated]
         # A change superseded only as a repeat of one its superseder had seen is
         # gone when a merge joins the two first (rule 1: one story holds the other);
         # a third concurrent change joined before that makes it a change of its own
@@ -2221,7 +2229,7 @@ class MergeModel:
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}
-        latest, alive, optional = self.counting(touching, lambda e: e.full)
+        latest, alive, optional = self.counting(touching, lambda e: e.full, whole=True)
         exists = any(not e.deleted and e.id not in settled for e in alive) or \
             (None if any(not e.deleted for e in optional) else False)
         registers = {r for e in touching for r in e.writes}

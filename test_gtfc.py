@@ -2126,7 +2126,7 @@ class MergeModel:
         common = [e for e in events if (self.before(e, a) or e is a) and (self.before(e, b) or e is b)]
         return [e for e in common if not any(self.before(e, o) for o in common)]
 
-    def counting(self, events, value, whole=False):
+    def counting(self, events, value, whole=False, register=None):
         """(newest, counting, optional): the events of one register (or one path)
         that nothing supersedes, of those the ones that must count (not absorbed),
         and those that may count or not.
@@ -2155,14 +2155,15 @@ class MergeModel:
         # against the newest version both had (seed 30357).  Either passes.
         out, optional = [], list(repeated)
         for e in newest:
-            absorbed = [o for o in newest if self.absorbs(events, value, o, e)]
+            absorbed = [o for o in newest if self.absorbs(events, value, o, e, register)]
             if not absorbed:
                 out.append(e)
             # A restore (e undid a write o never saw) absorbed by o, or by a write
             # o led to: whether it counts depends on whether some merge took o's
             # side before (then the newest version both had is the undone one).
             if any(self.is_restore(events, value, e, o) for o in absorbed or
-                   [o for o in events if o not in newest and self.absorbs(events, value, o, e)]):
+                   [o for o in events if o not in newest
+                    and self.absorbs(events, value, o, e, register)]):
                 optional.append(e)
             # Or the other way round: o undid a write of e's very value that e never
             # saw; once a merge shows e's side that write, e is no change against it.
@@ -2172,13 +2173,22 @@ class MergeModel:
                 optional.append(e)
         return newest + repeated, [e for e in out if e not in optional], optional
 
-    def absorbs(self, events, value, o, e):
-        """o and e concurrent, and e wrote the newest value both had seen."""
+    def absorbs(self, events, value, o, e, register=None):
+        """o and e concurrent, and e wrote the newest value both had seen (of
+        register, if given)."""
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
         base = self.newest_common(events, e, o)        # none: both began with no file
         if not base:
             return value(e) is None
+        # A delete both had seen lost to an edit of another register that both had
+        # seen too: the file went on, with what that edit carried (seed 80047).
+        beaten = [u for u in self.events if register and len(base) == 1 and base[0].deleted
+                  and u.path == e.path and u.full is not None
+                  and self.before(u, e) and self.before(u, o)
+                  and not self.before(u, base[0]) and not self.before(base[0], u)]
+        if beaten:
+            return dict(max(beaten, key=lambda u: u.id).full).get(register) == value(e)
         # Several: the version their merge held — made later, if they collided (seed
         # 605); their registers merged, if not (a chmod beside a line edit, 10187).
         merged = self.merged_full(events, base) if value(base[0]) == base[0].full else None
@@ -2237,8 +2247,8 @@ class MergeModel:
         for register in registers:
             # A delete clears every register: a value it saw no longer counts.
             writers = [e for e in touching if register in e.writes or e.deleted]
-            newest, counting, _optional = self.counting(writers,
-                                                        lambda e: e.writes.get(register))
+            newest, counting, _optional = self.counting(
+                writers, lambda e: e.writes.get(register), register=register)
             # An edit that beats a delete carries the registers it did not write, as
             # its side holds them: as its writer saw them, or as the delete found them
             # (where a merge had joined the deleted version to the edit before).

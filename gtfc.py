@@ -4173,8 +4173,8 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
                 stories: Tuple[Story, Story], bases: List[str],
                 base: Optional[Version]) -> List[Tuple[bytes, Version]]:
     """[(path, version)] for path in the merge; a collision keeps both versions: the
-    one made later under the name — when it was made, not when a merge carried it —
-    the other beside it as a conflict copy."""
+    one written later under the name — when it was written, not when a merge
+    carried it — the other beside it as a conflict copy."""
     settled = decide(repo, path, ours, theirs, stories, base)
     if settled != COLLISION:
         return [(path, settled)]
@@ -4206,9 +4206,10 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
     """Of two colliding versions, (the side of the one written earlier, the version
     the name keeps): the one written later — and a chmod on the other side with it,
     unless the kept version is a file made anew (its mode is its maker's choice)."""
-    written = [written_by(s, path, v) for s, v in zip(stories, (ours, theirs))]
-    keys = [(maker.when, wrote[1], v) for (maker, wrote), v in
-            zip(written, (ours, theirs))]           # a tie: by content, not by mode
+    keys = []
+    for story, version in zip(stories, (ours, theirs)):
+        maker, wrote = written_by(story, path, version)
+        keys.append((maker.when, wrote[1], version))    # a tie: by content, not by mode
     later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]

@@ -2146,25 +2146,18 @@ class RepoWatch:
         self.mutex = threading.Lock()
         self.attention = Attention(repo)
         self.upkeep: Optional[threading.Thread] = None
-        self.gave_way = False           # the last round ended for local edits
 
     def log(self, message: str, level: int = Log.EVENT) -> None:
         LOG(f"{os.path.basename(self.repo.path)}: {message}", level)
 
     def integrate_and_spread(self, senders: Optional[set] = None,
-                             paths: Optional[set] = None, may_give_way: bool = False) -> None:
+                             paths: Optional[set] = None) -> None:
         """Merge what arrived (from senders, when the doorbell rang) and local edits
         (among paths, if known); if that made a head no peer has (or changed
-        membership), have every link send it.  may_give_way: the watch loop's
-        round, which may end early for new local edits (see give_way)."""
+        membership), have every link send it."""
         started = time.monotonic()
-        # A round that gave way is followed by one that does not, so that a writer
-        # who never stops does not hold merges off for ever.
-        give_way = self.give_way if may_give_way and not self.gave_way else None
-        self.gave_way = False
         try:
-            result = integrate(self.repo, paths=paths, on_commit=self.spread,
-                               give_way=give_way)
+            result = integrate(self.repo, paths=paths, on_commit=self.spread)
         except RepoDamaged:
             raise
         except GtfcError:
@@ -2176,25 +2169,10 @@ class RepoWatch:
             if result.committed:
                 self.log(f"committed {short(result.old)} ({took})")   # old: before merging
             if result.new != result.old:
-                senders = (senders or set()) - {self.repo.node}     # see give_way
                 origin = f"from {', '.join(sorted(senders))}" if senders else "peers' changes"
                 self.log(f"applied {origin}: now at {short(result.new)}"
                          f"{' (a merge)' if result.merged else ''} ({took})")
         self.spread(None if result.members_changed else result.new)
-        if self.gave_way:                   # what came in is still to merge: next round
-            ring_doorbell(self.repo, self.repo.node)
-
-    def give_way(self) -> bool:
-        """Asked between the merges of a round: have local edits come since it
-        began?  Then it ends, and the next round commits them (they leave at once)
-        before it merges.  The last writes before a partition heals would wait for
-        a fold begun under full load: seconds, on every other host too."""
-        fd = self.watcher.fileno() if self.watcher else None
-        if fd is not None and not self.gave_way:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            self.gave_way = bool(poller.poll(0))
-        return self.gave_way
 
     def spread(self, head: Optional[str]) -> None:
         """Have every link send our head if no peer has it (or, head None, anyway)."""
@@ -2295,7 +2273,7 @@ class RepoWatch:
             if look:                                        # event told (anti-entropy)
                 pending, last_look = None, now
             if senders or due or look:  # a peer pushed (merge it now), or a burst ended
-                if self.guarded(lambda: self.integrate_and_spread(senders, pending, True)):
+                if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()
                 if due:
                     first = last = None
@@ -3610,14 +3588,11 @@ class Integration(NamedTuple):
 
 
 def integrate(repo: Repo, wait: bool = True, paths: Optional[set] = None,
-              on_commit: Optional[Callable[[str], None]] = None,
-              give_way: Optional[Callable[[], bool]] = None) -> Optional[Integration]:
+              on_commit: Optional[Callable[[str], None]] = None) -> Optional[Integration]:
     """Commit local changes, merge everything peers sent or we fetched, and move the
     working tree along — under the repo lock.  on_commit(commit) is called with a
     commit of local changes before a merge of it starts (the watcher sends it then;
     with nothing to merge it is sent when the round ends, a moment later).
-    give_way() is asked before each merge of several: True ends the round there,
-    merging nothing (the watcher's new local edits go first; see merge_incoming).
 
     wait=False: a process that finds the lock busy goes (its caller has left a rerun
     flag first: request_integration); whoever holds the lock runs once more when it
@@ -3630,7 +3605,7 @@ def integrate(repo: Repo, wait: bool = True, paths: Optional[set] = None,
             with repo.lock(timeout=LOCK_TIMEOUT if wait else 0):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(flag)
-                step = integrate_whole(repo, paths, on_commit, give_way)
+                step = integrate_whole(repo, paths, on_commit)
         except RepoBusy:
             return result
         if step.new != step.old:
@@ -3696,8 +3671,7 @@ def request_integration(repo: Repo) -> None:
 
 
 def integrate_locked(repo: Repo, paths: Optional[set] = None,
-                     on_commit: Optional[Callable[[str], None]] = None,
-                     give_way: Optional[Callable[[], bool]] = None) -> Integration:
+                     on_commit: Optional[Callable[[str], None]] = None) -> Integration:
     committed = merged = False
     refusal = ""
     finish_interrupted_checkout(repo)
@@ -3708,7 +3682,7 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None,
         old = repo.head()
         if committed_now and on_commit and unmerged_heads(repo, old):
             on_commit(old)              # it leaves while we merge: peers start sooner
-        new, merged_now = merge_incoming(repo, old, give_way)
+        new, merged_now = merge_incoming(repo, old)
         merged |= merged_now
         if new == old:
             break
@@ -3733,8 +3707,7 @@ def stuck_path(repo: Repo) -> str:
     return os.path.join(repo.state_dir, "stuck")
 
 
-def merge_incoming(repo: Repo, head: str, give_way: Optional[Callable[[], bool]] = None
-                   ) -> Tuple[str, bool]:
+def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     """Fold head and every incoming commit it lacks into one commit: (result, merged).
 
     When one commit contains all the others, that is the result (a fast-forward).
@@ -3743,12 +3716,7 @@ def merge_incoming(repo: Repo, head: str, give_way: Optional[Callable[[], bool]]
     the same commit, however the edits reached them and whichever merges they made
     on the way — a node whose merge differs from the canonical one simply moves to
     the canonical one.  A head with no history in common with ours (a peer that
-    bootstrapped anew) is skipped with a warning instead of blocking all merges.
-
-    A fold of many edits can take seconds (a cluster healing from a partition).
-    give_way() True before one of its merges ends it there, merging nothing: the
-    round after commits the local edits that came meanwhile (their commit leaves
-    at once) and folds again.  The merges made so far are remembered."""
+    bootstrapped anew) is skipped with a warning instead of blocking all merges."""
     pending = unmerged_heads(repo, head)
     if not pending:
         return head, False
@@ -3774,8 +3742,6 @@ def merge_incoming(repo: Repo, head: str, give_way: Optional[Callable[[], bool]]
         return head, False
     result = tips[0]
     for other in tips[1:]:
-        if give_way and give_way():
-            return head, False
         result = merge_commits(repo, result, other)
     return result, len(tips) > 1 and result != head
 
@@ -4936,8 +4902,7 @@ def reflog(repo: Repo, ref: str) -> List[str]:
 
 
 def integrate_whole(repo: Repo, paths: Optional[set],
-                    on_commit: Optional[Callable[[str], None]] = None,
-                    give_way: Optional[Callable[[], bool]] = None) -> "Integration":
+                    on_commit: Optional[Callable[[str], None]] = None) -> "Integration":
     """integrate_locked on a repo checked whole at this process's first round;
     damage found then or by a git command on the way is repaired, and the round
     run once more."""
@@ -4946,10 +4911,10 @@ def integrate_whole(repo: Repo, paths: Optional[set],
         if not (repo.checked_whole and os.path.exists(checked_boot_path(repo))):
             check_whole(repo)
             repo.checked_whole = True
-        step = integrate_locked(repo, paths, on_commit, give_way)
+        step = integrate_locked(repo, paths, on_commit)
     except RepoDamaged as e:
         heal(repo, str(e))
-        step = integrate_locked(repo, None, on_commit, give_way)    # HEAD or the index moved
+        step = integrate_locked(repo, None, on_commit)  # HEAD or the index moved: look at all
     with contextlib.suppress(FileNotFoundError):
         os.unlink(damaged_path(repo))
     return step

@@ -83,7 +83,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 import unittest
 import zlib
 from typing import NamedTuple
@@ -3533,41 +3532,6 @@ class MergeFoldTest(TwoClonesTestCase):
         _write_file(os.path.join(self.a.path, "i.txt"), "nothing came in\n")
         gtfc.integrate(self.a, on_commit=on_commit)         # nothing to merge: sent after
         self.assertEqual(len(seen), 1)
-
-    def test_a_round_gives_way_to_local_edits_and_the_next_one_merges(self):
-        """A fold of several edits can take seconds; local edits that come meanwhile
-        end it (give_way), so that the next round commits them at once.  The round
-        after a round that gave way does not give way: a writer who never stops
-        does not hold merges off.  Its doorbell is rung: what came in is merged."""
-        c = self.third_clone()
-        commit_file(self.b, "g.txt", "from beta\n", 2001)
-        commit_file(c, "h.txt", "from gamma\n", 2002)
-        self.deliver(((self.a, (self.b, c)),))
-        _write_file(os.path.join(self.a.path, "mine.txt"), "alpha's edit\n")
-        asked = []
-        result = gtfc.integrate(self.a, give_way=lambda: asked.append(1) or True)
-        self.assertEqual(asked, [1])
-        self.assertTrue(result.committed)
-        self.assertFalse(result.merged)
-        self.assertEqual((result.new, self.a.parents(result.new)), (result.old, [self.base]))
-        self.assertFalse(os.path.exists(os.path.join(self.a.path, "g.txt")))
-
-        read_end, write_end = os.pipe()         # a watcher with events waiting
-        self.addCleanup(os.close, read_end)
-        self.addCleanup(os.close, write_end)
-        os.write(write_end, b"x")
-        watch = gtfc.RepoWatch(self.a, None, threading.Event())
-        self.addCleanup(watch.doorbell.close)
-        watch.watcher = types.SimpleNamespace(fileno=lambda: read_end)
-        _write_file(os.path.join(self.a.path, "mine.txt"), "alpha's edit, again\n")
-        with contextlib.redirect_stderr(io.StringIO()):
-            watch.integrate_and_spread(may_give_way=True)
-            self.assertEqual(self.a.parents(self.a.head()), [result.new])   # committed only
-            self.assertEqual(watch.doorbell.senders(), {"alpha"})
-            watch.integrate_and_spread(may_give_way=True)
-        for name in ("g.txt", "h.txt", "mine.txt"):
-            self.assertTrue(os.path.exists(os.path.join(self.a.path, name)), name)
-        self.assertEqual(len(self.a.parents(self.a.head())), 2)
 
     def test_local_config_and_attributes_do_not_change_the_merge(self):
         git(self.a.path, "config", "i18n.commitEncoding", "ISO-8859-1")

@@ -2196,29 +2196,35 @@ class MergeModel:
     def merged_full(self, events, base):
         """The whole version the merge of two concurrent events held, None if a file
         is deleted or both changed the mode: each register as the one that changed
-        it against the newest version both had.  Where other registers collide, the
-        later version whole, with a chmod of the other's (seed 20384), unless the
-        later one is a file made anew."""
+        it against the newest version both had.  Where other registers collide, or
+        one is a file made anew (deleted and written again: no edit, seed 70163),
+        the later version whole, with a chmod of the other's (seed 20384), unless
+        the later one is made anew."""
         if len(base) != 2 or any(b.full is None for b in base):
             return None
         older = self.newest_common(events, *base)
         if len(older) != 1 or older[0].full is None:
             return None
+
+        def anew(b):
+            return any(u.full is None and (self.before(u, b) or u is b)
+                       and self.before(older[0], u) for u in events)
+
         (old, one, two), merged = (dict(x.full) for x in (older[0], *base)), {}
+        collide = any(map(anew, base))
         for register in set(old) | set(one) | set(two):
             values = [one.get(register), two.get(register)]
             changed = {v for v in values if v != old.get(register)}
             if len(changed) > 1 and register == "mode":
                 return None
-            if len(changed) > 1:                                # they collide here
-                later = max(base, key=lambda b: b.id)
-                kept, other = dict(later.full), dict(min(base, key=lambda b: b.id).full)
-                anew = any(u.full is None and (self.before(u, later) or u is later)
-                           and self.before(older[0], u) for u in events)
-                if kept.get("mode") == old.get("mode") and not anew:
-                    kept["mode"] = other.get("mode")
-                return tuple(sorted(kept.items()))
-            merged[register] = changed.pop() if changed else old.get(register)
+            collide |= len(changed) > 1
+            merged[register] = changed.pop() if len(changed) == 1 else old.get(register)
+        if collide:
+            later = max(base, key=lambda b: b.id)
+            kept, other = dict(later.full), dict(min(base, key=lambda b: b.id).full)
+            if kept.get("mode") == old.get("mode") and not anew(later):
+                kept["mode"] = other.get("mode")
+            return tuple(sorted(kept.items()))
         return tuple(sorted((r, v) for r, v in merged.items() if v is not None))
 
     def is_restore(self, events, value, e, o):

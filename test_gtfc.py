@@ -2182,12 +2182,12 @@ class MergeModel:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had
         # seen too: the file went on, with what that edit carried (seed 80047).
-        beaten = [u for u in self.events if register and len(base) == 1 and base[0].deleted
-                  and u.path == e.path and u.full is not None
-                  and self.before(u, e) and self.before(u, o)
-                  and not self.before(u, base[0]) and not self.before(base[0], u)]
-        if beaten:
-            return dict(max(beaten, key=lambda u: u.id).full).get(register) == value(e)
+        if register and len(base) == 1 and base[0].deleted:
+            beaten = [u for u in self.events if u.path == e.path and u.full is not None
+                      and self.before(u, e) and self.before(u, o)
+                      and not self.before(u, base[0]) and not self.before(base[0], u)]
+            if beaten:
+                return dict(max(beaten, key=lambda u: u.id).full).get(register) == value(e)
         # Several: the version their merge held — made later, if they collided (seed
         # 605); their registers merged, if not (a chmod beside a line edit, 10187).
         merged = self.merged_full(events, base) if value(base[0]) == base[0].full else None

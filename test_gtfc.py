@@ -2181,11 +2181,13 @@ class MergeModel:
         if not base:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had
-        # seen too: the file went on, with what that edit carried (seed 80047).
-        if register and len(base) == 1 and base[0].deleted:
+        # seen too: the file went on, with what that edit carried (seeds 80047,
+        # 90032).
+        deletes = [b for b in base if b.deleted]
+        if register and deletes:
             beaten = [u for u in self.events if u.path == e.path and u.full is not None
-                      and self.before(u, e) and self.before(u, o)
-                      and not self.before(u, base[0]) and not self.before(base[0], u)]
+                      and self.before(u, e) and self.before(u, o) and all(
+                          not self.before(u, d) and not self.before(d, u) for d in deletes)]
             if beaten:
                 return dict(max(beaten, key=lambda u: u.id).full).get(register) == value(e)
         # Several: the version their merge held — made later, if they collided (seed

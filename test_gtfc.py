@@ -1669,6 +1669,11 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 listing.append(f"{mode} blob {blob}\t{name}")
         return git(self.a.path, "mktree", input="".join(e + "\n" for e in listing))
 
+    def modes(self, commit):
+        """{name: mode} of commit's top folder."""
+        return {line.split("\t")[1]: line.split()[0]
+                for line in git(self.a.path, "ls-tree", commit).splitlines()}
+
     def merged_files(self, a3, b3):
         """{name: text} of the merge of a3 and b3, checked to be the same both ways."""
         merged = gtfc.merge_commits(self.a, a3, b3)
@@ -1852,8 +1857,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
                            "delete", "beta")
         anew = self.commit(self.tree_with(gone, {"f.txt": "new\n"}), [gone], 2002, "new", "beta")
         merged = gtfc.merge_commits(self.a, chmod, anew)
-        listing = {line.split("\t")[1]: line.split()[0]
-                   for line in git(self.a.path, "ls-tree", merged).splitlines()}
+        listing = self.modes(merged)
         copy, = [n for n in listing if n.startswith("f.conflict-alpha-")]
         self.assertEqual((listing["f.txt"], listing[copy]), ("100644", "100755"))
         self.assertEqual(self.merged_files(chmod, anew)["f.txt"], "new")
@@ -1885,9 +1889,10 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for one, other in itertools.permutations(folds, 2):
             gone = self.commit(self.tree_with(one, {"f.txt": None}), [one], 2100, "delete", "zed")
             self.assertNotIn("f.txt", self.merged_files(gone, other))
-        return {line.split("\t")[1]: line.split()[0] for line in listings[0]}
+        return self.modes(folds[0])
 
     def edit(self, who, when, text=None, parent=None):
+        """who's commit of f.txt (text, or (text, mode)) on parent (the base)."""
         return self.commit(self.tree_with(parent or self.base, {"f.txt": text or f"{who}'s\n"}),
                            [parent or self.base], when, who, who)
 
@@ -1896,8 +1901,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         bit.  A merge of the chmod into delta's edit dated delta's text by that
         merge: it kept the name there, alpha's elsewhere.  A host deleted f.txt after
         one fold; merged with the other, the file came back."""
-        chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
-                            [self.base], 2010, "chmod", "beta")
+        chmod = self.edit("beta", 2010, ("one\ntwo\nthree\n", "100755"))
         x, y = self.edit("delta", 2000), self.edit("alpha", 2005)
         self.assertEqual(self.assert_folds_agree(x, y, chmod)["f.txt"], "100755")
         merged = gtfc.merge_commits(self.a, gtfc.merge_commits(self.a, x, chmod), y)
@@ -1917,8 +1921,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         (2005) collides with that; beta sets the exec bit (2010).  A line merge is
         dated by the merge that made its text, not by one that joined a chmod."""
         self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
-        chmod = self.commit(self.tree_with(self.base, {"f.txt": (self.NINE, "100755")}),
-                            [self.base], 2010, "chmod", "beta")
+        chmod = self.edit("beta", 2010, (self.NINE, "100755"))
         lines = gtfc.merge_commits(self.a, self.edit("delta", 2000, self.nine_with(l1="delta 1")),
                                    self.edit("eps", 2003, self.nine_with(l7="eps 7")))
         self.assert_folds_agree(lines, self.edit("alpha", 2005, self.nine_with(l1="alpha 1")),
@@ -1928,15 +1931,13 @@ class DeterministicMergeTest(TwoClonesTestCase):
         """beta's chmod joined to delta's edit meets alpha's file made anew, which
         keeps the name with its own mode: the copy keeps delta's text with the exec
         bit, or the bit would be in no file."""
-        chmod = self.commit(self.tree_with(self.base, {"f.txt": ("one\ntwo\nthree\n", "100755")}),
-                            [self.base], 2010, "chmod", "beta")
+        chmod = self.edit("beta", 2010, ("one\ntwo\nthree\n", "100755"))
         gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2004,
                            "delete", "alpha")
         anew = self.edit("alpha", 2005, "new\n", parent=gone)
         merged = gtfc.merge_commits(self.a, anew, gtfc.merge_commits(
             self.a, chmod, self.edit("delta", 2000)))
-        modes = {line.split("\t")[1]: line.split()[0]
-                 for line in git(self.a.path, "ls-tree", merged).splitlines()}
+        modes = self.modes(merged)
         self.assertEqual(sorted(modes.values()), ["100644", "100755"])
         self.assertEqual(modes["f.txt"], "100644")
 

@@ -135,8 +135,10 @@ NODES_DIR = ".gtfc/nodes"
 # colliding versions, the one whose content was written later keeps the name (a
 # tie: by content), and the copy holds the other as it was written: a merge that
 # joined a chmod to one of them first no longer dates it, nor puts the chmod in the
-# copy unless the name cannot take it (written_by).
-MERGE_RULE = 6
+# copy unless the name cannot take it (written_by).  Rule 7: only a change a merge
+# made counts as seen by a side that made the same change; one a node made by hand
+# is seen only by a side that has its commit (fuzz seed 90116).
+MERGE_RULE = 7
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3908,6 +3910,7 @@ class Story(NamedTuple):
     made: Dict[Tuple[bytes, Version], "Maker"]
     dropped: Dict[bytes, set]
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
+    by_hand: Dict[bytes, set]
 
 
 class Maker(NamedTuple):
@@ -4004,9 +4007,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
                     and (path, v) not in stories[n].made else v
                     for n, v in enumerate((ours, theirs)))
     mine, yours = (s.own.get(path, set()) for s in stories)
-    if yours < mine:
+    hands = [s.by_hand.get(path, set()) for s in stories]
+    if yours < mine and not hands[1]:
         return ours
-    if mine < yours:
+    if mine < yours and not hands[0]:
         return theirs
     if base == ours:
         return theirs
@@ -4225,7 +4229,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}, {}), Story({}, {}, {}, {}, {}))
+    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}, {}, {}), Story({}, {}, {}, {}, {}, {}))
     if not listing:
         return sides
     commits = {}
@@ -4255,6 +4259,9 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                     (Maker(when, who), version))
             side.own.setdefault(path, set()).update(
                 (old, version) for old in shown[commit, path, version])
+            if parents <= 1:
+                side.by_hand.setdefault(path, set()).update(
+                    (old, version) for old in shown[commit, path, version])
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])

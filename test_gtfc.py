@@ -1941,6 +1941,26 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(modes.values()), ["100644", "100755"])
         self.assertEqual(modes["f.txt"], "100644")
 
+    def test_a_chmod_made_again_by_hand_is_not_seen_by_older_merges_of_it(self):
+        """alpha sets the exec bit and takes it back; eps edits.  One side holds
+        merges that joined the chmod to eps's text and then the undo (seed 90116:
+        other hosts' merges); eps's side merged only the edit and the undo, and eps
+        sets the bit again by hand.  Compared by value, the first side's story held
+        eps's change, so the undo won and eps's chmod was silently lost."""
+        text = "one\ntwo\nthree\n"
+        chmod = self.commit(self.tree_with(self.base, {"f.txt": (text, "100755")}),
+                            [self.base], 2000, "chmod", "alpha")
+        edit = self.commit(self.tree_with(self.base, {"f.txt": "E\n"}), [self.base], 2001,
+                           "edit", "eps")
+        undo = self.commit(self.tree_with(chmod, {"f.txt": text}), [chmod], 2002, "undo", "alpha")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        others = m(m(chmod, edit), undo)
+        at_eps = m(edit, undo)
+        again = self.commit(self.tree_with(at_eps, {"f.txt": ("E\n", "100755")}), [at_eps],
+                            2010, "chmod again", "eps")
+        self.assertTrue(git(self.a.path, "ls-tree", m(others, again), "f.txt")
+                        .startswith("100755 "))
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

@@ -2282,6 +2282,11 @@ class MergeModel:
             # (where a merge had joined the deleted version to the edit before).
             carried = {dict(e.full or e.full_before or ()).get(register) for e in latest
                        if not e.deleted or any(not o.deleted for o in latest)} - {None}
+            # And as a delete an edit beat found them, though the deleter wrote the
+            # file anew since: what the deleter held merges in (seed 100148).
+            carried |= {dict(d.full_before or ()).get(register) for d in touching
+                        if d.deleted and any(not o.deleted and not self.before(o, d)
+                                             and not self.before(d, o) for o in latest)}
             counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})

@@ -135,9 +135,9 @@ NODES_DIR = ".gtfc/nodes"
 # colliding versions, the one whose content was written later keeps the name (a
 # tie: by content), and the copy holds the other as it was written: a merge that
 # joined a chmod to one of them first no longer dates it, nor puts the chmod in the
-# copy unless the name cannot take it (written_by).  Rule 7: only a change a merge
-# made counts as seen by a side that made the same change; one a node made by hand
-# is seen only by a side that has its commit (fuzz seed 90116).
+# copy unless the name cannot take it (written_by).  Rule 7: a change a node made by
+# hand counts as seen by the other side only where a node there made it by hand too,
+# not where merges made it again (fuzz seed 90116; side_that_saw_all).
 MERGE_RULE = 7
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4006,12 +4006,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made else v
                     for n, v in enumerate((ours, theirs)))
-    mine, yours = (s.own.get(path, set()) for s in stories)
-    hands = [s.by_hand.get(path, set()) for s in stories]
-    if yours < mine and not hands[1]:
-        return ours
-    if mine < yours and not hands[0]:
-        return theirs
+    seen = side_that_saw_all(stories, path)
+    if seen is not None:
+        return (ours, theirs)[seen]
     if base == ours:
         return theirs
     if base == theirs:
@@ -4050,9 +4047,24 @@ def made_anew(story: Story, path: bytes, version: Version) -> bool:
     return version in reached
 
 
-def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
+def side_that_saw_all(stories: Tuple[Story, Story], path: bytes) -> Optional[int]:
+    """The side (0: ours, 1: theirs) whose story of path contains the other's, or
+    None.  By value — two hosts that made the same change made the same change —
+    except that a change a node made by hand is seen only by a side where a node
+    made it by hand too: merges that made it again (duplicate folds of older
+    history) do not show that anyone saw it (fuzz seed 90116)."""
     mine, yours = (s.own.get(path, set()) for s in stories)
-    return not (mine < yours or yours < mine)
+    hands = [s.by_hand.get(path, set()) for s in stories]
+    if yours < mine and hands[1] <= hands[0]:
+        return 0
+    if mine < yours and hands[0] <= hands[1]:
+        return 1
+    return None
+
+
+def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
+    """Did both sides change path (so decide needs the newest version both had)?"""
+    return side_that_saw_all(stories, path) is None
 
 
 def common_versions(repo: Repo, paths: List[bytes], bases: List[str],

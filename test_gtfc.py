@@ -1961,6 +1961,35 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertTrue(git(self.a.path, "ls-tree", m(others, again), "f.txt")
                         .startswith("100755 "))
 
+    # Found by a review of rule 7's first version (by-hand changes never counted
+    # as seen): rule 1 and is_concurrent disagreed, so the merge decided against
+    # no base ("no file"); and a change repeated by hand collided with itself.
+
+    def test_the_same_chmod_made_by_hand_on_two_hosts_is_one_change(self):
+        """alpha and beta each set the exec bit by hand; gamma edits line 3.  Every
+        fold holds one f.txt: 755, with gamma's line, and no copy."""
+        x = self.edit("alpha", 2000, ("one\ntwo\nthree\n", "100755"))
+        y = self.edit("beta", 2001, ("one\ntwo\nthree\n", "100755"))
+        z = self.edit("gamma", 2002, "one\ntwo\nTHREE\n")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(x, y), z), m(m(x, z), y), m(m(y, z), x)):
+            self.assertEqual(self.modes(fold), {"f.txt": "100755"})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "one\ntwo\nTHREE")
+
+    def test_a_change_repeated_by_hand_and_moved_on_from_is_no_collision(self):
+        """alpha, beta and gamma each write line 1 'C' by hand; gamma then writes
+        line 1 'A' and line 7 'B'.  gamma saw the change alpha and beta made: its
+        version wins in every fold, with no copy of 'C'."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        c = self.nine_with(l1="C")
+        x, y, z = (self.edit(who, 2000 + n, c) for n, who in enumerate(("alpha", "beta", "gamma")))
+        moved = self.edit("gamma", 2010, self.nine_with(l1="A", l7="B"), parent=z)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(x, y), moved), m(m(x, moved), y), m(m(y, moved), x)):
+            self.assertEqual(self.modes(fold), {"f.txt": "100644"})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
+                             self.nine_with(l1="A", l7="B").rstrip("\n"))
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

@@ -4038,9 +4038,12 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:
     """Does a side's version of path come from a file it made where it had none
-    (deleted, then written again), through its own changes since the sides parted?"""
+    (deleted, then written again), through its own changes since the sides parted?
+    Only a node writes a file anew: a merge where an edit beat a delete shows a
+    change from no file against the deleting parent, but it edited the file."""
     edges = story.own.get(path, set())
-    reached, frontier = set(), {None}
+    reached: set = set()
+    frontier = {new for old, new in story.by_hand.get(path, ()) if old is None}
     while frontier:
         reached |= frontier
         frontier = {new for old, new in edges if old in frontier} - reached

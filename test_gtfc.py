@@ -1976,6 +1976,23 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(self.modes(fold), {"f.txt": "100755"})
             self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "one\ntwo\nTHREE")
 
+    def test_an_edit_that_beat_a_delete_is_no_file_made_anew(self):
+        """beta edits line 1; gamma sets the exec bit, then deletes f.txt; delta
+        edits line 9.  Merged first with gamma's delete, beta's edit beats it (with
+        gamma's chmod merged in); that merge's change from no file made it look
+        written anew, so it collided with delta's edit in one fold and line-merged
+        in another.  Every fold: one f.txt, both lines, the exec bit."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        x = self.edit("beta", 2001, self.nine_with(l1="A"))
+        chmod = self.edit("gamma", 2002, (self.NINE, "100755"))
+        gone = self.commit(self.tree_with(chmod, {"f.txt": None}), [chmod], 2003, "rm", "gamma")
+        z = self.edit("delta", 2004, self.nine_with(l9="D"))
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(x, gone), z), m(m(x, z), gone), m(m(gone, z), x)):
+            self.assertEqual(self.modes(fold), {"f.txt": "100755"})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
+                             self.nine_with(l1="A", l9="D").rstrip("\n"))
+
     def test_a_change_repeated_by_hand_and_moved_on_from_is_no_collision(self):
         """alpha, beta and gamma each write line 1 'C' by hand; gamma then writes
         line 1 'A' and line 7 'B'.  gamma saw the change alpha and beta made: its

@@ -3967,8 +3967,8 @@ def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
     for path in sorted(p for p, v in settled.items() if v and p in folders):
         version = settled[path]
         side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
-        name, _ = copy_of(repo, path, version,
-                          stories[side].made.get((path, version), NOBODY), bases)
+        maker, _ = written_by(stories[side], path, version)     # as settle_path names
+        name, _ = copy_of(repo, path, version, maker, bases)
         settled[path], settled[name] = None, version
     return settled
 

@@ -1993,6 +1993,22 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
                              self.nine_with(l1="A", l9="D").rstrip("\n"))
 
+    def test_a_file_put_beside_a_folder_is_named_for_who_wrote_it(self):
+        """beta edits f.txt, alpha sets its exec bit, gamma makes f.txt a folder.
+        The merge that joined the chmod to beta's text wrote nothing: the copy the
+        folder pushes aside is beta's (as collision copies are), not 'unknown'."""
+        x = self.edit("beta", 1990, "two\n")
+        chmod = self.edit("alpha", 2000, ("one\ntwo\nthree\n", "100755"))
+        blob = git(self.a.path, "hash-object", "-w", "--stdin", input="x\n")
+        folder = git(self.a.path, "mktree", input=f"100644 blob {blob}\tx\n")
+        listing = [e for e in git(self.a.path, "ls-tree", self.base).splitlines()
+                   if not e.endswith("\tf.txt")] + [f"040000 tree {folder}\tf.txt"]
+        tree = git(self.a.path, "mktree", input="".join(e + "\n" for e in listing))
+        made_folder = self.commit(tree, [self.base], 2005, "folder", "gamma")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        copy, = [n for n in self.modes(m(m(x, chmod), made_folder)) if ".conflict-" in n]
+        self.assertTrue(copy.startswith("f.conflict-beta-"), copy)
+
     def test_a_change_repeated_by_hand_and_moved_on_from_is_no_collision(self):
         """alpha, beta and gamma each write line 1 'C' by hand; gamma then writes
         line 1 'A' and line 7 'B'.  gamma saw the change alpha and beta made: its

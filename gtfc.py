@@ -4053,15 +4053,17 @@ def made_anew(story: Story, path: bytes, version: Version) -> bool:
 def side_that_saw_all(stories: Tuple[Story, Story], path: bytes) -> Optional[int]:
     """The side (0: ours, 1: theirs) whose story of path contains the other's, or
     None.  By value — two hosts that made the same change made the same change —
-    except that a change a node made by hand is seen only by a side where a node
-    made it by hand too: merges that made it again (duplicate folds of older
-    history) do not show that anyone saw it (fuzz seed 90116)."""
-    mine, yours = (s.own.get(path, set()) for s in stories)
+    except that a change the other side made by hand is seen only where a node
+    made it by hand too, or changed by hand the very version it made.  Merges
+    alone that made it again (duplicate folds of older history) do not show that
+    anyone saw it (fuzz seed 90116)."""
+    own = [s.own.get(path, set()) for s in stories]
     hands = [s.by_hand.get(path, set()) for s in stories]
-    if yours < mine and hands[1] <= hands[0]:
-        return 0
-    if mine < yours and hands[0] <= hands[1]:
-        return 1
+    for seer, other in ((0, 1), (1, 0)):
+        moved_on = {old for old, _ in hands[seer]}
+        if own[other] < own[seer] and all(edge in hands[seer] or edge[1] in moved_on
+                                          for edge in hands[other]):
+            return seer
     return None
 
 

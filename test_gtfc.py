@@ -2009,6 +2009,23 @@ class DeterministicMergeTest(TwoClonesTestCase):
         copy, = [n for n in self.modes(m(m(x, chmod), made_folder)) if ".conflict-" in n]
         self.assertTrue(copy.startswith("f.conflict-beta-"), copy)
 
+    def test_a_delete_of_a_version_beats_the_same_version_made_again_by_hand(self):
+        """alpha sets the exec bit, eps edits; beta merges the two and deletes the
+        result.  eps, who saw neither, sets the bit on its text by hand: the very
+        version beta deleted.  The delete wins in every fold (a review of rule 7's
+        second version: counting only equal changes made by hand, eps's chmod
+        looked unseen and the file came back in two folds of three)."""
+        text = "one\ntwo\nthree\n"
+        chmod = self.edit("alpha", 2000, (text, "100755"))
+        edit = self.edit("eps", 2001, "E\n")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gone = self.commit(self.tree_with(m(chmod, edit), {"f.txt": None}), [m(chmod, edit)],
+                           2005, "rm", "beta")
+        again = self.edit("eps", 2010, ("E\n", "100755"), parent=edit)
+        for fold in (gone, m(chmod, gone)):
+            self.assertNotIn("f.txt", self.modes(m(fold, again)))
+        self.assertNotIn("f.txt", self.modes(m(m(chmod, again), gone)))
+
     def test_a_change_repeated_by_hand_and_moved_on_from_is_no_collision(self):
         """alpha, beta and gamma each write line 1 'C' by hand; gamma then writes
         line 1 'A' and line 7 'B'.  gamma saw the change alpha and beta made: its

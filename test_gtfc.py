@@ -2347,7 +2347,11 @@ class MergeModel:
         if not touching:
             return False, {}
         latest, alive, optional = self.counting(touching, lambda e: e.full, whole=True)
-        exists = any(not e.deleted and e.id not in settled for e in alive) or \
+        # An edit whose every write a deleted copy held (a copy of a line merge,
+        # which no event wrote whole) keeps the file no more (seed 180022).
+        exists = any(not e.deleted and e.id not in settled
+                     and not all((e.id, r) in settled_values for r in e.writes)
+                     for e in alive) or \
             (None if any(not e.deleted for e in optional) else False)
         registers = {r for e in touching for r in e.writes}
         counted = {}
@@ -2361,11 +2365,6 @@ class MergeModel:
             # (where a merge had joined the deleted version to the edit before).
             carried = {dict(e.full or e.full_before or ()).get(register) for e in latest
                        if not e.deleted or any(not o.deleted for o in latest)} - {None}
-            # And as a delete an edit beat found them, though the deleter wrote the
-            # file anew since: what the deleter held merges in (seed 100148).
-            carried |= {dict(d.full_before or ()).get(register) for d in touching
-                        if d.deleted and any(not o.deleted and not self.before(o, d)
-                                             and not self.before(d, o) for o in latest)}
             counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})

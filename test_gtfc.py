@@ -4389,9 +4389,8 @@ class WatchTest(ClusterTestCase):
                                   user="nobody", stdout=subprocess.PIPE, text=True)
         self.addCleanup(reader.kill)
         self.assertEqual(reader.stdout.readline(), "reading\n")
-        for n in range(100):
-            target = c.write("alpha", f"modes/keys/k{n:03}.pem", "secret\n" * 20)
-            os.chmod(target, 0o600)
+        for n in range(100):        # made 600 (a chmod after would leave a window)
+            c.write("alpha", f"modes/keys/k{n:03}.pem", "secret\n" * 20, mode=0o600)
         c.run("alpha", ["mkdir", "-m", "750", "modes/run"])     # and a 750 folder
         wait_until(lambda: modes_of(c.path("beta", "modes/keys")) == {0o600} and
                    len(os.listdir(c.path("beta", "modes/keys"))) == 100, timeout=30,
@@ -5460,8 +5459,9 @@ class Cluster:
         with open(self.path(host, rel)) as f:
             return f.read()
 
-    def write(self, host, rel, text):
-        """Write a file as if gtfcuser had: parent folders made, everything owned by gtfcuser."""
+    def write(self, host, rel, text, mode=0o666):
+        """Write a file as if gtfcuser had: parent folders made, everything owned by
+        gtfcuser; a new file made with mode (less the umask), as open(2) would."""
         target = self.path(host, rel)
         missing = []
         parent = os.path.dirname(target)
@@ -5471,7 +5471,7 @@ class Cluster:
         for folder in reversed(missing):
             os.mkdir(folder)
             os.chown(folder, self.uid, self.gid)
-        with open(target, "w") as f:
+        with open(target, "w", opener=lambda path, flags: os.open(path, flags, mode)) as f:
             f.write(text)
         os.chown(target, self.uid, self.gid)
         return target

@@ -1896,6 +1896,13 @@ class DeterministicMergeTest(TwoClonesTestCase):
         return self.commit(self.tree_with(parent or self.base, {"f.txt": text or f"{who}'s\n"}),
                            [parent or self.base], when, who, who)
 
+    def assert_every_fold(self, x, y, z, mode, text):
+        """The three folds of x, y and z each hold one file, f.txt: text, mode."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(x, y), z), m(m(x, z), y), m(m(y, z), x)):
+            self.assertEqual(self.modes(fold), {"f.txt": mode})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), text.rstrip("\n"))
+
     def test_a_chmod_merged_first_does_not_change_which_edit_keeps_the_name(self):
         """delta and alpha collide on f.txt (alpha's is later); beta sets the exec
         bit.  A merge of the chmod into delta's edit dated delta's text by that
@@ -1971,10 +1978,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         x = self.edit("alpha", 2000, ("one\ntwo\nthree\n", "100755"))
         y = self.edit("beta", 2001, ("one\ntwo\nthree\n", "100755"))
         z = self.edit("gamma", 2002, "one\ntwo\nTHREE\n")
-        m = functools.partial(gtfc.merge_commits, self.a)
-        for fold in (m(m(x, y), z), m(m(x, z), y), m(m(y, z), x)):
-            self.assertEqual(self.modes(fold), {"f.txt": "100755"})
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "one\ntwo\nTHREE")
+        self.assert_every_fold(x, y, z, "100755", "one\ntwo\nTHREE\n")
 
     def test_an_edit_that_beat_a_delete_is_no_file_made_anew(self):
         """beta edits line 1; gamma sets the exec bit, then deletes f.txt; delta
@@ -1987,11 +1991,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         chmod = self.edit("gamma", 2002, (self.NINE, "100755"))
         gone = self.commit(self.tree_with(chmod, {"f.txt": None}), [chmod], 2003, "rm", "gamma")
         z = self.edit("delta", 2004, self.nine_with(l9="D"))
-        m = functools.partial(gtfc.merge_commits, self.a)
-        for fold in (m(m(x, gone), z), m(m(x, z), gone), m(m(gone, z), x)):
-            self.assertEqual(self.modes(fold), {"f.txt": "100755"})
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
-                             self.nine_with(l1="A", l9="D").rstrip("\n"))
+        self.assert_every_fold(x, gone, z, "100755", self.nine_with(l1="A", l9="D"))
 
     def test_a_file_put_beside_a_folder_is_named_for_who_wrote_it(self):
         """beta edits f.txt, alpha sets its exec bit, gamma makes f.txt a folder.
@@ -2034,11 +2034,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         c = self.nine_with(l1="C")
         x, y, z = (self.edit(who, 2000 + n, c) for n, who in enumerate(("alpha", "beta", "gamma")))
         moved = self.edit("gamma", 2010, self.nine_with(l1="A", l7="B"), parent=z)
-        m = functools.partial(gtfc.merge_commits, self.a)
-        for fold in (m(m(x, y), moved), m(m(x, moved), y), m(m(y, moved), x)):
-            self.assertEqual(self.modes(fold), {"f.txt": "100644"})
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
-                             self.nine_with(l1="A", l7="B").rstrip("\n"))
+        self.assert_every_fold(x, y, moved, "100644", self.nine_with(l1="A", l7="B"))
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)

@@ -2329,6 +2329,17 @@ class MergeModel:
         return any(self.before(u, e) and not self.before(u, o) and value(u) != value(e)
                    for u in events)
 
+    def merged_into(self, e, held, deleter):
+        """Does a copy's version (held) hold e's writes, and differ from e's whole
+        version only where concurrent events the deleter saw wrote what it holds?"""
+        full = dict(e.full or ())
+        if any(held.get(r) != v for r, v in e.writes.items()):
+            return False
+        return all(full.get(r) == v or any(
+            u.path == e.path and u.writes.get(r) == v and u.id in deleter.past
+            and not self.before(u, e) and not self.before(e, u) for u in self.events)
+            for r, v in held.items())
+
     def expect(self, path):
         """(exists, {register: (values nothing superseded, values that count)})."""
         # A user who deletes a conflict copy settles the versions it held.
@@ -2343,11 +2354,12 @@ class MergeModel:
         if not touching:
             return False, {}
         latest, alive, optional = self.counting(touching, lambda e: e.full, whole=True)
-        # An edit whose every write a deleted copy held (a copy of a line merge,
-        # which no event wrote whole) keeps the file no more (seed 180022).
-        exists = any(not e.deleted and e.id not in settled
-                     and not all((e.id, r) in settled_values for r in e.writes)
-                     for e in alive) or \
+        # So does a copy of a line merge (which no event wrote whole): it settles
+        # each edit it holds merged with concurrent ones the deleter saw (seed
+        # 180022), not an edit that only wrote a value it happens to hold (190237).
+        settled |= {e.id for d, held in copies for e in touching
+                    if e.id in d.past and not e.deleted and self.merged_into(e, held, d)}
+        exists = any(not e.deleted and e.id not in settled for e in alive) or \
             (None if any(not e.deleted for e in optional) else False)
         registers = {r for e in touching for r in e.writes}
         counted = {}

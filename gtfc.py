@@ -137,7 +137,8 @@ NODES_DIR = ".gtfc/nodes"
 # joined a chmod to one of them first no longer dates it, nor puts the chmod in the
 # copy unless the name cannot take it (written_by).  Rule 7: a change a node made by
 # hand counts as seen by the other side only where a node there made it by hand too,
-# not where merges made it again (fuzz seed 90116; side_that_saw_all).
+# or changed by hand the version it made — not where only merges made it again
+# (fuzz seed 90116; side_that_saw_all).
 MERGE_RULE = 7
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -3904,7 +3905,8 @@ class Story(NamedTuple):
     who made each version it holds, when, and the versions a user settled by
     deleting their conflict copies (dropped, by the copy's original path).
     written: by (path, blob), the newest commit that wrote that content there (a
-    node's, or a merge's that made a new blob), and the version it wrote."""
+    node's, or a merge's that made a new blob), and the version it wrote.
+    by_hand: the part of own that a node's commit made (not a merge)."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
@@ -4246,7 +4248,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides: Tuple[Story, Story] = (Story({}, {}, {}, {}, {}, {}), Story({}, {}, {}, {}, {}, {}))
+    sides = tuple(Story(*({} for _ in Story._fields)) for _ in range(2))
     if not listing:
         return sides
     commits = {}
@@ -4274,11 +4276,10 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                 side.written[path, version[1]] = max(
                     side.written.get((path, version[1]), (NOBODY, None)),
                     (Maker(when, who), version))
-            side.own.setdefault(path, set()).update(
-                (old, version) for old in shown[commit, path, version])
+            edges = {(old, version) for old in shown[commit, path, version]}
+            side.own.setdefault(path, set()).update(edges)
             if parents <= 1:
-                side.by_hand.setdefault(path, set()).update(
-                    (old, version) for old in shown[commit, path, version])
+                side.by_hand.setdefault(path, set()).update(edges)
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])

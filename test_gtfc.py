@@ -6375,8 +6375,7 @@ class ConvergenceTest(ClusterTestCase):
         self.bootstrap("alpha", "~/own")
         self.join("beta", via="alpha", repo="~/own")
         self.join("gamma", via="alpha", repo="~/own")
-        for host in c.names:
-            c.spawn(host, ["gtfc-watch", "own"])
+        watches = [c.spawn(host, ["gtfc-watch", "own"]) for host in c.names]
         time.sleep(1)
         rng, last = random.Random(7), {}
         for step in range(90):
@@ -6401,8 +6400,14 @@ class ConvergenceTest(ClusterTestCase):
                        len({self.head(h, "own") for h in c.names}) == 1, timeout=30,
                        what="every node holding exactly the last writes")
         except AssertionError:
-            self.maxDiff = None
-            self.assertEqual(files("alpha"), last)      # shows what differs
+            for host, watch in zip(c.names, watches):   # what each node holds, and why
+                differs = {n: (v, last.get(n)) for n, v in (files(host) or {}).items()
+                           if last.get(n) != v}
+                differs.update({n: (None, v) for n, v in last.items()
+                                if n not in (files(host) or {})})
+                print(f"\n{host} at {self.head(host, 'own')[:12]}: {differs}")
+                with open(watch.log_path) as f:
+                    print("".join(f.readlines()[-25:]))
             raise
 
 

@@ -138,8 +138,10 @@ NODES_DIR = ".gtfc/nodes"
 # copy unless the name cannot take it (written_by).  Rule 7: a change a node made by
 # hand counts as seen by the other side only where a node there made it by hand too,
 # or changed by hand the version it made — not where only merges made it again
-# (fuzz seed 90116; side_that_saw_all).
-MERGE_RULE = 7
+# (fuzz seed 90116; side_that_saw_all).  Rule 8: an edit that beats a delete merges
+# in every version the deleting side changed from the newest one both had, not
+# only when one host deleted (edit_over_delete; fuzz seed 160147).
+MERGE_RULE = 8
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4016,7 +4018,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if base == theirs:
         return ours
     if ours is None or theirs is None:
-        return edit_over_delete(repo, stories, path, ours or theirs, 0 if ours else 1, base)
+        editor = 0 if ours else 1
+        if not edited_by_hand(stories[editor], path):
+            return None             # its edits are ones its own hosts deleted since
+        return edit_over_delete(repo, stories, path, ours or theirs, editor, base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
@@ -4024,18 +4029,35 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
 
 def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
                      edited: Version, editor: int, base: Optional[Version]) -> Version:
-    """An edit beats a delete: the edited version, with the deleting side's own
-    edits to the file before it deleted it merged in where their lines do not
-    collide (what it undid stays undone)."""
+    """An edit beats a delete: the edited version, with what the deleting side
+    changed before it deleted merged in where the lines do not collide (what it
+    undid stays undone).  Every version that side changed from the newest one both
+    had and then deleted, in sorted order: its hosts may have deleted different
+    ones, and a fold that met their deletes joined must end where one that met each
+    alone does (fuzz seed 160147).  A version deleted by a host that never had
+    base is no change of base: merged in, it would undo what that host never saw."""
+    if base in (None, NO_BASE) or made_anew(stories[editor], path, edited):
+        return edited
     deleter = stories[1 - editor]
-    gone = {old for old, new in deleter.own.get(path, ()) if new is None}
-    if len(gone) != 1 or base in (None, NO_BASE) or gone == {base}:
-        return edited
-    found = gone.pop()
-    if made_anew(stories[editor], path, edited) or made_anew(deleter, path, found):
-        return edited
-    return merge_text(repo, base, *((edited, found) if editor == 0 else (found, edited))) \
-        or edited
+    changed = reached(deleter.own.get(path, set()), {base}) - {base}
+    found = sorted(old for old, new in deleter.own.get(path, ())
+                   if new is None and old in changed and not made_anew(deleter, path, old))
+    for version in found:
+        edited = merge_text(repo, base, *((edited, version) if editor == 0 else
+                                          (version, edited))) or edited
+    return edited
+
+
+def edited_by_hand(story: Story, path: bytes) -> bool:
+    """Did a host on this side change path by hand, to a version no host there
+    deleted by hand since?  If not, its version is only a merge's: an edit that beat
+    one of its own deletes, which the other side saw and deleted (fuzz seed 230033).
+    A file written where there was none counts even if the same bytes were deleted."""
+    hands = story.by_hand.get(path, set())
+    deleted = {old for old, new in hands if new is None}
+    edges = story.own.get(path, set())
+    return any(new is not None and (old is None or not reached(edges, {new}) & deleted)
+               for old, new in hands)
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:
@@ -4043,13 +4065,17 @@ def made_anew(story: Story, path: bytes, version: Version) -> bool:
     (deleted, then written again), through its own changes since the sides parted?
     Only a node writes a file anew: a merge where an edit beat a delete shows a
     change from no file against the deleting parent, but it edited the file."""
-    edges = story.own.get(path, set())
-    reached: set = set()
-    frontier = {new for old, new in story.by_hand.get(path, ()) if old is None}
+    made = {new for old, new in story.by_hand.get(path, ()) if old is None}
+    return version in reached(story.own.get(path, set()), made)
+
+
+def reached(edges: set, start: set) -> set:
+    """The versions start leads to through a story's changes (edges), and start."""
+    found, frontier = set(), set(start)
     while frontier:
-        reached |= frontier
-        frontier = {new for old, new in edges if old in frontier} - reached
-    return version in reached
+        found |= frontier
+        frontier = {new for old, new in edges if old in frontier} - found
+    return found
 
 
 def side_that_saw_all(stories: Tuple[Story, Story], path: bytes) -> Optional[int]:

@@ -2036,6 +2036,39 @@ class DeterministicMergeTest(TwoClonesTestCase):
         moved = self.edit("gamma", 2010, self.nine_with(l1="A", l7="B"), parent=z)
         self.assert_every_fold(x, y, moved, "100644", self.nine_with(l1="A", l7="B"))
 
+    # Found by make fuzz on rule 7 (seeds 160147, 230033): merge rule 8.
+
+    def test_an_edit_that_beats_two_deletes_keeps_what_they_changed_in_any_fold(self):
+        """delta edits line 9; alpha, having it, edits line 1 and deletes f.txt; beta
+        deletes f.txt having seen neither; gamma, having delta's, sets the exec bit.
+        The chmod beats both deletes and keeps alpha's line 1, whether the deletes
+        met it one by one or joined first (then two versions were deleted and none
+        merged in), and beta's older version undoes nothing it never saw."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        d = self.edit("delta", 2000, self.nine_with(l9="D"))
+        a1 = self.edit("alpha", 2001, self.nine_with(l1="A", l9="D"), parent=d)
+        alpha_gone = self.commit(self.tree_with(a1, {"f.txt": None}), [a1], 2002, "rm", "alpha")
+        beta_gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2003,
+                                "rm", "beta")
+        chmod = self.edit("gamma", 2004, (self.nine_with(l9="D"), "100755"), parent=d)
+        self.assert_every_fold(chmod, alpha_gone, beta_gone, "100755",
+                               self.nine_with(l1="A", l9="D"))
+
+    def test_an_edit_that_beat_a_delete_loses_to_a_delete_that_saw_it(self):
+        """gamma edits line 1; eps edits line 7 and deletes f.txt; alpha, having seen
+        gamma's edit only, deletes it too.  Each edit was deleted by a host that saw
+        it.  Merged first with eps's delete, gamma's edit beat it (eps's line 7 merged
+        in); that merge's version, which nobody wrote by hand, then beat alpha's
+        delete in one fold.  Every fold: no f.txt."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        x = self.edit("gamma", 2000, self.nine_with(l1="G"))
+        y = self.edit("eps", 2001, self.nine_with(l7="E"))
+        eps_gone = self.commit(self.tree_with(y, {"f.txt": None}), [y], 2002, "rm", "eps")
+        alpha_gone = self.commit(self.tree_with(x, {"f.txt": None}), [x], 2003, "rm", "alpha")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(x, eps_gone), alpha_gone), m(alpha_gone, eps_gone)):
+            self.assertNotIn("f.txt", self.modes(fold))
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -2362,6 +2395,8 @@ class MergeModel:
         exists = any(not e.deleted and e.id not in settled for e in alive) or \
             (None if any(not e.deleted for e in optional) else False)
         registers = {r for e in touching for r in e.writes}
+        beaten = [d for d in touching if d.deleted and d.full_before and any(
+            not e.deleted and not self.before(d, e) and not self.before(e, d) for e in latest)]
         counted = {}
         for register in registers:
             # A delete clears every register: a value it saw no longer counts.
@@ -2372,7 +2407,10 @@ class MergeModel:
             # its side holds them: as its writer saw them, or as the delete found them
             # (where a merge had joined the deleted version to the edit before).
             carried = {dict(e.full or e.full_before or ()).get(register) for e in latest
-                       if not e.deleted or any(not o.deleted for o in latest)} - {None}
+                       if not e.deleted or any(not o.deleted for o in latest)}
+            # ... also where the host that deleted wrote the file anew since: the edit
+            # had beaten that delete, with what it found (seed 100148).
+            carried |= {dict(d.full_before).get(register) for d in beaten} - {None}
             counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})

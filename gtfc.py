@@ -112,7 +112,7 @@ import sys
 import threading
 import time
 import zlib
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
 # pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its
@@ -3745,10 +3745,26 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     tips = content_tips(repo, independent)
     if hold_back_merges(repo, head, tips):
         return head, False
-    result = tips[0]
-    for other in tips[1:]:
+    result, looked = tips[0], known_heads(repo)
+    for n, other in enumerate(tips[1:]):
+        overtaken = sent_meanwhile(repo, related, looked) if n else None
+        if overtaken:
+            return overtaken, False
         result = merge_commits(repo, result, other)
     return result, len(tips) > 1 and result != head
+
+
+def sent_meanwhile(repo: Repo, inputs: List[str], looked: set) -> Optional[str]:
+    """A commit a peer sent while this fold ran that holds all of its inputs: then
+    take it, as if it had come before the round.  After a partition heals every
+    node folds the same commits at once, on shared CPUs; the first to finish
+    sends its fold, and the others stop theirs between two merges.  (looked: the
+    heads already looked at, updated.)"""
+    for oid in sorted(known_heads(repo) - looked):
+        looked.add(oid)
+        if repo.out("merge-base", "--independent", oid, *inputs).split() == [oid]:
+            return oid
+    return None
 
 
 def shares_history(repo: Repo, head: str, oid: str) -> bool:
@@ -3908,13 +3924,16 @@ class Story(NamedTuple):
     deleting their conflict copies (dropped, by the copy's original path).
     written: by (path, blob), the newest commit that wrote that content there (a
     node's, or a merge's that made a new blob), and the version it wrote.
-    by_hand: the part of own that a node's commit made (not a merge)."""
+    by_hand: the part of own that a node's commit made (not a merge).
+    edited: the paths a node's commit changed to a version (not a delete) that no
+    node's commit here deleted after seeing it."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
     dropped: Dict[bytes, set]
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
+    edited: Set[bytes]
 
 
 class Maker(NamedTuple):
@@ -4019,8 +4038,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
-        if not edited_by_hand(stories[editor], path):
-            return None             # its edits are ones its own hosts deleted since
+        if path not in stories[editor].edited:
+            # Its version is only a merge's: an edit that beat one of its own side's
+            # deletes, which the other side saw and deleted (fuzz seed 230033).
+            return None
         return edit_over_delete(repo, stories, path, ours or theirs, editor, base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
@@ -4046,18 +4067,6 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
         edited = merge_text(repo, base, *((edited, version) if editor == 0 else
                                           (version, edited))) or edited
     return edited
-
-
-def edited_by_hand(story: Story, path: bytes) -> bool:
-    """Did a host on this side change path by hand, to a version no host there
-    deleted by hand since?  If not, its version is only a merge's: an edit that beat
-    one of its own deletes, which the other side saw and deleted (fuzz seed 230033).
-    A file written where there was none counts even if the same bytes were deleted."""
-    hands = story.by_hand.get(path, set())
-    deleted = {old for old, new in hands if new is None}
-    edges = story.own.get(path, set())
-    return any(new is not None and (old is None or not reached(edges, {new}) & deleted)
-               for old, new in hands)
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:
@@ -4274,14 +4283,16 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides = tuple(Story(*({} for _ in Story._fields)) for _ in range(2))
+    sides = tuple(Story(*({} for _ in Story._fields[:-1]), set()) for _ in range(2))
     if not listing:
         return sides
-    commits = {}
+    commits, parents_of = {}, {}
     for line in listing:
         ids, when, who = line.split("|", 2)
         mark, commit, *parents = ids.split()
         commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
+        parents_of[commit] = parents
+    by_hand: Dict[Tuple[bytes, bool], List[str]] = {}     # (path, deleted): commits
     wanted = set(paths)
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     shown: Dict[Tuple[str, bytes, Version], set] = {}
@@ -4306,10 +4317,26 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             side.own.setdefault(path, set()).update(edges)
             if parents <= 1:
                 side.by_hand.setdefault(path, set()).update(edges)
+                by_hand.setdefault((path, version is None), []).append(commit)
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])
+    for (path, deleted), edits in by_hand.items():
+        if not deleted:
+            seen = ancestors_among(parents_of, by_hand.get((path, True), []))
+            for commit in edits:
+                if commit not in seen:
+                    commits[commit][0].edited.add(path)
     return sides
+
+
+def ancestors_among(parents_of: Dict[str, List[str]], commits: List[str]) -> set:
+    """commits and their ancestors, of those in parents_of (one walk's commits)."""
+    found, frontier = set(), set(commits)
+    while frontier:
+        found |= frontier
+        frontier = {p for c in frontier for p in parents_of[c] if p in parents_of} - found
+    return found
 
 
 def commit_diffs(repo: Repo, commits: List[str]) -> Dict[str, List[Tuple[bytes, Version, Version]]]:

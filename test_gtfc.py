@@ -2069,6 +2069,36 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for fold in (m(m(x, eps_gone), alpha_gone), m(alpha_gone, eps_gone)):
             self.assertNotIn("f.txt", self.modes(fold))
 
+    # Found by a review of rule 8's first version, which asked whether a host
+    # deleted a version since by value, not by history.
+
+    def test_a_file_written_again_after_its_delete_beats_a_delete_that_never_saw_it(self):
+        """alpha writes line 1 'A' and deletes f.txt; beta's edit beats that delete;
+        alpha then writes 'A' again by hand.  gamma, who saw none of it, deletes
+        f.txt.  alpha's last write beats gamma's delete in every fold."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        a1 = self.edit("alpha", 2000, self.nine_with(l1="A"))
+        gone = self.commit(self.tree_with(a1, {"f.txt": None}), [a1], 2001, "rm", "alpha")
+        b = self.edit("beta", 2002, self.nine_with(l7="B"))
+        again = self.edit("alpha", 2003, self.nine_with(l1="A"),
+                          parent=gtfc.merge_commits(self.a, gone, b))
+        g = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2004, "rm",
+                        "gamma")
+        self.assert_every_fold(again, b, g, "100644", self.nine_with(l1="A"))
+
+    def test_a_merge_equal_to_a_deleted_version_still_beats_a_delete(self):
+        """gamma sets the exec bit; beta writes line 7 with the bit, then deletes
+        f.txt; alpha deletes it.  gamma's chmod merged with beta's edit is, by value,
+        the version beta deleted; the chmod still beats both deletes, with beta's
+        line merged in, in every fold."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        bx = self.edit("beta", 2001, (self.nine_with(l7="B"), "100755"))
+        b = self.commit(self.tree_with(bx, {"f.txt": None}), [bx], 2002, "rm", "beta")
+        a = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2000, "rm",
+                        "alpha")
+        g = self.edit("gamma", 2003, (self.NINE, "100755"))
+        self.assert_every_fold(a, b, g, "100755", self.nine_with(l7="B"))
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -2379,10 +2409,13 @@ class MergeModel:
         # So do the register values it held (the copy held them for the user).
         copies = [(d, dict(held)) for d, _, _, original, held in self.deleted_copies
                   if original == path and held]
+        # By value, as rule 1 says: also a version a host it never saw wrote whole,
+        # unaware of the delete (seed 190031: a restore of the version both had).
         settled = {e.id for d, held in copies for e in self.events
-                   if e.id in d.past and e.full == tuple(sorted(held.items()))}
+                   if d.id not in e.past and e.full == tuple(sorted(held.items()))}
         settled_values = {(e.id, r) for d, held in copies for e in self.events
-                          if e.id in d.past for r, v in e.writes.items() if held.get(r) == v}
+                          if e.id in d.past or e.id in settled and d.id not in e.past
+                          for r, v in e.writes.items() if held.get(r) == v}
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}
@@ -3668,6 +3701,32 @@ class MergeFoldTest(TwoClonesTestCase):
         git(self.a.path, "fetch", "-q", c.path, f"+{stale}:{gtfc.INBOX}gamma")
         self.assertNotEqual(stale, settled)
         self.assertEqual(gtfc.integrate(self.a).new, settled)
+
+    def test_a_fold_a_peer_sent_meanwhile_is_taken_between_two_merges(self):
+        """After a partition heals every node folds the same commits at once.  A
+        commit holding all of alpha's fold, sent by gamma while alpha folds, is
+        taken between two merges: the rest of alpha's fold is not worked out."""
+        c = self.third_clone()
+        commit_file(self.a, "x.txt", "x\n", 2000)
+        commit_file(self.b, "y.txt", "y\n", 2001)
+        commit_file(c, "z.txt", "z\n", 2002)
+        self.deliver(((self.a, (self.b, c)), (c, (self.a, self.b))))
+        real, merges, sent = gtfc.merge_commits, [], []
+
+        def merge_commits(repo, one, other):
+            if repo is self.a:
+                merges.append((one, other))
+                if not sent:            # gamma finishes first, and edits on top
+                    gtfc.integrate(c)
+                    sent.append(commit_file(c, "w.txt", "w\n", 2003))
+                    git(self.a.path, "fetch", "-q", c.path, f"+{sent[0]}:{gtfc.INBOX}gamma")
+            return real(repo, one, other)
+
+        with mock.patch.object(gtfc, "merge_commits", merge_commits):
+            result = gtfc.integrate(self.a)
+        self.assertEqual((result.new, len(merges)), (sent[0], 1))
+        self.assertEqual(sorted(n for n in os.listdir(self.a.path) if n.endswith(".txt")),
+                         ["f.txt", "w.txt", "x.txt", "y.txt", "z.txt"])
 
     def test_a_local_commit_is_handed_on_before_the_merge_that_folds_it_in(self):
         """The watcher sends our commit while the merge runs (integrate's on_commit):

@@ -4052,16 +4052,19 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
                      edited: Version, editor: int, base: Optional[Version]) -> Version:
     """An edit beats a delete: the edited version, with what the deleting side
     changed before it deleted merged in where the lines do not collide (what it
-    undid stays undone).  Every version that side changed from the newest one both
-    had and then deleted, in sorted order: its hosts may have deleted different
-    ones, and a fold that met their deletes joined must end where one that met each
-    alone does (fuzz seed 160147).  A version deleted by a host that never had
-    base is no change of base: merged in, it would undo what that host never saw."""
+    undid stays undone).  Every version a node on that side deleted that came from
+    the newest one both had (base), in sorted order: its nodes may have deleted
+    different ones, and a fold that met their deletes joined must end where one
+    that met each alone does (fuzz seed 160147).  Came from base through any change
+    that side shows, a merge's too: a merge that kept the deleter's version over a
+    collision made nothing, yet that version is what it deleted.  A version deleted
+    by a node that never had base is no change of it: merged in, it would undo
+    what that node never saw."""
     if base in (None, NO_BASE) or made_anew(stories[editor], path, edited):
         return edited
     deleter = stories[1 - editor]
-    changed = reached(deleter.own.get(path, set()), {base}) - {base}
-    found = sorted(old for old, new in deleter.own.get(path, ())
+    changed = reached(deleter.changes.get(path, set()), {base}) - {base}
+    found = sorted(old for old, new in deleter.by_hand.get(path, ())
                    if new is None and old in changed and not made_anew(deleter, path, old))
     for version in found:
         edited = merge_text(repo, base, *((edited, version) if editor == 0 else

@@ -2069,6 +2069,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for fold in (m(m(x, eps_gone), alpha_gone), m(alpha_gone, eps_gone)):
             self.assertNotIn("f.txt", self.modes(fold))
 
+    def test_a_version_a_deleter_kept_over_a_collision_is_merged_in_in_any_fold(self):
+        """alpha writes line 1 'C', beta line 9 'D'; gamma writes line 1 'A', merges
+        alpha's (they collide: 'A' keeps the name, 'C' goes to a copy) and deletes
+        f.txt.  beta's edit beats the delete and keeps gamma's line 1 in every fold;
+        met after alpha's, gamma's 'A' came from a merge that made nothing, so it
+        did not look like a change gamma's side made from the version both had."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        c = self.edit("alpha", 2000, self.nine_with(l1="C"))
+        d = self.edit("beta", 2001, self.nine_with(l9="D"))
+        a = self.edit("gamma", 2002, self.nine_with(l1="A"))
+        merged = gtfc.merge_commits(self.a, a, c)
+        gone = self.commit(self.tree_with(merged, {"f.txt": None}), [merged], 2003, "rm",
+                           "gamma")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for fold in (m(m(c, d), gone), m(m(c, gone), d), m(m(d, gone), c)):
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"),
+                             self.nine_with(l1="A", l9="D").rstrip("\n"))
+
     # Found by a review of rule 8's first version, which asked whether a host
     # deleted a version since by value, not by history.
 

@@ -138,9 +138,11 @@ NODES_DIR = ".gtfc/nodes"
 # copy unless the name cannot take it (written_by).  Rule 7: a change a node made by
 # hand counts as seen by the other side only where a node there made it by hand too,
 # or changed by hand the version it made — not where only merges made it again
-# (fuzz seed 90116; side_that_saw_all).  Rule 8: an edit that beats a delete merges
-# in every version the deleting side changed from the newest one both had, not
-# only when one host deleted (edit_over_delete; fuzz seed 160147).
+# (fuzz seed 90116; side_that_saw_all).  Rule 8: a version beats a delete only if
+# a node's commit on its side changed the file and none there deleted it after
+# seeing that (Story.edited; seed 230033); and it merges in every version nodes on
+# the deleting side deleted that came from the newest one both had, not only when
+# one node deleted (edit_over_delete; seed 160147).
 MERGE_RULE = 8
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()

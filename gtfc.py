@@ -142,8 +142,9 @@ NODES_DIR = ".gtfc/nodes"
 # a node's commit on its side changed the file and none there deleted it after
 # seeing that (Story.edited; seed 230033); and it merges in every version nodes on
 # the deleting side deleted that came from the newest one both had, not only when
-# one node deleted (edit_over_delete; seed 160147).
-MERGE_RULE = 8
+# one node deleted (edit_over_delete; seed 160147).  Rule 9: ... only if the version
+# comes from such an edit (holds_an_edit), not if the edit is now only in a copy.
+MERGE_RULE = 9
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3927,15 +3928,15 @@ class Story(NamedTuple):
     written: by (path, blob), the newest commit that wrote that content there (a
     node's, or a merge's that made a new blob), and the version it wrote.
     by_hand: the part of own that a node's commit made (not a merge).
-    edited: the paths a node's commit changed to a version (not a delete) that no
-    node's commit here deleted after seeing it."""
+    edited: by path, the versions a node's commit changed it to (not a delete) that
+    no node's commit here deleted after seeing it."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
     dropped: Dict[bytes, set]
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
-    edited: Set[bytes]
+    edited: Dict[bytes, set]
 
 
 class Maker(NamedTuple):
@@ -4040,9 +4041,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
-        if path not in stories[editor].edited:
+        if not holds_an_edit(stories[editor], path, ours or theirs):
             # Its version is only a merge's: an edit that beat one of its own side's
-            # deletes, which the other side saw and deleted (fuzz seed 230033).
+            # deletes, which the other side saw and deleted (fuzz seed 230033), or a
+            # version that kept the name over its side's edit, now in a copy.
             return None
         return edit_over_delete(repo, stories, path, ours or theirs, editor, base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
@@ -4072,6 +4074,12 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
         edited = merge_text(repo, base, *((edited, version) if editor == 0 else
                                           (version, edited))) or edited
     return edited
+
+
+def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
+    """Does version come, through its side's own changes, from one its nodes made
+    that none of them deleted after seeing it (Story.edited)?"""
+    return version in reached(story.own.get(path, set()), story.edited.get(path, set()))
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:
@@ -4288,7 +4296,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
                    for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
                                         *mine, "--not", *other, env=MERGE_ENV).splitlines()]
-    sides = tuple(Story(*({} for _ in Story._fields[:-1]), set()) for _ in range(2))
+    sides = tuple(Story(*({} for _ in Story._fields)) for _ in range(2))
     if not listing:
         return sides
     commits, parents_of = {}, {}
@@ -4298,6 +4306,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
         parents_of[commit] = parents
     by_hand: Dict[Tuple[bytes, bool], List[str]] = {}     # (path, deleted): commits
+    made_by: Dict[Tuple[str, bytes], Version] = {}
     wanted = set(paths)
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     shown: Dict[Tuple[str, bytes, Version], set] = {}
@@ -4323,6 +4332,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             if parents <= 1:
                 side.by_hand.setdefault(path, set()).update(edges)
                 by_hand.setdefault((path, version is None), []).append(commit)
+                made_by[commit, path] = version
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])
@@ -4331,7 +4341,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             seen = ancestors_among(parents_of, by_hand.get((path, True), []))
             for commit in edits:
                 if commit not in seen:
-                    commits[commit][0].edited.add(path)
+                    commits[commit][0].edited.setdefault(path, set()).add(made_by[commit, path])
     return sides
 
 

@@ -2117,6 +2117,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         g = self.edit("gamma", 2003, (self.NINE, "100755"))
         self.assert_every_fold(a, b, g, "100755", self.nine_with(l7="B"))
 
+    def test_a_version_that_kept_the_name_over_an_edit_loses_to_a_delete_that_saw_it(self):
+        """gamma writes line 1 'C', beta line 7 'B', alpha line 1 'A'.  delta merges
+        alpha's and beta's and deletes f.txt.  gamma merges beta's, then alpha's:
+        'A' keeps the name, gamma's 'C' goes to a copy.  delta saw all the name
+        holds: f.txt is deleted, the copy stays (found by a review of rule 8: an
+        edit of the path, now only in the copy, let 'A' beat the delete)."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        c = self.edit("gamma", 1999, self.nine_with(l1="C"))
+        b = self.edit("beta", 2000, self.nine_with(l7="B"))
+        a = self.edit("alpha", 2003, self.nine_with(l1="A"))
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gone = self.commit(self.tree_with(m(a, b), {"f.txt": None}), [m(a, b)], 2004, "rm",
+                           "delta")
+        for gamma in (m(m(c, b), a), m(m(c, a), b)):
+            listing = self.modes(m(gamma, gone))
+            self.assertNotIn("f.txt", listing)
+            self.assertEqual(len([n for n in listing if n.startswith("f.conflict-")]), 1)
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

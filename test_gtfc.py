@@ -2439,6 +2439,13 @@ class MergeModel:
             and not self.before(u, e) and not self.before(e, u) for u in self.events)
             for r, v in held.items())
 
+    def saw_collision(self, e, path):
+        """Had e seen a version of path that collided with one holding e's version?"""
+        writers = [u for u in self.events if u.path == path and u.full == e.full and u is not e]
+        return any(o.id in e.past and o.path == path and not o.deleted and o.full != e.full
+                   and any(not self.before(o, u) and not self.before(u, o) for u in writers)
+                   for o in self.events)
+
     def expect(self, path):
         """(exists, {register: (values nothing superseded, values that count)})."""
         # A user who deletes a conflict copy settles the versions it held.
@@ -2446,9 +2453,11 @@ class MergeModel:
         copies = [(d, dict(held)) for d, _, _, original, held in self.deleted_copies
                   if original == path and held]
         # By value, as rule 1 says: also a version a host it never saw wrote whole,
-        # unaware of the delete (seed 190031: a restore of the version both had).
+        # unaware of the delete and of the collision (seed 190031: a restore of the
+        # version both had), not one written after seeing both sides (310112).
         settled = {e.id for d, held in copies for e in self.events
-                   if d.id not in e.past and e.full == tuple(sorted(held.items()))}
+                   if e.full == tuple(sorted(held.items())) and (e.id in d.past or (
+                       d.id not in e.past and not self.saw_collision(e, path)))}
         settled_values = {(e.id, r) for d, held in copies for e in self.events
                           if e.id in d.past or e.id in settled and d.id not in e.past
                           for r, v in e.writes.items() if held.get(r) == v}

@@ -112,7 +112,7 @@ import sys
 import threading
 import time
 import zlib
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
 # pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its
@@ -142,8 +142,9 @@ NODES_DIR = ".gtfc/nodes"
 # a node's commit on its side changed the file and none there deleted it after
 # seeing that (Story.edited; seed 230033); and it merges in every version nodes on
 # the deleting side deleted that came from the newest one both had, not only when
-# one node deleted (edit_over_delete; seed 160147).  Rule 9: ... only if the version
-# comes from such an edit (holds_an_edit), not if the edit is now only in a copy.
+# one node deleted (edit_over_delete; seed 160147).  Rule 9: only if the version
+# itself comes from such an edit (holds_an_edit), not where that edit is now only
+# in a conflict copy.
 MERGE_RULE = 9
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4093,10 +4094,15 @@ def made_anew(story: Story, path: bytes, version: Version) -> bool:
 
 def reached(edges: set, start: set) -> set:
     """The versions start leads to through a story's changes (edges), and start."""
+    return closure(start, lambda frontier: {new for old, new in edges if old in frontier})
+
+
+def closure(start: Iterable, step: Callable[[set], set]) -> set:
+    """start and all that step leads to from it, step after step."""
     found, frontier = set(), set(start)
     while frontier:
         found |= frontier
-        frontier = {new for old, new in edges if old in frontier} - found
+        frontier = step(frontier) - found
     return found
 
 
@@ -4305,8 +4311,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
         mark, commit, *parents = ids.split()
         commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
         parents_of[commit] = parents
-    by_hand: Dict[Tuple[bytes, bool], List[str]] = {}     # (path, deleted): commits
-    made_by: Dict[Tuple[str, bytes], Version] = {}
+    hand_made: Dict[bytes, list] = {}       # path: (commit, version) of nodes' commits
     wanted = set(paths)
     counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
     shown: Dict[Tuple[str, bytes, Version], set] = {}
@@ -4331,27 +4336,18 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             side.own.setdefault(path, set()).update(edges)
             if parents <= 1:
                 side.by_hand.setdefault(path, set()).update(edges)
-                by_hand.setdefault((path, version is None), []).append(commit)
-                made_by[commit, path] = version
+                hand_made.setdefault(path, []).append((commit, version))
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])
-    for (path, deleted), edits in by_hand.items():
-        if not deleted:
-            seen = ancestors_among(parents_of, by_hand.get((path, True), []))
-            for commit in edits:
-                if commit not in seen:
-                    commits[commit][0].edited.setdefault(path, set()).add(made_by[commit, path])
+    for path, made in hand_made.items():         # Story.edited: seen by no delete here
+        seen_by_deletes = closure(
+            (commit for commit, version in made if version is None),
+            lambda frontier: {p for c in frontier for p in parents_of[c] if p in parents_of})
+        for commit, version in made:
+            if version is not None and commit not in seen_by_deletes:
+                commits[commit][0].edited.setdefault(path, set()).add(version)
     return sides
-
-
-def ancestors_among(parents_of: Dict[str, List[str]], commits: List[str]) -> set:
-    """commits and their ancestors, of those in parents_of (one walk's commits)."""
-    found, frontier = set(), set(commits)
-    while frontier:
-        found |= frontier
-        frontier = {p for c in frontier for p in parents_of[c] if p in parents_of} - found
-    return found
 
 
 def commit_diffs(repo: Repo, commits: List[str]) -> Dict[str, List[Tuple[bytes, Version, Version]]]:

@@ -144,8 +144,10 @@ NODES_DIR = ".gtfc/nodes"
 # the deleting side deleted that came from the newest one both had, not only when
 # one node deleted (edit_over_delete; seed 160147).  Rule 9: only if the version
 # itself comes from such an edit (holds_an_edit), not where that edit is now only
-# in a conflict copy.
-MERGE_RULE = 9
+# in a conflict copy.  Rule 10: a version written again after its side deleted its
+# conflict copy is a change even where it is the version both had, unless the other
+# side's version is an edit of it (restored_over; seed 340201).
+MERGE_RULE = 10
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4036,6 +4038,8 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     seen = side_that_saw_all(stories, path)
     if seen is not None:
         return (ours, theirs)[seen]
+    if any(restored_over(stories, n, path, (ours, theirs), base) for n in (0, 1)):
+        return COLLISION
     if base == ours:
         return theirs
     if base == theirs:
@@ -4081,6 +4085,21 @@ def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
     """Does version come, through its side's own changes, from one its nodes made
     that none of them deleted after seeing it (Story.edited)?"""
     return version in reached(story.own.get(path, set()), story.edited.get(path, set()))
+
+
+def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
+                  versions: Tuple[Version, Version], base: Optional[Version]) -> bool:
+    """Is side n's version the content both had, written again there after a user
+    of that side deleted its conflict copy, while the other side's version is no
+    edit of it (a merge only carried it over that content, which went to a copy)?
+    Then it is no undo: the line merge would drop its content for the other's, and
+    the copy that held it is the one deleted (fuzz seed 340201).  Both are kept."""
+    held, other = versions[n], versions[1 - n]
+    if not (held and other and base and base != NO_BASE and held[1] == base[1]):
+        return False
+    dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
+    return held[1] in dropped and other not in reached(stories[1 - n].own.get(path, set()),
+                                                       {base})
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:

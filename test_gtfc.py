@@ -2135,6 +2135,29 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertNotIn("f.txt", listing)
             self.assertEqual(len([n for n in listing if n.startswith("f.conflict-")]), 1)
 
+    def test_a_version_restored_after_its_copy_was_deleted_is_kept(self):
+        """delta writes B, alpha C; alpha's merge keeps C and puts B in a copy, which
+        alpha's user deletes, then writes B again under the name.  gamma, who saw
+        none of it, writes E, and a merge with delta's keeps E, B going to a copy.
+        Against the merge base (delta's, holding B), alpha's B looked like no change
+        and E like an edit of B: E won, and B's copy was the one alpha deleted, so
+        B was in no file (fuzz seed 340201).  E was written from A: B and E collide,
+        in the 340201 shape too (a chmod with the restore: a line merge)."""
+        self.base = commit_file(self.a, "f.txt", "A\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        d = self.edit("delta", 2000, "B\n")
+        alphas = m(self.edit("alpha", 2010, "C\n"), d)
+        copies = [n for n in self.modes(alphas) if n.startswith("f.conflict-")]
+        self.assertEqual(git(self.a.path, "show", f"{alphas}:{copies[0]}"), "B")
+        gone = self.commit(self.tree_with(alphas, {copies[0]: None}), [alphas], 2020, "rm",
+                           "alpha")
+        gammas = m(self.edit("gamma", 2040, "E\n"), d)
+        for mode in ("100644", "100755"):
+            restored = self.edit("alpha", 2030, ("B\n", mode), parent=gone)
+            files = self.merged_files(restored, gammas)
+            self.assertEqual(files["f.txt"], "E")
+            self.assertEqual(sorted(files.values()), ["B", "E"], files)
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

@@ -146,8 +146,10 @@ NODES_DIR = ".gtfc/nodes"
 # itself comes from such an edit (holds_an_edit), not where that edit is now only
 # in a conflict copy.  Rule 10: a version written again after its side deleted its
 # conflict copy is a change even where it is the version both had, unless the other
-# side's version is an edit of it (restored_over; seed 340201).
-MERGE_RULE = 10
+# side's version is an edit of it (restored_over; seed 340201).  Rule 11: the version
+# both had is the one merge base's version both sides' own changes come from, where
+# they do not come from the bases' merge (both_came_from; seed 300071).
+MERGE_RULE = 11
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3979,8 +3981,9 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases,
-                                   bases_hold.get(path)))
+        base = both_came_from(repo, path, (ours, theirs), stories, bases, bases_hold[path]) \
+            if path in bases_hold else None
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 
@@ -4171,19 +4174,44 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
-            older = common_versions(repo, inner, merge_bases(repo, base, *left),
-                                    depth + 1) if inner else {}
+            below = merge_bases(repo, base, *left)
+            older = common_versions(repo, inner, below, depth + 1) if inner else {}
             for path in differing:
-                settled = decide(repo, path, found[path], versions[path], stories,
-                                 older.get(path))
+                pair = found[path], versions[path]
+                if path in older:
+                    older[path] = both_came_from(repo, path, pair, stories, below, older[path])
+                settled = decide(repo, path, *pair, stories, older.get(path))
                 if settled == COLLISION:
-                    _, settled = name_keeper(path, found[path], versions[path], stories,
-                                             older.get(path))
+                    _, settled = name_keeper(path, *pair, stories, older.get(path))
                 found[path] = settled
         left.append(base)
     for path in paths:
         remember(repo, (key, path), found[path])
     return {**found, **known}
+
+
+def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
+                   stories: Tuple[Story, Story], bases: List[str], merged: Version) -> Version:
+    """The newest version both had, as the sides' own changes show it: the merge
+    bases' versions merged (common_versions), where both sides' versions come from
+    it through their own changes, or where it is a line merge of them.  Else it is
+    one base's version, kept over the others': then the one base's version that both
+    sides come from, if only one does (with the executable bit the bases' merge
+    settled on).  Three bases merged pairwise can end at a version older than the
+    one both sides merged them into: against it, an edit made after seeing all
+    collided with the version it edited, which kept the name (fuzz seed 300071)."""
+    def both_from(start: Version) -> bool:
+        return all(version in reached(story.own.get(path, set()), {start})
+                   for story, version in zip(stories, versions))
+    if len(bases) < 2 or both_from(merged):
+        return merged
+    held = {tree_versions(repo, base, [path])[path] for base in bases}
+    found = [v for v in held if both_from(v)]
+    if merged not in held or len(found) != 1:
+        return merged               # a line merge of the bases' versions is what both had
+    if found[0] and merged and merged != NO_BASE and {found[0][0], merged[0]} <= set(FILE_MODES):
+        return merged[0], found[0][1]   # the bases' merge still settles the executable bit
+    return found[0]
 
 
 def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:

@@ -2920,6 +2920,16 @@ class MergeFuzzTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, tmp, True)
         self.assertEqual(MergeFuzz(26, tmp, nodes=5, steps=56).run(), [])
 
+    def test_an_edit_after_three_colliding_merge_bases_keeps_the_name(self):
+        """Fuzz seed 300071: three merge bases held alpha's line edit, eps's file
+        written anew and delta's chmod of the original.  Merged pairwise, they ended
+        at delta's version of the original; against it gamma's later edits of
+        alpha's version collided with that version, which kept the name.  Both sides
+        came from alpha's version (with delta's chmod): gamma's edit is the newest."""
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.assertEqual(MergeFuzz(300071, tmp, nodes=5, steps=61).run(), [])
+
 
 class HorizonMergeTest(unittest.TestCase):
     """A host that dropped history behind its horizon (issue 15) merges exactly as
@@ -3382,13 +3392,16 @@ def modes_of(folder):
 
 
 # Run as another user: open every file under a folder, over and over, until a
-# stop file appears; print how many opens succeeded and how many were tried.
+# stop file appears, and once more after it (a loaded machine may not have run it
+# while the files arrived); print how many opens succeeded and how many were tried.
 NOSY_READER = """
 import os, sys
 root, stop = sys.argv[1], sys.argv[2]
 opened = tried = 0
 print("reading", flush=True)
-while not os.path.exists(stop):
+last = False
+while not last:
+    last = os.path.exists(stop)
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".git"]
         for name in files:

@@ -146,10 +146,8 @@ NODES_DIR = ".gtfc/nodes"
 # itself comes from such an edit (holds_an_edit), not where that edit is now only
 # in a conflict copy.  Rule 10: a version written again after its side deleted its
 # conflict copy is a change even where it is the version both had, unless the other
-# side's version is an edit of it (restored_over; seed 340201).  Rule 11: the version
-# both had is the one merge base's version both sides' own changes come from, where
-# they do not come from the bases' merge (both_came_from; seed 300071).
-MERGE_RULE = 11
+# side's version is an edit of it (restored_over; seed 340201).
+MERGE_RULE = 10
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3981,9 +3979,8 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        base = both_came_from(repo, path, (ours, theirs), stories, bases, bases_hold[path]) \
-            if path in bases_hold else None
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base))
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases,
+                                   bases_hold.get(path)))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 
@@ -4092,11 +4089,13 @@ def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
 
 def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
                   versions: Tuple[Version, Version], base: Optional[Version]) -> bool:
-    """Is side n's version the content both had, written again there after a user
-    of that side deleted its conflict copy, while the other side's version is no
-    edit of it (a merge only carried it over that content, which went to a copy)?
-    Then it is no undo: the line merge would drop its content for the other's, and
-    the copy that held it is the one deleted (fuzz seed 340201).  Both are kept."""
+    """Does side n hold the content both had (by content: its mode may differ)
+    although a user on that side deleted a conflict copy of it, so that a node
+    there wrote it again (when is not checked), while the other side's version is
+    no edit of it (a merge only carried it over that content, which went to a
+    copy)?  Then it is no undo: the line merge would drop its content for the
+    other's, and the copy that held it is the one deleted (fuzz seed 340201).
+    Both are kept."""
     held, other = versions[n], versions[1 - n]
     if not (held and other and base and base != NO_BASE and held[1] == base[1]):
         return False
@@ -4174,44 +4173,19 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
-            below = merge_bases(repo, base, *left)
-            older = common_versions(repo, inner, below, depth + 1) if inner else {}
+            older = common_versions(repo, inner, merge_bases(repo, base, *left),
+                                    depth + 1) if inner else {}
             for path in differing:
-                pair = found[path], versions[path]
-                if path in older:
-                    older[path] = both_came_from(repo, path, pair, stories, below, older[path])
-                settled = decide(repo, path, *pair, stories, older.get(path))
+                settled = decide(repo, path, found[path], versions[path], stories,
+                                 older.get(path))
                 if settled == COLLISION:
-                    _, settled = name_keeper(path, *pair, stories, older.get(path))
+                    _, settled = name_keeper(path, found[path], versions[path], stories,
+                                             older.get(path))
                 found[path] = settled
         left.append(base)
     for path in paths:
         remember(repo, (key, path), found[path])
     return {**found, **known}
-
-
-def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
-                   stories: Tuple[Story, Story], bases: List[str], merged: Version) -> Version:
-    """The newest version both had, as the sides' own changes show it: the merge
-    bases' versions merged (common_versions), where both sides' versions come from
-    it through their own changes, or where it is a line merge of them.  Else it is
-    one base's version, kept over the others': then the one base's version that both
-    sides come from, if only one does (with the executable bit the bases' merge
-    settled on).  Three bases merged pairwise can end at a version older than the
-    one both sides merged them into: against it, an edit made after seeing all
-    collided with the version it edited, which kept the name (fuzz seed 300071)."""
-    def both_from(start: Version) -> bool:
-        return all(version in reached(story.own.get(path, set()), {start})
-                   for story, version in zip(stories, versions))
-    if len(bases) < 2 or both_from(merged):
-        return merged
-    held = {tree_versions(repo, base, [path])[path] for base in bases}
-    found = [v for v in held if both_from(v)]
-    if merged not in held or len(found) != 1:
-        return merged               # a line merge of the bases' versions is what both had
-    if found[0] and merged and merged != NO_BASE and {found[0][0], merged[0]} <= set(FILE_MODES):
-        return merged[0], found[0][1]   # the bases' merge still settles the executable bit
-    return found[0]
 
 
 def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:

@@ -2158,6 +2158,27 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(files["f.txt"], "E")
             self.assertEqual(sorted(files.values()), ["B", "E"], files)
 
+    def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
+        """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
+        is beta's version.  delta edited alpha's to beta's and set the exec bit;
+        alpha wrote 'E', met beta's (a collision: beta's went to a copy) and wrote
+        'B' again.  A first rule 11 took alpha's version for the one both had (alpha
+        held it again), so alpha's restore looked like no change and its 'B' was in
+        no file (review 14; that rule 11 was withdrawn).  The bases' line merge is
+        what both had: alpha's restore is a change, with delta's exec bit."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        a1 = self.edit("alpha", 2000, self.nine_with(l7="B"))
+        b1 = self.edit("beta", 2001, self.nine_with(l1="A", l7="B"))
+        delta = m(self.edit("delta", 2002, self.nine_with(l1="A", l7="B"), a1), b1)
+        delta = self.edit("delta", 2003, (self.nine_with(l1="A", l7="B"), "100755"), delta)
+        alpha = m(self.edit("alpha", 2004, self.nine_with(l1="E"), a1), b1)
+        alpha = self.edit("alpha", 2005, self.nine_with(l7="B"), alpha)
+        self.assertEqual(sorted(gtfc.merge_bases(self.a, delta, alpha)), sorted([a1, b1]))
+        files = self.merged_files(delta, alpha)
+        self.assertEqual(files["f.txt"], self.nine_with(l7="B").rstrip("\n"))
+        self.assertEqual(self.modes(m(delta, alpha))["f.txt"], "100755")
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -2919,16 +2940,6 @@ class MergeFuzzTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         self.addCleanup(shutil.rmtree, tmp, True)
         self.assertEqual(MergeFuzz(26, tmp, nodes=5, steps=56).run(), [])
-
-    def test_an_edit_after_three_colliding_merge_bases_keeps_the_name(self):
-        """Fuzz seed 300071: three merge bases held alpha's line edit, eps's file
-        written anew and delta's chmod of the original.  Merged pairwise, they ended
-        at delta's version of the original; against it gamma's later edits of
-        alpha's version collided with that version, which kept the name.  Both sides
-        came from alpha's version (with delta's chmod): gamma's edit is the newest."""
-        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        self.assertEqual(MergeFuzz(300071, tmp, nodes=5, steps=61).run(), [])
 
 
 class HorizonMergeTest(unittest.TestCase):

@@ -144,9 +144,9 @@ NODES_DIR = ".gtfc/nodes"
 # the deleting side deleted that came from the newest one both had, not only when
 # one node deleted (edit_over_delete; seed 160147).  Rule 9: only if the version
 # itself comes from such an edit (holds_an_edit), not where that edit is now only
-# in a conflict copy.  Rule 10: a version written again after its side deleted its
-# conflict copy is a change even where it is the version both had, unless the other
-# side's version is an edit of it (restored_over; seed 340201).
+# in a conflict copy.  Rule 10: content a side holds although a user there deleted
+# its conflict copy is a change even where it is the version both had, unless the
+# other side's version is an edit of it (restored_over; seed 340201).
 MERGE_RULE = 10
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()

@@ -146,8 +146,11 @@ NODES_DIR = ".gtfc/nodes"
 # itself comes from such an edit (holds_an_edit), not where that edit is now only
 # in a conflict copy.  Rule 10: content a side holds although a user there deleted
 # its conflict copy is a change even where it is the version both had, unless the
-# other side's version is an edit of it (restored_over; seed 340201).
-MERGE_RULE = 10
+# other side's version is an edit of it (restored_over; seed 340201).  Rule 11:
+# where the merge bases' versions collide, the version both had is the one base's
+# version that both sides changed, through their own changes, if only one is
+# (both_came_from; seed 300071).
+MERGE_RULE = 11
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -3979,8 +3982,9 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases,
-                                   bases_hold.get(path)))
+        base = both_came_from(repo, path, (ours, theirs), stories, bases, bases_hold[path]) \
+            if path in bases_hold else None
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 
@@ -4149,14 +4153,22 @@ def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
     return side_that_saw_all(stories, path) is None
 
 
+class Common(NamedTuple):
+    """The newest version of a path both sides had, as the merge bases show it, and
+    whether the bases' versions collided there (the later one was kept over another)."""
+    version: Version
+    collided: bool
+
+
 def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
-                    depth: int = 0) -> Dict[bytes, Version]:
+                    depth: int = 0) -> Dict[bytes, Common]:
     """{path: the newest version both sides had}: the merge bases' version where
     they agree.  In criss-cross histories they may not (one base holds an older
     version than another): then the bases are merged, for those paths only, by the
     same rule — as git's recursive merge does for whole trees.  Where the bases'
-    versions collide, the one that keeps the name is the one both sides had: each
-    side merged those bases since, by this rule.  Deeper than MAX_BASE_DEPTH: NO_BASE."""
+    versions collide, the later one is kept (name_keeper) and the result says so:
+    both_came_from then looks for the one both sides came from.  Deeper than
+    MAX_BASE_DEPTH: NO_BASE."""
     key = tuple(bases)
     known = {p: repo.merge_memo[key, p] for p in paths if (key, p) in repo.merge_memo}
     paths = [p for p in paths if p not in known]
@@ -4164,28 +4176,64 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         return known
     held = [tree_versions(repo, base, paths) for base in bases]
     found = dict(held[0])
+    collided: set = set()
     unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
     left = bases[:1]
     for base, versions in zip(bases[1:], held[1:]):
         differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
         if differing and depth >= MAX_BASE_DEPTH:
             found.update(dict.fromkeys(differing, NO_BASE))
+            collided -= set(differing)
         elif differing:
             stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
-            older = common_versions(repo, inner, merge_bases(repo, base, *left),
-                                    depth + 1) if inner else {}
+            below = merge_bases(repo, base, *left)
+            older = common_versions(repo, inner, below, depth + 1) if inner else {}
             for path in differing:
-                settled = decide(repo, path, found[path], versions[path], stories,
-                                 older.get(path))
+                pair = found[path], versions[path]
+                had = both_came_from(repo, path, pair, stories, below, older[path]) \
+                    if path in older else None
+                settled = decide(repo, path, *pair, stories, had)
+                collided.discard(path)
                 if settled == COLLISION:
-                    _, settled = name_keeper(path, found[path], versions[path], stories,
-                                             older.get(path))
+                    _, settled = name_keeper(path, *pair, stories, had)
+                    collided.add(path)
                 found[path] = settled
         left.append(base)
+    result = {path: Common(found[path], path in collided) for path in paths}
     for path in paths:
-        remember(repo, (key, path), found[path])
-    return {**found, **known}
+        remember(repo, (key, path), result[path])
+    return {**result, **known}
+
+
+def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
+                   stories: Tuple[Story, Story], bases: List[str], common: Common) -> Version:
+    """The newest version both had, as the sides' own changes show it: the merge
+    bases' versions merged (common_versions).  Where those collided and the later
+    was kept, and both sides' versions do not come from it through their own
+    changes: the one base's version they both changed (neither holds it) through
+    their own changes, if only one is (with the executable bit the bases' merge
+    settled on).  Three bases merged pairwise can
+    end at a version older than the one both sides merged them into: against it,
+    an edit made after seeing all collided with the version it edited, which kept
+    the name (fuzz seed 300071).  A line merge of the bases is what both had even
+    where a side holds one base's version again: taken as that version, a restore
+    of it would look like no change (review 14's repro)."""
+    def both_from(start: Version) -> bool:
+        return all(version in reached(story.own.get(path, set()), {start})
+                   for story, version in zip(stories, versions))
+    def both_changed(start: Version) -> bool:
+        return start not in versions and both_from(start)
+    merged = common.version
+    if len(bases) < 2 or not common.collided or both_from(merged):
+        return merged
+    found = [v for v in {tree_versions(repo, base, [path])[path] for base in bases}
+             if both_changed(v)]
+    if len(found) != 1:
+        return merged
+    if found[0] and merged and merged != NO_BASE and {found[0][0], merged[0]} <= set(FILE_MODES):
+        return merged[0], found[0][1]   # the bases' merge still settles the executable bit
+    return found[0]
 
 
 def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:

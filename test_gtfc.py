@@ -2164,8 +2164,9 @@ class DeterministicMergeTest(TwoClonesTestCase):
         alpha wrote 'E', met beta's (a collision: beta's went to a copy) and wrote
         'B' again.  A first rule 11 took alpha's version for the one both had (alpha
         held it again), so alpha's restore looked like no change and its 'B' was in
-        no file (review 14; that rule 11 was withdrawn).  The bases' line merge is
-        what both had: alpha's restore is a change, with delta's exec bit."""
+        no file (review 14).  The bases' line merge is what both had, and a version
+        a side holds is not one it changed: alpha's restore is a change, with
+        delta's exec bit."""
         self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
         a1 = self.edit("alpha", 2000, self.nine_with(l7="B"))
@@ -2940,6 +2941,16 @@ class MergeFuzzTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         self.addCleanup(shutil.rmtree, tmp, True)
         self.assertEqual(MergeFuzz(26, tmp, nodes=5, steps=56).run(), [])
+
+    def test_an_edit_after_three_colliding_merge_bases_keeps_the_name(self):
+        """Fuzz seed 300071: three merge bases held alpha's line edit, eps's file
+        written anew and delta's chmod of the original.  Merged pairwise, they ended
+        at delta's version of the original; against it gamma's later edits of
+        alpha's version collided with that version, which kept the name.  Both sides
+        changed alpha's version (with delta's chmod): gamma's edit is the newest."""
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.assertEqual(MergeFuzz(300071, tmp, nodes=5, steps=61).run(), [])
 
 
 class HorizonMergeTest(unittest.TestCase):

@@ -3021,10 +3021,13 @@ def fetch_from_peer(repo: Repo, peer: Node, whole: bool = False) -> Optional[str
     if failure:
         return failure
     # --no-auto-maintenance: a gc that fetch detached would race the merge for the
-    # refs' locks; housekeep runs it when nothing else does.
+    # refs' locks; housekeep runs it when nothing else does.  --no-recurse-submodules:
+    # there are none (nested repos are excluded), and looking for them reads the
+    # index, which a power cut may have torn: the repair's own fetch then failed.
     with objects_lock(repo):
         proc = peer_git(repo, peer, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                        "--no-auto-maintenance", *(["--refetch"] if whole else []),
+                        "--no-auto-maintenance", "--no-recurse-submodules",
+                        *(["--refetch"] if whole else []),
                         peer_url(peer), f"+HEAD:{INBOX}{peer.name}")
     if proc.returncode and not REF_RACE.search(proc.stderr):
         return explain_ssh_failure(peer.name, proc.stderr)

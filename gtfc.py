@@ -4170,7 +4170,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
     version than another): then the bases are merged, for those paths only, by the
     same rule — as git's recursive merge does for whole trees.  Where the bases'
     versions collide, the later one is kept (name_keeper) and the result says so:
-    both_came_from then looks for the one both sides came from.  Deeper than
+    both_came_from then looks for one both sides changed.  Deeper than
     MAX_BASE_DEPTH: NO_BASE."""
     key = tuple(bases)
     known = {p: repo.merge_memo[key, p] for p in paths if (key, p) in repo.merge_memo}
@@ -4211,17 +4211,17 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
 
 def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
                    stories: Tuple[Story, Story], bases: List[str], common: Common) -> Version:
-    """The newest version both had, as the sides' own changes show it: the merge
-    bases' versions merged (common_versions).  Where those collided and the later
-    was kept, and both sides' versions do not come from it through their own
+    """The newest version both had, as the sides' own changes show it: the merge bases'
+    versions merged (common_versions).  Where those collided and the later was
+    kept, and both sides' versions do not come from it through their own
     changes: the one base's version they both changed (neither holds it) through
     their own changes, if only one is (with the executable bit the bases' merge
-    settled on).  Three bases merged pairwise can
-    end at a version older than the one both sides merged them into: against it,
-    an edit made after seeing all collided with the version it edited, which kept
-    the name (fuzz seed 300071).  A line merge of the bases is what both had even
-    where a side holds one base's version again: taken as that version, a restore
-    of it would look like no change (review 14's repro)."""
+    settled on).  Three bases merged pairwise can end at a version older than
+    the one both sides merged them into: against it, an edit made after seeing
+    all collided with the version it edited, which kept the name (fuzz seed
+    300071).  A line merge of the bases is what both had even where a side holds
+    one base's version again: taken as that version, a restore of it would look
+    like no change (review 14's repro)."""
     def both_from(start: Version) -> bool:
         return all(version in reached(story.own.get(path, set()), {start})
                    for story, version in zip(stories, versions))

@@ -5915,7 +5915,13 @@ class ClusterSmokeTest(unittest.TestCase):
         with Cluster(names=("solo",), gtfc_py=None, first_addr=31) as solo:
             sleeper = solo.spawn("solo", ["sleep", "300"])
             solo.run("solo", ["sh", "-c", "setsid sleep 301 </dev/null >/dev/null 2>&1 &"])
+            # Just spawned, the sleeper may not have entered the host's namespace yet:
+            # taken then, "its" namespace is ours and every process here is in it.
+            ours, deadline = _namespace_of(os.getpid()), time.monotonic() + 10
+            while _namespace_of(sleeper.pid) == ours and time.monotonic() < deadline:
+                time.sleep(0.01)
             namespace = _namespace_of(sleeper.pid)
+            self.assertNotEqual(namespace, ours)
             root = solo.root
         self.assertIsNone(_namespace_of(sleeper.pid))
         self.assertEqual([pid for pid in _all_pids() if _namespace_of(pid) == namespace], [])

@@ -4190,7 +4190,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             stories = read_stories(repo, left, [base], differing)
             inner = [p for p in differing if is_concurrent(stories, p)]
-            below = merge_bases(repo, base, *left)
+            below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
             for path in differing:
                 pair = found[path], versions[path]
@@ -4225,13 +4225,11 @@ def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
     def both_from(start: Version) -> bool:
         return all(version in reached(story.own.get(path, set()), {start})
                    for story, version in zip(stories, versions))
-    def both_changed(start: Version) -> bool:
-        return start not in versions and both_from(start)
     merged = common.version
     if len(bases) < 2 or not common.collided or both_from(merged):
         return merged
     found = [v for v in {tree_versions(repo, base, [path])[path] for base in bases}
-             if both_changed(v)]
+             if v not in versions and both_from(v)]
     if len(found) != 1:
         return merged
     if found[0] and merged and merged != NO_BASE and {found[0][0], merged[0]} <= set(FILE_MODES):

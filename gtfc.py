@@ -460,7 +460,10 @@ class GitFiles:
     """Refs and loose objects, read (and refs written) straight from the files git
     keeps them in, for a Repo: a git process costs 1-3 ms to start, more than most
     of what a change's trip asks.  Anything packed, big or unusual is asked of git
-    (self.git, which Repo provides)."""
+    (self.git, which Repo provides) — during a fold, of one cat-file kept open."""
+
+    reader: Optional["ObjectReader"] = None     # see open_objects
+    trees_read: Dict[str, Dict[bytes, Tuple[bytes, str]]]   # see tree_entries
 
     def head(self) -> str:
         oid = self.head_if_any()
@@ -594,10 +597,21 @@ class GitFiles:
             return None
         return kind, content
 
-    def loose_commit(self, oid: str, objects: Optional[str] = None
-                     ) -> Optional[Tuple[str, List[str]]]:
-        """(tree, parents) of a loose commit; None if not known without git."""
+    def cheap_object(self, oid: str, objects: Optional[str] = None
+                     ) -> Optional[Tuple[bytes, bytes]]:
+        """(type, content) of an object read without starting git: loose, or (in
+        the repo's own objects) from the fold's open cat-file (see ObjectReader).
+        None: ask git."""
         found = self.loose_object(oid, objects)
+        reader = self.reader
+        if found is None and objects is None and reader and reader.owner == threading.get_ident():
+            found = reader.read(oid)
+        return found
+
+    def commit_fields(self, oid: str, objects: Optional[str] = None
+                      ) -> Optional[Tuple[str, List[str]]]:
+        """(tree, parents) of a commit; None if not known without git."""
+        found = self.cheap_object(oid, objects)
         if not found or found[0] != b"commit":
             return None
         lines = found[1].split(b"\n")
@@ -605,10 +619,13 @@ class GitFiles:
         return lines[0][len(b"tree "):].decode(), [line[len(b"parent "):].decode()
                                                    for line in parents]
 
-    def loose_tree(self, oid: str, objects: Optional[str] = None
-                   ) -> Optional[Dict[bytes, Tuple[bytes, str]]]:
-        """{name: (mode, id)} of a loose tree; None if not known without git."""
-        found = self.loose_object(oid, objects)
+    def tree_entries(self, oid: str, objects: Optional[str] = None
+                     ) -> Optional[Dict[bytes, Tuple[bytes, str]]]:
+        """{name: (mode, id)} of a tree; None if not known without git.  Kept: a
+        fold reads the same big folders again and again (not to be changed)."""
+        if oid in self.trees_read:
+            return self.trees_read[oid]
+        found = self.cheap_object(oid, objects)
         if not found or found[0] != b"tree":
             return None
         entries, width, start, tree, last = found[1], len(oid) // 2, 0, {}, b""
@@ -622,20 +639,23 @@ class GitFiles:
                 return None
             tree[name], last = (mode, entries[end + 1:end + 1 + width].hex()), order
             start = end + 1 + width
+        if len(self.trees_read) > 5000:
+            self.trees_read.clear()
+        self.trees_read[oid] = tree
         return tree
 
-    def loose_tree_of(self, oid: str) -> Optional[str]:
-        """The tree of a loose commit, or a loose tree itself."""
-        found = self.loose_object(oid)
+    def tree_of(self, oid: str) -> Optional[str]:
+        """The tree of a commit, or a tree itself; None if not known without git."""
+        found = self.cheap_object(oid)
         if found and found[0] == b"tree":
             return oid
         if found and found[0] == b"commit" and found[1].startswith(b"tree "):
             return found[1][len(b"tree "):found[1].find(b"\n")].decode()
         return None
 
-    def loose_author(self, oid: str) -> Optional[Tuple[str, List[str]]]:
-        """(author's email, parents) of a loose commit; None if not known without git."""
-        found = self.loose_object(oid)
+    def author_and_parents(self, oid: str) -> Optional[Tuple[str, List[str]]]:
+        """(author's email, parents) of a commit; None if not known without git."""
+        found = self.cheap_object(oid)
         if not found or found[0] != b"commit":
             return None
         header = found[1].split(b"\n\n", 1)[0].decode(errors="replace").split("\n")
@@ -645,15 +665,78 @@ class GitFiles:
         return (email.group(1), parents) if email else None
 
     def parents(self, commit: str) -> Optional[List[str]]:
-        fields = self.loose_commit(commit)
+        fields = self.commit_fields(commit)
         return fields and fields[1]
 
     def top_entry(self, commit: str, name: bytes) -> Optional[str]:
-        """The id of name in a loose commit's loose top folder; None if not known
-        without asking git (or not there)."""
-        fields = self.loose_commit(commit)
-        tree = fields and self.loose_tree(fields[0])
+        """The id of name in a commit's top folder; None if not known without
+        asking git (or not there)."""
+        fields = self.commit_fields(commit)
+        tree = fields and self.tree_entries(fields[0])
         return tree[name][1] if tree and name in tree else None
+
+
+class ObjectReader:
+    """One `git cat-file --batch` kept open while a fold runs, for the thread that
+    opened it.  A fold reads trees, blobs and commits that gc has packed, and a
+    git process per read costs more than the read: a fold after a 5-node
+    partition heals started some 200 (bench/HISTORY.md).  Anything odd (a missing
+    object, a dead process) answers None, and the caller asks git as before."""
+
+    def __init__(self, repo: "GitFiles"):
+        self.owner = threading.get_ident()
+        self.proc: Optional[subprocess.Popen] = subprocess.Popen(
+            ["git", "-C", repo.path, "cat-file", "--batch"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+
+    def read(self, oid: str) -> Optional[Tuple[bytes, bytes]]:
+        proc = self.proc
+        if proc is None or not OID_RE.fullmatch(oid):
+            return None
+        try:
+            proc.stdin.write(oid.encode() + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()          # OID TYPE SIZE, or OID missing
+            if len(header) != 3 or header[0] != oid.encode():
+                if header[-1:] != [b"missing"]:
+                    self.close()                # out of step: no answer can be trusted
+                return None
+            size = int(header[2])
+            content = proc.stdout.read(size + 1)
+        except (OSError, ValueError):
+            self.close()
+            return None
+        if len(content) != size + 1:
+            self.close()
+            return None
+        return header[1], content[:size]
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            proc.stdout.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def open_objects(repo: "GitFiles"):
+    """Read objects through one cat-file while the block runs (see ObjectReader)."""
+    if repo.reader is not None:
+        yield
+        return
+    repo.reader = ObjectReader(repo)
+    try:
+        yield
+    finally:
+        reader, repo.reader = repo.reader, None
+        reader.close()
 
 
 class Repo(GitFiles):
@@ -676,6 +759,7 @@ class Repo(GitFiles):
         # Merges are pure functions of commits: what this process already worked
         # out (merge_commits, common_versions), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
+        self.trees_read = {}
         self.metadata_walked = False        # see record_metadata
         self.checked_whole = False          # see check_whole
         # Membership rarely changes, and is read on every round: parsed once per
@@ -888,11 +972,11 @@ def folder_blobs(repo: Repo, commit: str, folder: str) -> Dict[str, str]:
 
 
 def blob_texts(repo: Repo, blobs: List[str]) -> List[bytes]:
-    """The contents of blobs: small loose ones read here, the rest from one git
-    process."""
+    """The contents of blobs: those read without git (see cheap_object) read here,
+    the rest from one git process."""
     texts = {}
     for oid in blobs:
-        found = repo.loose_object(oid)
+        found = repo.cheap_object(oid)
         if found and found[0] == b"blob":
             texts[oid] = found[1]
     asked = sorted(set(blobs) - set(texts))
@@ -920,10 +1004,10 @@ class Change(NamedTuple):
 
 def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
     """Each file that differs between two trees (or commits), as git diff-tree -r
-    lists them.  Read here when both are loose (see Repo.loose_object)."""
-    trees = [repo.loose_tree_of(oid) for oid in (old, new)]
+    lists them.  Read here where git need not be asked (see Repo.cheap_object)."""
+    trees = [repo.tree_of(oid) for oid in (old, new)]
     if None not in trees:
-        changes = loose_tree_changes(repo, *trees, len(old))
+        changes = tree_changes_here(repo, *trees, len(old))
         if changes is not None:
             return changes
     raw = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new,
@@ -935,13 +1019,13 @@ def tree_changes(repo: Repo, old: str, new: str) -> List[Change]:
     return changes
 
 
-def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width: int,
+def tree_changes_here(repo: Repo, old: Optional[str], new: Optional[str], width: int,
                        prefix: bytes = b"") -> Optional[List[Change]]:
-    """tree_changes from loose trees (None: one was not loose).  In git's order:
-    by name, a folder's name read with a / after it."""
+    """tree_changes from trees read here (None: git must read one).  In git's
+    order: by name, a folder's name read with a / after it."""
     if old == new:
         return []
-    trees = [{} if oid is None else repo.loose_tree(oid) for oid in (old, new)]
+    trees = [{} if oid is None else repo.tree_entries(oid) for oid in (old, new)]
     if None in trees:
         return None
     before, after = ({name + b"/" if mode == FOLDER_MODE else name: (mode, oid)
@@ -955,7 +1039,7 @@ def loose_tree_changes(repo: Repo, old: Optional[str], new: Optional[str], width
         if (old_mode, old_oid) == (new_mode, new_oid):
             continue
         if key.endswith(b"/"):
-            inner = loose_tree_changes(repo, before.get(key, (0, None))[1],
+            inner = tree_changes_here(repo, before.get(key, (0, None))[1],
                                        after.get(key, (0, None))[1], width, prefix + key)
             if inner is None:
                 return None
@@ -3235,12 +3319,12 @@ def proven_complete(repo: Repo, commit: str, new: str) -> bool:
     of a ref (git keeps all that a ref reaches) and every old folder the new ones
     name is the folder at that same path in the first parent.  new: the
     quarantine holding the pack's objects.  False: not proven, ask git."""
-    fields = repo.loose_commit(commit, new)
+    fields = repo.commit_fields(commit, new)
     tips = repo.ref_files("refs/")
     if not fields or not fields[1] or tips is None or \
             not set(fields[1]) <= set(tips.values()):
         return False
-    parent = repo.loose_commit(fields[1][0])
+    parent = repo.commit_fields(fields[1][0])
     return bool(parent) and folder_complete(repo, fields[0], parent[0], new, set())
 
 
@@ -3249,12 +3333,12 @@ def folder_complete(repo: Repo, tree: str, before: Optional[str], new: str,
     """tree is complete: the same as before (a complete tree), or new with every
     folder in it complete.  Files need no more than unpack-objects' check, and
     submodules' commits are not ours to have.  proven: trees found complete so
-    far; each is looked at once, however often the pack names it.  (loose_tree
+    far; each is looked at once, however often the pack names it.  (tree_entries
     leaves a tree with a mode git would not write to git.)"""
     if tree == before or tree in proven:
         return True
-    entries = repo.loose_tree(tree, new)
-    old = {} if before is None else repo.loose_tree(before)
+    entries = repo.tree_entries(tree, new)
+    old = {} if before is None else repo.tree_entries(before)
     if entries is None or old is None:
         return False
     for name, (mode, oid) in entries.items():
@@ -3754,6 +3838,13 @@ def merge_incoming(repo: Repo, head: str) -> Tuple[str, bool]:
     independent = repo.out("merge-base", "--independent", *related).split()
     if len(independent) == 1:       # one of them contains all the others
         return independent[0], False
+    with open_objects(repo):
+        return fold(repo, head, related, independent)
+
+
+def fold(repo: Repo, head: str, related: List[str], independent: List[str]
+         ) -> Tuple[str, bool]:
+    """merge_incoming's merges: the content tips of independent, in sorted order."""
     tips = content_tips(repo, independent)
     if hold_back_merges(repo, head, tips):
         return head, False
@@ -3856,7 +3947,7 @@ def content_tips(repo: Repo, heads: List[str]) -> List[str]:
     frontier, tips = set(heads), set()
     while frontier:
         seen |= frontier
-        looked = {oid: repo.loose_author(oid) for oid in frontier}
+        looked = {oid: repo.author_and_parents(oid) for oid in frontier}
         asked = sorted(oid for oid, found in looked.items() if not found)
         listing = repo.out("rev-list", "--no-walk=unsorted", "--no-commit-header",
                            "--format=%H %ae %P", *asked, env=MERGE_ENV) if asked else ""
@@ -3882,8 +3973,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     if known and repo.has_object(known):    # not pruned since, as a replaced merge may be
         return known
     bases = merge_bases(repo, first, second)
-    times = dict(zip((first, second),
-                     map(int, repo.out("show", "-s", "--format=%ct", first, second).split())))
+    times = dict(zip((first, second), commit_times(repo, [first, second])))
     tree = merge_trees(repo, bases, (first, second))
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
@@ -3894,6 +3984,17 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
                       "-p", second, "-m", "gtfc: merge", env=env)
     remember(repo, (first, second), merged)
     return merged
+
+
+def commit_times(repo: Repo, commits: List[str]) -> List[int]:
+    """Each commit's committer time: read here where git need not be asked."""
+    headers = [repo.cheap_object(c) for c in commits]
+    found = [re.search(rb"^committer .*> (\d+) [-+]\d{4}$", h[1].split(b"\n\n", 1)[0], re.M)
+             if h and h[0] == b"commit" else None for h in headers]
+    if all(found):
+        return [int(match.group(1)) for match in found]
+    return list(map(int, repo.out("show", "-s", "--format=%ct", *commits).split())) \
+        if commits else []
 
 
 def peers_merge(repo: Repo, first: str, second: str) -> Optional[str]:
@@ -4241,10 +4342,10 @@ def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Ve
     """{path: its version in commit} for paths: read from loose trees where it can
     be, else from git."""
     found: Dict[bytes, Version] = dict.fromkeys(paths)
-    tree = repo.loose_tree_of(commit)
+    tree = repo.tree_of(commit)
     if tree:
         for path in paths:
-            version = loose_version(repo, tree, path)
+            version = version_in(repo, tree, path)
             if version == NO_BASE:
                 break
             found[path] = version
@@ -4262,18 +4363,18 @@ def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Ve
     return found
 
 
-def loose_version(repo: Repo, tree: str, path: bytes) -> Version:
+def version_in(repo: Repo, tree: str, path: bytes) -> Version:
     """path's version in a loose tree (None: not there); NO_BASE: not known
     without git (a folder on the way is packed)."""
     *folders, name = path.split(b"/")
     for folder in folders:
-        entries = repo.loose_tree(tree)
+        entries = repo.tree_entries(tree)
         if entries is None:
             return NO_BASE
         if folder not in entries or entries[folder][0] != FOLDER_MODE:
             return None
         tree = entries[folder][1]
-    entries = repo.loose_tree(tree)
+    entries = repo.tree_entries(tree)
     if entries is None:
         return NO_BASE
     if name not in entries or entries[name][0] == FOLDER_MODE:
@@ -4340,8 +4441,7 @@ def copy_of(repo: Repo, path: bytes, version: Version, maker: Maker,
     — a host past its history horizon may not have it."""
     when, who = maker
     if not when:
-        when = max(map(int, repo.out("show", "-s", "--format=%ct", *bases).split()),
-                   default=0) if bases else 0
+        when = max(commit_times(repo, bases), default=0)
     if not NODE_NAME_RE.fullmatch(who) or who == MERGE_IDENTITY[0]:
         who = "unknown"
     name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
@@ -4504,6 +4604,7 @@ COPY_NAME_RE = re.compile(b"(.*)" + re.escape(COPY_MARK.encode()) +
                           rb"[^/]*-\d{8}-\d{6}-[0-9a-f]{8}([^/]*)")    # conflict_copy_name's
 
 
+@functools.lru_cache(maxsize=1 << 16)          # a fold asks for each path it walks
 def copy_original(path: bytes) -> Optional[bytes]:
     """b"a/notes.conflict-beta-20261124-213000-1a2b3c4d.txt" -> b"a/notes.txt";
     None: not a conflict copy's name."""
@@ -5032,8 +5133,8 @@ def head_damage(repo: Repo) -> Optional[str]:
                        reflog(repo, branch)):
             return f"the branch ref {branch} is damaged"
         return None                     # a bootstrap that stopped before its first commit
-    tree = repo.loose_tree_of(head)
-    if tree and repo.loose_tree(tree) is not None:
+    tree = repo.tree_of(head)
+    if tree and repo.tree_entries(tree) is not None:
         return None                     # read here, without a git process: fresh and whole
     proc = repo.git("ls-tree", head, check=False)
     return f"HEAD cannot be read ({last_line(proc.stderr)})" if proc.returncode else None

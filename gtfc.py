@@ -98,6 +98,7 @@ import contextlib
 import enum
 import errno
 import functools
+import heapq
 import itertools
 import fcntl
 import os
@@ -149,8 +150,9 @@ NODES_DIR = ".gtfc/nodes"
 # other side's version is an edit of it (restored_over; seed 340201).  Rule 11:
 # where the merge bases' versions collide, the version both had is the one base's
 # version that both sides changed, through their own changes, if only one is
-# (both_came_from; seed 300071).
-MERGE_RULE = 11
+# (both_came_from; seed 300071).  Rule 12: history is walked exactly (CommitGraph),
+# where git's date-ordered walks could guess wrong on hosts whose clocks disagree.
+MERGE_RULE = 12
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -760,6 +762,7 @@ class Repo(GitFiles):
         # out (merge_commits, common_versions), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
         self.trees_read = {}
+        self.graph = CommitGraph()          # see commit_graph
         self.metadata_walked = False        # see record_metadata
         self.checked_whole = False          # see check_whole
         # Membership rarely changes, and is read on every round: parsed once per
@@ -3983,6 +3986,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
     merged = repo.out(*MERGE_CONFIG, "commit-tree", "--no-gpg-sign", tree, "-p", first,
                       "-p", second, "-m", "gtfc: merge", env=env)
     remember(repo, (first, second), merged)
+    repo.graph.add(merged, (first, second), max(times.values()), name)
     return merged
 
 
@@ -4011,11 +4015,143 @@ def peers_merge(repo: Repo, first: str, second: str) -> Optional[str]:
 
 
 def merge_bases(repo: Repo, *commits: str) -> List[str]:
-    """git's best common ancestors of the first commit and (the merge of) the others."""
+    """The best common ancestors of the first commit and (the merge of) the others,
+    as `git merge-base --all` finds them."""
     key = ("merge-base",) + commits
     if key not in repo.merge_memo:
-        remember(repo, key, sorted(repo.out("merge-base", "--all", *commits).split()))
+        remember(repo, key, commit_graph(repo, commits).bases(commits[:1], commits[1:]))
     return repo.merge_memo[key]
+
+
+class CommitGraph:
+    """Each commit's parents, time, author and generation number (1 + its parents'
+    largest), kept for the process: commits never change.  A fold asked git for
+    some 70 walks (merge bases, what each side did); they are walked here, over
+    what one rev-list loaded (only commits not seen before).  Walked in order of
+    generation, highest first, a walk meets every child before its parent, so it
+    stops exactly where both sides' paint meets — as git's walks do with a
+    commit-graph file, and never deeper than the commits between the heads and
+    their common ancestors.  Parents are as git sees them at the history horizon
+    (.git/shallow): none for the commits named there."""
+
+    MAX = 500_000               # commits kept; past that, loaded afresh
+
+    def __init__(self) -> None:
+        self.info: Dict[str, Tuple[Tuple[str, ...], int, str]] = {}   # parents, time, author
+        self.generation: Dict[str, int] = {}
+        self.loaded: List[str] = []         # commits loaded with all their history
+        self.shallow: frozenset = frozenset()
+
+    def parents(self, commit: str) -> Tuple[str, ...]:
+        return () if commit in self.shallow else self.info[commit][0]
+
+    def load(self, repo: Repo, commits: Iterable[str]) -> None:
+        """Know commits and all their history (what loaded commits hold is known)."""
+        new = sorted({c for c in commits if c not in self.generation})
+        if not new:
+            return
+        listing = repo.out("rev-list", "--no-commit-header", "--format=%H %P|%ct|%an", *new,
+                           "--not", *self.loaded[-64:], env=MERGE_ENV)
+        for line in listing.splitlines():
+            ids, when, who = line.split("|", 2)
+            commit, *parents = ids.split()
+            self.info.setdefault(commit, (tuple(parents), int(when), who))
+        for start in new:                   # parents first, without recursion
+            stack = [start]
+            while stack:
+                commit = stack[-1]
+                if commit in self.generation:
+                    stack.pop()
+                    continue
+                if commit not in self.info:
+                    raise GtfcError(f"{repo.path}: git listed no commit {short(commit)}")
+                waiting = [p for p in self.info[commit][0] if p not in self.generation]
+                if waiting:
+                    stack += waiting
+                    continue
+                self.generation[commit] = 1 + max(
+                    (self.generation[p] for p in self.info[commit][0]), default=0)
+                stack.pop()
+        self.loaded += new
+
+    def add(self, commit: str, parents: Tuple[str, ...], when: int, who: str) -> None:
+        """A commit just made here, whose parents are known (else the next load
+        lists it)."""
+        if all(p in self.generation for p in parents):
+            self.info[commit] = parents, when, who
+            self.generation[commit] = 1 + max(self.generation[p] for p in parents)
+            self.loaded.append(commit)
+
+    def paint(self, ours: Iterable[str], theirs: Iterable[str], done: Callable[[int], bool],
+              seen: Callable[[str, int], int]) -> None:
+        """Walk down from ours (flag 1) and theirs (flag 2), highest generation
+        first, while a commit not yet done is waiting; seen(commit, flags) is
+        called as each is reached for the last time and says what its parents get."""
+        flags: Dict[str, int] = collections.Counter()
+        for mark, side in ((1, ours), (2, theirs)):
+            for commit in side:
+                flags[commit] |= mark
+        queue = [(-self.generation[c], c) for c in flags]
+        heapq.heapify(queue)
+        waiting = sum(not done(f) for f in flags.values())
+        while waiting:
+            _, commit = heapq.heappop(queue)
+            here = flags[commit]
+            waiting -= not done(here)
+            passed = seen(commit, here)
+            for parent in self.parents(commit):
+                before = flags.get(parent)
+                now = (before or 0) | passed
+                if now == before:
+                    continue
+                flags[parent] = now
+                if before is None:
+                    heapq.heappush(queue, (-self.generation[parent], parent))
+                    waiting += not done(now)
+                elif not done(before) and done(now):
+                    waiting -= 1
+
+    def bases(self, ours: Iterable[str], theirs: Iterable[str]) -> List[str]:
+        """The best common ancestors (none below another), sorted."""
+        found: List[str] = []
+        stale = 4
+
+        def seen(commit: str, flags: int) -> int:
+            if flags == 3:
+                found.append(commit)
+                return flags | stale
+            return flags
+        self.paint(ours, theirs, lambda flags: flags & stale, seen)
+        return sorted(found)
+
+    def apart(self, ours: Iterable[str], theirs: Iterable[str]) -> List[Tuple[int, str]]:
+        """(0 or 1, commit) for each commit only ours (0) or only theirs (1) reach,
+        as `git rev-list --left-right ours...theirs` lists them."""
+        found: List[Tuple[int, str]] = []
+
+        def seen(commit: str, flags: int) -> int:
+            if flags != 3:
+                found.append((flags - 1, commit))
+            return flags
+        self.paint(ours, theirs, lambda flags: flags == 3, seen)
+        return found
+
+
+def commit_graph(repo: Repo, commits: Iterable[str]) -> CommitGraph:
+    """repo's CommitGraph, knowing commits.  Started afresh where the history
+    horizon moved back (a commit no longer named in .git/shallow: git sees its
+    parents again) or it grew too big."""
+    try:
+        with open(os.path.join(repo.git_dir, "shallow")) as f:
+            shallow = frozenset(f.read().split())
+    except FileNotFoundError:
+        shallow = frozenset()
+    graph = repo.graph
+    if not graph.shallow <= shallow or len(graph.info) > CommitGraph.MAX:
+        graph = repo.graph = CommitGraph()
+    graph.shallow = shallow
+    graph.load(repo, commits)
+    return graph
 
 
 def remember(repo: Repo, key: tuple, value) -> None:
@@ -4464,22 +4600,16 @@ def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
 
 def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
                  ) -> Tuple[Story, Story]:
-    fields = "%H %P|%ct|%an"               # a line each: "< " ours, "> " theirs, then these
-    if len(ours) == len(theirs) == 1:
-        listing = repo.out("rev-list", "--left-right", "--no-commit-header", "--format=%m " +
-                           fields, f"{ours[0]}...{theirs[0]}", env=MERGE_ENV).splitlines()
-    else:
-        listing = [mark + line for mark, mine, other in (("< ", ours, theirs), ("> ", theirs, ours))
-                   for line in repo.out("rev-list", "--no-commit-header", "--format=" + fields,
-                                        *mine, "--not", *other, env=MERGE_ENV).splitlines()]
+    graph = commit_graph(repo, ours + theirs)
+    listing = graph.apart(ours, theirs)
     sides = tuple(Story(*({} for _ in Story._fields)) for _ in range(2))
     if not listing:
         return sides
     commits, parents_of = {}, {}
-    for line in listing:
-        ids, when, who = line.split("|", 2)
-        mark, commit, *parents = ids.split()
-        commits[commit] = (sides[0 if mark == "<" else 1], len(parents), int(when), who)
+    for side, commit in listing:
+        parents = graph.parents(commit)
+        _, when, who = graph.info[commit]
+        commits[commit] = (sides[side], len(parents), when, who)
         parents_of[commit] = parents
     hand_made: Dict[bytes, list] = {}       # path: (commit, version) of nodes' commits
     wanted = set(paths)
@@ -4524,7 +4654,8 @@ def commit_diffs(repo: Repo, commits: List[str]) -> Dict[str, List[Tuple[bytes, 
     """{commit: [(path, old, new)] against each parent in turn}, from one diff-tree
     for those this process has not read before: the walks of one round, and of the
     rounds after it, cross the same commits again and again.  A commit that
-    changed very many paths (an import) is not kept."""
+    changed very many paths (an import) is not kept.  (Compared in Python through
+    the fold's cat-file instead, a fold took twice as long: big folders.)"""
     found = {c: repo.merge_memo[("diffs", c)] for c in commits if ("diffs", c) in repo.merge_memo}
     asked = [c for c in commits if c not in found]
     raw = repo.git("diff-tree", "--stdin", "-m", "-r", "-z", "--root", "--no-renames",

@@ -2996,6 +2996,62 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(MergeFuzz(300071, tmp, nodes=5, steps=61).run(), [])
 
 
+class CommitGraphTest(unittest.TestCase):
+    """gtfc walks history itself (CommitGraph) where it asked git: merge bases, and
+    the commits only one side holds.  Checked against each commit's whole history
+    listed by git (exact, unlike git's own walks on skewed clocks), on random
+    histories with skewed clocks, several roots, and a history horizon
+    (.git/shallow) that moves."""
+
+    def test_merge_bases_and_what_each_side_holds_are_exact(self):
+        tmp = tempfile.mkdtemp(prefix="gtfc-graph-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        repo = make_repo(os.path.join(tmp, "r"), "alpha")
+        tree = git(repo.path, "hash-object", "-t", "tree", "-w", "--stdin", input="")
+        rng, checked, git_differs = random.Random(7), 0, 0
+        for history in range(6):
+            commits = []
+            for n in range(60):
+                parents = rng.sample(commits[-12:], min(len(commits[-12:]), rng.choice(
+                    [0, 1, 1, 1, 2, 2, 3]))) if commits and rng.random() > 0.03 else []
+                when = 1_000_000 + 100 * n + rng.choice([0, 0, 0, -5000, 5000])   # skew
+                env = {"GIT_COMMITTER_DATE": f"@{when} +0000", "GIT_AUTHOR_DATE": f"@{when} +0000"}
+                commits.append(git(repo.path, "commit-tree", tree, *[a for p in parents
+                                                                    for a in ("-p", p)],
+                                   "-m", f"{history} {n}", env=env))
+            shallow = os.path.join(repo.git_dir, "shallow")
+            for cut in ((None,) if history % 3 != 2 else (commits[20], commits[35])):
+                if cut:                 # a horizon, then one further on
+                    with open(shallow, "w") as f:
+                        f.write(cut + "\n")
+                history_of = {c: set(git(repo.path, "rev-list", c).split()) for c in commits}
+                for _ in range(50):
+                    git_differs += self.compare(repo, rng, commits, history_of)
+                    checked += 1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(shallow)
+        self.assertEqual(checked, 400)
+        self.assertGreater(git_differs, 0)          # the skew made git's walks guess
+
+    def compare(self, repo, rng, commits, history_of):
+        """Check one random question; 1 if git's own walk answered it otherwise."""
+        ours = rng.sample(commits, rng.choice([1, 1, 2]))
+        theirs = rng.sample(commits, rng.choice([1, 1, 2, 3]))
+        graph = gtfc.commit_graph(repo, ours + theirs)
+        mine, other = (set().union(*(history_of[c] for c in side)) for side in (ours, theirs))
+        common = history_of[ours[0]] & other
+        bases = sorted(c for c in common if not any(c != d and c in history_of[d]
+                                                    for d in common))
+        self.assertEqual(graph.bases(ours[:1], theirs), bases, (ours[:1], theirs))
+        apart = {(0, c) for c in mine - other} | {(1, c) for c in other - mine}
+        self.assertEqual(set(graph.apart(ours, theirs)), apart, (ours, theirs))
+        gits = subprocess.run(["git", "-C", repo.path, "merge-base", "--all", ours[0], *theirs],
+                              capture_output=True, text=True).stdout.split()    # none: exit 1
+        listed = {(n, c) for n, (a, b) in enumerate(((ours, theirs), (theirs, ours)))
+                  for c in git(repo.path, "rev-list", *a, "--not", *b).split()}
+        return int(sorted(gits) != bases or listed != apart)
+
+
 class HorizonMergeTest(unittest.TestCase):
     """A host that dropped history behind its horizon (issue 15) merges exactly as
     a host that kept it: no merge reads history behind the merge bases."""

@@ -625,7 +625,7 @@ class GitFiles:
                      ) -> Optional[Dict[bytes, Tuple[bytes, str]]]:
         """{name: (mode, id)} of a tree; None if not known without git.  Kept: a
         fold reads the same big folders again and again (not to be changed)."""
-        if oid in self.trees_read:
+        if objects is None and oid in self.trees_read:    # objects: is it there?
             return self.trees_read[oid]
         found = self.cheap_object(oid, objects)
         if not found or found[0] != b"tree":
@@ -641,9 +641,10 @@ class GitFiles:
                 return None
             tree[name], last = (mode, entries[end + 1:end + 1 + width].hex()), order
             start = end + 1 + width
-        if len(self.trees_read) > 5000:
-            self.trees_read.clear()
-        self.trees_read[oid] = tree
+        if objects is None:
+            if len(self.trees_read) > 5000:
+                self.trees_read.clear()
+            self.trees_read[oid] = tree
         return tree
 
     def tree_of(self, oid: str) -> Optional[str]:

@@ -624,8 +624,9 @@ class GitFiles:
     def tree_entries(self, oid: str, objects: Optional[str] = None
                      ) -> Optional[Dict[bytes, Tuple[bytes, str]]]:
         """{name: (mode, id)} of a tree; None if not known without git.  Kept: a
-        fold reads the same big folders again and again (not to be changed)."""
-        if objects is None and oid in self.trees_read:    # objects: is it there?
+        fold reads the same big folders again and again.  With objects named, read
+        from there and not kept: the question is whether it is there, whole."""
+        if objects is None and oid in self.trees_read:
             return self.trees_read[oid]
         found = self.cheap_object(oid, objects)
         if not found or found[0] != b"tree":
@@ -4476,8 +4477,8 @@ def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
 
 
 def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:
-    """{path: its version in commit} for paths: read from loose trees where it can
-    be, else from git."""
+    """{path: its version in commit} for paths: read here where git need not be
+    asked (see Repo.cheap_object), else from git."""
     found: Dict[bytes, Version] = dict.fromkeys(paths)
     tree = repo.tree_of(commit)
     if tree:
@@ -4501,8 +4502,8 @@ def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Ve
 
 
 def version_in(repo: Repo, tree: str, path: bytes) -> Version:
-    """path's version in a loose tree (None: not there); NO_BASE: not known
-    without git (a folder on the way is packed)."""
+    """path's version in a tree (None: not there); NO_BASE: not known without
+    git (a folder on the way cannot be read here)."""
     *folders, name = path.split(b"/")
     for folder in folders:
         entries = repo.tree_entries(tree)
@@ -5265,8 +5266,9 @@ def head_damage(repo: Repo) -> Optional[str]:
                        reflog(repo, branch)):
             return f"the branch ref {branch} is damaged"
         return None                     # a bootstrap that stopped before its first commit
+    # Read from the files, not from trees kept (tree_entries): is it whole on disk now?
     tree = repo.tree_of(head)
-    if tree and repo.tree_entries(tree) is not None:
+    if tree and repo.tree_entries(tree, os.path.join(repo.git_dir, "objects")) is not None:
         return None                     # read here, without a git process: fresh and whole
     proc = repo.git("ls-tree", head, check=False)
     return f"HEAD cannot be read ({last_line(proc.stderr)})" if proc.returncode else None

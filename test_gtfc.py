@@ -1447,11 +1447,11 @@ class PushSessionProtocolTest(TwoClonesTestCase):
                   f"\n040000 tree {tree}\tnest\n")
         nested = git(self.b.path, "commit-tree", top, "-p", first, "-m", "nested")
         reads = []
-        real_loose_tree = gtfc.Repo.tree_entries
+        real_tree_entries = gtfc.Repo.tree_entries
 
         def counting(repo, oid, objects=None):
             reads.append(oid)
-            return real_loose_tree(repo, oid, objects)
+            return real_tree_entries(repo, oid, objects)
 
         with mock.patch.object(gtfc.Repo, "tree_entries", counting):
             self.assertEqual(self.serve(self.push("beta", nested, self.pack(nested, first))),

@@ -152,7 +152,10 @@ NODES_DIR = ".gtfc/nodes"
 # version that both sides changed, through their own changes, if only one is
 # (both_came_from; seed 300071).  Rule 12: history is walked exactly (CommitGraph),
 # where git's date-ordered walks could guess wrong on hosts whose clocks disagree.
-MERGE_RULE = 12
+# Rule 13: a version the merge of merge bases made (a line merge, a chmod joined to
+# an edit) is, to the bases merged after it, the change a merge commit makes: an
+# edit beats a later base's delete (merged_bases; copies fuzz seed 11).
+MERGE_RULE = 13
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4420,14 +4423,15 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
     found = dict(held[0])
     collided: set = set()
     unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
-    left = bases[:1]
+    left, changed, made = bases[:1], {}, {}     # what the bases' merge so far did
     for base, versions in zip(bases[1:], held[1:]):
         differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
         if differing and depth >= MAX_BASE_DEPTH:
             found.update(dict.fromkeys(differing, NO_BASE))
             collided -= set(differing)
         elif differing:
-            stories = read_stories(repo, left, [base], differing)
+            ours, theirs = read_stories(repo, left, [base], differing)
+            stories = merged_bases(ours, changed, made), theirs
             inner = [p for p in differing if is_concurrent(stories, p)]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
@@ -4440,12 +4444,33 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                 if settled == COLLISION:
                     _, settled = name_keeper(path, *pair, stories, had)
                     collided.add(path)
+                edges = {(v, settled) for v in pair if v != settled}
+                changed.setdefault(path, set()).update(edges)
+                if len(edges) == 2:             # a version no base holds
+                    made.setdefault(path, set()).update(edges)
                 found[path] = settled
         left.append(base)
     result = {path: Common(found[path], path in collided) for path in paths}
     for path in paths:
         remember(repo, (key, path), result[path])
     return {**result, **known}
+
+
+def merged_bases(story: Story, changed: Dict[bytes, set], made: Dict[bytes, set]) -> Story:
+    """The story of merge bases merged so far, with the changes their merge made as
+    its merge commit would show them (by path: changed, against either base's
+    version; made, the part that made a version no base holds: a merge's own
+    changes, of versions its nodes edited).  Without them, such a version would be
+    only a merge's, and a later base's delete would beat it (copies fuzz seed 11:
+    a restore made after seeing the bases' merge looked like no change, and what
+    it undid came back)."""
+    if not changed:
+        return story
+    own, changes = dict(story.own), dict(story.changes)
+    for path, edges in changed.items():
+        changes[path] = changes.get(path, set()) | edges
+        own[path] = own.get(path, set()) | made.get(path, set())
+    return story._replace(own=own, changes=changes)
 
 
 def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],

@@ -2180,6 +2180,34 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(files["f.txt"], self.nine_with(l7="B").rstrip("\n"))
         self.assertEqual(self.modes(m(delta, alpha))["f.txt"], "100755")
 
+    def test_a_restore_after_merge_bases_whose_edits_beat_a_delete(self):
+        """Four merge bases: alpha's chmod, delta's line 7 'B', eps's delete and
+        gamma's line 1 'E'.  Merged in the order of their ids, the first two made
+        a version no base holds, and then eps's delete took it for no edit (only a
+        merge's) and won, so 'E' alone was the version both had.  Against that,
+        alpha's later restore of line 7 looked like no change, and 'B' came back
+        silently (copies fuzz seed 11).  The bases' merge counts as the merge
+        commit of them would: edits beat the delete, both had x 'E' 'B', and
+        alpha's restore wins."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        a1 = self.edit("alpha", 2000, (self.NINE, "100755"))
+        d1 = self.edit("delta", 2001, self.nine_with(l7="B"))
+        gone = self.tree_with(self.base, {"f.txt": None})
+        e1 = next(c for c in (self.commit(gone, [self.base], when, "eps", "eps")
+                              for when in range(2002, 2400)) if c > max(a1, d1))
+        g1 = next(c for c in (self.edit("gamma", when, self.nine_with(l1="E"))
+                              for when in range(2400, 2800)) if c > e1)
+        alpha = self.edit("alpha", 3000, (self.nine_with(l1="E"), "100755"),
+                          m(m(m(a1, d1), e1), g1))
+        other = m(m(d1, e1), m(a1, g1))
+        self.assertEqual(git(self.a.path, "show", f"{other}:f.txt"),
+                         self.nine_with(l1="E", l7="B").rstrip("\n"))
+        self.assertEqual(sorted(gtfc.merge_bases(self.a, alpha, other)), sorted([a1, d1, e1, g1]))
+        files = self.merged_files(alpha, other)
+        self.assertEqual(files, {"f.txt": self.nine_with(l1="E").rstrip("\n")})
+        self.assertEqual(self.modes(m(alpha, other))["f.txt"], "100755")
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -2306,6 +2334,11 @@ FUZZ_SLOTTED = ("l0.txt", "l1.txt")
 FUZZ_SWAP = "d"                                         # a file, or a folder with d/x
 FUZZ_NAMES = ("alpha", "beta", "gamma", "delta", "eps")
 FUZZ_COLLIDING = ("w0.txt", "l0.txt", "s")                # the copies mix: fewer paths
+# The copies mix also writes versions from a small pool, so that several nodes
+# write the same version on their own (review 14's texts: a line 0 edit A, C or
+# E, a line 2 edit B, both A and B, or the first version back).
+FUZZ_POOL = ({}, {"slot0": "A"}, {"slot0": "C"}, {"slot0": "E"}, {"slot2": "B"},
+             {"slot0": "A", "slot2": "B"})
 
 
 def slotted_text(slots):
@@ -2666,9 +2699,11 @@ class MergeFuzz:
                 self.delete_copy(node, self.rng.choice(copies))
             elif choice < 0.45:
                 self.swap(node)
+            elif choice < 0.75:
+                self.write_pool(node, self.rng.choice(FUZZ_COLLIDING))
             else:
                 self.change(node, self.rng.choice(FUZZ_COLLIDING), self.rng.choice(
-                    ["edit", "edit", "restore", "chmod", "chmod", "delete"]))
+                    ["edit", "restore", "chmod", "chmod", "delete"]))
             return
         if copies and choice < 0.08:
             self.delete_copy(node, self.rng.choice(copies))
@@ -2758,6 +2793,27 @@ class MergeFuzz:
         self.commit(node, f"restore copy {original} {writes}")
         self.model.act(node, original, writes, fuzz_full(held), state)
 
+    def write_pool(self, node, path):
+        """A user writes one of FUZZ_POOL's versions (a whole file: pool-A .. pool-F),
+        which another node may have written too."""
+        root = self.repos[node].path
+        state = fuzz_file_state(root, path)
+        if state is None and os.path.isdir(os.path.join(root, path)):
+            return
+        pick = self.rng.randrange(len(FUZZ_POOL))
+        mode = state["mode"] if state and state["mode"] != "120000" else "100644"
+        if path in FUZZ_SLOTTED:
+            new = {"mode": mode, **{f"slot{i}": FUZZ_POOL[pick].get(f"slot{i}", f"init{i}")
+                                    for i in range(FUZZ_SLOTS)}}
+        else:
+            new = {"mode": mode, "body": ("file", "pool-" + "ABCDEF"[pick])}
+        writes = {r: v for r, v in new.items() if state is None or state.get(r) != v}
+        if not writes:
+            return
+        fuzz_write(root, path, new)
+        self.commit(node, f"pool {path} {writes}")
+        self.model.act(node, path, writes, fuzz_full(new), state)
+
     def swap(self, node):
         """d: a file becomes a folder holding d/x, or the other way round."""
         root = self.repos[node].path
@@ -2817,7 +2873,7 @@ class MergeFuzz:
         if self.copies:         # colliding writes, then merges that make copies
             path = self.rng.choice(FUZZ_COLLIDING)
             for node in self.rng.sample(names, self.rng.randint(2, len(names))):
-                self.change(node, path, "edit")
+                self.write_pool(node, path)
             for node in self.rng.sample(names, self.rng.randint(2, len(names))):
                 self.deliver(node, [self.rng.choice([n for n in names if n != node])])
         for _ in range(self.steps):
@@ -2826,7 +2882,9 @@ class MergeFuzz:
                 self.act(node)
             else:
                 others = [n for n in names if n != node]
-                self.deliver(node, self.rng.sample(others, self.rng.randint(1, len(others))))
+                count = self.rng.choice([1, 1, 1, 2]) if self.copies \
+                    else self.rng.randint(1, len(others))
+                self.deliver(node, self.rng.sample(others, count))
             if self.cut_rng.random() < self.cut_chance:
                 self.cut(self.cut_rng.choice(names))
         return self.cut_log + self.settle()

@@ -154,7 +154,9 @@ NODES_DIR = ".gtfc/nodes"
 # where git's date-ordered walks could guess wrong on hosts whose clocks disagree.
 # Rule 13: a version the merge of merge bases made (a line merge, a chmod joined to
 # an edit) is, to the bases merged after it, the change a merge commit makes: an
-# edit beats a later base's delete (merged_bases; copies fuzz seed 11).
+# edit beats a later base's delete (merged_bases; copies fuzz seed 11), and a line
+# merge is dated as that commit would be, so it keeps the name against an older
+# base's colliding edit (review 16).
 MERGE_RULE = 13
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4424,6 +4426,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
     collided: set = set()
     unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
     left, changed, made = bases[:1], {}, {}     # what the bases' merge so far did
+    makers: Dict[Tuple[bytes, Version], Maker] = {}
     for base, versions in zip(bases[1:], held[1:]):
         differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
         if differing and depth >= MAX_BASE_DEPTH:
@@ -4431,7 +4434,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
             collided -= set(differing)
         elif differing:
             ours, theirs = read_stories(repo, left, [base], differing)
-            stories = merged_bases(ours, changed, made), theirs
+            stories = merged_bases(ours, changed, made, makers), theirs
             inner = [p for p in differing if is_concurrent(stories, p)]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
@@ -4448,6 +4451,8 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                 changed.setdefault(path, set()).update(edges)
                 if len(edges) == 2:             # a version no base holds
                     made.setdefault(path, set()).update(edges)
+                    makers[path, settled] = Maker(max(commit_times(repo, left + [base])),
+                                                  MERGE_IDENTITY[0])
                 found[path] = settled
         left.append(base)
     result = {path: Common(found[path], path in collided) for path in paths}
@@ -4456,21 +4461,24 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
     return {**result, **known}
 
 
-def merged_bases(story: Story, changed: Dict[bytes, set], made: Dict[bytes, set]) -> Story:
+def merged_bases(story: Story, changed: Dict[bytes, set], made: Dict[bytes, set],
+                 makers: Dict[Tuple[bytes, Version], Maker]) -> Story:
     """The story of merge bases merged so far, with the changes their merge made as
     its merge commit would show them (by path: changed, against either base's
     version; made, the part that made a version no base holds: a merge's own
-    changes, of versions its nodes edited).  Without them, such a version would be
-    only a merge's, and a later base's delete would beat it (copies fuzz seed 11:
-    a restore made after seeing the bases' merge looked like no change, and what
-    it undid came back)."""
+    changes, of versions its nodes edited; makers, who made those: gtfc, at the
+    later base's date).  Without them, such a version would be only a merge's, and
+    a later base's delete would beat it (copies fuzz seed 11: a restore made after
+    seeing the bases' merge looked like no change, and what it undid came back);
+    and a line merge, dated nothing, would lose the name to any base's edit it
+    collides with, which a merge commit of them would not (review 16)."""
     if not changed:
         return story
     own, changes = dict(story.own), dict(story.changes)
     for path, edges in changed.items():
         changes[path] = changes.get(path, set()) | edges
         own[path] = own.get(path, set()) | made.get(path, set())
-    return story._replace(own=own, changes=changes)
+    return story._replace(own=own, changes=changes, made={**story.made, **makers})
 
 
 def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],

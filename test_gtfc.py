@@ -2208,6 +2208,32 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(files, {"f.txt": self.nine_with(l1="E").rstrip("\n")})
         self.assertEqual(self.modes(m(alpha, other))["f.txt"], "100755")
 
+    def test_a_line_merge_of_merge_bases_is_dated_as_its_merge_commit(self):
+        """Three merge bases, merged in the order of their ids: beta's line 7 'B'
+        (t2001), gamma's line 1 'C' (t1990), alpha's line 1 'A' (t2000).  B and C's
+        line merge made a version no commit wrote, dated nothing, so against A it
+        collided as the older and A kept the name without 'B': that was the version
+        both had.  alpha, which held A and B, undid line 7; against that base it
+        looked like no change, and delta's edit of line 4 brought 'B' back with no
+        copy (review 16).  A merge commit of B and C would be dated 2001 and keep
+        the name: the bases' merge is dated so too."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        b1 = self.edit("beta", 2001, self.nine_with(l7="B"))
+        c1 = next(c for c in (self.edit("gamma", when, self.nine_with(l1="C"))
+                              for when in range(1900, 1991)) if c > b1)
+        a1 = next(c for c in (self.edit("alpha", when, self.nine_with(l1="A"))
+                              for when in range(1910, 2001)) if c > c1)
+        both = self.nine_with(l1="A", l7="B")
+        self.assertEqual(git(self.a.path, "show", f"{m(m(a1, c1), b1)}:f.txt"), both.rstrip("\n"))
+        alpha = self.edit("alpha", 3000, self.nine_with(l1="A"), m(m(a1, c1), b1))
+        delta = self.edit("delta", 3001, self.nine_with(l1="A", l4="D", l7="B"),
+                          m(m(a1, b1), c1))
+        self.assertEqual(sorted(gtfc.merge_bases(self.a, alpha, delta)), sorted([a1, b1, c1]))
+        files = self.merged_files(alpha, delta)
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A", l4="D").rstrip("\n"))
+        self.assertEqual(list(files.values()), [self.nine_with(l1="C").rstrip("\n")])
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))
@@ -3008,6 +3034,7 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
+    COPIES_SEEDS = (11, 12)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3032,6 +3059,22 @@ class MergeFuzzTest(unittest.TestCase):
                 failures.append(f"seed {seed}: with history cut, it ends elsewhere")
         self.assertEqual(failures, [], "\n".join(failures))
         self.assertGreater(cuts, 3)         # the cuts happened
+
+    def test_random_histories_with_conflict_copies_end_as_the_merge_rule_says(self):
+        """The copies mix (make fuzz runs it for even seeds): colliding writes,
+        versions several nodes wrote alike, copies deleted and written back.  Seed
+        11 lost a restore before rule 13."""
+        failures = []
+        for seed in self.COPIES_SEEDS:
+            tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+            try:
+                problems = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
+                                     copies=True).run()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if problems:
+                failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
+        self.assertEqual(failures, [], "\n".join(failures))
 
     def test_case2_a_merge_never_brings_back_an_exec_bit_everyone_removed(self):
         """Case 2 of the merge review, as the fuzzer found it (seed 26): beta set

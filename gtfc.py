@@ -156,7 +156,9 @@ NODES_DIR = ".gtfc/nodes"
 # an edit) is, to the bases merged after it, the change a merge commit makes: an
 # edit beats a later base's delete (merged_bases; copies fuzz seed 11), and a line
 # merge is dated as that commit would be, so it keeps the name against an older
-# base's colliding edit (review 16).
+# base's colliding edit (review 16).  And where the bases hold several versions, a
+# side that only carries one of them, which a node on the other side deleted, has
+# nothing of its own there (carried_and_deleted; fuzz seed 500065).
 MERGE_RULE = 13
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4229,9 +4231,10 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        base = both_came_from(repo, path, (ours, theirs), stories, bases, bases_hold[path]) \
+        common = bases_hold.get(path, Common(None, False))
+        base = both_came_from(repo, path, (ours, theirs), stories, bases, common) \
             if path in bases_hold else None
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base))
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base, common.held))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 
@@ -4275,10 +4278,13 @@ def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> 
 
 
 def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
-           stories: Tuple[Story, Story], base: Optional[Version]) -> Version:
+           stories: Tuple[Story, Story], base: Optional[Version],
+           held: frozenset = frozenset()) -> Version:
     """The merge rule for one path (see the README's "How merges decide"): the
     version the merge holds there, or COLLISION.  A side that has seen every change
-    the other made since they parted wins.  Else both changed it: what each changed
+    the other made since they parted wins, and so does a side whose version is
+    one the other only carried and it deleted (see carried_and_deleted; held: the
+    merge bases' own versions).  Else both changed it: what each changed
     against the newest version both had (base; None if no file) is merged — one
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
@@ -4289,6 +4295,12 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     seen = side_that_saw_all(stories, path)
     if seen is not None:
         return (ours, theirs)[seen]
+    carried = [carried_and_deleted(stories, n, path, v, held)
+               for n, v in enumerate((ours, theirs))]
+    if all(carried):
+        return None
+    if any(carried):
+        return (ours, theirs)[carried.index(False)]
     if any(restored_over(stories, n, path, (ours, theirs), base) for n in (0, 1)):
         return COLLISION
     if base == ours:
@@ -4306,6 +4318,22 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
+
+
+def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
+                        version: Version, held: frozenset) -> bool:
+    """Where the merge bases hold several versions of path, does side n hold one of
+    them that none of its own changes made (it only carried it), which a node on
+    the other side deleted by hand?  Then side n has nothing of its own there.  No
+    one base's version is the one both had: against the other's, the carried one
+    looks like a change (fuzz seed 500065: gamma's and delta's new files met in
+    a merge, delta's kept the name, gamma's went to a copy; alpha deleted gamma's
+    and delta its own, yet each side carried the other's, and one came back)."""
+    if len(held) < 2 or version is None or version not in held:
+        return False
+    if any(new == version for _, new in stories[n].own.get(path, ())):
+        return False
+    return (version, None) in stories[1 - n].by_hand.get(path, ())
 
 
 def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
@@ -4401,10 +4429,12 @@ def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
 
 
 class Common(NamedTuple):
-    """The newest version of a path both sides had, as the merge bases show it, and
-    whether the bases' versions collided there (the later one was kept over another)."""
+    """The newest version of a path both sides had, as the merge bases show it,
+    whether the bases' versions collided there (the later one was kept over
+    another), and the versions the bases hold, each its own."""
     version: Version
     collided: bool
+    held: frozenset = frozenset()
 
 
 def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
@@ -4442,7 +4472,8 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                 pair = found[path], versions[path]
                 had = both_came_from(repo, path, pair, stories, below, older[path]) \
                     if path in older else None
-                settled = decide(repo, path, *pair, stories, had)
+                settled = decide(repo, path, *pair, stories, had,
+                                 older[path].held if path in older else frozenset())
                 collided.discard(path)
                 if settled == COLLISION:
                     _, settled = name_keeper(path, *pair, stories, had)
@@ -4455,7 +4486,8 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                                                   MERGE_IDENTITY[0])
                 found[path] = settled
         left.append(base)
-    result = {path: Common(found[path], path in collided) for path in paths}
+    result = {path: Common(found[path], path in collided, frozenset(h[path] for h in held))
+              for path in paths}
     for path in paths:
         remember(repo, (key, path), result[path])
     return {**result, **known}
@@ -4556,11 +4588,11 @@ def version_in(repo: Repo, tree: str, path: bytes) -> Version:
 
 def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
                 stories: Tuple[Story, Story], bases: List[str],
-                base: Optional[Version]) -> List[Tuple[bytes, Version]]:
+                base: Optional[Version], held: frozenset) -> List[Tuple[bytes, Version]]:
     """[(path, version)] for path in the merge; a collision keeps both versions: the
     one written later under the name — when it was written, not when a merge
-    carried it — the other beside it as a conflict copy."""
-    settled = decide(repo, path, ours, theirs, stories, base)
+    carried it — the other beside it as a conflict copy.  (held: see decide.)"""
+    settled = decide(repo, path, ours, theirs, stories, base, held)
     if settled != COLLISION:
         return [(path, settled)]
     earlier, kept = name_keeper(path, ours, theirs, stories, base)

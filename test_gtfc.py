@@ -3034,7 +3034,7 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
-    COPIES_SEEDS = (11, 12)
+    FOUND_SEEDS = ((11, True), (12, True), (500065, False))   # (seed, copies mix)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3060,16 +3060,17 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(failures, [], "\n".join(failures))
         self.assertGreater(cuts, 3)         # the cuts happened
 
-    def test_random_histories_with_conflict_copies_end_as_the_merge_rule_says(self):
-        """The copies mix (make fuzz runs it for even seeds): colliding writes,
-        versions several nodes wrote alike, copies deleted and written back.  Seed
-        11 lost a restore before rule 13."""
+    def test_histories_the_long_runs_found_end_as_the_merge_rule_says(self):
+        """Seeds that make fuzz found (the copies mix: colliding writes, versions
+        several nodes wrote alike, copies deleted and written back).  11 lost a
+        restore before rule 13; 500065 brought back a file both its versions'
+        deleters had deleted (carried_and_deleted)."""
         failures = []
-        for seed in self.COPIES_SEEDS:
+        for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
             try:
                 problems = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
-                                     copies=True).run()
+                                     copies=copies).run()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             if problems:

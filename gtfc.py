@@ -113,7 +113,7 @@ import sys
 import threading
 import time
 import zlib
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
 # pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its
@@ -209,15 +209,16 @@ class GtfcError(Exception):
 
 
 def run(argv, *, cwd=None, input=None, env=None, timeout=60, check=True,
-        show_stderr=False, umask=-1):
+        show_stderr=False, umask=-1, pass_fds=()):
     """Run argv (never through a shell) and return the CompletedProcess (bytes).
     show_stderr: let the child write to our stderr (progress meters), not capture it.
+    pass_fds: open files the child gets, under the same numbers.
 
     On timeout the child gets SIGTERM first: git then removes its lock files
     (index.lock), where SIGKILL would leave the repo locked for every later run."""
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, umask=umask,
+                                stdout=subprocess.PIPE, umask=umask, pass_fds=pass_fds,
                                 stderr=None if show_stderr else subprocess.PIPE)
     except FileNotFoundError:
         raise GtfcError(f"{argv[0]} not found — install it or put it on PATH") from None
@@ -791,17 +792,18 @@ class Repo(GitFiles):
         self.last_pack: Dict[Tuple[str, frozenset], bytes] = {}
 
     def git(self, *args, input=None, env=None, check=True, timeout=LOCAL_GIT_TIMEOUT,
-            umask=-1):
+            umask=-1, pass_fds=()):
         """Run git here.  A lock file left by a git that was killed (it holds no
         file open and is not brand new) is removed and the command run again."""
         full_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", **(env or {}))
         argv = ["git", "-C", self.path, *args]
-        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask)
+        proc = run(argv, input=input, env=full_env, timeout=timeout, check=False, umask=umask,
+                   pass_fds=pass_fds)
         for _ in range(4):          # an update of HEAD locks HEAD and its branch: two
             if proc.returncode == 0 or not self.remove_stale_lock(proc.stderr):
                 break
             proc = run(argv, input=input, env=full_env, timeout=timeout, check=False,
-                       umask=umask)
+                       umask=umask, pass_fds=pass_fds)
         if check and proc.returncode != 0:
             failed = (f"`git {' '.join(args[:2])} …` failed in {self.path}: "
                       f"{last_line(proc.stderr)}")
@@ -4759,23 +4761,46 @@ def merge_text(repo: Repo, base: Version, ours: Version, theirs: Version) -> Ver
 
 
 def line_merge(repo: Repo, base: Version, ours: Version, theirs: Version) -> Version:
+    texts = blob_texts(repo, [ours[1], base[1], theirs[1]])
+    with merge_inputs(repo, texts) as (files, fds):
+        merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False,
+                          pass_fds=fds)
+    if merged.returncode != 0:
+        return None
+    blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
+    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
+
+
+@contextlib.contextmanager
+def merge_inputs(repo: Repo, texts: List[bytes]) -> Iterator[Tuple[List[str], List[int]]]:
+    """(files, fds): files holding texts, for git merge-file, which reads only
+    files.  On Linux in memory (memfd), passed to git as open files: a fold's
+    hundred line merges would otherwise make and remove 400 names in .git, which
+    cost a third of a fold's time (bench/HISTORY.md).  Elsewhere, a folder."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fds: List[int] = []
+        try:
+            for text in texts:
+                fds.append(os.memfd_create("gtfc-merge"))
+                view = memoryview(text)
+                while view:
+                    view = view[os.write(fds[-1], view):]
+            yield [f"/proc/self/fd/{fd}" for fd in fds], fds
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
     import shutil, tempfile             # see "Imported where used"
     repo.make_state_dir()
     folder = tempfile.mkdtemp(dir=repo.state_dir, prefix="merge-")
     try:
-        files = []
-        texts = blob_texts(repo, [ours[1], base[1], theirs[1]])
-        for name, text in zip(("ours", "base", "theirs"), texts):
-            files.append(os.path.join(folder, name))
-            with open(files[-1], "wb") as f:
+        files = [os.path.join(folder, name) for name in ("ours", "base", "theirs")]
+        for name, text in zip(files, texts):
+            with open(name, "wb") as f:
                 f.write(text)
-        merged = repo.git("merge-file", "-p", "-q", *files, env=MERGE_ENV, check=False)
-        if merged.returncode != 0:
-            return None
-        blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
+        yield files, []
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
 
 
 def conflict_copy_name(path: str, node: str, when: int, blob: str) -> str:

@@ -2234,6 +2234,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A", l4="D").rstrip("\n"))
         self.assertEqual(list(files.values()), [self.nine_with(l1="C").rstrip("\n")])
 
+    def test_line_merges_read_their_inputs_from_memory_or_from_a_folder_alike(self):
+        """git merge-file reads files: on Linux they are memfds passed to it, where
+        there are none a folder in .git/gtfc; same merges, nothing left behind."""
+        def blob(text):
+            return "100644", git(self.a.path, "hash-object", "-w", "--stdin", input=text)
+        base, ours = blob(self.NINE), blob(self.nine_with(l1="A"))
+        theirs, clash = blob(self.nine_with(l7="B")), blob(self.nine_with(l1="C"))
+        for memfd in (True, False):
+            with mock.patch.object(gtfc.os.path, "isdir",
+                                   lambda p, real=os.path.isdir: memfd and real(p)):
+                merged = gtfc.line_merge(self.a, base, ours, theirs)
+                self.assertIsNone(gtfc.line_merge(self.a, base, ours, clash))
+            self.assertEqual(git(self.a.path, "cat-file", "blob", merged[1]),
+                             self.nine_with(l1="A", l7="B").rstrip("\n"))
+            # No folder was made for the memfds' merges (the folder's is gone again).
+            self.assertEqual(os.path.isdir(self.a.state_dir), not memfd)
+            self.assertEqual(os.listdir(self.a.state_dir) if not memfd else [], [])
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

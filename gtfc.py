@@ -158,7 +158,9 @@ NODES_DIR = ".gtfc/nodes"
 # merge is dated as that commit would be, so it keeps the name against an older
 # base's colliding edit (review 16).  And where the bases hold several versions, a
 # side that only carries one of them, which a node on the other side deleted, has
-# nothing of its own there (carried_and_deleted; fuzz seed 500065).
+# nothing of its own there (carried_and_deleted; fuzz seed 500065).  A conflict
+# copy a node deleted by hand is deleted with any executable bit a merge made it
+# with on the other side: its name is its content's (copy_deleted; seed 500114).
 MERGE_RULE = 13
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4292,8 +4294,8 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
-                    and (path, v) not in stories[n].made else v
-                    for n, v in enumerate((ours, theirs)))
+                    and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
+                    else v for n, v in enumerate((ours, theirs)))
     seen = side_that_saw_all(stories, path)
     if seen is not None:
         return (ours, theirs)[seen]
@@ -4320,6 +4322,20 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
+
+
+def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Version) -> bool:
+    """Is path a conflict copy whose content a node on the other side deleted by
+    hand, which side n holds only because its merges made it (no node there wrote
+    that content at this name)?  A copy's name is its content's (node, date, blob),
+    but its executable bit is whatever the merge that made it chose (settle_path):
+    two merges of one collision may make the copy with different bits, and the
+    user's delete of one is the delete of both (fuzz seed 500114)."""
+    if not version or not copy_original(path):
+        return False
+    deleted = {old[1] for old, new in stories[1 - n].by_hand.get(path, ()) if old and new is None}
+    return version[1] in deleted and not any(
+        new and new[1] == version[1] for _, new in stories[n].by_hand.get(path, ()))
 
 
 def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,

@@ -3052,7 +3052,7 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
-    FOUND_SEEDS = ((11, True), (12, True), (500065, False))   # (seed, copies mix)
+    FOUND_SEEDS = ((11, True), (12, True), (500065, False), (500114, True))  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3082,7 +3082,8 @@ class MergeFuzzTest(unittest.TestCase):
         """Seeds that make fuzz found (the copies mix: colliding writes, versions
         several nodes wrote alike, copies deleted and written back).  11 lost a
         restore before rule 13; 500065 brought back a file both its versions'
-        deleters had deleted (carried_and_deleted)."""
+        deleters had deleted (carried_and_deleted); 500114 a conflict copy a user
+        had deleted, which another merge had made with another exec bit."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")

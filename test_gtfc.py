@@ -3646,7 +3646,9 @@ last = False
 while not last:
     last = os.path.exists(stop)
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
+        # Not .gtfc: its meta files (.gtfc/meta/_keys/_k000.pem, "0600") are gtfc's
+        # own, readable by design where the host wrote them itself.
+        dirs[:] = [d for d in dirs if d not in (".git", ".gtfc")]
         for name in files:
             if name.endswith(".pem"):
                 tried += 1

@@ -160,7 +160,8 @@ NODES_DIR = ".gtfc/nodes"
 # side that only carries one of them, which a node on the other side deleted, has
 # nothing of its own there (carried_and_deleted; fuzz seed 500065).  A conflict
 # copy a node deleted by hand is deleted with any executable bit a merge made it
-# with on the other side: its name is its content's (copy_deleted; seed 500114).
+# with on the other side: its name is its content's (copy_deleted; seed 500114);
+# where both sides hold it, with two bits, it is one copy (one_copy).
 MERGE_RULE = 13
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4299,6 +4300,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     seen = side_that_saw_all(stories, path)
     if seen is not None:
         return (ours, theirs)[seen]
+    if ours and theirs and ours[1] == theirs[1] and copy_original(path) \
+            and {ours[0], theirs[0]} <= set(FILE_MODES):
+        return one_copy(stories, path, (ours, theirs))
     carried = [carried_and_deleted(stories, n, path, v, held)
                for n, v in enumerate((ours, theirs))]
     if all(carried):
@@ -4336,6 +4340,20 @@ def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Ver
     deleted = {old[1] for old, new in stories[1 - n].by_hand.get(path, ()) if old and new is None}
     return version[1] in deleted and not any(
         new and new[1] == version[1] for _, new in stories[n].by_hand.get(path, ()))
+
+
+def one_copy(stories: Tuple[Story, Story], path: bytes,
+             versions: Tuple[Version, Version]) -> Version:
+    """Two sides' versions of a conflict copy that differ only in the executable
+    bit: one copy, not a copy of it.  A copy's name is its content's, but its bit
+    is what the merge that made it chose (settle_path): where another version
+    kept the name, the copy holds the content as its node wrote it, or with a
+    chmod a merge had joined to it.  A side whose node set the bit by hand wins;
+    else the bit is kept (a chmod's, as in a line merge)."""
+    for story, version in zip(stories, versions):
+        if any(new == version for _, new in story.by_hand.get(path, ())):
+            return version
+    return max(versions)
 
 
 def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,

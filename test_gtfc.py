@@ -2234,6 +2234,29 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A", l4="D").rstrip("\n"))
         self.assertEqual(list(files.values()), [self.nine_with(l1="C").rstrip("\n")])
 
+    def test_one_conflict_copy_made_with_two_exec_bits_stays_one_copy(self):
+        """Two merges of one collision made the same copy (eps's E) with two exec
+        bits: where alpha's A kept the name, the copy holds E as eps wrote it
+        (644); where gamma's new file kept it, the chmod beta had joined to E stayed
+        with the copy (755).  Merged, the two copies collided: a copy of the copy
+        (seen in fuzz seed 500114's repos).  Same content at a copy's name: one."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        eps = self.edit("eps", 2000, "E\n")
+        beta = self.edit("beta", 2001, ("X\n", "100755"))
+        gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2002,
+                           "gamma", "gamma")
+        gamma = self.edit("gamma", 2003, "G\n", gone)
+        alpha = self.edit("alpha", 2004, ("A\n", "100755"))
+        one, other = m(eps, alpha), m(m(eps, beta), gamma)
+        copies = [n for n in self.modes(one) if ".conflict-" in n]
+        self.assertEqual(copies, [n for n in self.modes(other) if ".conflict-" in n])
+        self.assertEqual((self.modes(one)[copies[0]], self.modes(other)[copies[0]]),
+                         ("100644", "100755"))
+        files = self.merged_files(one, other)
+        self.assertEqual([n for n in files if n.count(".conflict-") > 1], [])
+        self.assertEqual(files[copies[0]], "E")
+
     def test_line_merges_read_their_inputs_from_memory_or_from_a_folder_alike(self):
         """git merge-file reads files: on Linux they are memfds passed to it, where
         there are none a folder in .git/gtfc; same merges, nothing left behind."""

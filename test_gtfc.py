@@ -2580,6 +2580,13 @@ class MergeModel:
         full = dict(e.full or ())
         if any(held.get(r) != v for r, v in e.writes.items()):
             return False
+        # A copy of a concurrent event's whole version is that version, not a merge
+        # with e: it holds e's writes only by chance (seed 550030: beta's version
+        # carried a chmod that alpha's concurrent chmod also wrote).
+        if any(u.path == e.path and u.full == tuple(sorted(held.items()))
+               and u.id in deleter.past and not self.before(u, e) and not self.before(e, u)
+               for u in self.events):
+            return False
         return all(full.get(r) == v or any(
             u.path == e.path and u.writes.get(r) == v and u.id in deleter.past
             and not self.before(u, e) and not self.before(e, u) for u in self.events)

@@ -4236,10 +4236,11 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
-        common = bases_hold.get(path, Common(None, False))
+        common = bases_hold.get(path)
         base = both_came_from(repo, path, (ours, theirs), stories, bases, common) \
-            if path in bases_hold else None
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base, common.held))
+            if common else None
+        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base,
+                                   common.held if common else frozenset()))
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 
@@ -4504,6 +4505,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
             inner = [p for p in differing if is_concurrent(stories, p)]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
+            maker = None                # as its merge commit would be: read once, if needed
             for path in differing:
                 pair = found[path], versions[path]
                 had = both_came_from(repo, path, pair, stories, below, older[path]) \
@@ -4518,8 +4520,9 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                 changed.setdefault(path, set()).update(edges)
                 if len(edges) == 2:             # a version no base holds
                     made.setdefault(path, set()).update(edges)
-                    makers[path, settled] = Maker(max(commit_times(repo, left + [base])),
-                                                  MERGE_IDENTITY[0])
+                    maker = maker or Maker(max(commit_times(repo, left + [base])),
+                                           MERGE_IDENTITY[0])
+                    makers[path, settled] = maker
                 found[path] = settled
         left.append(base)
     result = {path: Common(found[path], path in collided, frozenset(h[path] for h in held))

@@ -2488,6 +2488,17 @@ class MergeModel:
             repeated += [e for e in newest if e.full is not None and any(
                 o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
                 for o in events)]
+            # A delete that had seen each of e's writes made elsewhere (the same
+            # register, from the same value to the same value): where a merge joined
+            # e to that other write first, e's side holds a version the deleter had,
+            # and the delete wins (seed 590264); where not, e's version is new to it.
+            repeated += [e for e in newest if e.writes and e.full_before and any(
+                o.deleted and not self.before(o, e) and not self.before(e, o) and all(
+                    any(u is not e and self.before(u, o) and not self.before(u, e)
+                        and u.writes.get(r) == v and u.full_before
+                        and dict(u.full_before).get(r) == dict(e.full_before).get(r)
+                        for u in events) for r, v in e.writes.items())
+                for o in events)]
             newest = [e for e in newest if e not in repeated]
         # A change superseded only as a repeat of one its superseder had seen is
         # gone when a merge joins the two first (rule 1: one story holds the other);
@@ -2614,6 +2625,14 @@ class MergeModel:
         settled_values = {(e.id, r) for d, held in copies for e in self.events
                           if e.id in d.past or e.id in settled and d.id not in e.past
                           for r, v in e.writes.items() if held.get(r) == v}
+        # ... and a write the deleter had seen made elsewhere, by hand, from the
+        # same value to the same one (seed 590266: two hosts' chmod of one version).
+        settled_values |= {(e.id, r) for d, held in copies for e in self.events
+                           if e.path == path and e.full_before and d.id not in e.past
+                           for r, v in e.writes.items() if held.get(r) == v and any(
+                               u.id in d.past and u.path == path and u.writes.get(r) == v
+                               and u.full_before and dict(u.full_before).get(r)
+                               == dict(e.full_before).get(r) for u in self.events)}
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}

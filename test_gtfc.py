@@ -2484,10 +2484,16 @@ class MergeModel:
         # A concurrent action found the file holding e's very version, made for it
         # by a merge (no event wrote it): the same version whoever wrote it, as
         # above; it may count or not (seed 60185: a chmod the deleter had merged).
+        # So for a register: e's values are in a version that o moved on from,
+        # whichever register o wrote (seed 550066: beta wrote gamma's version by
+        # chance, which delta had found and edited).
+        found = events if whole else [o for o in self.events if o.path in {
+            e.path for e in events}]
+        repeated += [e for e in newest if e.full is not None and any(
+            o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
+            for o in found)]
+        newest = [e for e in newest if e not in repeated]
         if whole:
-            repeated += [e for e in newest if e.full is not None and any(
-                o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
-                for o in events)]
             # A delete that had seen each of e's writes made elsewhere (the same
             # register, from the same value to the same value): where a merge joined
             # e to that other write first, e's side holds a version the deleter had,
@@ -2530,6 +2536,15 @@ class MergeModel:
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
         base = self.newest_common(events, e, o)        # none: both began with no file
+        # A version both had seen only in a conflict copy that each had seen deleted
+        # (by one host or two) was at the name on neither side: the one before it
+        # was (seed 550046).
+        gone = [b for b in base if b.full and all(any(
+            held == b.full and d.id in side.past
+            for d, _, _, original, held in self.deleted_copies if original == e.path)
+            for side in (e, o))]
+        if gone:
+            base = self.newest_common([u for u in events if u not in gone], e, o)
         if not base:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had
@@ -2606,6 +2621,13 @@ class MergeModel:
     def saw_collision(self, e, path):
         """Had e seen a version of path that collided with one holding e's version?"""
         writers = [u for u in self.events if u.path == path and u.full == e.full and u is not e]
+        # A conflict copy of e's version had been deleted before e: there was a
+        # collision, whatever the order its two versions were written in (seed
+        # 600116: a file deleted and written anew collides with the version it
+        # replaced).
+        if any(d.id in e.past and original == path and held == e.full
+               for d, _, _, original, held in self.deleted_copies):
+            return True
         return any(o.id in e.past and o.path == path and not o.deleted and o.full != e.full
                    and any(not self.before(o, u) and not self.before(u, o) for u in writers)
                    for o in self.events)

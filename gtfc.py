@@ -161,8 +161,11 @@ NODES_DIR = ".gtfc/nodes"
 # nothing of its own there (carried_and_deleted; fuzz seed 500065).  A conflict
 # copy a node deleted by hand is deleted with any executable bit a merge made it
 # with on the other side: its name is its content's (copy_deleted; seed 500114);
-# where both sides hold it, with two bits, it is one copy (one_copy).
-MERGE_RULE = 13
+# where both sides hold it, with two bits, it is one copy (one_copy).  Rule 14: a
+# version a node wrote by hand where its side's merge had put that content in a
+# conflict copy is a resolution, not an undo: it collides with the other side's
+# edit rather than losing to it (resolved_from_copy; fuzz seed 520280).
+MERGE_RULE = 14
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4416,8 +4419,20 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
     if not (held and other and base and base != NO_BASE and held[1] == base[1]):
         return False
     dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
-    return held[1] in dropped and other not in reached(stories[1 - n].own.get(path, set()),
-                                                       {base})
+    return (held[1] in dropped or resolved_from_copy(stories[n], path, held)) \
+        and other not in reached(stories[1 - n].own.get(path, set()), {base})
+
+
+def resolved_from_copy(story: Story, path: bytes, version: Version) -> bool:
+    """Did a node on this side write version's content at path by hand, where a
+    merge on this side had put that content aside in a conflict copy?  Then the
+    user chose it over the version that had kept the name: a resolution, not an
+    undo (fuzz seed 520280: a merge elsewhere let the other side's edit win, and
+    the copy that still held it was deleted as the duplicate it was here)."""
+    copied = {new[1] for copy, edges in story.changes.items() if copy_original(copy) == path
+              for old, new in edges if new and old is None}
+    return version[1] in copied and any(new and new[1] == version[1]
+                                        for _, new in story.by_hand.get(path, ()))
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:

@@ -2158,6 +2158,27 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(files["f.txt"], "E")
             self.assertEqual(sorted(files.values()), ["B", "E"], files)
 
+    def test_a_version_chosen_from_its_conflict_copy_is_kept_when_the_copy_goes(self):
+        """eps writes A, gamma E, alpha C.  gamma's merge keeps E and puts A in a copy;
+        eps's keeps C, A in the same copy.  gamma's user chooses A: writes it under
+        the name, and deletes the copy, now a duplicate.  Against the merge base
+        (eps's A), gamma's A looked like no change and C won, so A was only in the
+        copy gamma deleted: in no file (fuzz seed 520280).  gamma resolved the
+        collision; A and C collide, and A, written later, keeps the name."""
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        eps = self.edit("eps", 2000, "A\n")
+        gammas = m(self.edit("gamma", 2001, "E\n"), eps)
+        epss = m(eps, self.edit("alpha", 2002, "C\n"))
+        copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-eps-")]
+        self.assertEqual(git(self.a.path, "show", f"{epss}:{copy}"), "A")
+        chosen = self.edit("gamma", 2010, "A\n", parent=gammas)
+        self.assertEqual(self.merged_files(chosen, epss)["f.txt"], "A")
+        tidied = self.commit(self.tree_with(chosen, {copy: None}), [chosen], 2020, "rm", "gamma")
+        files = self.merged_files(m(chosen, epss), tidied)
+        self.assertEqual(sorted(files.values()), ["A", "C"], files)
+        self.assertEqual(files["f.txt"], "A")
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;

@@ -2578,6 +2578,11 @@ class MergeModel:
                           not self.before(u, d) and not self.before(d, u) for d in deletes)]
             if beaten:
                 return dict(max(beaten, key=lambda u: u.id).full).get(register) == value(e)
+        # Several, and both acted on the very same version: a merge had joined them
+        # (and more: seed 620023, an edit that beat a delete under one of them).
+        if len(base) > 1 and e.full_before and e.full_before == o.full_before:
+            return (e.full_before if register is None
+                    else dict(e.full_before).get(register)) == value(e)
         # Several: the version their merge held — made later, if they collided (seed
         # 605); their registers merged, if not (a chmod beside a line edit, 10187).
         merged = self.merged_full(events, base) if value(base[0]) == base[0].full else None

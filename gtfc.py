@@ -2144,6 +2144,7 @@ class PeerLink(threading.Thread):
         super().__init__(daemon=True, name=f"gtfc-{name}")
         self.watch, self.name = watch, name
         self.wanted = threading.Event()     # our head changed: send it
+        self.heard = threading.Event()      # the peer pushed to us: it is back
         self.delay, self.next_try = 0.0, 0.0
         self.next_fetch = time.monotonic()  # fetch once at start
         self.gone = False                   # no longer a member
@@ -2162,8 +2163,9 @@ class PeerLink(threading.Thread):
                 stop.wait(VANISHED_POLL)
                 continue
             now = time.monotonic()
-            if now < self.next_try:                         # backing off
-                stop.wait(self.next_try - now)
+            if now < self.next_try:                         # backing off, unless
+                if self.heard.wait(self.next_try - now):    # the peer pushed to us
+                    self.next_try = 0.0
                 continue
             if now >= self.next_fetch:
                 self.next_fetch = now + self.watch.pull_interval
@@ -2187,6 +2189,7 @@ class PeerLink(threading.Thread):
             return False                    # not the peer's fault: see wait_for_folder
         record = peer_record(self.watch.repo, self.name, "failing")
         if failure:
+            self.heard.clear()              # only a push after this failure says it is back
             self.delay = next_delay(self.delay, self.watch.retry_max)
             self.next_try = time.monotonic() + self.delay
             self.watch.log(f"{failure} (next try in {self.delay:.0f} s)", Log.ERROR)
@@ -2198,6 +2201,17 @@ class PeerLink(threading.Thread):
                 os.unlink(record)
         self.delay = self.next_try = 0.0
         return True
+
+    def heard_from(self) -> None:
+        """The peer pushed to us, so it is reachable: a backoff ends now.  After an
+        outage (retryMax: 5 minutes) our changes reach it at once, not at the next
+        try, nor at its next pull."""
+        self.heard.set()
+
+    def wake(self) -> None:
+        """Have the thread look at once (the watch stops, or the peer is no member)."""
+        self.wanted.set()
+        self.heard.set()
 
     def pushed_lately(self) -> bool:
         """Did the peer push to us within the pull interval?  Then the pull would
@@ -2292,6 +2306,11 @@ class RepoWatch:
                          f"{' (a merge)' if result.merged else ''} ({took})")
         self.spread(None if result.members_changed else result.new)
 
+    def heard_from(self, senders: set) -> None:
+        with self.mutex:
+            for name in senders & self.links.keys():
+                self.links[name].heard_from()
+
     def spread(self, head: Optional[str]) -> None:
         """Have every link send our head if no peer has it (or, head None, anyway)."""
         with self.mutex:
@@ -2308,7 +2327,7 @@ class RepoWatch:
         for name in set(self.links) - set(self.nodes):
             link = self.links.pop(name)
             link.gone = True
-            link.wanted.set()                       # so that it sees it, and ends
+            link.wake()                             # so that it sees it, and ends
         for name in set(self.nodes) - set(self.links):
             self.links[name] = PeerLink(self, name)
             self.links[name].start()
@@ -2326,7 +2345,7 @@ class RepoWatch:
             if not self.stop.is_set():
                 self.wait_for_folder()
         for link in self.links.values():
-            link.wanted.set()
+            link.wake()
 
     def folder_present(self) -> bool:
         return os.path.isfile(os.path.join(self.repo.git_dir, "HEAD"))
@@ -2381,6 +2400,7 @@ class RepoWatch:
                 elif pending is not None:
                     pending |= set(paths)
             senders = self.doorbell.senders()
+            self.heard_from(senders)
             quiet = SETTLED if self.watcher.settled() else DEBOUNCE
             due = first and (now - last >= quiet or now - first >= DEBOUNCE_CAP)
             if not (first or senders) and now - last_upkeep >= self.pull_interval:

@@ -1587,6 +1587,41 @@ class PullRoundTest(TwoClonesTestCase):
         git(self.a.path, "pack-refs", "--all")                      # no file to ask: pull
         self.assertFalse(link.pushed_lately())
 
+    def test_a_peer_that_pushes_to_us_ends_our_backoff_for_it(self):
+        """alpha's link to beta failed with 300 s to wait (retryMax, after an outage);
+        beta pushes to alpha (the doorbell names it): the link sends at once.  A
+        push from another peer does not end it; stopping the watch does."""
+        watch = mock.Mock(repo=self.a, pull_interval=60, retry_max=300, stop=threading.Event())
+        tries = []
+        link = gtfc.PeerLink(watch, "beta")
+        link.fetch = lambda: tries.append("fetch") or "beta unreachable"
+        link.send = lambda: tries.append("send")
+        link.delay = 160                                    # 300 s next
+        with mock.patch.object(gtfc.RepoWatch, "__init__", lambda self: None):
+            alpha = gtfc.RepoWatch()
+        alpha.mutex, alpha.links = threading.Lock(), {"beta": link, "gamma": mock.Mock()}
+        link.start()
+        try:
+            wait_until(lambda: tries == ["fetch"] and link.delay == 300, timeout=10,
+                       what="the link backing off")
+            alpha.heard_from({"gamma"})
+            alpha.links["gamma"].heard_from.assert_called_once_with()
+            time.sleep(0.5)
+            self.assertEqual(tries, ["fetch"])
+            alpha.heard_from({"beta"})
+            wait_until(lambda: tries == ["fetch", "send"], timeout=10, what="beta sent to")
+            self.assertEqual((link.delay, link.next_try), (0.0, 0.0))
+            tries.clear()
+            link.send = lambda: tries.append("send") or "beta unreachable"
+            link.wanted.set()                           # a new head, and beta gone again
+            wait_until(lambda: link.delay == 5, timeout=10, what="the link backing off")
+            self.assertFalse(link.heard.is_set())       # the push before does not count
+        finally:
+            watch.stop.set()
+            link.wake()
+            link.join(timeout=10)
+        self.assertFalse(link.is_alive())
+
 
 # Integrate: merges, the merge rule's model, metadata, nothing lost ##########
 

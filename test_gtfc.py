@@ -2557,8 +2557,7 @@ class MergeModel:
             repeated += [e for e in newest if e.writes and e.full_before and any(
                 o.deleted and not self.before(o, e) and not self.before(e, o) and all(
                     any(u is not e and self.before(u, o) and not self.before(u, e)
-                        and u.writes.get(r) == v and u.full_before
-                        and dict(u.full_before).get(r) == dict(e.full_before).get(r)
+                        and u.writes.get(r) == v and u.full_before == e.full_before
                         for u in events) for r, v in e.writes.items())
                 for o in events)]
             newest = [e for e in newest if e not in repeated]
@@ -2579,10 +2578,13 @@ class MergeModel:
                     and self.absorbs(events, value, o, e, register)]):
                 optional.append(e)
             # Or the other way round: o undid a write of e's very value that e never
-            # saw; once a merge shows e's side that write, e is no change against it.
+            # saw; once a merge shows e's side that write, e is no change against it
+            # (o itself may be a repeat: seed 630108, two hosts each wrote back what
+            # the other had overwritten).
             elif any(value(o) != value(e) and not self.before(o, e) and not self.before(e, o)
                      and any(u is not e and value(u) == value(e) and self.before(u, o)
-                             and not self.before(u, e) for u in events) for o in newest):
+                             and not self.before(u, e) for u in events)
+                     for o in newest + repeated):
                 optional.append(e)
         return newest + repeated, [e for e in out if e not in optional], optional
 
@@ -2595,7 +2597,9 @@ class MergeModel:
         # A version both had seen only in a conflict copy that each had seen deleted
         # (by one host or two) was at the name on neither side: the one before it
         # was (seed 550046).
-        gone = [b for b in base if b.full and all(any(
+        gone = [b for b in base if b.full and not any(
+            held == b.full and d.id in b.past for d, _, _, original, held in self.deleted_copies
+            if original == e.path) and all(any(
             held == b.full and d.id in side.past
             for d, _, _, original, held in self.deleted_copies if original == e.path)
             for side in (e, o))]
@@ -2714,8 +2718,7 @@ class MergeModel:
                            if e.path == path and e.full_before and d.id not in e.past
                            for r, v in e.writes.items() if held.get(r) == v and any(
                                u.id in d.past and u.path == path and u.writes.get(r) == v
-                               and u.full_before and dict(u.full_before).get(r)
-                               == dict(e.full_before).get(r) for u in self.events)}
+                               and u.full_before == e.full_before for u in self.events)}
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}

@@ -4430,11 +4430,13 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
                   versions: Tuple[Version, Version], base: Optional[Version]) -> bool:
     """Does side n hold the content both had (by content: its mode may differ)
     although a user on that side deleted a conflict copy of it, so that a node
-    there wrote it again (when is not checked), while the other side's version is
-    no edit of it (a merge only carried it over that content, which went to a
-    copy)?  Then it is no undo: the line merge would drop its content for the
-    other's, and the copy that held it is the one deleted (fuzz seed 340201).
-    Both are kept."""
+    there wrote it again (when is not checked), or a node there wrote by hand the
+    content a merge there had put in a copy (resolved_from_copy; the order of the
+    two is not checked either: at worst an extra copy), while the other side's
+    version is no edit of it (a merge only carried it over that content, which
+    went to a copy)?  Then it is no undo: the line merge would drop its content
+    for the other's, and the copy that held it is the one deleted (fuzz seeds
+    340201, 520280).  Both are kept."""
     held, other = versions[n], versions[1 - n]
     if not (held and other and base and base != NO_BASE and held[1] == base[1]):
         return False

@@ -3187,7 +3187,7 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
-    FOUND_SEEDS = ((11, True), (500065, False), (500114, True))     # (seed, copies mix)
+    FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True))  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3218,7 +3218,8 @@ class MergeFuzzTest(unittest.TestCase):
         several nodes wrote alike, copies deleted and written back).  11 lost a
         restore before rule 13; 500065 brought back a file both its versions'
         deleters had deleted (carried_and_deleted); 500114 a conflict copy a user
-        had deleted, which another merge had made with another exec bit."""
+        had deleted, which another merge had made with another exec bit; 520280
+        (rule 14) a version a user chose from its conflict copy, then lost with it."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")

@@ -1509,22 +1509,22 @@ class PullRoundTest(TwoClonesTestCase):
     """The watcher's pull from each peer every gtfc.pullInterval (anti-entropy), and
     the peer's push that may meet it."""
 
+    class Deaf:                         # a watcher back end that hears nothing
+        backend = "nothing"
+        __enter__ = lambda self: self
+        __exit__ = lambda self, *exc: None
+        fileno = lambda self: None
+        read = lambda self, timeout: ([], False)
+        settled = lambda self: True
+
     def test_a_change_no_event_told_of_is_committed_within_a_pull_interval(self):
         """Every pull interval the watcher looks at the whole tree, peers or none,
         pushes or none (the pull itself is skipped for a peer that pushes)."""
-        class Deaf:                     # a watcher back end that hears nothing
-            backend = "nothing"
-            __enter__ = lambda self: self
-            __exit__ = lambda self, *exc: None
-            fileno = lambda self: None
-            read = lambda self, timeout: ([], False)
-            settled = lambda self: True
-
         git(self.a.path, "config", "gtfc.pullInterval", "1")
         stop, (wake, woken) = threading.Event(), os.pipe()
         self.addCleanup(os.close, woken)
         self.addCleanup(os.close, wake)
-        watch = gtfc.RepoWatch(self.a, Deaf, stop)
+        watch = gtfc.RepoWatch(self.a, self.Deaf, stop)
         rounds = []
         watch.integrate_and_spread = functools.partial(
             lambda run, *args: rounds.append(args) or run(*args), watch.integrate_and_spread)
@@ -1586,6 +1586,28 @@ class PullRoundTest(TwoClonesTestCase):
         self.assertTrue(link.pushed_lately())
         git(self.a.path, "pack-refs", "--all")                      # no file to ask: pull
         self.assertFalse(link.pushed_lately())
+
+    def test_the_doorbell_tells_the_links_who_pushed(self):
+        """A running watch hands the names its doorbell rang with to heard_from (which
+        ends those links' backoff: the test below)."""
+        stop, (wake, woken) = threading.Event(), os.pipe()
+        self.addCleanup(os.close, woken)
+        self.addCleanup(os.close, wake)
+        watch = gtfc.RepoWatch(self.a, self.Deaf, stop)
+        heard = []
+        watch.heard_from = functools.partial(
+            lambda run, senders: heard.append(senders) or run(senders), watch.heard_from)
+        thread = threading.Thread(target=watch.run, args=(wake,), daemon=True)
+        with contextlib.redirect_stderr(io.StringIO()):
+            thread.start()
+            try:
+                wait_until(lambda: gtfc.ring_doorbell(self.a, "beta"), timeout=10,
+                           what="the watch listening")
+                wait_until(lambda: {"beta"} in heard, timeout=10, what="beta heard")
+            finally:
+                stop.set()
+                os.write(woken, b"x")
+                thread.join(10)
 
     def test_a_peer_that_pushes_to_us_ends_our_backoff_for_it(self):
         """alpha's link to beta failed with 300 s to wait (retryMax, after an outage);

@@ -2335,6 +2335,31 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual([n for n in files if n.count(".conflict-") > 1], [])
         self.assertEqual(files[copies[0]], "E")
 
+    def test_a_merge_said_to_collide_for_sure_collides_in_git(self, count=3000, seed=7):
+        """surely_collides (which spares the git process) against git merge-file itself,
+        on random small files: lines from a few words, blank ones, one without its
+        newline, the same words with other line ends.  Never a collision git would
+        have merged; and most merges of whole rewrites are spared."""
+        rng = random.Random(seed)
+        words = ["a", "b", "c", "d", "e", "f", "g", "h", "", "a ", "x y"]
+
+        def text():
+            lines = [rng.choice(words) for _ in range(rng.randint(0, 4))]
+            end = rng.choice(["\n", "\n", "\r\n", ""]) if lines else ""
+            return ("\n".join(lines) + end).encode()
+
+        spared = 0
+        for _ in range(count):
+            texts = [text(), text(), text()]                # ours, base, theirs
+            if not gtfc.surely_collides(*texts):
+                continue
+            spared += 1
+            with gtfc.merge_inputs(self.a, texts) as (files, fds):
+                merged = self.a.git("merge-file", "-p", "-q", *files, env=gtfc.MERGE_ENV,
+                                    check=False, pass_fds=fds)
+            self.assertNotEqual(merged.returncode, 0, f"git merges {texts!r} cleanly")
+        self.assertGreater(spared, count // 20)
+
     def test_line_merges_read_their_inputs_from_memory_or_from_a_folder_alike(self):
         """git merge-file reads files: on Linux they are memfds passed to it, where
         there are none a folder in .git/gtfc; same merges, nothing left behind."""

@@ -2295,15 +2295,10 @@ class RepoWatch:
         except GtfcError:
             self.spread(self.repo.head())   # our commits go out all the same
             raise
-        took = f"{(time.monotonic() - started) * 1000:.0f} ms"
         with self.mutex:
             self.refresh_links()    # membership may also change in a background integration
-            if result.committed:
-                self.log(f"committed {short(result.old)} ({took})")   # old: before merging
-            if result.new != result.old:
-                origin = f"from {', '.join(sorted(senders))}" if senders else "peers' changes"
-                self.log(f"applied {origin}: now at {short(result.new)}"
-                         f"{' (a merge)' if result.merged else ''} ({took})")
+            for line in integration_lines(result, started, senders):
+                self.log(line)
         self.spread(None if result.members_changed else result.new)
 
     def heard_from(self, senders: set) -> None:
@@ -3570,12 +3565,27 @@ def check_writable(denywrite: bool, peer_names: List[str]) -> None:
                         "(gtfc-shell.denywrite) — it fetches changes by itself")
 
 
+def integration_lines(result: "Integration", started: float,
+                      senders: Optional[set] = None) -> List[str]:
+    """What an integration did, for the log: what it committed, where it moved to."""
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    lines = [f"committed {short(result.old)} ({took})"] if result.committed else []
+    if result.new != result.old:                                # old: before merging
+        origin = f"from {', '.join(sorted(senders))}" if senders else "peers' changes"
+        lines.append(f"applied {origin}: now at {short(result.new)}"
+                     f"{' (a merge)' if result.merged else ''} ({took})")
+    return lines
+
+
 def integrate_after_receive(repo: Repo) -> None:
     """Run in the background after a peer pushed: merge, and pass our head on when
     it holds something no peer has (our merge or local edits) or when membership
     changed (so a node that joined through us is let in everywhere)."""
     request_integration(repo)
+    started = time.monotonic()
     result = integrate(repo, wait=False)
+    for line in integration_lines(result, started) if result else ():
+        LOG(f"{os.path.basename(repo.path)}: {line}")
     if result and (is_novel(repo, result.new) or result.members_changed):
         report(send_head(repo))
     housekeep(repo)

@@ -5447,6 +5447,9 @@ class OperatingTest(ClusterTestCase):
                    c.read("beta", "changed.log").endswith("/hooked\n"), what="the hook ran")
         self.assertEqual(c.read("beta", "changed.log").splitlines(),
                          ["etc/app.conf", "two words.txt", "/home/gtfcuser/hooked"])
+        # No watcher on beta: its gtfc-shell merged in the background, and says so.
+        self.assertRegex(c.read("beta", "hooked/.git/gtfc/log"),
+                         r"\d\d:\d\d:\d\d hooked: applied peers' changes: now at [0-9a-f]{10}")
         c.run("beta", ["git", "-C", "hooked", "config", "gtfc.onChange",
                        "echo broken >&2; exit 3"])
         c.write("alpha", "hooked/etc/app.conf", "port 2\n")

@@ -4865,12 +4865,11 @@ def surely_collides(ours: bytes, base: bytes, theirs: bytes) -> bool:
     conflicts, whatever its diff.  Asked first, it spares a fold a git process per
     merge of small files rewritten whole (in a chaos run's fold, 97 merges of 97;
     the suite checks it against git on random files)."""
-    lines = [set(text.splitlines()) for text in (ours, base, theirs)]
-    if not all(lines):
+    mine, old, other = (set(text.splitlines()) for text in (ours, base, theirs))
+    if not (mine and old and other):
         return False
-    (mine, old, other), (text, _, other_text) = lines, (ours, base, theirs)
-    return any(not (one & old) and not (one & two) and two_text != base
-               for one, two, two_text in ((mine, other, other_text), (other, mine, text)))
+    return (not mine & old and not mine & other and theirs != base) or \
+        (not other & old and not other & mine and ours != base)
 
 
 @contextlib.contextmanager

@@ -7688,6 +7688,22 @@ MUTATIONS = [
              ["HorizonTest.test_a_purge_removes_every_version_and_copy_from_the_object_store",
               "HorizonTest.test_a_purge_also_removes_versions_an_earlier_cut_left_unpruned",
               "HistoryHorizonTest.test_a_purged_secret_leaves_every_host_one_away_and_a_new_member"]),
+    Mutation("a backoff sleeps through the peer's push",
+             "                if self.heard.wait(self.next_try - now):    # the peer pushed to us\n",
+             "                if stop.wait(self.next_try - now):          # the peer pushed to us\n",
+             ["PullRoundTest.test_a_peer_that_pushes_to_us_ends_our_backoff_for_it"]),
+    Mutation("the doorbell's senders not told to their links",
+             "            self.heard_from(senders)\n", "            senders = set(senders)\n",
+             ["PullRoundTest.test_the_doorbell_tells_the_links_who_pushed"]),
+    Mutation("a sure collision guessed where the two sides share lines",
+             "    return (not mine & old and not mine & other and theirs != base) or \\\n",
+             "    return (not mine & old and theirs != base) or \\\n",
+             ["DeterministicMergeTest.test_a_merge_said_to_collide_for_sure_collides_in_git"]),
+    Mutation("a version chosen from its conflict copy is an undo (rule 14 undone)",
+             "    return version[1] in copied and any(new and new[1] == version[1]\n",
+             "    return False and any(new and new[1] == version[1]\n",
+             ["DeterministicMergeTest.test_a_version_chosen_from_its_conflict_copy_is_kept_when_the_copy_goes",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
 ]
 
 

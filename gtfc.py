@@ -164,7 +164,8 @@ NODES_DIR = ".gtfc/nodes"
 # where both sides hold it, with two bits, it is one copy (one_copy).  Rule 14: a
 # version a node wrote by hand where its side's merge had put that content in a
 # conflict copy is a resolution, not an undo: it collides with the other side's
-# edit rather than losing to it (resolved_from_copy; fuzz seed 520280).
+# edit rather than losing to it (chosen_again; fuzz seed 520280); so does one a
+# node wrote back while the other side deleted a copy of it (seed 660020).
 MERGE_RULE = 14
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4441,7 +4442,7 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
     """Does side n hold the content both had (by content: its mode may differ)
     although a user on that side deleted a conflict copy of it, so that a node
     there wrote it again (when is not checked), or a node there wrote by hand the
-    content a merge there had put in a copy (resolved_from_copy; the order of the
+    content a merge there had put in a copy (chosen_again; the order of the
     two is not checked either: at worst an extra copy), while the other side's
     version is no edit of it (a merge only carried it over that content, which
     went to a copy)?  Then it is no undo: the line merge would drop its content
@@ -4451,20 +4452,26 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
     if not (held and other and base and base != NO_BASE and held[1] == base[1]):
         return False
     dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
-    return (held[1] in dropped or resolved_from_copy(stories[n], path, held)) \
+    return (held[1] in dropped or chosen_again(stories, n, path, held)) \
         and other not in reached(stories[1 - n].own.get(path, set()), {base})
 
 
-def resolved_from_copy(story: Story, path: bytes, version: Version) -> bool:
-    """Did a node on this side write version's content at path by hand, where a
-    merge on this side had put that content aside in a conflict copy?  Then the
-    user chose it over the version that had kept the name: a resolution, not an
-    undo (fuzz seed 520280: a merge elsewhere let the other side's edit win, and
-    the copy that still held it was deleted as the duplicate it was here)."""
-    copied = {new[1] for copy, edges in story.changes.items() if copy_original(copy) == path
-              for old, new in edges if new and old is None}
-    return version[1] in copied and any(new and new[1] == version[1]
-                                        for _, new in story.by_hand.get(path, ()))
+def chosen_again(stories: Tuple[Story, Story], n: int, path: bytes,
+                 version: Version) -> bool:
+    """Did a node on side n write version's content at path by hand, where a merge
+    on that side had put that content aside in a conflict copy, or where a user on
+    the other side deleted a copy of it (unaware of the write: it is since they
+    parted)?  Then a user chose it over the version that had kept the name: a
+    resolution, not an undo (fuzz seed 520280: a merge elsewhere let the other
+    side's edit win, and the copy that still held it was deleted as the duplicate
+    it was here; 660020: the other side deleted that copy while this side's node
+    wrote it back)."""
+    if not any(new and new[1] == version[1] for _, new in stories[n].by_hand.get(path, ())):
+        return False
+    copied = {new[1] for copy, edges in stories[n].changes.items()
+              if copy_original(copy) == path for old, new in edges if new and old is None}
+    deleted = {v[1] for v in stories[1 - n].dropped.get(path, ()) if v}
+    return version[1] in copied | deleted
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:

@@ -2236,6 +2236,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(files.values()), ["A", "C"], files)
         self.assertEqual(files["f.txt"], "A")
 
+    def test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept(self):
+        """alpha writes B, gamma C; gamma's merge keeps C and puts B in a copy, which
+        gamma's user deletes.  Meanwhile alpha writes C, then B again.  Against the
+        merge base (alpha's B), alpha's B looked like no change and C won, and the
+        only copy of B was the one gamma deleted, unaware of alpha's new write (fuzz
+        seed 660020).  Both are kept: B, written later, under the name."""
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alpha = self.edit("alpha", 2000, "B\n")
+        gammas = m(self.edit("gamma", 2005, "C\n"), alpha)
+        copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-alpha-")]
+        tidied = self.commit(self.tree_with(gammas, {copy: None}), [gammas], 2010, "rm", "gamma")
+        again = self.edit("alpha", 2030, "B\n", parent=self.edit("alpha", 2020, "C\n",
+                                                                  parent=alpha))
+        files = self.merged_files(again, tidied)
+        self.assertEqual(sorted(files.values()), ["B", "C"], files)
+        self.assertEqual(files["f.txt"], "B")
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;
@@ -7700,10 +7718,13 @@ MUTATIONS = [
              "    return (not mine & old and theirs != base) or \\\n",
              ["DeterministicMergeTest.test_a_merge_said_to_collide_for_sure_collides_in_git"]),
     Mutation("a version chosen from its conflict copy is an undo (rule 14 undone)",
-             "    return version[1] in copied and any(new and new[1] == version[1]\n",
-             "    return False and any(new and new[1] == version[1]\n",
+             "    return version[1] in copied | deleted\n", "    return False\n",
              ["DeterministicMergeTest.test_a_version_chosen_from_its_conflict_copy_is_kept_when_the_copy_goes",
+              "DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a version written back while the other side deletes its copy is an undo",
+             "    return version[1] in copied | deleted\n", "    return version[1] in copied\n",
+             ["DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept"]),
 ]
 
 

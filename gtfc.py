@@ -165,7 +165,8 @@ NODES_DIR = ".gtfc/nodes"
 # version a node wrote by hand where its side's merge had put that content in a
 # conflict copy is a resolution, not an undo: it collides with the other side's
 # edit rather than losing to it (chosen_again; fuzz seed 520280); so does one a
-# node wrote back while the other side deleted a copy of it (seed 660020).
+# node wrote back while the other side deleted a copy of it (seed 660020), and the
+# very version (content and bit) keeps its bit under the name (written_back; 670036).
 MERGE_RULE = 14
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4344,7 +4345,8 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return None
     if any(carried):
         return (ours, theirs)[carried.index(False)]
-    if any(restored_over(stories, n, path, (ours, theirs), base) for n in (0, 1)):
+    if any(restored_over(stories, n, path, (ours, theirs), base)
+           or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
     if base == ours:
         return theirs
@@ -4472,6 +4474,19 @@ def chosen_again(stories: Tuple[Story, Story], n: int, path: bytes,
               if copy_original(copy) == path for old, new in edges if new and old is None}
     deleted = {v[1] for v in stories[1 - n].dropped.get(path, ()) if v}
     return version[1] in copied | deleted
+
+
+def written_back(stories: Tuple[Story, Story], n: int, path: bytes,
+                 versions: Tuple[Version, Version]) -> bool:
+    """Did a node on side n write, by hand, the very version (content and bit) whose
+    conflict copy a user on the other side deleted?  Both since the sides parted:
+    neither saw the other, so the delete does not win over the write, and the write
+    is no restore to lose to the other side's edit (fuzz seed 670036: the bit of a
+    version written back lost to a chmod as "unchanged", and its only other place
+    was the deleted copy).  Both are kept."""
+    version, other = versions[n], versions[1 - n]
+    return bool(version and other) and version in stories[1 - n].dropped.get(path, ()) \
+        and any(new == version for _, new in stories[n].by_hand.get(path, ()))
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:
@@ -4715,7 +4730,8 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
                 base: Optional[Version]) -> Tuple[int, Version]:
     """Of two colliding versions, (the side of the one written earlier, the version
     the name keeps): the one written later — and a chmod on the other side with it,
-    unless the kept version is a file made anew (its mode is its maker's choice)."""
+    unless the kept version is a file made anew or written back (its mode is its
+    maker's choice)."""
     keys = []
     for story, version in zip(stories, (ours, theirs)):
         maker, wrote = written_by(story, path, version)
@@ -4724,7 +4740,8 @@ def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Stor
     kept = (ours, theirs)[later]
     modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
     if len(modes) == 3 and set(modes) <= set(FILE_MODES) and modes[0] == kept[0] \
-            and not made_anew(stories[later], path, kept):
+            and not made_anew(stories[later], path, kept) \
+            and not written_back(stories, later, path, (ours, theirs)):
         kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
     return earlier, kept
 

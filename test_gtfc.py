@@ -2254,6 +2254,33 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(files.values()), ["B", "C"], files)
         self.assertEqual(files["f.txt"], "B")
 
+    def test_the_bit_of_a_version_written_back_while_its_copy_is_deleted_is_kept(self):
+        """f.txt is F, executable.  beta writes A; alpha writes E, without the bit,
+        and its merge keeps E and puts beta's A (755) in a copy, which alpha's user
+        deletes before writing A without the bit.  delta, meanwhile, removed the bit
+        and then wrote A with it.  Line-merged against the base (F, 755), delta's
+        bit looked unchanged, so alpha's 644 won, and A at 755 had lived only in the
+        copy alpha deleted (fuzz seed 670036).  Both are kept: delta's, later, under
+        the name."""
+        self.base = commit_file(self.a, "f.txt", "F\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"f.txt": ("F\n", "100755")}),
+                                [self.base], 1510, "chmod")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alphas = m(self.edit("alpha", 2001, ("E\n", "100644")),
+                   self.edit("beta", 2000, ("A\n", "100755")))
+        copy, = [n for n in self.modes(alphas) if n.startswith("f.conflict-beta-")]
+        self.assertEqual(self.modes(alphas)[copy], "100755")
+        tidied = self.commit(self.tree_with(alphas, {copy: None}), [alphas], 2010, "rm", "alpha")
+        alpha = self.edit("alpha", 2020, ("A\n", "100644"), parent=tidied)
+        delta = self.edit("delta", 2030, ("A\n", "100755"), parent=self.edit(
+            "delta", 2005, ("F\n", "100644")))
+        self.assertEqual(sorted(self.merged_files(alpha, delta).values()), ["A", "A"])
+        modes = self.modes(m(alpha, delta))
+        self.assertEqual(modes.pop("f.txt"), "100755")
+        (name, mode), = modes.items()
+        self.assertTrue(name.startswith("f.conflict-alpha-"), name)
+        self.assertEqual(mode, "100644")
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;
@@ -7722,6 +7749,10 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_version_chosen_from_its_conflict_copy_is_kept_when_the_copy_goes",
               "DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("the bit of a version written back while its copy is deleted is an undo",
+             "           or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):\n",
+             "           for n in (0, 1)):\n",
+             ["DeterministicMergeTest.test_the_bit_of_a_version_written_back_while_its_copy_is_deleted_is_kept"]),
     Mutation("a version written back while the other side deletes its copy is an undo",
              "    return version[1] in copied | deleted\n", "    return version[1] in copied\n",
              ["DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept"]),

@@ -4375,8 +4375,13 @@ def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Ver
     if not version or not copy_original(path):
         return False
     deleted = {old[1] for old, new in stories[1 - n].by_hand.get(path, ()) if old and new is None}
-    return version[1] in deleted and not any(
-        new and new[1] == version[1] for _, new in stories[n].by_hand.get(path, ()))
+    return version[1] in deleted and version[1] not in {
+        v[1] for v in hand_written(stories[n], path)}
+
+
+def hand_written(story: Story, path: bytes) -> set:
+    """The versions nodes' commits on this side changed path to (not deletes)."""
+    return {new for _, new in story.by_hand.get(path, ()) if new}
 
 
 def one_copy(stories: Tuple[Story, Story], path: bytes,
@@ -4388,7 +4393,7 @@ def one_copy(stories: Tuple[Story, Story], path: bytes,
     chmod a merge had joined to it.  A side whose node set the bit by hand wins;
     else the bit is kept (a chmod's, as in a line merge)."""
     for story, version in zip(stories, versions):
-        if any(new == version for _, new in story.by_hand.get(path, ())):
+        if version in hand_written(story, path):
             return version
     return max(versions)
 
@@ -4468,7 +4473,7 @@ def chosen_again(stories: Tuple[Story, Story], n: int, path: bytes,
     side's edit win, and the copy that still held it was deleted as the duplicate
     it was here; 660020: the other side deleted that copy while this side's node
     wrote it back)."""
-    if not any(new and new[1] == version[1] for _, new in stories[n].by_hand.get(path, ())):
+    if version[1] not in {v[1] for v in hand_written(stories[n], path)}:
         return False
     copied = {new[1] for copy, edges in stories[n].changes.items()
               if copy_original(copy) == path for old, new in edges if new and old is None}
@@ -4486,7 +4491,7 @@ def written_back(stories: Tuple[Story, Story], n: int, path: bytes,
     was the deleted copy).  Both are kept."""
     version, other = versions[n], versions[1 - n]
     return bool(version and other) and version in stories[1 - n].dropped.get(path, ()) \
-        and any(new == version for _, new in stories[n].by_hand.get(path, ()))
+        and version in hand_written(stories[n], path)
 
 
 def made_anew(story: Story, path: bytes, version: Version) -> bool:

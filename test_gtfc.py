@@ -1517,30 +1517,38 @@ class PullRoundTest(TwoClonesTestCase):
         read = lambda self, timeout: ([], False)
         settled = lambda self: True
 
-    def test_a_change_no_event_told_of_is_committed_within_a_pull_interval(self):
-        """Every pull interval the watcher looks at the whole tree, peers or none,
-        pushes or none (the pull itself is skipped for a peer that pushes)."""
-        git(self.a.path, "config", "gtfc.pullInterval", "1")
+    @contextlib.contextmanager
+    def running_watch(self, **wrapped):
+        """alpha's watch, deaf to file events, running in a thread until the block
+        ends; wrapped: {method name: f(original, *args)} put in before it starts."""
         stop, (wake, woken) = threading.Event(), os.pipe()
         self.addCleanup(os.close, woken)
         self.addCleanup(os.close, wake)
         watch = gtfc.RepoWatch(self.a, self.Deaf, stop)
-        rounds = []
-        watch.integrate_and_spread = functools.partial(
-            lambda run, *args: rounds.append(args) or run(*args), watch.integrate_and_spread)
+        for name, wrapper in wrapped.items():
+            setattr(watch, name, functools.partial(wrapper, getattr(watch, name)))
         thread = threading.Thread(target=watch.run, args=(wake,), daemon=True)
         with contextlib.redirect_stderr(io.StringIO()):
             thread.start()
             try:
-                wait_until(lambda: rounds, timeout=10, what="the first round")
-                time.sleep(0.3)                         # its look at the whole tree done
-                _write_file(os.path.join(self.a.path, "unheard.txt"), "missed\n")
-                wait_until(lambda: "unheard.txt" in git(self.a.path, "ls-tree", "--name-only",
-                                                        "HEAD"), timeout=5, what="the look")
+                yield watch
             finally:
                 stop.set()
                 os.write(woken, b"x")
                 thread.join(10)
+
+    def test_a_change_no_event_told_of_is_committed_within_a_pull_interval(self):
+        """Every pull interval the watcher looks at the whole tree, peers or none,
+        pushes or none (the pull itself is skipped for a peer that pushes)."""
+        git(self.a.path, "config", "gtfc.pullInterval", "1")
+        rounds = []
+        with self.running_watch(integrate_and_spread=lambda run, *args:
+                                rounds.append(args) or run(*args)):
+            wait_until(lambda: rounds, timeout=10, what="the first round")
+            time.sleep(0.3)                             # its look at the whole tree done
+            _write_file(os.path.join(self.a.path, "unheard.txt"), "missed\n")
+            wait_until(lambda: "unheard.txt" in git(self.a.path, "ls-tree", "--name-only",
+                                                    "HEAD"), timeout=5, what="the look")
 
     def test_a_push_and_a_pull_that_write_one_inbox_ref_at_once_both_go_on(self):
         """Both write the receiver's inbox ref for the sender; the second finds it
@@ -1590,24 +1598,12 @@ class PullRoundTest(TwoClonesTestCase):
     def test_the_doorbell_tells_the_links_who_pushed(self):
         """A running watch hands the names its doorbell rang with to heard_from (which
         ends those links' backoff: the test below)."""
-        stop, (wake, woken) = threading.Event(), os.pipe()
-        self.addCleanup(os.close, woken)
-        self.addCleanup(os.close, wake)
-        watch = gtfc.RepoWatch(self.a, self.Deaf, stop)
         heard = []
-        watch.heard_from = functools.partial(
-            lambda run, senders: heard.append(senders) or run(senders), watch.heard_from)
-        thread = threading.Thread(target=watch.run, args=(wake,), daemon=True)
-        with contextlib.redirect_stderr(io.StringIO()):
-            thread.start()
-            try:
-                wait_until(lambda: gtfc.ring_doorbell(self.a, "beta"), timeout=10,
-                           what="the watch listening")
-                wait_until(lambda: {"beta"} in heard, timeout=10, what="beta heard")
-            finally:
-                stop.set()
-                os.write(woken, b"x")
-                thread.join(10)
+        with self.running_watch(heard_from=lambda run, senders:
+                                heard.append(senders) or run(senders)):
+            wait_until(lambda: gtfc.ring_doorbell(self.a, "beta"), timeout=10,
+                       what="the watch listening")
+            wait_until(lambda: {"beta"} in heard, timeout=10, what="beta heard")
 
     def test_a_peer_that_pushes_to_us_ends_our_backoff_for_it(self):
         """alpha's link to beta failed with 300 s to wait (retryMax, after an outage);

@@ -2132,8 +2132,13 @@ def repo_setting(repo: Repo, name: str, default: float) -> float:
 
 
 def next_delay(delay: float, ceiling: float) -> float:
-    """Backoff for an unreachable peer: 5 s, 10 s, 20 s, … up to ceiling."""
-    return min(ceiling, max(5.0, delay * 2))
+    """Backoff for an unreachable peer: 1 s, 2 s, 4 s, … up to ceiling.  The first
+    waits are short because most outages are (a blip, an sshd restart, a partition
+    that heals): after a 5 s first wait, a peer back a moment after we gave up got
+    our changes only then; each of those peers was the last to converge in a
+    healing cluster.  A peer that does not answer at all costs the connect timeout
+    (5 s) per try anyway, so the short waits add two tries to a long outage."""
+    return min(ceiling, max(1.0, delay * 2))
 
 
 class PeerLink(threading.Thread):

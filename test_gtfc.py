@@ -291,12 +291,12 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0, "ff" * 20),
                          ".bashrc.conflict-b-19700101-000000-ffffffff")
 
-    def test_backoff_doubles_from_five_seconds_up_to_a_ceiling(self):
+    def test_backoff_doubles_from_one_second_up_to_a_ceiling(self):
         delays, delay = [], 0.0
-        for _ in range(8):
+        for _ in range(9):
             delay = gtfc.next_delay(delay, 60)
             delays.append(delay)
-        self.assertEqual(delays, [5, 10, 20, 40, 60, 60, 60, 60])
+        self.assertEqual(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60])
 
 
 class RepoPlumbingTest(TwoClonesTestCase):
@@ -4716,7 +4716,7 @@ class UnreachablePeerTest(ClusterTestCase):
             self.join(host, via="alpha", repo="~/retry")
             c.run(host, ["git", "-C", "retry", "config", "gtfc.pullInterval", "3600"])
             c.spawn(host, ["gtfc-watch", "retry"])
-        retry_max = 6
+        retry_max = 3
         c.run("alpha", ["git", "-C", "retry", "config", "gtfc.retryMax", str(retry_max)])
         watch = c.spawn("alpha", ["gtfc-watch", "retry"])
         c.write("alpha", "retry/before", "b\n")           # sessions open to both
@@ -4731,15 +4731,15 @@ class UnreachablePeerTest(ClusterTestCase):
         c.partition("gamma")
         try:
             c.write("alpha", "retry/while-away", "w\n")
-            wait_until(lambda: all(len(waits(h)) >= 2 for h in peers), timeout=40,
-                       what="alpha trying each peer twice")
+            wait_until(lambda: all(len(waits(h)) >= 3 for h in peers), timeout=45,
+                       what="alpha trying each peer three times")
         finally:
             c.cont_sshd("beta")
             c.heal("gamma")
         back = time.monotonic()
         for host in peers:
             self.assertFalse(os.path.exists(c.path(host, "retry/while-away")))
-            self.assertEqual(waits(host)[:2], [5, retry_max])          # it backs off
+            self.assertEqual(waits(host)[:3], [1, 2, retry_max])       # it backs off
         head = self.head("alpha", "retry")
         for host in peers:
             self.wait_for_file(host, "retry/while-away", "w\n", timeout=retry_max + 8)

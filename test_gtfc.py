@@ -5683,14 +5683,28 @@ def _kill_group(pgid):
         pass
 
 
-def _kill(pid, sig=signal.SIGKILL):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 # Namespaces and processes ##################################################
+
+def _signal_if(pid, matches, sig=signal.SIGKILL):
+    """Send sig to pid if matches(pid) holds: True if sent.  The process is pinned
+    by a pidfd before it is looked at, so a process that took over a pid that ended
+    meanwhile is never hit: pids wrap within minutes here (pid_max 32768 and git
+    processes by the thousand), and a fuzzer running beside a chaos run once had
+    its git frozen by a SIGSTOP meant for an sshd that had just exited."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False                    # gone already
+    try:
+        if not matches(pid):
+            return False
+        signal.pidfd_send_signal(pidfd, sig)
+        return True
+    except ProcessLookupError:          # it ended after the look
+        return False
+    finally:
+        os.close(pidfd)
+
 
 def _namespace_of(pid):
     """The mount namespace id of pid ("mnt:[4026532...]"), or None if it is gone."""
@@ -5710,11 +5724,8 @@ def _kill_matching(matches, rounds=100):
     Repeated because a process may fork between our scan and our kill.
     """
     for _ in range(rounds):
-        pids = [pid for pid in _all_pids() if pid != os.getpid() and matches(pid)]
-        if not pids:
+        if not sum(_signal_if(pid, matches) for pid in _all_pids() if pid != os.getpid()):
             return
-        for pid in pids:
-            _kill(pid)
         time.sleep(0.01)
     raise AssertionError("processes kept appearing while the cluster was being killed")
 
@@ -6141,35 +6152,30 @@ class Cluster:
 
     # -- breaking ---------------------------------------------------------
 
-    def _sshd_pids(self, host):
-        """host's listening sshd and the sshd processes serving its open connections."""
-        pids = []
+    def _signal_sshds(self, host, sig, but=()):
+        """sig to host's listening sshd and the sshd processes serving its open
+        connections (those in but aside)."""
+        def an_sshd(pid):
+            if pid in but or _namespace_of(pid) != self._namespaces[host]:
+                return False
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip() == "sshd"
         for pid in _all_pids():
-            if _namespace_of(pid) != self._namespaces[host]:
-                continue
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "sshd":
-                    pids.append(pid)
-        return pids
+            with contextlib.suppress(OSError):
+                _signal_if(pid, an_sshd, sig)
 
     def stop_sshd(self, host):
         """Freeze host's sshd, open connections included (gtfc keeps one open per
         peer): new connections hang, and so does traffic on open ones."""
-        for pid in self._sshd_pids(host):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
+        self._signal_sshds(host, signal.SIGSTOP)
 
     def cont_sshd(self, host):
-        for pid in self._sshd_pids(host):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+        self._signal_sshds(host, signal.SIGCONT)
 
     def kill_sshd(self, host):
         """Kill host's sshd and every open connection to it, as a reboot would:
         new connections are refused."""
-        for pid in self._sshd_pids(host):
-            if pid != self._sshd[host].pid:
-                _kill(pid)
+        self._signal_sshds(host, signal.SIGKILL, but={self._sshd[host].pid})
         sshd = self._sshd[host]
         sshd.kill()
         sshd.wait(timeout=10)
@@ -6184,20 +6190,17 @@ class Cluster:
         """SIGKILL everything gtfc runs on host (watchers, background integrations,
         their git and ssh children), as a power cut would; sshd itself lives on."""
         keep = {self._holders[host].pid, self._sshd[host].pid}
-        victims = []
-        for pid in _all_pids():
+
+        def gtfcs(pid):
             if pid in keep or _namespace_of(pid) != self._namespaces[host]:
-                continue
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() in ("sshd", "sleep"):
-                        continue
-            except OSError:
-                continue
-            victims.append(pid)
-        for pid in victims:
-            _kill(pid)
-        return len(victims)
+                return False
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip() not in ("sshd", "sleep")
+        killed = 0
+        for pid in _all_pids():
+            with contextlib.suppress(OSError):
+                killed += _signal_if(pid, gtfcs)
+        return killed
 
     def _partition_rules(self, host):
         addr = self._addr[host]
@@ -6377,6 +6380,28 @@ class ClusterSmokeTest(unittest.TestCase):
         self.assertEqual([pid for pid in _all_pids() if _namespace_of(pid) == namespace], [])
         if os.environ.get("GTFC_KEEP") != "1":
             self.assertFalse(os.path.exists(root))
+
+    def test_a_signal_goes_only_to_the_process_that_was_looked_at(self):
+        """_signal_if pins the process before the look: one that ends during the
+        look is not signalled, whoever has its pid by then (pids wrap here)."""
+        alive = subprocess.Popen(["sleep", "300"])
+        ending = subprocess.Popen(["sleep", "300"])
+        try:
+            self.assertFalse(_signal_if(alive.pid, lambda pid: False))
+            self.assertIsNone(alive.poll())
+
+            def ends_during_the_look(pid):
+                ending.kill()
+                ending.wait()               # reaped: its pid is free for anyone
+                return True
+            self.assertFalse(_signal_if(ending.pid, ends_during_the_look))
+            self.assertTrue(_signal_if(alive.pid, lambda pid: True))
+            self.assertEqual(alive.wait(timeout=10), -signal.SIGKILL)
+            self.assertFalse(_signal_if(alive.pid, lambda pid: True))  # gone: nothing sent
+        finally:
+            for proc in (alive, ending):
+                proc.kill()
+                proc.wait()
 
 
 class RootCluster(Cluster):

@@ -5689,8 +5689,7 @@ def _signal_if(pid, matches, sig=signal.SIGKILL):
     """Send sig to pid if matches(pid) holds: True if sent.  The process is pinned
     by a pidfd before it is looked at, so a process that took over a pid that ended
     meanwhile is never hit: pids wrap within minutes here (pid_max 32768 and git
-    processes by the thousand), and a fuzzer running beside a chaos run once had
-    its git frozen by a SIGSTOP meant for an sshd that had just exited."""
+    processes by the thousand), and this suite runs as root."""
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:

@@ -167,7 +167,10 @@ NODES_DIR = ".gtfc/nodes"
 # edit rather than losing to it (chosen_again; fuzz seed 520280); so does one a
 # node wrote back while the other side deleted a copy of it (seed 660020), and the
 # very version (content and bit) keeps its bit under the name (written_back; 670036).
-MERGE_RULE = 14
+# Rule 15: a change a node made by hand is not seen by a side that holds the very
+# version it changed: that side's twin of the change may be older than what it
+# holds, which a merge put back at the name (side_that_saw_all; seed 720350).
+MERGE_RULE = 15
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4272,7 +4275,7 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
                 for c in changes}
     stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = [path for path in versions if is_concurrent(stories, path)]
+    concurrent = [path for path, pair in versions.items() if is_concurrent(stories, path, pair)]
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
@@ -4335,10 +4338,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
+    seen = side_that_saw_all(stories, path, (ours, theirs))
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
-    seen = side_that_saw_all(stories, path)
     if seen is not None:
         return (ours, theirs)[seen]
     if ours and theirs and ours[1] == theirs[1] and copy_original(path) \
@@ -4522,26 +4525,35 @@ def closure(start: Iterable, step: Callable[[set], set]) -> set:
     return found
 
 
-def side_that_saw_all(stories: Tuple[Story, Story], path: bytes) -> Optional[int]:
+def side_that_saw_all(stories: Tuple[Story, Story], path: bytes,
+                      versions: Tuple[Version, Version]) -> Optional[int]:
     """The side (0: ours, 1: theirs) whose story of path contains the other's, or
     None.  By value — two hosts that made the same change made the same change —
     except that a change the other side made by hand is seen only where a node
     made it by hand too, or changed by hand the very version it made.  Merges
     alone that made it again (duplicate folds of older history) do not show that
-    anyone saw it (fuzz seed 90116)."""
+    anyone saw it (fuzz seed 90116).  Nor is it seen by a side that holds the very
+    version a node on the other side changed by hand: by value, its own twin of
+    that change may be older than what it holds (fuzz seed 720350: gamma went
+    F→C→F, delta C→F after writing that C; a merge had put delta's C back at the
+    name over a collision, and gamma's twin change made delta's edit of that C
+    look seen: C stayed, which both had replaced).  Then both changed it, and
+    the newest version both had decides."""
     own = [s.own.get(path, set()) for s in stories]
     hands = [s.by_hand.get(path, set()) for s in stories]
     for seer, other in ((0, 1), (1, 0)):
         moved_on = {old for old, _ in hands[seer]}
         if own[other] < own[seer] and all(edge in hands[seer] or edge[1] in moved_on
-                                          for edge in hands[other]):
+                                          for edge in hands[other]) \
+                and versions[seer] not in {old for old, _ in hands[other]}:
             return seer
     return None
 
 
-def is_concurrent(stories: Tuple[Story, Story], path: bytes) -> bool:
+def is_concurrent(stories: Tuple[Story, Story], path: bytes,
+                  versions: Tuple[Version, Version]) -> bool:
     """Did both sides change path (so decide needs the newest version both had)?"""
-    return side_that_saw_all(stories, path) is None
+    return side_that_saw_all(stories, path, versions) is None
 
 
 class Common(NamedTuple):
@@ -4581,7 +4593,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             ours, theirs = read_stories(repo, left, [base], differing)
             stories = merged_bases(ours, changed, made, makers), theirs
-            inner = [p for p in differing if is_concurrent(stories, p)]
+            inner = [p for p in differing if is_concurrent(stories, p, (found[p], versions[p]))]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
             maker = None                # as its merge commit would be: read once, if needed

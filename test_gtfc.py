@@ -291,6 +291,13 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.conflict_copy_name(".bashrc", "b", 0, "ff" * 20),
                          ".bashrc.conflict-b-19700101-000000-ffffffff")
 
+    def test_every_mutation_of_make_mutate_still_applies_to_gtfc(self):
+        """make mutate refuses to run while a mutation's text is gone from gtfc.py;
+        here a refactor that leaves one behind fails at once (two had, unnoticed)."""
+        with open(GTFC_PY) as f:
+            source = f.read()
+        self.assertEqual([m.name for m in MUTATIONS if source.count(m.old) != 1], [])
+
     def test_backoff_doubles_from_one_second_up_to_a_ceiling(self):
         delays, delay = [], 0.0
         for _ in range(9):
@@ -2277,6 +2284,32 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertTrue(name.startswith("f.conflict-alpha-"), name)
         self.assertEqual(mode, "100644")
 
+    def test_a_twin_change_older_than_the_version_held_does_not_hide_an_edit_of_it(self):
+        """alpha writes C and gamma F: gamma's merge keeps F, and gamma's user deletes
+        C's copy, then writes C and F again; alpha writes A over that.  delta, from a
+        version of its own, writes C later than all of them, then edits it to F.
+        Merged with delta's C first, C collides with alpha's A (a copy of C was
+        deleted unaware of delta's write) and keeps the name.  Then delta's edit of
+        that very C looked seen: gamma's side had made the same change, C to F, by
+        hand — but before, not after, the C it now held.  C stayed and delta's F was
+        in no file (fuzz seed 720350).  Now both changed it: delta's F wins over the
+        C both had, beside alpha's A."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gammas = m(self.edit("alpha", 2000, "C\n"), self.edit("gamma", 2001, "F\n"))
+        copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-alpha-")]
+        gammas = self.commit(self.tree_with(gammas, {copy: None}), [gammas], 2002, "rm", "gamma")
+        gammas = self.edit("gamma", 2004, "F\n", parent=self.edit("gamma", 2003, "C\n",
+                                                                   parent=gammas))
+        alpha = self.edit("alpha", 2005, "A\n", parent=gammas)
+        wrote = self.edit("delta", 2010, "C\n", parent=self.edit("delta", 2006, "D\n"))
+        first = m(wrote, alpha)
+        self.assertEqual(sorted(self.merged_files(wrote, alpha).values()), ["A", "C"])
+        edited = self.edit("delta", 2020, "F\n", parent=wrote)
+        files = self.merged_files(first, edited)
+        self.assertEqual(sorted(files.values()), ["A", "F"], files)
+        self.assertEqual(files["f.txt"], "F")
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;
@@ -3275,7 +3308,8 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
-    FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True))  # (seed, copies)
+    FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
+                   (720350, True))  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3307,7 +3341,9 @@ class MergeFuzzTest(unittest.TestCase):
         restore before rule 13; 500065 brought back a file both its versions'
         deleters had deleted (carried_and_deleted); 500114 a conflict copy a user
         had deleted, which another merge had made with another exec bit; 520280
-        (rule 14) a version a user chose from its conflict copy, then lost with it."""
+        (rule 14) a version a user chose from its conflict copy, then lost with it;
+        720350 (rule 15) kept a version at the name that its writer had since edited,
+        hidden by another host's twin of that edit."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -7698,19 +7734,24 @@ MUTATIONS = [
              '            "-o", f"ConnectTimeout=',
              ["HostKeyChangeTest"]),
     Mutation("conflict copy dropped (the later edit alone kept)",
-             "    return [(path, kept),\n"
-             "            copy_of(repo, path, (ours, theirs)[earlier], stories[earlier], "
-             "sides[earlier])]\n",
+             "    return [(path, kept), copy_of(repo, path, written if kept[0] == held[0] else "
+             "held,\n                                  maker, bases)]\n",
              "    return [(path, kept)]\n",
              ["DeterministicMergeTest.test_a_real_collision_keeps_both_versions_whoever_merges",
               "CollisionTest.test_collisions_on_odd_file_names_keep_both_versions",
               "PushedSettingsTest", "ConcurrentEditTest",
               "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
     Mutation("merges judge a file by the merge base alone (no side's story wins)",
-             "    if yours < mine:\n        return ours\n    if mine < yours:\n        return theirs\n",
-             "",
+             "    seen = side_that_saw_all(stories, path, (ours, theirs))\n",
+             "    seen = None\n",
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),
+    Mutation("an edit hidden by another host's older twin of it (merge rule 15)",
+             " \\\n                and versions[seer] not in {old for old, _ in hands[other]}:\n",
+             ":\n",
+             ["DeterministicMergeTest.test_a_twin_change_older_than_the_version_held_does_not_"
+              "hide_an_edit_of_it", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
+              "the_merge_rule_says"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

@@ -2689,8 +2689,11 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
         if not paths and not meta:
             return False
     changed = worktree_changes(repo, paths)
-    if paths is None:
-        meta = record_metadata(repo, changed)
+    # And the files found under those paths: a folder made with files in it (cp -a,
+    # tar x) may reach the watcher as the folder alone, its files written before
+    # its watch began; committed without their modes, a 600 file arrived on peers
+    # readable by all until the next commit.
+    meta = sorted(set(meta) | set(record_metadata(repo, changed)))
     changed = sorted(set(changed) | set(meta))
     if not changed:
         return False

@@ -1639,7 +1639,7 @@ class PullRoundTest(TwoClonesTestCase):
             tries.clear()
             link.send = lambda: tries.append("send") or "beta unreachable"
             link.wanted.set()                           # a new head, and beta gone again
-            wait_until(lambda: link.delay == 5, timeout=10, what="the link backing off")
+            wait_until(lambda: link.delay > 0, timeout=10, what="the link backing off")
             self.assertFalse(link.heard.is_set())       # the push before does not count
         finally:
             watch.stop.set()
@@ -3734,6 +3734,18 @@ class MetadataTest(TwoClonesTestCase):
         with contextlib.redirect_stderr(io.StringIO()) as err:
             gtfc.integrate(receiver)
         return err.getvalue()
+
+    def test_files_in_a_new_folder_the_watcher_named_alone_arrive_with_their_modes(self):
+        """A folder made with files in it (cp -a, tar x) may reach the watcher as the
+        folder alone: its files were written before the folder's watch began.  Their
+        modes are recorded in the same commit, or a peer writes them at the default
+        mode, readable by all, until the next one (seen under load in WatchTest)."""
+        self.sync(self.a, self.b)               # the first round in a process walks all
+        self.make(self.a, "keys/k.pem", 0o600)
+        self.make(self.a, "keys/deeper/d.pem", 0o640)
+        self.sync(self.a, self.b, {"keys"})
+        self.assertEqual(oct(self.mode(self.b, "keys/k.pem")), "0o600")
+        self.assertEqual(oct(self.mode(self.b, "keys/deeper/d.pem")), "0o640")
 
     def test_modes_and_empty_folders_arrive_as_sent_and_a_chmod_alone_syncs(self):
         self.make(self.a, "secret.key", 0o600)
@@ -7701,6 +7713,11 @@ MUTATIONS = [
              "    why = head_damage(repo) or (thorough and objects_damage(repo))\n",
              ["SelfHealTest.test_an_empty_object_and_a_torn_index_are_repaired_and_the_local_"
               "edit_kept"]),
+    Mutation("files under a folder the watcher named alone committed without their modes",
+             "    meta = sorted(set(meta) | set(record_metadata(repo, changed)))\n",
+             "    meta = meta if paths else record_metadata(repo, changed)\n",
+             ["MetadataTest.test_files_in_a_new_folder_the_watcher_named_alone_arrive_with_"
+              "their_modes"]),
     Mutation("a chmod alone is not recorded",
              "        meta = record_metadata(repo, map(os.fsencode, paths))\n",
              "        meta = []\n",

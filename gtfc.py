@@ -168,8 +168,9 @@ NODES_DIR = ".gtfc/nodes"
 # node wrote back while the other side deleted a copy of it (seed 660020), and the
 # very version (content and bit) keeps its bit under the name (written_back; 670036).
 # Rule 15: a change a node made by hand is not seen by a side that holds the very
-# version it changed: that side's twin of the change may be older than what it
-# holds, which a merge put back at the name (side_that_saw_all; seed 720350).
+# version it changed, if a node on that side changed that version later than any
+# commit there made it: its twin of the change is older than what it holds, which
+# a merge put back at the name (moved_on_from; seed 720350).
 MERGE_RULE = 15
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4235,7 +4236,9 @@ class Story(NamedTuple):
     node's, or a merge's that made a new blob), and the version it wrote.
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
-    no node's commit here deleted after seeing it."""
+    no node's commit here deleted after seeing it.
+    left: by (path, version), the newest node's commit that changed that version
+    into another."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
@@ -4243,6 +4246,7 @@ class Story(NamedTuple):
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
     edited: Dict[bytes, set]
+    left: Dict[Tuple[bytes, Version], "Maker"]
 
 
 class Maker(NamedTuple):
@@ -4541,16 +4545,30 @@ def side_that_saw_all(stories: Tuple[Story, Story], path: bytes,
     F→C→F, delta C→F after writing that C; a merge had put delta's C back at the
     name over a collision, and gamma's twin change made delta's edit of that C
     look seen: C stayed, which both had replaced).  Then both changed it, and
-    the newest version both had decides."""
+    the newest version both had decides.  Only where that side's nodes moved on
+    from the version it holds after it last made it (by time: the stories are
+    sets); a host that deleted a file and wrote it again, or wrote back a deleted
+    copy, holds its own newest write, and its twin delete is seen (review 19)."""
     own = [s.own.get(path, set()) for s in stories]
     hands = [s.by_hand.get(path, set()) for s in stories]
     for seer, other in ((0, 1), (1, 0)):
         moved_on = {old for old, _ in hands[seer]}
         if own[other] < own[seer] and all(edge in hands[seer] or edge[1] in moved_on
                                           for edge in hands[other]) \
-                and versions[seer] not in {old for old, _ in hands[other]}:
+                and not moved_on_from(stories[seer], path, versions[seer], hands[other]):
             return seer
     return None
+
+
+def moved_on_from(story: Story, path: bytes, held: Version, changed_there: set) -> bool:
+    """Did a node on this side change the version it holds into another, later than
+    any commit here made it, where a node on the other side changed that version
+    too (changed_there: its changes by hand)?  Then this side holds it again only
+    because a merge put it back, not as its own newest write."""
+    if held not in {old for old, _ in changed_there}:
+        return False
+    left = story.left.get((path, held))
+    return left is not None and left.when > story.made.get((path, held), NOBODY).when
 
 
 def is_concurrent(stories: Tuple[Story, Story], path: bytes,
@@ -4839,6 +4857,9 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             if parents <= 1:
                 side.by_hand.setdefault(path, set()).update(edges)
                 hand_made.setdefault(path, []).append((commit, version))
+                for old in shown[commit, path, version]:
+                    side.left[path, old] = max(side.left.get((path, old), NOBODY),
+                                               Maker(when, who))
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])

@@ -2310,6 +2310,45 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(files.values()), ["A", "F"], files)
         self.assertEqual(files["f.txt"], "F")
 
+    def test_a_file_written_anew_after_a_twin_delete_is_kept(self):
+        """alpha deletes f.txt and then writes it again; beta deletes it too.  alpha's
+        side holds the very version beta changed (deleted), but as its own newest
+        write: beta's delete is alpha's own, seen, and the file stays (review 19: a
+        first rule 15 lost it)."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"g.txt": "g\n"}), [self.base],
+                                1600, "g")
+        gone = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2000,
+                           "rm", "alpha")
+        alpha = self.edit("alpha", 2010, "X\n", parent=gone)
+        beta = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base], 2005,
+                           "rm", "beta")
+        self.assertEqual(self.merged_files(alpha, beta), {"f.txt": "X", "g.txt": "g"})
+
+    def test_a_copy_written_back_after_a_twin_delete_is_kept(self):
+        """Both sides delete the conflict copy that holds A; alpha then writes the copy
+        back.  It stays (review 19)."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = m(self.edit("alpha", 2000, "A\n"), self.edit("gamma", 2001, "G\n"))
+        copy, = [n for n in self.modes(self.base) if n.startswith("f.conflict-")]
+        gone = self.commit(self.tree_with(self.base, {copy: None}), [self.base], 2010, "rm",
+                           "alpha")
+        alpha = self.commit(self.tree_with(gone, {copy: "A\n"}), [gone], 2020, "back", "alpha")
+        beta = self.commit(self.tree_with(self.base, {copy: None}), [self.base], 2015, "rm",
+                           "beta")
+        self.assertEqual(self.merged_files(alpha, beta), {"f.txt": "G", copy: "A"})
+
+    def test_a_twin_new_file_deleted_after_it_was_seen_stays_deleted(self):
+        """alpha and beta each make f.txt as Y; alpha then deletes it.  The delete
+        follows alpha's Y, which is beta's too: it stays deleted (review 19)."""
+        self.base = self.commit(self.tree_with(self.base, {"f.txt": None, "g.txt": "g\n"}),
+                                [self.base], 1500, "rm")
+        made = self.edit("alpha", 2000, "Y\n")
+        alpha = self.commit(self.tree_with(made, {"f.txt": None}), [made], 2010, "rm", "alpha")
+        beta = self.edit("beta", 2005, "Y\n")
+        self.assertEqual(self.merged_files(alpha, beta), {"g.txt": "g"})
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;
@@ -7764,11 +7803,19 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),
     Mutation("an edit hidden by another host's older twin of it (merge rule 15)",
-             " \\\n                and versions[seer] not in {old for old, _ in hands[other]}:\n",
+             " \\\n                and not moved_on_from(stories[seer], path, versions[seer], "
+             "hands[other]):\n",
              ":\n",
              ["DeterministicMergeTest.test_a_twin_change_older_than_the_version_held_does_not_"
               "hide_an_edit_of_it", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
               "the_merge_rule_says"]),
+    Mutation("a side that wrote anew the version the other side changed counts as moved on",
+             "    return left is not None and left.when > story.made.get((path, held), NOBODY).when\n",
+             "    return True\n",
+             ["DeterministicMergeTest.test_a_file_written_anew_after_a_twin_delete_is_kept",
+              "DeterministicMergeTest.test_a_copy_written_back_after_a_twin_delete_is_kept",
+              "DeterministicMergeTest.test_a_twin_new_file_deleted_after_it_was_seen_stays_"
+              "deleted"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

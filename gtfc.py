@@ -2694,7 +2694,9 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     # tar x) may reach the watcher as the folder alone, its files written before
     # its watch began; committed without their modes, a 600 file arrived on peers
     # readable by all until the next commit.
-    meta = sorted(set(meta) | set(record_metadata(repo, changed)))
+    named = set(map(os.fsencode, paths or ()))
+    found = record_metadata(repo, [path for path in changed if path not in named])
+    meta = sorted(set(meta) | set(found))
     changed = sorted(set(changed) | set(meta))
     if not changed:
         return False
@@ -4345,7 +4347,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
-    seen = side_that_saw_all(stories, path, (ours, theirs))
+    seen = side_that_saw_all(stories, path, (ours, theirs))  # as is_concurrent judged
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))

@@ -7753,8 +7753,8 @@ MUTATIONS = [
              ["SelfHealTest.test_an_empty_object_and_a_torn_index_are_repaired_and_the_local_"
               "edit_kept"]),
     Mutation("files under a folder the watcher named alone committed without their modes",
-             "    meta = sorted(set(meta) | set(record_metadata(repo, changed)))\n",
-             "    meta = meta if paths else record_metadata(repo, changed)\n",
+             "    found = record_metadata(repo, [path for path in changed if path not in named])\n",
+             "    found = [] if paths else record_metadata(repo, changed)\n",
              ["MetadataTest.test_files_in_a_new_folder_the_watcher_named_alone_arrive_with_"
               "their_modes"]),
     Mutation("a chmod alone is not recorded",
@@ -7798,7 +7798,7 @@ MUTATIONS = [
               "PushedSettingsTest", "ConcurrentEditTest",
               "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
     Mutation("merges judge a file by the merge base alone (no side's story wins)",
-             "    seen = side_that_saw_all(stories, path, (ours, theirs))\n",
+             "    seen = side_that_saw_all(stories, path, (ours, theirs))  # as is_concurrent judged\n",
              "    seen = None\n",
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),

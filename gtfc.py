@@ -169,9 +169,11 @@ NODES_DIR = ".gtfc/nodes"
 # very version (content and bit) keeps its bit under the name (written_back; 670036).
 # Rule 15: a change a node made by hand is not seen by a side that holds the very
 # version it changed, if a node on that side changed that version later than any
-# commit there made it: its twin of the change is older than what it holds, which
-# a merge put back at the name (moved_on_from; seed 720350).
-MERGE_RULE = 15
+# commit there made it (seed 720350).  Rule 16: instead, by ancestry, not commit
+# time: a twin of the change (or a change of the version it made) shows it seen
+# only if its node knew every version of the file the other's node knew of
+# (saw_change; seed 760073, review 19b: rule 15 depended on fold order and clocks).
+MERGE_RULE = 16
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4239,8 +4241,8 @@ class Story(NamedTuple):
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
     no node's commit here deleted after seeing it.
-    left: by (path, version), the newest node's commit that changed that version
-    into another."""
+    hand_from: by (path, change) of by_hand, the parents of the nodes' commits that
+    made that change ("": a first commit)."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
@@ -4248,7 +4250,7 @@ class Story(NamedTuple):
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
     edited: Dict[bytes, set]
-    left: Dict[Tuple[bytes, Version], "Maker"]
+    hand_from: Dict[Tuple[bytes, Tuple[Version, Version]], set]
 
 
 class Maker(NamedTuple):
@@ -4284,7 +4286,8 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
                 for c in changes}
     stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = [path for path, pair in versions.items() if is_concurrent(stories, path, pair)]
+    concurrent = [path for path, pair in versions.items()
+                  if is_concurrent(repo, stories, path, pair)]
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
@@ -4347,7 +4350,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
-    seen = side_that_saw_all(stories, path, (ours, theirs))  # as is_concurrent judged
+    seen = side_that_saw_all(repo, stories, path, (ours, theirs))  # as is_concurrent judged
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
@@ -4534,49 +4537,63 @@ def closure(start: Iterable, step: Callable[[set], set]) -> set:
     return found
 
 
-def side_that_saw_all(stories: Tuple[Story, Story], path: bytes,
+def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes,
                       versions: Tuple[Version, Version]) -> Optional[int]:
     """The side (0: ours, 1: theirs) whose story of path contains the other's, or
     None.  By value — two hosts that made the same change made the same change —
     except that a change the other side made by hand is seen only where a node
-    made it by hand too, or changed by hand the very version it made.  Merges
-    alone that made it again (duplicate folds of older history) do not show that
-    anyone saw it (fuzz seed 90116).  Nor is it seen by a side that holds the very
-    version a node on the other side changed by hand: by value, its own twin of
-    that change may be older than what it holds (fuzz seed 720350: gamma went
-    F→C→F, delta C→F after writing that C; a merge had put delta's C back at the
-    name over a collision, and gamma's twin change made delta's edit of that C
-    look seen: C stayed, which both had replaced).  Then both changed it, and
-    the newest version both had decides.  Only where that side's nodes moved on
-    from the version it holds after it last made it (by time: the stories are
-    sets); a host that deleted a file and wrote it again, or wrote back a deleted
-    copy, holds its own newest write, and its twin delete is seen (review 19)."""
+    made it by hand too, or changed by hand the version it made (saw_change)."""
     own = [s.own.get(path, set()) for s in stories]
     hands = [s.by_hand.get(path, set()) for s in stories]
     for seer, other in ((0, 1), (1, 0)):
-        moved_on = {old for old, _ in hands[seer]}
-        if own[other] < own[seer] and all(edge in hands[seer] or edge[1] in moved_on
-                                          for edge in hands[other]) \
-                and not moved_on_from(stories[seer], path, versions[seer], hands[other]):
+        if own[other] < own[seer] and all(saw_change(repo, stories, path, edge, seer)
+                                          for edge in hands[other]):
             return seer
     return None
 
 
-def moved_on_from(story: Story, path: bytes, held: Version, changed_there: set) -> bool:
-    """Did a node on this side change the version it holds into another, later than
-    any commit here made it, where a node on the other side changed that version
-    too (changed_there: its changes by hand)?  Then this side holds it again only
-    because a merge put it back, not as its own newest write."""
-    if held not in {old for old, _ in changed_there}:
-        return False
-    left = story.left.get((path, held))
-    return left is not None and left.when > story.made.get((path, held), NOBODY).when
+def saw_change(repo: Repo, stories: Tuple[Story, Story], path: bytes,
+               change: Tuple[Version, Version], seer: int) -> bool:
+    """Did a node on side seer make the other side's change (by hand) by hand too,
+    or change by hand the version it made — knowing, as it did, every version of
+    path that the other side's node knew of (knew_versions_of)?  Merges alone that
+    made it again (duplicate folds of older history) do not show that anyone saw
+    it (fuzz seed 90116).  And by value alone, a twin can be older than the
+    change: gamma went F→C→F while delta wrote C and then C→F, and gamma's twin
+    made delta's edit of its own C look seen (fuzz seed 720350); alpha set an
+    executable bit, cleared it and set it again, and eps's twin of the first set
+    hid the last (760073).  Here, as by value, several hosts that made one change
+    from one version made it once (review 19)."""
+    story, other = stories[seer], stories[1 - seer]
+    knew = [parent for edge in story.by_hand.get(path, ())
+            if edge == change or edge[0] == change[1]
+            for parent in story.hand_from[path, edge]]
+    return all(any(knew_versions_of(repo, path, parent, theirs) for parent in knew)
+               for theirs in other.hand_from[path, change])
 
 
-def is_concurrent(stories: Tuple[Story, Story], path: bytes,
+def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str) -> bool:
+    """Does commit knower's history hold every version of path that commit's
+    history made: no commit that commit reaches and knower does not made one
+    there?  ("": no commit, the parent of a first one.)"""
+    if knower == commit or not commit:
+        return True
+    key = ("knew", path, knower, commit)
+    if key not in repo.merge_memo:
+        graph = commit_graph(repo, [c for c in (knower, commit) if c])
+        unknown = [c for side, c in graph.apart([commit], [knower] if knower else [])
+                   if side == 0]
+        diffs = commit_diffs(repo, unknown)
+        remember(repo, key, not any(
+            sum(changed == path for changed, _, _ in diffs[c]) >= max(1, len(graph.parents(c)))
+            for c in unknown))
+    return repo.merge_memo[key]
+
+
+def is_concurrent(repo: Repo, stories: Tuple[Story, Story], path: bytes,
                   versions: Tuple[Version, Version]) -> bool:
     """Did both sides change path (so decide needs the newest version both had)?"""
-    return side_that_saw_all(stories, path, versions) is None
+    return side_that_saw_all(repo, stories, path, versions) is None
 
 
 class Common(NamedTuple):
@@ -4616,7 +4633,8 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             ours, theirs = read_stories(repo, left, [base], differing)
             stories = merged_bases(ours, changed, made, makers), theirs
-            inner = [p for p in differing if is_concurrent(stories, p, (found[p], versions[p]))]
+            inner = [p for p in differing
+                     if is_concurrent(repo, stories, p, (found[p], versions[p]))]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
             maker = None                # as its merge commit would be: read once, if needed
@@ -4859,9 +4877,9 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
             if parents <= 1:
                 side.by_hand.setdefault(path, set()).update(edges)
                 hand_made.setdefault(path, []).append((commit, version))
-                for old in shown[commit, path, version]:
-                    side.left[path, old] = max(side.left.get((path, old), NOBODY),
-                                               Maker(when, who))
+                for edge in edges:
+                    side.hand_from.setdefault((path, edge), set()).update(
+                        parents_of[commit] or ("",))
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])

@@ -2349,6 +2349,47 @@ class DeterministicMergeTest(TwoClonesTestCase):
         beta = self.edit("beta", 2005, "Y\n")
         self.assertEqual(self.merged_files(alpha, beta), {"g.txt": "g"})
 
+    def test_a_restore_beside_twin_edits_wins_in_every_fold_order(self):
+        """beta writes X and then H, the version all began with, back; alpha and
+        gamma write X.  beta had made their change (by value) and moved on: H, in
+        every order.  Rule 15 judged by commit time which host moved on last, and
+        alpha's X, concurrent with beta's restore, counted: X in 2 of 6 orders
+        (review 19b)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        beta = self.edit("beta", 2005, "H\n", parent=self.edit("beta", 2000, "X\n"))
+        alpha, gamma = self.edit("alpha", 2010, "X\n"), self.edit("gamma", 2001, "X\n")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for x, y, z in itertools.permutations((alpha, beta, gamma)):
+            self.assertEqual(self.merged_files(m(x, y), z), {"f.txt": "H"})
+
+    def test_a_restore_stamped_before_the_edit_it_undoes_still_wins_over_its_twin(self):
+        """beta restores H over alpha's X, on a clock that runs behind alpha's; gamma
+        writes X too.  beta's restore follows the X it undid, whatever the dates say
+        (review 19b: rule 15 took the later date for the later act, and X won)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        beta = self.edit("beta", 2015, "H\n", parent=self.edit("alpha", 2020, "X\n"))
+        self.assertEqual(self.merged_files(beta, self.edit("gamma", 2001, "X\n")),
+                         {"f.txt": "H"})
+
+    def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
+        """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
+        and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
+        sets it again.  eps's set looked like that very change (by value): the side
+        holding it had seen it, and the bit stayed cleared (fuzz seed 760073).  It
+        was made before alpha's clear: alpha's last set wins, with eps's line."""
+        nine, edited = self.NINE, self.nine_with(l2="eps")
+        self.base = commit_file(self.a, "f.txt", nine, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        cleared = self.edit("alpha", 2002, nine, parent=self.edit("alpha", 2000, (nine, "100755")))
+        eps = self.edit("eps", 2001, (nine, "100755"))
+        eps_edit = self.edit("eps", 2003, (edited, "100755"), parent=eps)
+        merged = m(m(cleared, eps), eps_edit)
+        self.assertEqual(self.modes(merged), {"f.txt": "100644"})
+        again = self.edit("alpha", 2004, (nine, "100755"), parent=cleared)
+        for fold in (m(merged, again), m(again, m(eps, eps_edit))):
+            self.assertEqual(self.modes(fold), {"f.txt": "100755"})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), edited.rstrip("\n"))
+
     def test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged(self):
         """Two merge bases: alpha's line 7 'B' and beta's 'A' + 'B'; their line merge
         is beta's version.  delta edited alpha's to beta's and set the exec bit;
@@ -3348,7 +3389,7 @@ class MergeFuzzTest(unittest.TestCase):
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
-                   (720350, True))  # (seed, copies)
+                   (720350, True), (760073, False))  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3382,7 +3423,8 @@ class MergeFuzzTest(unittest.TestCase):
         had deleted, which another merge had made with another exec bit; 520280
         (rule 14) a version a user chose from its conflict copy, then lost with it;
         720350 (rule 15) kept a version at the name that its writer had since edited,
-        hidden by another host's twin of that edit."""
+        hidden by another host's twin of that edit; 760073 (rule 16) an exec bit set
+        again after a clear, hidden by a twin older than the clear."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -7798,24 +7840,26 @@ MUTATIONS = [
               "PushedSettingsTest", "ConcurrentEditTest",
               "WatchTest.test_edits_on_both_sides_of_a_partition_meet_when_it_heals"]),
     Mutation("merges judge a file by the merge base alone (no side's story wins)",
-             "    seen = side_that_saw_all(stories, path, (ours, theirs))  # as is_concurrent judged\n",
+             "    seen = side_that_saw_all(repo, stories, path, (ours, theirs))  # as is_concurrent "
+             "judged\n",
              "    seen = None\n",
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),
-    Mutation("an edit hidden by another host's older twin of it (merge rule 15)",
-             " \\\n                and not moved_on_from(stories[seer], path, versions[seer], "
-             "hands[other]):\n",
-             ":\n",
+    Mutation("an edit hidden by another host's older twin of it (merge rules 15, 16)",
+             "    if knower == commit or not commit:\n",
+             "    if True:\n",
              ["DeterministicMergeTest.test_a_twin_change_older_than_the_version_held_does_not_"
-              "hide_an_edit_of_it", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
-              "the_merge_rule_says"]),
-    Mutation("a side that wrote anew the version the other side changed counts as moved on",
-             "    return left is not None and left.when > story.made.get((path, held), NOBODY).when\n",
-             "    return True\n",
-             ["DeterministicMergeTest.test_a_file_written_anew_after_a_twin_delete_is_kept",
-              "DeterministicMergeTest.test_a_copy_written_back_after_a_twin_delete_is_kept",
-              "DeterministicMergeTest.test_a_twin_new_file_deleted_after_it_was_seen_stays_"
-              "deleted"]),
+              "hide_an_edit_of_it", "DeterministicMergeTest.test_an_exec_bit_set_again_after_"
+              "a_clear_is_not_hidden_by_an_older_twin", "MergeFuzzTest.test_histories_the_"
+              "long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("two hosts' one change from one version counts twice (twins never seen)",
+             "    return all(any(knew_versions_of(repo, path, parent, theirs) for parent in knew)\n",
+             "    return all(any(False for parent in knew)\n",
+             ["DeterministicMergeTest.test_a_restore_beside_twin_edits_wins_in_every_fold_order",
+              "DeterministicMergeTest.test_a_restore_stamped_before_the_edit_it_undoes_still_"
+              "wins_over_its_twin", "DeterministicMergeTest.test_a_file_written_anew_after_a_"
+              "twin_delete_is_kept", "DeterministicMergeTest.test_a_twin_new_file_deleted_"
+              "after_it_was_seen_stays_deleted"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

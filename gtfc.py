@@ -4576,17 +4576,23 @@ def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str) -> bool:
     """Does commit knower's history hold every version of path that commit's
     history made: no commit that commit reaches and knower does not made one
     there?  ("": no commit, the parent of a first one.)"""
-    if knower == commit or not commit:
-        return True
-    key = ("knew", path, knower, commit)
+    return knower == commit or not commit or path not in made_apart(repo, knower, commit)
+
+
+def made_apart(repo: Repo, knower: str, commit: str) -> frozenset:
+    """The paths where a commit that commit reaches and knower does not made a
+    version (differs there from every parent): one walk and one diff-tree for
+    the pair, whatever paths are asked about."""
+    key = ("made-apart", knower, commit)
     if key not in repo.merge_memo:
         graph = commit_graph(repo, [c for c in (knower, commit) if c])
         unknown = [c for side, c in graph.apart([commit], [knower] if knower else [])
                    if side == 0]
-        diffs = commit_diffs(repo, unknown)
-        remember(repo, key, not any(
-            sum(changed == path for changed, _, _ in diffs[c]) >= max(1, len(graph.parents(c)))
-            for c in unknown))
+        made: set = set()
+        for c, diffs in commit_diffs(repo, unknown).items():
+            changed = collections.Counter(path for path, _, _ in diffs)
+            made.update(p for p, n in changed.items() if n >= max(1, len(graph.parents(c))))
+        remember(repo, key, frozenset(made))
     return repo.merge_memo[key]
 
 

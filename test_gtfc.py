@@ -7846,8 +7846,9 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),
     Mutation("an edit hidden by another host's older twin of it (merge rules 15, 16)",
-             "    if knower == commit or not commit:\n",
-             "    if True:\n",
+             "    return knower == commit or not commit or path not in made_apart(repo, knower, "
+             "commit)\n",
+             "    return True\n",
              ["DeterministicMergeTest.test_a_twin_change_older_than_the_version_held_does_not_"
               "hide_an_edit_of_it", "DeterministicMergeTest.test_an_exec_bit_set_again_after_"
               "a_clear_is_not_hidden_by_an_older_twin", "MergeFuzzTest.test_histories_the_"

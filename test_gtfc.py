@@ -2748,6 +2748,10 @@ class MergeModel:
             e.path for e in events}]
         repeated += [e for e in newest if e.full is not None and any(
             o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
+            # ... not where o had that version from a write e had seen too (e
+            # restored a version of their common past: seed 760168).
+            and not any(u.full == e.full and self.before(u, o) and self.before(u, e)
+                        for u in found)
             for o in found)]
         newest = [e for e in newest if e not in repeated]
         if whole:
@@ -2758,7 +2762,8 @@ class MergeModel:
             repeated += [e for e in newest if e.writes and e.full_before and any(
                 o.deleted and not self.before(o, e) and not self.before(e, o) and all(
                     any(u is not e and self.before(u, o) and not self.before(u, e)
-                        and u.writes.get(r) == v and u.full_before == e.full_before
+                        and u.writes.get(r) == v and dict(u.full_before or ()).get(r)
+                        == dict(e.full_before).get(r)       # seed 750010
                         for u in events) for r, v in e.writes.items())
                 for o in events)]
             newest = [e for e in newest if e not in repeated]

@@ -171,8 +171,10 @@ NODES_DIR = ".gtfc/nodes"
 # version it changed, if a node on that side changed that version later than any
 # commit there made it (seed 720350).  Rule 16: instead, by ancestry, not commit
 # time: a twin of the change (or a change of the version it made) shows it seen
-# only if its node knew every version of the file the other's node knew of
-# (saw_change; seed 760073, review 19b: rule 15 depended on fold order and clocks).
+# only if its node knew every version of the file the other's node knew of, or
+# twinned the commits that made them (commits_seen; seed 760073, reviews 19b and
+# 20: rule 15 depended on fold order and clocks).  And a version both had, written
+# anew (deleted, then written again), is a change against it, not none (review 20).
 MERGE_RULE = 16
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4241,8 +4243,8 @@ class Story(NamedTuple):
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
     no node's commit here deleted after seeing it.
-    hand_from: by (path, change) of by_hand, the parents of the nodes' commits that
-    made that change ("": a first commit)."""
+    hand_made: by (path, change) of by_hand, the nodes' commits that made that
+    change, each with its parent ("": none, a first commit)."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
     made: Dict[Tuple[bytes, Version], "Maker"]
@@ -4250,7 +4252,7 @@ class Story(NamedTuple):
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
     edited: Dict[bytes, set]
-    hand_from: Dict[Tuple[bytes, Tuple[Version, Version]], set]
+    hand_made: Dict[Tuple[bytes, Tuple[Version, Version]], set]
 
 
 class Maker(NamedTuple):
@@ -4368,9 +4370,11 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
-    if base == ours:
+    # A version both had, written anew (deleted, then written again), is new, not
+    # "no change" (review 20: a delete that never saw it won in 2 of 3 fold orders).
+    if base == ours and not made_anew(stories[0], path, ours):
         return theirs
-    if base == theirs:
+    if base == theirs and not made_anew(stories[1], path, theirs):
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4554,45 +4558,63 @@ def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes,
 
 def saw_change(repo: Repo, stories: Tuple[Story, Story], path: bytes,
                change: Tuple[Version, Version], seer: int) -> bool:
-    """Did a node on side seer make the other side's change (by hand) by hand too,
-    or change by hand the version it made — knowing, as it did, every version of
-    path that the other side's node knew of (knew_versions_of)?  Merges alone that
-    made it again (duplicate folds of older history) do not show that anyone saw
-    it (fuzz seed 90116).  And by value alone, a twin can be older than the
-    change: gamma went F→C→F while delta wrote C and then C→F, and gamma's twin
-    made delta's edit of its own C look seen (fuzz seed 720350); alpha set an
-    executable bit, cleared it and set it again, and eps's twin of the first set
-    hid the last (760073).  Here, as by value, several hosts that made one change
-    from one version made it once (review 19)."""
+    """Did side seer see the other side's change of path, made by hand: did a node
+    there make it too, or change the version it made (commits_seen)?"""
+    seen = commits_seen(repo, stories, path, seer)
+    return all(commit in seen for commit, _ in stories[1 - seer].hand_made[path, change])
+
+
+def commits_seen(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int) -> set:
+    """The other side's nodes' commits of path whose change a node on side seer
+    made by hand too, or whose version it changed by hand — knowing, as it did,
+    every version of path that the other node knew of: each one made in a commit
+    its parent reaches is of this set (a twin of a chain of changes) or was known
+    to the seer's node too (knew_versions_of).  Merges alone that made it again
+    (duplicate folds of older history) do not show that anyone saw it (fuzz seed
+    90116).  And by value alone, a twin can be older than the change: gamma went
+    F→C→F while delta wrote C and then C→F, and gamma's twin made delta's edit of
+    its own C look seen (fuzz seed 720350); alpha set an executable bit, cleared
+    it and set it again, and eps's twin of the first set hid the last (760073).
+    Several hosts that made one change from one version made it once (review 19)."""
     story, other = stories[seer], stories[1 - seer]
-    knew = [parent for edge in story.by_hand.get(path, ())
-            if edge == change or edge[0] == change[1]
-            for parent in story.hand_from[path, edge]]
-    return all(any(knew_versions_of(repo, path, parent, theirs) for parent in knew)
-               for theirs in other.hand_from[path, change])
+    made = [(commit, parent, change) for change in other.by_hand.get(path, ())
+            for commit, parent in other.hand_made[path, change]]
+    graph = commit_graph(repo, [commit for commit, _, _ in made])
+    seen: set = set()
+    for commit, parent, change in sorted(made, key=lambda m: (graph.generation[m[0]], m[0])):
+        knew = [mine for edge in story.by_hand.get(path, ())
+                if edge == change or edge[0] == change[1]
+                for _, mine in story.hand_made[path, edge]]
+        if any(knew_versions_of(repo, path, mine, parent, seen) for mine in knew):
+            seen.add(commit)
+    return seen
 
 
-def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str) -> bool:
+def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str,
+                     also: set) -> bool:
     """Does commit knower's history hold every version of path that commit's
-    history made: no commit that commit reaches and knower does not made one
-    there?  ("": no commit, the parent of a first one.)"""
-    return knower == commit or not commit or path not in made_apart(repo, knower, commit)
+    history made: every commit that commit reaches and knower does not that made
+    one there is in also?  ("": no commit, the parent of a first one.)"""
+    return knower == commit or not commit or \
+        made_apart(repo, knower, commit).get(path, frozenset()) <= also
 
 
-def made_apart(repo: Repo, knower: str, commit: str) -> frozenset:
-    """The paths where a commit that commit reaches and knower does not made a
-    version (differs there from every parent): one walk and one diff-tree for
-    the pair, whatever paths are asked about."""
+def made_apart(repo: Repo, knower: str, commit: str) -> Dict[bytes, frozenset]:
+    """{path: the commits that commit reaches and knower does not that made a
+    version there (differ there from every parent)}: one walk and one diff-tree
+    for the pair, whatever paths are asked about."""
     key = ("made-apart", knower, commit)
     if key not in repo.merge_memo:
         graph = commit_graph(repo, [c for c in (knower, commit) if c])
         unknown = [c for side, c in graph.apart([commit], [knower] if knower else [])
                    if side == 0]
-        made: set = set()
+        made: Dict[bytes, set] = {}
         for c, diffs in commit_diffs(repo, unknown).items():
             changed = collections.Counter(path for path, _, _ in diffs)
-            made.update(p for p, n in changed.items() if n >= max(1, len(graph.parents(c))))
-        remember(repo, key, frozenset(made))
+            for path, n in changed.items():
+                if n >= max(1, len(graph.parents(c))):
+                    made.setdefault(path, set()).add(c)
+        remember(repo, key, {path: frozenset(c) for path, c in made.items()})
     return repo.merge_memo[key]
 
 
@@ -4884,8 +4906,8 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                 side.by_hand.setdefault(path, set()).update(edges)
                 hand_made.setdefault(path, []).append((commit, version))
                 for edge in edges:
-                    side.hand_from.setdefault((path, edge), set()).update(
-                        parents_of[commit] or ("",))
+                    side.hand_made.setdefault((path, edge), set()).update(
+                        (commit, parent) for parent in parents_of[commit] or ("",))
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted
                 side.dropped.setdefault(original, set()).update(shown[commit, path, None])

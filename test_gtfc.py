@@ -2371,6 +2371,51 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(beta, self.edit("gamma", 2001, "X\n")),
                          {"f.txt": "H"})
 
+    def remove(self, who, when, parent):
+        """who's commit deleting f.txt on parent."""
+        return self.commit(self.tree_with(parent, {"f.txt": None}), [parent], when, "rm", who)
+
+    def test_a_twin_chain_of_changes_is_seen_as_one(self):
+        """beta writes X, then Y; alpha, unaware, writes X and Y too, then H back.
+        alpha made beta's every change, each from the version beta made it from:
+        alpha's restore wins.  So does alpha's file written anew after the same
+        chain ending in a delete.  A first rule 16 saw only a twin's first step:
+        the second one's parent was beta's own X (review 20: ['Y'], and the file
+        gone)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        beta = self.edit("beta", 2003, "Y\n", parent=self.edit("beta", 2001, "X\n"))
+        alpha = self.edit("alpha", 2004, "H\n", parent=self.edit(
+            "alpha", 2002, "Y\n", parent=self.edit("alpha", 2000, "X\n")))
+        self.assertEqual(self.merged_files(alpha, beta), {"f.txt": "H"})
+        gamma = self.remove("gamma", 2003, self.edit("gamma", 2001, "X\n"))
+        alpha = self.edit("alpha", 2004, "H\n", parent=self.remove(
+            "alpha", 2002, self.edit("alpha", 2000, "X\n")))
+        self.assertEqual(self.merged_files(alpha, gamma), {"f.txt": "H"})
+
+    def test_a_version_both_had_written_anew_beats_a_delete_in_every_fold_order(self):
+        """gamma sets the exec bit on H (V), edits it and deletes it; beta deletes f.txt
+        and writes V anew; alpha, having seen gamma's V and beta's delete, deletes
+        and writes V anew too.  No delete saw a V written anew: it stays, in every
+        order.  Against the version both had (V), a file written anew looked like
+        no change, and gamma's delete won in 1 of 3 fold orders (2 of 3 on a first
+        rule 16; review 20).  Likewise a file written anew with the content both
+        began with, beside a delete that never saw it."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        v = ("H\n", "100755")
+        g1 = self.edit("gamma", 2025, v)
+        gamma = self.remove("gamma", 2007, self.edit("gamma", 2069, "X\n", parent=g1))
+        b1 = self.remove("beta", 2026, self.base)
+        beta = self.edit("beta", 2016, v, parent=b1)
+        alpha = self.edit("alpha", 2076, v, parent=m(self.remove(
+            "alpha", 2055, m(self.edit("alpha", 2084, v), g1)), b1))
+        for x, y, z in ((alpha, beta, gamma), (alpha, gamma, beta), (beta, gamma, alpha)):
+            self.assertEqual(self.modes(m(m(x, y), z)), {"f.txt": "100755"})
+        gamma = self.remove("gamma", 2003, self.edit("gamma", 2001, "Y\n"))
+        alpha = self.edit("alpha", 2004, "H\n", parent=self.remove(
+            "alpha", 2002, self.edit("alpha", 2000, "X\n")))
+        self.assertEqual(self.merged_files(alpha, gamma), {"f.txt": "H"})
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -7851,21 +7896,30 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_case3_a_deleted_conflict_copy_stays_deleted",
               "MergeFuzzTest"]),
     Mutation("an edit hidden by another host's older twin of it (merge rules 15, 16)",
-             "    return knower == commit or not commit or path not in made_apart(repo, knower, "
-             "commit)\n",
-             "    return True\n",
+             "    return knower == commit or not commit or \\\n",
+             "    return True or \\\n",
              ["DeterministicMergeTest.test_a_twin_change_older_than_the_version_held_does_not_"
               "hide_an_edit_of_it", "DeterministicMergeTest.test_an_exec_bit_set_again_after_"
               "a_clear_is_not_hidden_by_an_older_twin", "MergeFuzzTest.test_histories_the_"
               "long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("two hosts' one change from one version counts twice (twins never seen)",
-             "    return all(any(knew_versions_of(repo, path, parent, theirs) for parent in knew)\n",
-             "    return all(any(False for parent in knew)\n",
+             "    return all(commit in seen for commit, _ in stories[1 - seer].hand_made[path, "
+             "change])\n",
+             "    return not stories[1 - seer].hand_made[path, change]\n",
              ["DeterministicMergeTest.test_a_restore_beside_twin_edits_wins_in_every_fold_order",
               "DeterministicMergeTest.test_a_restore_stamped_before_the_edit_it_undoes_still_"
               "wins_over_its_twin", "DeterministicMergeTest.test_a_file_written_anew_after_a_"
               "twin_delete_is_kept", "DeterministicMergeTest.test_a_twin_new_file_deleted_"
               "after_it_was_seen_stays_deleted"]),
+    Mutation("a twin of a chain of changes sees only its first step",
+             "        if any(knew_versions_of(repo, path, mine, parent, seen) for mine in knew):\n",
+             "        if any(knew_versions_of(repo, path, mine, parent, set()) for mine in knew):\n",
+             ["DeterministicMergeTest.test_a_twin_chain_of_changes_is_seen_as_one"]),
+    Mutation("a version both had, written anew, is no change (a delete beats it)",
+             "    if base == ours and not made_anew(stories[0], path, ours):\n",
+             "    if base == ours:\n",
+             ["DeterministicMergeTest.test_a_version_both_had_written_anew_beats_a_delete_in_"
+              "every_fold_order"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

@@ -172,9 +172,8 @@ NODES_DIR = ".gtfc/nodes"
 # commit there made it (seed 720350).  Rule 16: instead, by ancestry, not commit
 # time: a twin of the change (or a change of the version it made) shows it seen
 # only if its node knew every version of the file the other's node knew of, or
-# twinned the commits that made them (commits_seen; seed 760073, reviews 19b and
-# 20: rule 15 depended on fold order and clocks).  And a version both had, written
-# anew (deleted, then written again), is a change against it, not none (review 20).
+# twinned, before, the commits that made them (saw_by_hand; seed 760073, reviews
+# 19b and 20: rule 15 depended on fold order and clocks).
 MERGE_RULE = 16
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4191,6 +4190,11 @@ class CommitGraph:
         self.paint(ours, theirs, lambda flags: flags & stale, seen)
         return sorted(found)
 
+    def reaches(self, commit: str, ancestor: str) -> bool:
+        """Is ancestor commit itself or in its history?  ("": no commit.)"""
+        return bool(commit) and (commit == ancestor or bool(ancestor) and not any(
+            side == 0 for side, _ in self.apart([ancestor], [commit])))
+
     def apart(self, ours: Iterable[str], theirs: Iterable[str]) -> List[Tuple[int, str]]:
         """(0 or 1, commit) for each commit only ours (0) or only theirs (1) reach,
         as `git rev-list --left-right ours...theirs` lists them."""
@@ -4243,7 +4247,7 @@ class Story(NamedTuple):
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
     no node's commit here deleted after seeing it.
-    hand_made: by (path, change) of by_hand, the nodes' commits that made that
+    hand_commits: by (path, change) of by_hand, the nodes' commits that made that
     change, each with its parent ("": none, a first commit)."""
     changes: Dict[bytes, set]
     own: Dict[bytes, set]
@@ -4252,7 +4256,7 @@ class Story(NamedTuple):
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
     by_hand: Dict[bytes, set]
     edited: Dict[bytes, set]
-    hand_made: Dict[Tuple[bytes, Tuple[Version, Version]], set]
+    hand_commits: Dict[Tuple[bytes, Tuple[Version, Version]], set]
 
 
 class Maker(NamedTuple):
@@ -4288,8 +4292,7 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
                 for c in changes}
     stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = [path for path, pair in versions.items()
-                  if is_concurrent(repo, stories, path, pair)]
+    concurrent = [path for path in versions if is_concurrent(repo, stories, path)]
     bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
     settled: Dict[bytes, Version] = {}
     for path, (ours, theirs) in sorted(versions.items()):
@@ -4352,7 +4355,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
-    seen = side_that_saw_all(repo, stories, path, (ours, theirs))  # as is_concurrent judged
+    seen = side_that_saw_all(repo, stories, path)
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
@@ -4370,11 +4373,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
-    # A version both had, written anew (deleted, then written again), is new, not
-    # "no change" (review 20: a delete that never saw it won in 2 of 3 fold orders).
-    if base == ours and not made_anew(stories[0], path, ours):
+    if base == ours:
         return theirs
-    if base == theirs and not made_anew(stories[1], path, theirs):
+    if base == theirs:
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4541,53 +4542,49 @@ def closure(start: Iterable, step: Callable[[set], set]) -> set:
     return found
 
 
-def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes,
-                      versions: Tuple[Version, Version]) -> Optional[int]:
+def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> Optional[int]:
     """The side (0: ours, 1: theirs) whose story of path contains the other's, or
     None.  By value — two hosts that made the same change made the same change —
-    except that a change the other side made by hand is seen only where a node
-    made it by hand too, or changed by hand the version it made (saw_change)."""
+    except that the changes the other side made by hand must be seen by hand
+    (saw_by_hand)."""
     own = [s.own.get(path, set()) for s in stories]
-    hands = [s.by_hand.get(path, set()) for s in stories]
     for seer, other in ((0, 1), (1, 0)):
-        if own[other] < own[seer] and all(saw_change(repo, stories, path, edge, seer)
-                                          for edge in hands[other]):
+        if own[other] < own[seer] and saw_by_hand(repo, stories, path, seer):
             return seer
     return None
 
 
-def saw_change(repo: Repo, stories: Tuple[Story, Story], path: bytes,
-               change: Tuple[Version, Version], seer: int) -> bool:
-    """Did side seer see the other side's change of path, made by hand: did a node
-    there make it too, or change the version it made (commits_seen)?"""
-    seen = commits_seen(repo, stories, path, seer)
-    return all(commit in seen for commit, _ in stories[1 - seer].hand_made[path, change])
-
-
-def commits_seen(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int) -> set:
-    """The other side's nodes' commits of path whose change a node on side seer
-    made by hand too, or whose version it changed by hand — knowing, as it did,
-    every version of path that the other node knew of: each one made in a commit
-    its parent reaches is of this set (a twin of a chain of changes) or was known
-    to the seer's node too (knew_versions_of).  Merges alone that made it again
-    (duplicate folds of older history) do not show that anyone saw it (fuzz seed
-    90116).  And by value alone, a twin can be older than the change: gamma went
-    F→C→F while delta wrote C and then C→F, and gamma's twin made delta's edit of
-    its own C look seen (fuzz seed 720350); alpha set an executable bit, cleared
-    it and set it again, and eps's twin of the first set hid the last (760073).
-    Several hosts that made one change from one version made it once (review 19)."""
+def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int) -> bool:
+    """Did side seer see each change the other side's nodes made to path by hand: a
+    node on side seer made it by hand too, or changed by hand the version it made —
+    knowing, as it did, every version of path that the other node knew of (each
+    one made in a commit its parent reaches was known to the seer's node too, or
+    made by a change seen so: a twin of a chain of changes)?  Merges alone that
+    made it again (duplicate folds of older history) do not show that anyone saw
+    it (fuzz seed 90116).  And by value alone, a twin can be older than the
+    change: gamma went F→C→F while delta wrote C and then C→F, and gamma's twin
+    made delta's edit of its own C look seen (fuzz seed 720350); alpha set an
+    executable bit, cleared it and set it again, and eps's twin of the first set
+    hid the last (760073).  Several hosts that made one change from one version
+    made it once (review 19)."""
     story, other = stories[seer], stories[1 - seer]
     made = [(commit, parent, change) for change in other.by_hand.get(path, ())
-            for commit, parent in other.hand_made[path, change]]
+            for commit, parent in other.hand_commits[path, change]]
     graph = commit_graph(repo, [commit for commit, _, _ in made])
-    seen: set = set()
+    seen_by: Dict[str, set] = {}        # the other side's commit: the seer's that saw it
     for commit, parent, change in sorted(made, key=lambda m: (graph.generation[m[0]], m[0])):
-        knew = [mine for edge in story.by_hand.get(path, ())
+        for mine, mine_parent in sorted(
+                twin for edge in story.by_hand.get(path, ())
                 if edge == change or edge[0] == change[1]
-                for _, mine in story.hand_made[path, edge]]
-        if any(knew_versions_of(repo, path, mine, parent, seen) for mine in knew):
-            seen.add(commit)
-    return seen
+                for twin in story.hand_commits[path, edge]):
+            # Changes seen before count as known only to a commit after their twins.
+            known = {theirs for theirs, twins in seen_by.items()
+                     if any(graph.reaches(mine_parent, twin) for twin in twins)}
+            if knew_versions_of(repo, path, mine_parent, parent, known):
+                seen_by.setdefault(commit, set()).add(mine)
+        if commit not in seen_by:
+            return False
+    return True
 
 
 def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str,
@@ -4618,10 +4615,9 @@ def made_apart(repo: Repo, knower: str, commit: str) -> Dict[bytes, frozenset]:
     return repo.merge_memo[key]
 
 
-def is_concurrent(repo: Repo, stories: Tuple[Story, Story], path: bytes,
-                  versions: Tuple[Version, Version]) -> bool:
+def is_concurrent(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> bool:
     """Did both sides change path (so decide needs the newest version both had)?"""
-    return side_that_saw_all(repo, stories, path, versions) is None
+    return side_that_saw_all(repo, stories, path) is None
 
 
 class Common(NamedTuple):
@@ -4661,8 +4657,7 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
         elif differing:
             ours, theirs = read_stories(repo, left, [base], differing)
             stories = merged_bases(ours, changed, made, makers), theirs
-            inner = [p for p in differing
-                     if is_concurrent(repo, stories, p, (found[p], versions[p]))]
+            inner = [p for p in differing if is_concurrent(repo, stories, p)]
             below = merge_bases(repo, base, *left) if inner else []
             older = common_versions(repo, inner, below, depth + 1) if inner else {}
             maker = None                # as its merge commit would be: read once, if needed
@@ -4906,7 +4901,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                 side.by_hand.setdefault(path, set()).update(edges)
                 hand_made.setdefault(path, []).append((commit, version))
                 for edge in edges:
-                    side.hand_made.setdefault((path, edge), set()).update(
+                    side.hand_commits.setdefault((path, edge), set()).update(
                         (commit, parent) for parent in parents_of[commit] or ("",))
             original = copy_original(path) if version is None else None
             if original:                                        # a copy deleted

@@ -4192,8 +4192,9 @@ class CommitGraph:
 
     def reaches(self, commit: str, ancestor: str) -> bool:
         """Is ancestor commit itself or in its history?  ("": no commit.)"""
-        return bool(commit) and (commit == ancestor or bool(ancestor) and not any(
-            side == 0 for side, _ in self.apart([ancestor], [commit])))
+        if not (commit and ancestor) or self.generation[ancestor] >= self.generation[commit]:
+            return bool(commit) and commit == ancestor
+        return not any(side == 0 for side, _ in self.apart([ancestor], [commit]))
 
     def apart(self, ours: Iterable[str], theirs: Iterable[str]) -> List[Tuple[int, str]]:
         """(0 or 1, commit) for each commit only ours (0) or only theirs (1) reach,

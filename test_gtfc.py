@@ -3574,6 +3574,7 @@ class CommitGraphTest(unittest.TestCase):
         self.assertEqual(graph.bases(ours[:1], theirs), bases, (ours[:1], theirs))
         apart = {(0, c) for c in mine - other} | {(1, c) for c in other - mine}
         self.assertEqual(set(graph.apart(ours, theirs)), apart, (ours, theirs))
+        self.assertEqual(graph.reaches(ours[0], theirs[0]), theirs[0] in history_of[ours[0]])
         gits = subprocess.run(["git", "-C", repo.path, "merge-base", "--all", ours[0], *theirs],
                               capture_output=True, text=True).stdout.split()    # none: exit 1
         listed = {(n, c) for n, (a, b) in enumerate(((ours, theirs), (theirs, ours)))

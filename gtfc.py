@@ -4190,11 +4190,22 @@ class CommitGraph:
         self.paint(ours, theirs, lambda flags: flags & stale, seen)
         return sorted(found)
 
-    def reaches(self, commit: str, ancestor: str) -> bool:
-        """Is ancestor commit itself or in its history?  ("": no commit.)"""
-        if not (commit and ancestor) or self.generation[ancestor] >= self.generation[commit]:
-            return bool(commit) and commit == ancestor
-        return not any(side == 0 for side, _ in self.apart([ancestor], [commit]))
+    def among_history(self, commit: str, wanted: set) -> frozenset:
+        """The commits of wanted that are commit or in its history ("": none), in one
+        walk that stops below the oldest of them (by generation)."""
+        if not commit or not wanted:
+            return frozenset()
+        floor = min(self.generation[c] for c in wanted)
+        found, visited, stack = set(), set(), [commit]
+        while stack:
+            now = stack.pop()
+            if now in visited or self.generation[now] < floor:
+                continue
+            visited.add(now)
+            if now in wanted:
+                found.add(now)
+            stack.extend(self.parents(now))
+        return frozenset(found)
 
     def apart(self, ours: Iterable[str], theirs: Iterable[str]) -> List[Tuple[int, str]]:
         """(0 or 1, commit) for each commit only ours (0) or only theirs (1) reach,
@@ -4558,61 +4569,75 @@ def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> 
 def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int) -> bool:
     """Did side seer see each change the other side's nodes made to path by hand: a
     node on side seer made it by hand too, or changed by hand the version it made —
-    knowing, as it did, every version of path that the other node knew of (each
-    one made in a commit its parent reaches was known to the seer's node too, or
-    made by a change seen so: a twin of a chain of changes)?  Merges alone that
-    made it again (duplicate folds of older history) do not show that anyone saw
-    it (fuzz seed 90116).  And by value alone, a twin can be older than the
-    change: gamma went F→C→F while delta wrote C and then C→F, and gamma's twin
-    made delta's edit of its own C look seen (fuzz seed 720350); alpha set an
-    executable bit, cleared it and set it again, and eps's twin of the first set
-    hid the last (760073).  Several hosts that made one change from one version
-    made it once (review 19)."""
+    knowing, as it did, every version of path that the other node knew of (known)?
+    Merges alone that made it again (duplicate folds of older history) do not show
+    that anyone saw it (fuzz seed 90116).  And by value alone, a twin can be older
+    than the change: gamma went F→C→F while delta wrote C and then C→F, and
+    gamma's twin made delta's edit of its own C look seen (fuzz seed 720350);
+    alpha set an executable bit, cleared it and set it again, and eps's twin of
+    the first set hid the last (760073).  Several hosts that made one change from
+    one version made it once (review 19)."""
     story, other = stories[seer], stories[1 - seer]
     made = [(commit, parent, change) for change in other.by_hand.get(path, ())
             for commit, parent in other.hand_commits[path, change]]
-    graph = commit_graph(repo, [commit for commit, _, _ in made])
+    mine = [(commit, parent, edge) for edge in sorted(story.by_hand.get(path, ()), key=str)
+            for commit, parent in sorted(story.hand_commits[path, edge])]
+    graph = commit_graph(repo, [c for c, _, _ in made] + [c for c, _, _ in mine])
+    theirs = {commit for commit, _, _ in made}
+    history: Dict[str, frozenset] = {}  # a commit: the seer's in its history
     seen_by: Dict[str, set] = {}        # the other side's commit: the seer's that saw it
     for commit, parent, change in sorted(made, key=lambda m: (graph.generation[m[0]], m[0])):
-        for mine, mine_parent in sorted(
-                twin for edge in story.by_hand.get(path, ())
-                if edge == change or edge[0] == change[1]
-                for twin in story.hand_commits[path, edge]):
-            # Changes seen before count as known only to a commit after their twins.
-            known = {theirs for theirs, twins in seen_by.items()
-                     if any(graph.reaches(mine_parent, twin) for twin in twins)}
-            if knew_versions_of(repo, path, mine_parent, parent, known):
-                seen_by.setdefault(commit, set()).add(mine)
+        twins = [m for m in mine if m[2] == change or m[2][0] == change[1]]
+        for twin, knower, _ in sorted(twins, key=lambda m: (graph.generation[m[0]], m[0])):
+            if knower not in history:
+                history[knower] = graph.among_history(knower, {c for c, _, _ in mine})
+            twinned = {edge for c, _, edge in mine if c in history[knower]}
+            # A knower after a twin that saw it knows all that twin's parent knew.
+            if seen_by.get(commit, set()) & history[knower] or known(
+                    repo, path, knower, parent, seen_by, theirs, twinned, history[knower]):
+                seen_by.setdefault(commit, set()).add(twin)
         if commit not in seen_by:
             return False
     return True
 
 
-def knew_versions_of(repo: Repo, path: bytes, knower: str, commit: str,
-                     also: set) -> bool:
+def known(repo: Repo, path: bytes, knower: str, commit: str, seen_by: Dict[str, set],
+          theirs: set, twinned: set, mine: set) -> bool:
     """Does commit knower's history hold every version of path that commit's
-    history made: every commit that commit reaches and knower does not that made
-    one there is in also?  ("": no commit, the parent of a first one.)"""
-    return knower == commit or not commit or \
-        made_apart(repo, knower, commit).get(path, frozenset()) <= also
+    history made?  Each commit that commit reaches and knower does not that made one
+    there must be of the other side's (theirs), seen by a twin in knower's history
+    (seen_by, mine: the seer's nodes' commits there), or history both sides share,
+    made by hand by a change knower's history made too (twinned; review 20c: a
+    twin of a change a merge base holds).  ("": no commit, the parent of a first.)"""
+    if knower == commit or not commit:
+        return True
+    for made, change in made_apart(repo, knower, commit).get(path, {}).items():
+        if made in theirs:
+            if not seen_by.get(made, set()) & mine:
+                return False
+        elif change is None or change not in twinned:
+            return False
+    return True
 
 
-def made_apart(repo: Repo, knower: str, commit: str) -> Dict[bytes, frozenset]:
-    """{path: the commits that commit reaches and knower does not that made a
-    version there (differ there from every parent)}: one walk and one diff-tree
-    for the pair, whatever paths are asked about."""
+def made_apart(repo: Repo, knower: str, commit: str) -> Dict[bytes, Dict[str, Optional[tuple]]]:
+    """{path: {commit: change}}: the commits that commit reaches and knower does not
+    that made a version there (differ there from every parent), each with the
+    change (old, new) a node's commit made (None: a merge's).  One walk and one
+    diff-tree for the pair, whatever paths are asked about."""
     key = ("made-apart", knower, commit)
     if key not in repo.merge_memo:
         graph = commit_graph(repo, [c for c in (knower, commit) if c])
         unknown = [c for side, c in graph.apart([commit], [knower] if knower else [])
                    if side == 0]
-        made: Dict[bytes, set] = {}
+        made: Dict[bytes, Dict[str, Optional[tuple]]] = {}
         for c, diffs in commit_diffs(repo, unknown).items():
+            parents = len(graph.parents(c))
             changed = collections.Counter(path for path, _, _ in diffs)
-            for path, n in changed.items():
-                if n >= max(1, len(graph.parents(c))):
-                    made.setdefault(path, set()).add(c)
-        remember(repo, key, {path: frozenset(c) for path, c in made.items()})
+            for path, old, new in diffs:
+                if changed[path] >= max(1, parents):
+                    made.setdefault(path, {})[c] = (old, new) if parents <= 1 else None
+        remember(repo, key, made)
     return repo.merge_memo[key]
 
 

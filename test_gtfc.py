@@ -2827,8 +2827,11 @@ class MergeModel:
         repeated += [e for e in newest if e.full is not None and any(
             o.full_before == e.full and not self.before(o, e) and not self.before(e, o)
             # ... not where o had that version from a write e had seen too (e
-            # restored a version of their common past: seed 760168).
+            # restored a version of their common past: seed 760168) and o's side
+            # wrote nothing of the file since (seed 840232: it moved on from it,
+            # and back, on its own: a version o's side found anew).
             and not any(u.full == e.full and self.before(u, o) and self.before(u, e)
+                        and not any(self.before(u, w) and self.before(w, o) for w in found)
                         for u in found)
             for o in found)]
         newest = [e for e in newest if e not in repeated]
@@ -2993,6 +2996,11 @@ class MergeModel:
         settled = {e.id for d, held in copies for e in self.events
                    if e.full == tuple(sorted(held.items())) and (e.id in d.past or (
                        d.id not in e.past and not self.saw_collision(e, path)))}
+        # ... or not: that write is gone with the copy where a merge put it in that
+        # copy first (190031), but where it meets the deleter's side at the name it
+        # is a write-back the delete never saw, and collides (840410).  Either passes.
+        by_value = settled - {e.id for d, held in copies for e in self.events
+                              if e.id in d.past and e.full == tuple(sorted(held.items()))}
         settled_values = {(e.id, r) for d, held in copies for e in self.events
                           if e.id in d.past or e.id in settled and d.id not in e.past
                           for r, v in e.writes.items() if held.get(r) == v}
@@ -3013,7 +3021,8 @@ class MergeModel:
         settled |= {e.id for d, held in copies for e in touching
                     if e.id in d.past and not e.deleted and self.merged_into(e, held, d)}
         exists = any(not e.deleted and e.id not in settled for e in alive) or \
-            (None if any(not e.deleted for e in optional) else False)
+            (None if any(not e.deleted for e in optional) or any(
+                e.id in by_value for e in alive) else False)
         registers = {r for e in touching for r in e.writes}
         beaten = [d for d in touching if d.deleted and d.full_before and any(
             not e.deleted and not self.before(d, e) and not self.before(e, d) for e in latest)]

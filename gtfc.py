@@ -173,8 +173,10 @@ NODES_DIR = ".gtfc/nodes"
 # time: a twin of the change (or a change of the version it made) shows it seen
 # only if its node knew every version of the file the other's node knew of, or
 # twinned, before, the commits that made them (saw_by_hand; seed 760073, reviews
-# 19b and 20: rule 15 depended on fold order and clocks).
-MERGE_RULE = 16
+# 19b and 20: rule 15 depended on fold order and clocks).  Rule 17: a merge's edit
+# that beat a delete, made from versions whose conflict copy a user on the other
+# side deleted, is deleted with them (dropped_beat_a_delete; seed 870069).
+MERGE_RULE = 17
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4370,6 +4372,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     seen = side_that_saw_all(repo, stories, path)
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
+                    or dropped_beat_a_delete(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
     if seen is not None:
         return (ours, theirs)[seen]
@@ -4414,6 +4417,20 @@ def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Ver
     deleted = {old[1] for old, new in stories[1 - n].by_hand.get(path, ()) if old and new is None}
     return version[1] in deleted and version[1] not in {
         v[1] for v in hand_written(stories[n], path)}
+
+
+def dropped_beat_a_delete(stories: Tuple[Story, Story], n: int, path: bytes,
+                          version: Version) -> bool:
+    """Is side n's version only a merge's edit-over-delete of versions whose conflict
+    copy a user on the other side deleted: no node on side n wrote it, and its merge
+    made it from those versions and from no file (the delete it beat)?  That edit
+    is the copy the user deleted: no file, as the version itself would be (fuzz seed
+    870069: the line merge held, by value, a version the deleter had deleted)."""
+    dropped = stories[1 - n].dropped.get(path, ())
+    if not version or not dropped or version in hand_written(stories[n], path):
+        return False
+    sources = {old for old, new in stories[n].own.get(path, ()) if new == version}
+    return None in sources and bool(sources - {None}) and sources - {None} <= set(dropped)
 
 
 def hand_written(story: Story, path: bytes) -> set:

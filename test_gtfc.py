@@ -2417,6 +2417,34 @@ class DeterministicMergeTest(TwoClonesTestCase):
         alpha = self.chain("alpha", 2010, ["X\n", "H\n", "Y\n"])
         self.assertEqual(sorted(self.merged_files(alpha, beta).values()), ["X", "Y"])
 
+    def test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_user_deleted(self):
+        """beta writes line 1 'B' and line 5 'b', gamma line 1 'G': gamma's merge
+        keeps 'G', then gamma writes 'B' back on line 1 (R).  beta writes line 5 'Y'
+        (Y), merges gamma's 'G' (Y keeps the name) and deletes f.txt (D).  gamma
+        merges Y: R collides with it, Y keeps the name, R goes to a copy; beta merges
+        that, the delete wins at the name, and beta's user deletes R's copy.  alpha
+        meanwhile merged R with D: R beat the delete, Y's line 5 merged in — by value
+        Y's version.  Every version was deleted by a user who had seen it: no f.txt.
+        It came back (fuzz seed 870069; a helper's hand-built history)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        x1 = self.edit("beta", 2010, self.nine_with(l1="B", l5="b"))
+        g = self.edit("gamma", 2020, self.nine_with(l1="G"))
+        r = self.edit("gamma", 2030, self.nine_with(l1="B"), parent=m(g, x1))
+        y = self.edit("beta", 2040, self.nine_with(l1="B", l5="Y"), parent=x1)
+        d = self.remove("beta", 2050, m(y, g))
+        m1 = m(r, y)
+        copy, = [c for c in self.modes(m1) if c.startswith("f.conflict-gamma-")
+                 and c not in self.modes(m(g, x1))]
+        at_beta = m(m1, d)
+        self.assertNotIn("f.txt", self.modes(at_beta))
+        resolved = self.commit(self.tree_with(at_beta, {copy: None}), [at_beta], 2060,
+                               "resolved", "beta")
+        at_alpha = m(r, d)
+        self.assertEqual(git(self.a.path, "show", f"{at_alpha}:f.txt"),
+                         self.nine_with(l1="B", l5="Y").rstrip("\n"))   # R beat D
+        self.assertNotIn("f.txt", self.modes(m(resolved, at_alpha)))
+
     def test_a_twin_of_a_change_the_merge_base_holds_is_seen_in_every_fold_order(self):
         """delta writes X, then goes on elsewhere (g.txt); beta, having delta's X,
         writes Y; alpha, unaware, writes X and Y too, then deletes f.txt.  alpha
@@ -2924,14 +2952,18 @@ class MergeModel:
         if len(base) != 2 or any(b.full is None for b in base):
             return None
         older = self.newest_common(events, *base)
-        if len(older) != 1 or older[0].full is None:
+        # Several (colliding writes, which a merge settled before both bases acted
+        # on its version: seed 870100): the version both acted on, if one.
+        first = older[0].full if len(older) == 1 else base[0].full_before \
+            if base[0].full_before == base[1].full_before else None
+        if first is None:
             return None
 
         def anew(b):
             return any(u.full is None and (self.before(u, b) or u is b)
-                       and self.before(older[0], u) for u in events)
+                       and all(self.before(o, u) for o in older) for u in events)
 
-        (old, one, two), merged = (dict(x.full) for x in (older[0], *base)), {}
+        (old, one, two), merged = (dict(x) for x in (first, *(b.full for b in base))), {}
         collide = any(map(anew, base))
         for register in set(old) | set(one) | set(two):
             values = [one.get(register), two.get(register)]
@@ -3481,7 +3513,7 @@ class MergeFuzzTest(unittest.TestCase):
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
-                   (720350, True), (760073, False))  # (seed, copies)
+                   (720350, True), (760073, False), (870069, False))  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3516,7 +3548,8 @@ class MergeFuzzTest(unittest.TestCase):
         (rule 14) a version a user chose from its conflict copy, then lost with it;
         720350 (rule 15) kept a version at the name that its writer had since edited,
         hidden by another host's twin of that edit; 760073 (rule 16) an exec bit set
-        again after a clear, hidden by a twin older than the clear."""
+        again after a clear, hidden by a twin older than the clear; 870069 (rule 17) an
+        edit that beat a delete, by value a version whose copy a user had deleted."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -7968,6 +8001,12 @@ MUTATIONS = [
              "        else:\n",
              ["DeterministicMergeTest.test_a_twin_of_a_change_the_merge_base_holds_is_seen_in_"
               "every_fold_order"]),
+    Mutation("an edit that beat a delete outlives the copy a user deleted (rule 17)",
+             "                    or dropped_beat_a_delete(stories, n, path, v)\n",
+             "",
+             ["DeterministicMergeTest.test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_"
+              "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
+              "merge_rule_says"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

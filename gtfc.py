@@ -4429,8 +4429,11 @@ def dropped_beat_a_delete(stories: Tuple[Story, Story], n: int, path: bytes,
     dropped = stories[1 - n].dropped.get(path, ())
     if not version or not dropped or version in hand_written(stories[n], path):
         return False
-    sources = {old for old, new in stories[n].own.get(path, ()) if new == version}
-    return None in sources and bool(sources - {None}) and sources - {None} <= set(dropped)
+    sources = {old for old, new in stories[n].own.get(path, ()) if new == version} - {None}
+    # Only as the versions themselves would be: not where this side made one since
+    # the sides parted (a host unaware of the collision wrote those bytes: review 20d).
+    return bool(sources) and (None, version) in stories[n].own.get(path, ()) \
+        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in sources)
 
 
 def hand_written(story: Story, path: bytes) -> set:

@@ -2444,6 +2444,15 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(git(self.a.path, "show", f"{at_alpha}:f.txt"),
                          self.nine_with(l1="B", l5="Y").rstrip("\n"))   # R beat D
         self.assertNotIn("f.txt", self.modes(m(resolved, at_alpha)))
+        # eps, unaware of all that, wrote R's bytes itself; alpha met eps's R with D
+        # first, then wrote another file.  eps's write is no version the user deleted:
+        # it stays, with Y's line 5, as it does met alone (review 20d: a first rule 17
+        # lost it).
+        eps = self.edit("eps", 2035, self.nine_with(l1="B"))
+        after = m(eps, d)
+        after = self.commit(self.tree_with(after, {"h.txt": "h\n"}), [after], 2070, "h", "alpha")
+        self.assertEqual(git(self.a.path, "show", f"{m(resolved, after)}:f.txt"),
+                         self.nine_with(l1="B", l5="Y").rstrip("\n"))
 
     def test_a_twin_of_a_change_the_merge_base_holds_is_seen_in_every_fold_order(self):
         """delta writes X, then goes on elsewhere (g.txt); beta, having delta's X,
@@ -8007,6 +8016,12 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_"
               "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
+    Mutation("a version its side made since parting goes with the copy a user deleted",
+             " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
+             "sources)\n",
+             " \\\n        and sources <= set(dropped)\n",
+             ["DeterministicMergeTest.test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_"
+              "user_deleted"]),
     Mutation("a member on another merge rule is merged with anyway",
              "    if not others:\n        with contextlib.suppress(FileNotFoundError):\n",
              "    if True:\n        with contextlib.suppress(FileNotFoundError):\n",

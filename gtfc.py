@@ -175,7 +175,8 @@ NODES_DIR = ".gtfc/nodes"
 # twinned, before, the commits that made them (saw_by_hand; seed 760073, reviews
 # 19b and 20: rule 15 depended on fold order and clocks).  Rule 17: a merge's edit
 # that beat a delete, made from versions whose conflict copy a user on the other
-# side deleted, is deleted with them (dropped_beat_a_delete; seed 870069).
+# side deleted (and that its side did not make since), is deleted with them
+# (dropped_beat_a_delete; seed 870069, review 20d).
 MERGE_RULE = 17
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()

@@ -4623,18 +4623,18 @@ def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int
 
 
 def known(repo: Repo, path: bytes, knower: str, commit: str, seen_by: Dict[str, set],
-          theirs: set, twinned: set, mine: set) -> bool:
+          theirs: set, twinned: set, history: frozenset) -> bool:
     """Does commit knower's history hold every version of path that commit's
     history made?  Each commit that commit reaches and knower does not that made one
     there must be of the other side's (theirs), seen by a twin in knower's history
-    (seen_by, mine: the seer's nodes' commits there), or history both sides share,
+    (seen_by; history: the seer's nodes' commits there), or history both sides share,
     made by hand by a change knower's history made too (twinned; review 20c: a
     twin of a change a merge base holds).  ("": no commit, the parent of a first.)"""
     if knower == commit or not commit:
         return True
     for made, change in made_apart(repo, knower, commit).get(path, {}).items():
         if made in theirs:
-            if not seen_by.get(made, set()) & mine:
+            if not seen_by.get(made, set()) & history:
                 return False
         elif change is None or change not in twinned:
             return False

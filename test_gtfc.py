@@ -7997,11 +7997,11 @@ MUTATIONS = [
               "twin_delete_is_kept", "DeterministicMergeTest.test_a_twin_new_file_deleted_"
               "after_it_was_seen_stays_deleted"]),
     Mutation("a twin of a chain of changes sees only its first step",
-             "            if not seen_by.get(made, set()) & mine:\n",
+             "            if not seen_by.get(made, set()) & history:\n",
              "            if True:\n",
              ["DeterministicMergeTest.test_a_twin_chain_of_changes_is_seen_as_one"]),
     Mutation("a change seen before counts as known to a twin older than the one that saw it",
-             "            if not seen_by.get(made, set()) & mine:\n",
+             "            if not seen_by.get(made, set()) & history:\n",
              "            if made not in seen_by:\n",
              ["DeterministicMergeTest.test_a_twin_chain_older_than_the_change_it_repeats_does_"
               "not_hide_it"]),

@@ -4601,17 +4601,22 @@ def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int
     story, other = stories[seer], stories[1 - seer]
     made = [(commit, parent, change) for change in other.by_hand.get(path, ())
             for commit, parent in other.hand_commits[path, change]]
+    if not made:                # the common case: nothing to look up (no graph load)
+        return True
     mine = [(commit, parent, edge) for edge in sorted(story.by_hand.get(path, ()), key=str)
             for commit, parent in sorted(story.hand_commits[path, edge])]
     graph = commit_graph(repo, [c for c, _, _ in made] + [c for c, _, _ in mine])
-    theirs = {commit for commit, _, _ in made}
+    theirs, seers = {c for c, _, _ in made}, {c for c, _, _ in mine}
     history: Dict[str, frozenset] = {}  # a commit: the seer's in its history
     seen_by: Dict[str, set] = {}        # the other side's commit: the seer's that saw it
-    for commit, parent, change in sorted(made, key=lambda m: (graph.generation[m[0]], m[0])):
+
+    def oldest_first(commits: list) -> list:
+        return sorted(commits, key=lambda m: (graph.generation[m[0]], m[0]))
+    for commit, parent, change in oldest_first(made):
         twins = [m for m in mine if m[2] == change or m[2][0] == change[1]]
-        for twin, knower, _ in sorted(twins, key=lambda m: (graph.generation[m[0]], m[0])):
+        for twin, knower, _ in oldest_first(twins):
             if knower not in history:
-                history[knower] = graph.among_history(knower, {c for c, _, _ in mine})
+                history[knower] = graph.among_history(knower, seers)
             twinned = {edge for c, _, edge in mine if c in history[knower]}
             # A knower after a twin that saw it knows all that twin's parent knew.
             if seen_by.get(commit, set()) & history[knower] or known(

@@ -2910,7 +2910,28 @@ class MergeModel:
                              and not self.before(u, e) for u in events)
                      for o in newest + repeated):
                 optional.append(e)
+            # Or e's side met o's only later, by an event of another register, and
+            # the version both had then held e's value already: against it e is no
+            # change (seed 900096: beta wrote A back over E while alpha held A,755;
+            # beta merged that, set 644, and met alpha's E written over A,755).
+            elif register and any(self.held_when_met(e, o, register) for o in newest):
+                optional.append(e)
         return newest + repeated, [e for e in out if e not in optional], optional
+
+    def held_when_met(self, e, o, register):
+        """Did an event after e, concurrent with o, share with o a version that
+        holds e's value of register (o writing another)?"""
+        if e.deleted or o.writes.get(register) == e.writes.get(register) \
+                or self.before(o, e) or self.before(e, o):
+            return False
+        path = [u for u in self.events if u.path == e.path]
+        for w in path:
+            if self.before(e, w) and not self.before(w, o) and not self.before(o, w):
+                base = self.newest_common(path, w, o)
+                held = base[0].full if len(base) == 1 else self.merged_full(path, base)
+                if held and dict(held).get(register) == e.writes[register]:
+                    return True
+        return False
 
     def absorbs(self, events, value, o, e, register=None):
         """o and e concurrent, and e wrote the newest value both had seen (of

@@ -2950,6 +2950,17 @@ class MergeModel:
             for side in (e, o))]
         if gone:
             base = self.newest_common([u for u in events if u not in gone], e, o)
+        # Several, one a repeat of a change another had seen made elsewhere (the
+        # same version from the same one, by a writer it did not know of) and moved
+        # on from: their merge holds the other's (rule 1: its story holds the
+        # repeat's; seed 910208: eps wrote gamma's A over D, then D again).
+        repeats = [b for b in base if any(
+            value(u) != value(b) and not self.before(u, b) and any(
+                w is not b and self.before(w, u) and not self.before(w, b)
+                and w.full == b.full and w.full_before == b.full_before for w in events)
+            for u in base)]
+        if repeats and len(repeats) < len(base):
+            base = [b for b in base if b not in repeats]
         if not base:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had

@@ -2961,6 +2961,12 @@ class MergeModel:
             for u in base)]
         if repeats and len(repeats) < len(base):
             base = [b for b in base if b not in repeats]
+        # Twins (the same change, from the same version to the same one) are one
+        # base, whoever made them (seed 900188: delta's and beta's E beside gamma's
+        # restore, which their merge beat: the version both had is E, not the
+        # latest base's).
+        base = [b for n, b in enumerate(base) if not any(
+            u.full == b.full and u.full_before == b.full_before for u in base[:n])]
         if not base:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had
@@ -3315,7 +3321,11 @@ class MergeFuzz:
         held = fuzz_full(fuzz_file_state(root, path, original))
         # A copy of the very version the name holds settles nothing: the user
         # keeps that version (seed 919: a restore at the name, then its copy deleted).
-        settles = held != fuzz_full(fuzz_file_state(root, original))
+        # ... nor one the name holds with an exec bit a merge joined to it (seed
+        # 890074: gamma wrote the copy's version back, a merge joined delta's
+        # chmod, then gamma deleted the copy).
+        name = fuzz_file_state(root, original)
+        settles = name is None or dict(held, mode=None) != dict(name, mode=None)
         blob = None if os.path.islink(os.path.join(root, path)) \
             else git(root, "hash-object", path)
         os.unlink(os.path.join(root, path))

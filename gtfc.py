@@ -176,8 +176,11 @@ NODES_DIR = ".gtfc/nodes"
 # 19b and 20: rule 15 depended on fold order and clocks).  Rule 17: a merge's edit
 # that beat a delete, made from versions whose conflict copy a user on the other
 # side deleted (and that its side did not make since), is deleted with them
-# (dropped_beat_a_delete; seed 870069, review 20d).
-MERGE_RULE = 17
+# (dropped_beat_a_delete; seed 870069, review 20d).  Rule 18: where a side holds the
+# version both had only because its merge made it again from its nodes' edits, a
+# delete on the other side does not win over it as over no change (merged_back;
+# seed 920164).
+MERGE_RULE = 18
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4389,9 +4392,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
-    if base == ours:
+    if base == ours and not (theirs is None and merged_back(stories[0], path, ours)):
         return theirs
-    if base == theirs:
+    if base == theirs and not (ours is None and merged_back(stories[1], path, theirs)):
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4494,6 +4497,17 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
         edited = merge_text(repo, base, *((edited, version) if editor == 0 else
                                           (version, edited))) or edited
     return edited
+
+
+def merged_back(story: Story, path: bytes, version: Version) -> bool:
+    """Did only a merge on this side make version (the newest one both had), out of
+    edits its nodes made by hand since the sides parted?  Then it holds those edits,
+    and a delete that never saw them does not win over it as over the version it
+    deleted: alpha set the executable bit of H; beta cleared gamma's bit of D; their
+    line merge is gamma's D,755 again, which delta, unaware of both, deleted (fuzz
+    seed 920164: the file was lost in one fold order of three).  A version a node
+    here wrote back by hand is a restore, which loses (see the README)."""
+    return version not in hand_written(story, path) and holds_an_edit(story, path, version)
 
 
 def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:

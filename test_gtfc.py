@@ -2486,6 +2486,23 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for x, y, z in ((alpha, beta, gamma), (alpha, gamma, beta), (beta, gamma, alpha)):
             self.assertEqual(self.modes(m(m(x, y), z)), {})
 
+    def test_a_line_merge_that_makes_the_deleted_version_again_beats_the_delete(self):
+        """gamma writes D and sets its exec bit; alpha, unaware, sets the bit of H;
+        delta deletes gamma's D,755; beta clears its bit.  alpha's and beta's merge is
+        D,755 again (alpha set the bit, beta left it as both had it), made of two
+        edits delta never saw: the file stays, in every fold order.  It was lost in
+        the order that met that merge with the delete, as the version delta deleted
+        (fuzz seed 920164)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.chain("gamma", 2000, ["D\n", ("D\n", "100755")])
+        alpha = self.edit("alpha", 2001, ("H\n", "100755"))
+        delta = self.remove("delta", 2010, gamma)
+        beta = self.edit("beta", 2011, "D\n", parent=gamma)
+        self.assertEqual(self.modes(m(alpha, beta)), {"f.txt": "100755"})
+        for fold in (m(m(alpha, beta), delta), m(m(beta, delta), alpha), m(m(alpha, delta), beta)):
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "D")
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -3564,7 +3581,8 @@ class MergeFuzzTest(unittest.TestCase):
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
-                   (720350, True), (760073, False), (870069, False))  # (seed, copies)
+                   (720350, True), (760073, False), (870069, False),
+                   (920164, True))                                  # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3600,7 +3618,9 @@ class MergeFuzzTest(unittest.TestCase):
         720350 (rule 15) kept a version at the name that its writer had since edited,
         hidden by another host's twin of that edit; 760073 (rule 16) an exec bit set
         again after a clear, hidden by a twin older than the clear; 870069 (rule 17) an
-        edit that beat a delete, by value a version whose copy a user had deleted."""
+        edit that beat a delete, by value a version whose copy a user had deleted;
+        920164 (rule 18) a file lost to a delete where a merge had made the version
+        it deleted again, out of two edits it never saw."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8057,6 +8077,12 @@ MUTATIONS = [
              "",
              ["DeterministicMergeTest.test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_"
               "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
+              "merge_rule_says"]),
+    Mutation("a delete wins over the version both had, made again by a merge of edits",
+             "    if base == ours and not (theirs is None and merged_back(stories[0], path, ours)):\n",
+             "    if base == ours:\n",
+             ["DeterministicMergeTest.test_a_line_merge_that_makes_the_deleted_version_again_"
+              "beats_the_delete", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "

@@ -2902,6 +2902,19 @@ class MergeModel:
                         for u in events) for r, v in e.writes.items())
                 for o in events)]
             newest = [e for e in newest if e not in repeated]
+        # An edit its superseders had seen only in a conflict copy: each found another
+        # value at the name, written concurrently with it, and no copy of the file
+        # had been deleted; meanwhile a host that never saw the edit, holding that
+        # other value too, undid it back to the value both had.  That undo loses to
+        # the edit, and a superseder made after a merge had shown it both collides
+        # with it (the README: "your restore collides with that edit if a merge had
+        # already shown you both, or loses to it if not"), so the edit may come back
+        # beside it, kept under the name or not (seed 960008: beta's E went to a copy
+        # beside A,B at alpha, which wrote the first version back; gamma undid its
+        # own A, unaware of E; the bases' merge of E and A,B kept A,B, against which
+        # E and alpha's restore collide).
+        shelved = [e for e in events if register and e not in causal
+                   and self.shelved(events, value, e, register)]
         # A change superseded only as a repeat of one its superseder had seen is
         # gone when a merge joins the two first (rule 1: one story holds the other);
         # a third concurrent change joined before that makes it a change of its own
@@ -2933,7 +2946,31 @@ class MergeModel:
             # beta merged that, set 644, and met alpha's E written over A,755).
             elif register and any(self.held_when_met(e, o, register) for o in newest):
                 optional.append(e)
-        return newest + repeated, [e for e in out if e not in optional], optional
+        return newest + repeated + shelved, [e for e in out if e not in optional], \
+            optional + shelved
+
+    def shelved(self, events, value, e, register):
+        """See counting: was e superseded only by writes whose node held it in a
+        conflict copy, one of them concurrent with an undo of e's change by a host
+        that never saw e?"""
+        later = [o for o in events if self.before(e, o)]
+        if e.deleted or not later or any(o.deleted or not o.full_before for o in later):
+            return False
+        if any(original == e.path and (d.id in o.past or d.id in e.past)
+               for d, _, _, original, _ in self.deleted_copies for o in later):
+            return False
+
+        def beside(o, u):       # u's value kept the name beside e at o's node
+            return u is not e and self.before(u, o) and not self.before(u, e) \
+                and not self.before(e, u) and value(u) != value(e) \
+                and value(u) == dict(o.full_before).get(register)
+        if not all(any(beside(o, u) for u in events) for o in later):
+            return False
+        return any(w is not e and value(w) != value(e) and not self.before(w, e)
+                   and not self.before(e, w) and self.absorbs(events, value, e, w, register)
+                   and any(not self.before(o, w) and not self.before(w, o) and any(
+                       beside(o, u) and self.before(u, w) for u in events) for o in later)
+                   for w in events)
 
     def held_when_met(self, e, o, register):
         """Did an event after e, concurrent with o, share with o a version that

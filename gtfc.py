@@ -4392,9 +4392,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
-    if base == ours and not (theirs is None and merged_back(stories[0], path, ours)):
+    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):
         return theirs
-    if base == theirs and not (ours is None and merged_back(stories[1], path, theirs)):
+    if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs)):
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4499,15 +4499,20 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
     return edited
 
 
-def merged_back(story: Story, path: bytes, version: Version) -> bool:
-    """Did only a merge on this side make version (the newest one both had), out of
-    edits its nodes made by hand since the sides parted?  Then it holds those edits,
-    and a delete that never saw them does not win over it as over the version it
-    deleted: alpha set the executable bit of H; beta cleared gamma's bit of D; their
-    line merge is gamma's D,755 again, which delta, unaware of both, deleted (fuzz
-    seed 920164: the file was lost in one fold order of three).  A version a node
-    here wrote back by hand is a restore, which loses (see the README)."""
-    return version not in hand_written(story, path) and holds_an_edit(story, path, version)
+def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
+                version: Version) -> bool:
+    """Does side n hold its version of path (the newest one both had) only because
+    a merge there made it again, out of edits its nodes made by hand since the sides
+    parted, which the other side (that deleted it) did not all see?  Then a delete
+    does not win over it as over the version it deleted: alpha set the executable
+    bit of H; beta cleared gamma's bit of D; their line merge is gamma's D,755
+    again, which delta, unaware of both, deleted (fuzz seed 920164: the file was
+    lost in one fold order of three).  Where delta had made beta's clear itself
+    (saw_by_hand), its delete stays (review 21).  A version a node here wrote back
+    by hand is a restore, which loses (see the README)."""
+    return version not in hand_written(stories[n], path) \
+        and holds_an_edit(stories[n], path, version) \
+        and not saw_by_hand(repo, stories, path, 1 - n)
 
 
 def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:

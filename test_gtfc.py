@@ -2502,6 +2502,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.modes(m(alpha, beta)), {"f.txt": "100755"})
         for fold in (m(m(alpha, beta), delta), m(m(beta, delta), alpha), m(m(alpha, delta), beta)):
             self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "D")
+        # (Its bit still depends on the fold order, 755, 644, 755: alpha's set and
+        # beta's clear met against different versions both had.)
+
+    def test_a_delete_that_saw_the_edits_a_merge_made_its_version_from_stays(self):
+        """As above, but delta had merged alpha's set (or made it too, as eps) and
+        cleared the bit itself, beta's change from the version beta changed, before
+        it deleted: it saw every edit, and the file stays deleted in every fold order
+        (review 21: a first rule 18 brought back the version delta deleted)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.chain("gamma", 2000, ["D\n", ("D\n", "100755")])
+        alpha = self.edit("alpha", 2001, ("H\n", "100755"))
+        beta = self.edit("beta", 2011, "D\n", parent=gamma)
+        for seen in (alpha, self.edit("eps", 2002, ("H\n", "100755"))):
+            delta = self.remove("delta", 2012, self.edit("delta", 2010, "D\n",
+                                                         parent=m(gamma, seen)))
+            for x, y, z in ((alpha, beta, delta), (alpha, delta, beta), (beta, delta, alpha)):
+                self.assertEqual(self.modes(m(m(x, y), z)), {})
 
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
@@ -8116,11 +8134,17 @@ MUTATIONS = [
               "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
     Mutation("a delete wins over the version both had, made again by a merge of edits",
-             "    if base == ours and not (theirs is None and merged_back(stories[0], path, ours)):\n",
+             "    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):\n",
              "    if base == ours:\n",
              ["DeterministicMergeTest.test_a_line_merge_that_makes_the_deleted_version_again_"
               "beats_the_delete", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
+    Mutation("a merge's version beats a delete that saw the edits it was made of",
+             "        and holds_an_edit(stories[n], path, version) \\\n"
+             "        and not saw_by_hand(repo, stories, path, 1 - n)\n",
+             "        and holds_an_edit(stories[n], path, version)\n",
+             ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
+              "version_from_stays"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
              "sources)\n",

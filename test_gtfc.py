@@ -2958,6 +2958,17 @@ class MergeModel:
                              and not self.before(u, e) for u in events)
                      for o in newest + repeated):
                 optional.append(e)
+            # ... or o changed e's value in a version e never saw that held it
+            # without writing it (seed 980044: gamma wrote B over its E, which had
+            # beaten alpha's A,B and kept init2; beta wrote init2 back over its own B,
+            # and a merge joined beta's side to E first: against E, beta's is no change).
+            elif register in e.writes and any(
+                    value(o) != value(e) and not self.before(o, e) and not self.before(e, o)
+                    and dict(o.full_before or ()).get(register) == value(e) and any(
+                        u.path == e.path and u.full == o.full_before and self.before(u, o)
+                        and not self.before(u, e) for u in self.events)
+                    for o in newest + repeated):
+                optional.append(e)
             # Or e's side met o's only later, by an event of another register, and
             # the version both had then held e's value already: against it e is no
             # change (seed 900096: beta wrote A back over E while alpha held A,755;

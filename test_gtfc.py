@@ -2847,6 +2847,7 @@ class MergeModel:
                        for path, (writes, full) in initial.items()]
         self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
         self.deleted_copies = []    # (event, path, blob, original, what it settles or None)
+        self.name_held = {}         # a copy's delete event id -> what its name held then
         self.next_id = 1
 
     def act(self, node, path, writes, full, before, deleted=False):
@@ -3205,7 +3206,35 @@ class MergeModel:
             counted[register] = ({e.writes[register] for e in newest if not e.deleted} | carried,
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})
+        kept = self.kept_at_copy_delete(path, touching) if exists is False else None
+        if kept:
+            exists = True
+            for register, value in kept:
+                counted.setdefault(register, (set(), set()))[0].add(value)
         return exists, counted
+
+    def kept_at_copy_delete(self, path, touching):
+        """A user who deleted a conflict copy beside a version at the name, having
+        seen every change to the file (nothing changed it, or another copy of it,
+        since or meanwhile), keeps that version, if the rule allowed it at the name
+        then: rule 1, that side saw all (seed 970150: beta deleted gamma's C beside
+        B,755, where alpha's chmod, carried by C, had beaten delta's delete of its
+        B and kept B).  What the name held, or None."""
+        copies = [e for e in self.events if e.path.startswith("copy:")
+                  and copy_original(e.path[len("copy:"):]) == path]
+        for d in copies:
+            name = self.name_held.get(d.id)
+            if name is None or any(e is not d and e.id not in d.past for e in touching + copies):
+                continue
+            then = MergeModel.__new__(MergeModel)
+            then.__dict__.update(self.__dict__)
+            then.events = [e for e in self.events if e.id < d.id]
+            then.deleted_copies = [c for c in self.deleted_copies if c[0].id < d.id]
+            exists, counted = then.expect(path)
+            if exists is not False and all(value in counted[register][0]
+                                           for register, value in name if register in counted):
+                return name
+        return None
 
 
 def fuzz_file_state(root, path, kind=None):
@@ -3417,6 +3446,7 @@ class MergeFuzz:
             self.commit(node, f"delete copy {path}")
         event = self.model.act(node, "copy:" + path, {}, None, None, deleted=True)
         self.model.deleted_copies.append((event, path, blob, original, held if settles else None))
+        self.model.name_held[event.id] = fuzz_full(name)
 
     def restore_copy(self, node):
         """A user writes back the version of a conflict copy deleted on this node."""

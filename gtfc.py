@@ -178,8 +178,8 @@ NODES_DIR = ".gtfc/nodes"
 # side deleted (and that its side did not make since), is deleted with them
 # (dropped_beat_a_delete; seed 870069, review 20d).  Rule 18: where a side holds the
 # version both had only because its merge made it again from its nodes' edits, a
-# delete on the other side does not win over it as over no change (merged_back;
-# seed 920164).
+# delete on the other side that did not see them all does not win over it as over
+# no change (merged_back; seed 920164, review 21).
 MERGE_RULE = 18
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()

@@ -2986,8 +2986,11 @@ class MergeModel:
         later = [o for o in events if self.before(e, o)]
         if e.deleted or not later or any(o.deleted or not o.full_before for o in later):
             return False
-        if any(original == e.path and (d.id in o.past or d.id in e.past)
-               for d, _, _, original, _ in self.deleted_copies for o in later):
+        # ... nor where a user deleted a copy holding e's value, whoever saw that
+        # (review 21m: E's copy deleted by a host no later writer heard from).
+        if any(original == e.path and (d.id in o.past or d.id in e.past
+                                       or dict(held or ()).get(register) == value(e))
+               for d, _, _, original, held in self.deleted_copies for o in later):
             return False
 
         def beside(o, u):       # u's value kept the name beside e at o's node
@@ -3207,10 +3210,8 @@ class MergeModel:
                                  {e.writes[register] for e in counting
                                   if not e.deleted and (e.id, register) not in settled_values})
         kept = self.kept_at_copy_delete(path, touching) if exists is False else None
-        if kept:
-            exists = True
-            for register, value in kept:
-                counted.setdefault(register, (set(), set()))[0].add(value)
+        if kept:        # that version, exactly (review 21m)
+            return True, {register: ({value}, {value}) for register, value in kept}
         return exists, counted
 
     def kept_at_copy_delete(self, path, touching):

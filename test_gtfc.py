@@ -3054,6 +3054,12 @@ class MergeModel:
         # latest base's).
         base = [b for n, b in enumerate(base) if not any(
             u.full == b.full and u.full_before == b.full_before for u in base[:n])]
+        # An edit and a delete that never saw it: their merge held the edit (rule 2;
+        # seed 1010437: gamma's G beat alpha's delete, delta undid G and wrote it
+        # back, a restore of the version both had, which loses to gamma's delete).
+        edits = [b for b in base if b.full is not None]
+        if register is None and len(base) == 2 and len(edits) == 1:
+            base = edits
         if not base:
             return value(e) is None
         # A delete both had seen lost to an edit of another register that both had

@@ -3029,9 +3029,14 @@ class MergeModel:
         # A version both had seen only in a conflict copy that each had seen deleted
         # (by one host or two) was at the name on neither side: the one before it
         # was (seed 550046).
+        # Not a version a host wrote back by hand at the name, having seen the
+        # collision it settles (seed 1110038: delta wrote gamma's D back while beta
+        # deleted D's copy; the name held D on both sides).
         gone = [b for b in base if b.full and not any(
             held == b.full and d.id in b.past for d, _, _, original, held in self.deleted_copies
-            if original == e.path) and all(any(
+            if original == e.path) and not (
+            b.full_before and b.full_before != b.full and self.saw_collision(b, e.path))
+            and all(any(
             held == b.full and d.id in side.past
             for d, _, _, original, held in self.deleted_copies if original == e.path)
             for side in (e, o))]

@@ -179,8 +179,10 @@ NODES_DIR = ".gtfc/nodes"
 # (dropped_beat_a_delete; seed 870069, review 20d).  Rule 18: where a side holds the
 # version both had only because its merge made it again from its nodes' edits, a
 # delete on the other side that did not see them all does not win over it as over
-# no change (merged_back; seed 920164, review 21).
-MERGE_RULE = 18
+# no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
+# named for a write whose copy a user deleted by hand is named for the version the
+# side holds instead (settle_path; seed 1100198).
+MERGE_RULE = 19
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4867,8 +4869,19 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     maker, written = written_by(stories[earlier], path, held)
     # The copy holds it as its node wrote it, unless a chmod joined to it did not
     # go to the name (a file made anew keeps its own mode): then the copy keeps it.
-    return [(path, kept), copy_of(repo, path, written if kept[0] == held[0] else held,
-                                  maker, bases)]
+    copy = copy_of(repo, path, written if kept[0] == held[0] else held, maker, bases)
+    if written != held and deleted_by_hand(stories, *copy):
+        # That write is a copy a user deleted; the side holds the content as
+        # another write made it, older than the parting (fuzz seed 1100198).
+        copy = copy_of(repo, path, held, stories[earlier].made.get((path, held), NOBODY),
+                       bases)
+    return [(path, kept), copy]
+
+
+def deleted_by_hand(stories: Tuple[Story, Story], path: bytes, version: Version) -> bool:
+    """Did a node on either side delete path, holding version's content, by hand?"""
+    return any(old and old[1] == version[1] and new is None
+               for story in stories for old, new in story.by_hand.get(path, ()))
 
 
 def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Version]:

@@ -3449,7 +3449,10 @@ class MergeFuzz:
         # 890074: gamma wrote the copy's version back, a merge joined delta's
         # chmod, then gamma deleted the copy).
         name = fuzz_file_state(root, original)
-        settles = name is None or dict(held, mode=None) != dict(name, mode=None)
+        settles = name is None or dict(held, mode=None) != dict(name, mode=None) \
+            or held != fuzz_full(name) and any(    # ... unless a node wrote the name's
+                e.path == original and e.full == fuzz_full(name)    # version whole, bit
+                for e in self.model.events)        # too: the user chose it (1100198)
         blob = None if os.path.islink(os.path.join(root, path)) \
             else git(root, "hash-object", path)
         os.unlink(os.path.join(root, path))
@@ -3690,7 +3693,7 @@ class MergeFuzzTest(unittest.TestCase):
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
-                   (920164, True))                                  # (seed, copies)
+                   (920164, True), (1100198, True))                 # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3728,7 +3731,8 @@ class MergeFuzzTest(unittest.TestCase):
         again after a clear, hidden by a twin older than the clear; 870069 (rule 17) an
         edit that beat a delete, by value a version whose copy a user had deleted;
         920164 (rule 18) a file lost to a delete where a merge had made the version
-        it deleted again, out of two edits it never saw."""
+        it deleted again, out of two edits it never saw; 1100198 (rule 19) a copy a
+        user deleted, made again for another host's write of its content."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8139,8 +8143,7 @@ MUTATIONS = [
              '            "-o", f"ConnectTimeout=',
              ["HostKeyChangeTest"]),
     Mutation("conflict copy dropped (the later edit alone kept)",
-             "    return [(path, kept), copy_of(repo, path, written if kept[0] == held[0] else "
-             "held,\n                                  maker, bases)]\n",
+             "    return [(path, kept), copy]\n",
              "    return [(path, kept)]\n",
              ["DeterministicMergeTest.test_a_real_collision_keeps_both_versions_whoever_merges",
               "CollisionTest.test_collisions_on_odd_file_names_keep_both_versions",
@@ -8198,6 +8201,10 @@ MUTATIONS = [
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("a collision's copy named for a write whose copy a user deleted",
+             "    if written != held and deleted_by_hand(stories, *copy):\n",
+             "    if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
              "sources)\n",

@@ -4420,8 +4420,7 @@ def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Ver
     user's delete of one is the delete of both (fuzz seed 500114)."""
     if not version or not copy_original(path):
         return False
-    deleted = {old[1] for old, new in stories[1 - n].by_hand.get(path, ()) if old and new is None}
-    return version[1] in deleted and version[1] not in {
+    return version[1] in deleted_by_hand(stories[1 - n], path) and version[1] not in {
         v[1] for v in hand_written(stories[n], path)}
 
 
@@ -4869,19 +4868,18 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     maker, written = written_by(stories[earlier], path, held)
     # The copy holds it as its node wrote it, unless a chmod joined to it did not
     # go to the name (a file made anew keeps its own mode): then the copy keeps it.
-    copy = copy_of(repo, path, written if kept[0] == held[0] else held, maker, bases)
-    if written != held and deleted_by_hand(stories, *copy):
+    name, copied = copy_of(repo, path, written if kept[0] == held[0] else held, maker, bases)
+    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):
         # That write is a copy a user deleted; the side holds the content as
         # another write made it, older than the parting (fuzz seed 1100198).
-        copy = copy_of(repo, path, held, stories[earlier].made.get((path, held), NOBODY),
-                       bases)
-    return [(path, kept), copy]
+        name, copied = copy_of(repo, path, held,
+                               stories[earlier].made.get((path, held), NOBODY), bases)
+    return [(path, kept), (name, copied)]
 
 
-def deleted_by_hand(stories: Tuple[Story, Story], path: bytes, version: Version) -> bool:
-    """Did a node on either side delete path, holding version's content, by hand?"""
-    return any(old and old[1] == version[1] and new is None
-               for story in stories for old, new in story.by_hand.get(path, ()))
+def deleted_by_hand(story: Story, path: bytes) -> set:
+    """The contents (blob ids) of path that nodes' commits on this side deleted."""
+    return {old[1] for old, new in story.by_hand.get(path, ()) if old and new is None}
 
 
 def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Version]:

@@ -8143,7 +8143,7 @@ MUTATIONS = [
              '            "-o", f"ConnectTimeout=',
              ["HostKeyChangeTest"]),
     Mutation("conflict copy dropped (the later edit alone kept)",
-             "    return [(path, kept), copy]\n",
+             "    return [(path, kept), (name, copied)]\n",
              "    return [(path, kept)]\n",
              ["DeterministicMergeTest.test_a_real_collision_keeps_both_versions_whoever_merges",
               "CollisionTest.test_collisions_on_odd_file_names_keep_both_versions",
@@ -8202,7 +8202,7 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
     Mutation("a collision's copy named for a write whose copy a user deleted",
-             "    if written != held and deleted_by_hand(stories, *copy):\n",
+             "    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):\n",
              "    if False:\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",

@@ -2521,6 +2521,36 @@ class DeterministicMergeTest(TwoClonesTestCase):
             for x, y, z in ((alpha, beta, delta), (alpha, delta, beta), (beta, delta, alpha)):
                 self.assertEqual(self.modes(m(m(x, y), z)), {})
 
+    def test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_a_user_deleted(self):
+        """alpha sets f.txt's exec bit (H,755); gamma, unaware, deletes f.txt, writes C,
+        then H back (644).  eps edits C into A and merges gamma's H: A keeps the name,
+        H goes to gamma's copy.  delta merges alpha's with gamma's C (alpha's H,755 goes
+        to a copy), then gamma's H, and its user deletes alpha's copy.  Met with eps's
+        merge, delta's H collides with A; gamma's write of H is in the merge bases, so
+        the copy of delta's H was named for alpha's H,755: the copy delta's user
+        deleted came back (fuzz seed 1100198)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alpha = self.edit("alpha", 2000, ("H\n", "100755"))
+        made_c = self.chain("gamma", 2001, [None, "C\n"])
+        gamma = self.edit("gamma", 2010, "H\n", parent=made_c)
+        eps = self.edit("eps", 2020, "A\n", parent=made_c)
+        collided = m(m(alpha, made_c), gamma)
+        copy, = [c for c in self.modes(collided) if c.startswith("f.conflict-alpha-")]
+        self.assertEqual(self.modes(collided), {"f.txt": "100644", copy: "100755"})
+        delta = self.commit(self.tree_with(collided, {copy: None}), [collided], 2030,
+                            "resolved", "delta")
+        for fold in (m(m(eps, gamma), delta), m(m(delta, eps), gamma), m(m(delta, gamma), eps)):
+            listing = self.modes(fold)
+            self.assertNotIn(copy, listing)
+            self.assertEqual(listing.pop("f.txt"), "100644")
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "A")
+            # gamma's and delta's H, kept in a copy (and only that).
+            self.assertEqual({(mode, git(self.a.path, "show", f"{fold}:{name}"))
+                              for name, mode in listing.items()}, {("100644", "H")})
+        # (Folded with eps's merge first, delta's H goes to a second copy, `unknown` at
+        # the parting, beside gamma's: the same bytes twice; in the other orders, one.)
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,

@@ -2470,6 +2470,25 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for x, y, z in ((alpha, beta, d2), (alpha, d2, beta), (beta, d2, alpha)):
             self.assertNotIn("f.txt", self.modes(m(m(x, y), z)))
 
+    def test_a_file_written_anew_as_the_version_all_had_beats_a_delete_that_never_saw_it(self):
+        """gamma sets the exec bit of H, then writes X and deletes f.txt; beta deletes
+        it and writes H,755 anew; alpha sets the bit too, merges gamma's set, deletes,
+        merges beta's delete (not its write) and writes H,755 anew.  Neither write anew reached gamma
+        before it deleted: an edit beats a delete, in every fold order.  Where alpha's
+        and beta's writes met first, their side held "the version both had" (gamma's
+        set), by value, and the delete won: the file was lost in 2 of 3 fold orders
+        (session 20)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m, v = functools.partial(gtfc.merge_commits, self.a), ("H\n", "100755")
+        g1 = self.edit("gamma", 2025, v)
+        gamma = self.remove("gamma", 2070, self.edit("gamma", 2069, "X\n", parent=g1))
+        b1 = self.remove("beta", 2015, self.base)
+        beta = self.edit("beta", 2016, v, parent=b1)
+        alpha = self.edit("alpha", 2076, v, parent=m(self.remove(
+            "alpha", 2055, m(self.edit("alpha", 2024, v), g1)), b1))
+        for x, y, z in ((alpha, beta, gamma), (alpha, gamma, beta), (beta, gamma, alpha)):
+            self.assertEqual(self.modes(m(m(x, y), z)), {"f.txt": "100755"})
+
     def test_a_delete_after_a_twin_of_a_file_written_anew_stays_deleted(self):
         """alpha deletes f.txt and writes H, the version all began with, anew; beta
         does the same, then deletes it (or gamma does, having beta's).  The delete
@@ -8220,11 +8239,21 @@ MUTATIONS = [
               "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
     Mutation("a delete wins over the version both had, made again by a merge of edits",
-             "    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):\n",
-             "    if base == ours:\n",
+             "    if merged_back(repo, stories, n, path, version):\n        return True\n",
+             "",
              ["DeterministicMergeTest.test_a_line_merge_that_makes_the_deleted_version_again_"
               "beats_the_delete", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
+    Mutation("a delete wins over the version both had, written anew (rule 20)",
+             "    return made_anew(stories[n], path, version) \\\n",
+             "    return False and made_anew(stories[n], path, version) \\\n",
+             ["DeterministicMergeTest.test_a_file_written_anew_as_the_version_all_had_beats_a_"
+              "delete_that_never_saw_it"]),
+    Mutation("a file written anew beats a delete that followed its older twin",
+             "        and not any(parent and written_anew_in(repo, parent, path)\n",
+             "        and not any(False and written_anew_in(repo, parent, path)\n",
+             ["DeterministicMergeTest.test_a_delete_after_a_twin_of_a_file_written_anew_stays_"
+              "deleted"]),
     Mutation("a merge's version beats a delete that saw the edits it was made of",
              "        and holds_an_edit(stories[n], path, version) \\\n"
              "        and not saw_by_hand(repo, stories, path, 1 - n)\n",
@@ -8234,7 +8263,9 @@ MUTATIONS = [
     Mutation("a collision's copy named for a write whose copy a user deleted",
              "    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):\n",
              "    if False:\n",
-             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+             ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_"
+              "copy_a_user_deleted",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
              "sources)\n",

@@ -182,7 +182,7 @@ NODES_DIR = ".gtfc/nodes"
 # no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
 # named for a write whose copy a user deleted by hand is named for the version the
 # side holds instead (settle_path; seed 1100198).
-MERGE_RULE = 20
+MERGE_RULE = 21
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4495,9 +4495,21 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
     found = sorted(old for old, new in deleter.by_hand.get(path, ())
                    if new is None and old in changed and not made_anew(deleter, path, old))
     for version in found:
-        edited = merge_text(repo, base, *((edited, version) if editor == 0 else
-                                          (version, edited))) or edited
+        pair = (edited, version) if editor == 0 else (version, edited)
+        edited = merge_text(repo, base, *pair) or with_bit_of(base, version, edited)
     return edited
+
+
+def with_bit_of(base: Version, changed: Version, kept: Version) -> Version:
+    """kept, with the executable bit changed's side set or cleared against base where
+    kept's side left it: the bit is no line, it merges even where the lines collide
+    (an edit that beat a delete keeps the bit the deleter's side had changed: fuzz
+    seed 1300136, where a line merge's collision dropped alpha's chmod with the
+    deleter's lines, and a by-hand edit of alpha's side lost its bit to that merge)."""
+    if all(v and v[0] in FILE_MODES for v in (base, changed, kept)) \
+            and kept[0] == base[0] != changed[0]:
+        return changed[0], kept[1]
+    return kept
 
 
 def beats_the_delete(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,

@@ -2114,6 +2114,23 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assert_every_fold(chmod, alpha_gone, beta_gone, "100755",
                                self.nine_with(l1="A", l9="D"))
 
+    def test_an_edit_that_beats_a_delete_keeps_the_deleters_bit_where_lines_collide(self):
+        """alpha sets the exec bit; gamma, unaware, edits line 1, merges alpha's chmod
+        and deletes f.txt; beta, unaware of both, edits line 1 too.  beta's edit beats
+        gamma's delete and keeps the bit gamma's side had (no line): that merge had
+        dropped it with gamma's colliding line, and against it alpha's own later
+        edit of beta's version (bit and all) lost its bit to a clear no host made,
+        in one fold order of three (fuzz seed 1300136: 755 or 644 by fold order)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alpha_set = self.edit("alpha", 2001, ("one\ntwo\nthree\n", "100755"))
+        gamma_gone = self.remove("gamma", 2010, m(self.edit("gamma", 2002, "G\ntwo\nthree\n"),
+                                                  alpha_set))
+        beta = self.edit("beta", 2003, "B\ntwo\nthree\n")
+        self.assertEqual(self.modes(m(gamma_gone, beta)), {"f.txt": "100755"})
+        alpha = self.edit("alpha", 2020, ("B\ntwo\nTHREE\n", "100755"),
+                          parent=m(alpha_set, beta))
+        self.assert_every_fold(alpha, gamma_gone, beta, "100755", "B\ntwo\nTHREE\n")
+
     def test_an_edit_that_beat_a_delete_loses_to_a_delete_that_saw_it(self):
         """gamma edits line 1; eps edits line 7 and deletes f.txt; alpha, having seen
         gamma's edit only, deletes it too.  Each edit was deleted by a host that saw
@@ -3742,7 +3759,7 @@ class MergeFuzzTest(unittest.TestCase):
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
-                   (920164, True), (1100198, True))                 # (seed, copies)
+                   (920164, True), (1100198, True), (1300136, True))   # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3781,7 +3798,9 @@ class MergeFuzzTest(unittest.TestCase):
         edit that beat a delete, by value a version whose copy a user had deleted;
         920164 (rule 18) a file lost to a delete where a merge had made the version
         it deleted again, out of two edits it never saw; 1100198 (rule 19) a copy a
-        user deleted, made again for another host's write of its content."""
+        user deleted, made again for another host's write of its content; 1300136 an
+        exec bit a host set and kept in its later edit, cleared by an edit that beat
+        a delete whose side had that bit, where their lines collided."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8244,6 +8263,12 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_line_merge_that_makes_the_deleted_version_again_"
               "beats_the_delete", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
+    Mutation("an edit that beat a delete drops the deleter's bit where their lines collide",
+             "        edited = merge_text(repo, base, *pair) or with_bit_of(base, version, edited)\n",
+             "        edited = merge_text(repo, base, *pair) or edited\n",
+             ["DeterministicMergeTest.test_an_edit_that_beats_a_delete_keeps_the_deleters_bit_"
+              "where_lines_collide", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
+              "the_merge_rule_says"]),
     Mutation("a delete wins over the version both had, written anew (rule 20)",
              "    return made_anew(stories[n], path, version) \\\n",
              "    return False and made_anew(stories[n], path, version) \\\n",

@@ -182,7 +182,7 @@ NODES_DIR = ".gtfc/nodes"
 # no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
 # named for a write whose copy a user deleted by hand is named for the version the
 # side holds instead (settle_path; seed 1100198).
-MERGE_RULE = 21
+MERGE_RULE = 22
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4394,9 +4394,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
-    if base == ours and not (theirs is None and beats_the_delete(repo, stories, 0, path, ours)):
+    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):
         return theirs
-    if base == theirs and not (ours is None and beats_the_delete(repo, stories, 1, path, theirs)):
+    if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs)):
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4510,35 +4510,6 @@ def with_bit_of(base: Version, changed: Version, kept: Version) -> Version:
             and kept[0] == base[0] != changed[0]:
         return changed[0], kept[1]
     return kept
-
-
-def beats_the_delete(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
-                     version: Version) -> bool:
-    """Side n holds the newest version both had, the other side deleted it: is
-    side n's version an edit all the same, made since they parted, which the
-    deleting side did not see?  A merge's (merged_back), or a file written anew:
-    gamma set the executable bit of H, wrote X and deleted the file; beta, unaware,
-    deleted H and wrote H,755 anew, and so did alpha.  Met first, alpha's and
-    beta's side held gamma's H,755, by value, and the delete won: the file was lost
-    in two fold orders of three (session 20).  Not where the deleter saw it: made
-    it too (saw_by_hand), or deleted that version as a write anew had made it (its
-    twin, older than the sides' parting: review 20b)."""
-    if merged_back(repo, stories, n, path, version):
-        return True
-    deletes = stories[1 - n].hand_commits.get((path, (version, None)), ())
-    return made_anew(stories[n], path, version) \
-        and not saw_by_hand(repo, stories, path, 1 - n) \
-        and not any(parent and written_anew_in(repo, parent, path)
-                    for _, parent in sorted(deletes))
-
-
-def written_anew_in(repo: Repo, commit: str, path: bytes) -> bool:
-    """Was path's version in commit written anew: the newest commit there that made
-    it a node's, whose parent had no file at path?  (One path-limited walk: asked
-    only where a file written anew meets a delete.)"""
-    line = repo.out("log", "-1", "--format=%H %P", commit, "--", os.fsdecode(path),
-                    env={**MERGE_ENV, "GIT_LITERAL_PATHSPECS": "1"}).split()
-    return len(line) == 2 and tree_versions(repo, line[1], [path])[path] is None
 
 
 def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,

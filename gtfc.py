@@ -182,7 +182,7 @@ NODES_DIR = ".gtfc/nodes"
 # no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
 # named for a write whose copy a user deleted by hand is named for the version the
 # side holds instead (settle_path; seed 1100198).
-MERGE_RULE = 22
+MERGE_RULE = 23
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4902,7 +4902,12 @@ def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Vers
     depend on which merge came first."""
     made = story.made.get((path, version), NOBODY)
     if version and made.who in (MERGE_IDENTITY[0], NOBODY.who):
-        return story.written.get((path, version[1]), (made, version))
+        # A merge that joined a chmod to content no commit here wrote: that content
+        # is older than the parting, and so is its write, however late the merge
+        # (fuzz seed 1500220).  A line merge of merge bases is dated as its merge.
+        joined = any(old and old[1] == version[1] for old, new in story.changes.get(path, ())
+                     if new == version)
+        return story.written.get((path, version[1]), (NOBODY if joined else made, version))
     return made, version
 
 

@@ -2131,6 +2131,26 @@ class DeterministicMergeTest(TwoClonesTestCase):
                           parent=m(alpha_set, beta))
         self.assert_every_fold(alpha, gamma_gone, beta, "100755", "B\ntwo\nTHREE\n")
 
+    def test_a_chmod_joined_by_a_later_merge_does_not_date_the_older_write(self):
+        """delta edits H,755 into E; gamma, unaware, deletes f.txt and writes G anew
+        (644); beta, holding delta's E, commits g.txt.  Their merge is E at the name
+        with gamma's bit (E,644), G in a copy, dated by beta's g.txt.  delta, unaware
+        of gamma, had edited E into C: C is the later write, it keeps the name in
+        every fold.  Met with that merge, C lost the name to E, dated by the merge
+        that joined a chmod to it; delta's user deleted C's copy, and E, a version
+        delta had replaced by hand, was all that was left (fuzz seed 1500220)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = self.commit(self.tree_with(self.base, {"f.txt": ("H\n", "100755")}),
+                                [self.base], 1500, "base", "alpha")
+        e = self.edit("delta", 2010, ("E\n", "100755"))
+        beta = self.commit(self.tree_with(e, {"g.txt": "g\n"}), [e], 2030, "g", "beta")
+        gamma = self.edit("gamma", 2002, "G\n", parent=self.remove("gamma", 2001, self.base))
+        delta = self.edit("delta", 2020, ("C\n", "100755"), parent=e)
+        for fold in (m(m(beta, gamma), delta), m(m(beta, delta), gamma),
+                     m(m(gamma, delta), beta)):
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "C")
+            self.assertEqual(self.modes(fold)["f.txt"], "100644")   # gamma's file's bit
+
     def test_an_edit_that_beat_a_delete_loses_to_a_delete_that_saw_it(self):
         """gamma edits line 1; eps edits line 7 and deletes f.txt; alpha, having seen
         gamma's edit only, deletes it too.  Each edit was deleted by a host that saw
@@ -3807,7 +3827,8 @@ class MergeFuzzTest(unittest.TestCase):
     CUT_SEEDS = (3, 6)
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
-                   (920164, True), (1100198, True), (1300136, True))   # (seed, copies)
+                   (920164, True), (1100198, True), (1300136, True),
+                   (1500220, True))                                 # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -3848,7 +3869,8 @@ class MergeFuzzTest(unittest.TestCase):
         it deleted again, out of two edits it never saw; 1100198 (rule 19) a copy a
         user deleted, made again for another host's write of its content; 1300136 an
         exec bit a host set and kept in its later edit, cleared by an edit that beat
-        a delete whose side had that bit, where their lines collided."""
+        a delete whose side had that bit, where their lines collided; 1500220 an
+        older write that kept the name, dated by the merge that joined a chmod to it."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8317,6 +8339,12 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_an_edit_that_beats_a_delete_keeps_the_deleters_bit_"
               "where_lines_collide", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
               "the_merge_rule_says"]),
+    Mutation("a merge that joined a chmod to an older write dates that write",
+             "        return story.written.get((path, version[1]), (NOBODY if joined else made, version))\n",
+             "        return story.written.get((path, version[1]), (made, version))\n",
+             ["DeterministicMergeTest.test_a_chmod_joined_by_a_later_merge_does_not_date_the_"
+              "older_write", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
+              "merge_rule_says"]),
     Mutation("a merge's version beats a delete that saw the edits it was made of",
              "        and holds_an_edit(stories[n], path, version) \\\n"
              "        and not saw_by_hand(repo, stories, path, 1 - n)\n",

@@ -2727,6 +2727,40 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, gamma),
                          {"f.txt": self.nine_with(l1="C").rstrip("\n")})
 
+    def test_a_twin_written_earlier_can_date_the_later_value_of_a_line(self):
+        """Fuzz seed 1510442's shape (the model's error): gamma writes line 7 'B',
+        alpha line 1 'A' and line 7 'B', delta line 1 'C', beta line 1 'A'.  Where
+        beta's A meets delta's C first, A (the later) keeps the name; where it meets
+        alpha's A,B first, their line merge is alpha's version whole, dated by alpha,
+        and C keeps it.  beta, holding C,B, deletes alpha's copy and writes A,B back;
+        alpha, holding A,B, deletes delta's copy and writes C whole.  Which the bases'
+        merge keeps at line 1 decides the version both had: against A,B alpha's C
+        wins (beta's is no change); against C,B beta's A and alpha's line 7 merge."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.edit("gamma", 2000, self.nine_with(l7="B"))
+        alpha = self.edit("alpha", 2001, self.nine_with(l1="A", l7="B"))
+        delta = self.edit("delta", 2002, self.nine_with(l1="C"))
+        beta = self.edit("beta", 2003, self.nine_with(l1="A"))
+        c_kept = m(m(m(beta, alpha), delta), gamma)
+        files = self.merged_files(m(beta, alpha), delta)
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="C").rstrip("\n"))
+        (alpha_copy,) = files
+        self.assertEqual(files[alpha_copy], self.nine_with(l1="A", l7="B").rstrip("\n"))
+        a_kept = m(m(m(beta, delta), alpha), gamma)
+        files = self.merged_files(m(beta, delta), alpha)
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A", l7="B").rstrip("\n"))
+        (delta_copy,) = files
+        self.assertEqual(files[delta_copy], self.nine_with(l1="C").rstrip("\n"))
+        beta = self.commit(self.tree_with(c_kept, {alpha_copy: None, "f.txt": self.nine_with(
+            l1="A", l7="B")}), [c_kept], 3001, "beta", "beta")
+        alpha = self.commit(self.tree_with(a_kept, {delta_copy: None, "f.txt": self.nine_with(
+            l1="C")}), [a_kept], 3000, "alpha", "alpha")
+        self.assertEqual(len(git(self.a.path, "merge-base", "--all", alpha, beta).split()), 4)
+        self.assertIn(self.merged_files(alpha, beta), (
+            {"f.txt": self.nine_with(l1="A").rstrip("\n")},        # bases: C,B
+            {"f.txt": self.nine_with(l1="C").rstrip("\n")}))       # bases: A,B
+
     def test_one_conflict_copy_made_with_two_exec_bits_stays_one_copy(self):
         """Two merges of one collision made the same copy (eps's E) with two exec
         bits: where alpha's A kept the name, the copy holds E as eps wrote it
@@ -3212,13 +3246,24 @@ class MergeModel:
             # fold meets first decides; seed 1310146: beta's A and delta's C
             # collided, A merged with gamma's B first kept the name, and against
             # A,B alpha's write of A back was no change while gamma wrote C).
+            # Or the other way round: the later value met first a base written
+            # earlier than e's that holds it and more (a twin of it with another
+            # register's change): their line merge is that base's version whole,
+            # dated by it, and e's value kept the name (seed 1510442: beta's A met
+            # alpha's A,B of before delta's C; against C,B beta's A won over
+            # alpha's write of C back).
             return register is not None and not merged and value(later) != value(e) \
-                and any(value(b) == value(e) for b in base) and any(
+                and any(value(b) == value(e) for b in base) and (any(
                     u.path == e.path and u.full is not None and register not in u.writes
                     and u.id > later.id and self.before(u, e) and self.before(u, o)
                     and all(not self.before(u, b) and not self.before(b, u)
                             for b in base if b is later or value(b) == value(e))
-                    for u in self.events)
+                    for u in self.events) or any(
+                    u is not later and value(u) == value(later) and None not in (
+                        u.full, later.full) and u.full != later.full
+                    and all(dict(u.full).get(r) == v for r, v in later.writes.items())
+                    and any(value(b) == value(e) and b.id > u.id for b in base)
+                    for u in base))
         return (merged or value(later)) == value(e)
 
     def merged_full(self, events, base):

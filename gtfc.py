@@ -182,7 +182,7 @@ NODES_DIR = ".gtfc/nodes"
 # no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
 # named for a write whose copy a user deleted by hand is named for the version the
 # side holds instead (settle_path; seed 1100198).
-MERGE_RULE = 23
+MERGE_RULE = 24
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4784,11 +4784,19 @@ def merged_bases(story: Story, changed: Dict[bytes, set], made: Dict[bytes, set]
     collides with, which a merge commit of them would not (review 16)."""
     if not changed:
         return story
-    own, changes = dict(story.own), dict(story.changes)
+    own, changes, written = dict(story.own), dict(story.changes), dict(story.written)
     for path, edges in changed.items():
         changes[path] = changes.get(path, set()) | edges
         own[path] = own.get(path, set()) | made.get(path, set())
-    return story._replace(own=own, changes=changes, made={**story.made, **makers})
+    # A line merge wrote its blob, as its merge commit would (written_by: a chmod
+    # a later base joined to it does not make it older than the parting; review 22f).
+    for (path, version), maker in makers.items():
+        if version and version[1] not in {old[1] for old, new in made.get(path, ())
+                                          if new == version and old}:
+            written[path, version[1]] = max(written.get((path, version[1]), (NOBODY, None)),
+                                            (maker, version))
+    return story._replace(own=own, changes=changes, made={**story.made, **makers},
+                          written=written)
 
 
 def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],

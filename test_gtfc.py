@@ -2727,6 +2727,39 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, gamma),
                          {"f.txt": self.nine_with(l1="C").rstrip("\n")})
 
+    def ordered(self, makers):
+        """Commits of f.txt on the base by makers [(who, from when, text)], with
+        ids in that order (each one's time searched upward from its own)."""
+        out = []
+        for who, t0, text in makers:
+            out.append(next(c for c in (self.edit(who, when, text)
+                                        for when in range(t0, t0 + 400))
+                            if not out or c > out[-1]))
+        return out
+
+    def test_a_line_merge_of_four_bases_keeps_its_date_with_a_chmod_joined(self):
+        """Four merge bases, by id: beta's line 7 B (2001), alpha's line 1 A (2000),
+        gamma's chmod (1990), eps's line 1 C (1995).  Their merge joins the chmod
+        to A,B (the line merge, dated 2001 as its merge commit would be), which
+        keeps the name over C: A,B,755 is the version both had, as every real fold
+        of the four holds it.  alpha undoes line 7, delta edits line 4: the undo
+        stays.  A first rule 23 dated A,B as older than the parting, C kept the
+        name in the bases' merge, and B came back (review 22f)."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        x1, x2, x3, x4 = self.ordered([("beta", 2001, self.nine_with(l7="B")),
+                                       ("alpha", 2000, self.nine_with(l1="A")),
+                                       ("gamma", 1990, (self.NINE, "100755")),
+                                       ("eps", 1995, self.nine_with(l1="C"))])
+        m = functools.partial(gtfc.merge_commits, self.a)
+        f1, f2 = m(m(m(x1, x2), x3), x4), m(m(m(x1, x3), x2), x4)
+        alpha = self.commit(self.tree_with(f1, {"f.txt": (self.nine_with(l1="A"), "100755")}),
+                            [f1], 3000, "alpha", "alpha")
+        delta = self.commit(self.tree_with(f2, {"f.txt": (
+            self.nine_with(l1="A", l4="D", l7="B"), "100755")}), [f2], 3001, "delta", "delta")
+        self.assertEqual(sorted(gtfc.merge_bases(self.a, alpha, delta)), [x1, x2, x3, x4])
+        self.assertEqual(git(self.a.path, "show", f"{m(alpha, delta)}:f.txt"),
+                         self.nine_with(l1="A", l4="D").rstrip("\n"))
+
     def test_a_twin_written_earlier_can_date_the_later_value_of_a_line(self):
         """Fuzz seed 1510442's shape (the model's error): gamma writes line 7 'B',
         alpha line 1 'A' and line 7 'B', delta line 1 'C', beta line 1 'A'.  Where
@@ -8384,6 +8417,12 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_an_edit_that_beats_a_delete_keeps_the_deleters_bit_"
               "where_lines_collide", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
               "the_merge_rule_says"]),
+    Mutation("a line merge of merge bases wrote no blob (rule 24)",
+             "            written[path, version[1]] = max(written.get((path, version[1]), (NOBODY, None)),\n"
+             "                                            (maker, version))\n",
+             "            pass\n",
+             ["DeterministicMergeTest.test_a_line_merge_of_four_bases_keeps_its_date_with_a_"
+              "chmod_joined"]),
     Mutation("a merge that joined a chmod to an older write dates that write",
              "        return story.written.get((path, version[1]), (NOBODY if joined else made, version))\n",
              "        return story.written.get((path, version[1]), (made, version))\n",

@@ -181,7 +181,12 @@ NODES_DIR = ".gtfc/nodes"
 # delete on the other side that did not see them all does not win over it as over
 # no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
 # named for a write whose copy a user deleted by hand is named for the version the
-# side holds instead (settle_path; seed 1100198).
+# side holds instead (settle_path; seed 1100198).  Rule 21: an edit that beats a
+# delete keeps the deleter's executable bit where their lines collide (with_bit_of;
+# seed 1300136).  Rules 20 and 22: a write anew beating a delete, tried and
+# reverted (review 22c).  Rule 23: a merge that joined a chmod to content older than
+# the parting does not date it (written_by; seed 1500220); rule 24: a line merge of
+# merge bases wrote its blob (merged_bases; review 22f).
 MERGE_RULE = 24
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
@@ -4501,15 +4506,13 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
 
 
 def with_bit_of(base: Version, changed: Version, kept: Version) -> Version:
-    """kept, with the executable bit changed's side set or cleared against base where
-    kept's side left it: the bit is no line, it merges even where the lines collide
-    (an edit that beat a delete keeps the bit the deleter's side had changed: fuzz
-    seed 1300136, where a line merge's collision dropped alpha's chmod with the
-    deleter's lines, and a by-hand edit of alpha's side lost its bit to that merge)."""
-    if all(v and v[0] in FILE_MODES for v in (base, changed, kept)) \
-            and kept[0] == base[0] != changed[0]:
-        return changed[0], kept[1]
-    return kept
+    """kept's content, with the executable bit merged as in a line merge: the bit is
+    no line, so it merges where the lines collide (fuzz seed 1300136: an edit that
+    beat a delete lost the chmod the deleter's side had made, and a later by-hand
+    edit on that side lost its bit to the merge)."""
+    if not all(v and v[0] in FILE_MODES for v in (base, changed, kept)):
+        return kept
+    return merged_bit(base, kept, changed), kept[1]
 
 
 def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
@@ -5074,7 +5077,12 @@ def line_merge(repo: Repo, base: Version, ours: Version, theirs: Version) -> Ver
     if merged.returncode != 0:
         return None
     blob = repo.out("hash-object", "-w", "--stdin", input=merged.stdout)
-    return (theirs[0] if ours[0] == base[0] else ours[0]), blob
+    return merged_bit(base, ours, theirs), blob
+
+
+def merged_bit(base: Version, ours: Version, theirs: Version) -> str:
+    """The file mode of a line merge: a side that changed the executable bit wins."""
+    return theirs[0] if ours[0] == base[0] else ours[0]
 
 
 def surely_collides(ours: bytes, base: bytes, theirs: bytes) -> bool:

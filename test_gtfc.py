@@ -2794,6 +2794,57 @@ class DeterministicMergeTest(TwoClonesTestCase):
             {"f.txt": self.nine_with(l1="A").rstrip("\n")},        # bases: C,B
             {"f.txt": self.nine_with(l1="C").rstrip("\n")}))       # bases: A,B
 
+    def test_a_line_merged_into_a_copy_a_user_deleted_goes_with_it(self):
+        """Fuzz seed 1810124's shape (the model's error): beta writes line 1 'A' and
+        line 7 'B'; delta line 7 'B', then, unaware of beta, line 1 'A' and line 7
+        back; alpha line 1 'E'.  alpha's merge with beta keeps E (later) and puts
+        beta's A,B in a copy, which alpha's user deletes.  delta's merge with beta
+        is beta's A,B whole (against the base, delta changed line 1 as beta did, and
+        its undo of line 7 loses): the version both sides had, so alpha's side wins
+        and delta's line 1 goes with the copy a user deleted (rule 1, "however many
+        merges made it").  Met with alpha's side first, delta's A (later) keeps the
+        name and E goes to a copy: the fold order decides (Limitations)."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta = self.edit("beta", 2000, self.nine_with(l1="A", l7="B"))
+        delta = self.edit("delta", 2001, self.nine_with(l7="B"))
+        alpha = self.edit("alpha", 2002, self.nine_with(l1="E"))
+        files = self.merged_files(alpha, beta)
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="E").rstrip("\n"))
+        (copy,) = files
+        self.assertTrue(copy.startswith("f.conflict-beta-"), copy)
+        alpha = self.commit(self.tree_with(m(alpha, beta), {copy: None}), [m(alpha, beta)],
+                            3000, "alpha", "alpha")
+        delta = self.edit("delta", 2010, self.nine_with(l1="A"), delta)
+        self.assertEqual(self.merged_files(delta, beta),
+                         {"f.txt": self.nine_with(l1="A", l7="B").rstrip("\n")})
+        self.assertEqual(self.merged_files(alpha, m(delta, beta)),
+                         {"f.txt": self.nine_with(l1="E").rstrip("\n")})
+        files = self.merged_files(alpha, delta)
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A").rstrip("\n"))
+        self.assertEqual(list(files.values()), [self.nine_with(l1="E").rstrip("\n")])
+
+    def test_twins_date_their_version_by_the_later_write(self):
+        """Fuzz seed 1810130's shape (the model's error): gamma writes D, delta E,
+        eps D (gamma's twin, later than E).  Merged, D keeps the name, dated by eps's
+        write, and E goes to a copy: D is the version both had.  alpha then edits D
+        into A; delta, unaware, writes F and D again: a restore of the version both
+        had, which loses to alpha's edit (the restore paragraph); E's copy stays.
+        Had gamma's D met E first, E would have kept the name (the fold decides)."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma, delta = self.edit("gamma", 2000, "D\n"), self.edit("delta", 2001, "E\n")
+        eps = self.edit("eps", 2002, "D\n")
+        both = m(m(gamma, eps), delta)
+        files = self.merged_files(m(gamma, eps), delta)
+        self.assertEqual(files.pop("f.txt"), "D")
+        (copy,) = files
+        self.assertTrue(copy.startswith("f.conflict-delta-"), copy)
+        self.assertEqual(self.merged_files(m(gamma, delta), eps)["f.txt"], "E")
+        alpha = self.edit("alpha", 3000, "A\n", both)
+        delta = self.edit("delta", 3002, "D\n", self.edit("delta", 3001, "F\n", both))
+        self.assertEqual(self.merged_files(alpha, delta), {"f.txt": "A", copy: "E"})
+
     def test_one_conflict_copy_made_with_two_exec_bits_stays_one_copy(self):
         """Two merges of one collision made the same copy (eps's E) with two exec
         bits: where alpha's A kept the name, the copy holds E as eps wrote it
@@ -3203,10 +3254,10 @@ class MergeModel:
                     return True
         return False
 
-    def absorbs(self, events, value, o, e, register=None, maybe=False):
+    def absorbs(self, events, value, o, e, register=None, maybe=False, late_twin=False):
         """o and e concurrent, and e wrote the newest value both had seen (of
         register, if given).  maybe: e did not, as this model takes that value, but
-        may have (see below)."""
+        may have (see below).  late_twin: twin bases dated by the later write."""
         if o is e or value(o) == value(e) or self.before(o, e) or self.before(e, o):
             return False
         base = self.newest_common(events, e, o)        # none: both began with no file
@@ -3240,9 +3291,18 @@ class MergeModel:
         # Twins (the same change, from the same version to the same one) are one
         # base, whoever made them (seed 900188: delta's and beta's E beside gamma's
         # restore, which their merge beat: the version both had is E, not the
-        # latest base's).
-        base = [b for n, b in enumerate(base) if not any(
-            u.full == b.full and u.full_before == b.full_before for u in base[:n])]
+        # latest base's).  Dated by the earlier write where that one met another
+        # base first; by the later where the twins met before (a merge dates a
+        # version by its newest write): either passes (seed 1810130: gamma's D,
+        # delta's E, eps's D; the bases' merge kept D, eps's, at the name).
+        def twin(b, u):
+            return u.full == b.full and u.full_before == b.full_before
+        kept = [b for n, b in enumerate(base) if not any(
+            twin(b, u) for u in (base[n + 1:] if late_twin else base[:n]))]
+        if not late_twin and not maybe and len(kept) < len(base) \
+                and self.absorbs(events, value, o, e, register, late_twin=True):
+            return True
+        base = kept
         # An edit and a delete that never saw it: their merge held the edit (rule 2;
         # seed 1010437: gamma's G beat alpha's delete, delta undid G and wrote it
         # back, a restore of the version both had, which loses to gamma's delete).
@@ -3395,11 +3455,22 @@ class MergeModel:
                           for r, v in e.writes.items() if held.get(r) == v}
         # ... and a write the deleter had seen made elsewhere, by hand, from the
         # same value to the same one (seed 590266: two hosts' chmod of one version).
+        # From another version too, where the copy holds that other write's version
+        # whole and e's differs from it only where e holds what that write replaced:
+        # their line merge is the very copy the user deleted (seed 1810124: beta
+        # wrote A,B over init; delta, holding its own B, wrote A and init2 back;
+        # merged, delta's is beta's A,B, which collided with alpha's E, and alpha
+        # deleted that copy, having seen beta's).
         settled_values |= {(e.id, r) for d, held in copies for e in self.events
                            if e.path == path and e.full_before and d.id not in e.past
                            for r, v in e.writes.items() if held.get(r) == v and any(
                                u.id in d.past and u.path == path and u.writes.get(r) == v
-                               and u.full_before == e.full_before for u in self.events)}
+                               and (u.full_before == e.full_before or u.full_before and dict(
+                                   u.full_before).get(r) == dict(e.full_before).get(r)
+                                   and u.full == tuple(sorted(held.items())) and all(
+                                       held.get(q) == x or dict(u.full_before).get(q) == x
+                                       for q, x in e.full))
+                               for u in self.events)}
         touching = [e for e in self.events if e.path == path]
         if not touching:
             return False, {}

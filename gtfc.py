@@ -186,8 +186,10 @@ NODES_DIR = ".gtfc/nodes"
 # seed 1300136).  Rules 20 and 22: a write anew beating a delete, tried and
 # reverted (review 22c).  Rule 23: a merge that joined a chmod to content older than
 # the parting does not date it (written_by; seed 1500220); rule 24: a line merge of
-# merge bases wrote its blob (merged_bases; review 22f).
-MERGE_RULE = 24
+# merge bases wrote its blob (merged_bases; review 22f).  Rule 25: an edit that beats
+# the other side's version as a deleted conflict copy's keeps the executable bit that
+# side changed on the version both had (decide; seed 1710134).
+MERGE_RULE = 25
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4381,6 +4383,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     A version that one side put aside in a conflict copy, which a user deleted, is
     no file on the other side too, unless that side made it since they parted."""
     seen = side_that_saw_all(repo, stories, path)
+    as_held = ours, theirs
     ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
                     and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
                     or dropped_beat_a_delete(stories, n, path, v)
@@ -4410,7 +4413,8 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
             # deletes, which the other side saw and deleted (fuzz seed 230033), or a
             # version that kept the name over its side's edit, now in a copy.
             return None
-        return edit_over_delete(repo, stories, path, ours or theirs, editor, base)
+        edited = edit_over_delete(repo, stories, path, ours or theirs, editor, base)
+        return with_dropped_bit(stories, path, edited, editor, as_held[1 - editor], base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
@@ -4502,6 +4506,22 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
     for version in found:
         pair = (edited, version) if editor == 0 else (version, edited)
         edited = merge_text(repo, base, *pair) or with_bit_of(base, version, edited)
+    return edited
+
+
+def with_dropped_bit(stories: Tuple[Story, Story], path: bytes, edited: Version,
+                     editor: int, dropped: Version, base: Optional[Version]) -> Version:
+    """The edit that beat the other side's version where that version went as a
+    deleted conflict copy's (decide): if it was the version both had with the
+    executable bit changed, that side changed the bit before it "deleted", and the
+    edit keeps the bit as it would a deleter's (fuzz seed 1710134: delta cleared
+    the bit, then merged the content of a copy eps's user had deleted; eps's edit
+    that kept the name came back with delta's bit set)."""
+    if dropped and base and dropped[1] == base[1] \
+            and dropped in stories[editor].dropped.get(path, ()) \
+            and (path, dropped) not in stories[1 - editor].made \
+            and not made_anew(stories[editor], path, edited):
+        return with_bit_of(base, dropped, edited)
     return edited
 
 

@@ -2760,6 +2760,38 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(git(self.a.path, "show", f"{m(alpha, delta)}:f.txt"),
                          self.nine_with(l1="A", l4="D").rstrip("\n"))
 
+    def test_a_chmod_undone_where_a_deleted_copys_version_came_in_stays_undone(self):
+        """Fuzz seed 1710134's shape: delta sets f.txt's exec bit; gamma writes D and
+        eps E, unaware of it and of each other.  eps's merges keep E (later) under the
+        name with delta's bit and put D in a copy, which eps's user deletes.  delta,
+        unaware of D and E, clears its bit, then merges gamma's D: D, 644, by value
+        the version of the copy eps deleted.  Against the version both had (the
+        merge bases' D, 755), delta's side changed the bit alone; its version goes
+        as the deleted copy's, and an edit that beats a delete keeps the bit the
+        deleting side changed: E, 644.  gtfc kept E, 755: delta's clear was lost.
+        alpha's earlier twin of gamma's D, folded in any order, changes nothing
+        at the name."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        delta = self.edit("delta", 2000, ("X\n", "100755"))
+        gamma = self.edit("gamma", 2001, "D\n")
+        eps = m(m(self.edit("eps", 2002, "E\n"), gamma), delta)
+        copy, = [n for n in self.modes(eps) if n.startswith("f.conflict-gamma-")]
+        self.assertEqual(self.modes(eps), {"f.txt": "100755", copy: "100644"})
+        gone = self.commit(self.tree_with(eps, {copy: None}), [eps], 2010, "rm", "eps")
+        deltas = m(self.edit("delta", 2005, ("X\n", "100644"), parent=delta), gamma)
+        self.assertEqual(self.modes(deltas), {"f.txt": "100644"})
+        deltas = self.commit(self.tree_with(deltas, {"g.txt": "g\n"}), [deltas], 2020, "g",
+                             "delta")                   # a content tip holding D, 644
+        self.assertEqual(sorted(gtfc.merge_bases(self.a, gone, deltas)), sorted([delta, gamma]))
+        self.assertEqual(self.merged_files(gone, deltas), {"f.txt": "E", "g.txt": "g"})
+        self.assertEqual(self.modes(m(gone, deltas))["f.txt"], "100644")
+        alpha = self.edit("alpha", 1999, "D\n")
+        for x, y, z in itertools.permutations([gone, deltas, alpha]):
+            fold = m(m(x, y), z)
+            self.assertEqual(self.modes(fold)["f.txt"], "100644")
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "E")
+
     def test_a_twin_written_earlier_can_date_the_later_value_of_a_line(self):
         """Fuzz seed 1510442's shape (the model's error): gamma writes line 7 'B',
         alpha line 1 'A' and line 7 'B', delta line 1 'C', beta line 1 'A'.  Where
@@ -3977,7 +4009,7 @@ class MergeFuzzTest(unittest.TestCase):
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
-                   (1500220, True))                                 # (seed, copies)
+                   (1500220, True), (1710134, True))                # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4019,7 +4051,9 @@ class MergeFuzzTest(unittest.TestCase):
         user deleted, made again for another host's write of its content; 1300136 an
         exec bit a host set and kept in its later edit, cleared by an edit that beat
         a delete whose side had that bit, where their lines collided; 1500220 an
-        older write that kept the name, dated by the merge that joined a chmod to it."""
+        older write that kept the name, dated by the merge that joined a chmod to it;
+        1710134 (rule 25) an exec bit cleared where the version a deleted conflict
+        copy held came in, lost to the edit that kept the name."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8494,6 +8528,12 @@ MUTATIONS = [
              "            pass\n",
              ["DeterministicMergeTest.test_a_line_merge_of_four_bases_keeps_its_date_with_a_"
               "chmod_joined"]),
+    Mutation("an edit beating a deleted copy's version drops the bit that side changed",
+             "        return with_bit_of(base, dropped, edited)\n",
+             "        return edited\n",
+             ["DeterministicMergeTest.test_a_chmod_undone_where_a_deleted_copys_version_came_"
+              "in_stays_undone", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
+              "merge_rule_says"]),
     Mutation("a merge that joined a chmod to an older write dates that write",
              "        return story.written.get((path, version[1]), (NOBODY if joined else made, version))\n",
              "        return story.written.get((path, version[1]), (made, version))\n",

@@ -188,8 +188,10 @@ NODES_DIR = ".gtfc/nodes"
 # the parting does not date it (written_by; seed 1500220); rule 24: a line merge of
 # merge bases wrote its blob (merged_bases; review 22f).  Rule 25: an edit that beats
 # the other side's version as a deleted conflict copy's keeps the executable bit that
-# side changed on the version both had (decide; seed 1710134).
-MERGE_RULE = 25
+# side changed on the version both had (decide; seed 1710134).  Rule 26: a side's
+# version that is no file only because a user on the other side deleted its conflict
+# copy is no delete of the version both had, which that user kept (seed 1800258).
+MERGE_RULE = 26
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4381,11 +4383,13 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     against the newest version both had (base; None if no file) is merged — one
     change alone wins, an edit beats a delete, lines that do not collide merge.
     A version that one side put aside in a conflict copy, which a user deleted, is
-    no file on the other side too, unless that side made it since they parted."""
+    no file on the other side too, unless that side made it since they parted: no
+    delete, though, of the version both had, which that user kept."""
     seen = side_that_saw_all(repo, stories, path)
     as_held = ours, theirs
-    ours, theirs = (None if v and v in stories[1 - n].dropped.get(path, ())
-                    and (path, v) not in stories[n].made or copy_deleted(stories, n, path, v)
+    dropped = [bool(v) and v in stories[1 - n].dropped.get(path, ())
+               and (path, v) not in stories[n].made for n, v in enumerate((ours, theirs))]
+    ours, theirs = (None if dropped[n] or copy_deleted(stories, n, path, v)
                     or dropped_beat_a_delete(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
     if seen is not None:
@@ -4402,6 +4406,14 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
         return COLLISION
+    # A version that is no file as a deleted copy's is no delete of the version both
+    # had, which that copy's deleter kept (fuzz seed 1800258: alpha deleted C,644 and
+    # gamma's D,755 beat that; beta kept C, with gamma's bit, over D's copy).  Where
+    # a node on that side deleted the version the other side holds,
+    # carried_and_deleted settled it above.
+    for n, other in ((0, theirs), (1, ours)):
+        if dropped[n] and other == base:
+            return other
     if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):
         return theirs
     if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs)):
@@ -4414,7 +4426,8 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
             # version that kept the name over its side's edit, now in a copy.
             return None
         edited = edit_over_delete(repo, stories, path, ours or theirs, editor, base)
-        return with_dropped_bit(stories, path, edited, editor, as_held[1 - editor], base)
+        return with_dropped_bit(stories, path, edited, editor,
+                                as_held[1 - editor] if dropped[1 - editor] else None, base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
@@ -4511,15 +4524,13 @@ def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
 
 def with_dropped_bit(stories: Tuple[Story, Story], path: bytes, edited: Version,
                      editor: int, dropped: Version, base: Optional[Version]) -> Version:
-    """The edit that beat the other side's version where that version went as a
-    deleted conflict copy's (decide): if it was the version both had with the
+    """The edit that beat the other side's version (dropped) where that version went
+    as a deleted conflict copy's (decide): if it was the version both had with the
     executable bit changed, that side changed the bit before it "deleted", and the
     edit keeps the bit as it would a deleter's (fuzz seed 1710134: delta cleared
     the bit, then merged the content of a copy eps's user had deleted; eps's edit
     that kept the name came back with delta's bit set)."""
     if dropped and base and dropped[1] == base[1] \
-            and dropped in stories[editor].dropped.get(path, ()) \
-            and (path, dropped) not in stories[1 - editor].made \
             and not made_anew(stories[editor], path, edited):
         return with_bit_of(base, dropped, edited)
     return edited

@@ -2577,6 +2577,37 @@ class DeterministicMergeTest(TwoClonesTestCase):
             for x, y, z in ((alpha, beta, delta), (alpha, delta, beta), (beta, delta, alpha)):
                 self.assertEqual(self.modes(m(m(x, y), z)), {})
 
+    def test_a_version_kept_over_a_deleted_copy_beats_a_delete_of_its_content_alone(self):
+        """gamma writes D with the exec bit, then goes on elsewhere (g.txt); alpha,
+        unaware, writes C (later), then deletes f.txt.  beta merges the two writes:
+        C keeps the name with gamma's bit, D goes to a copy, which beta's user
+        deletes.  alpha deleted C,644, never C,755 (gamma's bit, which it never saw):
+        C,755 stays, in every fold order.  Folded with gamma's D first (D beat the
+        delete), then met with beta's, D was no file (its copy deleted) and that no
+        file won over C,755, the merge bases' version, as a delete of it: the file
+        was lost (fuzz seed 1800258).  Without gamma's bit, alpha deleted the very
+        version beta kept: no f.txt, in every fold order."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        for mode in ("100755", "100644"):
+            gamma = self.edit("gamma", 2000, ("D\n", mode))
+            alpha = self.edit("alpha", 2001, "C\n")
+            collided = m(gamma, alpha)
+            copy, = [n for n in self.modes(collided) if n.startswith("f.conflict-gamma-")]
+            self.assertEqual(self.modes(collided)["f.txt"], mode)
+            beta = self.commit(self.tree_with(collided, {copy: None}), [collided], 2003,
+                               "resolved", "beta")
+            alpha = self.remove("alpha", 2002, alpha)
+            gamma = self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2004, "g",
+                                "gamma")
+            for x, y, z in ((gamma, alpha, beta), (gamma, beta, alpha), (alpha, beta, gamma)):
+                fold = m(m(x, y), z)
+                if mode == "100644":
+                    self.assertEqual(self.modes(fold), {"g.txt": "100644"})
+                    continue
+                self.assertEqual(self.modes(fold), {"f.txt": mode, "g.txt": "100644"})
+                self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "C")
+
     def test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_a_user_deleted(self):
         """alpha sets f.txt's exec bit (H,755); gamma, unaware, deletes f.txt, writes C,
         then H back (644).  eps edits C into A and merges gamma's H: A keeps the name,
@@ -8546,6 +8577,11 @@ MUTATIONS = [
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("no file for a deleted copy's version beats the version the user kept (rule 26)",
+             "        if dropped[n] and other == base:\n",
+             "        if False:\n",
+             ["DeterministicMergeTest.test_a_version_kept_over_a_deleted_copy_beats_a_delete_"
+              "of_its_content_alone"]),
     Mutation("a collision's copy named for a write whose copy a user deleted",
              "    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):\n",
              "    if False:\n",

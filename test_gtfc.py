@@ -2908,6 +2908,43 @@ class DeterministicMergeTest(TwoClonesTestCase):
         delta = self.edit("delta", 3002, "D\n", self.edit("delta", 3001, "F\n", both))
         self.assertEqual(self.merged_files(alpha, delta), {"f.txt": "A", copy: "E"})
 
+    def test_a_chmod_dates_the_version_it_kept_at_the_name_for_a_write_back(self):
+        """Fuzz seed 1910036's shape (the model's error): alpha and beta each make
+        f.txt, A then C; alpha then sets A's exec bit, unaware of C.  Against no
+        file, or against A where a merge had put A in a copy and kept C: C is a new
+        file, not an edit of A, and the two collide; A,755, committed later by its
+        node than C, keeps the name (rule 3).  gamma writes D over A,755; beta,
+        holding that merge, writes C and then A back: against A,755 beta's side
+        holds the version both had, and D wins (rule 2, the restore paragraph).
+        The seed's gamma had merged A and C, deleted A's copy and written B over C
+        before the chmod came: the same, with B beside A,755.  The model took the
+        version both had from the body's writes alone: B, against which beta's A
+        looked like a change."""
+        self.base = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base],
+                                1500, "rm", "zed")
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alpha, beta = self.edit("alpha", 2000, "A\n"), self.edit("beta", 2001, "C\n")
+        chmod = self.edit("alpha", 2010, ("A\n", "100755"), alpha)
+        gamma = m(alpha, beta)
+        (copy,) = [n for n in self.modes(gamma) if n.startswith("f.conflict-alpha-")]
+        gone = self.commit(self.tree_with(gamma, {copy: None}), [gamma], 2002, "rm", "gamma")
+        seed = self.edit("gamma", 2003, "B\n", gone)
+        for shape, side, kept in (("minimal", beta, ("beta-", "C")),
+                                  ("seed", seed, ("gamma-", "B"))):
+            with self.subTest(shape):
+                both = m(side, chmod)
+                files = self.merged_files(side, chmod)
+                self.assertEqual(files.pop("f.txt"), "A")
+                self.assertEqual(self.modes(both)["f.txt"], "100755")
+                (other,) = files
+                self.assertTrue(other.startswith("f.conflict-" + kept[0]), other)
+                self.assertEqual(files[other], kept[1])
+                d = self.edit("gamma", 3000, ("D\n", "100755"), both)
+                back = self.edit("beta", 3002, ("A\n", "100755"),
+                                 self.edit("beta", 3001, ("C\n", "100755"), both))
+                self.assertEqual(self.merged_files(d, back), {"f.txt": "D", other: kept[1]})
+                self.assertEqual(self.modes(m(d, back))["f.txt"], "100755")
+
     def test_one_conflict_copy_made_with_two_exec_bits_stays_one_copy(self):
         """Two merges of one collision made the same copy (eps's E) with two exec
         bits: where alpha's A kept the name, the copy holds E as eps wrote it
@@ -3260,6 +3297,22 @@ class MergeModel:
                     and dict(o.full_before or ()).get(register) == value(e) and any(
                         u.path == e.path and u.full == o.full_before and self.before(u, o)
                         and not self.before(u, e) for u in self.events)
+                    for o in newest + repeated):
+                optional.append(e)
+            # ... or o changed e's very version, which a write both had seen made,
+            # having seen no change to the file (nor to its copies) that e had not:
+            # o started from the version both had, whatever this register's own
+            # writes say, and e's write of it is no change against it (seed 1910036:
+            # alpha's chmod made its A later than beta's C, a new file, and A kept
+            # the name; gamma wrote D over A, beta C and then A back: D wins).
+            elif register in e.writes and any(
+                    value(o) != value(e) and not self.before(o, e) and not self.before(e, o)
+                    and o.full_before == e.full and all(
+                        u.id in e.past for u in self.events if u.id in o.past and (
+                            u.path == e.path or u.path.startswith("copy:")
+                            and copy_original(u.path[len("copy:"):]) == e.path))
+                    and any(u.path == e.path and u.full == e.full and self.before(u, o)
+                            and self.before(u, e) for u in self.events)
                     for o in newest + repeated):
                 optional.append(e)
             # Or e's side met o's only later, by an event of another register, and

@@ -191,7 +191,10 @@ NODES_DIR = ".gtfc/nodes"
 # side changed on the version both had (decide; seed 1710134).  Rule 26: a side's
 # version that is no file only because a user on the other side deleted its conflict
 # copy is no delete of the version both had, which that user kept (seed 1800258).
-MERGE_RULE = 26
+# Rule 27: a side's version written anew by hand where it had no file, by content
+# the version both had, collides with a version of the other side's that is no
+# edit of it, as a write-back of a copy's content does (restored_over; seed 1910240).
+MERGE_RULE = 27
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4578,12 +4581,18 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
     version is no edit of it (a merge only carried it over that content, which
     went to a copy)?  Then it is no undo: the line merge would drop its content
     for the other's, and the copy that held it is the one deleted (fuzz seeds
-    340201, 520280).  Both are kept."""
+    340201, 520280).  Both are kept.  So too where a node on side n wrote it anew,
+    by hand, where its side had no file (made_anew): a copy's content written
+    back after a delete, where the copy's delete is a merge base, which no merge
+    reads behind (fuzz seed 1910240: beta deleted the copy of C beside alpha's A,B,
+    merged alpha's delete and wrote C back; the bases' merge held eps's C, and
+    gamma's edit of A,B won over beta's write as over no change: C was lost)."""
     held, other = versions[n], versions[1 - n]
     if not (held and other and base and base != NO_BASE and held[1] == base[1]):
         return False
     dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
-    return (held[1] in dropped or chosen_again(stories, n, path, held)) \
+    return (held[1] in dropped or chosen_again(stories, n, path, held)
+            or made_anew(stories[n], path, held)) \
         and other not in reached(stories[1 - n].own.get(path, set()), {base})
 
 

@@ -2887,6 +2887,45 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A").rstrip("\n"))
         self.assertEqual(list(files.values()), [self.nine_with(l1="E").rstrip("\n")])
 
+    def test_a_copy_written_back_anew_collides_with_an_edit_of_what_kept_the_name(self):
+        """Fuzz seed 1910240's shape (gtfc's error): beta and eps write line 1 'C',
+        alpha line 1 'A' and line 7 'B'.  beta's merge with alpha keeps A,B (later)
+        and puts C in a copy, which beta's user deletes; alpha, unaware, deletes the
+        file.  beta merges that delete and writes C back whole, where there was no
+        file; gamma, having merged eps's C and beta's A,B, writes line 7 back, and
+        its edit beats alpha's delete.  The merge bases of the two sides (beta's
+        copy delete, alpha's delete, eps's C) merge to C: against it beta's write
+        looked like no change, and gamma's edit won: C was lost.  It is a write-back
+        of what a conflict copy held, on a side that had no file: it collides with
+        gamma's edit, which is no edit of C, as the tips' own merge said.  Rule 27."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        c, ab, a = (self.nine_with(**lines) for lines in (
+            dict(l1="C"), dict(l1="A", l7="B"), dict(l1="A")))
+        eps, alpha = self.edit("eps", 2013, c), self.edit("alpha", 2008, ab)
+        both = m(self.edit("beta", 2005, c), alpha)
+        (copy,) = [n for n in self.modes(both) if n.startswith("f.conflict-beta-")]
+        beta = self.commit(self.tree_with(both, {copy: None}), [both], 2032, "rm", "beta")
+        gone = self.remove("alpha", 2030, alpha)
+        back = self.edit("beta", 2050, c, parent=m(beta, gone))
+        gamma = self.edit("gamma", 2048, a, parent=m(eps, beta))
+        expected = {"f.txt": c.rstrip("\n"), "f.conflict-gamma-19700101-003408-"
+                    f"{git(self.a.path, 'hash-object', '--stdin', input=a)[:8]}.txt":
+                    a.rstrip("\n")}
+        self.assertEqual(self.merged_files(back, gamma), expected)
+        x = self.commit(self.tree_with(m(back, eps), {"g.txt": "g\n"}), [m(back, eps)],
+                        2060, "g", "beta")
+        y = self.commit(self.tree_with(m(gamma, gone), {"h.txt": "h\n"}), [m(gamma, gone)],
+                        2062, "h", "gamma")
+        self.assertEqual(len(gtfc.merge_bases(self.a, *sorted([x, y]))), 3)
+        self.assertEqual(self.merged_files(x, y), {**expected, "g.txt": "g", "h.txt": "h"})
+        eps = self.commit(self.tree_with(m(gone, eps), {"e.txt": "e\n"}), [m(gone, eps)],
+                          2063, "e", "eps")
+        for p, q, r in itertools.permutations([back, y, eps]):
+            fold = m(m(p, q), r)
+            self.assertEqual({n: git(self.a.path, "show", f"{fold}:{n}")
+                              for n in self.modes(fold) if n.startswith("f")}, expected)
+
     def test_twins_date_their_version_by_the_later_write(self):
         """Fuzz seed 1810130's shape (the model's error): gamma writes D, delta E,
         eps D (gamma's twin, later than E).  Merged, D keeps the name, dated by eps's
@@ -4093,7 +4132,7 @@ class MergeFuzzTest(unittest.TestCase):
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
-                   (1500220, True), (1710134, True))                # (seed, copies)
+                   (1500220, True), (1710134, True), (1910240, True))    # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4137,7 +4176,9 @@ class MergeFuzzTest(unittest.TestCase):
         a delete whose side had that bit, where their lines collided; 1500220 an
         older write that kept the name, dated by the merge that joined a chmod to it;
         1710134 (rule 25) an exec bit cleared where the version a deleted conflict
-        copy held came in, lost to the edit that kept the name."""
+        copy held came in, lost to the edit that kept the name; 1910240 (rule 27) a
+        conflict copy's content written back where the file had gone, lost as "no
+        change" against merge bases that had merged to it."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8630,6 +8671,12 @@ MUTATIONS = [
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("a copy's content written anew loses to an edit of what kept the name (rule 27)",
+             "            or made_anew(stories[n], path, held)) \\\n",
+             "            ) \\\n",
+             ["DeterministicMergeTest.test_a_copy_written_back_anew_collides_with_an_edit_of_"
+              "what_kept_the_name", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_"
+              "the_merge_rule_says"]),
     Mutation("no file for a deleted copy's version beats the version the user kept (rule 26)",
              "        if dropped[n] and other == base:\n",
              "        if False:\n",

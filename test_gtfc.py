@@ -8847,8 +8847,8 @@ def mutate_main(args):
 # Seconds each slow class took in a whole run (the slowest line at its end): how
 # run_in_two balances its halves.  Any other class counts as CLASS_SECONDS_ELSE.
 CLASS_SECONDS = {"WatchTest": 59, "UnreachablePeerTest": 55, "OperatingTest": 50,
-                 "MergeFuzzTest": 45, "HistoryHorizonTest": 45, "ChaosTest": 35, "ConvergenceTest": 31,
-                 "MonitoringTest": 25, "SelfHealTest": 21, "DeterministicMergeTest": 15,
+                 "MergeFuzzTest": 75, "HistoryHorizonTest": 45, "ChaosTest": 35, "ConvergenceTest": 31,
+                 "MonitoringTest": 25, "SelfHealTest": 21, "DeterministicMergeTest": 25,
                  "PowerCutTest": 14, "PeerKeyRestrictionTest": 13,
                  "ForcedCommandFuzzTest": 11, "MembershipChangeTest": 11,
                  "CheckoutTest": 4, "CommitGuardTest": 4, "SeedUsageTest": 9}

@@ -4389,9 +4389,10 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     no file on the other side too, unless that side made it since they parted: no
     delete, though, of the version both had, which that user kept."""
     seen = side_that_saw_all(repo, stories, path)
-    as_held = ours, theirs
-    dropped = [bool(v) and v in stories[1 - n].dropped.get(path, ())
-               and (path, v) not in stories[n].made for n, v in enumerate((ours, theirs))]
+    # Each side's version where it goes as a deleted conflict copy's, else None.
+    dropped = [v if v and v in stories[1 - n].dropped.get(path, ())
+               and (path, v) not in stories[n].made else None
+               for n, v in enumerate((ours, theirs))]
     ours, theirs = (None if dropped[n] or copy_deleted(stories, n, path, v)
                     or dropped_beat_a_delete(stories, n, path, v)
                     else v for n, v in enumerate((ours, theirs)))
@@ -4429,8 +4430,7 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
             # version that kept the name over its side's edit, now in a copy.
             return None
         edited = edit_over_delete(repo, stories, path, ours or theirs, editor, base)
-        return with_dropped_bit(stories, path, edited, editor,
-                                as_held[1 - editor] if dropped[1 - editor] else None, base)
+        return with_dropped_bit(stories, path, edited, editor, dropped[1 - editor], base)
     if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
         return COLLISION            # a new file, not an edit of the base: no line merge
     return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)

@@ -125,75 +125,11 @@ KEY_NAME = "gtfc_ed25519"
 NODES_DIR = ".gtfc/nodes"
 # The merge rule this gtfc runs (see merge_trees), announced by each node in
 # RULES_DIR/<node>: nodes with different rules would merge the same commits
-# differently and never agree.  Rule 1: gtfc before merges settled each path by
-# its own history (it announced nothing).  Rule 4: a conflict copy of a version
-# older than the merge's sides is named for their parting (the merge bases), not
-# for a walk of older history, which a host past its history horizon lacks.
-# Rule 5: a version put aside in a conflict copy that a user deleted is deleted at
-# the name too; a file deleted and written anew is no edit of the old one; an edit
-# that beats a delete keeps what the deleting side undid before it deleted; merge
-# bases are merged at most 3 levels deep (MAX_BASE_DEPTH), not 8.  Rule 6: of
-# colliding versions, the one whose content was written later keeps the name (a
-# tie: by content), and the copy holds the other as it was written: a merge that
-# joined a chmod to one of them first no longer dates it, nor puts the chmod in the
-# copy unless the name cannot take it (written_by).  Rule 7: a change a node made by
-# hand counts as seen by the other side only where a node there made it by hand too,
-# or changed by hand the version it made — not where only merges made it again
-# (fuzz seed 90116; side_that_saw_all).  Rule 8: a version beats a delete only if
-# a node's commit on its side changed the file and none there deleted it after
-# seeing that (Story.edited; seed 230033); and it merges in every version nodes on
-# the deleting side deleted that came from the newest one both had, not only when
-# one node deleted (edit_over_delete; seed 160147).  Rule 9: only if the version
-# itself comes from such an edit (holds_an_edit), not where that edit is now only
-# in a conflict copy.  Rule 10: content a side holds although a user there deleted
-# its conflict copy is a change even where it is the version both had, unless the
-# other side's version is an edit of it (restored_over; seed 340201).  Rule 11:
-# where the merge bases' versions collide, the version both had is the one base's
-# version that both sides changed, through their own changes, if only one is
-# (both_came_from; seed 300071).  Rule 12: history is walked exactly (CommitGraph),
-# where git's date-ordered walks could guess wrong on hosts whose clocks disagree.
-# Rule 13: a version the merge of merge bases made (a line merge, a chmod joined to
-# an edit) is, to the bases merged after it, the change a merge commit makes: an
-# edit beats a later base's delete (merged_bases; copies fuzz seed 11), and a line
-# merge is dated as that commit would be, so it keeps the name against an older
-# base's colliding edit (review 16).  And where the bases hold several versions, a
-# side that only carries one of them, which a node on the other side deleted, has
-# nothing of its own there (carried_and_deleted; fuzz seed 500065).  A conflict
-# copy a node deleted by hand is deleted with any executable bit a merge made it
-# with on the other side: its name is its content's (copy_deleted; seed 500114);
-# where both sides hold it, with two bits, it is one copy (one_copy).  Rule 14: a
-# version a node wrote by hand where its side's merge had put that content in a
-# conflict copy is a resolution, not an undo: it collides with the other side's
-# edit rather than losing to it (chosen_again; fuzz seed 520280); so does one a
-# node wrote back while the other side deleted a copy of it (seed 660020), and the
-# very version (content and bit) keeps its bit under the name (written_back; 670036).
-# Rule 15: a change a node made by hand is not seen by a side that holds the very
-# version it changed, if a node on that side changed that version later than any
-# commit there made it (seed 720350).  Rule 16: instead, by ancestry, not commit
-# time: a twin of the change (or a change of the version it made) shows it seen
-# only if its node knew every version of the file the other's node knew of, or
-# twinned, before, the commits that made them (saw_by_hand; seed 760073, reviews
-# 19b and 20: rule 15 depended on fold order and clocks).  Rule 17: a merge's edit
-# that beat a delete, made from versions whose conflict copy a user on the other
-# side deleted (and that its side did not make since), is deleted with them
-# (dropped_beat_a_delete; seed 870069, review 20d).  Rule 18: where a side holds the
-# version both had only because its merge made it again from its nodes' edits, a
-# delete on the other side that did not see them all does not win over it as over
-# no change (merged_back; seed 920164, review 21).  Rule 19: a collision's copy
-# named for a write whose copy a user deleted by hand is named for the version the
-# side holds instead (settle_path; seed 1100198).  Rule 21: an edit that beats a
-# delete keeps the deleter's executable bit where their lines collide (with_bit_of;
-# seed 1300136).  Rules 20 and 22: a write anew beating a delete, tried and
-# reverted (review 22c).  Rule 23: a merge that joined a chmod to content older than
-# the parting does not date it (written_by; seed 1500220); rule 24: a line merge of
-# merge bases wrote its blob (merged_bases; review 22f).  Rule 25: an edit that beats
-# the other side's version as a deleted conflict copy's keeps the executable bit that
-# side changed on the version both had (decide; seed 1710134).  Rule 26: a side's
-# version that is no file only because a user on the other side deleted its conflict
-# copy is no delete of the version both had, which that user kept (seed 1800258).
-# Rule 27: a side's version written anew by hand where it had no file, by content
-# the version both had, collides with a version of the other side's that is no
-# edit of it, as a write-back of a copy's content does (restored_over; seed 1910240).
+# differently and never agree, so a node holds back from peers that announce
+# another (hold_back_merges).  Raise it with every change to what a merge makes.
+# What each number changed, and the fuzz seed or review that showed why, is in
+# bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
+# the seed or review.
 MERGE_RULE = 27
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()

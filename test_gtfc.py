@@ -3429,7 +3429,7 @@ class MergeModel:
             and all(any(
             held == b.full and d.id in side.past
             for d, _, _, original, held in self.deleted_copies if original == e.path)
-            for side in (e, o))]
+            for side in (e, o)) and not self.written_again(b, e, o)]
         if gone:
             base = self.newest_common([u for u in events if u not in gone], e, o)
         # Several, one a repeat of a change another had seen made elsewhere (the
@@ -3513,6 +3513,25 @@ class MergeModel:
                     and any(value(b) == value(e) and b.id > u.id for b in base)
                     for u in base))
         return (merged or value(later)) == value(e)
+
+    def written_again(self, b, e, o):
+        """Did a host write b's whole version again by hand (of any register: the
+        twin need not be one of the events absorbs judges), not before b, seen by
+        both e and o, and did each side then find it at the name, after every
+        deleted copy of it that side had seen?  Then b's version was at the name on
+        both sides, not gone with its copy (seed 2100074: delta undid line 3 of
+        A,B, making eps's A again while gamma deleted A's copy; A kept the name
+        over C,B, whose copies users deleted; beta's A, E, A is a restore of it)."""
+        copies = [d for d, _, _, original, held in self.deleted_copies
+                  if original == b.path and held == b.full]
+        return any(
+            u is not b and u.path == b.path and u.full == b.full and not self.before(u, b)
+            and self.before(u, e) and self.before(u, o) and all(any(
+                w.path == b.path and w.full_before == b.full and self.before(u, w)
+                and (w is side or self.before(w, side))
+                and all(d.id in w.past for d in copies if d.id in side.past)
+                for w in self.events) for side in (e, o))
+            for u in self.events)
 
     def merged_full(self, events, base):
         """The whole version the merge of two concurrent events held, None if a file

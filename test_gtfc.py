@@ -2984,6 +2984,47 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 self.assertEqual(self.merged_files(d, back), {"f.txt": "D", other: kept[1]})
                 self.assertEqual(self.modes(m(d, back))["f.txt"], "100755")
 
+    def test_a_restore_of_a_version_written_again_by_hand_loses_to_a_copy_written_back(self):
+        """Fuzz seed 2100074's shape (the model's error): eps writes line 1 'A', gamma
+        'C', beta line 7 'B'.  gamma's merge keeps C,B (its line merge, later) and
+        puts A in a copy, which gamma's user deletes.  delta, holding A,B, writes
+        line 7 back, unaware of gamma: eps's A again, by hand.  Met with gamma's
+        side, it collides with C,B (rule 14: written back while the other side
+        deleted its copy) and keeps the name; users on both sides delete C,B's copy.
+        So the one merge base holds A at the name.  Then beta writes line 1 'E' and
+        'A' back, a restore of the version both had; delta writes C,B back whole
+        from the copy it deleted: an edit of A, which beta's restore loses to in
+        every fold (rule 2, the restore paragraph).  The model had dropped eps's A
+        as gone with its copy, missing delta's A made again by writing line 7."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        a, c, b, cb, e = (self.nine_with(**lines) for lines in (
+            dict(l1="A"), dict(l1="C"), dict(l7="B"), dict(l1="C", l7="B"), dict(l1="E")))
+        eps, gamma, beta = (self.edit("eps", 2000, a), self.edit("gamma", 2001, c),
+                            self.edit("beta", 2002, b))
+        kept = m(m(gamma, beta), eps)
+        files = self.merged_files(m(gamma, beta), eps)
+        self.assertEqual(files.pop("f.txt"), cb.rstrip("\n"))
+        (a_copy,) = files
+        self.assertTrue(a_copy.startswith("f.conflict-eps-"), a_copy)
+        gamma = self.commit(self.tree_with(kept, {a_copy: None}), [kept], 2010, "rm", "gamma")
+        delta = self.edit("delta", 2020, a, parent=m(eps, beta))
+        met = m(delta, gamma)
+        files = self.merged_files(delta, gamma)
+        self.assertEqual(files.pop("f.txt"), a.rstrip("\n"))
+        (cb_copy,) = files
+        self.assertEqual(files[cb_copy], cb.rstrip("\n"))
+        both = self.commit(self.tree_with(met, {cb_copy: None}), [met], 2030, "rm", "eps")
+        gone = self.commit(self.tree_with(met, {cb_copy: None}), [met], 2031, "rm", "delta")
+        beta = self.edit("beta", 2042, a, parent=self.edit("beta", 2041, e, parent=both))
+        delta = self.edit("delta", 2043, cb, parent=m(both, gone))
+        self.assertEqual(gtfc.merge_bases(self.a, *sorted([beta, delta])), [both])
+        self.assertEqual(self.merged_files(beta, delta), {"f.txt": cb.rstrip("\n")})
+        eps = self.commit(self.tree_with(both, {"g.txt": "g\n"}), [both], 2044, "g", "eps")
+        for x, y, z in itertools.permutations([beta, delta, eps]):
+            self.assertEqual(self.merged_files(m(x, y), z),
+                             {"f.txt": cb.rstrip("\n"), "g.txt": "g"})
+
     def test_one_conflict_copy_made_with_two_exec_bits_stays_one_copy(self):
         """Two merges of one collision made the same copy (eps's E) with two exec
         bits: where alpha's A kept the name, the copy holds E as eps wrote it

@@ -2984,6 +2984,95 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 self.assertEqual(self.merged_files(d, back), {"f.txt": "D", other: kept[1]})
                 self.assertEqual(self.modes(m(d, back))["f.txt"], "100755")
 
+    # Review 24: variants of fuzz seed 1800140's shape, where a first rule that took
+    # the version both had from the path's lineage (the lineage draft, not landed;
+    # bench/HISTORY.md, *Session 24*) folded worse than rule 27.  Each holds on rule
+    # 27, and any rule that settles 1800140 must keep it.
+
+    def seed_1800140_tips(self, beta_then, eps_deletes=False):
+        """Fuzz seed 1800140's shape: beta sets the bit; eps writes line 7 'B', then
+        line 1 'E'; delta, unaware, line 1 'C'.  gamma's merges make C,B,755 (dated
+        by gamma's later commit); beta's keep E,B with the bit and put C in a copy;
+        eps merges gamma's C,B, which keeps the name; delta writes line 1 back.
+        Then beta's by-hand commit beta_then ((text, mode); None: none), and eps
+        deletes f.txt if eps_deletes.  Returns eps's, delta's, beta's tips.  (On
+        rule 27, beta writing C back whole brings eps's B back at the name, with
+        beta's version in a copy: README, Limitations.)"""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        w = self.nine_with
+        bit = self.edit("beta", 2000, (w(), "100755"))
+        e1 = self.edit("eps", 2001, w(l7="B"))
+        d1 = self.edit("delta", 2002, w(l1="C"))
+        e2 = self.edit("eps", 2003, w(l1="E", l7="B"), parent=e1)
+        gamma = m(bit, e1)
+        gamma = self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2005, "g", "gamma")
+        gamma = m(gamma, d1)
+        beta = m(m(bit, d1), e2)
+        if beta_then:
+            beta = self.commit(self.tree_with(beta, {"f.txt": beta_then}), [beta], 2010,
+                               "beta", "beta")
+        eps = m(e2, gamma)
+        if eps_deletes:
+            eps = self.commit(self.tree_with(eps, {"f.txt": None}), [eps], 2013, "eps", "eps")
+        delta = self.edit("delta", 2011, w(), parent=d1)
+        return eps, delta, beta
+
+    def folds(self, tips):
+        m = functools.partial(gtfc.merge_commits, self.a)
+        return {order: functools.reduce(m, order) for order in itertools.permutations(tips)}
+
+    def test_colliding_merge_bases_with_nothing_written_after_fold_one_way(self):
+        """Seed 1800140's shape, beta writing nothing after its merges.  Rule 27
+        folds the three tips to one tree (B,755 at the name, C and E,B in copies);
+        the lineage draft to three: E,B,755 at the name (delta's undo of C and the lines of
+        the version both had lost to E, which lost the name on eps's side), or B
+        with a copy 'unknown' of E,B,755 (a version only a merge made)."""
+        listings = {order: git(self.a.path, "ls-tree", fold)
+                    for order, fold in self.folds(self.seed_1800140_tips(None)).items()}
+        self.assertEqual(len(set(listings.values())), 1, "\n\n".join(listings.values()))
+
+    def test_a_bit_cleared_after_a_collision_that_joined_it_stays_cleared(self):
+        """Seed 1800140's shape, beta clearing the executable bit it set itself
+        (E,B,755 -> E,B,644) instead of writing C back.  Rule 27 keeps 644 at the
+        name in every fold.  The draft's lineage has beta's E,B,755 made from E,B only
+        (the bit came with the collision's loser, C,755, which is excluded): beta
+        never had the bit, the version both had is B,644, eps's 755 is its change and
+        beta's clear is lost in every fold."""
+        w = self.nine_with
+        for fold in self.folds(self.seed_1800140_tips((w(l1="E", l7="B"), "100644"))).values():
+            self.assertEqual(self.modes(fold)["f.txt"], "100644")
+
+    def test_an_undo_stands_against_a_partial_take_of_a_copy(self):
+        """Seed 1800140's shape, beta writing C,B,755 (line 1 taken from the copy
+        of delta's C, line 7 kept) instead of C whole.  Rule 27 keeps delta's undo
+        of line 1 at the name in every fold (B,755).  The draft links only a
+        write of exactly a copy's content to it: beta's C,B is made from E,B,755
+        alone, the version both had is B, and in the folds that meet beta last
+        beta's line 1 beats delta's undo, which no file holds."""
+        w = self.nine_with
+        tips = self.seed_1800140_tips((w(l1="C", l7="B"), "100755"))
+        for order, fold in self.folds(tips).items():
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), w(l7="B")[:-1],
+                             [tips.index(t) for t in order])
+
+    def test_a_restore_of_an_older_version_beats_a_delete_that_never_saw_it(self):
+        """Seed 1800140's shape, beta writing back B,644 (eps's first edit, without
+        the bit: a restore of an older version) and eps, unaware, deleting f.txt
+        (C,B,755).  Rule 27 keeps beta's B,644 in every fold (an edit beats a
+        delete).  The draft's lineage puts beta's side below E,B only (the bit and C
+        came with the loser), so the version both had is B,644: beta's restore looks
+        like no change, and eps's delete wins where beta comes last (no file holds
+        B,644), while in the other folds the bit beta cleared comes back."""
+        w = self.nine_with
+        tips = self.seed_1800140_tips((w(l7="B"), "100644"), eps_deletes=True)
+        found = {"".join(str(tips.index(t)) for t in order):
+                 (self.modes(fold).get("f.txt"), "f.txt" in self.modes(fold) and
+                  git(self.a.path, "show", f"{fold}:f.txt"))
+                 for order, fold in self.folds(tips).items()}
+        self.assertEqual(found, dict.fromkeys(found, ("100644", w(l7="B")[:-1])))
+
+
     def test_a_restore_of_a_version_written_again_by_hand_loses_to_a_copy_written_back(self):
         """Fuzz seed 2100074's shape (the model's error): eps writes line 1 'A', gamma
         'C', beta line 7 'B'.  gamma's merge keeps C,B (its line merge, later) and

@@ -4307,6 +4307,18 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(failures, [], "\n".join(failures))
         self.assertGreater(cuts, 3)         # the cuts happened
 
+    def test_a_failing_history_is_reported_by_the_worst_it_broke(self):
+        """make fuzz sorts failures: a version in no file is a loss even where the
+        name is wrong too; a wrong name alone (seed 1800140) loses nothing."""
+        name = "l0.txt: slot2 is 'B', expected one of ['init2']"
+        self.assertEqual(fuzz_kind([name]), "name")
+        self.assertEqual(fuzz_kind([name, "l0.txt: slot0 'A' lost (has 'C')"]), "loss")
+        self.assertEqual(fuzz_kind(["w0.txt: lost (expected {})"]), "loss")
+        self.assertEqual(fuzz_kind([name, "w0.txt: deleted, but holds {}"]), "resurrection")
+        self.assertEqual(fuzz_kind(["f.conflict-x.txt: a conflict copy deleted by a user "
+                                    "came back"]), "resurrection")
+        self.assertEqual(fuzz_kind([name, "no convergence after 4 rounds: []"]), "other")
+
     def test_histories_the_long_runs_found_end_as_the_merge_rule_says(self):
         """Seeds that make fuzz found (the copies mix: colliding writes, versions
         several nodes wrote alike, copies deleted and written back).  11 lost a
@@ -4673,11 +4685,23 @@ class HorizonTest(TwoClonesTestCase):
         self.assertIsNotNone(gtfc.current_horizon(self.a))
 
 
+def fuzz_kind(problems):
+    """What a failing history broke, worst first: "loss" (a version no file holds),
+    "resurrection" (a delete undone, a deleted copy back), "other" (no single
+    commit, a crash, an unsafe cut), or "name" alone (every version is in some
+    file, but the name holds another than the rule says: a collision the rule
+    would not make)."""
+    kinds = [("loss", " lost"), ("resurrection", "deleted, but holds"),
+             ("resurrection", "came back"), ("name", " expected one of ")]
+    found = {next((kind for kind, mark in kinds if mark in p), "other") for p in problems}
+    return next(k for k in ("loss", "resurrection", "other", "name") if k in found)
+
+
 def fuzz_main(args):
     """make fuzz: many seeded histories; prints each failing seed and a summary."""
     count = int(args[0]) if args else 1000
     first = int(args[1]) if len(args) > 1 else 1
-    failed = 0
+    failed, kinds = 0, collections.Counter()
     started = time.monotonic()
     for seed in range(first, first + count):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -4691,11 +4715,14 @@ def fuzz_main(args):
             shutil.rmtree(tmp, ignore_errors=True)
         if problems:
             failed += 1
-            print(f"seed {seed}: " + "; ".join(problems[:4]), flush=True)
+            kinds[fuzz_kind(problems)] += 1
+            print(f"seed {seed} ({fuzz_kind(problems)}): " + "; ".join(problems[:4]), flush=True)
         if (seed - first + 1) % 100 == 0:
             print(f"… {seed - first + 1} histories (seeds {first}-{seed}), {failed} failed",
                   flush=True)
-    print(f"{count} histories in {time.monotonic() - started:.0f} s: {failed} failed", flush=True)
+    by_kind = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    print(f"{count} histories in {time.monotonic() - started:.0f} s: {failed} failed"
+          + (f" ({by_kind})" if by_kind else ""), flush=True)
     return 1 if failed else 0
 
 

@@ -130,7 +130,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 27
+MERGE_RULE = 28
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4868,11 +4868,14 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     # The copy holds it as its node wrote it, unless a chmod joined to it did not
     # go to the name (a file made anew keeps its own mode): then the copy keeps it.
     name, copied = copy_of(repo, path, written if kept[0] == held[0] else held, maker, bases)
-    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):
+    if any(copied[1] in deleted_by_hand(s, name) for s in stories):
         # That write is a copy a user deleted; the side holds the content as
-        # another write made it, older than the parting (fuzz seed 1100198).
-        name, copied = copy_of(repo, path, held,
-                               stories[earlier].made.get((path, held), NOBODY), bases)
+        # another write made it, older than the parting (fuzz seed 1100198), or
+        # as a merge there chose it at the name after that delete, from before
+        # the parting (2230246: gamma's copy of its C deleted, beta's C came).
+        maker = stories[earlier].made.get((path, held), NOBODY) if written != held \
+            else NOBODY
+        name, copied = copy_of(repo, path, held, maker, bases)
     return [(path, kept), (name, copied)]
 
 

@@ -2638,6 +2638,38 @@ class DeterministicMergeTest(TwoClonesTestCase):
         # (Folded with eps's merge first, delta's H goes to a second copy, `unknown` at
         # the parting, beside gamma's: the same bytes twice; in the other orders, one.)
 
+    def test_a_copy_for_a_name_a_merge_chose_is_not_named_for_a_write_whose_copy_a_user_deleted(self):
+        """gamma writes C, beta A: gamma's merge keeps A, gamma's C goes to its copy,
+        which gamma's user deletes.  beta, unaware, writes C over its A; delta writes
+        F over A.  beta's C meets delta's F (F keeps the name, beta's C goes to
+        beta's copy) and, elsewhere, gamma's delete (C keeps the name, A goes to a
+        copy).  Those two met: gamma's side holds C where its user had deleted C's
+        copy, a collision with F, and the copy of C was named for gamma's write:
+        the copy gamma's user deleted came back (fuzz seed 2230246)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma_c = self.edit("gamma", 2000, "C\n")
+        beta_a = self.edit("beta", 2010, "A\n")
+        collided = m(gamma_c, beta_a)
+        copy, = [c for c in self.modes(collided) if c.startswith("f.conflict-")]
+        self.assertTrue(copy.startswith("f.conflict-gamma-"), copy)
+        gamma = self.commit(self.tree_with(collided, {copy: None}), [collided], 2030,
+                            "resolved", "gamma")
+        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
+        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
+        # gamma, having merged beta's C, writes another file: its head is no merge.
+        later = m(beta, gamma)
+        later = self.commit(self.tree_with(later, {"g.txt": "g\n"}), [later], 2050, "g",
+                            "gamma")
+        for fold in (m(m(beta, delta), later), m(m(beta, delta), gamma),
+                     m(m(beta, gamma), delta), m(m(gamma, delta), beta)):
+            listing = self.modes(fold)
+            self.assertNotIn(copy, listing)
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "F")
+            # beta's C, written after gamma's delete, unaware of it, in a copy (A,
+            # replaced by beta and by delta, may be in one too).
+            self.assertIn("C", {git(self.a.path, "show", f"{fold}:{name}")
+                                for name in listing if name.startswith("f.conflict-")})
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -4281,7 +4313,8 @@ class MergeFuzzTest(unittest.TestCase):
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
-                   (1500220, True), (1710134, True), (1910240, True))    # (seed, copies)
+                   (1500220, True), (1710134, True), (1910240, True),
+                   (2230246, True))                                     # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4339,7 +4372,8 @@ class MergeFuzzTest(unittest.TestCase):
         1710134 (rule 25) an exec bit cleared where the version a deleted conflict
         copy held came in, lost to the edit that kept the name; 1910240 (rule 27) a
         conflict copy's content written back where the file had gone, lost as "no
-        change" against merge bases that had merged to it."""
+        change" against merge bases that had merged to it; 2230246 (rule 28) a copy
+        a user deleted, made again for content a merge had since kept at the name."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
@@ -8859,10 +8893,17 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_version_kept_over_a_deleted_copy_beats_a_delete_"
               "of_its_content_alone"]),
     Mutation("a collision's copy named for a write whose copy a user deleted",
-             "    if written != held and any(copied[1] in deleted_by_hand(s, name) for s in stories):\n",
+             "    if any(copied[1] in deleted_by_hand(s, name) for s in stories):\n",
              "    if False:\n",
              ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_"
               "copy_a_user_deleted",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy of what a merge kept at the name is named for a write whose copy a user "
+             "deleted (rule 28)",
+             "            else NOBODY\n",
+             "            else maker\n",
+             ["DeterministicMergeTest.test_a_copy_for_a_name_a_merge_chose_is_not_named_for_a_"
+              "write_whose_copy_a_user_deleted",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "

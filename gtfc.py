@@ -4267,8 +4267,14 @@ def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
         common = bases_hold.get(path)
         base = both_came_from(repo, path, (ours, theirs), stories, bases, common) \
             if common else None
-        settled.update(settle_path(repo, path, ours, theirs, stories, bases, base,
-                                   common.held if common else frozenset()))
+        for name, version in settle_path(repo, path, ours, theirs, stories, bases, base,
+                                         common.held if common else frozenset()):
+            # A collision's copy never replaces what the merge settles at that name
+            # on its own, nor what the first side holds there: a copy a user edited
+            # or chmodded since was made from it (review 24b).
+            if name == path or not (name in versions
+                                    or tree_versions(repo, sides[0], [name])[name]):
+                settled[name] = version
     return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
                                                                     bases))
 

@@ -2670,6 +2670,48 @@ class DeterministicMergeTest(TwoClonesTestCase):
             # replaced by beta and by delta, may be in one too).
             self.assertIn("C", {git(self.a.path, "show", f"{fold}:{name}")
                                 for name in listing if name.startswith("f.conflict-")})
+    def test_a_copy_a_user_changed_is_not_replaced_by_a_collision_that_names_it_again(self):
+        """Review 24b (against rule 28 as first landed).  gamma and eps each write C
+        against beta's A and delete their copies; beta writes C, delta F; gamma and
+        eps each merge beta's C.  delta's fold names the copy of gamma's side's C
+        `unknown` at the parting, and delta's user edits it (C2) or sets its bit.
+        eps's head then meets the same collision at the same parting: its copy has
+        the same name, and it replaced delta's changed copy (settled after it):
+        C2, or C with the bit, was in no file.  A copy never replaces what the
+        merge settles at that name on its own (merge rule 28)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, "A\n")
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, "C\n",
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
+        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        folded = m(m(beta, delta), heads["gamma"])
+        copy, = [n for n in self.modes(folded) if n.startswith("f.conflict-")
+                 and not n.startswith("f.conflict-beta-")
+                 and git(self.a.path, "show", f"{folded}:{n}") == "C"]
+        for changed in (("C\n", "100755"), ("C2\n", "100644")):
+            mine = self.commit(self.tree_with(folded, {copy: changed}), [folded], 2060,
+                               "copy changed", "delta")
+            for fold in (m(mine, heads["eps"]), m(heads["eps"], mine)):
+                listing = self.modes(fold)
+                held = {(git(self.a.path, "show", f"{fold}:{n}"), mode)
+                        for n, mode in listing.items()}
+                self.assertIn((changed[0].rstrip("\n"), changed[1]), held, listing)
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -8898,6 +8940,11 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_"
               "copy_a_user_deleted",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a collision's copy replaces a copy a user changed at that name (rule 28)",
+             "            if name == path or not (name in versions\n",
+             "            if True or not (name in versions\n",
+             ["DeterministicMergeTest.test_a_copy_a_user_changed_is_not_replaced_by_a_"
+              "collision_that_names_it_again"]),
     Mutation("a copy of what a merge kept at the name is named for a write whose copy a user "
              "deleted (rule 28)",
              "            else NOBODY\n",

@@ -2491,6 +2491,41 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(git(self.a.path, "show", f"{m(resolved, after)}:f.txt"),
                          self.nine_with(l1="B", l5="Y").rstrip("\n"))
 
+    def test_a_version_written_anew_after_a_delete_beat_a_restore_collides(self):
+        """beta sets f.txt's exec bit and clears it (I again) while gamma deletes
+        f.txt: against I beta's is no change, and the delete wins.  Then beta
+        writes B anew and sets its bit; gamma writes I anew over no file; alpha
+        edits g.txt.  Both files are new: they collide in every fold, I (later)
+        keeps the name, B,755 goes to a copy; users who delete that copy keep I.
+        (Fuzz seed 2230458: the model took the merge of the restore and the
+        delete to hold I, so gamma's I seemed no change, and B's deleted copy
+        took the file with it.)"""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "I\n", 1500)
+        restored = self.chain("beta", 2000, [("I\n", "100755"), "I\n"])
+        gone = self.remove("gamma", 2005, self.base)
+        self.assertEqual(self.merged_files(restored, gone), {})      # the delete wins
+        joined = m(restored, gone)
+        new = self.edit("beta", 2020, ("B\n", "100755"),
+                        parent=self.edit("beta", 2010, "B\n", parent=joined))
+        anew = self.edit("gamma", 2030, "I\n", parent=joined)
+        other = self.commit(self.tree_with(joined, {"g.txt": "g\n"}), [joined], 2025, "g",
+                            "alpha")
+        resolved = []
+        for n, (x, y, z) in enumerate(((new, anew, other), (new, other, anew),
+                                       (anew, other, new))):
+            fold = m(m(x, y), z)
+            modes = self.modes(fold)
+            copy, = [c for c in modes if c.startswith("f.conflict-beta-")]
+            self.assertEqual(modes, {"f.txt": "100644", "g.txt": "100644", copy: "100755"})
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "I")
+            self.assertEqual(git(self.a.path, "show", f"{fold}:{copy}"), "B")
+            resolved.append(self.commit(self.tree_with(fold, {copy: None}), [fold],
+                                        2040 + n, "resolved", ("alpha", "beta", "gamma")[n]))
+        for one, two in itertools.permutations(resolved + [new, anew, other], 2):
+            if one in resolved:
+                self.assertEqual(self.merged_files(one, two), {"f.txt": "I", "g.txt": "g"})
+
     def test_a_twin_of_a_change_the_merge_base_holds_is_seen_in_every_fold_order(self):
         """delta writes X, then goes on elsewhere (g.txt); beta, having delta's X,
         writes Y; alpha, unaware, writes X and Y too, then deletes f.txt.  alpha
@@ -3665,9 +3700,15 @@ class MergeModel:
         # An edit and a delete that never saw it: their merge held the edit (rule 2;
         # seed 1010437: gamma's G beat alpha's delete, delta undid G and wrote it
         # back, a restore of the version both had, which loses to gamma's delete).
+        # Not an "edit" that wrote back the very version the delete found (a chmod
+        # and its undo): against it that is no change, and the delete wins (rule 2;
+        # seed 2230458: beta set and cleared l0's bit while gamma deleted it; gamma
+        # later wrote init anew over no file, which collides with beta's new file).
         edits = [b for b in base if b.full is not None]
         if register is None and len(base) == 2 and len(edits) == 1:
-            base = edits
+            older = self.newest_common(events, *base)
+            restored = len(older) == 1 and older[0].full == edits[0].full
+            base = [b for b in base if b not in edits] if restored else edits
         if not base:
             return value(e) is None and not maybe
         # A delete both had seen lost to an edit of another register that both had

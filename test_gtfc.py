@@ -4009,8 +4009,12 @@ def fuzz_full(state):
 class MergeFuzz:
     """One random history on local clones, checked against MergeModel."""
 
-    def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0, copies=False):
+    def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0, copies=False, revive=False):
         self.rng = random.Random(seed)
+        # The revive mix: a restore of a deleted file brings back a version seen
+        # before, executable bit and all (gtfc restore, a backup), where the
+        # plain mix writes a new one: a write anew of an old version.
+        self.revive = revive
         # The copies mix (review 14's steps, which found losses the plain mix did
         # not): it opens with colliding writes, and users delete conflict copies
         # and write a deleted copy's version back, among many merges.
@@ -4067,6 +4071,9 @@ class MergeFuzz:
 
     def act(self, node):
         root = self.repos[node].path
+        if self.revive and self.rng.random() < 0.25:
+            self.revive_one(node)
+            return
         choice = self.rng.random()
         copies = self.copies_in(root)
         if self.copies:
@@ -4098,6 +4105,9 @@ class MergeFuzz:
         root = self.repos[node].path
         state = fuzz_file_state(root, path)
         if state is None and os.path.isdir(os.path.join(root, path)):
+            return
+        if state is None and self.revive and (kind == "restore" or self.rng.random() < 0.6):
+            self.revive_file(node, path)
             return
         if state is None or kind == "edit" and "body" in state and path in FUZZ_SLOTTED:
             kind = "create"
@@ -4139,6 +4149,33 @@ class MergeFuzz:
         fuzz_write(root, path, state)
         self.commit(node, f"{kind} {path} {writes}")
         self.model.act(node, path, writes, fuzz_full(state), before)
+
+    def revive_one(self, node):
+        """Bring back a file deleted on this node, else delete one (to bring back)."""
+        root = self.repos[node].path
+        paths = FUZZ_COLLIDING if self.copies else FUZZ_WHOLE + FUZZ_SLOTTED
+        gone = [p for p in paths if not os.path.lexists(os.path.join(root, p))
+                and self.seen_versions(node, p)]
+        if gone:
+            self.revive_file(node, self.rng.choice(gone))
+            return
+        path = self.rng.choice(paths)
+        if os.path.isfile(os.path.join(root, path)):
+            self.change(node, path, "delete")
+
+    def seen_versions(self, node, path):
+        return sorted({e.full for e in self.model.events if e.path == path and e.full
+                       and e.id in self.model.known[node]})
+
+    def revive_file(self, node, path):
+        """A user brings a deleted file back as a version of it this node saw."""
+        seen = self.seen_versions(node, path)
+        if not seen:
+            return
+        state = dict(self.rng.choice(seen))
+        fuzz_write(self.repos[node].path, path, state)
+        self.commit(node, f"revive {path} {state}")
+        self.model.act(node, path, dict(state), fuzz_full(state), None)
 
     def delete_copy(self, node, path, commit=True):
         """A user resolves a collision by deleting a conflict copy."""
@@ -4393,6 +4430,7 @@ class MergeFuzzTest(unittest.TestCase):
 
     SEEDS = range(1, 9)
     CUT_SEEDS = (3, 6)
+    REVIVE_SEEDS = (10, 15)     # the revive mix: deleted files back as old versions
     FOUND_SEEDS = ((11, True), (500065, False), (500114, True), (520280, True),
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
@@ -4403,16 +4441,18 @@ class MergeFuzzTest(unittest.TestCase):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
         behind the horizon gtfc picks (each cut checked safe on a repo with all
         history): the same history must end at the same commit."""
-        failures, cuts = [], 0
-        for seed in self.SEEDS:
+        failures, cuts, revived = [], 0, 0
+        for seed in [*self.SEEDS, *self.REVIVE_SEEDS]:
             heads = set()
             for chance in (0.0, 0.4) if seed in self.CUT_SEEDS else (0.0,):
                 tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
                 try:
-                    fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40, cuts=chance)
+                    fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=40, cuts=chance,
+                                     revive=seed in self.REVIVE_SEEDS)
                     problems = fuzz.run()
                     heads.add(fuzz.repos["alpha"].head())
                     cuts += sum("history cut" in line for line in fuzz.log)
+                    revived += sum(": revive " in line for line in fuzz.log)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
                 if problems:
@@ -4422,6 +4462,7 @@ class MergeFuzzTest(unittest.TestCase):
                 failures.append(f"seed {seed}: with history cut, it ends elsewhere")
         self.assertEqual(failures, [], "\n".join(failures))
         self.assertGreater(cuts, 3)         # the cuts happened
+        self.assertGreater(revived, 3)      # and the revives
 
     def test_a_failing_history_is_reported_by_the_worst_it_broke(self):
         """make fuzz sorts failures: a version in no file is a loss even where the
@@ -4815,16 +4856,18 @@ def fuzz_kind(problems):
 
 
 def fuzz_main(args):
-    """make fuzz: many seeded histories; prints each failing seed and a summary."""
+    """make fuzz: many seeded histories; prints each failing seed and a summary.
+    Arguments: how many, the first seed, and "revive" for the revive mix."""
     count = int(args[0]) if args else 1000
     first = int(args[1]) if len(args) > 1 else 1
+    revive = args[2:] == ["revive"]
     failed, kinds = 0, collections.Counter()
     started = time.monotonic()
     for seed in range(first, first + count):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         try:
             fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
-                             copies=seed % 2 == 0)
+                             copies=seed % 2 == 0, revive=revive)
             problems = fuzz.run()
         except Exception as e:  # noqa: BLE001 — a crash is a finding too
             problems = [f"crashed: {e!r}"]

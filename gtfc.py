@@ -130,7 +130,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 28
+MERGE_RULE = 29
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4882,7 +4882,33 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
         maker = stories[earlier].made.get((path, held), NOBODY) if written != held \
             else NOBODY
         name, copied = copy_of(repo, path, held, maker, bases)
+        if copied[1] in deleted_by_hand(stories[1 - earlier], name) \
+                and copies_deleted(repo, stories, earlier, path, copied[1], bases):
+            # That copy too a user deleted (its bit aside), on the side whose
+            # version keeps the name, and so was each copy named for a write of that
+            # content on this side: two hosts wrote it and each deleted its own
+            # copy; a merge named one for the parting, which a user deleted (merge
+            # rule 29; review 24b's twin shape).  On this side, a deleted copy
+            # comes back as before.
+            return [(path, kept)]
     return [(path, kept), (name, copied)]
+
+
+def copies_deleted(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
+                   blob: str, bases: List[str]) -> bool:
+    """Did users delete the conflict copy of every write of blob at path that nodes
+    on side n made since the sides parted (each named for its writer, as copy_of
+    names it)?  A host that wrote it unaware of the collision, whose copy nobody
+    deleted, keeps it, whatever its clock (review 25)."""
+    writes = [(commit, new) for (at, (_, new)), made in stories[n].hand_commits.items()
+              if at == path and new and new[1] == blob for commit, _ in made]
+    graph = commit_graph(repo, [commit for commit, _ in writes]) if writes else None
+    for commit, version in writes:
+        _, when, who = graph.info[commit]
+        name, _ = copy_of(repo, path, version, Maker(when, who), bases)
+        if not any(blob in deleted_by_hand(story, name) for story in stories):
+            return False
+    return True
 
 
 def deleted_by_hand(story: Story, path: bytes) -> set:

@@ -2747,6 +2747,89 @@ class DeterministicMergeTest(TwoClonesTestCase):
                         for n, mode in listing.items()}
                 self.assertIn((changed[0].rstrip("\n"), changed[1]), held, listing)
 
+    def test_a_copy_a_user_deleted_is_not_made_again_by_a_twin_of_its_collision(self):
+        """As above, but delta's user deletes the `unknown` copy of C.  eps's head
+        then meets the same collision at the same parting, and its copy of C, named
+        for eps's write, is one eps's user deleted: named `unknown` at the parting,
+        it was the very copy delta's user deleted, and it came back (review 24b; the
+        twin shape, open since rule 27).  Both copies of C were deleted by users who
+        had seen C: it stays deleted, in either order (merge rule 29)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, "A\n")
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, "C\n",
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
+        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        folded = m(m(beta, delta), heads["gamma"])
+        copy, = [n for n in self.modes(folded) if n.startswith("f.conflict-unknown-")
+                 and git(self.a.path, "show", f"{folded}:{n}") == "C"]
+        mine = self.commit(self.tree_with(folded, {copy: None}), [folded], 2060,
+                           "copy deleted", "delta")
+        for fold in (m(mine, heads["eps"]), m(heads["eps"], mine)):
+            listing = self.modes(fold)
+            self.assertNotIn(copy, listing)
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "F")
+
+    def test_a_copy_a_user_deleted_is_not_dropped_for_a_host_that_wrote_it_unaware(self):
+        """Review 25 of rule 29.  As above, but delta's user deletes both copies of C
+        its fold made, and zeta, a host that saw no collision, wrote Y and then C by
+        hand (at 1995: before eps's write of C), which eps's host merged after its
+        delete.  No user who saw zeta's write deleted it.  Merged into eps's side
+        first, the copy of C was named for eps's write (deleted), then `unknown` at
+        the parting (deleted by delta's user), and a first rule 29 made none:
+        zeta's C was in no file.  It is kept, in every order."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, "A\n")
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, "C\n",
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
+        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
+        zeta = self.edit("zeta", 1995, "C\n", parent=self.edit("zeta", 1990, "Y\n"))
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        folded = m(m(beta, delta), heads["gamma"])
+        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
+                  and git(self.a.path, "show", f"{folded}:{n}") == "C"]
+        self.assertEqual(len(copies), 2, copies)
+        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
+                           "copies deleted", "delta")
+        # eps's host merges zeta's head after its delete, then writes e2.txt.
+        eps_zeta = m(heads["eps"], zeta)
+        eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
+                               2055, "e2.txt", "eps")
+        for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
+                     m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
+            listing = self.modes(fold)
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "F")
+            self.assertIn("C", {git(self.a.path, "show", f"{fold}:{n}") for n in listing},
+                          listing)
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -9036,6 +9119,17 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_copy_for_a_name_a_merge_chose_is_not_named_for_a_"
               "write_whose_copy_a_user_deleted",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy a user deleted is made again by a twin of its collision (rule 29)",
+             "        if copied[1] in deleted_by_hand(stories[1 - earlier], name) \\\n",
+             "        if False \\\n",
+             ["DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_made_again_by_a_twin_"
+              "of_its_collision"]),
+    Mutation("a write of a copy's content by a host unaware of its collision goes with "
+             "another write's deleted copy (rule 29)",
+             "                and copies_deleted(repo, stories, earlier, path, copied[1], bases):\n",
+             "                and True:\n",
+             ["DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_dropped_for_a_host_"
+              "that_wrote_it_unaware"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
              "sources)\n",

@@ -4211,7 +4211,8 @@ class Story(NamedTuple):
     who made each version it holds, when, and the versions a user settled by
     deleting their conflict copies (dropped, by the copy's original path).
     written: by (path, blob), the newest commit that wrote that content there (a
-    node's, or a merge's that made a new blob), and the version it wrote.
+    node's, or a merge's that made a new blob), and the version it wrote;
+    writers: all of them (Maker, version).
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
     no node's commit here deleted after seeing it.
@@ -4222,6 +4223,7 @@ class Story(NamedTuple):
     made: Dict[Tuple[bytes, Version], "Maker"]
     dropped: Dict[bytes, set]
     written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
+    writers: Dict[Tuple[bytes, str], set]
     by_hand: Dict[bytes, set]
     edited: Dict[bytes, set]
     hand_commits: Dict[Tuple[bytes, Tuple[Version, Version]], set]
@@ -4888,27 +4890,23 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
             # version keeps the name, and so was each copy named for a write of that
             # content on this side: two hosts wrote it and each deleted its own
             # copy; a merge named one for the parting, which a user deleted (merge
-            # rule 29; review 24b's twin shape).  On this side, a deleted copy
-            # comes back as before.
+            # rule 29; review 24b's twin shape).  Where only a user on this side
+            # deleted that second copy, it is made again, as before rule 29.
             return [(path, kept)]
     return [(path, kept), (name, copied)]
 
 
 def copies_deleted(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
                    blob: str, bases: List[str]) -> bool:
-    """Did users delete the conflict copy of every write of blob at path that nodes
-    on side n made since the sides parted (each named for its writer, as copy_of
-    names it)?  A host that wrote it unaware of the collision, whose copy nobody
-    deleted, keeps it, whatever its clock (review 25)."""
-    writes = [(commit, new) for (at, (_, new)), made in stories[n].hand_commits.items()
-              if at == path and new and new[1] == blob for commit, _ in made]
-    graph = commit_graph(repo, [commit for commit, _ in writes]) if writes else None
-    for commit, version in writes:
-        _, when, who = graph.info[commit]
-        name, _ = copy_of(repo, path, version, Maker(when, who), bases)
-        if not any(blob in deleted_by_hand(story, name) for story in stories):
-            return False
-    return True
+    """Did users delete the conflict copy of every write of blob at path on side n
+    since the sides parted (a node's, or a merge's that made the blob: a line
+    merge), each named for its writer as copy_of names it?  A host that wrote it
+    unaware of the collision, or merged it out of edits, keeps it whatever its
+    clock (reviews 25 and 25b).  No such write: the content is older than the
+    parting, and its copy is named for the parting."""
+    return all(any(blob in deleted_by_hand(story, copy_of(repo, path, version, maker,
+                                                          bases)[0]) for story in stories)
+               for maker, version in stories[n].writers.get((path, blob), ()))
 
 
 def deleted_by_hand(story: Story, path: bytes) -> set:
@@ -5015,6 +5013,8 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                     old[1] for old in shown[commit, path, version] if old}):
                 side.written[path, version[1]] = max(
                     side.written.get((path, version[1]), (NOBODY, None)),
+                    (Maker(when, who), version))
+                side.writers.setdefault((path, version[1]), set()).add(
                     (Maker(when, who), version))
             edges = {(old, version) for old in shown[commit, path, version]}
             side.own.setdefault(path, set()).update(edges)

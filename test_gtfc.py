@@ -2830,6 +2830,57 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertIn("C", {git(self.a.path, "show", f"{fold}:{n}") for n in listing},
                           listing)
 
+    def test_a_copy_a_user_deleted_is_not_dropped_for_a_host_that_line_merged_it(self):
+        """Review 25b of rule 29.  As above, but zeta's C is no write by hand: zeta
+        and zeta2, unaware of any collision, each changed one line of H (at 1990 and
+        1991, clocks behind eps's write), and their line merge is C (or zeta2 then
+        deleted the file, and zeta's edit beat the delete, keeping zeta2's line).
+        No user who saw that C deleted it.  A first rule 29 counted only writes by
+        hand: the copy of C was named for eps's write (deleted), then `unknown` at
+        the parting (deleted by delta's user), and none was made: C was in no file
+        in three fold orders of five.  It is kept, in every order."""
+        H, A, C, F = "a\nb\nc\nd\n", "X\nb\nc\nY\n", "A\nb\nc\nD\n", "F\nb\nc\nY\n"
+        self.base = commit_file(self.a, "f.txt", H, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, A)
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, C), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, C,
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, C, parent=beta_a)
+        delta = self.edit("delta", 2040, F, parent=beta_a)
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        folded = m(m(beta, delta), heads["gamma"])
+        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
+                  and git(self.a.path, "show", f"{folded}:{n}") == C.rstrip("\n")]
+        self.assertEqual(len(copies), 2, copies)
+        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
+                           "copies deleted", "delta")
+        zeta2 = self.edit("zeta2", 1991, "a\nb\nc\nD\n")
+        for other in (zeta2, self.remove("zeta2", 1992, zeta2)):
+            zeta = m(self.edit("zeta", 1990, "A\nb\nc\nd\n"), other)
+            self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), C.rstrip("\n"))
+            # eps's host merges zeta's head after its delete, then writes e2.txt.
+            eps_zeta = m(heads["eps"], zeta)
+            eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
+                                   2055, "e2.txt", "eps")
+            for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
+                         m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
+                listing = self.modes(fold)
+                self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), F.rstrip("\n"))
+                self.assertIn(C.rstrip("\n"), {git(self.a.path, "show", f"{fold}:{n}")
+                                                for n in listing}, listing)
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,

@@ -4212,7 +4212,7 @@ class Story(NamedTuple):
     deleting their conflict copies (dropped, by the copy's original path).
     written: by (path, blob), the newest commit that wrote that content there (a
     node's, or a merge's that made a new blob), and the version it wrote;
-    writers: all of them (Maker, version).
+    writers: all of them (Maker, version, commit); not for merges of merge bases.
     by_hand: the part of own that a node's commit made (not a merge).
     edited: by path, the versions a node's commit changed it to (not a delete) that
     no node's commit here deleted after seeing it.
@@ -4898,15 +4898,24 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
 
 def copies_deleted(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
                    blob: str, bases: List[str]) -> bool:
-    """Did users delete the conflict copy of every write of blob at path on side n
-    since the sides parted (a node's, or a merge's that made the blob: a line
-    merge), each named for its writer as copy_of names it?  A host that wrote it
-    unaware of the collision, or merged it out of edits, keeps it whatever its
-    clock (reviews 25 and 25b).  No such write: the content is older than the
-    parting, and its copy is named for the parting."""
-    return all(any(blob in deleted_by_hand(story, copy_of(repo, path, version, maker,
-                                                          bases)[0]) for story in stories)
-               for maker, version in stories[n].writers.get((path, blob), ()))
+    """Did a user who had seen it delete the conflict copy of every write of blob at
+    path on side n since the sides parted (a node's, or a merge's that made the
+    blob: a line merge), each named for its writer as copy_of names it?  Seen: the
+    delete's commit has the write in its history (so the delete is on side n too).
+    Not by name alone: a merge's copy is named `unknown` at its date, which may be
+    the parting's second (review 25c).  A host that wrote it unaware of the
+    collision, or merged it out of edits, keeps it (reviews 25, 25b).  No such
+    write: the content is older than the parting, its copy named for the parting."""
+    writes = stories[n].writers.get((path, blob), ())
+    graph = commit_graph(repo, [commit for _, _, commit in writes]) if writes else None
+    for maker, version, commit in writes:
+        name, _ = copy_of(repo, path, version, maker, bases)
+        deletes = {d for (at, (old, new)), made in stories[n].hand_commits.items()
+                   if at == name and new is None and old and old[1] == blob
+                   for d, _ in made}
+        if not any(graph.among_history(d, {commit}) for d in deletes):
+            return False
+    return True
 
 
 def deleted_by_hand(story: Story, path: bytes) -> set:
@@ -5015,7 +5024,7 @@ def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[byt
                     side.written.get((path, version[1]), (NOBODY, None)),
                     (Maker(when, who), version))
                 side.writers.setdefault((path, version[1]), set()).add(
-                    (Maker(when, who), version))
+                    (Maker(when, who), version, commit))
             edges = {(old, version) for old in shown[commit, path, version]}
             side.own.setdefault(path, set()).update(edges)
             if parents <= 1:

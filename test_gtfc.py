@@ -2881,6 +2881,57 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 self.assertIn(C.rstrip("\n"), {git(self.a.path, "show", f"{fold}:{n}")
                                                 for n in listing}, listing)
 
+    def test_a_copy_a_user_deleted_is_not_dropped_for_a_line_merge_named_as_it_is(self):
+        """Review 25c of rule 29.  As above, but zeta2's clock reads 2020 at its edit,
+        the second of beta's write of C: zeta's line merge, dated as its later
+        parent, is a write of C by gtfc at 2020, and its copy would be named
+        `unknown` at 2020 — the very name of the copy delta's user deleted, which
+        was named for the parting (beta's commit, at 2020) and held gamma's C.
+        copies_deleted took that delete for a delete of the line merge's copy, and
+        eps's side held no other write whose copy was not deleted: no copy was
+        made, and C was in no file in three fold orders of five (main kept it in
+        all five).  No user who saw zeta's merge deleted it.  It is kept, in every
+        order."""
+        H, A, C, F = "a\nb\nc\nd\n", "X\nb\nc\nY\n", "A\nb\nc\nD\n", "F\nb\nc\nY\n"
+        self.base = commit_file(self.a, "f.txt", H, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, A)
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, C), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, C,
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, C, parent=beta_a)
+        delta = self.edit("delta", 2040, F, parent=beta_a)
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        folded = m(m(beta, delta), heads["gamma"])
+        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
+                  and git(self.a.path, "show", f"{folded}:{n}") == C.rstrip("\n")]
+        self.assertEqual(len(copies), 2, copies)
+        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
+                           "copies deleted", "delta")
+        zeta = m(self.edit("zeta", 1990, "A\nb\nc\nd\n"), self.edit("zeta2", 2020, "a\nb\nc\nD\n"))
+        self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), C.rstrip("\n"))
+        # eps's host merges zeta's head after its delete, then writes e2.txt.
+        eps_zeta = m(heads["eps"], zeta)
+        eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
+                               2055, "e2.txt", "eps")
+        for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
+                     m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
+            listing = self.modes(fold)
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), F.rstrip("\n"))
+            self.assertIn(C.rstrip("\n"), {git(self.a.path, "show", f"{fold}:{n}")
+                                            for n in listing}, listing)
+
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,
         and a merge joins alpha's clear to that edit.  alpha, having cleared the bit,
@@ -9180,7 +9231,17 @@ MUTATIONS = [
              "                and copies_deleted(repo, stories, earlier, path, copied[1], bases):\n",
              "                and True:\n",
              ["DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_dropped_for_a_host_"
-              "that_wrote_it_unaware"]),
+              "that_wrote_it_unaware",
+              "DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_dropped_for_a_host_"
+              "that_line_merged_it",
+              "DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_dropped_for_a_line_"
+              "merge_named_as_it_is"]),
+    Mutation("a delete by a user who never saw a write counts as a delete of its copy "
+             "(rule 29)",
+             "        if not any(graph.among_history(d, {commit}) for d in deletes):\n",
+             "        if not deletes and not any(blob in deleted_by_hand(s, name) for s in stories):\n",
+             ["DeterministicMergeTest.test_a_copy_a_user_deleted_is_not_dropped_for_a_line_"
+              "merge_named_as_it_is"]),
     Mutation("a version its side made since parting goes with the copy a user deleted",
              " \\\n        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in "
              "sources)\n",

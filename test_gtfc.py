@@ -3853,7 +3853,8 @@ class MergeModel:
             and all(any(
             held == b.full and d.id in side.past
             for d, _, _, original, held in self.deleted_copies if original == e.path)
-            for side in (e, o)) and not self.written_again(b, e, o)]
+            for side in (e, o)) and not self.written_again(b, e, o)
+            and not self.found_at_name(b, e, o, register)]
         if gone:
             base = self.newest_common([u for u in events if u not in gone], e, o)
         # Several, one a repeat of a change another had seen made elsewhere (the
@@ -3962,6 +3963,28 @@ class MergeModel:
                 and all(d.id in w.past for d in copies if d.id in side.past)
                 for w in self.events) for side in (e, o))
             for u in self.events)
+
+    def found_at_name(self, b, e, o, register):
+        """Did each side (e, o) find b's value of register at the name, after every
+        deleted copy of b's version that side had seen: an action at or before it
+        that found that value there, having seen those deletes?  Then b's value was
+        the name's on both sides, not gone with its copies, though no host wrote b's
+        version again: a merge kept it (seed 2500336: gamma deleted beta's pool-A
+        copy beside its B; beta's chmod made A,755, which kept the name over B at
+        alpha, and alpha deleted B's copy; alpha wrote B back over A,755 while gamma
+        went from A,755 to C and wrote A back: a restore of the version both had).
+        Only for a register: the whole version at the name was another (the chmod's)."""
+        if register is None:
+            return False
+        value = b.writes.get(register)
+        copies = [d for d, _, _, original, held in self.deleted_copies
+                  if original == b.path and held == b.full]
+        return all(any(
+            w.path == b.path and w.full_before
+            and dict(w.full_before).get(register) == value
+            and (w is side or self.before(w, side))
+            and all(d.id in w.past for d in copies if d.id in side.past)
+            for w in self.events) for side in (e, o))
 
     def merged_full(self, events, base):
         """The whole version the merge of two concurrent events held, None if a file
@@ -4620,7 +4643,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
-                   (2230246, True))                                     # (seed, copies)
+                   (2230246, True), (2500336, True))                    # (seed, copies)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4682,7 +4705,10 @@ class MergeFuzzTest(unittest.TestCase):
         copy held came in, lost to the edit that kept the name; 1910240 (rule 27) a
         conflict copy's content written back where the file had gone, lost as "no
         change" against merge bases that had merged to it; 2230246 (rule 28) a copy
-        a user deleted, made again for content a merge had since kept at the name."""
+        a user deleted, made again for content a merge had since kept at the name;
+        2500336 (the model's error) a restore of the content both had at the name,
+        which lost to an edit as the rule says, taken for a change because copies of
+        that content had been deleted (MergeModel.found_at_name)."""
         failures = []
         for seed, copies in self.FOUND_SEEDS:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")

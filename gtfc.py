@@ -130,7 +130,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 29
+MERGE_RULE = 30
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4441,6 +4441,12 @@ def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
     if len(held) < 2 or version is None or version not in held:
         return False
     if any(new == version for _, new in stories[n].own.get(path, ())):
+        return False
+    # Content a node there wrote anew, with a base's chmod a merge joined to it, is
+    # its own write (fuzz seed 3310012, the revive mix: gamma deleted its A and
+    # brought I back; delta had deleted the base's I,755 and kept A).
+    if version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())
+                      if old is None and new}:
         return False
     return (version, None) in stories[1 - n].by_hand.get(path, ())
 

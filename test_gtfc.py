@@ -2362,6 +2362,89 @@ class DeterministicMergeTest(TwoClonesTestCase):
                            "rm", "beta")
         self.assertEqual(self.merged_files(alpha, beta), {"f.txt": "X", "g.txt": "g"})
 
+    def fold_results(self, heads):
+        """{files of the fold: [orders]} over every fold order of heads ({name: (text,
+        mode)}; merged_files checks each merge's argument order too)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        results = {}
+        for order in itertools.permutations(heads):
+            fold = order[0]
+            for head in order[1:]:
+                self.merged_files(fold, head)
+                fold = m(fold, head)
+            files = tuple(sorted((name, git(self.a.path, "show", f"{fold}:{name}"), mode)
+                                 for name, mode in self.modes(fold).items()))
+            results.setdefault(files, []).append(order)
+        return results
+
+    def test_a_file_brought_back_beside_a_new_file_and_an_edit_ends_alike_in_every_order(self):
+        """alpha deletes f.txt and writes X, the version all had, back; beta deletes
+        it and writes Y anew; gamma edits X to X2.  Every fold order must end at
+        the same files: X is a restore of the version all had, no change against
+        Y or X2 (the restore paragraph).  A draft rule (review 25d, not landed) that
+        let a file brought back collide with a file written anew kept X's copy where
+        alpha met beta first and not where it met gamma first."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"g.txt": "g\n"}), [self.base],
+                                1600, "g")
+        alpha = self.chain("alpha", 2000, [None, "X\n"])
+        beta = self.chain("beta", 2010, [None, "Y\n"])
+        gamma = self.chain("gamma", 2020, ["X2\n"])
+        results = self.fold_results((alpha, beta, gamma))
+        self.assertEqual(len(results), 1, results)
+
+    def test_a_file_brought_back_loses_to_an_edit_a_twin_also_wrote_anew(self):
+        """alpha deletes f.txt and writes X, the version all had, back; delta edits
+        X to Z; eps deletes X and writes Z anew (a twin of delta's by value).  delta's
+        Z is an edit of X: the restore is no change against it, and Z wins (README:
+        "the other side's edit wins"), as it does where alpha meets delta first.
+        The draft of review 25d counted Z as made anew only (eps's way) and kept a
+        copy of X where alpha met delta's and eps's merge: two results."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"g.txt": "g\n"}), [self.base],
+                                1600, "g")
+        alpha = self.chain("alpha", 2000, [None, "X\n"])
+        delta = self.chain("delta", 2010, ["Z\n"])
+        eps = self.chain("eps", 2020, [None, "Z\n"])
+        self.assertEqual(self.merged_files(alpha, gtfc.merge_commits(self.a, delta, eps)),
+                         {"f.txt": "Z", "g.txt": "g"})
+        results = self.fold_results((alpha, delta, eps))
+        self.assertEqual(len(results), 1, results)
+
+    def test_a_file_brought_back_beside_a_bit_set_anew_and_a_chmod_ends_alike(self):
+        """alpha deletes f.txt and writes X,644, the version all had, back; beta
+        deletes it and writes X,755 anew; delta sets X's bit (a chmod): X,755 in
+        every fold order.  The draft of review 25d collided X,644 with beta's X,755
+        (a copy of the same bytes) but not with delta's chmod: the copy was there
+        in four fold orders of six."""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"g.txt": "g\n"}), [self.base],
+                                1600, "g")
+        alpha = self.chain("alpha", 2000, [None, "X\n"])
+        beta = self.chain("beta", 2010, [None, ("X\n", "100755")])
+        delta = self.chain("delta", 2030, [("X\n", "100755")])
+        results = self.fold_results((alpha, beta, delta))
+        self.assertEqual(len(results), 1, results)
+
+    def test_a_file_brought_back_with_a_chmod_joined_is_its_own_not_carried(self):
+        """alpha sets I's exec bit; gamma, unaware, writes A.  delta merges the chmod,
+        deletes I,755 and then merges gamma's A (an edit beats a delete: A,755).
+        gamma deletes its A, brings I back (644) and merges alpha's chmod: I,755.
+        The merge bases hold A and I,755.  gamma's I,755 is gamma's own write with a
+        chmod joined, not the base's I,755 carried, which delta deleted: gamma's
+        side wrote it after everything delta's side holds, and I wins (fuzz seed
+        3310012, the revive mix: A kept the name and gamma's I was in no file)."""
+        self.base = commit_file(self.a, "f.txt", "I\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        chmod = self.edit("alpha", 2000, ("I\n", "100755"))
+        a = self.edit("gamma", 2001, "A\n")
+        delta = m(self.remove("delta", 2010, chmod), a)
+        self.assertEqual(self.modes(delta)["f.txt"], "100755")
+        gamma = m(self.edit("gamma", 2021, "I\n", parent=self.remove("gamma", 2020, a)), chmod)
+        self.assertEqual(self.modes(gamma)["f.txt"], "100755")
+        for pair in ((delta, gamma), (gamma, delta)):
+            self.assertEqual(self.merged_files(*pair), {"f.txt": "I"})
+
     def test_a_copy_written_back_after_a_twin_delete_is_kept(self):
         """Both sides delete the conflict copy that holds A; alpha then writes the copy
         back.  It stays (review 19)."""
@@ -4644,6 +4727,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
                    (2230246, True), (2500336, True))                    # (seed, copies)
+    REVIVE_FOUND = (3310012,)           # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4708,13 +4792,16 @@ class MergeFuzzTest(unittest.TestCase):
         a user deleted, made again for content a merge had since kept at the name;
         2500336 (the model's error) a restore of the content both had at the name,
         which lost to an edit as the rule says, taken for a change because copies of
-        that content had been deleted (MergeModel.found_at_name)."""
+        that content had been deleted (MergeModel.found_at_name).  The revive mix's:
+        3310012 (rule 30) a file brought back with a chmod joined, taken for the
+        merge bases' version carried, which another host had deleted."""
         failures = []
-        for seed, copies in self.FOUND_SEEDS:
+        for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
+                + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND]:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
             try:
                 problems = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
-                                     copies=copies).run()
+                                     copies=copies, revive=revive).run()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             if problems:
@@ -9246,6 +9333,13 @@ MUTATIONS = [
              "            else maker\n",
              ["DeterministicMergeTest.test_a_copy_for_a_name_a_merge_chose_is_not_named_for_a_"
               "write_whose_copy_a_user_deleted",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a file brought back with a chmod joined counts as the bases' version carried "
+             "(rule 30)",
+             "    if version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())\n",
+             "    if False and version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())\n",
+             ["DeterministicMergeTest.test_a_file_brought_back_with_a_chmod_joined_is_its_own_"
+              "not_carried",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy a user deleted is made again by a twin of its collision (rule 29)",
              "        if copied[1] in deleted_by_hand(stories[1 - earlier], name) \\\n",

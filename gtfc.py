@@ -4432,8 +4432,9 @@ def one_copy(stories: Tuple[Story, Story], path: bytes,
 def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
                         version: Version, held: frozenset) -> bool:
     """Where the merge bases hold several versions of path, does side n hold one of
-    them that none of its own changes made (it only carried it), which a node on
-    the other side deleted by hand?  Then side n has nothing of its own there.  No
+    them that none of its own changes made (it only carried it; content a node
+    there wrote anew and kept is its own), which a node on the other side deleted
+    by hand?  Then side n has nothing of its own there.  No
     one base's version is the one both had: against the other's, the carried one
     looks like a change (fuzz seed 500065: gamma's and delta's new files met in
     a merge, delta's kept the name, gamma's went to a copy; alpha deleted gamma's
@@ -4442,11 +4443,13 @@ def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
         return False
     if any(new == version for _, new in stories[n].own.get(path, ())):
         return False
-    # Content a node there wrote anew, with a base's chmod a merge joined to it, is
-    # its own write (fuzz seed 3310012, the revive mix: gamma deleted its A and
-    # brought I back; delta had deleted the base's I,755 and kept A).
+    # Content a node there wrote anew and no node there deleted since (Story.edited)
+    # is its own write, whatever bit a merge joined to it since (fuzz seed 3310012,
+    # the revive mix: gamma deleted its A and brought I back, to which alpha's chmod
+    # came; delta had deleted the base's I,755 and kept A; review 30b: not a write
+    # its side deleted).
     if version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())
-                      if old is None and new}:
+                      if old is None and new in stories[n].edited.get(path, ())}:
         return False
     return (version, None) in stories[1 - n].by_hand.get(path, ())
 

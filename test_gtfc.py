@@ -2445,6 +2445,27 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for pair in ((delta, gamma), (gamma, delta)):
             self.assertEqual(self.merged_files(*pair), {"f.txt": "I"})
 
+    def test_a_file_written_anew_and_deleted_is_carried_when_a_chmod_brings_it_back(self):
+        """As the test above, but gamma deletes the I it brought back before it
+        merges alpha's chmod, which beats that delete: gamma holds I,755 only as
+        alpha's chmod carried, which delta saw and deleted; delta has since edited
+        its A,755 to D.  gamma's write anew of I is no write of what it holds now
+        (gamma deleted it): the merge bases' I,755 is carried, delta's delete wins,
+        and D stays alone (review 30b: I came back in a copy, as gamma wrote it,
+        though gamma deleted that write and delta the chmod's I,755)."""
+        self.base = commit_file(self.a, "f.txt", "I\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        chmod = self.edit("alpha", 2000, ("I\n", "100755"))
+        a = self.edit("gamma", 2001, "A\n")
+        delta = self.edit("delta", 2030, ("D\n", "100755"),
+                          parent=m(self.remove("delta", 2010, chmod), a))
+        brought_back = self.edit("gamma", 2021, "I\n", parent=self.remove("gamma", 2020, a))
+        gamma = m(self.remove("gamma", 2022, brought_back), chmod)
+        self.assertEqual(self.modes(gamma)["f.txt"], "100755")
+        for pair in ((delta, gamma), (gamma, delta)):
+            self.assertEqual(self.merged_files(*pair), {"f.txt": "D"})
+            self.assertEqual(self.modes(gtfc.merge_commits(self.a, *pair)), {"f.txt": "100755"})
+
     def test_a_copy_written_back_after_a_twin_delete_is_kept(self):
         """Both sides delete the conflict copy that holds A; alpha then writes the copy
         back.  It stays (review 19)."""
@@ -9336,11 +9357,16 @@ MUTATIONS = [
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a file brought back with a chmod joined counts as the bases' version carried "
              "(rule 30)",
-             "    if version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())\n",
-             "    if False and version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())\n",
+             "                      if old is None and new in stories[n].edited.get(path, ())}:\n",
+             "                      if False}:\n",
              ["DeterministicMergeTest.test_a_file_brought_back_with_a_chmod_joined_is_its_own_"
               "not_carried",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("content a side wrote anew and then deleted counts as its own write (rule 30)",
+             "                      if old is None and new in stories[n].edited.get(path, ())}:\n",
+             "                      if old is None and new}:\n",
+             ["DeterministicMergeTest.test_a_file_written_anew_and_deleted_is_carried_when_a_"
+              "chmod_brings_it_back"]),
     Mutation("a copy a user deleted is made again by a twin of its collision (rule 29)",
              "        if copied[1] in deleted_by_hand(stories[1 - earlier], name) \\\n",
              "        if False \\\n",

@@ -4017,6 +4017,13 @@ class MergeModel:
         if len(base) > 1 and e.full_before and e.full_before == o.full_before:
             return (e.full_before if register is None
                     else dict(e.full_before).get(register)) == value(e) and not maybe
+        # ... or each side's first action since them did (seed 2550259: beta's B,
+        # delta's chmod and alpha's A met; A kept the name with delta's bit, and
+        # gamma edited A,755 and later deleted it while beta set A's bit back to
+        # 644: a chmod the delete never saw, no write of the later base's A,644).
+        found = self.found_after(base, e, o)
+        if len(base) > 1 and found and not maybe:
+            return (found if register is None else dict(found).get(register)) == value(e)
         # Several: the version their merge held — made later, if they collided (seed
         # 605); their registers merged, if not (a chmod beside a line edit, 10187).
         merged = self.merged_full(events, base) if value(base[0]) == base[0].full else None
@@ -4048,6 +4055,24 @@ class MergeModel:
                     and any(value(b) == value(e) and b.id > u.id for b in base)
                     for u in base))
         return (merged or value(later)) == value(e)
+
+    def found_after(self, base, e, o):
+        """The version each side (e, o) found at its first action on the file after
+        every base (the bases' merge, as both found it), if both found one and the
+        same; else None."""
+        path = base[0].path
+        found = set()
+        for side in (e, o):
+            first = [w for w in self.events if w.path == path and w.full_before
+                     and (w is side or self.before(w, side))
+                     and all(self.before(b, w) for b in base)
+                     and not any(u.path == path and self.before(u, w)
+                                 and all(self.before(b, u) for b in base)
+                                 for u in self.events)]
+            if not first:
+                return None
+            found |= {w.full_before for w in first}
+        return found.pop() if len(found) == 1 else None
 
     def written_again(self, b, e, o):
         """Did a host write b's whole version again by hand (of any register: the
@@ -4748,7 +4773,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
                    (2230246, True), (2500336, True))                    # (seed, copies)
-    REVIVE_FOUND = (3310012,)           # the revive mix's, copies on even seeds
+    REVIVE_FOUND = (3310012, 2550259)   # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -4815,7 +4840,9 @@ class MergeFuzzTest(unittest.TestCase):
         which lost to an edit as the rule says, taken for a change because copies of
         that content had been deleted (MergeModel.found_at_name).  The revive mix's:
         3310012 (rule 30) a file brought back with a chmod joined, taken for the
-        merge bases' version carried, which another host had deleted."""
+        merge bases' version carried, which another host had deleted; 2550259 (the
+        model's error) a chmod a delete never saw, against three colliding bases
+        whose merge both sides had found (MergeModel.found_after)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND]:

@@ -5206,6 +5206,10 @@ def fuzz_main(args):
     Arguments: how many, the first seed, and "revive" for the revive mix."""
     count = int(args[0]) if args else 1000
     first = int(args[1]) if len(args) > 1 else 1
+    if args[2:] not in ([], ["revive"]):
+        print(f"make fuzz: unknown mix {' '.join(args[2:])!r} (MIX=revive, or none)",
+              file=sys.stderr)
+        return 2
     revive = args[2:] == ["revive"]
     failed, kinds = 0, collections.Counter()
     started = time.monotonic()

@@ -4434,11 +4434,11 @@ def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
     """Where the merge bases hold several versions of path, does side n hold one of
     them that none of its own changes made (it only carried it; content a node
     there wrote anew and kept is its own), which a node on the other side deleted
-    by hand?  Then side n has nothing of its own there.  No
-    one base's version is the one both had: against the other's, the carried one
-    looks like a change (fuzz seed 500065: gamma's and delta's new files met in
-    a merge, delta's kept the name, gamma's went to a copy; alpha deleted gamma's
-    and delta its own, yet each side carried the other's, and one came back)."""
+    by hand?  Then side n has nothing of its own there.  No one base's version is
+    the one both had: against the other's, the carried one looks like a change
+    (fuzz seed 500065: gamma's and delta's new files met in a merge, delta's kept
+    the name, gamma's went to a copy; alpha deleted gamma's and delta its own, yet
+    each side carried the other's, and one came back)."""
     if len(held) < 2 or version is None or version not in held:
         return False
     if any(new == version for _, new in stories[n].own.get(path, ())):

@@ -2377,6 +2377,20 @@ class DeterministicMergeTest(TwoClonesTestCase):
             results.setdefault(files, []).append(order)
         return results
 
+    def test_a_file_brought_back_as_the_version_both_had_loses_to_a_new_file_over_it(self):
+        """alpha deletes f.txt and brings X, the version all had, back (gtfc restore);
+        beta, unaware, deletes X and writes Y anew.  alpha's is a restore of the
+        version both had: no change against beta's (the README's restore
+        paragraph), so Y, in either order; X stays in history.  (A first rule 30 let
+        them collide, which made the fold order decide: the test below.)"""
+        self.base = commit_file(self.a, "f.txt", "X\n", 1500)
+        self.base = self.commit(self.tree_with(self.base, {"g.txt": "g\n"}), [self.base],
+                                1600, "g")
+        alpha = self.chain("alpha", 2000, [None, "X\n"])
+        beta = self.chain("beta", 2010, [None, "Y\n"])
+        self.assertEqual(self.merged_files(alpha, beta), {"f.txt": "Y", "g.txt": "g"})
+        self.assertEqual(git(self.a.path, "show", f"{alpha}:f.txt"), "X")
+
     def test_a_file_brought_back_beside_a_new_file_and_an_edit_ends_alike_in_every_order(self):
         """alpha deletes f.txt and writes X, the version all had, back; beta deletes
         it and writes Y anew; gamma edits X to X2.  Every fold order must end at

@@ -2294,6 +2294,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(files.values()), ["B", "C"], files)
         self.assertEqual(files["f.txt"], "B")
 
+    def test_a_version_written_back_with_another_bit_while_its_copy_is_deleted_is_kept(self):
+        """As above, but alpha writes B back executable: not the very version whose
+        copy gamma deleted (written_back), only its content.  Line-merged against
+        the base (alpha's first B), alpha's change was the bit alone and C won with
+        it: B was in no file.  Both are kept, B under the name (the mutation test
+        found the test above passing without chosen_again's deleted-copy clause)."""
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        alpha = self.edit("alpha", 2000, "B\n")
+        gammas = m(self.edit("gamma", 2005, "C\n"), alpha)
+        copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-alpha-")]
+        tidied = self.commit(self.tree_with(gammas, {copy: None}), [gammas], 2010, "rm", "gamma")
+        again = self.edit("alpha", 2030, ("B\n", "100755"),
+                          parent=self.edit("alpha", 2020, "C\n", parent=alpha))
+        files = self.merged_files(again, tidied)
+        self.assertEqual(sorted(files.values()), ["B", "C"], files)
+        self.assertEqual(files["f.txt"], "B")
+
     def test_the_bit_of_a_version_written_back_while_its_copy_is_deleted_is_kept(self):
         """f.txt is F, executable.  beta writes A; alpha writes E, without the bit,
         and its merge keeps E and puts beta's A (755) in a copy, which alpha's user
@@ -9503,7 +9521,9 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_the_bit_of_a_version_written_back_while_its_copy_is_deleted_is_kept"]),
     Mutation("a version written back while the other side deletes its copy is an undo",
              "    return version[1] in copied | deleted\n", "    return version[1] in copied\n",
-             ["DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept"]),
+             ["DeterministicMergeTest.test_a_version_written_back_while_the_other_side_deletes_its_copy_is_kept",
+              "DeterministicMergeTest.test_a_version_written_back_with_another_bit_while_its_copy_"
+              "is_deleted_is_kept"]),
 ]
 
 

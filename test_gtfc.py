@@ -2841,6 +2841,58 @@ class DeterministicMergeTest(TwoClonesTestCase):
             # replaced by beta and by delta, may be in one too).
             self.assertIn("C", {git(self.a.path, "show", f"{fold}:{name}")
                                 for name in listing if name.startswith("f.conflict-")})
+    # H, A, C and F of the twin shape as lines that merge (reviews 25b, 25c).
+    LINES = ("a\nb\nc\nd\n", "X\nb\nc\nY\n", "A\nb\nc\nD\n", "F\nb\nc\nY\n")
+
+    def twin_copies(self, H="H\n", A="A\n", C="C\n", F="F\n"):
+        """Review 24b's twin shape: gamma and eps each write C against beta's A and
+        delete their copies; beta writes C, delta F; gamma and eps each merge beta's
+        C and write another file.  (the two heads {gamma, eps}, delta's fold of
+        beta's C, its own F and gamma's head)."""
+        self.base = commit_file(self.a, "f.txt", H, 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta_a = self.edit("beta", 2010, A)
+
+        def resolved(who, c, when):
+            collided = m(c, beta_a)
+            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
+            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
+                               "resolved", who)
+        gamma = resolved("gamma", self.edit("gamma", 2000, C), 2030)
+        eps = resolved("eps", self.edit("eps", 2001, C,
+                                        parent=self.edit("eps", 1991, "X\n")), 2031)
+        beta = self.edit("beta", 2020, C, parent=beta_a)
+        delta = self.edit("delta", 2040, F, parent=beta_a)
+        heads = {}
+        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
+                                      ("eps", eps, 2051, "e.txt")):
+            later = m(beta, side)
+            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
+                                     name, who)
+        return heads, m(m(beta, delta), heads["gamma"])
+
+    def copies_deleted_by_delta(self, folded, text):
+        """delta's commit deleting both copies of text its fold made."""
+        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
+                  and git(self.a.path, "show", f"{folded}:{n}") == text]
+        self.assertEqual(len(copies), 2, copies)
+        return self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
+                           "copies deleted", "delta")
+
+    def assert_unaware_write_kept(self, heads, mine, zeta, C, F):
+        """eps's host merges zeta's head after its delete, then writes e2.txt: every
+        fold order of delta's, eps's and zeta's heads keeps F at the name and C."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        eps_zeta = m(heads["eps"], zeta)
+        eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
+                               2055, "e2.txt", "eps")
+        for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
+                     m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
+            listing = self.modes(fold)
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), F)
+            self.assertIn(C, {git(self.a.path, "show", f"{fold}:{n}") for n in listing},
+                          listing)
+
     def test_a_copy_a_user_changed_is_not_replaced_by_a_collision_that_names_it_again(self):
         """Review 24b (against rule 28 as first landed).  gamma and eps each write C
         against beta's A and delete their copies; beta writes C, delta F; gamma and
@@ -2850,27 +2902,8 @@ class DeterministicMergeTest(TwoClonesTestCase):
         the same name, and it replaced delta's changed copy (settled after it):
         C2, or C with the bit, was in no file.  A copy never replaces what the
         merge settles at that name on its own (merge rule 28)."""
-        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
-        beta_a = self.edit("beta", 2010, "A\n")
-
-        def resolved(who, c, when):
-            collided = m(c, beta_a)
-            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
-            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
-                               "resolved", who)
-        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
-        eps = resolved("eps", self.edit("eps", 2001, "C\n",
-                                        parent=self.edit("eps", 1991, "X\n")), 2031)
-        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
-        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
-        heads = {}
-        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
-                                      ("eps", eps, 2051, "e.txt")):
-            later = m(beta, side)
-            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
-                                     name, who)
-        folded = m(m(beta, delta), heads["gamma"])
+        heads, folded = self.twin_copies()
         copy, = [n for n in self.modes(folded) if n.startswith("f.conflict-")
                  and not n.startswith("f.conflict-beta-")
                  and git(self.a.path, "show", f"{folded}:{n}") == "C"]
@@ -2890,27 +2923,8 @@ class DeterministicMergeTest(TwoClonesTestCase):
         it was the very copy delta's user deleted, and it came back (review 24b; the
         twin shape, open since rule 27).  Both copies of C were deleted by users who
         had seen C: it stays deleted, in either order (merge rule 29)."""
-        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
-        beta_a = self.edit("beta", 2010, "A\n")
-
-        def resolved(who, c, when):
-            collided = m(c, beta_a)
-            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
-            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
-                               "resolved", who)
-        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
-        eps = resolved("eps", self.edit("eps", 2001, "C\n",
-                                        parent=self.edit("eps", 1991, "X\n")), 2031)
-        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
-        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
-        heads = {}
-        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
-                                      ("eps", eps, 2051, "e.txt")):
-            later = m(beta, side)
-            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
-                                     name, who)
-        folded = m(m(beta, delta), heads["gamma"])
+        heads, folded = self.twin_copies()
         copy, = [n for n in self.modes(folded) if n.startswith("f.conflict-unknown-")
                  and git(self.a.path, "show", f"{folded}:{n}") == "C"]
         mine = self.commit(self.tree_with(folded, {copy: None}), [folded], 2060,
@@ -2928,43 +2942,10 @@ class DeterministicMergeTest(TwoClonesTestCase):
         first, the copy of C was named for eps's write (deleted), then `unknown` at
         the parting (deleted by delta's user), and a first rule 29 made none:
         zeta's C was in no file.  It is kept, in every order."""
-        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
-        m = functools.partial(gtfc.merge_commits, self.a)
-        beta_a = self.edit("beta", 2010, "A\n")
-
-        def resolved(who, c, when):
-            collided = m(c, beta_a)
-            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
-            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
-                               "resolved", who)
-        gamma = resolved("gamma", self.edit("gamma", 2000, "C\n"), 2030)
-        eps = resolved("eps", self.edit("eps", 2001, "C\n",
-                                        parent=self.edit("eps", 1991, "X\n")), 2031)
-        beta = self.edit("beta", 2020, "C\n", parent=beta_a)
-        delta = self.edit("delta", 2040, "F\n", parent=beta_a)
+        heads, folded = self.twin_copies()
+        mine = self.copies_deleted_by_delta(folded, "C")
         zeta = self.edit("zeta", 1995, "C\n", parent=self.edit("zeta", 1990, "Y\n"))
-        heads = {}
-        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
-                                      ("eps", eps, 2051, "e.txt")):
-            later = m(beta, side)
-            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
-                                     name, who)
-        folded = m(m(beta, delta), heads["gamma"])
-        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
-                  and git(self.a.path, "show", f"{folded}:{n}") == "C"]
-        self.assertEqual(len(copies), 2, copies)
-        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
-                           "copies deleted", "delta")
-        # eps's host merges zeta's head after its delete, then writes e2.txt.
-        eps_zeta = m(heads["eps"], zeta)
-        eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
-                               2055, "e2.txt", "eps")
-        for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
-                     m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
-            listing = self.modes(fold)
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "F")
-            self.assertIn("C", {git(self.a.path, "show", f"{fold}:{n}") for n in listing},
-                          listing)
+        self.assert_unaware_write_kept(heads, mine, zeta, "C", "F")
 
     def test_a_copy_a_user_deleted_is_not_dropped_for_a_host_that_line_merged_it(self):
         """Review 25b of rule 29.  As above, but zeta's C is no write by hand: zeta
@@ -2975,47 +2956,14 @@ class DeterministicMergeTest(TwoClonesTestCase):
         hand: the copy of C was named for eps's write (deleted), then `unknown` at
         the parting (deleted by delta's user), and none was made: C was in no file
         in three fold orders of five.  It is kept, in every order."""
-        H, A, C, F = "a\nb\nc\nd\n", "X\nb\nc\nY\n", "A\nb\nc\nD\n", "F\nb\nc\nY\n"
-        self.base = commit_file(self.a, "f.txt", H, 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
-        beta_a = self.edit("beta", 2010, A)
-
-        def resolved(who, c, when):
-            collided = m(c, beta_a)
-            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
-            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
-                               "resolved", who)
-        gamma = resolved("gamma", self.edit("gamma", 2000, C), 2030)
-        eps = resolved("eps", self.edit("eps", 2001, C,
-                                        parent=self.edit("eps", 1991, "X\n")), 2031)
-        beta = self.edit("beta", 2020, C, parent=beta_a)
-        delta = self.edit("delta", 2040, F, parent=beta_a)
-        heads = {}
-        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
-                                      ("eps", eps, 2051, "e.txt")):
-            later = m(beta, side)
-            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
-                                     name, who)
-        folded = m(m(beta, delta), heads["gamma"])
-        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
-                  and git(self.a.path, "show", f"{folded}:{n}") == C.rstrip("\n")]
-        self.assertEqual(len(copies), 2, copies)
-        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
-                           "copies deleted", "delta")
+        heads, folded = self.twin_copies(*self.LINES)
+        mine = self.copies_deleted_by_delta(folded, "A\nb\nc\nD")
         zeta2 = self.edit("zeta2", 1991, "a\nb\nc\nD\n")
         for other in (zeta2, self.remove("zeta2", 1992, zeta2)):
             zeta = m(self.edit("zeta", 1990, "A\nb\nc\nd\n"), other)
-            self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), C.rstrip("\n"))
-            # eps's host merges zeta's head after its delete, then writes e2.txt.
-            eps_zeta = m(heads["eps"], zeta)
-            eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
-                                   2055, "e2.txt", "eps")
-            for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
-                         m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
-                listing = self.modes(fold)
-                self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), F.rstrip("\n"))
-                self.assertIn(C.rstrip("\n"), {git(self.a.path, "show", f"{fold}:{n}")
-                                                for n in listing}, listing)
+            self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), "A\nb\nc\nD")
+            self.assert_unaware_write_kept(heads, mine, zeta, "A\nb\nc\nD", "F\nb\nc\nY")
 
     def test_a_copy_a_user_deleted_is_not_dropped_for_a_line_merge_named_as_it_is(self):
         """Review 25c of rule 29.  As above, but zeta2's clock reads 2020 at its edit,
@@ -3028,45 +2976,13 @@ class DeterministicMergeTest(TwoClonesTestCase):
         made, and C was in no file in three fold orders of five (main kept it in
         all five).  No user who saw zeta's merge deleted it.  It is kept, in every
         order."""
-        H, A, C, F = "a\nb\nc\nd\n", "X\nb\nc\nY\n", "A\nb\nc\nD\n", "F\nb\nc\nY\n"
-        self.base = commit_file(self.a, "f.txt", H, 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
-        beta_a = self.edit("beta", 2010, A)
-
-        def resolved(who, c, when):
-            collided = m(c, beta_a)
-            copy, = [x for x in self.modes(collided) if x.startswith("f.conflict-")]
-            return self.commit(self.tree_with(collided, {copy: None}), [collided], when,
-                               "resolved", who)
-        gamma = resolved("gamma", self.edit("gamma", 2000, C), 2030)
-        eps = resolved("eps", self.edit("eps", 2001, C,
-                                        parent=self.edit("eps", 1991, "X\n")), 2031)
-        beta = self.edit("beta", 2020, C, parent=beta_a)
-        delta = self.edit("delta", 2040, F, parent=beta_a)
-        heads = {}
-        for who, side, when, name in (("gamma", gamma, 2050, "g.txt"),
-                                      ("eps", eps, 2051, "e.txt")):
-            later = m(beta, side)
-            heads[who] = self.commit(self.tree_with(later, {name: "x\n"}), [later], when,
-                                     name, who)
-        folded = m(m(beta, delta), heads["gamma"])
-        copies = [n for n in self.modes(folded) if n.startswith("f.conflict-")
-                  and git(self.a.path, "show", f"{folded}:{n}") == C.rstrip("\n")]
-        self.assertEqual(len(copies), 2, copies)
-        mine = self.commit(self.tree_with(folded, dict.fromkeys(copies)), [folded], 2060,
-                           "copies deleted", "delta")
-        zeta = m(self.edit("zeta", 1990, "A\nb\nc\nd\n"), self.edit("zeta2", 2020, "a\nb\nc\nD\n"))
-        self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), C.rstrip("\n"))
-        # eps's host merges zeta's head after its delete, then writes e2.txt.
-        eps_zeta = m(heads["eps"], zeta)
-        eps_zeta = self.commit(self.tree_with(eps_zeta, {"e2.txt": "y\n"}), [eps_zeta],
-                               2055, "e2.txt", "eps")
-        for fold in (m(mine, eps_zeta), m(eps_zeta, mine), m(m(mine, heads["eps"]), zeta),
-                     m(m(mine, zeta), heads["eps"]), m(m(heads["eps"], zeta), mine)):
-            listing = self.modes(fold)
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), F.rstrip("\n"))
-            self.assertIn(C.rstrip("\n"), {git(self.a.path, "show", f"{fold}:{n}")
-                                            for n in listing}, listing)
+        heads, folded = self.twin_copies(*self.LINES)
+        mine = self.copies_deleted_by_delta(folded, "A\nb\nc\nD")
+        zeta = m(self.edit("zeta", 1990, "A\nb\nc\nd\n"),
+                 self.edit("zeta2", 2020, "a\nb\nc\nD\n"))
+        self.assertEqual(git(self.a.path, "show", f"{zeta}:f.txt"), "A\nb\nc\nD")
+        self.assert_unaware_write_kept(heads, mine, zeta, "A\nb\nc\nD", "F\nb\nc\nY")
 
     def test_an_exec_bit_set_again_after_a_clear_is_not_hidden_by_an_older_twin(self):
         """alpha sets the exec bit and clears it; eps sets it too, then edits line 2,

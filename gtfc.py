@@ -746,6 +746,7 @@ class Repo(GitFiles):
         self.graph = CommitGraph()          # see commit_graph
         self.metadata_walked = False        # see record_metadata
         self.checked_whole = False          # see check_whole
+        self.following = 0                  # see follow_replaced
         # Membership rarely changes, and is read on every round: parsed once per
         # tree, looked up once per commit (see read_nodes).
         self.nodes_by_tree: Dict[str, Dict[str, "Node"]] = {}
@@ -2337,7 +2338,7 @@ class RepoWatch:
         self.guarded(self.integrate_and_spread)     # changed while we were down leaves at once
         first = last = None
         pending: Optional[set] = set()      # paths changed since the last commit; None: any
-        last_upkeep = last_look = time.monotonic()
+        last_upkeep = last_look = last_follow = time.monotonic()
         poller = select.poll()      # not select(): kqueue can hold fds above 1023
         for fd in (wake_fd, self.watcher.fileno(), self.doorbell.fileno()):
             if fd is not None:
@@ -2351,7 +2352,7 @@ class RepoWatch:
             quiet = SETTLED if self.watcher.settled() else DEBOUNCE
             timeout = min(last + quiet, first + DEBOUNCE_CAP) - time.monotonic() \
                 if first else tick
-            timeout = min(timeout, tick)
+            timeout = min(timeout, FOLLOW_TICK if self.repo.following else tick)
             poller.poll(max(0.0, timeout) * 1000)
             if self.stop.is_set() or not self.folder_present():
                 return
@@ -2375,7 +2376,10 @@ class RepoWatch:
             look = now - last_look >= self.pull_interval    # the whole tree, for what no
             if look:                                        # event told (anti-entropy)
                 pending, last_look = None, now
-            if senders or due or look:  # a peer pushed (merge it now), or a burst ended
+            follow = self.repo.following and now - last_follow >= FOLLOW_TICK
+            if follow:                  # a replaced file still open: is it closed now?
+                last_follow = now
+            if senders or due or look or follow:    # a peer pushed, or a burst ended
                 if self.guarded(lambda: self.integrate_and_spread(senders, pending)):
                     pending = set()
                 if due:
@@ -3801,6 +3805,9 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None,
     committed = merged = False
     refusal = ""
     finish_interrupted_checkout(repo)
+    rescued = follow_replaced(repo)     # a program closed a file a checkout replaced
+    if paths is not None:
+        paths = paths | set(rescued)
     for _attempt in range(5):
         committed_now = commit_local(repo, paths)
         committed |= committed_now
@@ -5255,7 +5262,6 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(journal)
-        rescue_racing_writes(repo, kept)
     if kept_meta:
         apply_metadata(repo, changes, made)
     written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
@@ -5562,49 +5568,137 @@ def displace_ignored(repo: Repo, changes) -> None:
              f"is kept at {target}")
 
 
+def replaced_folder(repo: Repo) -> str:
+    """.git/gtfc/replaced/: a hard link to each file a checkout replaced, and its
+    record (LINK.was: the committed blob's id, a newline, the path), while a
+    program may still write into it."""
+    return os.path.join(repo.state_dir, "replaced")
+
+
 @contextlib.contextmanager
 def keep_old_inodes(repo: Repo, changes):
-    """Hard-link each file the checkout of changes will replace or remove, for the
-    moment of the checkout: [(path, committed blob, link)].
+    """Hard-link each file the checkout of changes will replace or remove, before
+    it does: [(path, committed blob, link)]; follow_replaced decides, after, what
+    becomes of each link.
 
-    read-tree checks that a file is as committed, then replaces it.  A program
-    that writes into the file after that check (an open descriptor, an append)
-    writes into the old inode, which the checkout unlinks: the link keeps it."""
-    import shutil                       # see "Imported where used"
+    git checks that a file is as committed, then replaces it.  A program that
+    writes into the file after that check (an open descriptor, an append, a write
+    that truncated the file first) writes into the old inode, which the checkout
+    unlinks: the link keeps it."""
     doomed = [(c.path, c.old_oid) for c in changes
               if c.old_mode in FILE_MODES and c.kind in ("M", "D", "T")]
-    folder = os.path.join(repo.state_dir, "checkout")
-    shutil.rmtree(folder, ignore_errors=True)
-    kept = []
+    made = []
     if len(doomed) <= MAX_LISTED_PATHS:     # a big checkout: not worth doubling its I/O
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(replaced_folder(repo), exist_ok=True)
+        prefix = os.path.join(replaced_folder(repo), f"{time.time_ns()}-")
         for i, (path, oid) in enumerate(doomed):
-            link = os.path.join(folder, str(i))
             with contextlib.suppress(OSError):      # gone already, or no hard links here
-                os.link(os.path.join(repo.path, os.fsdecode(path)), link,
+                os.link(os.path.join(repo.path, os.fsdecode(path)), prefix + str(i),
                         follow_symlinks=False)
-                kept.append((path, oid, link))
+                with open(prefix + str(i) + ".was", "wb") as f:
+                    f.write(oid.encode() + b"\n" + path)
+                made.append((path, oid, prefix + str(i)))
     try:
-        yield kept
+        yield made
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        follow_replaced(repo, just_replaced={link for _, _, link in made})
 
 
-def rescue_racing_writes(repo: Repo, kept) -> None:
-    """A kept inode whose content is no longer what was committed was written
-    during the checkout: those bytes become a conflict copy beside the file,
-    committed on the next round."""
+# A program may still write into a replaced file: follow it until the program
+# closes it.  On Linux the kernel says so (a read lease is granted only on a file
+# no one has open for writing); elsewhere, or on a file not ours, the clock does:
+# a file written less than FOLLOW_SECONDS ago is followed.
+FOLLOW_SECONDS = 60
+FOLLOW_TICK = 1.0                       # how often a watcher looks while it follows
+F_SETLEASE = getattr(fcntl, "F_SETLEASE", None)
+
+
+def being_written(path: str, st: os.stat_result) -> bool:
+    """Has a program path's inode open for writing (or written it lately)?"""
+    if F_SETLEASE is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
+            fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
+            return False
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return True
+        finally:
+            os.close(fd)
+    return time.time() - st.st_mtime < FOLLOW_SECONDS
+
+
+def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
+    """Let go of each kept inode (see keep_old_inodes) that no program writes any
+    more: one still at its path was not replaced (the checkout was refused); one
+    that holds other bytes than were committed was written during or after the
+    checkout, and those bytes become a conflict copy beside the file.  Returns
+    the copies it made; repo.following: how many inodes are still followed."""
+    folder = replaced_folder(repo)
+    try:
+        names = set(os.listdir(folder))
+    except FileNotFoundError:
+        names = set()
+    copies, repo.following = [], 0
+    for name in sorted(n for n in names if not n.endswith(".was")):
+        link = os.path.join(folder, name)
+        try:
+            with open(link + ".was", "rb") as f:
+                oid, path = f.read().split(b"\n", 1)
+            st = os.lstat(link)
+        except (OSError, ValueError):       # a crash between the link and its record
+            path = None
+        if path and not still_at(repo, path, st):
+            if being_written(link, st):
+                repo.following += 1
+                if link in just_replaced:
+                    warn(f"{repo.path}: {os.fsdecode(path)} is still open for writing by "
+                         "a program, and a peer's version replaced it; what the program "
+                         "writes is kept as a conflict copy when it closes the file")
+                continue
+            try:
+                copies += rescue_written_bytes(repo, link, path, oid.decode())
+            except OSError as e:            # a full disk: the link keeps the bytes
+                repo.following += 1
+                warn(f"{repo.path}: could not keep what was written into the replaced "
+                     f"{os.fsdecode(path)} ({e.strerror}); it stays in {link}, tried "
+                     "again each round")
+                continue
+        names.discard(name + ".was")
+        for gone in (link, link + ".was"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(gone)
+    for orphan in (n for n in names if n.endswith(".was") and n[:-4] not in names):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, orphan))
+    return copies
+
+
+def still_at(repo: Repo, path: bytes, st: os.stat_result) -> bool:
+    """Is the inode st the file at path (one a checkout did not replace)?"""
+    try:
+        return os.path.samestat(st, os.lstat(os.path.join(repo.path, os.fsdecode(path))))
+    except OSError:                     # removed, or a folder there now
+        return False
+
+
+def rescue_written_bytes(repo: Repo, link: str, path: bytes, oid: str) -> List[bytes]:
+    """The kept inode's bytes, if not what was committed, as a copy beside path."""
     import shutil                       # see "Imported where used"
-    for path, oid, link in kept:
-        now = file_blob_id(link, oid)
-        if now == oid:
-            continue
-        rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
-        target = os.path.join(repo.path, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(link, target)
-        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
-             f"replaced it; your bytes are kept as {rel}")
+    now = file_blob_id(link, oid)
+    if now == oid:
+        return []
+    rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
+    target = os.path.join(repo.path, rel)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy2(link, target)
+    warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
+         f"replaced it; your bytes are kept as {rel}")
+    return [os.fsencode(rel)]
 
 
 # Self-heal: a damaged repo repaired from its peers ###########################

@@ -5547,14 +5547,84 @@ class CheckoutTest(TwoClonesTestCase):
         with mock.patch.object(gtfc.Repo, "git", git_then_write), \
                 contextlib.redirect_stderr(io.StringIO()) as err:
             gtfc.integrate(self.a)
+        self.assertIn("still open for writing", err.getvalue())
+        writer.close()                  # the program is done: the next round keeps its bytes
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
         self.assertIn("written while a peer's version replaced it", err.getvalue())
         with open(os.path.join(self.a.path, "f.txt")) as f:
             self.assertEqual(f.read(), "beta's version\n")
         (copy,) = glob.glob(os.path.join(self.a.path, "f.conflict-alpha-*.txt"))
         with open(copy) as f:
             self.assertEqual(f.read(), "one\ntwo\nthree\ntyped during the checkout\n")
-        self.assertTrue(gtfc.commit_local(self.a))      # and it syncs like any file
-        self.assertFalse(os.path.exists(os.path.join(self.a.state_dir, "checkout")))
+        self.assertIn(os.path.basename(copy), self.a.out("ls-tree", "--name-only", "HEAD"))
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+
+    def test_a_write_that_begins_before_the_checkout_and_ends_after_it_is_kept(self):
+        """A program truncates the file (open "w") after gtfc checked it and writes
+        its bytes after the checkout: they land in the old inode.  The kept inode
+        is followed until the program closes it, then its bytes become a copy — not
+        the empty file the checkout saw (the short chaos test's lost write)."""
+        commit_file(self.b, "f.txt", "beta's version\n", 2000)
+        self.exchange()
+        f = os.path.join(self.a.path, "f.txt")
+        real_git = gtfc.Repo.git
+        writer = []
+
+        def truncate_then_git(repo, *args, **kw):
+            if ("read-tree" in args or "restore" in args) and not writer:
+                writer.append(open(f, "w"))         # the checkout's check passed
+            return real_git(repo, *args, **kw)
+
+        with mock.patch.object(gtfc.Repo, "git", truncate_then_git), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        self.addCleanup(writer[0].close)
+        self.assertIn("still open for writing", err.getvalue())
+        writer[0].write("written after the checkout\n")
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a)                  # still open: nothing copied yet
+        self.assertEqual(glob.glob(os.path.join(self.a.path, "f.conflict-*")), [])
+        writer[0].close()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        self.assertIn("written while a peer's version replaced it", err.getvalue())
+        (copy,) = glob.glob(os.path.join(self.a.path, "f.conflict-alpha-*.txt"))
+        with open(copy) as g:
+            self.assertEqual(g.read(), "written after the checkout\n")
+        with open(f) as g:
+            self.assertEqual(g.read(), "beta's version\n")
+        self.assertIn(os.path.basename(copy), self.a.out("ls-tree", "--name-only", "HEAD"))
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+
+    def test_a_replaced_file_no_program_writes_is_let_go_at_once(self):
+        """The common case: nothing follows a replaced inode nobody writes, and a
+        refused checkout (the file is still the live one) keeps no link either."""
+        commit_file(self.b, "f.txt", "beta's version\n", 2000)
+        self.exchange()
+        old = self.a.head()
+        open(os.path.join(self.a.path, "f.txt"), "a").write("alpha's, not committed\n")
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertTrue(gtfc.update_worktree(self.a, old, self.b.head()))   # refused
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+        git(self.a.path, "checkout", "-q", "-f", old, "--", "f.txt")
+        self.assertIsNone(gtfc.update_worktree(self.a, old, self.b.head()))
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+        self.assertEqual(glob.glob(os.path.join(self.a.path, "f.conflict-*")), [])
+
+    def test_being_written_asks_the_kernel_or_else_the_clock(self):
+        path = os.path.join(self.a.path, "f.txt")
+        st = lambda: os.lstat(path)
+        with open(path, "a"):
+            self.assertTrue(gtfc.being_written(path, st()))
+        past = time.time() - gtfc.FOLLOW_SECONDS - 1
+        os.utime(path, (past, past))
+        self.assertFalse(gtfc.being_written(path, st()))
+        with mock.patch.object(gtfc, "F_SETLEASE", None):   # no leases: by the last write
+            self.assertFalse(gtfc.being_written(path, st()))
+            os.utime(path)
+            self.assertTrue(gtfc.being_written(path, st()))
+        self.assertFalse(gtfc.being_written(path, st()))    # written now, but closed
 
     def checkout_refused(self, old, new):
         """update_worktree(old -> new) on alpha must refuse and change nothing."""
@@ -6462,6 +6532,36 @@ class WatchTest(ClusterTestCase):
         self.wait_for_file("alpha", "stuck/locked/y.txt", "beta's\n", timeout=90)
         r = c.run("alpha", ["gtfc", "status", "stuck"], check=False)
         self.assertNotIn("cannot be applied", r.stdout)
+
+    def test_a_program_writing_a_file_a_peer_replaced_is_kept_when_it_closes_it(self):
+        """A program holds note.txt open; beta's version replaces it on alpha, and
+        the program's later writes go to the old inode.  When it closes the file,
+        alpha's watcher (no event names the file: it is in no folder now) saves
+        those bytes as a conflict copy, which reaches beta."""
+        c = self.c
+        self.bootstrap("alpha", "~/held")
+        self.join("beta", via="alpha", repo="~/held")
+        c.write("alpha", "held/note.txt", "one\n")
+        c.run("alpha", ["gtfc-push", "held"])
+        watch = c.spawn("alpha", ["gtfc-watch", "held"])
+        c.spawn("beta", ["gtfc-watch", "held"])
+        time.sleep(1)
+        program = open(c.path("alpha", "held/note.txt"), "a")
+        self.addCleanup(program.close)
+        c.write("beta", "held/note.txt", "beta's\n")
+        self.wait_for_file("alpha", "held/note.txt", "beta's\n")
+        wait_until(lambda: "still open for writing" in open(watch.log_path).read(), timeout=10,
+                   what="alpha's watcher following the replaced note.txt")
+        program.write("the program's last words\n")
+        program.close()
+
+        def copy_on_beta():
+            names = os.listdir(c.path("beta", "held"))
+            return [n for n in names if n.startswith("note.conflict-alpha-")]
+        wait_until(copy_on_beta, timeout=15, what="alpha's program's bytes on beta")
+        self.assertEqual(c.read("beta", "held/" + copy_on_beta()[0]),
+                         "one\nthe program's last words\n")
+        self.assertEqual(c.read("alpha", "held/note.txt"), "beta's\n")
 
     def test_watch_propagates_create_edit_rename_delete_both_ways(self):
         c = self.c

@@ -130,7 +130,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 30
+MERGE_RULE = 31
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4328,7 +4328,7 @@ def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> 
 
 def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
            stories: Tuple[Story, Story], base: Optional[Version],
-           held: frozenset = frozenset()) -> Version:
+           held: frozenset = frozenset(), bases: Tuple[str, ...] = ()) -> Version:
     """The merge rule for one path (see the README's "How merges decide"): the
     version the merge holds there, or COLLISION.  A side that has seen every change
     the other made since they parted wins, and so does a side whose version is
@@ -4369,9 +4369,11 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
     for n, other in ((0, theirs), (1, ours)):
         if dropped[n] and other == base:
             return other
-    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):
+    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours,
+                                                            bases)):
         return theirs
-    if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs)):
+    if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs,
+                                                            bases)):
         return ours
     if ours is None or theirs is None:
         editor = 0 if ours else 1
@@ -4510,7 +4512,7 @@ def with_bit_of(base: Version, changed: Version, kept: Version) -> Version:
 
 
 def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
-                version: Version) -> bool:
+                version: Version, bases: Tuple[str, ...] = ()) -> bool:
     """Does side n hold its version of path (the newest one both had) only because
     a merge there made it again, out of edits its nodes made by hand since the sides
     parted, which the other side (that deleted it) did not all see?  Then a delete
@@ -4522,7 +4524,7 @@ def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
     by hand is a restore, which loses (see the README)."""
     return version not in hand_written(stories[n], path) \
         and holds_an_edit(stories[n], path, version) \
-        and not saw_by_hand(repo, stories, path, 1 - n)
+        and not saw_by_hand(repo, stories, path, 1 - n, bases)
 
 
 def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
@@ -4622,7 +4624,8 @@ def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> 
     return None
 
 
-def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int) -> bool:
+def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int,
+                bases: Tuple[str, ...] = ()) -> bool:
     """Did side seer see each change the other side's nodes made to path by hand: a
     node on side seer made it by hand too, or changed by hand the version it made —
     knowing, as it did, every version of path that the other node knew of (known)?
@@ -4657,9 +4660,26 @@ def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int
             if seen_by.get(commit, set()) & history[knower] or known(
                     repo, path, knower, parent, seen_by, theirs, twinned, history[knower]):
                 seen_by.setdefault(commit, set()).add(twin)
-        if commit not in seen_by:
+        if commit not in seen_by and not twin_in_bases(repo, path, parent, change, bases):
             return False
     return True
+
+
+def twin_in_bases(repo: Repo, path: bytes, parent: str, change: tuple,
+                  bases: Tuple[str, ...]) -> bool:
+    """Did a node's commit in the merge bases' history (history both sides share)
+    make change by hand, knowing every version of path that parent's history made
+    (its node's knowledge before it made the twin; see saw_by_hand)?  Then both
+    sides had that change before they parted (seed 2570117: gamma set the bit, eps
+    merged it and deleted the file; delta, unaware, set it too)."""
+    for base in bases:
+        for twin, made in made_apart(repo, parent, base).get(path, {}).items():
+            if made != change:
+                continue
+            before = commit_graph(repo, [twin]).parents(twin)   # none: past a horizon
+            if before and known(repo, path, before[0], parent, {}, set(), set(), frozenset()):
+                return True
+    return False
 
 
 def known(repo: Repo, path: bytes, knower: str, commit: str, seen_by: Dict[str, set],
@@ -4753,7 +4773,8 @@ def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
                 had = both_came_from(repo, path, pair, stories, below, older[path]) \
                     if path in older else None
                 settled = decide(repo, path, *pair, stories, had,
-                                 older[path].held if path in older else frozenset())
+                                 older[path].held if path in older else frozenset(),
+                                 tuple(below))
                 collided.discard(path)
                 if settled == COLLISION:
                     _, settled = name_keeper(path, *pair, stories, had)
@@ -4881,7 +4902,7 @@ def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
     """[(path, version)] for path in the merge; a collision keeps both versions: the
     one written later under the name — when it was written, not when a merge
     carried it — the other beside it as a conflict copy.  (held: see decide.)"""
-    settled = decide(repo, path, ours, theirs, stories, base, held)
+    settled = decide(repo, path, ours, theirs, stories, base, held, tuple(bases))
     if settled != COLLISION:
         return [(path, settled)]
     earlier, kept = name_keeper(path, ours, theirs, stories, base)

@@ -2748,6 +2748,28 @@ class DeterministicMergeTest(TwoClonesTestCase):
             for x, y, z in ((alpha, beta, delta), (alpha, delta, beta), (beta, delta, alpha)):
                 self.assertEqual(self.modes(m(m(x, y), z)), {})
 
+    def test_a_delete_that_saw_a_twin_in_the_merge_bases_of_a_chmod_stays(self):
+        """gamma sets f.txt's exec bit; eps, unaware, edits it (E); delta, unaware of
+        both, sets the bit too (a twin of gamma's, from the version gamma changed).
+        eps merges gamma's chmod (E,755) and deletes the file: it saw gamma's chmod,
+        and so delta's twin, and its own E.  gamma's merge of eps's E, its own,
+        then delta's chmod holds E,755.  Deleted in every fold order.  Where gamma met
+        delta first, gamma's chmod was a merge base and delta's twin looked like an
+        edit eps never saw (merged_back): E,755 came back (fuzz seed 2570117, 2 fold
+        orders of 6; since rule 18)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.edit("gamma", 2000, ("H\n", "100755"))
+        e1 = self.edit("eps", 2001, "E\n")
+        delta = self.edit("delta", 2002, ("H\n", "100755"))
+        eps = self.remove("eps", 2010, m(gamma, e1))
+        gamma = m(self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2003, "g",
+                              "gamma"), e1)
+        self.assertEqual(self.modes(gamma)["f.txt"], "100755")
+        for order in itertools.permutations((gamma, delta, eps)):
+            self.assertNotIn("f.txt", self.modes(functools.reduce(m, order)),
+                             [(gamma, delta, eps).index(t) for t in order])
+
     def test_a_version_kept_over_a_deleted_copy_beats_a_delete_of_its_content_alone(self):
         """gamma writes D with the exec bit, then goes on elsewhere (g.txt); alpha,
         unaware, writes C (later), then deletes f.txt.  beta merges the two writes:
@@ -4720,7 +4742,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
-                   (2230246, True), (2500336, True))                    # (seed, copies)
+                   (2230246, True), (2500336, True), (2570117, False))  # (seed, copies)
     REVIVE_FOUND = (3310012, 2550259)   # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
@@ -9379,7 +9401,8 @@ MUTATIONS = [
               "user_deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
               "merge_rule_says"]),
     Mutation("a delete wins over the version both had, made again by a merge of edits",
-             "    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours)):\n",
+             "    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours,\n"
+             "                                                            bases)):\n",
              "    if base == ours:\n",
              ["DeterministicMergeTest.test_a_line_merge_that_makes_the_deleted_version_again_"
               "beats_the_delete", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_"
@@ -9410,10 +9433,15 @@ MUTATIONS = [
               "merge_rule_says"]),
     Mutation("a merge's version beats a delete that saw the edits it was made of",
              "        and holds_an_edit(stories[n], path, version) \\\n"
-             "        and not saw_by_hand(repo, stories, path, 1 - n)\n",
+             "        and not saw_by_hand(repo, stories, path, 1 - n, bases)\n",
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("a twin in the merge bases' history does not show a change seen (seed 2570117)",
+             "        if commit not in seen_by and not twin_in_bases(repo, path, parent, change, bases):\n",
+             "        if commit not in seen_by:\n",
+             ["DeterministicMergeTest.test_a_delete_that_saw_a_twin_in_the_merge_bases_of_a_"
+              "chmod_stays"]),
     Mutation("a copy's content written anew loses to an edit of what kept the name (rule 27)",
              "            or made_anew(stories[n], path, held)) \\\n",
              "            ) \\\n",

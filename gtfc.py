@@ -5628,7 +5628,10 @@ def keep_old_inodes(repo: Repo, changes):
 # A program may still write into a replaced file: follow it until the program
 # closes it.  On Linux the kernel says so (a read lease is granted only on a file
 # no one has open for writing); elsewhere, or on a file not ours, the clock does:
-# a file written less than FOLLOW_SECONDS ago is followed.
+# a file written less than FOLLOW_SECONDS ago is followed.  The lease is held for
+# a moment only, but an open for writing through another hard link in that moment
+# breaks it, and the kernel tells the holder with SIGIO, which kills: gtfc has it
+# send SIGURG instead, which nothing minds.
 FOLLOW_SECONDS = 60
 FOLLOW_TICK = 1.0                       # how often a watcher looks while it follows
 F_SETLEASE = getattr(fcntl, "F_SETLEASE", None)
@@ -5642,6 +5645,7 @@ def being_written(path: str, st: os.stat_result) -> bool:
         except OSError:
             return False
         try:
+            fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
             fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
             fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
             return False

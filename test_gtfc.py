@@ -81,6 +81,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import unittest
@@ -5648,6 +5649,31 @@ class CheckoutTest(TwoClonesTestCase):
             self.assertTrue(gtfc.being_written(path, st()))
         self.assertFalse(gtfc.being_written(path, st()))    # written now, but closed
 
+    def test_a_lease_broken_by_a_writer_elsewhere_does_not_kill_gtfc(self):
+        """being_written's lease lasts a moment, but a program opening the file for
+        writing through another hard link in that moment breaks it: the kernel's
+        default word for that, SIGIO, would kill the watcher."""
+        path = os.path.join(self.a.path, "f.txt")
+        other = os.path.join(self.a.path, "..", "elsewhere")
+        os.link(path, other)
+        probe = textwrap.dedent(f"""
+            import fcntl, os, sys, threading, time
+            sys.path.insert(0, {os.path.dirname(GTFC_PY)!r})
+            import gtfc
+            real = fcntl.fcntl
+            def fcntl_then_writer(fd, cmd, arg=0):
+                result = real(fd, cmd, arg)
+                if cmd == gtfc.F_SETLEASE and arg == fcntl.F_RDLCK:
+                    threading.Thread(target=lambda: open({other!r}, "a").close()).start()
+                    time.sleep(0.5)     # the writer's open breaks the lease meanwhile
+                return result
+            fcntl.fcntl = fcntl_then_writer
+            print(gtfc.being_written({path!r}, os.lstat({path!r})))
+            """)
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=30)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "False\n"), proc.stderr)
+
     def checkout_refused(self, old, new):
         """update_worktree(old -> new) on alpha must refuse and change nothing."""
         with contextlib.redirect_stderr(io.StringIO()):
@@ -9321,6 +9347,9 @@ MUTATIONS = [
              "            if False:\n",
              ["CheckoutTest.test_a_write_that_begins_before_the_checkout_and_ends_after_it_is_kept",
               "WatchTest.test_a_program_writing_a_file_a_peer_replaced_is_kept_when_it_closes_it"]),
+    Mutation("a lease broken by a writer elsewhere signals SIGIO (which kills)",
+             "            fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)\n", "",
+             ["CheckoutTest.test_a_lease_broken_by_a_writer_elsewhere_does_not_kill_gtfc"]),
     Mutation("a watcher never looks again at a replaced file it follows",
              "            follow = self.repo.following and now - last_follow >= FOLLOW_TICK\n",
              "            follow = False\n",

@@ -130,7 +130,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 31
+MERGE_RULE = 32
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4360,7 +4360,9 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return (ours, theirs)[carried.index(False)]
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
-        return COLLISION
+        # Against no file (a folder there, which this content's copy was put
+        # beside): nothing to collide with, the write-back stays (seed 2600492).
+        return COLLISION if ours and theirs else ours or theirs
     # A version that is no file as a deleted copy's is no delete of the version both
     # had, which that copy's deleter kept (fuzz seed 1800258: alpha deleted C,644 and
     # gamma's D,755 beat that; beta kept C, with gamma's bit, over D's copy).  Where
@@ -4550,7 +4552,7 @@ def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
     merged alpha's delete and wrote C back; the bases' merge held eps's C, and
     gamma's edit of A,B won over beta's write as over no change: C was lost)."""
     held, other = versions[n], versions[1 - n]
-    if not (held and other and base and base != NO_BASE and held[1] == base[1]):
+    if not (held and base and base != NO_BASE and held[1] == base[1]):
         return False
     dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
     return (held[1] in dropped or chosen_again(stories, n, path, held)

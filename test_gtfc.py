@@ -2749,6 +2749,47 @@ class DeterministicMergeTest(TwoClonesTestCase):
             for x, y, z in ((alpha, beta, delta), (alpha, delta, beta), (beta, delta, alpha)):
                 self.assertEqual(self.modes(m(m(x, y), z)), {})
 
+    def nested_tree(self, files):
+        """A tree of files {path: text}, paths with folders allowed."""
+        env = {"GIT_INDEX_FILE": os.path.join(self.tmp, "nested-index")}
+        git(self.a.path, "read-tree", "--empty", env=env)
+        for path, text in files.items():
+            blob = git(self.a.path, "hash-object", "-w", "--stdin", input=text)
+            git(self.a.path, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
+                env=env)
+        return git(self.a.path, "write-tree", env=env)
+
+    def test_a_copy_written_back_is_kept_beside_a_folder_made_unaware(self):
+        """d is a folder (d/x) at first.  beta makes d a file B; gamma, unaware, a
+        file G (later); delta, unaware of both, a file D, then a folder again (d/x).
+        delta merges beta's B: B goes beside the folder, as a copy named for beta's
+        write.  beta merges gamma's G: G keeps the name, B goes to a copy of that
+        same name; beta's user deletes the copy and writes B back at d (B over G).
+        Nobody deleted that write-back after seeing it: B stays in a file (beside
+        delta's folder), in every fold.  It counted as a restore of the version
+        both had, no change, against the no file of delta's folder, and the copy
+        went as the one beta's user deleted (fuzz seed 2600492, the revive mix)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        f = {"f.txt": "one\ntwo\nthree\n"}
+        root = self.commit(self.nested_tree({**f, "d/x": "X\n"}), [self.base], 1500, "r",
+                           "alpha")
+        b1 = self.commit(self.nested_tree({**f, "d": "B\n"}), [root], 2000, "b1", "beta")
+        g1 = self.commit(self.nested_tree({**f, "d": "G\n"}), [root], 2010, "g1", "gamma")
+        d1 = self.commit(self.nested_tree({**f, "d": "D\n"}), [root], 2020, "d1", "delta")
+        d2 = self.commit(self.nested_tree({**f, "d/x": "D5\n"}), [d1], 2030, "d2", "delta")
+        b2 = self.commit(self.nested_tree({**f, "d": "G\n"}), [m(b1, g1)], 2040, "rm", "beta")
+        b3 = self.commit(self.nested_tree({**f, "d": "B\n"}), [b2], 2050, "B back", "beta")
+        self.assertEqual(git(self.a.path, "show", f"{b3}:d"), "B")
+        copies = set()
+        for fold in (m(m(d2, b1), b3), m(d2, b3), m(m(d2, g1), b3), m(m(m(d2, b1), g1), b3)):
+            listing = git(self.a.path, "ls-tree", "-r", "--name-only", fold).split()
+            self.assertIn("d/x", listing)
+            (copy,) = [name for name in listing if name.startswith("d.conflict-beta-")]
+            self.assertEqual(git(self.a.path, "show", f"{fold}:{copy}"), "B")
+            copies.add(copy)
+        self.assertEqual(len(copies), 1)    # (where delta met G first, G's copy stays
+                                            # too: the fold-order Limitation, an extra copy)
+
     def test_a_delete_that_saw_a_twin_in_the_merge_bases_of_a_chmod_stays(self):
         """gamma sets f.txt's exec bit; eps, unaware, edits it (E); delta, unaware of
         both, sets the bit too (a twin of gamma's, from the version gamma changed).
@@ -4744,7 +4785,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
                    (2230246, True), (2500336, True), (2570117, False))  # (seed, copies)
-    REVIVE_FOUND = (3310012, 2550259)   # the revive mix's, copies on even seeds
+    REVIVE_FOUND = (3310012, 2550259, 2600492)     # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -9466,6 +9507,16 @@ MUTATIONS = [
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("a copy's content written back loses to a folder made unaware (rule 32)",
+             "        return COLLISION if ours and theirs else ours or theirs\n",
+             "        return COLLISION if ours and theirs else None\n",
+             ["DeterministicMergeTest.test_a_copy_written_back_is_kept_beside_a_folder_made_"
+              "unaware"]),
+    Mutation("a write-back of a copy's content is no restore against no file (rule 32)",
+             "    if not (held and base and base != NO_BASE and held[1] == base[1]):\n",
+             "    if not (held and other and base and base != NO_BASE and held[1] == base[1]):\n",
+             ["DeterministicMergeTest.test_a_copy_written_back_is_kept_beside_a_folder_made_"
+              "unaware"]),
     Mutation("a twin in the merge bases' history does not show a change seen (seed 2570117)",
              "        if commit not in seen_by and not twin_in_bases(repo, path, parent, change, bases):\n",
              "        if commit not in seen_by:\n",

@@ -4360,9 +4360,15 @@ def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
         return (ours, theirs)[carried.index(False)]
     if any(restored_over(stories, n, path, (ours, theirs), base)
            or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
+        if ours and theirs:
+            return COLLISION
         # Against no file (a folder there, which this content's copy was put
-        # beside): nothing to collide with, the write-back stays (seed 2600492).
-        return COLLISION if ours and theirs else ours or theirs
+        # beside): the write-back stays (seed 2600492), unless the side without
+        # the file saw every change the other made to it by hand, twins in the
+        # bases' history too (review 32: a twin of a copy that side deleted).
+        keeper = 0 if ours else 1
+        return None if saw_by_hand(repo, stories, path, 1 - keeper, bases) \
+            else (ours, theirs)[keeper]
     # A version that is no file as a deleted copy's is no delete of the version both
     # had, which that copy's deleter kept (fuzz seed 1800258: alpha deleted C,644 and
     # gamma's D,755 beat that; beta kept C, with gamma's bit, over D's copy).  Where

@@ -2759,16 +2759,11 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 env=env)
         return git(self.a.path, "write-tree", env=env)
 
-    def test_a_copy_written_back_is_kept_beside_a_folder_made_unaware(self):
+    def seed_2600492(self):
         """d is a folder (d/x) at first.  beta makes d a file B; gamma, unaware, a
         file G (later); delta, unaware of both, a file D, then a folder again (d/x).
-        delta merges beta's B: B goes beside the folder, as a copy named for beta's
-        write.  beta merges gamma's G: G keeps the name, B goes to a copy of that
-        same name; beta's user deletes the copy and writes B back at d (B over G).
-        Nobody deleted that write-back after seeing it: B stays in a file (beside
-        delta's folder), in every fold.  It counted as a restore of the version
-        both had, no change, against the no file of delta's folder, and the copy
-        went as the one beta's user deleted (fuzz seed 2600492, the revive mix)."""
+        beta merges gamma's G: G keeps the name, B goes to a copy; beta's user
+        deletes the copy and writes B back at d (B over G).  root, b1, g1, d2, b3."""
         m = functools.partial(gtfc.merge_commits, self.a)
         f = {"f.txt": "one\ntwo\nthree\n"}
         root = self.commit(self.nested_tree({**f, "d/x": "X\n"}), [self.base], 1500, "r",
@@ -2780,15 +2775,47 @@ class DeterministicMergeTest(TwoClonesTestCase):
         b2 = self.commit(self.nested_tree({**f, "d": "G\n"}), [m(b1, g1)], 2040, "rm", "beta")
         b3 = self.commit(self.nested_tree({**f, "d": "B\n"}), [b2], 2050, "B back", "beta")
         self.assertEqual(git(self.a.path, "show", f"{b3}:d"), "B")
+        return root, b1, g1, d2, b3
+
+    def holding(self, commit, text):
+        """The paths of commit whose file holds text."""
+        return [path for path in git(self.a.path, "ls-tree", "-r", "--name-only",
+                                     commit).splitlines()
+                if git(self.a.path, "show", f"{commit}:{path}") == text.rstrip("\n")]
+
+    def test_a_copy_written_back_is_kept_beside_a_folder_made_unaware(self):
+        """seed_2600492's history.  delta merges beta's B: B goes beside the folder,
+        as a copy named for beta's write, the copy beta's user deleted.  Nobody
+        deleted beta's write-back after seeing it: B stays in a file (beside
+        delta's folder), in every fold.  It counted as a restore of the version
+        both had, no change, against the no file of delta's folder, and the copy
+        went as the one beta's user deleted (fuzz seed 2600492, the revive mix)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        root, b1, g1, d2, b3 = self.seed_2600492()
         copies = set()
         for fold in (m(m(d2, b1), b3), m(d2, b3), m(m(d2, g1), b3), m(m(m(d2, b1), g1), b3)):
-            listing = git(self.a.path, "ls-tree", "-r", "--name-only", fold).split()
-            self.assertIn("d/x", listing)
-            (copy,) = [name for name in listing if name.startswith("d.conflict-beta-")]
-            self.assertEqual(git(self.a.path, "show", f"{fold}:{copy}"), "B")
+            self.assertIn("d/x", self.holding(fold, "D5"))
+            (copy,) = self.holding(fold, "B")
+            self.assertTrue(copy.startswith("d.conflict-beta-"), copy)
             copies.add(copy)
         self.assertEqual(len(copies), 1)    # (where delta met G first, G's copy stays
                                             # too: the fold-order Limitation, an extra copy)
+
+    def test_a_twin_of_a_copy_deleted_after_seeing_it_stays_deleted_in_every_fold(self):
+        """Review 32.  seed_2600492's history; delta merges beta's write-back (B
+        goes beside its folder as a copy) and its user deletes that copy, having
+        seen B.  eps, unaware of all, writes B at d too: the same bytes from the
+        same no file as beta's b1, a twin of a change delta saw.  B stays deleted
+        in every fold; a first rule 32 brought it back where b3 met eps first."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        root, b1, g1, d2, b3 = self.seed_2600492()
+        seen = m(d2, b3)
+        (copy,) = self.holding(seen, "B")
+        dx = self.commit(self.tree_with(seen, {copy: None}), [seen], 2060, "rm copy", "delta")
+        eps = self.commit(self.nested_tree({"f.txt": "one\ntwo\nthree\n", "d": "B\n"}),
+                          [root], 2075, "eps B", "eps")
+        for x, y, z in itertools.permutations((dx, b3, eps)):
+            self.assertEqual(self.holding(m(m(x, y), z), "B"), [], (x, y, z))
 
     def test_a_delete_that_saw_a_twin_in_the_merge_bases_of_a_chmod_stays(self):
         """gamma sets f.txt's exec bit; eps, unaware, edits it (E); delta, unaware of
@@ -9508,10 +9535,15 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
     Mutation("a copy's content written back loses to a folder made unaware (rule 32)",
-             "        return COLLISION if ours and theirs else ours or theirs\n",
-             "        return COLLISION if ours and theirs else None\n",
+             "            else (ours, theirs)[keeper]\n",
+             "            else None\n",
              ["DeterministicMergeTest.test_a_copy_written_back_is_kept_beside_a_folder_made_"
               "unaware"]),
+    Mutation("a write-back against no file stays though that side saw its twin (rule 32)",
+             "        return None if saw_by_hand(repo, stories, path, 1 - keeper, bases) \\\n",
+             "        return None if False \\\n",
+             ["DeterministicMergeTest.test_a_twin_of_a_copy_deleted_after_seeing_it_stays_deleted_"
+              "in_every_fold"]),
     Mutation("a write-back of a copy's content is no restore against no file (rule 32)",
              "    if not (held and base and base != NO_BASE and held[1] == base[1]):\n",
              "    if not (held and other and base and base != NO_BASE and held[1] == base[1]):\n",

@@ -4532,7 +4532,7 @@ def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
     by hand is a restore, which loses (see the README)."""
     return version not in hand_written(stories[n], path) \
         and holds_an_edit(stories[n], path, version) \
-        and not saw_by_hand(repo, stories, path, 1 - n, bases)
+        and not saw_by_hand(repo, stories, path, 1 - n, bases, edits_only=True)
 
 
 def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
@@ -4633,8 +4633,9 @@ def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> 
 
 
 def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int,
-                bases: Tuple[str, ...] = ()) -> bool:
-    """Did side seer see each change the other side's nodes made to path by hand: a
+                bases: Tuple[str, ...] = (), edits_only: bool = False) -> bool:
+    """Did side seer see each change (edits_only: each edit, not the deletes, which
+    an edit there beat) the other side's nodes made to path by hand: a
     node on side seer made it by hand too, or changed by hand the version it made —
     knowing, as it did, every version of path that the other node knew of (known)?
     Merges alone that made it again (duplicate folds of older history) do not show
@@ -4646,6 +4647,7 @@ def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int
     one version made it once (review 19)."""
     story, other = stories[seer], stories[1 - seer]
     made = [(commit, parent, change) for change in other.by_hand.get(path, ())
+            if not (edits_only and change[1] is None)
             for commit, parent in other.hand_commits[path, change]]
     if not made:                # the common case: nothing to look up (no graph load)
         return True

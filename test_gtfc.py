@@ -2839,6 +2839,28 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertNotIn("f.txt", self.modes(functools.reduce(m, order)),
                              [(gamma, delta, eps).index(t) for t in order])
 
+    def test_a_lost_delete_unaware_of_all_does_not_decide_a_twin_in_the_bases(self):
+        """Review 31: rule 31's history, where gamma merges delta's chmod and then
+        eps's E (x: E,755); zeta, unaware of all, deletes the first version.  Every
+        fold order agrees.  Where x met zeta's delete first (the edit beats it),
+        that delete was a change of x's side by hand that eps never saw, so the
+        merge of edits held (merged_back) and E,755 stayed in 2 orders of 6: a
+        delete an edit beat is no edit a merge was made of (edits_only)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.edit("gamma", 2000, ("H\n", "100755"))
+        e1 = self.edit("eps", 2001, "E\n")
+        delta = self.edit("delta", 2002, ("H\n", "100755"))
+        eps = self.remove("eps", 2010, m(gamma, e1))
+        g2 = self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2003, "g", "gamma")
+        x = m(m(g2, delta), e1)
+        zeta = self.remove("zeta", 2021, self.base)
+        heads = (eps, x, zeta)
+        found = {tuple(heads.index(t) for t in order):
+                 self.modes(functools.reduce(m, order)).get("f.txt")
+                 for order in itertools.permutations(heads)}
+        self.assertEqual(set(found.values()), {None}, found)
+
     def test_a_version_kept_over_a_deleted_copy_beats_a_delete_of_its_content_alone(self):
         """gamma writes D with the exec bit, then goes on elsewhere (g.txt); alpha,
         unaware, writes C (later), then deletes f.txt.  beta merges the two writes:
@@ -9534,6 +9556,10 @@ MUTATIONS = [
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),
+    Mutation("a delete an edit beat counts as an edit a merge was made of (review 31)",
+             "            if not (edits_only and change[1] is None)\n", "",
+             ["DeterministicMergeTest.test_a_lost_delete_unaware_of_all_does_not_decide_a_twin_"
+              "in_the_bases"]),
     Mutation("a copy's content written back loses to a folder made unaware (rule 32)",
              "            else (ours, theirs)[keeper]\n",
              "            else None\n",

@@ -9552,7 +9552,7 @@ MUTATIONS = [
               "merge_rule_says"]),
     Mutation("a merge's version beats a delete that saw the edits it was made of",
              "        and holds_an_edit(stories[n], path, version) \\\n"
-             "        and not saw_by_hand(repo, stories, path, 1 - n, bases)\n",
+             "        and not saw_by_hand(repo, stories, path, 1 - n, bases, edits_only=True)\n",
              "        and holds_an_edit(stories[n], path, version)\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_"
               "version_from_stays"]),

@@ -3951,8 +3951,8 @@ class MergeModel:
                 optional.append(e)
             # Or the value both had is one of several that collided, and which kept
             # the name depended on the fold (absorbs, maybe): either passes.
-            elif register and any(self.absorbs(events, value, o, e, register, maybe=True)
-                                  for o in newest):
+            elif any(self.absorbs(events, value, o, e, register, maybe=True)
+                     for o in newest):
                 optional.append(e)
         return newest + repeated + shelved, [e for e in out if e not in optional], \
             optional + shelved
@@ -4059,7 +4059,21 @@ class MergeModel:
         if register is None and len(base) == 2 and len(edits) == 1:
             older = self.newest_common(events, *base)
             restored = len(older) == 1 and older[0].full == edits[0].full
-            base = [b for b in base if b not in edits] if restored else edits
+            # Nor, for sure, an edit back to a version that a delete on the deleter's
+            # side, concurrent with it, found and deleted (counting takes it for a
+            # repeat): where a merge met the edit with that delete first, against the
+            # version both had then it was no change and the delete won; met with this
+            # delete alone, the edit beat it.  Either passes (seed 2680168: gamma wrote
+            # I back over C while beta, from B, wrote I and deleted it; delta, having
+            # seen gamma's A,B and beta's delete, deleted too; the bases held no file,
+            # and alpha's write of I anew beat beta's later delete of C).
+            (edit,), gone = edits, [b for b in base if b not in edits]
+            refound = not restored and any(
+                o.deleted and o.full_before == edit.full and (o is gone[0] or self.before(o, gone[0]))
+                and not self.before(o, edit) and not self.before(edit, o) for o in events)
+            if refound and maybe:
+                return value(e) == edit.full
+            base = gone if restored or refound else edits
         if not base:
             return value(e) is None and not maybe
         # A delete both had seen lost to an edit of another register that both had
@@ -4834,7 +4848,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
                    (2230246, True), (2500336, True), (2570117, False))  # (seed, copies)
-    REVIVE_FOUND = (3310012, 2550259, 2600492)     # the revive mix's, copies on even seeds
+    REVIVE_FOUND = (3310012, 2550259, 2600492, 2680168)    # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history

@@ -254,7 +254,8 @@ class Log:
             return
         if self.syslog:
             priority = self.syslog.LOG_ERR if level == self.ERROR else self.syslog.LOG_INFO
-            self.syslog.syslog(priority, message)
+            # A file name that is not UTF-8 (surrogates) would make syslog raise.
+            self.syslog.syslog(priority, message.encode("utf-8", "backslashreplace").decode())
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S ") if self.stamp else ""
         print(stamp + message, file=sys.stderr, flush=True)
@@ -3807,7 +3808,7 @@ def integrate_locked(repo: Repo, paths: Optional[set] = None,
     finish_interrupted_checkout(repo)
     rescued = follow_replaced(repo)     # a program closed a file a checkout replaced
     if paths is not None:
-        paths = paths | set(rescued)
+        paths = paths | set(map(os.fsdecode, rescued))
     for _attempt in range(5):
         committed_now = commit_local(repo, paths)
         committed |= committed_now
@@ -5722,15 +5723,28 @@ def still_at(repo: Repo, path: bytes, st: os.stat_result) -> bool:
 
 
 def rescue_written_bytes(repo: Repo, link: str, path: bytes, oid: str) -> List[bytes]:
-    """The kept inode's bytes, if not what was committed, as a copy beside path."""
+    """The kept inode's bytes, if not what was committed, as a copy beside path
+    (the copies made, to commit).  Where that is no folder in the repo now (a
+    file, or a peer's symlink, on the way), in .git/gtfc/displaced/ instead."""
     import shutil                       # see "Imported where used"
     now = file_blob_id(link, oid)
     if now == oid:
         return []
     rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
-    target = os.path.join(repo.path, rel)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.copy2(link, target)
+    target = inside(repo, os.fsencode(rel))
+    try:
+        if target is None:
+            raise NotADirectoryError(errno.ENOTDIR, "a symlink on the way")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(link, target)
+    except (FileExistsError, NotADirectoryError):
+        target = os.path.join(repo.state_dir, "displaced",
+                              time.strftime("%Y%m%d-%H%M%S", time.gmtime()), rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(link, target)
+        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's change "
+             f"replaced it, and its folder is gone; your bytes are kept at {target}")
+        return []
     warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
          f"replaced it; your bytes are kept as {rel}")
     return [os.fsencode(rel)]

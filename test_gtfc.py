@@ -5739,6 +5739,15 @@ class CheckoutTest(TwoClonesTestCase):
         self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
         self.assertEqual(glob.glob(os.path.join(self.a.path, "f.conflict-*")), [])
 
+    def test_a_warning_naming_a_file_that_is_not_utf8_reaches_syslog(self):
+        """Review follow: syslog raised on a name's surrogates, from a warning after
+        a checkout had moved HEAD (gtfc-watch --syslog), and stopped the watcher."""
+        import syslog
+        log = gtfc.Log()
+        name = os.fsdecode(b"caf\xe9.txt")
+        with mock.patch.object(log, "syslog", syslog):
+            log(name + " was written while a peer's version replaced it")
+
     def test_being_written_asks_the_kernel_or_else_the_clock(self):
         path = os.path.join(self.a.path, "f.txt")
         st = lambda: os.lstat(path)
@@ -5752,6 +5761,64 @@ class CheckoutTest(TwoClonesTestCase):
             os.utime(path)
             self.assertTrue(gtfc.being_written(path, st()))
         self.assertFalse(gtfc.being_written(path, st()))    # written now, but closed
+
+    def held_across_checkout(self, rel):
+        """A program holding alpha's rel open (append) while integrate checks out
+        what beta committed over it."""
+        program = open(os.path.join(self.a.path, rel), "a")
+        self.addCleanup(program.close)
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        self.assertIn("still open for writing", err.getvalue())
+        return program
+
+    def test_bytes_kept_from_a_replaced_file_commit_with_the_watchers_paths(self):
+        """Review follow: the copy's path (bytes) joined the watcher's (str), and
+        sorting the mix raised TypeError, which stops a watcher."""
+        commit_file(self.b, "f.txt", "beta's version\n", 2000)
+        self.exchange()
+        program = self.held_across_checkout("f.txt")
+        program.write("after the checkout\n")
+        program.close()
+        _write_file(os.path.join(self.a.path, "g.txt"), "g\n")
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a, paths={"g.txt"})
+        names = self.a.out("ls-tree", "--name-only", "HEAD")
+        self.assertIn("g.txt", names)
+        self.assertIn("f.conflict-alpha-", names)
+
+    def assert_kept_aside_when_the_folder_goes(self, make_d):
+        """Review follow: a peer replaced the folder d (make_d(path) makes what
+        stands there now).  The bytes a program wrote into d/f.txt after the
+        checkout go to .git/gtfc/displaced/ (no copy can stand beside the file),
+        once, and the link goes: not a retry every second forever (a folder that
+        cannot be made looked like a full disk), nor a copy through a symlink."""
+        commit_file(self.a, "d/f.txt", "alpha's\n", 1500)
+        self.exchange()
+        gtfc.integrate(self.b)
+        git(self.b.path, "rm", "-q", "-r", "d")
+        make_d(os.path.join(self.b.path, "d"))
+        commit_file(self.b, "other.txt", "d replaced\n", 2000)
+        self.exchange()
+        program = self.held_across_checkout("d/f.txt")
+        program.write("after the checkout\n")
+        program.close()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        self.assertIn("its folder is gone", err.getvalue())
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+        kept = glob.glob(os.path.join(self.a.state_dir, "displaced", "*", "d",
+                                      "f.conflict-alpha-*.txt"))
+        self.assertEqual([open(k).read() for k in kept], ["alpha's\nafter the checkout\n"])
+
+    def test_bytes_kept_from_a_replaced_file_whose_folder_became_a_file(self):
+        self.assert_kept_aside_when_the_folder_goes(lambda d: _write_file(d, "a file\n"))
+
+    def test_bytes_kept_from_a_replaced_file_never_go_through_a_peers_symlink(self):
+        outside = os.path.join(self.tmp, "outside")
+        os.mkdir(outside)
+        self.assert_kept_aside_when_the_folder_goes(lambda d: os.symlink(outside, d))
+        self.assertEqual(os.listdir(outside), [])
 
     def test_a_lease_broken_by_a_writer_elsewhere_does_not_kill_gtfc(self):
         """being_written's lease lasts a moment, but a program opening the file for

@@ -4019,7 +4019,8 @@ class MergeModel:
             held == b.full and d.id in side.past
             for d, _, _, original, held in self.deleted_copies if original == e.path)
             for side in (e, o)) and not self.written_again(b, e, o)
-            and not self.found_at_name(b, e, o, register)]
+            and not (self.found_at_name(b, e, o, register) if register is not None
+                     else b.writes and all(self.found_at_name(b, e, o, r) for r in b.writes))]
         if gone:
             base = self.newest_common([u for u in events if u not in gone], e, o)
         # Several, one a repeat of a change another had seen made elsewhere (the
@@ -4847,7 +4848,8 @@ class MergeFuzzTest(unittest.TestCase):
                    (720350, True), (760073, False), (870069, False),
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
-                   (2230246, True), (2500336, True), (2570117, False))  # (seed, copies)
+                   (2230246, True), (2500336, True), (2570117, False),
+                   (2720010, True))                                     # (seed, copies)
     REVIVE_FOUND = (3310012, 2550259, 2600492, 2680168)    # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):

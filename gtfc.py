@@ -5322,6 +5322,16 @@ def make_durable(repo: Repo, changes: List[Change]) -> None:
                 os.close(fd)
 
 
+def displaced_path(repo: Repo, rel: str, stamp: Optional[str] = None) -> str:
+    """Where gtfc sets aside a file no folder of the repo can hold (a peer's file
+    over an ignored one, bytes whose folder is gone): .git/gtfc/displaced/<UTC
+    time, or stamp>/rel, its folder made."""
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = os.path.join(repo.state_dir, "displaced", stamp, rel)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return target
+
+
 def finish_interrupted_checkout(repo: Repo) -> None:
     """After a crash in update_worktree: move the files the rest of the way to the
     commit it was checking out (and HEAD with them).  A file holding neither the
@@ -5349,9 +5359,9 @@ def finish_interrupted_checkout(repo: Repo) -> None:
         if st.st_size and stat.S_ISREG(st.st_mode):
             target = os.path.join(repo.path, conflict_copy_name(
                 os.fsdecode(c.path), repo.node, int(st.st_mtime), file_blob_id(full, new)))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
         else:
-            target = os.path.join(repo.state_dir, "displaced", stamp, os.fsdecode(c.path))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+            target = displaced_path(repo, os.fsdecode(c.path), stamp)
         os.replace(full, target)
         warn(f"{repo.path}: {os.fsdecode(c.path)} held neither version when gtfc stopped "
              f"mid-checkout; what it held is kept at {target}")
@@ -5593,8 +5603,7 @@ def displace_ignored(repo: Repo, changes) -> None:
                       *sorted(at_risk), env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     for rel in map(os.fsdecode, filter(None, listed.split(b"\0"))):
-        target = os.path.join(repo.state_dir, "displaced", stamp, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        target = displaced_path(repo, rel, stamp)
         os.replace(os.path.join(repo.path, rel), target)
         warn(f"{repo.path}: a peer added {rel!r}, which is ignored here; your copy "
              f"is kept at {target}")
@@ -5731,23 +5740,21 @@ def rescue_written_bytes(repo: Repo, link: str, path: bytes, oid: str) -> List[b
     if now == oid:
         return []
     rel = conflict_copy_name(os.fsdecode(path), repo.node, int(time.time()), now)
-    target = inside(repo, os.fsencode(rel))
+    beside = inside(repo, os.fsencode(rel))
     try:
-        if target is None:
-            raise NotADirectoryError(errno.ENOTDIR, "a symlink on the way")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(link, target)
-    except (FileExistsError, NotADirectoryError):
-        target = os.path.join(repo.state_dir, "displaced",
-                              time.strftime("%Y%m%d-%H%M%S", time.gmtime()), rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(link, target)
-        warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's change "
-             f"replaced it, and its folder is gone; your bytes are kept at {target}")
-        return []
-    warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
-         f"replaced it; your bytes are kept as {rel}")
-    return [os.fsencode(rel)]
+        if beside:
+            os.makedirs(os.path.dirname(beside), exist_ok=True)
+            shutil.copy2(link, beside)
+            warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
+                 f"replaced it; your bytes are kept as {rel}")
+            return [os.fsencode(rel)]
+    except (FileExistsError, NotADirectoryError):       # a file where a folder was
+        pass
+    target = displaced_path(repo, rel)
+    shutil.copy2(link, target)
+    warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's change "
+         f"replaced it, and its folder is gone; your bytes are kept at {target}")
+    return []
 
 
 # Self-heal: a damaged repo repaired from its peers ###########################

@@ -2283,17 +2283,23 @@ class DeterministicMergeTest(TwoClonesTestCase):
         merge base (alpha's B), alpha's B looked like no change and C won, and the
         only copy of B was the one gamma deleted, unaware of alpha's new write (fuzz
         seed 660020).  Both are kept: B, written later, under the name."""
+        files = self.written_back_while_its_copy_is_deleted("B\n")
+        self.assertEqual(sorted(files.values()), ["B", "C"], files)
+        self.assertEqual(files["f.txt"], "B")
+
+    def written_back_while_its_copy_is_deleted(self, again):
+        """alpha writes B, gamma C; gamma's merge keeps C, B goes to a copy that
+        gamma's user deletes; alpha writes C, then again (text or (text, mode)):
+        the files of the merge of alpha's and gamma's heads."""
         self.base = commit_file(self.a, "f.txt", "init\n", 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
         alpha = self.edit("alpha", 2000, "B\n")
         gammas = m(self.edit("gamma", 2005, "C\n"), alpha)
         copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-alpha-")]
         tidied = self.commit(self.tree_with(gammas, {copy: None}), [gammas], 2010, "rm", "gamma")
-        again = self.edit("alpha", 2030, "B\n", parent=self.edit("alpha", 2020, "C\n",
-                                                                  parent=alpha))
-        files = self.merged_files(again, tidied)
-        self.assertEqual(sorted(files.values()), ["B", "C"], files)
-        self.assertEqual(files["f.txt"], "B")
+        alphas = self.edit("alpha", 2030, again,
+                           parent=self.edit("alpha", 2020, "C\n", parent=alpha))
+        return self.merged_files(alphas, tidied)
 
     def test_a_version_written_back_with_another_bit_while_its_copy_is_deleted_is_kept(self):
         """As above, but alpha writes B back executable: not the very version whose
@@ -2301,15 +2307,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         the base (alpha's first B), alpha's change was the bit alone and C won with
         it: B was in no file.  Both are kept, B under the name (the mutation test
         found the test above passing without chosen_again's deleted-copy clause)."""
-        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
-        m = functools.partial(gtfc.merge_commits, self.a)
-        alpha = self.edit("alpha", 2000, "B\n")
-        gammas = m(self.edit("gamma", 2005, "C\n"), alpha)
-        copy, = [n for n in self.modes(gammas) if n.startswith("f.conflict-alpha-")]
-        tidied = self.commit(self.tree_with(gammas, {copy: None}), [gammas], 2010, "rm", "gamma")
-        again = self.edit("alpha", 2030, ("B\n", "100755"),
-                          parent=self.edit("alpha", 2020, "C\n", parent=alpha))
-        files = self.merged_files(again, tidied)
+        files = self.written_back_while_its_copy_is_deleted(("B\n", "100755"))
         self.assertEqual(sorted(files.values()), ["B", "C"], files)
         self.assertEqual(files["f.txt"], "B")
 

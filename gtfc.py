@@ -5692,21 +5692,28 @@ def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
     for name in sorted(n for n in names if not n.endswith(".was")):
         link = os.path.join(folder, name)
         try:
+            st = os.lstat(link)
+        except FileNotFoundError:
+            names.discard(name)             # its record goes with the orphans below
+            continue
+        try:
             with open(link + ".was", "rb") as f:
                 oid, path = f.read().split(b"\n", 1)
-            st = os.lstat(link)
-        except (OSError, ValueError):       # a crash between the link and its record
-            path = None
-        if path and not still_at(repo, path, st):
+        except (OSError, ValueError):       # no record: see set_aside_unrecorded
+            oid = path = None
+        if not path or not still_at(repo, path, st):
             if being_written(link, st):
                 repo.following += 1
-                if link in just_replaced:
+                if path and link in just_replaced:
                     warn(f"{repo.path}: {os.fsdecode(path)} is still open for writing by "
                          "a program, and a peer's version replaced it; what the program "
                          "writes is kept as a conflict copy when it closes the file")
                 continue
             try:
-                copies += rescue_written_bytes(repo, link, path, oid.decode())
+                if path:
+                    copies += rescue_written_bytes(repo, link, path, oid.decode())
+                else:
+                    set_aside_unrecorded(repo, link, st)
             except OSError as e:            # a full disk: the link keeps the bytes
                 repo.following += 1
                 warn(f"{repo.path}: could not keep what was written into the replaced "
@@ -5721,6 +5728,22 @@ def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, orphan))
     return copies
+
+
+def set_aside_unrecorded(repo: Repo, link: str, st: os.stat_result) -> None:
+    """A kept inode without its record: gtfc stopped between the link and the record,
+    or a power cut lost the record (it is not fsynced: that would cost every
+    checkout a disk flush per file).  Its bytes are safe where the inode has another
+    name (the file was not replaced) or where a commit holds them; else they go to
+    .git/gtfc/displaced/, since the path they were written at is not known."""
+    if st.st_nlink > 1 or repo.has_object(repo.out("hash-object", "--", link)):
+        return
+    import shutil                       # see "Imported where used"
+    target = displaced_path(repo, "replaced-" + os.path.basename(link))
+    shutil.copy2(link, target)
+    warn(f"{repo.path}: a file replaced before gtfc stopped (or the power was cut) "
+         f"held bytes no commit has, and its path was lost with its record; they are "
+         f"kept at {target}")
 
 
 def still_at(repo: Repo, path: bytes, st: os.stat_result) -> bool:

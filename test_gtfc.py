@@ -5739,6 +5739,27 @@ class CheckoutTest(TwoClonesTestCase):
         self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
         self.assertEqual(glob.glob(os.path.join(self.a.path, "f.conflict-*")), [])
 
+    def test_a_kept_inode_whose_record_a_power_cut_lost_is_not_dropped_unread(self):
+        """The record beside each kept link is not fsynced: after a power cut it may
+        be empty.  Bytes a program wrote (and fsynced) into the replaced file are
+        kept in .git/gtfc/displaced/; an inode that still has its name, or bytes a
+        commit holds, are let go as before."""
+        folder = gtfc.replaced_folder(self.a)
+        os.makedirs(folder)
+        kept = {"1-0": "written into the replaced file\n", "1-1": "x\n", "1-2": "still named\n"}
+        for name, text in kept.items():
+            _write_file(os.path.join(folder, name), text)
+            open(os.path.join(folder, name + ".was"), "wb").close()    # the lost record
+        commit_file(self.a, "x.txt", "x\n", 1000)                      # 1-1: committed
+        os.link(os.path.join(folder, "1-2"), os.path.join(self.a.path, "live.txt"))
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.follow_replaced(self.a)
+        self.assertIn("no commit has", err.getvalue())
+        self.assertEqual(os.listdir(folder), [])
+        (aside,) = glob.glob(os.path.join(self.a.state_dir, "displaced", "*", "replaced-*"))
+        self.assertEqual((os.path.basename(aside), open(aside).read()),
+                         ("replaced-1-0", kept["1-0"]))
+
     def test_a_warning_naming_a_file_that_is_not_utf8_reaches_syslog(self):
         """Review follow: syslog raised on a name's surrogates, from a warning after
         a checkout had moved HEAD (gtfc-watch --syslog), and stopped the watcher."""
@@ -9518,6 +9539,10 @@ MUTATIONS = [
              "            if False:\n",
              ["CheckoutTest.test_a_write_that_begins_before_the_checkout_and_ends_after_it_is_kept",
               "WatchTest.test_a_program_writing_a_file_a_peer_replaced_is_kept_when_it_closes_it"]),
+    Mutation("a kept inode without its record (a power cut lost it) dropped unread",
+             "    if st.st_nlink > 1 or repo.has_object(repo.out(\"hash-object\", \"--\", link)):\n",
+             "    if True:\n",
+             ["CheckoutTest.test_a_kept_inode_whose_record_a_power_cut_lost_is_not_dropped_unread"]),
     Mutation("a lease broken by a writer elsewhere signals SIGIO (which kills)",
              "            fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)\n", "",
              ["CheckoutTest.test_a_lease_broken_by_a_writer_elsewhere_does_not_kill_gtfc"]),

@@ -5696,11 +5696,7 @@ def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
         except FileNotFoundError:
             names.discard(name)             # its record goes with the orphans below
             continue
-        try:
-            with open(link + ".was", "rb") as f:
-                oid, path = f.read().split(b"\n", 1)
-        except (OSError, ValueError):       # no record: see set_aside_unrecorded
-            oid = path = None
+        oid, path = replaced_record(link)
         if not path or not still_at(repo, path, st):
             if being_written(link, st):
                 repo.following += 1
@@ -5728,6 +5724,27 @@ def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, orphan))
     return copies
+
+
+def replaced_record(link: str) -> Tuple[Optional[bytes], Optional[bytes]]:
+    """A kept link's record: (committed blob id, path), or (None, None) where it has
+    none (see set_aside_unrecorded)."""
+    try:
+        with open(link + ".was", "rb") as f:
+            oid, path = f.read().split(b"\n", 1)
+        return oid, path
+    except (OSError, ValueError):
+        return None, None
+
+
+def followed_paths(repo: Repo) -> List[str]:
+    """The paths whose replaced file a program still writes into (for status)."""
+    folder = replaced_folder(repo)
+    with contextlib.suppress(FileNotFoundError):
+        return sorted(os.fsdecode(path) for path in (
+            replaced_record(os.path.join(folder, name))[1] for name in os.listdir(folder)
+            if not name.endswith(".was")) if path)
+    return []
 
 
 def set_aside_unrecorded(repo: Repo, link: str, st: os.stat_result) -> None:
@@ -6543,7 +6560,7 @@ def repo_status(repo: Repo) -> dict:
               "uncommitted": sorted(os.fsdecode(p) for p in set(changed) -
                                     {path for path, _ in too_big}),
               "held_back": held, "max_file_size": limit, "conflict_copies": conflicts,
-              "invalid_records": invalid_nodes(repo)}
+              "invalid_records": invalid_nodes(repo), "followed": followed_paths(repo)}
     status["attention"] = attention(status)
     return status
 
@@ -6681,6 +6698,9 @@ def print_status(status: dict) -> None:
              f"{h['path']} ({size_text(h['bytes'])})")
     for name in status["conflict_copies"]:
         info(f"  conflict copy: {name}")
+    for path in status["followed"]:
+        info(f"  written by a program while a peer's version replaced it: {path} (what it "
+             "writes becomes a conflict copy when it closes the file)")
     for path, why in sorted(status["owners_not_applied"].items()):
         info(f"  owner not set: {path}: {why}")
     if status["not_root"]:

@@ -5712,6 +5712,9 @@ class CheckoutTest(TwoClonesTestCase):
         with contextlib.redirect_stderr(io.StringIO()):
             gtfc.integrate(self.a)                  # still open: nothing copied yet
         self.assertEqual(glob.glob(os.path.join(self.a.path, "f.conflict-*")), [])
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            gtfc.print_status(gtfc.repo_status(self.a))
+        self.assertIn("replaced it: f.txt", out.getvalue())
         writer[0].close()
         with contextlib.redirect_stderr(io.StringIO()) as err:
             gtfc.integrate(self.a)
@@ -5723,6 +5726,7 @@ class CheckoutTest(TwoClonesTestCase):
             self.assertEqual(g.read(), "beta's version\n")
         self.assertIn(os.path.basename(copy), self.a.out("ls-tree", "--name-only", "HEAD"))
         self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+        self.assertEqual(gtfc.repo_status(self.a)["followed"], [])
 
     def test_a_replaced_file_no_program_writes_is_let_go_at_once(self):
         """The common case: nothing follows a replaced inode nobody writes, and a

@@ -3441,6 +3441,57 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 self.assertEqual(self.merged_files(d, back), {"f.txt": "D", other: kept[1]})
                 self.assertEqual(self.modes(m(d, back))["f.txt"], "100755")
 
+    def test_a_restore_of_what_an_edit_kept_over_a_file_made_anew_is_no_change(self):
+        """Fuzz seed 2780517's shape (the model's error): the base holds I with the
+        exec bit; gamma deletes f.txt; alpha, having merged that, writes B anew;
+        beta, unaware of both, clears the bit (I,644).  beta's chmod beats gamma's
+        delete, collides with alpha's new file and, written later, keeps the name:
+        B goes to a copy.  From that merge alpha writes A1, then A2; gamma writes G,
+        then I back: a restore of the version both had (I,644), which is no change
+        (the restore paragraph): A2 keeps the name in every fold, B stays in its
+        copy.  The model took the version both had of the body from the body's
+        writes alone (alpha's B, under I at the name), so that gamma's I looked like
+        a change colliding with A2 (MergeModel.held_when_met, for e itself)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = self.edit("gamma", 1500, ("I\n", "100755"))
+        gone = self.remove("gamma", 2000, self.base)
+        anew = self.edit("alpha", 2005, "B\n", gone)
+        chmod = self.edit("beta", 2010, ("I\n", "100644"))
+        both = self.merged_files(anew, chmod)
+        self.assertEqual(both.pop("f.txt"), "I")
+        (copy,) = both
+        self.assertTrue(copy.startswith("f.conflict-alpha-"), copy)
+        self.assertEqual(both[copy], "B")
+        met = m(anew, chmod)
+        alpha = self.edit("alpha", 3002, "A2\n", self.edit("alpha", 3000, "A1\n", met))
+        gamma = self.edit("gamma", 3003, "I\n", self.edit("gamma", 3001, "G\n", met))
+        beta = self.commit(self.tree_with(met, {"g.txt": "g\n"}), [met], 3004, "g", "beta")
+        tips = (alpha, gamma, beta)
+        for order, fold in self.folds(tips).items():
+            with self.subTest([tips.index(t) for t in order]):
+                self.assertEqual(self.modes(fold), {"f.txt": "100644", copy: "100644",
+                                                    "g.txt": "100644"})
+                self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "A2")
+                self.assertEqual(git(self.a.path, "show", f"{fold}:{copy}"), "B")
+        # The model, told the same history, lets gamma's I go (a restore).
+        full = lambda body, mode="100644": (("body", ("file", body)), ("mode", mode))
+        model = MergeModel({"f.txt": (dict(full("I")), full("I"))})
+        model.act("gamma", "f.txt", {"mode": "100755"}, full("I", "100755"), dict(full("I")))
+        model.deliver("beta", "gamma")
+        model.act("gamma", "f.txt", {}, None, dict(full("I", "100755")), deleted=True)
+        model.deliver("alpha", "gamma")
+        model.act("alpha", "f.txt", {"mode": "100644", "body": ("file", "B")}, full("B"), {})
+        model.act("beta", "f.txt", {"mode": "100644"}, full("I"), dict(full("I", "100755")))
+        for node, sender in (("alpha", "beta"), ("gamma", "alpha"), ("gamma", "beta")):
+            model.deliver(node, sender)
+        model.act("alpha", "f.txt", {"body": ("file", "A1")}, full("A1"), dict(full("I")))
+        model.act("alpha", "f.txt", {"body": ("file", "A2")}, full("A2"), dict(full("A1")))
+        model.act("gamma", "f.txt", {"body": ("file", "G")}, full("G"), dict(full("I")))
+        model.act("gamma", "f.txt", {"body": ("file", "I")}, full("I"), dict(full("G")))
+        exists, counted = model.expect("f.txt")
+        self.assertIs(exists, True)
+        self.assertEqual(counted["body"][1], {("file", "A2")})    # gamma's I may go
+
     # Review 24: variants of fuzz seed 1800140's shape, where a first rule that took
     # the version both had from the path's lineage (the lineage draft, not landed;
     # bench/HISTORY.md, *Session 24*) folded worse than rule 27.  Each holds on rule
@@ -3982,15 +4033,23 @@ class MergeModel:
                    for w in events)
 
     def held_when_met(self, e, o, register):
-        """Did an event after e, concurrent with o, share with o a version that
-        holds e's value of register (o writing another)?"""
+        """Did e, or an event after it concurrent with o, share with o a version
+        that holds e's value of register (o writing another)?  e itself: where
+        the newest version both had comes from an event of another register too,
+        what that version held, not what this register's own writes say (seed
+        2780517: alpha wrote B anew after gamma's delete; beta, unaware, cleared
+        the bit of the original, which beat the delete and, later, kept the name
+        over B, put in a copy; from there gamma wrote G and the original back while
+        alpha edited: a restore of the version both had)."""
         if e.deleted or o.writes.get(register) == e.writes.get(register) \
                 or self.before(o, e) or self.before(e, o):
             return False
         path = [u for u in self.events if u.path == e.path]
         for w in path:
-            if self.before(e, w) and not self.before(w, o) and not self.before(o, w):
+            if (w is e or self.before(e, w)) and not self.before(w, o) and not self.before(o, w):
                 base = self.newest_common(path, w, o)
+                if w is e and all(register in b.writes or b.deleted for b in base):
+                    continue        # this register's own writes: absorbs judged them
                 held = base[0].full if len(base) == 1 else self.merged_full(path, base)
                 if held and dict(held).get(register) == e.writes[register]:
                     return True
@@ -4847,7 +4906,7 @@ class MergeFuzzTest(unittest.TestCase):
                    (920164, True), (1100198, True), (1300136, True),
                    (1500220, True), (1710134, True), (1910240, True),
                    (2230246, True), (2500336, True), (2570117, False),
-                   (2720010, True))                                     # (seed, copies)
+                   (2720010, True), (2780517, False))                   # (seed, copies)
     REVIVE_FOUND = (3310012, 2550259, 2600492, 2680168)    # the revive mix's, copies on even seeds
 
     def test_random_histories_end_as_the_merge_rule_says(self):
@@ -4913,8 +4972,10 @@ class MergeFuzzTest(unittest.TestCase):
         a user deleted, made again for content a merge had since kept at the name;
         2500336 (the model's error) a restore of the content both had at the name,
         which lost to an edit as the rule says, taken for a change because copies of
-        that content had been deleted (MergeModel.found_at_name).  The revive mix's:
-        3310012 (rule 30) a file brought back with a chmod joined, taken for the
+        that content had been deleted (MergeModel.found_at_name); 2780517 (the model's
+        error) a restore of the version both had, which a chmod that beat a delete
+        had kept at the name over a file made anew (MergeModel.held_when_met).
+        The revive mix's: 3310012 (rule 30) a file brought back with a chmod joined, taken for the
         merge bases' version carried, which another host had deleted; 2550259 (the
         model's error) a chmod a delete never saw, against three colliding bases
         whose merge both sides had found (MergeModel.found_after)."""

@@ -2815,6 +2815,17 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for x, y, z in itertools.permutations((dx, b3, eps)):
             self.assertEqual(self.holding(m(m(x, y), z), "B"), [], (x, y, z))
 
+    def twin_chmod_then_delete(self):
+        """Fuzz seed 2570117's start: gamma sets f.txt's exec bit; eps, unaware,
+        edits it (E); delta, unaware of both, sets the bit too; eps merges gamma's
+        chmod and deletes the file.  Returns (merge, gamma, e1, delta, eps)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        gamma = self.edit("gamma", 2000, ("H\n", "100755"))
+        e1 = self.edit("eps", 2001, "E\n")
+        delta = self.edit("delta", 2002, ("H\n", "100755"))
+        return m, gamma, e1, delta, self.remove("eps", 2010, m(gamma, e1))
+
     def test_a_delete_that_saw_a_twin_in_the_merge_bases_of_a_chmod_stays(self):
         """gamma sets f.txt's exec bit; eps, unaware, edits it (E); delta, unaware of
         both, sets the bit too (a twin of gamma's, from the version gamma changed).
@@ -2824,12 +2835,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         delta first, gamma's chmod was a merge base and delta's twin looked like an
         edit eps never saw (merged_back): E,755 came back (fuzz seed 2570117, 2 fold
         orders of 6; since rule 18)."""
-        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
-        m = functools.partial(gtfc.merge_commits, self.a)
-        gamma = self.edit("gamma", 2000, ("H\n", "100755"))
-        e1 = self.edit("eps", 2001, "E\n")
-        delta = self.edit("delta", 2002, ("H\n", "100755"))
-        eps = self.remove("eps", 2010, m(gamma, e1))
+        m, gamma, e1, delta, eps = self.twin_chmod_then_delete()
         gamma = m(self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2003, "g",
                               "gamma"), e1)
         self.assertEqual(self.modes(gamma)["f.txt"], "100755")
@@ -2844,12 +2850,7 @@ class DeterministicMergeTest(TwoClonesTestCase):
         that delete was a change of x's side by hand that eps never saw, so the
         merge of edits held (merged_back) and E,755 stayed in 2 orders of 6: a
         delete an edit beat is no edit a merge was made of (edits_only)."""
-        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
-        m = functools.partial(gtfc.merge_commits, self.a)
-        gamma = self.edit("gamma", 2000, ("H\n", "100755"))
-        e1 = self.edit("eps", 2001, "E\n")
-        delta = self.edit("delta", 2002, ("H\n", "100755"))
-        eps = self.remove("eps", 2010, m(gamma, e1))
+        m, gamma, e1, delta, eps = self.twin_chmod_then_delete()
         g2 = self.commit(self.tree_with(gamma, {"g.txt": "g\n"}), [gamma], 2003, "g", "gamma")
         x = m(m(g2, delta), e1)
         zeta = self.remove("zeta", 2021, self.base)

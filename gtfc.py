@@ -5270,11 +5270,17 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
                 return f"{os.fsdecode(dirty)}: changed since it was committed"
             listed = b"\0".join(c.path for c in changes)
             write_file_atomic(journal, f"{old} {new}\n")
-            proc = repo.git("restore", "-q", f"--source={new}", "--staged", "--worktree",
-                            "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
-                            input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False,
-                            umask=umask)
+            held: list = []
+            taken = take_new_paths(repo, changes, held)
+            kept.extend(held)
+            proc = taken and subprocess.CompletedProcess(
+                (), 1, b"", f"{os.fsdecode(taken)}: created since gtfc looked".encode())
+            proc = proc or repo.git(
+                "restore", "-q", f"--source={new}", "--staged", "--worktree",
+                "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
+                input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False, umask=umask)
             if proc.returncode != 0:
+                give_back_new_paths(repo, held)
                 # restore stages even the files it could not write (a folder not
                 # ours): put the old entries back, or the next commit would take
                 # them for our own adds and deletes, and spread the loss.
@@ -5336,8 +5342,8 @@ def finish_interrupted_checkout(repo: Repo) -> None:
     """After a crash in update_worktree: move the files the rest of the way to the
     commit it was checking out (and HEAD with them).  A file holding neither the
     old nor the new version is kept first: as a conflict copy beside it (someone
-    wrote it meanwhile), or, empty (a write the crash cut short), in
-    .git/gtfc/displaced/."""
+    wrote it meanwhile), or, empty and open for writing by no one (a write the
+    crash cut short), in .git/gtfc/displaced/."""
     try:
         with open(checkout_journal(repo)) as f:
             old, new = f.read().split()
@@ -5346,17 +5352,20 @@ def finish_interrupted_checkout(repo: Repo) -> None:
     head = repo.head()
     changes = tree_changes(repo, old, new) if head in (old, new) else []
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    followed = kept_inodes(repo)
     for c in changes:
         full = os.path.join(repo.path, os.fsdecode(c.path))
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        if stat.S_ISDIR(st.st_mode) or any(
+        # A file kept in the replaced folder is followed there (follow_replaced).
+        if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in followed or any(
                 mode != NO_FILE and holds_blob(full, st, mode, oid)
                 for mode, oid in ((c.old_mode, c.old_oid), (c.new_mode, c.new_oid))):
             continue
-        if st.st_size and stat.S_ISREG(st.st_mode):
+        if stat.S_ISREG(st.st_mode) and (st.st_size or being_written(full, st)):
+            # In the folder, where a program's bytes still to come are committed.
             target = os.path.join(repo.path, conflict_copy_name(
                 os.fsdecode(c.path), repo.node, int(st.st_mtime), file_blob_id(full, new)))
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -5557,6 +5566,47 @@ def paths_alone_will_do(repo: Repo, changes: List[Change], kept) -> bool:
     return True
 
 
+def take_new_paths(repo: Repo, changes: List[Change], held: list) -> Optional[bytes]:
+    """Take each path the checkout adds with an empty file of gtfc's, kept (listed in
+    held) as keep_old_inodes keeps a replaced file: git unlinks what it finds at a
+    path it writes, unread.  A program that creates the file after gtfc looked opens
+    this one instead, and follow_replaced keeps its bytes as a copy.  The first path
+    a program took before us, else None (the checkout is refused: committed next)."""
+    os.makedirs(replaced_folder(repo), exist_ok=True)
+    prefix = os.path.join(replaced_folder(repo), f"{time.time_ns()}-new-")
+    for i, c in enumerate(c for c in changes if c.kind == "A"):
+        folder = os.path.join(repo.path, os.fsdecode(os.path.dirname(c.path)))
+        if b"/" in c.path and (os.path.islink(folder) or not os.path.isdir(folder)):
+            continue                # nor can a program's file be there yet
+        full, link = os.path.join(repo.path, os.fsdecode(c.path)), prefix + str(i)
+        try:
+            os.close(os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return c.path
+        except OSError:
+            continue                # git will say why it cannot write it either
+        empty = blob_id(b"", c.new_oid)
+        try:
+            os.link(full, link)
+            with open(link + ".was", "wb") as f:
+                f.write(empty.encode() + b"\n" + c.path)
+        except OSError:             # no hard links here, or a full disk: no net
+            for made in (full, link, link + ".was"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(made)
+            continue
+        held.append((c.path, empty, link))
+    return None
+
+
+def give_back_new_paths(repo: Repo, held: list) -> None:
+    """A refused checkout: remove take_new_paths' files from the paths they took
+    (follow_replaced keeps what a program wrote into one, as a copy)."""
+    for path, _, link in held:
+        if still_at(repo, path, os.lstat(link)):
+            os.unlink(os.path.join(repo.path, os.fsdecode(path)))
+
+
 def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
     """The first path to replace or remove that is no longer as committed in the old
     tree (content, executable bit, or the file itself replaced), else None.  A
@@ -5735,6 +5785,16 @@ def replaced_record(link: str) -> Tuple[Optional[bytes], Optional[bytes]]:
         return oid, path
     except (OSError, ValueError):
         return None, None
+
+
+def kept_inodes(repo: Repo) -> set:
+    """(st_dev, st_ino) of each file kept in the replaced folder."""
+    folder = replaced_folder(repo)
+    with contextlib.suppress(FileNotFoundError):
+        return {(st.st_dev, st.st_ino) for st in (
+            os.lstat(os.path.join(folder, name)) for name in os.listdir(folder)
+            if not name.endswith(".was"))}
+    return set()
 
 
 def followed_paths(repo: Repo) -> List[str]:

@@ -5785,6 +5785,54 @@ class CheckoutTest(TwoClonesTestCase):
             self.assertEqual(f.read(), "beta's\n")
         git(self.a.path, "merge-base", "--is-ancestor", beta, "HEAD")     # or raises
 
+    def test_a_checkout_a_crash_cut_short_keeps_a_write_still_to_come(self):
+        """A file the crash left empty may be a program's, truncated and still open
+        (open "w", bytes not written yet): moved to .git/gtfc/displaced/, its bytes
+        would follow it there, into no commit.  Kept in the replaced folder, it is
+        followed; open elsewhere, it becomes a copy in the folder.  gtfc's own empty
+        file at a new path (take_new_paths) is let go without a word."""
+        beta = commit_file(self.b, "f.txt", "beta's\n", 2000)
+        commit_file(self.b, "g.txt", "beta's new\n", 2001)
+        commit_file(self.b, "h.txt", "beta's h\n", 2002)
+        beta = self.b.head()
+        self.exchange()
+        commit_file(self.a, "h.txt", "alpha's h\n", 1500)
+        old = self.a.head()
+        _write_file(os.path.join(self.a.path, "h.txt"), "alpha's h\n")
+        merged = git(self.a.path, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree",
+                     beta + "^{tree}", "-p", old, "-m", "m").strip()
+        folder = gtfc.replaced_folder(self.a)
+        os.makedirs(folder)
+        # The crash: f.txt (kept, then truncated by a program) not yet replaced,
+        # g.txt taken by gtfc, h.txt truncated by a program that holds it open.
+        for name, oid in (("f.txt", self.a.out("rev-parse", "HEAD:f.txt")),
+                          ("g.txt", gtfc.blob_id(b"", old))):
+            full = os.path.join(self.a.path, name)
+            open(full, "a").close()
+            os.link(full, os.path.join(folder, "1-" + name))
+            _write_file(os.path.join(folder, "1-" + name + ".was"), f"{oid}\n{name}")
+        writers = {name: open(os.path.join(self.a.path, name), "w") for name in ("f.txt", "h.txt")}
+        for w in writers.values():
+            self.addCleanup(w.close)
+        _write_file(gtfc.checkout_journal(self.a), f"{old} {merged}\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            gtfc.integrate(self.a)
+        for name, w in writers.items():
+            w.write(f"{name}: written after the crash\n")
+            w.close()
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a)
+            gtfc.integrate(self.a)
+        committed = {name: self.a.out("show", "HEAD:" + name)
+                     for name in self.a.out("ls-tree", "--name-only", "HEAD").split()}
+        for name in ("f.txt", "h.txt"):
+            self.assertIn(f"{name}: written after the crash", committed.values(), committed)
+        self.assertEqual(committed["g.txt"], "beta's new")
+        self.assertNotIn("g.txt", err.getvalue())
+        self.assertEqual(glob.glob(os.path.join(self.a.state_dir, "displaced", "*")), [])
+        self.assertEqual(self.a.out("status", "--porcelain"), "")
+        self.assertEqual(os.listdir(folder), [])
+
     def test_a_write_landing_during_the_checkout_is_kept(self):
         commit_file(self.b, "f.txt", "beta's version\n", 2000)
         self.exchange()
@@ -5861,6 +5909,71 @@ class CheckoutTest(TwoClonesTestCase):
         self.assertIn(os.path.basename(copy), self.a.out("ls-tree", "--name-only", "HEAD"))
         self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
         self.assertEqual(gtfc.repo_status(self.a)["followed"], [])
+
+    def test_a_file_a_program_creates_at_a_peers_new_path_during_the_checkout_is_kept(self):
+        """A program creates a file at a path a peer's commit adds, after gtfc looked
+        (no file there) and before git writes the peer's: git would unlink it unread.
+        gtfc takes the path first with an empty file, kept like a replaced one: a
+        program that opens the path writes into it, and its bytes become a copy
+        (the short chaos test's lost write, a shared file a writer re-created)."""
+        for program in ("closed", "open"):
+            with self.subTest(program=program):
+                name = f"new-{program}.txt"
+                commit_file(self.b, name, "beta's new file\n", 2000)
+                self.exchange()
+                full = os.path.join(self.a.path, name)
+                real_git = gtfc.Repo.git
+                writer = []
+
+                def create_then_git(repo, *args, **kw):
+                    if "restore" in args and not writer:   # gtfc's look found no file
+                        writer.append(open(full, "w"))
+                        writer[0].write(f"alpha's, {program}\n")
+                        if program == "closed":
+                            writer[0].close()
+                    return real_git(repo, *args, **kw)
+
+                with mock.patch.object(gtfc.Repo, "git", create_then_git), \
+                        contextlib.redirect_stderr(io.StringIO()):
+                    gtfc.integrate(self.a)
+                self.assertTrue(writer)
+                writer[0].close()
+                with contextlib.redirect_stderr(io.StringIO()):
+                    gtfc.integrate(self.a)
+                stem = name[:-4]
+                versions = {open(p).read() for p in glob.glob(
+                    os.path.join(self.a.path, stem + "*"))}
+                self.assertEqual(versions, {"beta's new file\n", f"alpha's, {program}\n"})
+                self.assertEqual(self.a.out("status", "--porcelain"), "")
+                self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+
+    def test_a_new_path_a_program_took_first_refuses_the_checkout_and_leaves_no_empty_file(self):
+        """Where a program created the file before gtfc could take the path, the
+        checkout is refused (the file is committed and merged next), and the paths
+        gtfc had taken already are given back: no empty file of gtfc's is committed."""
+        commit_file(self.b, "a-new.txt", "beta's a\n", 2000)
+        commit_file(self.b, "z-new.txt", "beta's z\n", 2001)
+        self.exchange()
+        real_write = gtfc.write_file_atomic
+
+        def journal_then_create(path, text, *args, **kw):
+            real_write(path, text, *args, **kw)
+            if path == gtfc.checkout_journal(self.a):
+                _write_file(os.path.join(self.a.path, "z-new.txt"), "alpha's z\n")
+
+        old = self.a.head()
+        with mock.patch.object(gtfc, "write_file_atomic", journal_then_create):
+            why = gtfc.update_worktree(self.a, old, self.b.head())
+        self.assertEqual(why, "z-new.txt: created since gtfc looked")
+        self.assertEqual(self.a.head(), old)
+        self.assertFalse(os.path.exists(os.path.join(self.a.path, "a-new.txt")))
+        self.assertFalse(os.path.exists(gtfc.checkout_journal(self.a)))
+        self.assertEqual(os.listdir(gtfc.replaced_folder(self.a)), [])
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a)
+        versions = {open(p).read() for p in glob.glob(os.path.join(self.a.path, "*-new*"))}
+        self.assertEqual(versions, {"beta's a\n", "beta's z\n", "alpha's z\n"})
+        self.assertEqual(self.a.out("status", "--porcelain"), "")
 
     def test_a_replaced_file_no_program_writes_is_let_go_at_once(self):
         """The common case: nothing follows a replaced inode nobody writes, and a
@@ -9686,6 +9799,23 @@ MUTATIONS = [
              "    if st.st_nlink > 1 or repo.has_object(repo.out(\"hash-object\", \"--\", link)):\n",
              "    if True:\n",
              ["CheckoutTest.test_a_kept_inode_whose_record_a_power_cut_lost_is_not_dropped_unread"]),
+    Mutation("a path a peer adds written by git over whatever a program put there since",
+             "            taken = take_new_paths(repo, changes, held)\n",
+             "            taken = None\n",
+             ["CheckoutTest.test_a_file_a_program_creates_at_a_peers_new_path_during_the_"
+              "checkout_is_kept"]),
+    Mutation("a refused checkout leaves gtfc's empty files at the new paths it took",
+             "                give_back_new_paths(repo, held)\n", "",
+             ["CheckoutTest.test_a_new_path_a_program_took_first_refuses_the_checkout_and_"
+              "leaves_no_empty_file"]),
+    Mutation("an interrupted checkout's finish moves aside a file the replaced folder follows",
+             "        if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in followed or any(\n",
+             "        if stat.S_ISDIR(st.st_mode) or any(\n",
+             ["CheckoutTest.test_a_checkout_a_crash_cut_short_keeps_a_write_still_to_come"]),
+    Mutation("an interrupted checkout's finish moves an empty file a program writes out of the folder",
+             "        if stat.S_ISREG(st.st_mode) and (st.st_size or being_written(full, st)):\n",
+             "        if stat.S_ISREG(st.st_mode) and st.st_size:\n",
+             ["CheckoutTest.test_a_checkout_a_crash_cut_short_keeps_a_write_still_to_come"]),
     Mutation("a lease broken by a writer elsewhere signals SIGIO (which kills)",
              "            fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)\n", "",
              ["CheckoutTest.test_a_lease_broken_by_a_writer_elsewhere_does_not_kill_gtfc"]),

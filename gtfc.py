@@ -5273,12 +5273,15 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             held: list = []
             taken = take_new_paths(repo, changes, held)
             kept.extend(held)
-            proc = taken and subprocess.CompletedProcess(
-                (), 1, b"", f"{os.fsdecode(taken)}: created since gtfc looked".encode())
-            proc = proc or repo.git(
-                "restore", "-q", f"--source={new}", "--staged", "--worktree",
-                "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
-                input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False, umask=umask)
+            if taken:
+                proc = subprocess.CompletedProcess(
+                    (), 1, b"", f"{os.fsdecode(taken)}: created since gtfc looked".encode())
+            else:
+                proc = repo.git(
+                    "restore", "-q", f"--source={new}", "--staged", "--worktree",
+                    "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
+                    input=listed, env={"GIT_LITERAL_PATHSPECS": "1"}, check=False,
+                    umask=umask)
             if proc.returncode != 0:
                 give_back_new_paths(repo, held)
                 # restore stages even the files it could not write (a folder not

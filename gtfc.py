@@ -5590,9 +5590,7 @@ def take_new_paths(repo: Repo, changes: List[Change], held: list) -> Optional[by
             continue                # git will say why it cannot write it either
         empty = blob_id(b"", c.new_oid)
         try:
-            os.link(full, link)
-            with open(link + ".was", "wb") as f:
-                f.write(empty.encode() + b"\n" + c.path)
+            keep_inode(full, link, empty, c.path)
         except OSError:             # no hard links here, or a full disk: no net
             for made in (full, link, link + ".was"):
                 with contextlib.suppress(FileNotFoundError):
@@ -5687,10 +5685,8 @@ def keep_old_inodes(repo: Repo, changes):
         prefix = os.path.join(replaced_folder(repo), f"{time.time_ns()}-")
         for i, (path, oid) in enumerate(doomed):
             with contextlib.suppress(OSError):      # gone already, or no hard links here
-                os.link(os.path.join(repo.path, os.fsdecode(path)), prefix + str(i),
-                        follow_symlinks=False)
-                with open(prefix + str(i) + ".was", "wb") as f:
-                    f.write(oid.encode() + b"\n" + path)
+                keep_inode(os.path.join(repo.path, os.fsdecode(path)), prefix + str(i),
+                           oid, path)
                 made.append((path, oid, prefix + str(i)))
     try:
         yield made
@@ -5779,6 +5775,13 @@ def follow_replaced(repo: Repo, just_replaced=()) -> List[bytes]:
     return copies
 
 
+def keep_inode(full: str, link: str, oid: str, path: bytes) -> None:
+    """Hard-link the file full as link in the replaced folder, with its record."""
+    os.link(full, link, follow_symlinks=False)
+    with open(link + ".was", "wb") as f:
+        f.write(oid.encode() + b"\n" + path)
+
+
 def replaced_record(link: str) -> Tuple[Optional[bytes], Optional[bytes]]:
     """A kept link's record: (committed blob id, path), or (None, None) where it has
     none (see set_aside_unrecorded)."""
@@ -5790,24 +5793,26 @@ def replaced_record(link: str) -> Tuple[Optional[bytes], Optional[bytes]]:
         return None, None
 
 
-def kept_inodes(repo: Repo) -> set:
-    """(st_dev, st_ino) of each file kept in the replaced folder."""
+def kept_links(repo: Repo) -> List[str]:
+    """The links in the replaced folder (not their records)."""
     folder = replaced_folder(repo)
-    with contextlib.suppress(FileNotFoundError):
-        return {(st.st_dev, st.st_ino) for st in (
-            os.lstat(os.path.join(folder, name)) for name in os.listdir(folder)
-            if not name.endswith(".was"))}
-    return set()
+    try:
+        return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                if not name.endswith(".was")]
+    except FileNotFoundError:
+        return []
+
+
+def kept_inodes(repo: Repo) -> set:
+    """(st_dev, st_ino) of each file kept in the replaced folder (read under the
+    lock: nothing else removes a link meanwhile)."""
+    return {(st.st_dev, st.st_ino) for st in map(os.lstat, kept_links(repo))}
 
 
 def followed_paths(repo: Repo) -> List[str]:
     """The paths whose replaced file a program still writes into (for status)."""
-    folder = replaced_folder(repo)
-    with contextlib.suppress(FileNotFoundError):
-        return sorted(os.fsdecode(path) for path in (
-            replaced_record(os.path.join(folder, name))[1] for name in os.listdir(folder)
-            if not name.endswith(".was")) if path)
-    return []
+    return sorted(os.fsdecode(path) for path in (
+        replaced_record(link)[1] for link in kept_links(repo)) if path)
 
 
 def set_aside_unrecorded(repo: Repo, link: str, st: os.stat_result) -> None:

@@ -5410,6 +5410,12 @@ def fuzz_kind(problems):
     return next(k for k in ("loss", "resurrection", "other", "name") if k in found)
 
 
+def fuzz_history(seed, tmp, revive=False):
+    """The history make fuzz builds for seed (bench/engine33/seed.py replays one)."""
+    return MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
+                     copies=seed % 2 == 0, revive=revive)
+
+
 def fuzz_main(args):
     """make fuzz: many seeded histories; prints each failing seed and a summary.
     Arguments: how many, the first seed, and "revive" for the revive mix."""
@@ -5425,8 +5431,7 @@ def fuzz_main(args):
     for seed in range(first, first + count):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         try:
-            fuzz = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
-                             copies=seed % 2 == 0, revive=revive)
+            fuzz = fuzz_history(seed, tmp, revive)
             problems = fuzz.run()
         except Exception as e:  # noqa: BLE001 — a crash is a finding too
             problems = [f"crashed: {e!r}"]

@@ -14,8 +14,7 @@ import test_gtfc as t  # noqa: E402
 seed = int(sys.argv[1])
 revive = sys.argv[2:] == ["revive"]
 tmp = tempfile.mkdtemp(prefix="gtfc-seed-")
-fuzz = t.MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
-                   copies=seed % 2 == 0, revive=revive)
+fuzz = t.fuzz_history(seed, tmp, revive)
 problems = fuzz.run()
 print("\n".join(map(str, fuzz.log)))
 print("PROBLEMS", problems)

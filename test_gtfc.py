@@ -4192,6 +4192,19 @@ class MergeModel:
                 and not self.before(o, edit) and not self.before(edit, o) for o in events)
             if refound and maybe:
                 return value(e) == edit.full
+            # Where the edit beat the delete, the merge kept the edit's writes, and
+            # each other register as the edit's node held it or as the delete found
+            # it (expect's "carried"), not always the edit's whole version.  Where
+            # each side's first action since found one such version, that is the
+            # version both had (seed 3040021: gamma's chmod of init, after a merge
+            # with beta's edit, beat delta's delete of beta's edit: both beta's
+            # later delete and delta's write of init back found beta-4,755; delta's
+            # is a change the delete never saw, not a restore of gamma's init,755).
+            found = None if restored or refound else self.found_after(base, e, o)
+            if found and all(dict(found).get(r) == v for r, v in edit.writes.items()) \
+                    and all(v in (dict(edit.full).get(r), dict(gone[0].full_before or ()).get(r))
+                            for r, v in found):
+                return found == value(e) and not maybe
             base = gone if restored or refound else edits
         if not base:
             return value(e) is None and not maybe
@@ -4399,9 +4412,15 @@ class MergeModel:
         # By value, as rule 1 says: also a version a host it never saw wrote whole,
         # unaware of the delete and of the collision (seed 190031: a restore of the
         # version both had), not one written after seeing both sides (310112).
+        # Not a write the deleter had seen whose values the name still held: the user
+        # kept them there (seed 3060050: delta wrote C at the name over B, which a
+        # merge joined to eps's chmod of C; gamma and beta, holding C,755 at the name,
+        # deleted copies of C,644: the name's C was delta's, and stays against
+        # beta's earlier delete of B, which never saw it).
         settled = {e.id for d, held in copies for e in self.events
-                   if e.full == tuple(sorted(held.items())) and (e.id in d.past or (
-                       d.id not in e.past and not self.saw_collision(e, path)))}
+                   if e.full == tuple(sorted(held.items())) and (
+                       e.id in d.past and not self.kept_at_name(d, e) or (
+                           d.id not in e.past and not self.saw_collision(e, path)))}
         # ... or not: that write is gone with the copy where a merge put it in that
         # copy first (190031), but where it meets the deleter's side at the name it
         # is a write-back the delete never saw, and collides (840410).  Either passes.
@@ -4436,7 +4455,8 @@ class MergeModel:
         # each edit it holds merged with concurrent ones the deleter saw (seed
         # 180022), not an edit that only wrote a value it happens to hold (190237).
         settled |= {e.id for d, held in copies for e in touching
-                    if e.id in d.past and not e.deleted and self.merged_into(e, held, d)}
+                    if e.id in d.past and not e.deleted and self.merged_into(e, held, d)
+                    and not self.kept_at_name(d, e)}
         exists = any(not e.deleted and e.id not in settled for e in alive) or \
             (None if any(not e.deleted for e in optional) or any(
                 e.id in by_value for e in alive) else False)
@@ -4464,6 +4484,13 @@ class MergeModel:
         if kept:        # that version, exactly (review 21m)
             return True, {register: ({value}, {value}) for register, value in kept}
         return exists, counted
+
+    def kept_at_name(self, d, e):
+        """Did the name hold every value e wrote when d (a copy's delete that had
+        seen e) deleted the copy?  Then that user kept e's writes at the name."""
+        name = dict(self.name_held.get(d.id) or ())
+        return bool(e.writes) and not e.deleted and all(
+            name.get(r) == v for r, v in e.writes.items())
 
     def kept_at_copy_delete(self, path, touching):
         """A user who deleted a conflict copy beside a version at the name, having
@@ -4977,6 +5004,8 @@ class MergeFuzzTest(unittest.TestCase):
                    (2720010, True), (2780517, False))                   # (seed, copies)
     REVIVE_FOUND = (3310012, 2550259, 2600492, 2680168,
                     2830154)    # the revive mix's, copies on even seeds
+    # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
+    FUZZ_FOUND = ((3040021, False), (3060050, False))                   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5051,14 +5080,22 @@ class MergeFuzzTest(unittest.TestCase):
         model's error) a write of the version the bases' merge kept at the name,
         which lost to a delete as the rule says, taken for a change because the
         delete's side had found the version it replaced as its own write
-        (MergeModel.absorbs)."""
+        (MergeModel.absorbs).
+        As make fuzz ran them: 3040021 (the model's error) a write of the first
+        version back, after a chmod of it had beaten a delete and merged with the
+        edit the delete saw, taken for a restore of the chmod's whole version
+        (MergeModel.absorbs); 3060050 (the model's error) copies of a version
+        deleted by users who held that version's writes at the name, taken as
+        settling the write there (MergeModel.kept_at_name)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
-                + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND]:
+                + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
+                + [(seed, None, revive) for seed, revive in self.FUZZ_FOUND]:
             tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
             try:
-                problems = MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
-                                     copies=copies, revive=revive).run()
+                problems = (fuzz_history(seed, tmp, revive) if copies is None else MergeFuzz(
+                    seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
+                    revive=revive)).run()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             if problems:

@@ -3749,6 +3749,60 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(os.path.isdir(self.a.state_dir), not memfd)
             self.assertEqual(os.listdir(self.a.state_dir) if not memfd else [], [])
 
+    # Review h5 of rule 33's engine (session 30): shapes it broke that rule 32 passes.
+
+    def review_listings(self, tips):
+        """{fold order (tip indexes): `ls-tree -r` of that fold} for every order."""
+        return {"".join(str(tips.index(t)) for t in order): git(self.a.path, "ls-tree", "-r", fold)
+                for order, fold in self.folds(tips).items()}
+
+
+    def test_nothing_lost_a_chmod_of_a_copy_beats_a_delete_of_it_that_never_saw_it(self):
+        """alpha (A) and beta (C) collide: C keeps the name, A goes to a copy.  From
+        that merge, gamma deletes the copy, and delta, unaware, sets the copy's exec
+        bit (A,755: a version gamma never saw).  The merge drops the copy: delta's
+        A,755 is nowhere (an edit beats a delete that never saw it; "nothing lost")."""
+        merged = gtfc.merge_commits(self.a, self.edit("alpha", 2000, "A\n"),
+                                    self.edit("beta", 2005, "C\n"))
+        copy, = [n for n in self.modes(merged) if "conflict" in n]
+        gamma = self.commit(self.tree_with(merged, {copy: None}), [merged], 2010, "g", "gamma")
+        delta = self.commit(self.tree_with(merged, {copy: ("A\n", "100755")}), [merged], 2011,
+                            "d", "delta")
+        for fold in self.folds([gamma, delta]).values():
+            kept = [(name, mode) for name, mode in self.modes(fold).items()
+                    if git(self.a.path, "show", f"{fold}:{name}") == "A"]
+            self.assertEqual(kept and kept[0][1], "100755", self.modes(fold))
+
+
+    def test_every_fold_alike_a_file_made_anew_an_edit_and_a_chmod(self):
+        """Three hosts, each from the base: alpha deletes f.txt and makes it anew (X),
+        beta edits it (ONE), gamma sets its exec bit.  Four folds keep ONE,755 at the
+        name (gamma's bit joined to beta's edit) and X in a copy; folds 021 and 201
+        (alpha's and gamma's merged first) also keep a copy of the base's content
+        with gamma's bit, beside ONE,755 that holds that bit already."""
+        tips = [self.edit("alpha", 2003, "X\n", parent=self.remove("alpha", 2001, self.base)),
+                self.edit("beta", 2005, "ONE\ntwo\nthree\n"),
+                self.edit("gamma", 2007, ("one\ntwo\nthree\n", "100755"))]
+        listings = self.review_listings(tips)
+        self.assertEqual(len(set(listings.values())), 1,
+                         "\n\n".join(f"{k}:\n{v}" for k, v in listings.items()))
+
+
+    def test_every_fold_alike_no_copy_of_the_version_the_name_holds(self):
+        """alpha deletes f.txt and makes it anew (X); beta sets the base's exec bit;
+        gamma, having seen alpha's delete, makes f.txt anew as the base's content
+        with the bit (B,755: beta's version, made again).  Folds 012 and 102 keep
+        B,755 at the name and a copy of the very same B,755 named for beta (a copy
+        of what the name holds); the four others do not."""
+        alpha_delete = self.remove("alpha", 2001, self.base)
+        tips = [self.edit("alpha", 2003, "X\n", parent=alpha_delete),
+                self.edit("beta", 2005, ("one\ntwo\nthree\n", "100755")),
+                self.edit("gamma", 2007, ("one\ntwo\nthree\n", "100755"), parent=alpha_delete)]
+        listings = self.review_listings(tips)
+        self.assertEqual(len(set(listings.values())), 1,
+                         "\n\n".join(f"{k}:\n{v}" for k, v in listings.items()))
+
+
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)
         os.unlink(os.path.join(self.b.path, "f.txt"))

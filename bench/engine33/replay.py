@@ -3,7 +3,7 @@
 node made them, in one process (as a watcher would): time each, check each tree
 equals the recorded one, and profile the lot.
 
-    GTFC_DIR=/path/to/gtfc python3 replay.py REPO [--profile N] [--limit K]
+    GTFC_DIR=/path/to/gtfc python3 replay.py REPO [--profile] [--limit K] [--slowest N]
 """
 import cProfile, os, pstats, subprocess, sys, time
 sys.path.insert(0, os.environ["GTFC_DIR"])
@@ -19,7 +19,7 @@ merges = [line.split() for line in out if line]
 if limit:
     merges = merges[:limit]
 repo = gtfc.Repo(repo_dir)
-times, differ = [], 0
+times, differ, slow = [], 0, []
 pr = cProfile.Profile()
 for commit, tree, *parents in merges:
     if len(parents) != 2:
@@ -34,11 +34,15 @@ for commit, tree, *parents in merges:
     if profile:
         pr.disable()
     times.append(time.perf_counter() - t0)
+    slow.append((times[-1], commit))
     differ += made != tree
 times.sort()
 n = len(times)
 print(f"merges {n} total {sum(times):.2f}s median {times[n//2]*1000:.1f}ms "
       f"p90 {times[int(n*.9)]*1000:.1f}ms max {times[-1]*1000:.0f}ms trees differing {differ}")
+if "--slowest" in sys.argv:
+    for took, commit in sorted(slow, reverse=True)[:int(sys.argv[sys.argv.index("--slowest") + 1])]:
+        print(f"  {took * 1000:.0f} ms  {commit}")
 if profile:
     st = pstats.Stats(pr)
     st.sort_stats("cumulative").print_stats(30)

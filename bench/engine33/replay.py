@@ -6,9 +6,13 @@ equals the recorded one, and profile the lot.
     GTFC_DIR=/path/to/gtfc python3 replay.py REPO [--profile] [--limit K] [--slowest N]
 """
 import cProfile, os, pstats, subprocess, sys, time
-sys.path.insert(0, os.environ["GTFC_DIR"])
+# GTFC_DIR: the folder of the gtfc.py to replay with (default: this checkout's).
+sys.path.insert(0, os.environ.get("GTFC_DIR") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
 import gtfc  # noqa: E402
 
+if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    sys.exit(__doc__.strip())
 repo_dir = sys.argv[1]
 profile = "--profile" in sys.argv
 limit = int(sys.argv[sys.argv.index("--limit") + 1]) if "--limit" in sys.argv else None

@@ -3756,7 +3756,6 @@ class DeterministicMergeTest(TwoClonesTestCase):
         return {"".join(str(tips.index(t)) for t in order): git(self.a.path, "ls-tree", "-r", fold)
                 for order, fold in self.folds(tips).items()}
 
-
     def test_nothing_lost_a_chmod_of_a_copy_beats_a_delete_of_it_that_never_saw_it(self):
         """alpha (A) and beta (C) collide: C keeps the name, A goes to a copy.  From
         that merge, gamma deletes the copy, and delta, unaware, sets the copy's exec
@@ -3773,7 +3772,6 @@ class DeterministicMergeTest(TwoClonesTestCase):
                     if git(self.a.path, "show", f"{fold}:{name}") == "A"]
             self.assertEqual(kept and kept[0][1], "100755", self.modes(fold))
 
-
     def test_every_fold_alike_a_file_made_anew_an_edit_and_a_chmod(self):
         """Three hosts, each from the base: alpha deletes f.txt and makes it anew (X),
         beta edits it (ONE), gamma sets its exec bit.  Four folds keep ONE,755 at the
@@ -3786,7 +3784,6 @@ class DeterministicMergeTest(TwoClonesTestCase):
         listings = self.review_listings(tips)
         self.assertEqual(len(set(listings.values())), 1,
                          "\n\n".join(f"{k}:\n{v}" for k, v in listings.items()))
-
 
     def test_every_fold_alike_no_copy_of_the_version_the_name_holds(self):
         """alpha deletes f.txt and makes it anew (X); beta sets the base's exec bit;
@@ -3801,7 +3798,6 @@ class DeterministicMergeTest(TwoClonesTestCase):
         listings = self.review_listings(tips)
         self.assertEqual(len(set(listings.values())), 1,
                          "\n\n".join(f"{k}:\n{v}" for k, v in listings.items()))
-
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):
         commit_file(self.a, "f.txt", "edited\n", 2000)

@@ -37,7 +37,7 @@ How data flows — each stage is a section of this file, in this order:
   integrate integrate → integrate_whole → integrate_locked, under the repo lock
             (integrate_whole: see Self-heal below): commit_local, then
             merge_incoming folds every inbox and fetched head into HEAD
-            (merge_commits → merge_trees, each path settled by settle_path), then
+            (merge_commits → causal_merge_tree, each path settled by settle), then
             update_worktree moves the files (refusing to clobber a file that changed
             meanwhile — it is committed and merged on the next round) and
             apply_metadata gives them their modes and owners.  A damaged repo
@@ -47,8 +47,9 @@ How data flows — each stage is a section of this file, in this order:
 
 History: every host keeps history back to its horizon (.git/shallow), which
 keep_history moves as the synced settings in .gtfc/history/ ask (gtfc forget,
-gtfc purge) and as far as is safe; no merge reads history behind its merge bases,
-so hosts with different horizons merge alike.  See "History horizon".
+gtfc purge) and as far as is safe; no merge reads history behind the one commit
+where its sides' histories meet, so hosts with different horizons merge alike.
+See "History horizon".
 
 State: each stage's caches and flags live on the Repo it works on (the last
 checkout, merge memos, membership parsed per tree, read-only peers, the last thin
@@ -63,10 +64,11 @@ identity, date of the later parent).  And they are canonical: a node merges the
 edits behind the heads it holds (looking through gtfc's own merges), in sorted order,
 so nodes that know the same edits reach the same commit however the edits travelled
 — the cluster converges instead of trading merges of merges.  Each path is settled by
-its own history (see decide): a side that has seen every change the other made wins;
-else what each changed against the newest version both had is merged, and a real
-collision keeps both versions: one under the name, the other beside it as
-NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit keeps the edit.
+its own causal history (see "Merges, the causal rule"): the writes no other write
+follows win; concurrent contents merge their lines against the version their
+writers both had, and a real collision keeps both versions: one under the name, the
+other beside it as NAME.conflict-<node>-<date>-<blob>.EXT.  A delete racing an edit
+keeps the edit.
 
 Failures, one convention.  An expected failure the user must act on (bad argument,
 not a gtfc repo, a lock another process holds: RepoBusy) raises GtfcError, caught
@@ -123,14 +125,14 @@ VERSION = "0.1.0"
 MIN_GIT = (2, 33)              # rev-list --no-commit-header
 KEY_NAME = "gtfc_ed25519"
 NODES_DIR = ".gtfc/nodes"
-# The merge rule this gtfc runs (see merge_trees), announced by each node in
+# The merge rule this gtfc runs (see causal_merge_tree), announced by each node in
 # RULES_DIR/<node>: nodes with different rules would merge the same commits
 # differently and never agree, so a node holds back from peers that announce
 # another (hold_back_merges).  Raise it with every change to what a merge makes.
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 32
+MERGE_RULE = 33
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -741,7 +743,7 @@ class Repo(GitFiles):
         # A commit and commits known to be in its history (see unmerged_heads).
         self.contained: Tuple[Optional[str], set] = (None, set())
         # Merges are pure functions of commits: what this process already worked
-        # out (merge_commits, common_versions), for the next round's fold.
+        # out (merge_commits, read_history), for the next round's fold.
         self.merge_memo: Dict[tuple, object] = {}
         self.trees_read = {}
         self.graph = CommitGraph()          # see commit_graph
@@ -4007,7 +4009,7 @@ def merge_commits(repo: Repo, a: str, b: str) -> str:
         return known
     bases = merge_bases(repo, first, second)
     times = dict(zip((first, second), commit_times(repo, [first, second])))
-    tree = merge_trees(repo, bases, (first, second))
+    tree = causal_merge_tree(repo, bases, (first, second))
     date = f"@{max(times.values())} +0000"
     name, email = MERGE_IDENTITY
     env = dict(MERGE_ENV, GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -4112,15 +4114,16 @@ class CommitGraph:
             self.generation[commit] = 1 + max(self.generation[p] for p in parents)
             self.loaded.append(commit)
 
-    def paint(self, ours: Iterable[str], theirs: Iterable[str], done: Callable[[int], bool],
+    def paint(self, groups: Iterable[Iterable[str]], done: Callable[[int], bool],
               seen: Callable[[str, int], int]) -> None:
-        """Walk down from ours (flag 1) and theirs (flag 2), highest generation
-        first, while a commit not yet done is waiting; seen(commit, flags) is
-        called as each is reached for the last time and says what its parents get."""
+        """Walk down from each group of commits (the first flag 1, the next 2, 4 and
+        so on), highest generation first, while a commit not yet done is waiting;
+        seen(commit, flags) is called as each is reached for the last time and says
+        what its parents get."""
         flags: Dict[str, int] = collections.Counter()
-        for mark, side in ((1, ours), (2, theirs)):
-            for commit in side:
-                flags[commit] |= mark
+        for i, group in enumerate(groups):
+            for commit in group:
+                flags[commit] |= 1 << i
         queue = [(-self.generation[c], c) for c in flags]
         heapq.heapify(queue)
         waiting = sum(not done(f) for f in flags.values())
@@ -4143,15 +4146,20 @@ class CommitGraph:
 
     def bases(self, ours: Iterable[str], theirs: Iterable[str]) -> List[str]:
         """The best common ancestors (none below another), sorted."""
+        return self.common((ours, theirs))
+
+    def common(self, groups: List[Iterable[str]]) -> List[str]:
+        """The best common ancestors of one commit of each group, in one walk,
+        sorted."""
         found: List[str] = []
-        stale = 4
+        everyone, stale = (1 << len(groups)) - 1, 1 << len(groups)
 
         def seen(commit: str, flags: int) -> int:
-            if flags == 3:
+            if flags == everyone:
                 found.append(commit)
                 return flags | stale
             return flags
-        self.paint(ours, theirs, lambda flags: flags & stale, seen)
+        self.paint(groups, lambda flags: flags & stale, seen)
         return sorted(found)
 
     def among_history(self, commit: str, wanted: set) -> frozenset:
@@ -4180,7 +4188,7 @@ class CommitGraph:
             if flags != 3:
                 found.append((flags - 1, commit))
             return flags
-        self.paint(ours, theirs, lambda flags: flags == 3, seen)
+        self.paint((ours, theirs), lambda flags: flags == 3, seen)
         return found
 
 
@@ -4211,32 +4219,6 @@ def remember(repo: Repo, key: tuple, value) -> None:
 Version = Optional[Tuple[str, str]]
 
 
-class Story(NamedTuple):
-    """What one side of a merge did to each path since the sides parted: the
-    changes (from-version, to-version) its commits show against their parents
-    (changes: a merge that took one parent's version shows a change against the
-    other), those that made a version no parent had (own: what the side *did*),
-    who made each version it holds, when, and the versions a user settled by
-    deleting their conflict copies (dropped, by the copy's original path).
-    written: by (path, blob), the newest commit that wrote that content there (a
-    node's, or a merge's that made a new blob), and the version it wrote;
-    writers: all of them (Maker, version, commit); not for merges of merge bases.
-    by_hand: the part of own that a node's commit made (not a merge).
-    edited: by path, the versions a node's commit changed it to (not a delete) that
-    no node's commit here deleted after seeing it.
-    hand_commits: by (path, change) of by_hand, the nodes' commits that made that
-    change, each with its parent ("": none, a first commit)."""
-    changes: Dict[bytes, set]
-    own: Dict[bytes, set]
-    made: Dict[Tuple[bytes, Version], "Maker"]
-    dropped: Dict[bytes, set]
-    written: Dict[Tuple[bytes, str], Tuple["Maker", Version]]
-    writers: Dict[Tuple[bytes, str], set]
-    by_hand: Dict[bytes, set]
-    edited: Dict[bytes, set]
-    hand_commits: Dict[Tuple[bytes, Tuple[Version, Version]], set]
-
-
 class Maker(NamedTuple):
     """The newest commit that made a version (it differs there from every parent):
     its time and author (a node's name, or gtfc's for a merge)."""
@@ -4252,58 +4234,828 @@ def as_version(mode: str, oid: str) -> Version:
 
 
 NO_BASE = ("", "")          # not a version: the sides had no common one
-COLLISION = ("", "x")       # not a version: the sides' edits collide
-# Merges of merge bases looked into, at most.  Deeper, the sides had no common
-# version of that file: both are kept.  8 cost 13-15 s a merge round after a 5-node
-# chaos run heals; 3 cost 3 s and chose the same commits (bench/HISTORY.md).
-MAX_BASE_DEPTH = 3
 
 
-def merge_trees(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
-    """The tree of the merge of two commits: every path where they differ settled
-    by settle_path, in a private index that starts as the first side's tree.  What
-    each side did is read from the commits since they parted (two walks, however
-    many paths); the merge bases are asked only where both sides changed a path."""
+# ---------------------------------------------------------------------------
+# Merges, the causal rule (rule 33).  A path's state is three registers: HERE
+# (is there a file), BODY (its kind and content: (kind, blob)) and BIT (the
+# executable bit).  A node's commit *writes* the registers its change touches: a
+# delete writes HERE; an edit writes HERE and what it changed; a file made where
+# there was none writes all three.  A merge writes nothing.  Each register
+# carries the writes that nothing else in history follows (its writers), so a
+# merge asks, register by register: did one side see every write the other has?
+# That side's value holds.  If not, the writes are concurrent: an edit beats a
+# delete; two contents merge their lines against the content both had, or
+# collide; two bits collide.  What collides is kept: the version written later
+# keeps the name, the other goes to a conflict copy, whose writers are its
+# version's, so a user's delete of the copy follows them and wins everywhere.
+# Nothing here compares a version with an older one to guess who changed it.
+
+HERE, BODY, BIT = range(3)
+
+
+class Reg(NamedTuple):
+    value: object
+    writers: frozenset  # the writes of it that no other write in history follows
+
+
+def registers(version: Version) -> Tuple[bool, Optional[Tuple[str, str]], bool]:
+    if version is None:
+        return False, None, False
+    mode, oid = version
+    return True, ("file" if mode in FILE_MODES else mode, oid), mode == EXEC_MODE
+
+
+def as_file(body: Tuple[str, str], bit: bool) -> Version:
+    kind, oid = body
+    return ((EXEC_MODE if bit else FILE_MODE) if kind == "file" else kind), oid
+
+
+class History(NamedTuple):
+    """The commits a merge reads (from its sides down to where their histories
+    meet: the merge bases, merged again until one is left), each commit's
+    ancestors among them (a bit mask by index), and each path's state in each."""
+    index: Dict[str, int]
+    ancestors: Dict[str, int]
+    changes: Dict[bytes, Dict[str, Tuple[Version, Version]]]   # path: commit: (old, new)
+    states: Dict[str, Dict[bytes, tuple]]
+    wrote: Dict[Tuple[bytes, int, str], object]     # (path, register, writer): its value
+    settled: Dict[Tuple[bytes, str], frozenset]     # (path, a copy's delete): what it held
+    dropped: Dict[Tuple[bytes, str], set]           # (path, a copy's delete): its content
+    leaves: set                                     # the window's first commits
+    masks: Dict[Tuple[bytes, str], int]             # below's, kept
+    order: List[str]                                # the commits read, parents first
+    real: Dict[str, Dict[bytes, Version]]           # each path's version in each
+    members: Dict[bytes, set]                       # original: it and its copies read
+    upto: Dict[bytes, int]                          # original: the commits read for them
+    graph: "CommitGraph"                            # whose commits these are
+    twins: Dict[bytes, Dict[tuple, list]]           # path: change: commits that made it
+    tops: Dict[bytes, Dict[frozenset, frozenset]]   # path: writes: latest of them
+
+    def making(self, path: bytes, change: Tuple[Version, Version]) -> list:
+        """The commits that made this change (old version to new) of path."""
+        return self.twins.get(path, {}).get(change, [])
+
+    def made(self, path: bytes, commit: str, change: Tuple[Version, Version]) -> None:
+        """A node's commit changed path so (old version to new)."""
+        changes = self.changes.setdefault(path, {})
+        if commit not in changes:
+            changes[commit] = change
+            self.twins.setdefault(path, {}).setdefault(change, []).append(commit)
+
+    def over(self, path: bytes, later: str, earlier: str) -> bool:
+        """Does the write later follow the write earlier?  A copy's delete follows
+        only what the copy held (and what that followed), not all it saw."""
+        held = self.settled.get((path, later))
+        if held is None:
+            return self.follows(later, earlier)
+        # Writes from before the window are its first commits' (leaves): a copy's
+        # delete follows one whose content it deleted.
+        return any(h == earlier or self.follows(h, earlier) for h in held) or \
+            earlier in self.leaves and self.follows(later, earlier) and \
+            self.wrote.get((path, BODY, earlier)) in self.dropped[path, later]
+
+    def note(self, path: bytes, state: tuple) -> tuple:
+        for r, reg in enumerate(state):
+            for w in reg.writers:
+                self.wrote.setdefault((path, r, w), reg.value)
+        return state
+
+    def below(self, path: bytes, later: str) -> int:
+        """The writes later follows, as a mask (see over)."""
+        key = (path, later)
+        if key not in self.masks:
+            held = self.settled.get(key)
+            if held is None:
+                mask = self.ancestors[later] & ~(1 << self.index[later])
+            else:
+                mask = 0
+                for h in held:
+                    mask |= self.ancestors[h]
+                for leaf in self.leaves:
+                    if self.over(path, later, leaf):
+                        mask |= 1 << self.index[leaf]
+            self.masks[key] = mask
+        return self.masks[key]
+
+    def follows(self, later: str, earlier: str) -> bool:
+        return later != earlier and bool(self.ancestors[later] >> self.index[earlier] & 1)
+
+
+MAX_WINDOW = 50_000          # commits a merge reads, at most, to find one first commit
+MAX_KEPT = 1_000_000         # paths' states (commits x paths) a kept history holds, at most
+MAX_BASE_DEPTH = 3           # merge bases' own concurrent versions merged, at most
+
+
+def first_common(graph: CommitGraph, commits: List[str]) -> List[str]:
+    """The best common ancestors of all of commits, merged again until one is left
+    (or none is found)."""
+    found = graph.common([[c] for c in commits])
+    while len(found) > 1:
+        deeper = graph.bases(found[:1], found[1:])
+        if not deeper:
+            break
+        found = deeper
+    return found
+
+
+def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
+                 paths: List[bytes]) -> History:
+    graph = commit_graph(repo, list(sides))
+    floor = first_common(graph, list(bases))
+    above = [c for _, c in graph.apart(list(sides), floor)]
+    while True:
+        window = set(above) | set(floor)
+        # The history horizon's commits (no parents here) hold what was before it.
+        leaves = set(floor) | {p for c in above for p in graph.parents(c) if p not in window} \
+            | (set(above) & graph.shallow)
+        if len(leaves) <= 1 or len(window) > MAX_WINDOW:
+            break
+        # Commits that do not come from the floor: go back to where everything
+        # meets, so that what the first commit holds is older than every write.
+        deeper = first_common(graph, sorted(leaves))
+        if not deeper or set(deeper) == set(floor):
+            break
+        # (What the sides reach and the deeper floor does not: the floor's too.)
+        above += [c for _, c in graph.apart(floor, deeper)]
+        floor = deeper
+    window |= leaves
+    # With one first commit, a commit's state of a path depends on nothing else:
+    # the merges of a fold read one history, extended as they go.
+    key = ("causal", tuple(sorted(leaves)))
+    history = repo.merge_memo.get(key) if leaves == set(floor) and len(floor) == 1 else None
+    # Past MAX_KEPT it starts afresh, with this merge's paths only (the same states,
+    # read again): it holds every path any merge of the fold asked for.
+    if history is not None and sum(len(m) * history.upto[g] for g, m in
+                                   history.members.items()) > MAX_KEPT:
+        history = None
+    # Not across a new CommitGraph (the horizon moved): it may not know them all.
+    if history is None or history.leaves != leaves or history.graph is not graph:
+        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, {}, graph, {}, {})
+        if leaves == set(floor) and len(floor) == 1:
+            remember(repo, key, history)
+    new = sorted((c for c in window if c not in history.index),
+                 key=lambda c: (graph.generation[c], c))
+    for c in new:
+        history.index[c] = len(history.index)
+        mask = 1 << history.index[c]
+        if c not in leaves:
+            for p in graph.parents(c):
+                mask |= history.ancestors[p]
+        history.ancestors[c] = mask
+    if new and leaves != set(floor):
+        for leaf in leaves - set(floor):    # below the floor: before the floor's commits
+            for f in floor:
+                if leaf in graph.among_history(f, {leaf}):
+                    history.ancestors[f] |= history.ancestors[leaf]
+        for c in new:                       # and before what follows those
+            if c not in leaves:
+                for p in graph.parents(c):
+                    history.ancestors[c] |= history.ancestors[p]
+    old = history.order[:]
+    history.order.extend(new)
+    read = [c for c in history.order if c not in leaves]
+    diffs = commit_diffs(repo, read)
+    hand = [c for c in read if len(graph.parents(c)) <= 1]
+    # The copies of these paths that a node's commit touched (a user deleted one):
+    # a collision may name them again.  A path is read with its copies, always.
+    asked = set(paths)
+    wanted = asked | {path for c in hand for path, _, _ in diffs[c]
+                      if copy_original(path) in asked}
+    # A copy's delete settles its original (settle_copies): where a new path is a
+    # copy deleted in a commit already read, its original is read again, copies and
+    # all.  Otherwise what was read stands, and only the new paths are read there.
+    touched_before = {path for c in old if c in diffs and len(graph.parents(c)) <= 1
+                      for path, _, _ in diffs[c]}
+    # A path is read with its copies (they settle each other), up to the newest
+    # commit when a merge asks for it: one that no merge asks for again costs no more.
+    behind: Dict[int, set] = {}         # commits read: the paths to read on from there
+    for group, mine in sorted(path_groups(wanted).items()):
+        members = history.members.setdefault(group, set())
+        fresh = mine - members
+        upto = history.upto.get(group, 0)
+        if any(copy_original(p) not in members or p in touched_before for p in fresh):
+            upto = 0
+            for p in members:
+                history.tops.pop(p, None)
+        elif fresh:
+            annotate(repo, graph, history, history.order[:upto], sorted(fresh), diffs)
+        members |= fresh
+        history.upto[group] = len(history.order)
+        behind.setdefault(upto, set()).update(members)
+    for upto, group_paths in sorted(behind.items()):
+        annotate(repo, graph, history, history.order[upto:], sorted(group_paths), diffs)
+    return history
+
+
+def path_groups(paths: Iterable[bytes]) -> Dict[bytes, set]:
+    """paths by original: each with its conflict copies (and theirs)."""
+    groups: Dict[bytes, set] = {}
+    for path in paths:
+        groups.setdefault(copy_chain(path)[-1], set()).add(path)
+    return groups
+
+
+def copy_chain(path: bytes) -> List[bytes]:
+    """path, and the original it is a conflict copy of, and that one's, ..."""
+    chain = [path]
+    while copy_original(chain[-1]):
+        chain.append(copy_original(chain[-1]))
+    return chain
+
+
+def annotate(repo: Repo, graph: CommitGraph, history: History, commits: List[str],
+             paths: List[bytes], diffs: Dict[str, list]) -> None:
+    """Each of commits' state of each of paths, parents first (their parents' states
+    of those paths are known)."""
+    if not commits or not paths:
+        return
+    leaves, wanted = history.leaves, set(paths)
+    # Originals first: a merge's copy takes its writers from the original's state.
+    paths = sorted(paths, key=lambda p: len(copy_chain(p)))
+    for c in commits:
+        parents = () if c in leaves else graph.parents(c)
+        real = history.real.setdefault(c, {})
+        if c in leaves:
+            real.update(tree_versions(repo, c, paths))
+        else:
+            # A merge's diffs are against each parent: a path none lists is as in all.
+            if parents:
+                before_real = history.real[parents[0]]
+                real.update((p, before_real[p]) for p in paths)
+            else:
+                real.update((p, None) for p in paths)
+            for path, old, new in diffs.get(c, ()):
+                if path in wanted:
+                    real[path] = new
+                    if len(parents) <= 1:
+                        history.made(path, c, (before_real[path] if parents else None, new))
+        states = history.states.setdefault(c, {})
+        if c in leaves:
+            for p in paths:
+                states[p] = history.note(p, tuple(
+                    Reg(v, frozenset([c]) if real[p] else frozenset())
+                    for v in registers(real[p])))
+        elif len(parents) <= 1:
+            before = history.states[parents[0]] if parents else None
+            touched = {path for path, _, _ in diffs.get(c, ()) if path in wanted}
+            if before:
+                states.update((p, before[p]) for p in paths)
+            for p in (touched if before else paths):
+                states[p] = history.note(p, written(c, before[p] if before else None, real[p],
+                                                    history.changes.get(p, {}).get(c)))
+            if before and any(copy_original(p) for p in touched):
+                kept = {p: states[p] for p in paths}
+                settle_copies(history, c, before, states)
+                for p in paths:
+                    if states[p] is not kept[p]:
+                        history.note(p, states[p])
+        else:
+            first, first_real = history.states[parents[0]], history.real[parents[0]]
+            second, *others = [history.states[q] for q in parents[1:]]
+            copied = None
+            for p in paths:
+                # Most paths: every parent holds the same state, and so does the merge
+                # (a state's values are its commit's version's, where it has a file).
+                same = first[p]
+                if real[p] == first_real[p] and second[p] == same and \
+                        all(o[p] == same for o in others):
+                    states[p] = same
+                    continue
+                if copied is None:
+                    copied = copies_made(diffs.get(c, ()))
+                states[p] = history.note(p, merged_state(
+                    history, p, [history.states[q] for q in parents], real[p], c, parents,
+                    copied.get(p, set()) if any(history.real[q][p] != real[p] for q in parents)
+                    else None))
+
+
+def copies_made(diff: list) -> Dict[bytes, set]:
+    """The contents of the conflict copies a merge holds that a parent did not, by
+    original."""
+    copied: Dict[bytes, set] = {}
+    for path, _, new in diff:
+        if new and copy_original(path):
+            copied.setdefault(copy_original(path), set()).add(registers(new)[BODY])
+    return copied
+
+
+def written(commit: str, before: Optional[tuple], version: Version,
+            change: Optional[Tuple[Version, Version]]) -> tuple:
+    """A node's commit's state of a path: the registers its change wrote are its own."""
+    values = registers(version)
+    if before is None:
+        return tuple(Reg(v, frozenset([commit]) if change else frozenset()) for v in values)
+    if not change:
+        return before
+    mine = frozenset([commit])
+    old = registers(change[0])
+    if version is None:
+        return (Reg(False, mine), before[BODY], before[BIT])
+    if change[0] is None:
+        return tuple(Reg(v, mine) for v in values)
+    return tuple(Reg(v, mine) if r == HERE or v != old[r] else before[r]
+                 for r, v in enumerate(values))
+
+
+def settle_copies(history: History, commit: str, before: Dict[bytes, tuple],
+                  states: Dict[bytes, tuple]) -> None:
+    """A node's commit that deleted a conflict copy settled the collision: the
+    writes the copy held are followed, at the original path too, by this commit,
+    which keeps what the name holds.  So a host that never saw the collision
+    loses that version at the name as well."""
+    for copy, changes in history.changes.items():
+        original = copy_original(copy)
+        if commit not in changes or changes[commit][1] is not None or original not in states \
+                or commit in history.changes.get(original, {}):    # it wrote the name too
+            continue
+        name = states[original]
+        # What the name still holds of a write the copy held stays that write's:
+        # the user kept it (its bit, say), and where it stays, so does its file.
+        # (The copy's version: its content's writes and its bit's, a chmod of it.)
+        wrote = before[copy][BODY].writers | before[copy][BIT].writers
+        held = wrote
+        kept = {w for w in held for r in (BODY, BIT)
+                if w in name[r].writers and history.wrote.get((original, r, w)) == name[r].value
+                and not any(history.wrote.get((original, r, o)) == name[r].value
+                            for o in name[r].writers - held)}
+        history.dropped.setdefault((original, commit), set()).add(
+            registers(changes[commit][0])[BODY])
+        settled = []
+        for r, reg in enumerate(name):
+            held = wrote - kept if r == HERE else \
+                {w for w in wrote if history.wrote.get((original, r, w), reg.value) != reg.value}
+            # Also where the name no longer lists them (a collision's loser): a
+            # side that never saw the collision still holds them there.
+            if held and commit not in reg.writers:
+                history.wrote[original, r, commit] = None      # it follows, writes nothing
+                history.settled[original, commit] = history.settled.get(
+                    (original, commit), frozenset()) | held
+                reg = Reg(reg.value, reg.writers - held | {commit})
+            settled.append(reg)
+        states[original] = tuple(settled)
+
+
+def latest(history: History, path: bytes, writers: Iterable[str]) -> frozenset:
+    """The writes that no other one follows, nor a twin of theirs: a write of the
+    same change (from one version to another) that another host made first,
+    which the follower saw (set, clear, set again is no twin of the first set),
+    or the very version a delete among them deleted (made again, not restored)."""
+    writers = frozenset(writers)
+    if len(writers) <= 1:
+        return writers
+    known = history.tops.setdefault(path, {})
+    if writers not in known:
+        known[writers] = latest_of(history, path, writers)
+    return known[writers]
+
+
+def latest_of(history: History, path: bytes, writers: frozenset) -> frozenset:
+    followed = 0
+    for o in writers:
+        followed |= history.below(path, o)
+    top = {w for w in writers if not followed >> history.index[w] & 1}
+    if len(top) <= 1:
+        return frozenset(top)
+    changes = history.changes.get(path, {})
+    twinned = set()
+    for w in top:
+        change = changes.get(w)
+        if change is None:
+            continue
+        # A change w's own history made already is the twin of t, not w (set,
+        # clear, set again on both hosts: the second set of one is new to the other).
+        same = history.making(path, change)
+        if any(history.follows(w, u) for u in same):
+            continue
+        for o in top - {w}:
+            # A delete of the very version w made (content and bit) saw it: it
+            # deleted that version, whoever made it again unaware (not a restore:
+            # w's own history held it, and an undo is a write like any other).
+            if any(t != w and history.over(path, o, t) and not history.follows(w, t)
+                   for t in same) or \
+                    change[1] is not None and changes.get(o, (None, 0)) == (change[1], None) \
+                    and not any(real.get(path) == change[1] and history.follows(w, u)
+                                for u, real in history.real.items()):
+                twinned.add(w)
+                break
+    # Writes that hide each other hide none: what is left must not hang on the
+    # order the states came in.
+    return frozenset(top - twinned) if twinned != top else frozenset(top)
+
+
+def join(history: History, path: bytes, states: List[tuple], commits: List[str]) -> List[tuple]:
+    """Each register of several states (of commits) joined: (value, writers, None),
+    or (None, writers, their values by writer) where writes that no state saw all
+    of disagree.  A state whose writers are exactly the joined ones holds their
+    value already (a merge of them).  A state whose every write (nodes' writes of
+    this path) another commit has in its history adds nothing to that commit's:
+    it is left out, so a write that commit's state no longer lists (a collision's
+    loser, which went to its copy) does not come back from a side that never saw
+    it settled.  (Only nodes' writes of this very path: a copy's state lists the
+    writes of the version it holds, made at the original's name; the window's first
+    commits stand for the writes before them.)"""
+    # The window's first commits count where they held this path themselves.
+    wrote_here = history.changes.get(path, {}).keys() | {
+        leaf for leaf in history.leaves
+        if leaf in history.states and path in history.states[leaf]
+        and history.states[leaf][path][HERE].writers}
+    kept = list(range(len(states)))
+    for i in range(len(states)):
+        mine = {w for reg in states[i] for w in reg.writers}
+        if mine <= wrote_here and any(
+                j != i and all(w == commits[j] or history.follows(commits[j], w) for w in mine)
+                for j in kept):
+            kept.remove(i)
+    states = [states[i] for i in kept]
+    out = []
+    for r in (HERE, BODY, BIT):
+        top = latest(history, path, (w for s in states for w in s[r].writers))
+        holders = [s for s in states if s[r].writers == top]
+        if holders:
+            out.append((holders[0][r].value, top, None))
+            continue
+        values = {w: history.wrote[path, r, w] for w in top
+                  if history.wrote[path, r, w] is not None or r == BODY}
+        if not values:                  # only settled copies: what the states hold
+            out.append((states[0][r].value, top, None))
+        elif len(set(values.values())) == 1:
+            out.append((next(iter(values.values())), top, None))
+        else:
+            out.append((None, top, values))
+    return out
+
+
+def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, tuple]],
+                 version: Version, commit: str, commits: List[str],
+                 copied: Optional[set]) -> tuple:
+    """A merge commit's state of a path: its parents' joined, with the values the
+    merge holds where their writes were concurrent (it settled them).  copied: the
+    contents of the conflict copies of path it holds that a parent did not (None
+    where every parent held the merge's version: it settled nothing there)."""
+    values = registers(version)
+    parents = [states[path] for states in parent_states]
+    original = copy_original(path)
+    if version and original and not any(s[HERE].value for s in parents) \
+            and all(original in states for states in parent_states):
+        # A copy this merge made: it holds a version of the original's, whose
+        # writers it carries: its content's, and its bit's (a chmod joined to it).
+        # Those of a side that held that very version, where one did; else a
+        # chmod's own content, where its commit held the copy's: the same content
+        # written at the name beside it (a file made anew, say) is not the copy's.
+        names = [states[original] for states in parent_states]
+        whole = [s for s in names if tuple(r.value for r in s) == values]
+        bit = frozenset(w for s in whole or names if s[BIT].value == values[BIT]
+                        for w in s[BIT].writers)
+        own = [history.states[w][original] for w in sorted(bit)
+               if not whole and original in history.states.get(w, {})]
+        own = [s for s in own if s[BODY].value == values[BODY]]
+        body = frozenset(w for s in whole or own or names if s[BODY].value == values[BODY]
+                         for w in s[BODY].writers) or frozenset([commit])
+        bit = bit or body
+        return Reg(values[HERE], body | bit), Reg(values[BODY], body), Reg(values[BIT], bit)
+    joined = join(history, path, parents, commits)
+    losers = set_aside(history, path, joined, values, copied) if version and copied is not None \
+        else (set(), set(), set())
+    state = []
+    for r, (value, top, candidates) in enumerate(joined):
+        top = top - losers[r]
+        if candidates is not None:
+            value = values[r] if version or r == HERE else candidates[max(candidates)]
+        if (r == HERE or version) and value != values[r]:
+            # The merge decided otherwise (an older rule, or a narrower look back):
+            # what it holds stands for the same writes, not as a write of its own,
+            # which would be newer than every write it merged.
+            value = values[r]
+        state.append(Reg(value, top))
+    return tuple(state)
+
+
+def set_aside(history: History, path: bytes, joined: List[tuple], values: tuple,
+              copied: set) -> Tuple[set, set, set]:
+    """The writes of concurrent contents a merge did not keep at the name, per
+    register: those whose content went to a conflict copy (the merge holds one with
+    it).  A write that merged into the name stays its writer, however its line merge
+    came out (equal to another write's content, say: a delete of that one's copy
+    never saw it).  A loser's bit that the name
+    holds and no kept write explains (its chmod, joined to the kept content) stays
+    its write there, and so does its file: a delete that never saw that bit does not
+    take the file.  A file made anew that lost is not the name's bit."""
+    _, _, contents = joined[BODY]
+    if contents is None:
+        return set(), set(), set()
+    aside = {w for w, v in contents.items() if v is not None and v != values[BODY]
+             and v in copied}
+    _, bit_top, _ = joined[BIT]
+    changes = history.changes.get(path, {})
+
+    def own_bit(w: str) -> bool:
+        change = changes.get(w)
+        return history.wrote.get((path, BIT, w)) == values[BIT] and change is not None \
+            and change[0] is not None and change[1] is not None \
+            and registers(change[0])[BIT] != registers(change[1])[BIT] \
+            and not any(history.wrote.get((path, BIT, o)) == values[BIT]
+                        for o in bit_top - aside)
+    bits = {w for w in aside & bit_top if own_bit(w)}
+    return aside - bits, aside, aside - bits
+
+
+def maker_of(repo: Repo, graph: CommitGraph, writers: Iterable[str]) -> Maker:
+    """Who wrote a version, when: the newest of its writers."""
+    return max((Maker(graph.info[w][1], graph.info[w][2]) for w in writers), default=NOBODY)
+
+
+def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
     changes = tree_changes(repo, *sides)
     if not changes:
         return repo.out("rev-parse", sides[0] + "^{tree}")
-    versions = {c.path: (as_version(c.old_mode, c.old_oid), as_version(c.new_mode, c.new_oid))
-                for c in changes}
-    stories = read_stories(repo, [sides[0]], [sides[1]], list(versions))
-    concurrent = [path for path in versions if is_concurrent(repo, stories, path)]
-    bases_hold = common_versions(repo, concurrent, bases) if concurrent else {}
+    changed = {c.path for c in changes}
+    paths = {p for path in changed for p in copy_chain(path)}
+    history = read_history(repo, sides, bases, sorted(paths))
+    graph = repo.graph
     settled: Dict[bytes, Version] = {}
-    for path, (ours, theirs) in sorted(versions.items()):
-        common = bases_hold.get(path)
-        base = both_came_from(repo, path, (ours, theirs), stories, bases, common) \
-            if common else None
-        for name, version in settle_path(repo, path, ours, theirs, stories, bases, base,
-                                         common.held if common else frozenset()):
-            # A collision's copy never replaces what the merge settles at that name
-            # on its own, nor what the first side holds there: a copy a user edited
-            # or chmodded since was made from it (review 24b).
-            if name == path or not (name in versions
-                                    or tree_versions(repo, sides[0], [name])[name]):
-                settled[name] = version
-    return write_merged_tree(repo, sides[0], move_files_off_folders(repo, settled, stories,
-                                                                    bases))
+    copies: Dict[bytes, Tuple[Version, frozenset]] = {}
+    for path in sorted(changed, key=lambda p: (copy_original(p) is not None, p)):
+        kept, made = settle(repo, graph, history, path, sides)
+        settled[path] = kept
+        for name, version, writers in made:
+            copies[name] = version, writers
+    for name, (version, writers) in list(copies.items()):
+        name = copy_name(repo, graph, history, sides, name, version, writers)
+        if not name:
+            continue
+        # The name is its content's.  Where a user changed the copy there (its
+        # bit), its own history settled it above, and that stands; else this
+        # version takes it (new, or its bit changed since).
+        there = settled[name] if name in settled else tree_versions(repo, sides[0], [name])[name]
+        if there and there != version and name in settled:
+            states = [history.states[s][name] for s in sides]
+            top = {w for _, ws, _ in join(history, name, states, list(sides)) for w in ws}
+            if top & history.changes.get(name, {}).keys():
+                continue
+        if not there or there[1] == version[1]:
+            settled[name] = version
+    return write_merged_tree(repo, sides[0], move_off_folders(repo, graph, history, settled,
+                                                              sides))
 
 
-def move_files_off_folders(repo: Repo, settled: Dict[bytes, Version],
-                           stories: Tuple[Story, Story], bases: List[str]
-                           ) -> Dict[bytes, Version]:
-    """A file (or symlink) kept where the merge also keeps a folder of that name
-    goes beside it as a conflict copy.  Only changed paths can meet so: a side
-    with the file has none of the folder's files."""
+def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
+           sides: Tuple[str, str]) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
+    """(the version the merge keeps at path, [(copy name, version, its writers)])."""
+    states = [history.states[s][path] for s in sides]
+    if copy_deleted_unseen(history, path, sides):
+        return None, []
+    (here, here_top, heres), (body, body_top, bodies), (bit, bit_top, bits) = \
+        join(history, path, states, list(sides))
+    if heres is not None:
+        # An edit beats a delete, but a copy's name is its content's: a user's
+        # delete of a copy deletes that version there, whoever else made it (not
+        # a chmod of it the delete never saw: another version).
+        gone = {registers(history.changes[path][d][0])[BODY:] for d, alive in heres.items()
+                if alive is False and d in history.changes.get(path, {})}
+        here = not copy_original(path) or any(
+            (history.wrote.get((path, BODY, w), body),
+             history.wrote.get((path, BIT, w), bit) if (path, BIT, w) in history.wrote and
+             history.wrote[path, BIT, w] is not None else bit) not in gone
+            for w, alive in heres.items() if alive)
+    if not here:
+        return None, []
+    if bodies is not None:
+        bodies = {w: v for w, v in bodies.items() if v is not None}
+        if len(set(bodies.values())) == 1:
+            body, bodies = next(iter(bodies.values())), None
+    if bodies is None and bits is None:
+        # A file made anew has nothing in common with a version written beside it
+        # unaware (a chmod of the file it replaced): even where each register
+        # agrees, the two versions collide.
+        changes = history.changes.get(path, {})
+        anew = {w for w in here_top if w in changes and changes[w][0] is None and changes[w][1]}
+        if anew and heres is None and here:
+            versions = {w: registers(history.real[w][path])[BODY:] for w in here_top
+                        if w in changes and changes[w][1]}
+            if len(set(versions.values())) > 1 and set(versions) - anew:
+                return settle_versions(repo, graph, history, path, versions)
+        if body is None:            # no write of content here: a side's file as it is
+            body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
+        return (as_file(body, bit) if body else None), []
+    # The versions of the concurrent writes, each as its node wrote it.
+    changes = history.changes.get(path, {})
+    writers, joiners = set(bodies or ()) | set(bits or ()), set()
+    if bodies is not None:
+        # Contents collide: a version is what a node's commit held, whole (never
+        # one write's content with another's bit, nor a write its own node moved
+        # on from: A, then A,755 is one version, A,755).  A chmod made on a
+        # content some write here replaced, unaware, is no version of its own:
+        # its bit joins the version that keeps the name, after the contents
+        # settled (so it dates none), or stays as its node wrote it.
+        for w in set(bits if bits is not None else bit_top) - set(bodies):
+            if w in changes and changes[w][1]:
+                held = history.states[w][path][BODY]
+                (writers if held.writers & set(bodies) or held.value in bodies.values()
+                 else joiners).add(w)
+        writers = set(latest(history, path, writers | joiners))
+        joiners &= writers
+    else:
+        # One content: each bit joins it, but a chmod of a content that a write
+        # it never saw replaced (a file made anew, say) is its own version, as
+        # its node wrote it, beside the content's writer's.
+        joiners = {w for w in bits if w in changes and changes[w][1]
+                   and (path, BODY, w) not in history.wrote
+                   and not history.states[w][path][BODY].writers & body_top
+                   and history.states[w][path][BODY].value != body}
+        if joiners:
+            joiners = set(latest(history, path, writers | {
+                w for w in body_top if w in changes and changes[w][1]})) & joiners
+            writers = set(latest(history, path, writers | joiners | {
+                w for w in body_top if w in changes and changes[w][1]}))
+    versions = {}
+    for w in writers:
+        if (bodies is not None or joiners and w not in bits or w in joiners) and (
+                w in changes or w in history.leaves):
+            held = registers(history.real[w].get(path))
+            if held[HERE]:
+                versions[w] = held[BODY], held[BIT]
+            continue
+        own = history.states.get(w, {}).get(path)
+        b = body if bodies is None else \
+            history.wrote.get((path, BODY, w), own and own[BODY].value)
+        t = bit if bits is None else history.wrote.get((path, BIT, w), own and own[BIT].value)
+        if b is not None:
+            versions[w] = (b, bool(t))
+    # A deleter's earlier edits lose where they collide with edits it never saw;
+    # a chmod it saw still joins the name (the delete wrote no bit), or is gone.
+    deleted = [d for d in here_top if history.wrote[path, HERE, d] is False]
+    gone = {w for w in versions if any(history.follows(d, w) for d in deleted)}
+    alive = {w: v for w, v in versions.items() if w not in gone - joiners}
+    kept, copies = settle_versions(repo, graph, history, path, alive or versions, joiners,
+                                   gone & joiners if alive else set())
+    # A bit no write contests stands at the name (one value), whichever content
+    # kept it; the copies hold their versions as their nodes wrote them.  Not the
+    # bit of a file made anew that went to a copy: it has nothing in common with
+    # the file at the name.
+    if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and not any(
+            changes.get(w, (0, 0))[0] is None and versions.get(w) != registers(kept)[BODY:]
+            for w in bit_top):
+        kept = as_file(registers(kept)[BODY], bit)
+    return kept, copies
+
+
+def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:
+    """Is path a conflict copy that one side holds and the other never had, where
+    that other side deleted the file at the name after seeing every write the copy
+    holds?  A delete wins over the versions it saw, in a copy made after it too."""
+    original = copy_original(path)
+    if not original:
+        return False
+    states = [history.states[s].get(path) for s in sides]
+    names = [history.states[s].get(original) for s in sides]
+    if None in states or None in names:
+        return False
+    for holder, other in ((0, 1), (1, 0)):
+        copy, never = states[holder], states[other]
+        if not copy[HERE].value or never[HERE].value or never[HERE].writers:
+            continue
+        deletes = [d for d in names[other][HERE].writers
+                   if history.wrote.get((original, HERE, d)) is False]
+        writers = copy[BODY].writers | copy[BIT].writers
+        # (latest: a delete that saw a twin of a write saw that write.)
+        if deletes and writers and not writers & history.changes.get(path, {}).keys() \
+                and not latest(history, original, writers | set(deletes)) & writers:
+            return True
+    return False
+
+
+def settle_versions(repo: Repo, graph: CommitGraph, history: History, path: bytes,
+                    versions: Dict[str, Tuple[object, bool]], joiners: set = frozenset(),
+                    gone: set = frozenset(), depth: int = 0
+                    ) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
+    """Concurrent versions, newest first: each merges into what the newer ones
+    made (its lines, its bit), or collides and goes to a conflict copy as its
+    node wrote it.  Versions only joiners wrote (chmods) come last; those only
+    gone ones wrote (a delete saw them) merge in or are dropped."""
+    groups: Dict[Tuple[object, bool], set] = {}
+    for w, version in versions.items():
+        groups.setdefault(version, set()).add(w)
+
+    def maker(version) -> Maker:
+        body_writers = {w for w in groups[version] if (path, BODY, w) in history.wrote}
+        return maker_of(repo, graph, body_writers or groups[version])
+    order = sorted(groups, key=lambda v: (not groups[v] <= joiners, maker(v).when, v[0][1], v[1]),
+                   reverse=True)
+    kept, kept_writers, copies = order[0], set(groups[order[0]]), []
+    for version in order[1:]:
+        # (A version the name holds already is no collision: the same bytes, twice.)
+        merged = kept if version == kept else merged_version(
+            repo, history, path, kept, kept_writers, version, groups[version], depth)
+        if merged:
+            kept, kept_writers = merged, kept_writers | groups[version]
+            continue
+        if groups[version] <= gone:
+            continue
+        copied = as_file(*version)
+        if groups[version] <= joiners:
+            # A chmod whose bit collides: the bit joins the content where it can
+            # (against the version both had), kept apart from the name's bit.
+            copied = as_file(*merged_version(repo, history, path, (kept[0], version[1]),
+                                             kept_writers, version, groups[version]) or version)
+        name, _ = copy_of(repo, path, copied, maker(version), [])
+        copies.append((name, copied, frozenset(groups[version])))
+    return as_file(*kept), copies
+
+
+def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers: set,
+                   theirs, their_writers: set, depth: int = 0):
+    """Two versions written concurrently, merged against the version their writers
+    both had: a side that kept its content or bit takes the other's, lines merge;
+    None where they collide (a file made anew has nothing in common with another)."""
+    changes = history.changes.get(path, {})
+    if any(changes.get(w, (0, 0))[0] is None for w in our_writers | their_writers):
+        return None
+    bases = repo.graph.bases(sorted(our_writers), sorted(their_writers))
+    states = [history.states[b][path] for b in bases if b in history.states]
+    if not states or len(states) != len(bases):
+        return None
+    (here, _, heres), (base, _, bases_), (base_bit, _, bits) = join(history, path, states, bases)
+    if heres is not None or not here:
+        return None
+    if bases_ is not None or bits is not None:
+        # The merge bases hold concurrent versions: the version both had is what
+        # this rule keeps at the name of them, as each side's merges of them did.
+        if depth >= MAX_BASE_DEPTH:
+            return None
+        versions = {w: ((history.wrote.get((path, BODY, w)) if bases_ is None or w not in bases_
+                         else bases_[w]) or base,
+                        bool(bits[w] if bits is not None and w in bits else base_bit))
+                    for w in set(bases_ or ()) | set(bits or ())}
+        if any(body is None for body, _ in versions.values()):
+            return None
+        kept, _ = settle_versions(repo, repo.graph, history, path, versions, depth=depth + 1)
+        if not kept:
+            return None
+        base, base_bit = registers(kept)[BODY:]
+
+    def rewrote(writers: set, r: int) -> bool:
+        """Did a node write this register since the bases (back to their value)?"""
+        return any((path, r, w) in history.wrote and history.wrote[path, r, w] is not None
+                   and not any(w == b or history.follows(b, w) for b in bases)
+                   for w in writers)
+    if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT) or
+                                 theirs[1] == base_bit and rewrote(their_writers, BIT)):
+        return None                 # a bit written back is a change too: both kept
+    bit = theirs[1] if ours[1] == base_bit else ours[1]
+    if ours[0] == theirs[0]:
+        return ours[0], bit
+    if ours[0] == base and rewrote(our_writers, BODY) or \
+            theirs[0] == base and rewrote(their_writers, BODY):
+        return None                 # so is content written back
+    if theirs[0] == base:
+        return ours[0], bit
+    if ours[0] == base:
+        return theirs[0], bit
+    if not all(v and v[0] == "file" for v in (base, ours[0], theirs[0])):
+        return None
+    merged = merge_text(repo, (FILE_MODE, base[1]), (FILE_MODE, ours[0][1]),
+                        (FILE_MODE, theirs[0][1]))
+    return (("file", merged[1]), bit) if merged else None
+
+
+def move_off_folders(repo: Repo, graph: CommitGraph, history: History,
+                     settled: Dict[bytes, Version], sides: Tuple[str, str]
+                     ) -> Dict[bytes, Version]:
+    """A file kept where the merge also keeps a folder of that name goes beside it
+    as a conflict copy, named for its writer."""
     folders = {folder for path, version in settled.items() if version
                for folder in folders_of(path)}
     for path in sorted(p for p, v in settled.items() if v and p in folders):
         version = settled[path]
-        side = next((n for n, s in enumerate(stories) if (path, version) in s.made), 0)
-        maker, _ = written_by(stories[side], path, version)     # as settle_path names
-        name, _ = copy_of(repo, path, version, maker, bases)
-        settled[path], settled[name] = None, version
+        states = [history.states[s].get(path) for s in sides]
+        writers = frozenset(w for s in states if s and s[BODY].value == registers(version)[BODY]
+                            for w in s[BODY].writers)
+        name, _ = copy_of(repo, path, version, maker_of(repo, graph, writers), list(sides))
+        name = copy_name(repo, graph, history, sides, name, version, writers)
+        settled[path] = None
+        if name:
+            settled[name] = version
     return settled
+
+
+def copy_name(repo: Repo, graph: CommitGraph, history: History, sides: Tuple[str, str],
+              name: bytes, version: Version, writers: frozenset) -> Optional[bytes]:
+    """Where a conflict copy of version goes: its name, or None where a user
+    deleted that copy having seen its writes.  A node that wrote its content
+    unaware of the delete keeps it, in a copy named for that node."""
+    states = [history.states[s].get(name) for s in sides]
+    if not all(states):
+        return name
+    # (Only a delete the sides' history holds stands in the way: a name no side
+    # ever held is free, whether or not an earlier merge read it.)
+    here, top, _ = join(history, name, states, list(sides))[HERE]
+    if here is not False or not top:
+        return name
+    unseen = {w for w in writers if not any(history.follows(d, w) for d in top)}
+    if not unseen:
+        return None
+    return copy_of(repo, copy_original(name), version, maker_of(repo, graph, unseen), [])[0]
 
 
 def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> str:
@@ -4325,541 +5077,6 @@ def write_merged_tree(repo: Repo, start: str, settled: Dict[bytes, Version]) -> 
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(index)
-
-
-def decide(repo: Repo, path: bytes, ours: Version, theirs: Version,
-           stories: Tuple[Story, Story], base: Optional[Version],
-           held: frozenset = frozenset(), bases: Tuple[str, ...] = ()) -> Version:
-    """The merge rule for one path (see the README's "How merges decide"): the
-    version the merge holds there, or COLLISION.  A side that has seen every change
-    the other made since they parted wins, and so does a side whose version is
-    one the other only carried and it deleted (see carried_and_deleted; held: the
-    merge bases' own versions).  Else both changed it: what each changed
-    against the newest version both had (base; None if no file) is merged — one
-    change alone wins, an edit beats a delete, lines that do not collide merge.
-    A version that one side put aside in a conflict copy, which a user deleted, is
-    no file on the other side too, unless that side made it since they parted: no
-    delete, though, of the version both had, which that user kept."""
-    seen = side_that_saw_all(repo, stories, path)
-    # Each side's version where it goes as a deleted conflict copy's, else None.
-    dropped = [v if v and v in stories[1 - n].dropped.get(path, ())
-               and (path, v) not in stories[n].made else None
-               for n, v in enumerate((ours, theirs))]
-    ours, theirs = (None if dropped[n] or copy_deleted(stories, n, path, v)
-                    or dropped_beat_a_delete(stories, n, path, v)
-                    else v for n, v in enumerate((ours, theirs)))
-    if seen is not None:
-        return (ours, theirs)[seen]
-    if ours and theirs and ours[1] == theirs[1] and copy_original(path) \
-            and {ours[0], theirs[0]} <= set(FILE_MODES):
-        return one_copy(stories, path, (ours, theirs))
-    carried = [carried_and_deleted(stories, n, path, v, held)
-               for n, v in enumerate((ours, theirs))]
-    if all(carried):
-        return None
-    if any(carried):
-        return (ours, theirs)[carried.index(False)]
-    if any(restored_over(stories, n, path, (ours, theirs), base)
-           or written_back(stories, n, path, (ours, theirs)) for n in (0, 1)):
-        if ours and theirs:
-            return COLLISION
-        # Against no file (a folder there, which this content's copy was put
-        # beside): the write-back stays (seed 2600492), unless the side without
-        # the file saw every change the other made to it by hand, twins in the
-        # bases' history too (review 32: a twin of a copy that side deleted).
-        keeper = 0 if ours else 1
-        return None if saw_by_hand(repo, stories, path, 1 - keeper, bases) \
-            else (ours, theirs)[keeper]
-    # A version that is no file as a deleted copy's is no delete of the version both
-    # had, which that copy's deleter kept (fuzz seed 1800258: alpha deleted C,644 and
-    # gamma's D,755 beat that; beta kept C, with gamma's bit, over D's copy).  Where
-    # a node on that side deleted the version the other side holds,
-    # carried_and_deleted settled it above.
-    for n, other in ((0, theirs), (1, ours)):
-        if dropped[n] and other == base:
-            return other
-    if base == ours and not (theirs is None and merged_back(repo, stories, 0, path, ours,
-                                                            bases)):
-        return theirs
-    if base == theirs and not (ours is None and merged_back(repo, stories, 1, path, theirs,
-                                                            bases)):
-        return ours
-    if ours is None or theirs is None:
-        editor = 0 if ours else 1
-        if not holds_an_edit(stories[editor], path, ours or theirs):
-            # Its version is only a merge's: an edit that beat one of its own side's
-            # deletes, which the other side saw and deleted (fuzz seed 230033), or a
-            # version that kept the name over its side's edit, now in a copy.
-            return None
-        edited = edit_over_delete(repo, stories, path, ours or theirs, editor, base)
-        return with_dropped_bit(stories, path, edited, editor, dropped[1 - editor], base)
-    if any(made_anew(story, path, version) for story, version in zip(stories, (ours, theirs))):
-        return COLLISION            # a new file, not an edit of the base: no line merge
-    return merge_text(repo, base, ours, theirs) or COLLISION     # (no base: no line merge)
-
-
-def copy_deleted(stories: Tuple[Story, Story], n: int, path: bytes, version: Version) -> bool:
-    """Is path a conflict copy whose content a node on the other side deleted by
-    hand, which side n holds only because its merges made it (no node there wrote
-    that content at this name)?  A copy's name is its content's (node, date, blob),
-    but its executable bit is whatever the merge that made it chose (settle_path):
-    two merges of one collision may make the copy with different bits, and the
-    user's delete of one is the delete of both (fuzz seed 500114)."""
-    if not version or not copy_original(path):
-        return False
-    return version[1] in deleted_by_hand(stories[1 - n], path) and version[1] not in {
-        v[1] for v in hand_written(stories[n], path)}
-
-
-def dropped_beat_a_delete(stories: Tuple[Story, Story], n: int, path: bytes,
-                          version: Version) -> bool:
-    """Is side n's version only a merge's edit-over-delete of versions whose conflict
-    copy a user on the other side deleted: no node on side n wrote it, and its merge
-    made it from those versions and from no file (the delete it beat)?  That edit
-    is the copy the user deleted: no file, as the version itself would be (fuzz seed
-    870069: the line merge held, by value, a version the deleter had deleted)."""
-    dropped = stories[1 - n].dropped.get(path, ())
-    if not version or not dropped or version in hand_written(stories[n], path):
-        return False
-    sources = {old for old, new in stories[n].own.get(path, ()) if new == version} - {None}
-    # Only as the versions themselves would be: not where this side made one since
-    # the sides parted (a host unaware of the collision wrote those bytes: review 20d).
-    return bool(sources) and (None, version) in stories[n].own.get(path, ()) \
-        and sources <= set(dropped) and not any((path, s) in stories[n].made for s in sources)
-
-
-def hand_written(story: Story, path: bytes) -> set:
-    """The versions nodes' commits on this side changed path to (not deletes)."""
-    return {new for _, new in story.by_hand.get(path, ()) if new}
-
-
-def one_copy(stories: Tuple[Story, Story], path: bytes,
-             versions: Tuple[Version, Version]) -> Version:
-    """Two sides' versions of a conflict copy that differ only in the executable
-    bit: one copy, not a copy of it.  A copy's name is its content's, but its bit
-    is what the merge that made it chose (settle_path): where another version
-    kept the name, the copy holds the content as its node wrote it, or with a
-    chmod a merge had joined to it.  A side whose node set the bit by hand wins;
-    else the bit is kept (a chmod's, as in a line merge)."""
-    for story, version in zip(stories, versions):
-        if version in hand_written(story, path):
-            return version
-    return max(versions)
-
-
-def carried_and_deleted(stories: Tuple[Story, Story], n: int, path: bytes,
-                        version: Version, held: frozenset) -> bool:
-    """Where the merge bases hold several versions of path, does side n hold one of
-    them that none of its own changes made (it only carried it; content a node
-    there wrote anew and kept is its own), which a node on the other side deleted
-    by hand?  Then side n has nothing of its own there.  No one base's version is
-    the one both had: against the other's, the carried one looks like a change
-    (fuzz seed 500065: gamma's and delta's new files met in a merge, delta's kept
-    the name, gamma's went to a copy; alpha deleted gamma's and delta its own, yet
-    each side carried the other's, and one came back)."""
-    if len(held) < 2 or version is None or version not in held:
-        return False
-    if any(new == version for _, new in stories[n].own.get(path, ())):
-        return False
-    # Content a node there wrote anew and no node there deleted since (Story.edited)
-    # is its own write, whatever bit a merge joined to it since (fuzz seed 3310012,
-    # the revive mix: gamma deleted its A and brought I back, to which alpha's chmod
-    # came; delta had deleted the base's I,755 and kept A; review 30b: not a write
-    # its side deleted).
-    if version[1] in {new[1] for old, new in stories[n].by_hand.get(path, ())
-                      if old is None and new in stories[n].edited.get(path, ())}:
-        return False
-    return (version, None) in stories[1 - n].by_hand.get(path, ())
-
-
-def edit_over_delete(repo: Repo, stories: Tuple[Story, Story], path: bytes,
-                     edited: Version, editor: int, base: Optional[Version]) -> Version:
-    """An edit beats a delete: the edited version, with what the deleting side
-    changed before it deleted merged in where the lines do not collide (what it
-    undid stays undone).  Every version a node on that side deleted that came from
-    the newest one both had (base), in sorted order: its nodes may have deleted
-    different ones, and a fold that met their deletes joined must end where one
-    that met each alone does (fuzz seed 160147).  Came from base through any change
-    that side shows, a merge's too: a merge that kept the deleter's version over a
-    collision made nothing, yet that version is what it deleted.  A version deleted
-    by a node that never had base is no change of it: merged in, it would undo
-    what that node never saw."""
-    if base in (None, NO_BASE) or made_anew(stories[editor], path, edited):
-        return edited
-    deleter = stories[1 - editor]
-    changed = reached(deleter.changes.get(path, set()), {base}) - {base}
-    found = sorted(old for old, new in deleter.by_hand.get(path, ())
-                   if new is None and old in changed and not made_anew(deleter, path, old))
-    for version in found:
-        pair = (edited, version) if editor == 0 else (version, edited)
-        edited = merge_text(repo, base, *pair) or with_bit_of(base, version, edited)
-    return edited
-
-
-def with_dropped_bit(stories: Tuple[Story, Story], path: bytes, edited: Version,
-                     editor: int, dropped: Version, base: Optional[Version]) -> Version:
-    """The edit that beat the other side's version (dropped) where that version went
-    as a deleted conflict copy's (decide): if it was the version both had with the
-    executable bit changed, that side changed the bit before it "deleted", and the
-    edit keeps the bit as it would a deleter's (fuzz seed 1710134: delta cleared
-    the bit, then merged the content of a copy eps's user had deleted; eps's edit
-    that kept the name came back with delta's bit set)."""
-    if dropped and base and dropped[1] == base[1] \
-            and not made_anew(stories[editor], path, edited):
-        return with_bit_of(base, dropped, edited)
-    return edited
-
-
-def with_bit_of(base: Version, changed: Version, kept: Version) -> Version:
-    """kept's content, with the executable bit merged as in a line merge: the bit is
-    no line, so it merges where the lines collide (fuzz seed 1300136: an edit that
-    beat a delete lost the chmod the deleter's side had made, and a later by-hand
-    edit on that side lost its bit to the merge)."""
-    if not all(v and v[0] in FILE_MODES for v in (base, changed, kept)):
-        return kept
-    return merged_bit(base, kept, changed), kept[1]
-
-
-def merged_back(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
-                version: Version, bases: Tuple[str, ...] = ()) -> bool:
-    """Does side n hold its version of path (the newest one both had) only because
-    a merge there made it again, out of edits its nodes made by hand since the sides
-    parted, which the other side (that deleted it) did not all see?  Then a delete
-    does not win over it as over the version it deleted: alpha set the executable
-    bit of H; beta cleared gamma's bit of D; their line merge is gamma's D,755
-    again, which delta, unaware of both, deleted (fuzz seed 920164: the file was
-    lost in one fold order of three).  Where delta had made beta's clear itself
-    (saw_by_hand), its delete stays (review 21).  A version a node here wrote back
-    by hand is a restore, which loses (see the README)."""
-    return version not in hand_written(stories[n], path) \
-        and holds_an_edit(stories[n], path, version) \
-        and not saw_by_hand(repo, stories, path, 1 - n, bases, edits_only=True)
-
-
-def holds_an_edit(story: Story, path: bytes, version: Version) -> bool:
-    """Does version come, through its side's own changes, from one its nodes made
-    that none of them deleted after seeing it (Story.edited)?"""
-    return version in reached(story.own.get(path, set()), story.edited.get(path, set()))
-
-
-def restored_over(stories: Tuple[Story, Story], n: int, path: bytes,
-                  versions: Tuple[Version, Version], base: Optional[Version]) -> bool:
-    """Does side n hold the content both had (by content: its mode may differ)
-    although a user on that side deleted a conflict copy of it, so that a node
-    there wrote it again (when is not checked), or a node there wrote by hand the
-    content a merge there had put in a copy (chosen_again; the order of the
-    two is not checked either: at worst an extra copy), while the other side's
-    version is no edit of it (a merge only carried it over that content, which
-    went to a copy)?  Then it is no undo: the line merge would drop its content
-    for the other's, and the copy that held it is the one deleted (fuzz seeds
-    340201, 520280).  Both are kept.  So too where a node on side n wrote it anew,
-    by hand, where its side had no file (made_anew): a copy's content written
-    back after a delete, where the copy's delete is a merge base, which no merge
-    reads behind (fuzz seed 1910240: beta deleted the copy of C beside alpha's A,B,
-    merged alpha's delete and wrote C back; the bases' merge held eps's C, and
-    gamma's edit of A,B won over beta's write as over no change: C was lost)."""
-    held, other = versions[n], versions[1 - n]
-    if not (held and base and base != NO_BASE and held[1] == base[1]):
-        return False
-    dropped = {v[1] for v in stories[n].dropped.get(path, ()) if v}
-    return (held[1] in dropped or chosen_again(stories, n, path, held)
-            or made_anew(stories[n], path, held)) \
-        and other not in reached(stories[1 - n].own.get(path, set()), {base})
-
-
-def chosen_again(stories: Tuple[Story, Story], n: int, path: bytes,
-                 version: Version) -> bool:
-    """Did a node on side n write version's content at path by hand, where a merge
-    on that side had put that content aside in a conflict copy, or where a user on
-    the other side deleted a copy of it (unaware of the write: it is since they
-    parted)?  Then a user chose it over the version that had kept the name: a
-    resolution, not an undo (fuzz seed 520280: a merge elsewhere let the other
-    side's edit win, and the copy that still held it was deleted as the duplicate
-    it was here; 660020: the other side deleted that copy while this side's node
-    wrote it back)."""
-    if version[1] not in {v[1] for v in hand_written(stories[n], path)}:
-        return False
-    copied = {new[1] for copy, edges in stories[n].changes.items()
-              if copy_original(copy) == path for old, new in edges if new and old is None}
-    deleted = {v[1] for v in stories[1 - n].dropped.get(path, ()) if v}
-    return version[1] in copied | deleted
-
-
-def written_back(stories: Tuple[Story, Story], n: int, path: bytes,
-                 versions: Tuple[Version, Version]) -> bool:
-    """Did a node on side n write, by hand, the very version (content and bit) whose
-    conflict copy a user on the other side deleted?  Both since the sides parted:
-    neither saw the other, so the delete does not win over the write, and the write
-    is no restore to lose to the other side's edit (fuzz seed 670036: the bit of a
-    version written back lost to a chmod as "unchanged", and its only other place
-    was the deleted copy).  Both are kept."""
-    version, other = versions[n], versions[1 - n]
-    return bool(version and other) and version in stories[1 - n].dropped.get(path, ()) \
-        and version in hand_written(stories[n], path)
-
-
-def made_anew(story: Story, path: bytes, version: Version) -> bool:
-    """Does a side's version of path come from a file it made where it had none
-    (deleted, then written again), through its own changes since the sides parted?
-    Only a node writes a file anew: a merge where an edit beat a delete shows a
-    change from no file against the deleting parent, but it edited the file."""
-    made = {new for old, new in story.by_hand.get(path, ()) if old is None}
-    return version in reached(story.own.get(path, set()), made)
-
-
-def reached(edges: set, start: set) -> set:
-    """The versions start leads to through a story's changes (edges), and start."""
-    return closure(start, lambda frontier: {new for old, new in edges if old in frontier})
-
-
-def closure(start: Iterable, step: Callable[[set], set]) -> set:
-    """start and all that step leads to from it, step after step."""
-    found, frontier = set(), set(start)
-    while frontier:
-        found |= frontier
-        frontier = step(frontier) - found
-    return found
-
-
-def side_that_saw_all(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> Optional[int]:
-    """The side (0: ours, 1: theirs) whose story of path contains the other's, or
-    None.  By value — two hosts that made the same change made the same change —
-    except that the changes the other side made by hand must be seen by hand
-    (saw_by_hand)."""
-    own = [s.own.get(path, set()) for s in stories]
-    for seer, other in ((0, 1), (1, 0)):
-        if own[other] < own[seer] and saw_by_hand(repo, stories, path, seer):
-            return seer
-    return None
-
-
-def saw_by_hand(repo: Repo, stories: Tuple[Story, Story], path: bytes, seer: int,
-                bases: Tuple[str, ...] = (), edits_only: bool = False) -> bool:
-    """Did side seer see each change (edits_only: each edit, not the deletes, which
-    an edit there beat) the other side's nodes made to path by hand: a
-    node on side seer made it by hand too, or changed by hand the version it made —
-    knowing, as it did, every version of path that the other node knew of (known)?
-    Merges alone that made it again (duplicate folds of older history) do not show
-    that anyone saw it (fuzz seed 90116).  And by value alone, a twin can be older
-    than the change: gamma went F→C→F while delta wrote C and then C→F, and
-    gamma's twin made delta's edit of its own C look seen (fuzz seed 720350);
-    alpha set an executable bit, cleared it and set it again, and eps's twin of
-    the first set hid the last (760073).  Several hosts that made one change from
-    one version made it once (review 19)."""
-    story, other = stories[seer], stories[1 - seer]
-    made = [(commit, parent, change) for change in other.by_hand.get(path, ())
-            if not (edits_only and change[1] is None)
-            for commit, parent in other.hand_commits[path, change]]
-    if not made:                # the common case: nothing to look up (no graph load)
-        return True
-    mine = [(commit, parent, edge) for edge in sorted(story.by_hand.get(path, ()), key=str)
-            for commit, parent in sorted(story.hand_commits[path, edge])]
-    graph = commit_graph(repo, [c for c, _, _ in made] + [c for c, _, _ in mine])
-    theirs, seers = {c for c, _, _ in made}, {c for c, _, _ in mine}
-    history: Dict[str, frozenset] = {}  # a commit: the seer's in its history
-    seen_by: Dict[str, set] = {}        # the other side's commit: the seer's that saw it
-
-    def oldest_first(commits: list) -> list:
-        return sorted(commits, key=lambda m: (graph.generation[m[0]], m[0]))
-    for commit, parent, change in oldest_first(made):
-        twins = [m for m in mine if m[2] == change or m[2][0] == change[1]]
-        for twin, knower, _ in oldest_first(twins):
-            if knower not in history:
-                history[knower] = graph.among_history(knower, seers)
-            twinned = {edge for c, _, edge in mine if c in history[knower]}
-            # A knower after a twin that saw it knows all that twin's parent knew.
-            if seen_by.get(commit, set()) & history[knower] or known(
-                    repo, path, knower, parent, seen_by, theirs, twinned, history[knower]):
-                seen_by.setdefault(commit, set()).add(twin)
-        if commit not in seen_by and not twin_in_bases(repo, path, parent, change, bases):
-            return False
-    return True
-
-
-def twin_in_bases(repo: Repo, path: bytes, parent: str, change: tuple,
-                  bases: Tuple[str, ...]) -> bool:
-    """Did a node's commit in the merge bases' history (history both sides share)
-    make change by hand, knowing every version of path that parent's history made
-    (its node's knowledge before it made the twin; see saw_by_hand)?  Then both
-    sides had that change before they parted (seed 2570117: gamma set the bit, eps
-    merged it and deleted the file; delta, unaware, set it too)."""
-    for base in bases:
-        for twin, made in made_apart(repo, parent, base).get(path, {}).items():
-            if made != change:
-                continue
-            before = commit_graph(repo, [twin]).parents(twin)   # none: past a horizon
-            if before and known(repo, path, before[0], parent, {}, set(), set(), frozenset()):
-                return True
-    return False
-
-
-def known(repo: Repo, path: bytes, knower: str, commit: str, seen_by: Dict[str, set],
-          theirs: set, twinned: set, history: frozenset) -> bool:
-    """Does commit knower's history hold every version of path that commit's
-    history made?  Each commit that commit reaches and knower does not that made one
-    there must be of the other side's (theirs), seen by a twin in knower's history
-    (seen_by; history: the seer's nodes' commits there), or history both sides share,
-    made by hand by a change knower's history made too (twinned; review 20c: a
-    twin of a change a merge base holds).  ("": no commit, the parent of a first.)"""
-    if knower == commit or not commit:
-        return True
-    for made, change in made_apart(repo, knower, commit).get(path, {}).items():
-        if made in theirs:
-            if not seen_by.get(made, set()) & history:
-                return False
-        elif change is None or change not in twinned:
-            return False
-    return True
-
-
-def made_apart(repo: Repo, knower: str, commit: str) -> Dict[bytes, Dict[str, Optional[tuple]]]:
-    """{path: {commit: change}}: the commits that commit reaches and knower does not
-    that made a version there (differ there from every parent), each with the
-    change (old, new) a node's commit made (None: a merge's).  One walk and one
-    diff-tree for the pair, whatever paths are asked about."""
-    key = ("made-apart", knower, commit)
-    if key not in repo.merge_memo:
-        graph = commit_graph(repo, [c for c in (knower, commit) if c])
-        unknown = [c for side, c in graph.apart([commit], [knower] if knower else [])
-                   if side == 0]
-        made: Dict[bytes, Dict[str, Optional[tuple]]] = {}
-        for c, diffs in commit_diffs(repo, unknown).items():
-            parents = len(graph.parents(c))
-            changed = collections.Counter(path for path, _, _ in diffs)
-            for path, old, new in diffs:
-                if changed[path] >= max(1, parents):
-                    made.setdefault(path, {})[c] = (old, new) if parents <= 1 else None
-        remember(repo, key, made)
-    return repo.merge_memo[key]
-
-
-def is_concurrent(repo: Repo, stories: Tuple[Story, Story], path: bytes) -> bool:
-    """Did both sides change path (so decide needs the newest version both had)?"""
-    return side_that_saw_all(repo, stories, path) is None
-
-
-class Common(NamedTuple):
-    """The newest version of a path both sides had, as the merge bases show it,
-    whether the bases' versions collided there (the later one was kept over
-    another), and the versions the bases hold, each its own."""
-    version: Version
-    collided: bool
-    held: frozenset = frozenset()
-
-
-def common_versions(repo: Repo, paths: List[bytes], bases: List[str],
-                    depth: int = 0) -> Dict[bytes, Common]:
-    """{path: the newest version both sides had}: the merge bases' version where
-    they agree.  In criss-cross histories they may not (one base holds an older
-    version than another): then the bases are merged, for those paths only, by the
-    same rule — as git's recursive merge does for whole trees.  Where the bases'
-    versions collide, the later one is kept (name_keeper) and the result says so:
-    both_came_from then looks for one both sides changed.  Deeper than
-    MAX_BASE_DEPTH: NO_BASE."""
-    key = tuple(bases)
-    known = {p: repo.merge_memo[key, p] for p in paths if (key, p) in repo.merge_memo}
-    paths = [p for p in paths if p not in known]
-    if not paths:
-        return known
-    held = [tree_versions(repo, base, paths) for base in bases]
-    found = dict(held[0])
-    collided: set = set()
-    unclear = [p for p in paths if any(h[p] != found[p] for h in held[1:])]
-    left, changed, made = bases[:1], {}, {}     # what the bases' merge so far did
-    makers: Dict[Tuple[bytes, Version], Maker] = {}
-    for base, versions in zip(bases[1:], held[1:]):
-        differing = [p for p in unclear if versions[p] != found[p] and found[p] != NO_BASE]
-        if differing and depth >= MAX_BASE_DEPTH:
-            found.update(dict.fromkeys(differing, NO_BASE))
-            collided -= set(differing)
-        elif differing:
-            ours, theirs = read_stories(repo, left, [base], differing)
-            stories = merged_bases(ours, changed, made, makers), theirs
-            inner = [p for p in differing if is_concurrent(repo, stories, p)]
-            below = merge_bases(repo, base, *left) if inner else []
-            older = common_versions(repo, inner, below, depth + 1) if inner else {}
-            maker = None                # as its merge commit would be: read once, if needed
-            for path in differing:
-                pair = found[path], versions[path]
-                had = both_came_from(repo, path, pair, stories, below, older[path]) \
-                    if path in older else None
-                settled = decide(repo, path, *pair, stories, had,
-                                 older[path].held if path in older else frozenset(),
-                                 tuple(below))
-                collided.discard(path)
-                if settled == COLLISION:
-                    _, settled = name_keeper(path, *pair, stories, had)
-                    collided.add(path)
-                edges = {(v, settled) for v in pair if v != settled}
-                changed.setdefault(path, set()).update(edges)
-                if len(edges) == 2:             # a version no base holds
-                    made.setdefault(path, set()).update(edges)
-                    maker = maker or Maker(max(commit_times(repo, left + [base])),
-                                           MERGE_IDENTITY[0])
-                    makers[path, settled] = maker
-                found[path] = settled
-        left.append(base)
-    result = {path: Common(found[path], path in collided, frozenset(h[path] for h in held))
-              for path in paths}
-    for path in paths:
-        remember(repo, (key, path), result[path])
-    return {**result, **known}
-
-
-def merged_bases(story: Story, changed: Dict[bytes, set], made: Dict[bytes, set],
-                 makers: Dict[Tuple[bytes, Version], Maker]) -> Story:
-    """The story of merge bases merged so far, with the changes their merge made as
-    its merge commit would show them (by path: changed, against either base's
-    version; made, the part that made a version no base holds: a merge's own
-    changes, of versions its nodes edited; makers, who made those: gtfc, at the
-    later base's date).  Without them, such a version would be only a merge's, and
-    a later base's delete would beat it (copies fuzz seed 11: a restore made after
-    seeing the bases' merge looked like no change, and what it undid came back);
-    and a line merge, dated nothing, would lose the name to any base's edit it
-    collides with, which a merge commit of them would not (review 16)."""
-    if not changed:
-        return story
-    own, changes, written = dict(story.own), dict(story.changes), dict(story.written)
-    for path, edges in changed.items():
-        changes[path] = changes.get(path, set()) | edges
-        own[path] = own.get(path, set()) | made.get(path, set())
-    # A line merge wrote its blob, as its merge commit would (written_by: a chmod
-    # a later base joined to it does not make it older than the parting; review 22f).
-    for (path, version), maker in makers.items():
-        if version and version[1] not in {old[1] for old, new in made.get(path, ())
-                                          if new == version and old}:
-            written[path, version[1]] = max(written.get((path, version[1]), (NOBODY, None)),
-                                            (maker, version))
-    return story._replace(own=own, changes=changes, made={**story.made, **makers},
-                          written=written)
-
-
-def both_came_from(repo: Repo, path: bytes, versions: Tuple[Version, Version],
-                   stories: Tuple[Story, Story], bases: List[str], common: Common) -> Version:
-    """The newest version both had, as the sides' own changes show it: the merge bases'
-    versions merged (common_versions).  Where those collided and the later was
-    kept, and both sides' versions do not come from it through their own
-    changes: the one base's version they both changed (neither holds it) through
-    their own changes, if only one is (with the executable bit the bases' merge
-    settled on).  Three bases merged pairwise can end at a version older than
-    the one both sides merged them into: against it, an edit made after seeing
-    all collided with the version it edited, which kept the name (fuzz seed
-    300071).  A line merge of the bases is what both had even where a side holds
-    one base's version again: taken as that version, a restore of it would look
-    like no change (review 14's repro)."""
-    def both_from(start: Version) -> bool:
-        return all(version in reached(story.own.get(path, set()), {start})
-                   for story, version in zip(stories, versions))
-    merged = common.version
-    if len(bases) < 2 or not common.collided or both_from(merged):
-        return merged
-    found = [v for v in {tree_versions(repo, base, [path])[path] for base in bases}
-             if v not in versions and both_from(v)]
-    if len(found) != 1:
-        return merged
-    if found[0] and merged and merged != NO_BASE and {found[0][0], merged[0]} <= set(FILE_MODES):
-        return merged[0], found[0][1]   # the bases' merge still settles the executable bit
-    return found[0]
 
 
 def tree_versions(repo: Repo, commit: str, paths: List[bytes]) -> Dict[bytes, Version]:
@@ -4907,113 +5124,12 @@ def version_in(repo: Repo, tree: str, path: bytes) -> Version:
     return mode.decode(), oid
 
 
-def settle_path(repo: Repo, path: bytes, ours: Version, theirs: Version,
-                stories: Tuple[Story, Story], bases: List[str],
-                base: Optional[Version], held: frozenset) -> List[Tuple[bytes, Version]]:
-    """[(path, version)] for path in the merge; a collision keeps both versions: the
-    one written later under the name — when it was written, not when a merge
-    carried it — the other beside it as a conflict copy.  (held: see decide.)"""
-    settled = decide(repo, path, ours, theirs, stories, base, held, tuple(bases))
-    if settled != COLLISION:
-        return [(path, settled)]
-    earlier, kept = name_keeper(path, ours, theirs, stories, base)
-    if meta_target(path):                   # metadata: the later change, no copy
-        return [(path, kept)]
-    held = (ours, theirs)[earlier]
-    maker, written = written_by(stories[earlier], path, held)
-    # The copy holds it as its node wrote it, unless a chmod joined to it did not
-    # go to the name (a file made anew keeps its own mode): then the copy keeps it.
-    name, copied = copy_of(repo, path, written if kept[0] == held[0] else held, maker, bases)
-    if any(copied[1] in deleted_by_hand(s, name) for s in stories):
-        # That write is a copy a user deleted; the side holds the content as
-        # another write made it, older than the parting (fuzz seed 1100198), or
-        # as a merge there chose it at the name after that delete, from before
-        # the parting (2230246: gamma's copy of its C deleted, beta's C came).
-        maker = stories[earlier].made.get((path, held), NOBODY) if written != held \
-            else NOBODY
-        name, copied = copy_of(repo, path, held, maker, bases)
-        if copied[1] in deleted_by_hand(stories[1 - earlier], name) \
-                and copies_deleted(repo, stories, earlier, path, copied[1], bases):
-            # That copy too a user deleted (its bit aside), on the side whose
-            # version keeps the name, and so was each copy named for a write of that
-            # content on this side: two hosts wrote it and each deleted its own
-            # copy; a merge named one for the parting, which a user deleted (merge
-            # rule 29; review 24b's twin shape).  Where only a user on this side
-            # deleted that second copy, it is made again, as before rule 29.
-            return [(path, kept)]
-    return [(path, kept), (name, copied)]
-
-
-def copies_deleted(repo: Repo, stories: Tuple[Story, Story], n: int, path: bytes,
-                   blob: str, bases: List[str]) -> bool:
-    """Did a user who had seen it delete the conflict copy of every write of blob at
-    path on side n since the sides parted (a node's, or a merge's that made the
-    blob: a line merge), each named for its writer as copy_of names it?  Seen: the
-    delete's commit has the write in its history (so the delete is on side n too).
-    Not by name alone: a merge's copy is named `unknown` at its date, which may be
-    the parting's second (review 25c).  A host that wrote it unaware of the
-    collision, or merged it out of edits, keeps it (reviews 25, 25b).  No such
-    write: the content is older than the parting, its copy named for the parting."""
-    writes = stories[n].writers.get((path, blob), ())
-    graph = commit_graph(repo, [commit for _, _, commit in writes]) if writes else None
-    for maker, version, commit in writes:
-        name, _ = copy_of(repo, path, version, maker, bases)
-        deletes = {d for (at, (old, new)), made in stories[n].hand_commits.items()
-                   if at == name and new is None and old and old[1] == blob
-                   for d, _ in made}
-        if not any(graph.among_history(d, {commit}) for d in deletes):
-            return False
-    return True
-
-
-def deleted_by_hand(story: Story, path: bytes) -> set:
-    """The contents (blob ids) of path that nodes' commits on this side deleted."""
-    return {old[1] for old, new in story.by_hand.get(path, ()) if old and new is None}
-
-
-def written_by(story: Story, path: bytes, version: Version) -> Tuple[Maker, Version]:
-    """Who wrote a version's content, when, and the version as they wrote it.  A
-    merge that only joined a chmod to it wrote nothing (nor did a merge of merge
-    bases, which makes no commit): the writer is the commit that made its blob,
-    a node's or a line merge's.  So the names and copies of a collision do not
-    depend on which merge came first."""
-    made = story.made.get((path, version), NOBODY)
-    if version and made.who in (MERGE_IDENTITY[0], NOBODY.who):
-        # A merge that joined a chmod to content no commit here wrote: that content
-        # is older than the parting, and so is its write, however late the merge
-        # (fuzz seed 1500220).  A line merge of merge bases is dated as its merge.
-        joined = any(old and old[1] == version[1] for old, new in story.changes.get(path, ())
-                     if new == version)
-        return story.written.get((path, version[1]), (NOBODY if joined else made, version))
-    return made, version
-
-
-def name_keeper(path: bytes, ours: Version, theirs: Version, stories: Tuple[Story, Story],
-                base: Optional[Version]) -> Tuple[int, Version]:
-    """Of two colliding versions, (the side of the one written earlier, the version
-    the name keeps): the one written later — and a chmod on the other side with it,
-    unless the kept version is a file made anew or written back (its mode is its
-    maker's choice)."""
-    keys = []
-    for story, version in zip(stories, (ours, theirs)):
-        maker, wrote = written_by(story, path, version)
-        keys.append((maker.when, wrote[1], version))    # a tie: by content, not by mode
-    later, earlier = (0, 1) if keys[0] > keys[1] else (1, 0)
-    kept = (ours, theirs)[later]
-    modes = [v[0] for v in (base, ours, theirs) if v and v != NO_BASE]
-    if len(modes) == 3 and set(modes) <= set(FILE_MODES) and modes[0] == kept[0] \
-            and not made_anew(stories[later], path, kept) \
-            and not written_back(stories, later, path, (ours, theirs)):
-        kept = (modes[1] if modes[2] == modes[0] else modes[2]), kept[1]   # a chmod stays
-    return earlier, kept
-
-
 def copy_of(repo: Repo, path: bytes, version: Version, maker: Maker,
             bases: List[str]) -> Tuple[bytes, Version]:
     """The conflict copy of path's version: named for the node that made it, when.
-    A version from before the sides parted is named for their parting (the newest
-    merge base): who made it is in history behind the bases, which no merge reads
-    — a host past its history horizon may not have it."""
+    A version older than every commit a merge reads is named for the first of
+    those (a merge's: "unknown"): who made it is in history no merge reads — a
+    host past its history horizon may not have it."""
     when, who = maker
     if not when:
         when = max(commit_times(repo, bases), default=0)
@@ -5021,77 +5137,6 @@ def copy_of(repo: Repo, path: bytes, version: Version, maker: Maker,
         who = "unknown"
     name = conflict_copy_name(os.fsdecode(path), who, when, version[1])
     return os.fsencode(name), version
-
-
-def read_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
-                 ) -> Tuple[Story, Story]:
-    """The Story of paths on each side: in the commits of ours that theirs lacks,
-    and the other way round (each side a commit, or several: the merge of them).
-    One walk of history (two for several commits) and at most one diff-tree (see
-    commit_diffs), however many paths.  A merge that took a version from one parent
-    changes the path only against the other: it made nothing.  A version differing
-    from every parent was made there."""
-    key = ("stories", tuple(ours), tuple(theirs), frozenset(paths))
-    if key not in repo.merge_memo:
-        remember(repo, key, walk_stories(repo, ours, theirs, paths))
-    return repo.merge_memo[key]
-
-
-def walk_stories(repo: Repo, ours: List[str], theirs: List[str], paths: List[bytes]
-                 ) -> Tuple[Story, Story]:
-    graph = commit_graph(repo, ours + theirs)
-    listing = graph.apart(ours, theirs)
-    sides = tuple(Story(*({} for _ in Story._fields)) for _ in range(2))
-    if not listing:
-        return sides
-    commits, parents_of = {}, {}
-    for side, commit in listing:
-        parents = graph.parents(commit)
-        _, when, who = graph.info[commit]
-        commits[commit] = (sides[side], len(parents), when, who)
-        parents_of[commit] = parents
-    hand_made: Dict[bytes, list] = {}       # path: (commit, version) of nodes' commits
-    wanted = set(paths)
-    counted: Dict[Tuple[str, bytes, Version], int] = collections.Counter()
-    shown: Dict[Tuple[str, bytes, Version], set] = {}
-    for commit, diffs in commit_diffs(repo, list(commits)).items():
-        for path, old, new in diffs:
-            if path in wanted or copy_original(path) in wanted:
-                commits[commit][0].changes.setdefault(path, set()).add((old, new))
-                counted[commit, path, new] += 1
-                shown.setdefault((commit, path, new), set()).add(old)
-    for (commit, path, version), diffs in counted.items():
-        side, parents, when, who = commits[commit]
-        if diffs >= max(1, parents):
-            side.made[path, version] = max(side.made.get((path, version), NOBODY),
-                                           Maker(when, who))
-            # A node's commit, or a merge that made a new blob (a line merge).
-            if version and (parents <= 1 or version[1] not in {
-                    old[1] for old in shown[commit, path, version] if old}):
-                side.written[path, version[1]] = max(
-                    side.written.get((path, version[1]), (NOBODY, None)),
-                    (Maker(when, who), version))
-                side.writers.setdefault((path, version[1]), set()).add(
-                    (Maker(when, who), version, commit))
-            edges = {(old, version) for old in shown[commit, path, version]}
-            side.own.setdefault(path, set()).update(edges)
-            if parents <= 1:
-                side.by_hand.setdefault(path, set()).update(edges)
-                hand_made.setdefault(path, []).append((commit, version))
-                for edge in edges:
-                    side.hand_commits.setdefault((path, edge), set()).update(
-                        (commit, parent) for parent in parents_of[commit] or ("",))
-            original = copy_original(path) if version is None else None
-            if original:                                        # a copy deleted
-                side.dropped.setdefault(original, set()).update(shown[commit, path, None])
-    for path, made in hand_made.items():         # Story.edited: seen by no delete here
-        seen_by_deletes = closure(
-            (commit for commit, version in made if version is None),
-            lambda frontier: {p for c in frontier for p in parents_of[c] if p in parents_of})
-        for commit, version in made:
-            if version is not None and commit not in seen_by_deletes:
-                commits[commit][0].edited.setdefault(path, set()).add(version)
-    return sides
 
 
 def commit_diffs(repo: Repo, commits: List[str]) -> Dict[str, List[Tuple[bytes, Version, Version]]]:
@@ -6160,10 +6205,10 @@ def drop_incomplete_refs(repo: Repo) -> List[str]:
 # kept), forget-* (drop what is older than a date) and purge-* (drop history up to
 # a commit that deleted a path).  Each host picks its own horizon from them and
 # from what it knows: no host waits for the others to agree on a commit.  That is
-# safe because a merge reads only the commits since its sides parted and their
-# merge bases, never history behind them (see copy_of), so a host that dropped
+# safe because a merge reads only the commits since its sides' histories meet in
+# one commit, never history behind it (see read_history), so a host that dropped
 # history merges exactly as one that kept it, as long as its horizon is
-#   * a cut of all it may ever merge: every commit that its head and the peers'
+#   * a cut of all it may ever merge (then that commit is never behind it): every commit that its head and the peers'
 #     heads reach is an ancestor or a descendant of the horizon (our own old
 #     heads, that we sent to peers, are dropped from refs/gtfc/has/ there), and
 #   * in every member's own head as last seen (its push to us, or our fetch from

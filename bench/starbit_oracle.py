@@ -1,6 +1,8 @@
 """Oracle: the executable bit by *-merge (mark-merge) over the path's history in
 the region a merge reads, next to what gtfc's rule gives (session 24; see
-bench/HISTORY.md).  A lab tool: it patches gtfc's functions in this process only."""
+bench/HISTORY.md).  A lab tool: it patches gtfc's functions in this process only:
+rule 32's settle_path and merge_trees, so it runs against a gtfc.py before rule 33
+(GTFC_DIR: a checkout of 777c9dc or older)."""
 import collections
 import sys
 import os

@@ -4285,7 +4285,6 @@ class History(NamedTuple):
     leaves: set                                     # the window's first commits
     masks: Dict[Tuple[bytes, str], int]             # below's, kept
     order: List[str]                                # the commits read, parents first
-    real: Dict[str, Dict[bytes, Version]]           # each path's version in each
     members: Dict[bytes, set]                       # original: it and its copies read
     upto: Dict[bytes, int]                          # original: the commits read for them
     graph: "CommitGraph"                            # whose commits these are
@@ -4343,7 +4342,7 @@ class History(NamedTuple):
 
 
 MAX_WINDOW = 50_000          # commits a merge reads, at most, to find one first commit
-MAX_KEPT = 1_000_000         # paths' states (commits x paths) a kept history holds, at most
+MAX_KEPT = 2_000_000         # paths' states (commits x paths) a kept history holds, at most
 MAX_BASE_DEPTH = 3           # merge bases' own concurrent versions merged, at most
 
 
@@ -4391,7 +4390,7 @@ def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
         history = None
     # Not across a new CommitGraph (the horizon moved): it may not know them all.
     if history is None or history.leaves != leaves or history.graph is not graph:
-        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, {}, graph, {}, {})
+        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {})
         if leaves == set(floor) and len(floor) == 1:
             remember(repo, key, history)
     new = sorted((c for c in window if c not in history.index),
@@ -4475,59 +4474,55 @@ def annotate(repo: Repo, graph: CommitGraph, history: History, commits: List[str
     paths = sorted(paths, key=lambda p: len(copy_chain(p)))
     for c in commits:
         parents = () if c in leaves else graph.parents(c)
-        real = history.real.setdefault(c, {})
-        if c in leaves:
-            real.update(tree_versions(repo, c, paths))
-        else:
-            # A merge's diffs are against each parent: a path none lists is as in all.
-            if parents:
-                before_real = history.real[parents[0]]
-                real.update((p, before_real[p]) for p in paths)
-            else:
-                real.update((p, None) for p in paths)
-            for path, old, new in diffs.get(c, ()):
-                if path in wanted:
-                    real[path] = new
-                    if len(parents) <= 1:
-                        history.made(path, c, (before_real[path] if parents else None, new))
         states = history.states.setdefault(c, {})
         if c in leaves:
+            real = tree_versions(repo, c, paths)
             for p in paths:
                 states[p] = history.note(p, tuple(
                     Reg(v, frozenset([c]) if real[p] else frozenset())
                     for v in registers(real[p])))
-        elif len(parents) <= 1:
+            continue
+        # A commit's diffs are against each parent: a path none lists is as in all.
+        new = {path: version for path, _, version in diffs.get(c, ()) if path in wanted}
+        if len(parents) <= 1:
             before = history.states[parents[0]] if parents else None
-            touched = {path for path, _, _ in diffs.get(c, ()) if path in wanted}
             if before:
                 states.update((p, before[p]) for p in paths)
-            for p in (touched if before else paths):
-                states[p] = history.note(p, written(c, before[p] if before else None, real[p],
+            for p in (new if before else paths):
+                if p in new:
+                    history.made(p, c, (held_version(before[p]) if before else None, new[p]))
+                states[p] = history.note(p, written(c, before[p] if before else None, new.get(p),
                                                     history.changes.get(p, {}).get(c)))
-            if before and any(copy_original(p) for p in touched):
+            if before and any(copy_original(p) for p in new):
                 kept = {p: states[p] for p in paths}
                 settle_copies(history, c, before, states)
                 for p in paths:
                     if states[p] is not kept[p]:
                         history.note(p, states[p])
         else:
-            first, first_real = history.states[parents[0]], history.real[parents[0]]
+            first = history.states[parents[0]]
             second, *others = [history.states[q] for q in parents[1:]]
             copied = None
             for p in paths:
-                # Most paths: every parent holds the same state, and so does the merge
-                # (a state's values are its commit's version's, where it has a file).
+                # Most paths: every parent holds the same state, and so does the merge.
                 same = first[p]
-                if real[p] == first_real[p] and second[p] == same and \
+                if (p not in new or new[p] == held_version(same)) and second[p] == same and \
                         all(o[p] == same for o in others):
                     states[p] = same
                     continue
+                version = new[p] if p in new else held_version(same)
                 if copied is None:
                     copied = copies_made(diffs.get(c, ()))
                 states[p] = history.note(p, merged_state(
-                    history, p, [history.states[q] for q in parents], real[p], c, parents,
-                    copied.get(p, set()) if any(history.real[q][p] != real[p] for q in parents)
-                    else None))
+                    history, p, [history.states[q] for q in parents], version, c, parents,
+                    copied.get(p, set()) if any(held_version(history.states[q][p]) != version
+                                                for q in parents) else None))
+
+
+def held_version(state: tuple) -> Version:
+    """The version a commit holds, from its state (whose values are that version's
+    where it has a file)."""
+    return as_file(state[BODY].value, state[BIT].value) if state[HERE].value else None
 
 
 def copies_made(diff: list) -> Dict[bytes, set]:
@@ -4635,8 +4630,8 @@ def latest_of(history: History, path: bytes, writers: frozenset) -> frozenset:
             if any(t != w and history.over(path, o, t) and not history.follows(w, t)
                    for t in same) or \
                     change[1] is not None and changes.get(o, (None, 0)) == (change[1], None) \
-                    and not any(real.get(path) == change[1] and history.follows(w, u)
-                                for u, real in history.real.items()):
+                    and not any(path in states and held_version(states[path]) == change[1]
+                                and history.follows(w, u) for u, states in history.states.items()):
                 twinned.add(w)
                 break
     # Writes that hide each other hide none: what is left must not hang on the
@@ -4831,7 +4826,7 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         changes = history.changes.get(path, {})
         anew = {w for w in here_top if w in changes and changes[w][0] is None and changes[w][1]}
         if anew and heres is None and here:
-            versions = {w: registers(history.real[w][path])[BODY:] for w in here_top
+            versions = {w: registers(held_version(history.states[w][path]))[BODY:] for w in here_top
                         if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1 and set(versions) - anew:
                 return settle_versions(repo, graph, history, path, versions)
@@ -4872,7 +4867,8 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     for w in writers:
         if (bodies is not None or joiners and w not in bits or w in joiners) and (
                 w in changes or w in history.leaves):
-            held = registers(history.real[w].get(path))
+            held = registers(held_version(history.states[w][path]) if path in history.states[w]
+                             else None)
             if held[HERE]:
                 versions[w] = held[BODY], held[BIT]
             continue

@@ -4392,6 +4392,9 @@ def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
     if history is None or history.leaves != leaves or history.graph is not graph:
         history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {})
         if leaves == set(floor) and len(floor) == 1:
+            # One kept at a time: MAX_KEPT bounds the process, not each history.
+            for other in [k for k in repo.merge_memo if k[:1] == ("causal",)]:
+                del repo.merge_memo[other]
             remember(repo, key, history)
     new = sorted((c for c in window if c not in history.index),
                  key=lambda c: (graph.generation[c], c))

@@ -4420,7 +4420,7 @@ def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
     diffs = commit_diffs(repo, read)
     hand = [c for c in read if len(graph.parents(c)) <= 1]
     # The copies of these paths that a node's commit touched (a user deleted one):
-    # a collision may name them again.  A path is read with its copies, always.
+    # a collision may name them again.
     asked = set(paths)
     wanted = asked | {path for c in hand for path, _, _ in diffs[c]
                       if copy_original(path) in asked}

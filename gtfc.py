@@ -4715,9 +4715,16 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
     joined = join(history, path, parents, commits)
     losers = set_aside(history, path, joined, values, copied) if version and copied is not None \
         else (set(), set(), set())
+    # A write a delete followed, which lost here to one it never saw, is no longer
+    # the name's: a side that never saw the delete (a chmod of that version, say)
+    # still holds it, and meets the write that won as a version of its own.
+    deletes = [d for d in joined[HERE][1] if history.wrote.get((path, HERE, d)) is False]
     state = []
     for r, (value, top, candidates) in enumerate(joined):
         top = top - losers[r]
+        if version and deletes and candidates is not None and r != HERE:
+            top = top - {w for w, v in candidates.items() if v != values[r]
+                         and any(history.follows(d, w) for d in deletes)}
         if candidates is not None:
             value = values[r] if version or r == HERE else candidates[max(candidates)]
         if (r == HERE or version) and value != values[r]:

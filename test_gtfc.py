@@ -4118,17 +4118,21 @@ class DeterministicMergeTest(TwoClonesTestCase):
         tips = [self.edit("alpha", 2010, "A\n"), b, self.edit("gamma", 2020, "C\n", parent=b)]
         self.assert_every_fold_alike(tips)
 
-    @unittest.expectedFailure
     def test_every_fold_alike_a_chmod_that_beat_a_delete_beside_an_edit(self):
         """Review round 2, a loss in two fold orders: alpha writes X and deletes
         f.txt; beta, having seen X (not the delete), sets its exec bit; gamma, from
-        the base, edits line 2.  Folds meeting beta before alpha's delete meets
-        gamma's edit keep X,755 at the name and gamma's edit in a copy; folds 021
-        and 201 keep gamma's text with beta's bit (a version nobody wrote), and X
-        is in no file.  Rule 32 folds it the same way."""
+        the base, edits line 2.  Every fold keeps X,755 at the name (beta's, the
+        later) and gamma's edit in a copy.  Folds 021 and 201 used to keep gamma's
+        text with beta's bit (a version nobody wrote), and X in no file: the merge
+        of the delete and gamma's edit still listed X's content as the name's, so
+        beta's chmod of it met no other content.  Rule 32 folds it so too."""
         x = self.edit("alpha", 2005, "X\nY\nZ\n")
         tips = [self.remove("alpha", 2029, x), self.edit("beta", 2032, ("X\nY\nZ\n", "100755"), x),
                 self.edit("gamma", 2024, "one\nTWO\nthree\n")]
+        fold = self.folds(tips)[tuple(tips[i] for i in (0, 2, 1))]
+        self.assertEqual(self.modes(fold), {"f.txt": "100755",
+                                            "f.conflict-gamma-19700101-003344-ddc897f0.txt": "100644"})
+        self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), "X\nY\nZ")
         self.assert_every_fold_alike(tips)
 
     def test_a_delete_racing_an_edit_keeps_the_edit(self):

@@ -4781,7 +4781,7 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
     settled: Dict[bytes, Version] = {}
     copies: Dict[bytes, Tuple[Version, frozenset]] = {}
     for path in sorted(changed, key=lambda p: (copy_original(p) is not None, p)):
-        kept, made = settle(repo, graph, history, path, sides)
+        kept, made = settle(repo, graph, history, path, sides, changed)
         settled[path] = kept
         for name, version, writers in made:
             copies[name] = version, writers
@@ -4805,10 +4805,12 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
 
 
 def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
-           sides: Tuple[str, str]) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
-    """(the version the merge keeps at path, [(copy name, version, its writers)])."""
+           sides: Tuple[str, str], changed: set
+           ) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
+    """(the version the merge keeps at path, [(copy name, version, its writers)]);
+    changed: the paths the sides differ in."""
     states = [history.states[s][path] for s in sides]
-    if copy_deleted_unseen(history, path, sides):
+    if copy_superseded(history, path, sides, changed):
         return None, []
     (here, here_top, heres), (body, body_top, bodies), (bit, bit_top, bits) = \
         join(history, path, states, list(sides))
@@ -4906,10 +4908,13 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     return kept, copies
 
 
-def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:
+def copy_superseded(history: History, path: bytes, sides: Tuple[str, str],
+                    changed: set) -> bool:
     """Is path a conflict copy that one side holds and the other never had, where
-    that other side deleted the file at the name after seeing every write the copy
-    holds?  A delete wins over the versions it saw, in a copy made after it too."""
+    that other side wrote the file at the name (deleted it, say) after seeing
+    every write the copy holds?  A write wins over the versions it saw, in a copy
+    made after it too (and so does one its side keeps in a copy of its own, which
+    lost the name: one this merge changes, so no earlier merge's reading counts)."""
     original = copy_original(path)
     if not original:
         return False
@@ -4921,12 +4926,15 @@ def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -
         copy, never = states[holder], states[other]
         if not copy[HERE].value or never[HERE].value or never[HERE].writers:
             continue
-        deletes = [d for d in names[other][HERE].writers
-                   if history.wrote.get((original, HERE, d)) is False]
+        theirs = history.states[sides[other]]
+        held = [names[other]] + [theirs[p] for p in sorted(changed) if p != path
+                                 and copy_original(p) == original and theirs[p][HERE].value]
+        over = {w for state in held for reg in state for w in reg.writers
+                if w in history.changes.get(original, {})}
         writers = copy[BODY].writers | copy[BIT].writers
-        # (latest: a delete that saw a twin of a write saw that write.)
-        if deletes and writers and not writers & history.changes.get(path, {}).keys() \
-                and not latest(history, original, writers | set(deletes)) & writers:
+        # (latest: a write that saw a twin of a write saw that write.)
+        if over and writers and not writers & history.changes.get(path, {}).keys() \
+                and not latest(history, original, writers | over) & writers:
             return True
     return False
 

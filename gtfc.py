@@ -4701,6 +4701,7 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
         # Those of a side that held that very version, where one did; else a
         # chmod's own content, where its commit held the copy's: the same content
         # written at the name beside it (a file made anew, say) is not the copy's.
+        # Else the write of that content that a side's line merge holds.
         names = [states[original] for states in parent_states]
         whole = [s for s in names if tuple(r.value for r in s) == values]
         bit = frozenset(w for s in whole or names if s[BIT].value == values[BIT]
@@ -4709,7 +4710,10 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
                if not whole and original in history.states.get(w, {})]
         own = [s for s in own if s[BODY].value == values[BODY]]
         body = frozenset(w for s in whole or own or names if s[BODY].value == values[BODY]
-                         for w in s[BODY].writers) or frozenset([commit])
+                         for w in s[BODY].writers) or \
+            frozenset(w for s in names for w in s[BODY].writers
+                      if history.wrote.get((original, BODY, w)) == values[BODY]) or \
+            frozenset([commit])
         bit = bit or body
         return Reg(values[HERE], body | bit), Reg(values[BODY], body), Reg(values[BIT], bit)
     joined = join(history, path, parents, commits)

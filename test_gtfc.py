@@ -2734,6 +2734,32 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(resolved, after),
                          {"f.txt": self.nine_with(l1="B").rstrip("\n"), "h.txt": "h", **kept})
 
+    def test_a_deleted_copy_of_a_version_a_line_merge_held_stays_deleted(self):
+        """delta writes line 1 (D) and merges alpha's line 5 (A): a line merge.
+        gamma writes line 5 too (G), then line 9 (H); delta merges that: G,H keeps
+        the name with D merged in, alpha's A goes to a copy, and delta's user deletes
+        it.  alpha, having seen only its own A, edits g.txt: the merge with delta's
+        keeps delta's f.txt.  (Fuzz seed 3420287: the copy's writer was taken to be
+        the merge that made it, no side's name held A whole, so the delete followed
+        nothing of alpha's: A came back at the name, and D, G and H were lost.)"""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        a1 = self.edit("alpha", 2010, self.nine_with(l5="A"))
+        g2 = self.edit("gamma", 2020, self.nine_with(l5="G", l9="H"),
+                       parent=self.edit("gamma", 2005, self.nine_with(l5="G")))
+        m2 = m(m(self.edit("delta", 2000, self.nine_with(l1="D")), a1), g2)
+        copy, = [c for c in self.modes(m2) if "conflict" in c]
+        self.assertEqual(self.files(m2), {"f.txt": self.nine_with(l1="D", l5="G", l9="H").rstrip(),
+                                          copy: self.nine_with(l5="A").rstrip()})
+        resolved = self.commit(self.tree_with(m2, {copy: None}), [m2], 2030, "resolved", "delta")
+        # (Both orders of the sides: a merge reads its sides in commit id order.)
+        tips = [self.commit(self.tree_with(a1, {"g.txt": f"g{i}\n"}), [a1], 2040, "g", "alpha")
+                for i in range(8)]
+        self.assertEqual({a2 < resolved for a2 in tips}, {True, False})
+        for i, a2 in enumerate(tips):
+            self.assertEqual(self.merged_files(a2, resolved), {
+                "f.txt": self.nine_with(l1="D", l5="G", l9="H").rstrip(), "g.txt": f"g{i}"})
+
     def test_a_version_written_anew_after_a_delete_beat_a_restore_collides(self):
         """beta sets f.txt's exec bit and clears it (I again) while gamma deletes
         f.txt: against I beta's is no change, and the delete wins.  Then beta
@@ -5509,7 +5535,7 @@ class MergeFuzzTest(unittest.TestCase):
                     2830154)    # the revive mix's, copies on even seeds
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
-                  (3200034, False))                                     # (seed, revive)
+                  (3200034, False), (3420287, False))                   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5593,7 +5619,8 @@ class MergeFuzzTest(unittest.TestCase):
         settling the write there (MergeModel.kept_at_name); 3150074 (rule 33) a
         collision's loser come back from a side that never saw it settled (join);
         3200034 (rule 33) a crash where the horizon moved (a kept history outliving
-        its CommitGraph)."""
+        its CommitGraph); 3420287 (rule 33) a deleted copy's version back at the
+        name, three edits lost (the copy's writer taken to be the merge that made it)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10511,6 +10538,12 @@ MUTATIONS = [
              "            if False:\n",
              ["DeterministicMergeTest.test_a_restore_of_what_an_edit_kept_over_a_file_made_anew_"
               "is_no_change"]),
+    Mutation("a copy of a version a side's line merge held is the merge's own write",
+             "            frozenset(w for s in names for w in s[BODY].writers\n",
+             "            frozenset(w for s in () for w in s[BODY].writers\n",
+             ["DeterministicMergeTest.test_a_deleted_copy_of_a_version_a_line_merge_held_stays_"
+              "deleted", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_"
+              "says"]),
     Mutation("a write a delete followed stays the name's after it lost to one the delete never saw",
              "        if version and deletes and candidates is not None and r != HERE:\n",
              "        if False:\n",

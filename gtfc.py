@@ -4784,8 +4784,12 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
     graph = repo.graph
     settled: Dict[bytes, Version] = {}
     copies: Dict[bytes, Tuple[Version, frozenset]] = {}
+    changed_copies: Dict[bytes, List[bytes]] = {}
+    for path in sorted(changed):
+        if copy_original(path):
+            changed_copies.setdefault(copy_original(path), []).append(path)
     for path in sorted(changed, key=lambda p: (copy_original(p) is not None, p)):
-        kept, made = settle(repo, graph, history, path, sides, changed)
+        kept, made = settle(repo, graph, history, path, sides, changed_copies)
         settled[path] = kept
         for name, version, writers in made:
             copies[name] = version, writers
@@ -4809,12 +4813,12 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
 
 
 def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
-           sides: Tuple[str, str], changed: set
+           sides: Tuple[str, str], changed_copies: Dict[bytes, List[bytes]]
            ) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
     """(the version the merge keeps at path, [(copy name, version, its writers)]);
-    changed: the paths the sides differ in."""
+    changed_copies: by original, its conflict copies the sides differ in."""
     states = [history.states[s][path] for s in sides]
-    if copy_superseded(history, path, sides, changed):
+    if copy_superseded(history, path, sides, changed_copies):
         return None, []
     (here, here_top, heres), (body, body_top, bodies), (bit, bit_top, bits) = \
         join(history, path, states, list(sides))
@@ -4913,7 +4917,7 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
 
 
 def copy_superseded(history: History, path: bytes, sides: Tuple[str, str],
-                    changed: set) -> bool:
+                    changed_copies: Dict[bytes, List[bytes]]) -> bool:
     """Is path a conflict copy that one side holds and the other never had, where
     that other side wrote the file at the name (deleted it, say) after seeing
     every write the copy holds?  A write wins over the versions it saw, in a copy
@@ -4931,8 +4935,8 @@ def copy_superseded(history: History, path: bytes, sides: Tuple[str, str],
         if not copy[HERE].value or never[HERE].value or never[HERE].writers:
             continue
         theirs = history.states[sides[other]]
-        held = [names[other]] + [theirs[p] for p in sorted(changed) if p != path
-                                 and copy_original(p) == original and theirs[p][HERE].value]
+        held = [names[other]] + [theirs[p] for p in changed_copies[original]
+                                 if p != path and theirs[p][HERE].value]
         over = {w for state in held for reg in state for w in reg.writers
                 if w in history.changes.get(original, {})}
         writers = copy[BODY].writers | copy[BIT].writers

@@ -10550,13 +10550,13 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_every_fold_alike_a_chmod_that_beat_a_delete_beside_an_"
               "edit"]),
     Mutation("a copy its side never had outlives that side's delete of what it holds",
-             "    if copy_superseded(history, path, sides, changed):\n",
+             "    if copy_superseded(history, path, sides, changed_copies):\n",
              "    if False:\n",
              ["DeterministicMergeTest.test_a_delete_that_saw_the_edits_a_merge_made_its_version_"
               "from_stays"]),
     Mutation("a copy its side never had outlives that side's write it saw, kept in a copy",
-             "        held = [names[other]] + [theirs[p] for p in sorted(changed) if p != path\n",
-             "        held = [names[other]] + [theirs[p] for p in () if p != path\n",
+             "        held = [names[other]] + [theirs[p] for p in changed_copies[original]\n",
+             "        held = [names[other]] + [theirs[p] for p in ()\n",
              ["DeterministicMergeTest.test_an_edit_that_beat_a_delete_is_gone_with_the_copy_a_"
               "user_deleted"]),
     Mutation("merge bases' concurrent versions leave no version both had",

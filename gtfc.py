@@ -4919,32 +4919,35 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
 def copy_superseded(history: History, path: bytes, sides: Tuple[str, str],
                     changed_copies: Dict[bytes, List[bytes]]) -> bool:
     """Is path a conflict copy that one side holds and the other never had, where
-    that other side wrote the file at the name (deleted it, say) after seeing
-    every write the copy holds?  A write wins over the versions it saw, in a copy
-    made after it too (and so does one its side keeps in a copy of its own, which
-    lost the name: one this merge changes, so no earlier merge's reading counts)."""
+    hosts that never had it wrote the file at the name (deleted it, say) after
+    seeing every write the copy holds?  A write wins over the versions it saw, in
+    a copy made after it too.  Those writes may be on either side (each may have
+    seen a part of the copy's version: its content, its bit), at the name or in a
+    copy of their own that lost the name (one this merge changes, so no earlier
+    merge's reading counts)."""
     original = copy_original(path)
     if not original:
         return False
     states = [history.states[s].get(path) for s in sides]
-    names = [history.states[s].get(original) for s in sides]
-    if None in states or None in names:
+    if None in states or not any(s[HERE].value and not o[HERE].value and not o[HERE].writers
+                                 for s, o in (states, states[::-1])):
         return False
-    for holder, other in ((0, 1), (1, 0)):
-        copy, never = states[holder], states[other]
-        if not copy[HERE].value or never[HERE].value or never[HERE].writers:
-            continue
-        theirs = history.states[sides[other]]
-        held = [names[other]] + [theirs[p] for p in changed_copies[original]
-                                 if p != path and theirs[p][HERE].value]
-        over = {w for state in held for reg in state for w in reg.writers
-                if w in history.changes.get(original, {})}
-        writers = copy[BODY].writers | copy[BIT].writers
-        # (latest: a write that saw a twin of a write saw that write.)
-        if over and writers and not writers & history.changes.get(path, {}).keys() \
-                and not latest(history, original, writers | over) & writers:
-            return True
-    return False
+    copy = states[0] if states[0][HERE].value else states[1]
+    writers = copy[BODY].writers | copy[BIT].writers
+    if not writers or writers & history.changes.get(path, {}).keys():
+        return False
+    changes = history.changes.get(original, {})
+    held = [history.states[s][p] for s in sides for p in [original] + changed_copies[original]
+            if p != path and p in history.states[s]
+            and (p == original or history.states[s][p][HERE].value)]
+
+    def never_had(w: str) -> bool:
+        had = history.states.get(w, {}).get(path)
+        return had is not None and not had[HERE].value
+    over = {w for state in held for reg in state for w in reg.writers
+            if w in changes and never_had(w)}
+    # (latest: a write that saw a twin of a write saw that write.)
+    return bool(over) and not latest(history, original, writers | over) & writers
 
 
 def settle_versions(repo: Repo, graph: CommitGraph, history: History, path: bytes,

@@ -4155,6 +4155,26 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.files(fold), {
             "f.txt": "C", "f.conflict-alpha-19700101-003330-f70f10e4.txt": "A"})
 
+    def test_every_fold_alike_a_copy_whose_two_writers_each_moved_on(self):
+        """Review round 3: alpha writes A,755 and clears the bit; gamma sets the
+        base's bit.  beta's merge keeps A,644 at the name and gamma's bit, joined to
+        A, in a copy A,755 (writers: alpha's content, gamma's chmod); beta then
+        writes g.txt.  alpha deletes f.txt and writes A anew; gamma deletes f.txt;
+        neither had the copy (or gamma writes G,755 instead, which collides with
+        alpha's A).  Each saw one writer of the copy: together they saw both,
+        whichever side each is on when the copy meets them.  No fold keeps the copy;
+        folds 120 and 210 (alpha's and gamma's merged first) used to be the only
+        ones to drop it (so did deletes by both, before rule 34)."""
+        a1 = self.chain("alpha", 2001, [("A\n", "100755"), ("A\n", "100644")])
+        g1 = self.edit("gamma", 2005, ("one\ntwo\nthree\n", "100755"))
+        s1 = gtfc.merge_commits(self.a, a1, g1)
+        self.assertEqual(len(self.modes(s1)), 2)                      # f.txt and the copy
+        tips = [self.commit(self.tree_with(s1, {"g.txt": "beta's\n"}), [s1], 2006, "b", "beta"),
+                self.chain("alpha", 2010, [None, "A\n"], a1), self.remove("gamma", 2011, g1)]
+        for tips in (tips, tips[:2] + [self.chain("gamma", 2011, [("G\n", "100755")], g1)]):
+            listings = self.assert_every_fold_alike(tips)
+            self.assertNotIn("conflict-gamma", listings["012"])    # the copy A,755
+
     def test_every_fold_alike_a_chmod_that_beat_a_delete_beside_an_edit(self):
         """Review round 2, a loss in two fold orders: alpha writes X and deletes
         f.txt; beta, having seen X (not the delete), sets its exec bit; gamma, from
@@ -10538,6 +10558,12 @@ MUTATIONS = [
              "            if False:\n",
              ["DeterministicMergeTest.test_a_restore_of_what_an_edit_kept_over_a_file_made_anew_"
               "is_no_change"]),
+    Mutation("a copy's writers count as moved on only where the other side saw them all",
+             "    held = [history.states[s][p] for s in sides for p in [original] + changed_copies[original]\n",
+             "    held = [history.states[s][p] for s in sides if not history.states[s][path][HERE].value\n"
+             "            for p in [original] + changed_copies[original]\n",
+             ["DeterministicMergeTest.test_every_fold_alike_a_copy_whose_two_writers_each_moved_"
+              "on"]),
     Mutation("a copy of a version a side's line merge held is the merge's own write",
              "            frozenset(w for s in names for w in s[BODY].writers\n",
              "            frozenset(w for s in () for w in s[BODY].writers\n",

@@ -7548,13 +7548,39 @@ def cmd_restore(args) -> int:
         raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
     read_whole(repo, source, rel)
     repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
-             env={"GIT_LITERAL_PATHSPECS": "1"})
+             env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK)
+    restore_metadata(repo, source, rel)
     when = repo.out("log", "-1", "--format=%ci", source)
     failures = push_repo(repo)
     report(failures)
     info(f"restored {rel} as it was at {when} ({short(source)}); " +
          (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
     return 1 if failures else 0
+
+
+def restore_metadata(repo: Repo, source: str, rel: str) -> None:
+    """What a restore wrote (private: CHECKOUT_UMASK) gets the modes and owners it
+    had in source: its META_DIR files as they were there, then applied.  A 600
+    secret comes back 600, and is readable by no one else on the way."""
+    path = os.fsencode(rel)
+    prefix = meta_path(path, False)             # a file's, or a folder's own and its files'
+    listed = repo.git("ls-tree", "-r", "-z", source, "--", os.fsdecode(prefix),
+                      env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    wanted = {name: repo.git("cat-file", "blob", meta.split()[2].decode()).stdout
+              for meta, name in (entry.split(b"\t", 1) for entry in listed.split(b"\0") if entry)}
+    here = os.path.join(repo.path, os.fsdecode(prefix))
+    present = {os.fsencode(os.path.relpath(os.path.join(folder, name), repo.path))
+               for folder, _dirs, files in os.walk(here) for name in files}
+    if os.path.isfile(here):
+        present.add(prefix)
+    if metadata_kept(repo):
+        for meta in sorted(present | set(wanted)):
+            write_meta_file(repo, meta, wanted.get(meta))
+    restored = repo.git("ls-tree", "-r", "-t", "-z", "--name-only", source, "--", rel,
+                        env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
+    results = {os.fsdecode(p): apply_one(repo, p)
+               for p in sorted(filter(None, restored), key=lambda p: (-p.count(b"/"), p))}
+    note_unapplied(repo, results)
 
 
 def read_whole(repo: Repo, commit: str, rel: str) -> None:

@@ -84,6 +84,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import types
 import unittest
 import zlib
 from typing import NamedTuple
@@ -6075,6 +6076,39 @@ class MetadataTest(TwoClonesTestCase):
         self.sync(self.a, self.b, {"keys"})
         self.assertEqual(oct(self.mode(self.b, "keys/k.pem")), "0o600")
         self.assertEqual(oct(self.mode(self.b, "keys/deeper/d.pem")), "0o640")
+
+    def test_a_restore_brings_back_modes_too(self):
+        """gtfc restore of a 600 file and of a 700 folder holding one: they come back
+        with those modes (a new user's trial: they came back 644 and 755, readable
+        by all, and synced so), and a restore over a file with another mode too."""
+        self.make(self.a, "secret.key", 0o600)
+        self.make(self.a, "keys", 0o700, folder=True)
+        self.make(self.a, "keys/k.pem", 0o600)
+        self.make(self.a, "keys/pub.pem", 0o644)
+        self.sync(self.a, self.b)
+        os.unlink(os.path.join(self.a.path, "secret.key"))
+        shutil.rmtree(os.path.join(self.a.path, "keys"))
+        self.sync(self.a, self.b)
+
+        def restore(rel, at=None):
+            with mock.patch.object(gtfc, "push_repo", return_value={}), \
+                    mock.patch.object(gtfc, "registered_repos", return_value=[self.a.path]), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                gtfc.cmd_restore(types.SimpleNamespace(path=os.path.join(self.a.path, rel), at=at))
+        restore("secret.key")
+        restore("keys")
+        wanted = {"secret.key": 0o600, "keys": 0o700, "keys/k.pem": 0o600, "keys/pub.pem": 0o644}
+        self.sync(self.a, self.b)
+        for repo in (self.a, self.b):
+            self.assertEqual({rel: oct(self.mode(repo, rel)) for rel in wanted},
+                             {rel: oct(mode) for rel, mode in wanted.items()}, repo.path)
+        # An older version over one with another mode: its mode, and its metadata file.
+        before = self.a.head()
+        os.chmod(os.path.join(self.a.path, "secret.key"), 0o640)
+        self.sync(self.a, self.b)
+        restore("secret.key", at=before)
+        self.sync(self.a, self.b)
+        self.assertEqual(oct(self.mode(self.b, "secret.key")), "0o600")
 
     def test_modes_and_empty_folders_arrive_as_sent_and_a_chmod_alone_syncs(self):
         self.make(self.a, "secret.key", 0o600)

@@ -7521,7 +7521,10 @@ def cmd_log(args) -> int:
         raise GtfcError(f"{rel} has no history in {repo.path} — check the name "
                         "(gtfc log with no path lists recent changes)" + forgotten_note(repo))
     actions = {"A": "added", "M": "changed", "D": "deleted", "T": "retyped"}
-    for when, commit, node, kind, name in sorted(entries, key=lambda e: -e[0]):  # stable
+    entries.sort(key=lambda e: -e[0])                                          # stable
+    # -n: the newest commits of both lists, together (each may list several paths).
+    newest = set(list(dict.fromkeys(commit for _, commit, _, _, _ in entries))[:args.number])
+    for when, commit, node, kind, name in (e for e in entries if e[1] in newest):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
         action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
         info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")

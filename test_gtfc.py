@@ -6042,6 +6042,33 @@ def fuzz_main(args):
     return 1 if failed else 0
 
 
+class LogTest(TwoClonesTestCase):
+    def test_log_n_lists_the_newest_n_commits_conflict_copies_among_them(self):
+        """gtfc log -n N: N commits, newest first, where a merge that made a conflict
+        copy counts as one (a new user's trial: -n 3 listed 3 edits and every merge
+        that made a copy, back to the start)."""
+        for n in range(3):
+            commit_file(self.a, "f.txt", f"a{n}\n", 2000 + 10 * n)
+            commit_file(self.b, "f.txt", f"b{n}\n", 2001 + 10 * n)
+            self.exchange()
+            gtfc.integrate(self.a)
+            gtfc.integrate(self.b)
+        commit_file(self.a, "g.txt", "newest\n", 2100)
+
+        def log(number):
+            out = io.StringIO()
+            with mock.patch.object(gtfc, "registered_repos", return_value=[self.a.path]), \
+                    contextlib.redirect_stdout(out):
+                gtfc.cmd_log(types.SimpleNamespace(path=self.a.path + "/f.txt", number=number))
+            return [line.split() for line in out.getvalue().splitlines()]
+        everything = log(100)
+        self.assertEqual(sum("conflict" in line for line in everything), 3, everything)
+        for number in (1, 2, 3):
+            lines = log(number)
+            commits = list(dict.fromkeys(line[2] for line in lines))
+            self.assertEqual(commits, list(dict.fromkeys(line[2] for line in everything))[:number])
+
+
 class MetadataTest(TwoClonesTestCase):
     """Modes, owners and empty folders travel (issue 13): each path whose metadata
     is not the default has a small tracked file under .gtfc/meta."""

@@ -1464,9 +1464,11 @@ MUX_PERSIST = 120
 def mux_path(repo: Repo, node: Node) -> Optional[str]:
     """The control socket for node, or None when the path is too long for a Unix
     socket (then every call makes its own connection)."""
-    # Per repo too: sshd fixes a connection's forced command, and with it the repos
-    # it may sync, when the connection is made.
-    ident = f"{repo.path}\0{node.user}@{node.address}:{node.port}".encode()
+    # Per repo and per our node's name too: sshd fixes a connection's forced command,
+    # and with it the repos it may sync and the node it speaks for, when the
+    # connection is made (a node unjoined and joined again under another name must
+    # not go on through the old name's connection, which peers refuse).
+    ident = f"{repo.path}\0{repo.node}\0{node.user}@{node.address}:{node.port}".encode()
     import hashlib                      # see "Imported where used"
     path = os.path.join(config_dir(), "mux", hashlib.sha1(ident).hexdigest()[:20])
     return path if len(os.fsencode(path)) < 100 else None

@@ -8043,6 +8043,28 @@ class SharedConnectionTest(ClusterTestCase):
         self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
 
 
+    def test_a_node_joined_again_under_another_name_does_not_push_as_the_old_one(self):
+        """The README's rename: gtfc-unjoin, move the folder aside, join again with
+        --name.  A new user's trial: the new node's pushes went through the shared
+        connection the old name had opened (sshd fixed its forced command then),
+        and the peer refused them as a node no longer a member, for minutes."""
+        c = self.c
+        self.bootstrap("alpha", "~/renamed")
+        self.join("beta", via="alpha", repo="~/renamed")
+        c.write("beta", "renamed/note", "as beta\n")
+        self.gtfc("beta", "push", "renamed")
+        self.wait_for_file("alpha", "renamed/note", "as beta\n")
+        self.gtfc("beta", "unjoin", "renamed")
+        c.run("beta", ["mv", "renamed", "renamed.old"])
+        c.ssh_operator("beta", f"{c.bin}/gtfc-join alpha ~/renamed --name beta2",
+                       forward_agent=True)
+        c.write("beta", "renamed/note", "as beta2\n")
+        r = self.gtfc("beta", "push", "renamed", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("no longer a member", r.stderr)
+        self.wait_for_file("alpha", "renamed/note", "as beta2\n")
+
+
 @NEEDS_CLUSTER
 class OperatingTest(ClusterTestCase):
     """Running gtfc for months: status, log, restore, the size guard, onChange."""

@@ -7309,7 +7309,20 @@ def cmd_unjoin(args) -> int:
     refresh_access(all_local_repos())
     info(f"{repo.path}: left the cluster; the folder stays, with its history, as a "
          "plain git repo")
+    stop_watcher(repo)
     return 0
+
+
+def stop_watcher(repo: Repo) -> None:
+    """A gtfc-watch still running on a repo that left would go on committing and
+    pushing as a node its peers no longer know: stop it."""
+    pid = watcher_pid(repo)
+    if not pid or pid < 0:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    info(f"stopped its gtfc-watch (pid {pid}); if a service ran it: "
+         f"gtfc service uninstall {home_relative(repo.path)}")
 
 
 def cmd_integrate(args) -> int:

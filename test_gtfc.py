@@ -8047,14 +8047,19 @@ class SharedConnectionTest(ClusterTestCase):
         """The README's rename: gtfc-unjoin, move the folder aside, join again with
         --name.  A new user's trial: the new node's pushes went through the shared
         connection the old name had opened (sshd fixed its forced command then),
-        and the peer refused them as a node no longer a member, for minutes."""
+        and the peer refused them as a node no longer a member, for minutes; and
+        the old watcher went on committing and pushing.  gtfc-unjoin stops it."""
         c = self.c
         self.bootstrap("alpha", "~/renamed")
         self.join("beta", via="alpha", repo="~/renamed")
         c.write("beta", "renamed/note", "as beta\n")
         self.gtfc("beta", "push", "renamed")
         self.wait_for_file("alpha", "renamed/note", "as beta\n")
-        self.gtfc("beta", "unjoin", "renamed")
+        watch = c.spawn("beta", ["gtfc-watch", "renamed"])
+        wait_until(lambda: "watching" in open(watch.log_path).read(), what="beta's watcher")
+        r = self.gtfc("beta", "unjoin", "renamed")
+        self.assertIn("stopped its gtfc-watch", r.stdout)    # it would push as beta
+        watch.wait(timeout=10)
         c.run("beta", ["mv", "renamed", "renamed.old"])
         c.ssh_operator("beta", f"{c.bin}/gtfc-join alpha ~/renamed --name beta2",
                        forward_agent=True)

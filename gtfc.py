@@ -7896,8 +7896,9 @@ def build_parser() -> "argparse.ArgumentParser":
                 "example: gtfc remove gamma")
     p.add_argument("node")
     repo_arg(p)
-    p = command("unjoin", cmd_unjoin, "leave the cluster: peers drop this node's key; "
-                "the folder stays as a plain git repo", "example: gtfc-unjoin ~/myrepo")
+    p = command("unjoin", cmd_unjoin, "leave the cluster: peers drop this node's key, its "
+                "gtfc-watch stops; the folder stays as a plain git repo",
+                "example: gtfc-unjoin ~/myrepo")
     repo_arg(p)
     p = command("status", cmd_status, "this node, each peer (reachable, in sync, last "
                 "push and pull), the watcher, local changes, held-back files, conflict "

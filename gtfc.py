@@ -5002,6 +5002,13 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     states = [history.states[b][path] for b in bases if b in history.states]
     if not states or len(states) != len(bases):
         return None
+    # Nor a content made anew since the bases (a chmod of it writes no content):
+    # its writer's file is no edit of what the bases held there.
+    if any(changes.get(b, (0, 0))[0] is None
+           for w in our_writers | their_writers if path in history.states.get(w, {})
+           for b in history.states[w][path][BODY].writers
+           if not any(b == base or history.follows(base, b) for base in bases)):
+        return None
     (here, _, heres), (base, _, bases_), (base_bit, _, bits) = join(history, path, states, bases)
     if heres is not None or not here:
         return None

@@ -2761,6 +2761,26 @@ class DeterministicMergeTest(TwoClonesTestCase):
             self.assertEqual(self.merged_files(a2, resolved), {
                 "f.txt": self.nine_with(l1="D", l5="G", l9="H").rstrip(), "g.txt": f"g{i}"})
 
+    def test_chmods_of_two_files_made_anew_collide_though_one_side_had_the_other_in_a_copy(self):
+        """alpha and beta each make g.txt (A, B); beta merges alpha's: B keeps the
+        name, A goes to a copy.  Then each sets its own file's exec bit.  Their merge
+        bases hold alpha's A at g.txt, but beta's B was made anew since: no edit of A.
+        Both versions stay, A,755 and B,755.  (Fuzz seed 3420821: the two were merged
+        against A, so beta's content won with the bit and A,755 was in no file; a
+        later merge then dropped A's copy, which alpha's chmod had moved on from.)"""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        a1 = self.commit(self.tree_with(self.base, {"g.txt": "A\n"}), [self.base], 2000, "a", "alpha")
+        b1 = self.commit(self.tree_with(self.base, {"g.txt": "B\n"}), [self.base], 2001, "b", "beta")
+        bm = m(b1, a1)
+        self.assertEqual(sorted(self.files(bm).values()).count("A"), 1)
+        b2 = self.commit(self.tree_with(bm, {"g.txt": ("B\n", "100755")}), [bm], 2010, "x", "beta")
+        a2 = self.commit(self.tree_with(a1, {"g.txt": ("A\n", "100755")}), [a1], 2011, "x", "alpha")
+        merged = m(a2, b2)
+        held = {(self.files(merged)[name], mode) for name, mode in self.modes(merged).items()
+                if name.startswith("g.")}
+        self.assertIn(("A", "100755"), held)
+        self.assertIn(("B", "100755"), held)
+
     def test_a_version_written_anew_after_a_delete_beat_a_restore_collides(self):
         """beta sets f.txt's exec bit and clears it (I again) while gamma deletes
         f.txt: against I beta's is no change, and the delete wins.  Then beta
@@ -5556,7 +5576,7 @@ class MergeFuzzTest(unittest.TestCase):
                     2830154)    # the revive mix's, copies on even seeds
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
-                  (3200034, False), (3420287, False))                   # (seed, revive)
+                  (3200034, False), (3420287, False), (3420821, False))  # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5641,7 +5661,9 @@ class MergeFuzzTest(unittest.TestCase):
         collision's loser come back from a side that never saw it settled (join);
         3200034 (rule 33) a crash where the horizon moved (a kept history outliving
         its CommitGraph); 3420287 (rule 33) a deleted copy's version back at the
-        name, three edits lost (the copy's writer taken to be the merge that made it)."""
+        name, three edits lost (the copy's writer taken to be the merge that made it);
+        3420821 (rule 34) a chmod of a file made anew lost to another host's, merged
+        against a version the other host had only in a copy."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10652,6 +10674,12 @@ MUTATIONS = [
              "            for p in [original] + changed_copies[original]\n",
              ["DeterministicMergeTest.test_every_fold_alike_a_copy_whose_two_writers_each_moved_"
               "on"]),
+    Mutation("a chmod of a file made anew merges against what the bases held there",
+             "           for b in history.states[w][path][BODY].writers\n",
+             "           for b in ()\n",
+             ["DeterministicMergeTest.test_chmods_of_two_files_made_anew_collide_though_one_"
+              "side_had_the_other_in_a_copy",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy of a version a side's line merge held is the merge's own write",
              "            frozenset(w for s in names for w in s[BODY].writers\n",
              "            frozenset(w for s in () for w in s[BODY].writers\n",

@@ -4786,12 +4786,8 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
     graph = repo.graph
     settled: Dict[bytes, Version] = {}
     copies: Dict[bytes, Tuple[Version, frozenset]] = {}
-    changed_copies: Dict[bytes, List[bytes]] = {}
-    for path in sorted(changed):
-        if copy_original(path):
-            changed_copies.setdefault(copy_original(path), []).append(path)
     for path in sorted(changed, key=lambda p: (copy_original(p) is not None, p)):
-        kept, made = settle(repo, graph, history, path, sides, changed_copies)
+        kept, made = settle(repo, graph, history, path, sides)
         settled[path] = kept
         for name, version, writers in made:
             copies[name] = version, writers
@@ -4815,12 +4811,10 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
 
 
 def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
-           sides: Tuple[str, str], changed_copies: Dict[bytes, List[bytes]]
-           ) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
-    """(the version the merge keeps at path, [(copy name, version, its writers)]);
-    changed_copies: by original, its conflict copies the sides differ in."""
+           sides: Tuple[str, str]) -> Tuple[Version, List[Tuple[bytes, Version, frozenset]]]:
+    """(the version the merge keeps at path, [(copy name, version, its writers)])."""
     states = [history.states[s][path] for s in sides]
-    if copy_superseded(history, path, sides, changed_copies):
+    if copy_deleted_unseen(history, path, sides):
         return None, []
     (here, here_top, heres), (body, body_top, bodies), (bit, bit_top, bits) = \
         join(history, path, states, list(sides))
@@ -4918,38 +4912,29 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     return kept, copies
 
 
-def copy_superseded(history: History, path: bytes, sides: Tuple[str, str],
-                    changed_copies: Dict[bytes, List[bytes]]) -> bool:
+def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:
     """Is path a conflict copy that one side holds and the other never had, where
-    hosts that never had it wrote the file at the name (deleted it, say) after
-    seeing every write the copy holds?  A write wins over the versions it saw, in
-    a copy made after it too.  Those writes may be on either side (each may have
-    seen a part of the copy's version: its content, its bit), at the name or in a
-    copy of their own that lost the name (one this merge changes, so no earlier
-    merge's reading counts)."""
+    that other side deleted the file at the name after seeing every write the copy
+    holds?  A delete wins over the versions it saw, in a copy made after it too."""
     original = copy_original(path)
     if not original:
         return False
     states = [history.states[s].get(path) for s in sides]
-    if None in states or not any(s[HERE].value and not o[HERE].value and not o[HERE].writers
-                                 for s, o in (states, states[::-1])):
+    names = [history.states[s].get(original) for s in sides]
+    if None in states or None in names:
         return False
-    copy = states[0] if states[0][HERE].value else states[1]
-    writers = copy[BODY].writers | copy[BIT].writers
-    if not writers or writers & history.changes.get(path, {}).keys():
-        return False
-    changes = history.changes.get(original, {})
-    held = [history.states[s][p] for s in sides for p in [original] + changed_copies[original]
-            if p != path and p in history.states[s]
-            and (p == original or history.states[s][p][HERE].value)]
-
-    def never_had(w: str) -> bool:
-        had = history.states.get(w, {}).get(path)
-        return had is not None and not had[HERE].value
-    over = {w for state in held for reg in state for w in reg.writers
-            if w in changes and never_had(w)}
-    # (latest: a write that saw a twin of a write saw that write.)
-    return bool(over) and not latest(history, original, writers | over) & writers
+    for holder, other in ((0, 1), (1, 0)):
+        copy, never = states[holder], states[other]
+        if not copy[HERE].value or never[HERE].value or never[HERE].writers:
+            continue
+        deletes = [d for d in names[other][HERE].writers
+                   if history.wrote.get((original, HERE, d)) is False]
+        writers = copy[BODY].writers | copy[BIT].writers
+        # (latest: a delete that saw a twin of a write saw that write.)
+        if deletes and writers and not writers & history.changes.get(path, {}).keys() \
+                and not latest(history, original, writers | set(deletes)) & writers:
+            return True
+    return False
 
 
 def settle_versions(repo: Repo, graph: CommitGraph, history: History, path: bytes,

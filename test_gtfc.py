@@ -5549,7 +5549,8 @@ class MergeFuzzTest(unittest.TestCase):
                     2830154)    # the revive mix's, copies on even seeds
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
-                  (3200034, False), (3420287, False), (3420821, False))  # (seed, revive)
+                  (3200034, False), (3420287, False), (3420821, False),
+                  (3420693, False))                                     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5636,7 +5637,8 @@ class MergeFuzzTest(unittest.TestCase):
         its CommitGraph); 3420287 (rule 33) a deleted copy's version back at the
         name, three edits lost (the copy's writer taken to be the merge that made it);
         3420821 (rule 34) a chmod of a file made anew lost to another host's, merged
-        against a version the other host had only in a copy."""
+        against a version the other host had only in a copy; 3420693 a loss that a
+        widening of copy_deleted_unseen exposed (bench/HISTORY.md, session 32)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

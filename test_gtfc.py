@@ -8039,7 +8039,6 @@ class SharedConnectionTest(ClusterTestCase):
         self.assertIn("alpha says this node is no longer a member", r.stderr)
         self.assertEqual(self.connections_from("beta", "alpha", mark), 1)
 
-
     def test_a_node_joined_again_under_another_name_does_not_push_as_the_old_one(self):
         """The README's rename: gtfc-unjoin, move the folder aside, join again with
         --name.  A new user's trial: the new node's pushes went through the shared

@@ -5485,8 +5485,14 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None
             targets.add(named[0])
         elif c.kind != "D" and c.new_mode in FILE_MODES:
             targets.add(c.path)
+    apply_all(repo, targets)
+
+
+def apply_all(repo: Repo, paths: Iterable[bytes]) -> None:
+    """apply_one for each of paths, deepest first (a folder's files before the
+    folder); what could not be applied is noted."""
     results = {os.fsdecode(path): apply_one(repo, path)
-               for path in sorted(targets, key=lambda p: (-p.count(b"/"), p))}  # files first
+               for path in sorted(paths, key=lambda p: (-p.count(b"/"), p))}
     note_unapplied(repo, results)
 
 
@@ -7588,9 +7594,7 @@ def restore_metadata(repo: Repo, source: str, rel: str) -> None:
             write_meta_file(repo, meta, wanted.get(meta))
     restored = repo.git("ls-tree", "-r", "-t", "-z", "--name-only", source, "--", rel,
                         env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.split(b"\0")
-    results = {os.fsdecode(p): apply_one(repo, p)
-               for p in sorted(filter(None, restored), key=lambda p: (-p.count(b"/"), p))}
-    note_unapplied(repo, results)
+    apply_all(repo, filter(None, restored))
 
 
 def read_whole(repo: Repo, commit: str, rel: str) -> None:

@@ -4677,8 +4677,11 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
             continue
         values = {w: history.wrote[path, r, w] for w in top
                   if history.wrote[path, r, w] is not None or r == BODY}
-        if not values:                  # only settled copies: what the states hold
-            out.append((states[0][r].value, top, None))
+        if not any(v is not None for v in values.values()):
+            # Only settled copies (their deletes write nothing, they keep what the
+            # name holds): what a state that lists them all holds.
+            full = [s for s in states if top <= s[r].writers] or states
+            out.append((full[0][r].value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
         else:

@@ -5550,7 +5550,7 @@ class MergeFuzzTest(unittest.TestCase):
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
                   (3200034, False), (3420287, False), (3420821, False),
-                  (3420693, False))                                     # (seed, revive)
+                  (3420693, False), (3480304, True))                    # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5638,7 +5638,10 @@ class MergeFuzzTest(unittest.TestCase):
         name, three edits lost (the copy's writer taken to be the merge that made it);
         3420821 (rule 34) a chmod of a file made anew lost to another host's, merged
         against a version the other host had only in a copy; 3420693 a loss that a
-        widening of copy_deleted_unseen exposed (bench/HISTORY.md, session 32)."""
+        widening of copy_deleted_unseen exposed (bench/HISTORY.md, session 32);
+        3480304 (rules 33, 34) a crash, so a node that never converges: a name
+        whose latest content writes were all deletes of its copies joined to no
+        content (join)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

@@ -4789,6 +4789,20 @@ class MergeModel:
 
         (old, one, two), merged = (dict(x) for x in (first, *(b.full for b in base))), {}
         collide = any(map(anew, base))
+
+        def wrote_back(b, group):
+            # b's side wrote these registers since the version both had, back to its
+            # values: a write too, which collides rather than vanish (rule 3; seed
+            # 3470478: beta wrote A,B back over its C while alpha edited line 1).
+            return all(dict(b.full).get(r) == old.get(r) for r in group) and any(
+                u.full is not None and set(u.writes) & group and (u is b or self.before(u, b))
+                and all(self.before(o, u) for o in older) for u in events)
+        content = (set(old) | set(one) | set(two)) - {"mode"}
+        for b, other in ((base[0], two), (base[1], one)):
+            if wrote_back(b, {"mode"}) and other.get("mode") != old.get("mode"):
+                return None
+            collide |= wrote_back(b, content) and any(
+                other.get(r) != old.get(r) for r in content)
         for register in set(old) | set(one) | set(two):
             values = [one.get(register), two.get(register)]
             changed = {v for v in values if v != old.get(register)}
@@ -5550,7 +5564,7 @@ class MergeFuzzTest(unittest.TestCase):
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
                   (3200034, False), (3420287, False), (3420821, False),
-                  (3420693, False), (3480304, True))                    # (seed, revive)
+                  (3420693, False), (3480304, True), (3470478, False))  # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5641,7 +5655,8 @@ class MergeFuzzTest(unittest.TestCase):
         widening of copy_deleted_unseen exposed (bench/HISTORY.md, session 32);
         3480304 (rules 33, 34) a crash, so a node that never converges: a name
         whose latest content writes were all deletes of its copies joined to no
-        content (join)."""
+        content (join); 3470478 the model's: it took a content written back to
+        what both had for no change, where rule 3 has it collide (merged_full)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

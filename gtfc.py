@@ -4672,6 +4672,10 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     for r in (HERE, BODY, BIT):
         top = latest(history, path, (w for s in states for w in s[r].writers))
         holders = [s for s in states if s[r].writers == top]
+        if r == BIT and len({s[r].value for s in holders}) > 1:
+            # The same bit writes, settled apart (they collided, and each side kept
+            # another content at the name): the bit of the side whose content stands.
+            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or holders
         if holders:
             out.append((holders[0][r].value, top, None))
             continue

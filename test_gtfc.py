@@ -5564,7 +5564,8 @@ class MergeFuzzTest(unittest.TestCase):
     # Replayed exactly as make fuzz ran them (fuzz_history: history cuts too).
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
                   (3200034, False), (3420287, False), (3420821, False),
-                  (3420693, False), (3480304, True), (3470478, False))  # (seed, revive)
+                  (3420693, False), (3480304, True), (3470478, False),
+                  (3470351, False))                                     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5656,7 +5657,9 @@ class MergeFuzzTest(unittest.TestCase):
         3480304 (rules 33, 34) a crash, so a node that never converges: a name
         whose latest content writes were all deletes of its copies joined to no
         content (join); 3470478 the model's: it took a content written back to
-        what both had for no change, where rule 3 has it collide (merged_full)."""
+        what both had for no change, where rule 3 has it collide (merged_full);
+        3470351 (rules 33, 34) an edit's bit lost: both sides listed the same
+        colliding bit writes, settled apart, and join took the first side's."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

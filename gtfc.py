@@ -4652,7 +4652,8 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     this path) another commit has in its history adds nothing to that commit's:
     it is left out, so a write that commit's state no longer lists (a collision's
     loser, which went to its copy) does not come back from a side that never saw
-    it settled.  (Only nodes' writes of this very path: a copy's state lists the
+    it settled.  (Only nodes' writes of this very path, a copy's delete settling
+    it among them: a copy's state lists the
     writes of the version it holds, made at the original's name; the window's first
     commits stand for the writes before them.)"""
     # The window's first commits count where they held this path themselves.
@@ -4663,7 +4664,7 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     kept = list(range(len(states)))
     for i in range(len(states)):
         mine = {w for reg in states[i] for w in reg.writers}
-        if mine <= wrote_here and any(
+        if all(w in wrote_here or (path, w) in history.settled for w in mine) and any(
                 j != i and all(w == commits[j] or history.follows(commits[j], w) for w in mine)
                 for j in kept):
             kept.remove(i)

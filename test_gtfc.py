@@ -4943,6 +4943,52 @@ class MergeModel:
         return bool(e.writes) and not e.deleted and all(
             name.get(r) == v for r, v in e.writes.items())
 
+    def phantom(self, path, version):
+        """Is version (at path, or in a copy of it) one no host wrote: no event's
+        whole version, nor an event's content with the bit of a chmod it never saw
+        of a version it grew from (their merge, rule 2)?  A content no event wrote is
+        a line merge of slotted files' edits (whose bits this does not judge), and a
+        phantom for a whole file.  Review round 3's seed 3420693: A',755, where A'
+        grew from alpha's A and the bit came from gamma's chmod of beta's B, a file
+        made anew beside A."""
+        def content(f):
+            return tuple((r, v) for r, v in f if r != "mode")
+        full = tuple(sorted(version.items()))
+        events = [e for e in self.events if e.path == path and e.full]
+        if any(e.full == full for e in events):
+            return False
+        writers = [e for e in events if content(e.full) == content(full)]
+        if not writers:
+            return path not in FUZZ_SLOTTED
+
+        def grew_from(start):
+            """The versions start (an event) grew from: a merge's version, which no
+            event wrote, from the writes of its content and bit its finder had seen."""
+            seen, todo = set(), [(start.full, start)]
+            while todo:
+                f, finder = todo.pop()
+                if f and f not in seen:
+                    seen.add(f)
+                    made = [e for e in events if e.full == f]
+                    todo += [(e.full_before, e) for e in made] if made else [
+                        (u.full, u) for u in events if u.id in finder.past and (
+                            content(u.full) == content(f) or set(u.writes) == {"mode"}
+                            and u.writes["mode"] == dict(f).get("mode"))]
+            return seen
+        def chmod(c, mode):
+            return set(c.writes) == {"mode"} and c.writes["mode"] == mode
+
+        def joins(c, e):
+            """Does c's bit join e's content: c, unseen by e, set it on a version e
+            grew from, or undid the bit of one (a chmod c had seen, e carries)?"""
+            grew = {content(v) for v in grew_from(e)}
+            return not self.before(c, e) and (content(c.full) in grew or any(
+                chmod(u, dict(e.full)["mode"]) and u.id in c.past
+                and dict(c.full_before or ()).get("mode") == dict(e.full)["mode"]
+                and content(u.full) in grew for u in events))
+        return not any(chmod(c, version.get("mode")) and joins(c, e)
+                       for e in writers for c in events)
+
     def kept_at_copy_delete(self, path, touching):
         """A user who deleted a conflict copy beside a version at the name, having
         seen every change to the file (nothing changed it, or another copy of it,
@@ -5428,6 +5474,10 @@ class MergeFuzz:
                         and not (register in ("slot0", "slot1", "slot2", "mode") and "body" in state):
                     problems.append(f"{path}: {register} is {state.get(register)!r}, "
                                     f"expected one of {sorted(map(str, newest))}")
+            # No phantom: a version (content and bit) a host wrote, or a content
+            # with a bit a concurrent chmod set on a version it grew from.
+            problems += [f"{path}: {v} is a version no host wrote" for v in versions
+                         if self.model.phantom(path, v)]
         for _event, path, blob, _original, _held in self.model.deleted_copies:
             full = os.path.join(root, path)
             if os.path.lexists(full) and not os.path.islink(full) \
@@ -5605,6 +5655,32 @@ class MergeFuzzTest(unittest.TestCase):
         self.assertEqual(fuzz_kind(["f.conflict-x.txt: a conflict copy deleted by a user "
                                     "came back"]), "resurrection")
         self.assertEqual(fuzz_kind([name, "no convergence after 4 rounds: []"]), "other")
+        self.assertEqual(fuzz_kind([name, "w0.txt: {} is a version no host wrote"]), "phantom")
+
+    def test_the_model_knows_a_version_no_host_wrote(self):
+        """A merge makes no version nobody wrote but the merge of concurrent edits:
+        alpha writes A, beta B (each a new file), gamma sets B's bit, delta A's;
+        alpha then edits A to A2.  A2,755 is the merge of alpha's edit and delta's
+        chmod; A,755 with gamma's bit alone, or a content nobody wrote, is not."""
+        model = MergeModel({})
+
+        def act(node, before, **writes):
+            state = dict(before or {}, **writes)
+            model.act(node, "w0.txt", writes, fuzz_full(state), before)
+            return state
+        a = act("alpha", None, mode="100644", body=("file", "A"))
+        b = act("beta", None, mode="100644", body=("file", "B"))
+        model.deliver("gamma", "beta")
+        model.deliver("delta", "alpha")
+        act("gamma", b, mode="100755")
+        act("alpha", a, body=("file", "A2"))
+        self.assertTrue(model.phantom("w0.txt", dict(a, mode="100755")))
+        self.assertTrue(model.phantom("w0.txt", {"mode": "100755", "body": ("file", "A2")}))
+        self.assertTrue(model.phantom("w0.txt", {"mode": "100644", "body": ("file", "C")}))
+        self.assertFalse(model.phantom("w0.txt", dict(b, mode="100755")))
+        self.assertFalse(model.phantom("w0.txt", a))
+        act("delta", a, mode="100755")
+        self.assertFalse(model.phantom("w0.txt", {"mode": "100755", "body": ("file", "A2")}))
 
     def test_histories_the_long_runs_found_end_as_the_merge_rule_says(self):
         """Seeds that make fuzz found (the copies mix: colliding writes, versions
@@ -6013,14 +6089,16 @@ class HorizonTest(TwoClonesTestCase):
 
 def fuzz_kind(problems):
     """What a failing history broke, worst first: "loss" (a version no file holds),
-    "resurrection" (a delete undone, a deleted copy back), "other" (no single
+    "resurrection" (a delete undone, a deleted copy back), "phantom" (a version no
+    host wrote, nor a merge of what hosts wrote), "other" (no single
     commit, a crash, an unsafe cut), or "name" alone (every version is in some
     file, but the name holds another than the rule says: a collision the rule
     would not make)."""
     kinds = [("loss", " lost"), ("resurrection", "deleted, but holds"),
-             ("resurrection", "came back"), ("name", " expected one of ")]
+             ("resurrection", "came back"), ("phantom", " no host wrote"),
+             ("name", " expected one of ")]
     found = {next((kind for kind, mark in kinds if mark in p), "other") for p in problems}
-    return next(k for k in ("loss", "resurrection", "other", "name") if k in found)
+    return next(k for k in ("loss", "resurrection", "phantom", "other", "name") if k in found)
 
 
 def fuzz_history(seed, tmp, revive=False):

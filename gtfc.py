@@ -4912,8 +4912,10 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     # A bit no write contests stands at the name (one value), whichever content
     # kept it; the copies hold their versions as their nodes wrote them.  Not the
     # bit of a file made anew that went to a copy: it has nothing in common with
-    # the file at the name.
-    if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and not any(
+    # the file at the name.  Nor one that only copies' deletes kept, each side its
+    # own (seed 3620006): each user kept the bit of the content its name held.
+    if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and (
+            bit_top & changes.keys() or len({s[BIT].value for s in states}) == 1) and not any(
             changes.get(w, (0, 0))[0] is None and versions.get(w) != registers(kept)[BODY:]
             for w in bit_top):
         kept = as_file(registers(kept)[BODY], bit)

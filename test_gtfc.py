@@ -5615,7 +5615,7 @@ class MergeFuzzTest(unittest.TestCase):
     FUZZ_FOUND = ((3040021, False), (3060050, False), (3150074, True),
                   (3200034, False), (3420287, False), (3420821, False),
                   (3420693, False), (3480304, True), (3470478, False),
-                  (3470351, False), (3600014, False))                   # (seed, revive)
+                  (3470351, False), (3600014, False), (3620006, True))  # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5738,7 +5738,10 @@ class MergeFuzzTest(unittest.TestCase):
         colliding bit writes, settled apart, and join took the first side's;
         3600014 (rule 34) a loss: a user deleted a copy of the version the name
         held, and the other side's state, all of whose writes (a copy's delete
-        among them) the deleter had seen, still counted (join)."""
+        among them) the deleter had seen, still counted (join); 3620006 (rules
+        34, 35) a phantom, found by the model's phantom check: a bit that only
+        copies' deletes kept, each side its own, put on the content that kept the
+        name (settle)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

@@ -4878,9 +4878,12 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # One content: each bit joins it, but a chmod of a content that a write
         # it never saw replaced (a file made anew, say) is its own version, as
         # its node wrote it, beside the content's writer's.
+        # (A copy's delete among the content's latest writes wrote no content:
+        # seed 3610412.)
         joiners = {w for w in bits if w in changes and changes[w][1]
                    and (path, BODY, w) not in history.wrote
-                   and not history.states[w][path][BODY].writers & body_top
+                   and not any(history.wrote.get((path, BODY, x)) is not None
+                               for x in history.states[w][path][BODY].writers & body_top)
                    and history.states[w][path][BODY].value != body}
         if joiners:
             joiners = set(latest(history, path, writers | {
@@ -4997,12 +5000,11 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     states = [history.states[b][path] for b in bases if b in history.states]
     if not states or len(states) != len(bases):
         return None
-    # Nor a content made anew since the bases (a chmod of it writes no content):
-    # its writer's file is no edit of what the bases held there.
-    if any(changes.get(b, (0, 0))[0] is None
-           for w in our_writers | their_writers if path in history.states.get(w, {})
-           for b in history.states[w][path][BODY].writers
-           if not any(b == base or history.follows(base, b) for base in bases)):
+    # Nor a content that grew from one made anew since the bases (a chmod of it
+    # writes no content): its writer's file is no edit of what the bases held there.
+    if grew_from_anew(repo.graph, history, path, {
+            b for w in our_writers | their_writers if path in history.states.get(w, {})
+            for b in history.states[w][path][BODY].writers}, bases):
         return None
     (here, _, heres), (base, _, bases_), (base_bit, _, bits) = join(history, path, states, bases)
     if heres is not None or not here:
@@ -5046,6 +5048,24 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     merged = merge_text(repo, (FILE_MODE, base[1]), (FILE_MODE, ours[0][1]),
                         (FILE_MODE, theirs[0][1]))
     return (("file", merged[1]), bit) if merged else None
+
+
+def grew_from_anew(graph: CommitGraph, history: History, path: bytes, writers: set,
+                   bases: List[str]) -> bool:
+    """Does a content these writes made grow, since the bases, from a file made anew
+    (an edit of a new file, say: seed 3610412, D written over a symlink made anew)?
+    Back through each write's parents' content writers, to the bases' history."""
+    changes, seen, todo = history.changes.get(path, {}), set(), list(writers)
+    while todo:
+        w = todo.pop()
+        if w in seen or any(w == base or history.follows(base, w) for base in bases):
+            continue
+        seen.add(w)
+        if w in changes and changes[w][0] is None:
+            return True
+        todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
+                 for b in history.states[p][path][BODY].writers]
+    return False
 
 
 def move_off_folders(repo: Repo, graph: CommitGraph, history: History,

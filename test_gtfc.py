@@ -3654,11 +3654,12 @@ class DeterministicMergeTest(TwoClonesTestCase):
         The seed's gamma had merged A and C, deleted A's copy and written B over C
         before the chmod came: the same, with B beside A,755.  The model took the
         version both had from the body's writes alone: B, against which beta's A
-        looked like a change.  Rule 33: in the seed's shape gamma's user settled A
-        (deleting its copy) and wrote B, so B is the only content that counts, and
-        alpha's chmod, which no write followed, the only bit: B,755 alone.  And
-        beta's A written back is a write like any other: later than gamma's D, it
-        keeps the name, D beside it."""
+        looked like a change.  Rule 35: in the seed's shape gamma's user settled A
+        (deleting its copy) and wrote B, but alpha's chmod made A,755, a version
+        that delete never saw, of a file B did not grow from: B keeps the name as
+        gamma wrote it, A,755 goes beside it (rule 33 made B,755, a version nobody
+        wrote).  And beta's A written back is a write like any other: later than
+        gamma's D, it keeps the name, D beside it."""
         self.base = self.commit(self.tree_with(self.base, {"f.txt": None}), [self.base],
                                 1500, "rm", "zed")
         m = functools.partial(gtfc.merge_commits, self.a)
@@ -3668,21 +3669,16 @@ class DeterministicMergeTest(TwoClonesTestCase):
         (copy,) = [n for n in self.modes(gamma) if n.startswith("f.conflict-alpha-")]
         gone = self.commit(self.tree_with(gamma, {copy: None}), [gamma], 2002, "rm", "gamma")
         seed = self.edit("gamma", 2003, "B\n", gone)
-        for shape, side, name, kept in (("minimal", beta, "A", ("beta-", "C")),
-                                        ("seed", seed, "B", None)):
+        for shape, side, name, kept in (("minimal", beta, ("A", "100755"), ("beta-", "C")),
+                                        ("seed", seed, ("B", "100644"), ("alpha-", "A"))):
             with self.subTest(shape):
                 both = m(side, chmod)
                 files = self.merged_files(side, chmod)
-                self.assertEqual(files.pop("f.txt"), name)
-                self.assertEqual(self.modes(both)["f.txt"], "100755")
-                if kept:
-                    (other,) = files
-                    self.assertTrue(other.startswith("f.conflict-" + kept[0]), other)
-                    self.assertEqual(files[other], kept[1])
-                    kept = {other: kept[1]}
-                else:
-                    self.assertEqual(files, {})
-                    kept = {}
+                self.assertEqual((files.pop("f.txt"), self.modes(both)["f.txt"]), name)
+                (other,) = files
+                self.assertTrue(other.startswith("f.conflict-" + kept[0]), other)
+                self.assertEqual(files[other], kept[1])
+                kept = {other: kept[1]}
                 d = self.edit("gamma", 3000, ("D\n", "100755"), both)
                 back = self.edit("beta", 3002, ("A\n", "100755"),
                                  self.edit("beta", 3001, ("C\n", "100755"), both))

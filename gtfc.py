@@ -4916,13 +4916,25 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     # kept it; the copies hold their versions as their nodes wrote them.  Not the
     # bit of a file made anew that went to a copy: it has nothing in common with
     # the file at the name.  Nor one that only copies' deletes kept, each side its
-    # own (seed 3620006): each user kept the bit of the content its name held.
+    # own (seed 3620006): each user kept the bit of the content its name held.  Nor
+    # a chmod of a content the one at the name did not grow from (one that collided
+    # with it: seed 3610717).
     if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and (
             bit_top & changes.keys() or len({s[BIT].value for s in states}) == 1) and not any(
             changes.get(w, (0, 0))[0] is None and versions.get(w) != registers(kept)[BODY:]
-            for w in bit_top):
+            for w in bit_top) and all(
+            grew_from_chmodded(history, path, w, {
+                k for k, v in bodies.items() if v == registers(kept)[BODY]})
+            for w in bit_top & changes.keys()):
         kept = as_file(registers(kept)[BODY], bit)
     return kept, copies
+
+
+def grew_from_chmodded(history: History, path: bytes, chmod: str, writers: set) -> bool:
+    """Did the content these writes made grow from the one chmod set the bit of
+    (each write of that content in their history)?"""
+    return all(any(k == c or history.follows(k, c) for k in writers)
+               for c in history.states[chmod][path][BODY].writers)
 
 
 def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:

@@ -4856,6 +4856,15 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                 return settle_versions(repo, graph, history, path, versions)
         if body is None:            # no write of content here: a side's file as it is
             body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
+        # A chmod of a content the one that counts did not grow from (one a copy's
+        # delete settled, say) is a version of its own (seed 3610552).
+        if body and heres is None and any(
+                w in changes and changes[w][1] and w not in body_top
+                and not grew_from_chmodded(graph, history, path, w, body_top) for w in bit_top):
+            versions = {w: registers(held_version(history.states[w][path]))[BODY:]
+                        for w in bit_top | body_top if w in changes and changes[w][1]}
+            if len(set(versions.values())) > 1:
+                return settle_versions(repo, graph, history, path, versions)
         return (as_file(body, bit) if body else None), []
     # The versions of the concurrent writes, each as its node wrote it.
     changes = history.changes.get(path, {})
@@ -4923,18 +4932,39 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
             bit_top & changes.keys() or len({s[BIT].value for s in states}) == 1) and not any(
             changes.get(w, (0, 0))[0] is None and versions.get(w) != registers(kept)[BODY:]
             for w in bit_top) and all(
-            grew_from_chmodded(history, path, w, {
+            grew_from_chmodded(graph, history, path, w, {
                 k for k, v in bodies.items() if v == registers(kept)[BODY]})
             for w in bit_top & changes.keys()):
         kept = as_file(registers(kept)[BODY], bit)
     return kept, copies
 
 
-def grew_from_chmodded(history: History, path: bytes, chmod: str, writers: set) -> bool:
-    """Did the content these writes made grow from the one chmod set the bit of
-    (each write of that content in their history)?"""
-    return all(any(k == c or history.follows(k, c) for k in writers)
+def grew_from_chmodded(graph: CommitGraph, history: History, path: bytes, chmod: str,
+                       writers: Iterable[str]) -> bool:
+    """Did the content these writes made grow from the one chmod set the bit of?"""
+    lineage = content_lineage(graph, history, path, writers)
+    return all(in_lineage(history, lineage, c)
                for c in history.states[chmod][path][BODY].writers)
+
+
+def content_lineage(graph: CommitGraph, history: History, path: bytes,
+                    writers: Iterable[str]) -> set:
+    """The writes of the contents these writes' content grew from: back through each
+    write's parents' content writers (a copy's delete keeps what its name held)."""
+    lineage, todo = set(), list(writers)
+    while todo:
+        w = todo.pop()
+        if w not in lineage:
+            lineage.add(w)
+            todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
+                     for b in history.states[p][path][BODY].writers]
+    return lineage
+
+
+def in_lineage(history: History, lineage: set, write: str) -> bool:
+    """Is write in lineage, or in the history of a window's first commit that is?"""
+    return write in lineage or any(history.follows(leaf, write)
+                                   for leaf in lineage & history.leaves)
 
 
 def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:
@@ -5048,6 +5078,22 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     bit = theirs[1] if ours[1] == base_bit else ours[1]
     if ours[0] == theirs[0]:
         return ours[0], bit
+    # A bit set on the version both had joins a content grown from that version (or
+    # one of those it merged), not one written beside it: D at the bases, a chmod of
+    # D, and C written over F, which D had beaten (seed 3610552).
+    base_writers = {w for st in states for w in st[BODY].writers}
+
+    def grew_from_base(writers: set) -> bool:
+        lineage = content_lineage(repo.graph, history, path, {
+            b for w in writers if path in history.states.get(w, {})
+            for b in history.states[w][path][BODY].writers})
+        return any(in_lineage(history, lineage, c) for c in base_writers)
+    if base_writers and any(
+            chmodded[0] == base and chmodded[1] != base_bit and other[0] != base
+            and not grew_from_base(writers)
+            for chmodded, other, writers in ((ours, theirs, their_writers),
+                                             (theirs, ours, our_writers))):
+        return None
     if ours[0] == base and rewrote(our_writers, BODY) or \
             theirs[0] == base and rewrote(their_writers, BODY):
         return None                 # so is content written back

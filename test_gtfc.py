@@ -4955,26 +4955,37 @@ class MergeModel:
 
         def grew_from(start):
             """The versions start (an event) grew from: a merge's version, which no
-            event wrote, from the writes of its content and bit its finder had seen."""
+            event wrote, from the writes it holds that its finder had seen."""
             seen, todo = set(), [(start.full, start)]
             while todo:
                 f, finder = todo.pop()
                 if f and f not in seen:
                     seen.add(f)
                     made = [e for e in events if e.full == f]
+                    # (A line merge's: the writes it holds, of each side.)
                     todo += [(e.full_before, e) for e in made] if made else [
                         (u.full, u) for u in events if u.id in finder.past and (
-                            content(u.full) == content(f) or set(u.writes) == {"mode"}
-                            and u.writes["mode"] == dict(f).get("mode"))]
+                            content(u.full) == content(f) or u.writes and all(
+                                dict(f).get(r) == v for r, v in u.writes.items()))]
             return seen
         def chmod(c, mode):
             return set(c.writes) == {"mode"} and c.writes["mode"] == mode
 
+        def within(c, e, grew):
+            """Is c's content a version e grew from, or one grown from such a version
+            by edits e's content holds (their line merge is e's content)?"""
+            mine = dict(c.full)
+            return any(all(dict(e.full).get(r) == mine.get(r)
+                           for r in set(mine) | set(dict(v)) if r != "mode"
+                           and mine.get(r) != dict(v).get(r))
+                       for v in grew_from(c) if content(v) in grew)
+
         def joins(c, e):
-            """Does c's bit join e's content: c, unseen by e, set it on a version e
-            grew from, or undid the bit of one (a chmod c had seen, e carries)?"""
+            """Does c's bit join e's content: c, unseen by e, set it on a version
+            within e's (see within), or undid the bit of one (a chmod c had seen,
+            e carries)?"""
             grew = {content(v) for v in grew_from(e)}
-            return not self.before(c, e) and (content(c.full) in grew or any(
+            return not self.before(c, e) and (within(c, e, grew) or any(
                 chmod(u, dict(e.full)["mode"]) and u.id in c.past
                 and dict(c.full_before or ()).get("mode") == dict(e.full)["mode"]
                 and content(u.full) in grew for u in events))

@@ -4628,15 +4628,19 @@ def latest_of(history: History, path: bytes, writers: frozenset) -> frozenset:
         same = history.making(path, change)
         if any(history.follows(w, u) for u in same):
             continue
+        def restored(w=w, change=change) -> bool:
+            # Not a restore: w's own history held that version, and an undo is a
+            # write like any other (seed 3620010: a copy's delete saw a twin of it).
+            return change[1] is not None and any(
+                path in states and held_version(states[path]) == change[1]
+                and history.follows(w, u) for u, states in history.states.items())
         for o in top - {w}:
             # A delete of the very version w made (content and bit) saw it: it
-            # deleted that version, whoever made it again unaware (not a restore:
-            # w's own history held it, and an undo is a write like any other).
+            # deleted that version, whoever made it again unaware.
             if any(t != w and history.over(path, o, t) and not history.follows(w, t)
-                   for t in same) or \
+                   and not ((path, o) in history.settled and restored()) for t in same) or \
                     change[1] is not None and changes.get(o, (None, 0)) == (change[1], None) \
-                    and not any(path in states and held_version(states[path]) == change[1]
-                                and history.follows(w, u) for u, states in history.states.items()):
+                    and not restored():
                 twinned.add(w)
                 break
     # Writes that hide each other hide none: what is left must not hang on the

@@ -5619,7 +5619,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3200034, False), (3420287, False), (3420821, False),
                   (3420693, False), (3480304, True), (3470478, False),
                   (3470351, False), (3600014, False), (3620006, True),
-                  (3610412, False), (3610717, False), (3610552, False)) # (seed, revive)
+                  (3610412, False), (3610717, False), (3610552, False),
+                  (3620010, True))                                      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5749,7 +5750,9 @@ class MergeFuzzTest(unittest.TestCase):
         bit put on a content that grew from a file made anew (grew_from_anew), or
         on one that collided with the content it set (grew_from_chmodded), or,
         merged against the bases' D, on a content that grew beside D, not from it
-        (3610552: merged_version)."""
+        (3610552: merged_version); 3620010 (rules 33-35) a loss: beta wrote back
+        A,B, which its history held, and a copy's delete that saw another host's
+        twin of that write took beta's for it too (latest_of)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

@@ -4989,8 +4989,15 @@ class MergeModel:
                 chmod(u, dict(e.full)["mode"]) and u.id in c.past
                 and dict(c.full_before or ()).get("mode") == dict(e.full)["mode"]
                 and content(u.full) in grew for u in events))
-        return not any(chmod(c, version.get("mode")) and joins(c, e)
-                       for e in writers for c in events)
+        def merged_with(c):
+            """Is version c's content with edits of it by writes c never saw?"""
+            mine = dict(c.full)
+            return all(version.get(r) == mine.get(r) or any(
+                u.writes.get(r) == version.get(r) and not self.before(c, u)
+                and content(u.full_before or ()) == content(c.full) for u in events)
+                for r in set(version) | set(mine) if r != "mode")
+        return not any(chmod(c, version.get("mode")) and (
+            merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
 
     def kept_at_copy_delete(self, path, touching):
         """A user who deleted a conflict copy beside a version at the name, having

@@ -4657,9 +4657,9 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     it is left out, so a write that commit's state no longer lists (a collision's
     loser, which went to its copy) does not come back from a side that never saw
     it settled.  (Only nodes' writes of this very path, a copy's delete settling
-    it among them: a copy's state lists the
-    writes of the version it holds, made at the original's name; the window's first
-    commits stand for the writes before them.)"""
+    it among them: a copy's state lists the writes of the version it holds, made
+    at the original's name; the window's first commits stand for the writes
+    before them.)"""
     # The window's first commits count where they held this path themselves.
     wrote_here = history.changes.get(path, {}).keys() | {
         leaf for leaf in history.leaves
@@ -4952,16 +4952,18 @@ def grew_from_chmodded(graph: CommitGraph, history: History, path: bytes, chmod:
 
 
 def content_lineage(graph: CommitGraph, history: History, path: bytes,
-                    writers: Iterable[str]) -> set:
+                    writers: Iterable[str], bases: Iterable[str] = ()) -> set:
     """The writes of the contents these writes' content grew from: back through each
-    write's parents' content writers (a copy's delete keeps what its name held)."""
-    lineage, todo = set(), list(writers)
+    write's parents' content writers (a copy's delete keeps what its name held), no
+    further than the bases' history."""
+    bases, lineage, todo = list(bases), set(), list(writers)
     while todo:
         w = todo.pop()
         if w not in lineage:
             lineage.add(w)
-            todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
-                     for b in history.states[p][path][BODY].writers]
+            if not any(w == base or history.follows(base, w) for base in bases):
+                todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
+                         for b in history.states[p][path][BODY].writers]
     return lineage
 
 
@@ -5090,7 +5092,7 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     def grew_from_base(writers: set) -> bool:
         lineage = content_lineage(repo.graph, history, path, {
             b for w in writers if path in history.states.get(w, {})
-            for b in history.states[w][path][BODY].writers})
+            for b in history.states[w][path][BODY].writers}, bases)
         return any(in_lineage(history, lineage, c) for c in base_writers)
     if base_writers and any(
             chmodded[0] == base and chmodded[1] != base_bit and other[0] != base
@@ -5115,19 +5117,11 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
 def grew_from_anew(graph: CommitGraph, history: History, path: bytes, writers: set,
                    bases: List[str]) -> bool:
     """Does a content these writes made grow, since the bases, from a file made anew
-    (an edit of a new file, say: seed 3610412, D written over a symlink made anew)?
-    Back through each write's parents' content writers, to the bases' history."""
-    changes, seen, todo = history.changes.get(path, {}), set(), list(writers)
-    while todo:
-        w = todo.pop()
-        if w in seen or any(w == base or history.follows(base, w) for base in bases):
-            continue
-        seen.add(w)
-        if w in changes and changes[w][0] is None:
-            return True
-        todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
-                 for b in history.states[p][path][BODY].writers]
-    return False
+    (an edit of a new file, say: seed 3610412, D written over a symlink made anew)?"""
+    changes = history.changes.get(path, {})
+    return any(w in changes and changes[w][0] is None
+               and not any(w == base or history.follows(base, w) for base in bases)
+               for w in content_lineage(graph, history, path, writers, bases))
 
 
 def move_off_folders(repo: Repo, graph: CommitGraph, history: History,

@@ -2672,6 +2672,20 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 else self.edit(who, when + n, version, parent)
         return parent
 
+    def test_a_chmod_of_the_bases_version_does_not_join_an_edit_of_a_file_made_anew(self):
+        """alpha deletes f.txt, makes it anew as X and edits X to X,Y; beta, unaware,
+        sets H's exec bit.  X,Y grew from a file made anew, not from H: the merge
+        keeps both versions as their hosts wrote them, X,Y (644) and H,755, and
+        makes no X,Y,755 (review of rule 35: the bases' H was the version both
+        had, and X,Y's own writer was no new file)."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        alpha = self.chain("alpha", 2001, [None, "X\n", "X\nY\n"])
+        beta = self.edit("beta", 2005, ("H\n", "100755"))
+        files, modes = self.merged_files(alpha, beta), self.modes(gtfc.merge_commits(
+            self.a, alpha, beta))
+        self.assertEqual(sorted((text, modes[name]) for name, text in files.items()),
+                         [("H", "100755"), ("X\nY", "100644")])
+
     def test_a_twin_chain_older_than_the_change_it_repeats_does_not_hide_it(self):
         """beta sets the exec bit, clears it and sets it again; alpha, unaware, sets
         and clears it too, then writes X.  alpha's set is a twin of beta's first, not
@@ -10774,7 +10788,9 @@ MUTATIONS = [
     Mutation("an edit of a file made anew merges against what the bases held there",
              "               for w in content_lineage(graph, history, path, writers, bases))\n",
              "               for w in writers)\n",
-             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+             ["DeterministicMergeTest.test_a_chmod_of_the_bases_version_does_not_join_an_edit_"
+              "of_a_file_made_anew",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a register whose latest writes are all copies' deletes joins to nothing",
              "        if not any(v is not None for v in values.values()):\n",
              "        if not values:\n",

@@ -4677,20 +4677,13 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     for r in (HERE, BODY, BIT):
         top = latest(history, path, (w for s in states for w in s[r].writers))
         holders = [s for s in states if s[r].writers == top]
-        if r == BIT and len({s[r].value for s in holders}) > 1:
-            # The same bit writes, settled apart (they collided, and each side kept
-            # another content at the name): the bit of the side whose content stands.
-            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or holders
         if holders:
             out.append((holders[0][r].value, top, None))
             continue
         values = {w: history.wrote[path, r, w] for w in top
                   if history.wrote[path, r, w] is not None or r == BODY}
-        if not any(v is not None for v in values.values()):
-            # Only settled copies (their deletes write nothing, they keep what the
-            # name holds): what a state that lists them all holds.
-            full = [s for s in states if top <= s[r].writers] or states
-            out.append((full[0][r].value, top, None))
+        if not values:                  # only settled copies: what the states hold
+            out.append((states[0][r].value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
         else:

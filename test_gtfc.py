@@ -5758,10 +5758,11 @@ class MergeFuzzTest(unittest.TestCase):
         widening of copy_deleted_unseen exposed (bench/HISTORY.md, session 32);
         3480304 (rules 33, 34) a crash, so a node that never converges: a name
         whose latest content writes were all deletes of its copies joined to no
-        content (join); 3470478 the model's: it took a content written back to
+        content (fixed by 3600014's change to join); 3470478 the model's: it took a content written back to
         what both had for no change, where rule 3 has it collide (merged_full);
         3470351 (rules 33, 34) an edit's bit lost: both sides listed the same
-        colliding bit writes, settled apart, and join took the first side's;
+        colliding bit writes, settled apart, and join took the first side's (fixed
+        by the rule-35 bit lineage changes);
         3600014 (rule 34) a loss: a user deleted a copy of the version the name
         held, and the other side's state, all of whose writes (a copy's delete
         among them) the deleter had seen, still counted (join); 3620006 (rules
@@ -10782,7 +10783,8 @@ MUTATIONS = [
     Mutation("a chmod of a file made anew merges against what the bases held there",
              "    if grew_from_anew(repo.graph, history, path, {\n",
              "    if False and grew_from_anew(repo.graph, history, path, {\n",
-             ["DeterministicMergeTest.test_chmods_of_two_files_made_anew_collide_though_one_"
+             ["DeterministicMergeTest.test_a_chmod_of_the_bases_version_does_not_join_an_edit_"
+              "of_a_file_made_anew", "DeterministicMergeTest.test_chmods_of_two_files_made_anew_collide_though_one_"
               "side_had_the_other_in_a_copy",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("an edit of a file made anew merges against what the bases held there",
@@ -10791,14 +10793,6 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_chmod_of_the_bases_version_does_not_join_an_edit_"
               "of_a_file_made_anew",
               "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
-    Mutation("a register whose latest writes are all copies' deletes joins to nothing",
-             "        if not any(v is not None for v in values.values()):\n",
-             "        if not values:\n",
-             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
-    Mutation("the same colliding bit writes settled apart take the first side's bit",
-             "        if r == BIT and len({s[r].value for s in holders}) > 1:\n",
-             "        if False:\n",
-             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a state whose writes the other side saw counts where one is a copy's delete",
              "        if all(w in wrote_here or (path, w) in history.settled for w in mine) and any(\n",
              "        if all(w in wrote_here for w in mine) and any(\n",

@@ -5010,6 +5010,11 @@ class MergeModel:
                 u.writes.get(r) == version.get(r) and not self.before(c, u)
                 and content(u.full_before or ()) == content(c.full) for u in events)
                 for r in set(version) | set(mine) if r != "mode")
+        # Or a line merge of versions that all had the bit (seed 3670356: two undos
+        # of A,B,755, one line each, make init,755).
+        had_it = [dict(e.full) for e in events if dict(e.full).get("mode") == version.get("mode")]
+        if all(any(f.get(r) == v for f in had_it) for r, v in version.items()):
+            return False
         return not any(chmod(c, version.get("mode")) and (
             merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
 

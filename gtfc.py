@@ -4966,6 +4966,13 @@ def in_lineage(history: History, lineage: set, write: str) -> bool:
                                    for leaf in lineage & history.leaves)
 
 
+def name_held(history: History, copy: bytes, delete: str) -> bool:
+    """Did the name hold the very version of the copy that delete deleted?"""
+    state = history.states.get(delete, {}).get(copy_original(copy))
+    change = history.changes.get(copy, {}).get(delete)
+    return bool(state and change) and held_version(state) == change[0]
+
+
 def copy_deleted_unseen(history: History, path: bytes, sides: Tuple[str, str]) -> bool:
     """Is path a conflict copy that one side holds and the other never had, where
     that other side deleted the file at the name after seeing every write the copy
@@ -5150,7 +5157,13 @@ def copy_name(repo: Repo, graph: CommitGraph, history: History, sides: Tuple[str
     here, top, _ = join(history, name, states, list(sides))[HERE]
     if here is not False or not top:
         return name
-    unseen = {w for w in writers if not any(history.follows(d, w) for d in top)}
+    # A delete of a copy of the very version its name held settled nothing: the user
+    # kept that version, which goes beside the name again under a name of its own
+    # (seed 3670702).
+    deletes = [d for d in top if not name_held(history, name, d)]
+    if not deletes:
+        return copy_of(repo, copy_original(name), version, maker_of(repo, graph, top), [])[0]
+    unseen = {w for w in writers if not any(history.follows(d, w) for d in deletes)}
     if not unseen:
         return None
     return copy_of(repo, copy_original(name), version, maker_of(repo, graph, unseen), [])[0]

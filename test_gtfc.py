@@ -5646,7 +5646,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3420693, False), (3480304, True), (3470478, False),
                   (3470351, False), (3600014, False), (3620006, True),
                   (3610412, False), (3610717, False), (3610552, False),
-                  (3620010, True))                                      # (seed, revive)
+                  (3620010, True), (3670702, False))                    # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5779,7 +5779,10 @@ class MergeFuzzTest(unittest.TestCase):
         merged against the bases' D, on a content that grew beside D, not from it
         (3610552: merged_version); 3620010 (rules 33-35) a loss: beta wrote back
         A,B, which its history held, and a copy's delete that saw another host's
-        twin of that write took beta's for it too (latest_of)."""
+        twin of that write took beta's for it too (latest_of); 3670702 (rule 35)
+        a loss: a user deleted a copy of the very version the name held, which
+        later lost the name, and its new copy took the name the user deleted
+        (copy_name)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10818,6 +10821,10 @@ MUTATIONS = [
     Mutation("a copy's delete that saw a twin hides a restore of the writer's own version",
              "                   and not ((path, o) in history.settled and restored()) for t in same) or \\\n",
              "                   for t in same) or \\\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy deleted while its name held the same version stays deleted",
+             "    deletes = [d for d in top if not name_held(history, name, d)]\n",
+             "    deletes = list(top)\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy of a version a side's line merge held is the merge's own write",
              "            frozenset(w for s in names for w in s[BODY].writers\n",

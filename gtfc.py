@@ -4677,6 +4677,10 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     for r in (HERE, BODY, BIT):
         top = latest(history, path, (w for s in states for w in s[r].writers))
         holders = [s for s in states if s[r].writers == top]
+        if r == BIT and len({s[r].value for s in holders}) > 1:
+            # The same bit writes, settled apart (they collided, and each side kept
+            # another content at the name): the bit of the side whose content stands.
+            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or holders
         if holders:
             out.append((holders[0][r].value, top, None))
             continue
@@ -4856,7 +4860,7 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # A chmod of a content the one that counts did not grow from (one a copy's
         # delete settled, say) is a version of its own (seed 3610552).
         if body and heres is None and any(
-                w in changes and changes[w][1] and w not in body_top
+                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
                 and not grew_from_chmodded(graph, history, path, w, body_top) for w in bit_top):
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
                         for w in bit_top | body_top if w in changes and changes[w][1]}

@@ -5646,7 +5646,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3420693, False), (3480304, True), (3470478, False),
                   (3470351, False), (3600014, False), (3620006, True),
                   (3610412, False), (3610717, False), (3610552, False),
-                  (3620010, True), (3670702, False))                    # (seed, revive)
+                  (3620010, True), (3670702, False), (3700164, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5766,8 +5766,7 @@ class MergeFuzzTest(unittest.TestCase):
         content (fixed by 3600014's change to join); 3470478 the model's: it took a content written back to
         what both had for no change, where rule 3 has it collide (merged_full);
         3470351 (rules 33, 34) an edit's bit lost: both sides listed the same
-        colliding bit writes, settled apart, and join took the first side's (fixed
-        by the rule-35 bit lineage changes);
+        colliding bit writes, settled apart, and join took the first side's;
         3600014 (rule 34) a loss: a user deleted a copy of the version the name
         held, and the other side's state, all of whose writes (a copy's delete
         among them) the deleter had seen, still counted (join); 3620006 (rules
@@ -5782,7 +5781,9 @@ class MergeFuzzTest(unittest.TestCase):
         twin of that write took beta's for it too (latest_of); 3670702 (rule 35)
         a loss: a user deleted a copy of the very version the name held, which
         later lost the name, and its new copy took the name the user deleted
-        (copy_name)."""
+        (copy_name); 3700164 (rule 35 as first landed) a resurrection: a file a
+        host made and then deleted came back as 'a chmod's version of its own'
+        (settle: only a write of the bit alone is a chmod)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10825,6 +10826,14 @@ MUTATIONS = [
     Mutation("a copy deleted while its name held the same version stays deleted",
              "    deletes = [d for d in top if not name_held(history, name, d)]\n",
              "    deletes = list(top)\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("the same colliding bit writes settled apart take the first side's bit",
+             "        if r == BIT and len({s[r].value for s in holders}) > 1:\n",
+             "        if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod of a content the one that counts did not grow from joins it",
+             "                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote\n",
+             "                False and w in changes and changes[w][1]\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy of a version a side's line merge held is the merge's own write",
              "            frozenset(w for s in names for w in s[BODY].writers\n",

@@ -4944,8 +4944,13 @@ def grew_from_chmodded(graph: CommitGraph, history: History, path: bytes, chmod:
                        writers: Iterable[str]) -> bool:
     """Did the content these writes made grow from the one chmod set the bit of?"""
     lineage = content_lineage(graph, history, path, writers)
-    return all(in_lineage(history, lineage, c)
-               for c in history.states[chmod][path][BODY].writers)
+    return all(in_lineage(history, lineage, c) for c in content_writers(history, path, [chmod]))
+
+
+def content_writers(history: History, path: bytes, writes: Iterable[str]) -> set:
+    """The writes of the content each of these writes' commits held at path."""
+    return {b for w in writes if path in history.states.get(w, {})
+            for b in history.states[w][path][BODY].writers}
 
 
 def content_lineage(graph: CommitGraph, history: History, path: bytes,
@@ -5054,9 +5059,8 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         return None
     # Nor a content that grew from one made anew since the bases (a chmod of it
     # writes no content): its writer's file is no edit of what the bases held there.
-    if grew_from_anew(repo.graph, history, path, {
-            b for w in our_writers | their_writers if path in history.states.get(w, {})
-            for b in history.states[w][path][BODY].writers}, bases):
+    if grew_from_anew(repo.graph, history, path,
+                      content_writers(history, path, our_writers | their_writers), bases):
         return None
     (here, _, heres), (base, _, bases_), (base_bit, _, bits) = join(history, path, states, bases)
     if heres is not None or not here:
@@ -5094,9 +5098,8 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     base_writers = {w for st in states for w in st[BODY].writers}
 
     def grew_from_base(writers: set) -> bool:
-        lineage = content_lineage(repo.graph, history, path, {
-            b for w in writers if path in history.states.get(w, {})
-            for b in history.states[w][path][BODY].writers}, bases)
+        lineage = content_lineage(repo.graph, history, path,
+                                  content_writers(history, path, writers), bases)
         return any(in_lineage(history, lineage, c) for c in base_writers)
     if base_writers and any(
             chmodded[0] == base and chmodded[1] != base_bit and other[0] != base

@@ -10790,8 +10790,8 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_restore_of_what_an_edit_kept_over_a_file_made_anew_"
               "is_no_change"]),
     Mutation("a chmod of a file made anew merges against what the bases held there",
-             "    if grew_from_anew(repo.graph, history, path, {\n",
-             "    if False and grew_from_anew(repo.graph, history, path, {\n",
+             "    if grew_from_anew(repo.graph, history, path,\n",
+             "    if False and grew_from_anew(repo.graph, history, path,\n",
              ["DeterministicMergeTest.test_a_chmod_of_the_bases_version_does_not_join_an_edit_"
               "of_a_file_made_anew", "DeterministicMergeTest.test_chmods_of_two_files_made_anew_collide_though_one_"
               "side_had_the_other_in_a_copy",

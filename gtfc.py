@@ -132,7 +132,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 35
+MERGE_RULE = 36
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4858,12 +4858,17 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         if body is None:            # no write of content here: a side's file as it is
             body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
         # A chmod of a content the one that counts did not grow from (one a copy's
-        # delete settled, say) is a version of its own (seed 3610552).
+        # delete settled, say) is a version of its own (seed 3610552), unless a
+        # delete here saw it: that version is gone.
+        deletes = [d for d in here_top if history.wrote.get((path, HERE, d)) is False]
         if body and heres is None and any(
                 w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
+                and not any(history.follows(d, w) for d in deletes)
                 and not grew_from_chmodded(graph, history, path, w, body_top) for w in bit_top):
+            # (A bit written with a content a counting one replaced goes with that.)
+            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
-                        for w in bit_top | body_top if w in changes and changes[w][1]}
+                        for w in chmods | body_top if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1:
                 return settle_versions(repo, graph, history, path, versions)
         return (as_file(body, bit) if body else None), []
@@ -4928,9 +4933,14 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     # the file at the name.  Nor one that only copies' deletes kept, each side its
     # own (seed 3620006): each user kept the bit of the content its name held.  Nor
     # a chmod of a content the one at the name did not grow from (one that collided
-    # with it: seed 3610717).
+    # with it: seed 3610717).  Nor a bit the sides settled apart (the same writes,
+    # each side the bit of the content its name kept): it goes with its content
+    # (seed 3710128: gamma's C over its A,755, where beta's edit had beaten A,755
+    # and kept its own 644).
+    apart = len({s[BIT].value for s in states}) > 1 and len({s[BIT].writers for s in states}) == 1
     if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and (
-            bit_top & changes.keys() or len({s[BIT].value for s in states}) == 1) and not any(
+            bit_top & changes.keys() and not apart
+            or len({s[BIT].value for s in states}) == 1) and not any(
             changes.get(w, (0, 0))[0] is None and versions.get(w) != registers(kept)[BODY:]
             for w in bit_top) and all(
             grew_from_chmodded(graph, history, path, w, {
@@ -4957,13 +4967,17 @@ def content_lineage(graph: CommitGraph, history: History, path: bytes,
                     writers: Iterable[str], bases: Iterable[str] = ()) -> set:
     """The writes of the contents these writes' content grew from: back through each
     write's parents' content writers (a copy's delete keeps what its name held), no
-    further than the bases' history."""
+    further than the bases' history, nor than a file made anew (it grew from
+    nothing: seed 3740014, C written over init made anew after a delete, did not
+    grow from the init a chmod had set before)."""
     bases, lineage, todo = list(bases), set(), list(writers)
+    changes = history.changes.get(path, {})
     while todo:
         w = todo.pop()
         if w not in lineage:
             lineage.add(w)
-            if not any(w == base or history.follows(base, w) for base in bases):
+            if not (w in changes and changes[w][0] is None) and \
+                    not any(w == base or history.follows(base, w) for base in bases):
                 todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
                          for b in history.states[p][path][BODY].writers]
     return lineage
@@ -5094,8 +5108,11 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         return ours[0], bit
     # A bit set on the version both had joins a content grown from that version (or
     # one of those it merged), not one written beside it: D at the bases, a chmod of
-    # D, and C written over F, which D had beaten (seed 3610552).
-    base_writers = {w for st in states for w in st[BODY].writers}
+    # D, and C written over F, which D had beaten (seed 3610552).  Of bases that
+    # held several, the writers of the one kept (seed 3670733: a chmod of gamma's G,
+    # which had beaten delta's D, does not join an edit of D).
+    base_writers = {w for st in states if st[BODY].value == base for w in st[BODY].writers} \
+        or {w for st in states for w in st[BODY].writers}
 
     def grew_from_base(writers: set) -> bool:
         lineage = content_lineage(repo.graph, history, path,

@@ -3343,8 +3343,11 @@ class DeterministicMergeTest(TwoClonesTestCase):
         'B' again.  A first rule 11 took alpha's version for the one both had (alpha
         held it again), so alpha's restore looked like no change and its 'B' was in
         no file (review 14).  The bases' line merge is what both had, and a version
-        a side holds is not one it changed: alpha's restore is a change, with
-        delta's exec bit."""
+        a side holds is not one it changed: alpha's restore is a change.
+        Rule 36: delta's exec bit was set on beta's A,B, which alpha's side never
+        grew from (its E beat A,B there, and A,B went to beta's copy): delta's
+        A,B,755 is a version of its own, in a copy named for delta (rule 1); it
+        took the bit to alpha's restore before, a version nobody wrote."""
         self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
         a1 = self.edit("alpha", 2000, self.nine_with(l7="B"))
@@ -3356,7 +3359,11 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(sorted(gtfc.merge_bases(self.a, delta, alpha)), sorted([a1, b1]))
         files = self.merged_files(delta, alpha)
         self.assertEqual(files["f.txt"], self.nine_with(l7="B").rstrip("\n"))
-        self.assertEqual(self.modes(m(delta, alpha))["f.txt"], "100755")
+        modes = self.modes(m(delta, alpha))
+        self.assertEqual(modes.pop("f.txt"), "100644")
+        (copy,) = [c for c in modes if c.startswith("f.conflict-delta-")]
+        self.assertEqual((files[copy], modes[copy]),
+                         (self.nine_with(l1="A", l7="B").rstrip("\n"), "100755"))
 
     def test_a_restore_after_merge_bases_whose_edits_beat_a_delete(self):
         """Four merge bases: alpha's chmod, delta's line 7 'B', eps's delete and
@@ -4554,10 +4561,25 @@ class MergeModel:
                 base = self.newest_common(path, w, o)
                 if w is e and all(register in b.writes or b.deleted for b in base):
                     continue        # this register's own writes: absorbs judged them
-                held = base[0].full if len(base) == 1 else self.merged_full(path, base)
+                held = base[0].full if len(base) == 1 else self.merged_full(path, base) \
+                    or self.found_by_both(path, w, o)
                 if held and dict(held).get(register) == e.writes[register]:
                     return True
         return False
+
+    def found_by_both(self, path, a, b):
+        """The version a's side and b's each found at its first action since they
+        parted, where both found the same one: the version both had, whatever the
+        writes before say (seed 3700200: the bases were gamma's edit and beta's
+        delete it beat, which merged_full does not judge; gamma wrote C over A and
+        A back while alpha, unaware, edited A: both had begun from the same A)."""
+        def first(x, other):
+            mine = [u for u in path if (u is x or self.before(u, x))
+                    and not (u is other or self.before(u, other))]
+            return [u for u in mine if not any(self.before(v, u) for v in mine)]
+        firsts = first(a, b) + first(b, a)
+        found = {u.full_before for u in firsts}
+        return found.pop() if len(firsts) == 2 and len(found) == 1 else None
 
     def absorbs(self, events, value, o, e, register=None, maybe=False, late_twin=False):
         """o and e concurrent, and e wrote the newest value both had seen (of
@@ -5015,8 +5037,36 @@ class MergeModel:
         had_it = [dict(e.full) for e in events if dict(e.full).get("mode") == version.get("mode")]
         if all(any(f.get(r) == v for f in had_it) for r, v in version.items()):
             return False
+        if path in FUZZ_SLOTTED and self.line_merge_of(events, version):
+            return False
         return not any(chmod(c, version.get("mode")) and (
             merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
+
+    def line_merge_of(self, events, version):
+        """Is version the line merge (bits included, rule 2) of two concurrent
+        events' versions against the version both had (seed 3690128: gamma's undo
+        of A with its chmod, and delta's of B, make init,755: a content init wrote,
+        so not a content no event wrote, yet no phantom)?"""
+        for n, a in enumerate(events):
+            for b in events[n + 1:]:
+                if self.before(a, b) or self.before(b, a):
+                    continue
+                # (What each side found when they parted, not the newest write
+                # both had seen: a side may have held another version at the name,
+                # one that had beaten it: seed 3700016's mutation, eps's edit of E.)
+                base = self.found_by_both(events, a, b)
+                if not base:
+                    continue
+                old, one, two, merged = dict(base), dict(a.full), dict(b.full), {}
+                for r in set(old) | set(one) | set(two):
+                    changed = {one.get(r), two.get(r)} - {old.get(r)}
+                    if len(changed) > 1:
+                        break
+                    merged[r] = changed.pop() if changed else old.get(r)
+                else:
+                    if {r: v for r, v in merged.items() if v is not None} == version:
+                        return True
+        return False
 
     def kept_at_copy_delete(self, path, touching):
         """A user who deleted a conflict copy beside a version at the name, having
@@ -5646,7 +5696,9 @@ class MergeFuzzTest(unittest.TestCase):
                   (3420693, False), (3480304, True), (3470478, False),
                   (3470351, False), (3600014, False), (3620006, True),
                   (3610412, False), (3610717, False), (3610552, False),
-                  (3620010, True), (3670702, False), (3700164, True))   # (seed, revive)
+                  (3620010, True), (3670702, False), (3700164, True),
+                  (3740014, True), (3700200, True), (3670733, False),
+                  (3710128, False))     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5783,7 +5835,18 @@ class MergeFuzzTest(unittest.TestCase):
         later lost the name, and its new copy took the name the user deleted
         (copy_name); 3700164 (rule 35 as first landed) a resurrection: a file a
         host made and then deleted came back as 'a chmod's version of its own'
-        (settle: only a write of the bit alone is a chmod)."""
+        (settle: only a write of the bit alone is a chmod); 3740014 (rule 36) a
+        phantom: C written over a file made anew after a delete took the bit of a
+        chmod of the deleted file (content_lineage walked back past the file made
+        anew); 3700200 the model's error: gamma wrote C over A and A back while
+        alpha edited A, and the line merge of the two (against A, the version both
+        had) is alpha's edit: the model took beta's delete for the version both had;
+        3670733 (rule 36) a phantom: delta's chmod of gamma's G, which had beaten
+        delta's D, joined beta's edit of D (merged_version took the bases' D for
+        the version both had, beside G, which their merge kept); 3710128 (rule 36)
+        a phantom: beta's edit had beaten gamma's A,755 on one side, keeping its
+        own 644 with the chmod settled, and gamma's C written over A,755 kept the
+        name with that 644 (settle: a bit settled apart goes with its content)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10807,14 +10870,36 @@ MUTATIONS = [
              "        if all(w in wrote_here for w in mine) and any(\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a bit only copies' deletes kept stands on the content at the name",
-             "            bit_top & changes.keys() or len({s[BIT].value for s in states}) == 1) and not any(\n",
-             "            True) and not any(\n",
+             "            bit_top & changes.keys() and not apart\n",
+             "            True\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a bit no write contests stands on a content that collided with the one it set",
              "            for w in bit_top & changes.keys()):\n",
              "            for w in ()):\n",
              ["DeterministicMergeTest.test_a_version_kept_over_a_deleted_copy_beats_a_delete_"
               "of_its_content_alone", "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a bit the sides settled apart stands on the content that keeps the name",
+             "            bit_top & changes.keys() and not apart\n",
+             "            bit_top & changes.keys()\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a content grew from what came before a file made anew",
+             "            if not (w in changes and changes[w][0] is None) and \\\n",
+             "            if True and \\\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod of one merge base's version joins an edit of the other's",
+             "    base_writers = {w for st in states if st[BODY].value == base for w in st[BODY].writers} \\\n        or {w for st in states for w in st[BODY].writers}\n",
+             "    base_writers = {w for st in states for w in st[BODY].writers}\n",
+             ["DeterministicMergeTest.test_a_restore_of_one_merge_bases_version_is_kept_where_the_bases_line_merged",
+              "MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod's version a delete saw stays a version of its own",
+             "                and not any(history.follows(d, w) for d in deletes)\n",
+             "                and True\n",
+             ["DeterministicMergeTest.test_a_file_brought_back_with_a_chmod_joined_is_its_own_not_carried"]),
+    Mutation("a bit written with a content another write replaced is a version of its own",
+             "            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}\n",
+             "            chmods = set(bit_top)\n",
+             ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_"
+              "a_user_deleted"]),
     Mutation("a bit set on the bases' version joins a content written beside it",
              "    if base_writers and any(\n",
              "    if False and any(\n",

@@ -4677,10 +4677,22 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     for r in (HERE, BODY, BIT):
         top = latest(history, path, (w for s in states for w in s[r].writers))
         holders = [s for s in states if s[r].writers == top]
+        if r == BIT:
+            # A copy's delete writes no bit: a side listing one (it settled a bit
+            # the other side's name no longer held: seed 3750408) holds the same
+            # bit writes as the other side.
+            def real(writers: frozenset) -> frozenset:
+                return frozenset(w for w in writers if history.wrote.get((path, r, w)) is not None)
+            holders = [s for s in states if real(top) and real(s[r].writers) == real(top)] \
+                or holders
         if r == BIT and len({s[r].value for s in holders}) > 1:
             # The same bit writes, settled apart (they collided, and each side kept
             # another content at the name): the bit of the side whose content stands.
-            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or holders
+            standing = out[BODY][0] if out[BODY][2] is None else \
+                next(iter(set(out[BODY][2].values()) - {None}), None)
+            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or [
+                s for s in holders if standing is not None and s[BODY].value == standing] \
+                or holders
         if holders:
             out.append((holders[0][r].value, top, None))
             continue

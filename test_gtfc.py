@@ -5698,7 +5698,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3610412, False), (3610717, False), (3610552, False),
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
-                  (3710128, False))     # (seed, revive)
+                  (3710128, False), (3750408, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5846,7 +5846,10 @@ class MergeFuzzTest(unittest.TestCase):
         the version both had, beside G, which their merge kept); 3710128 (rule 36)
         a phantom: beta's edit had beaten gamma's A,755 on one side, keeping its
         own 644 with the chmod settled, and gamma's C written over A,755 kept the
-        name with that 644 (settle: a bit settled apart goes with its content)."""
+        name with that 644 (settle: a bit settled apart goes with its content);
+        3750408 (rule 36) a phantom: gamma's delete of a copy of its A,644, beside
+        its A,755, listed it among the bit's writers, and that made gamma's 755 the
+        newer bit against beta's F, where the same chmod was settled apart (join)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10915,6 +10918,15 @@ MUTATIONS = [
     Mutation("the same colliding bit writes settled apart take the first side's bit",
              "        if r == BIT and len({s[r].value for s in holders}) > 1:\n",
              "        if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("the same colliding bit writes settled apart take the second side's bit",
+             "        if r == BIT and len({s[r].value for s in holders}) > 1:\n",
+             "        if r == BIT and len({s[r].value for s in holders}) > 1:\n"
+             "            holders = holders[::-1]\n        if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy's delete that settled a bit makes its side's bit the newer",
+             "            holders = [s for s in states if real(top) and real(s[r].writers) == real(top)] \\\n",
+             "            holders = [s for s in states if False] \\\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it",
              "                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote\n",

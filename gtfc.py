@@ -5088,7 +5088,8 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     if grew_from_anew(repo.graph, history, path,
                       content_writers(history, path, our_writers | their_writers), bases):
         return None
-    (here, _, heres), (base, _, bases_), (base_bit, _, bits) = join(history, path, states, bases)
+    (here, _, heres), (base, _, bases_), (base_bit, bit_top, bits) = \
+        join(history, path, states, bases)
     if heres is not None or not here:
         return None
     if bases_ is not None or bits is not None:
@@ -5096,10 +5097,19 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         # this rule keeps at the name of them, as each side's merges of them did.
         if depth >= MAX_BASE_DEPTH:
             return None
+        # A chmod of one of them dates that version, as settle's writers do at
+        # the name (seed 3760172: gamma's chmod made A,B later than alpha's C,
+        # which both sides' merges had put in a copy).
+        chmods = {w for w in bit_top if bases_ is not None and w not in bases_
+                  and (path, BODY, w) not in history.wrote and w in history.states
+                  and history.states[w][path][BODY].writers & bases_.keys()}
+        dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}
         versions = {w: ((history.wrote.get((path, BODY, w)) if bases_ is None or w not in bases_
                          else bases_[w]) or base,
                         bool(bits[w] if bits is not None and w in bits else base_bit))
-                    for w in set(bases_ or ()) | set(bits or ())}
+                    for w in set(bases_ or ()) - dated | set(bits or ())}
+        versions.update({w: (history.states[w][path][BODY].value, bool(base_bit))
+                         for w in chmods})
         if any(body is None for body, _ in versions.values()):
             return None
         kept, _ = settle_versions(repo, repo.graph, history, path, versions, depth=depth + 1)

@@ -5698,7 +5698,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3610412, False), (3610717, False), (3610552, False),
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
-                  (3710128, False), (3750408, False))   # (seed, revive)
+                  (3710128, False), (3750408, False), (3760172, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5849,7 +5849,13 @@ class MergeFuzzTest(unittest.TestCase):
         name with that 644 (settle: a bit settled apart goes with its content);
         3750408 (rule 36) a phantom: gamma's delete of a copy of its A,644, beside
         its A,755, listed it among the bit's writers, and that made gamma's 755 the
-        newer bit against beta's F, where the same chmod was settled apart (join)."""
+        newer bit against beta's F, where the same chmod was settled apart (join);
+        3760172 (rule 36; rule 35 too) a loss: the writers' merge bases held four
+        colliding versions; merged again for the version both had, alpha's C
+        (written last) kept the name, but both sides' merges had put it in a copy,
+        since gamma's later chmod dated beta's A,B: against C, beta's write of C
+        back was no change, and it was lost (merged_version: a chmod dates the
+        bases' version it set)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10927,6 +10933,10 @@ MUTATIONS = [
     Mutation("a copy's delete that settled a bit makes its side's bit the newer",
              "            holders = [s for s in states if real(top) and real(s[r].writers) == real(top)] \\\n",
              "            holders = [s for s in states if False] \\\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod dates none of the merge bases' versions",
+             "        dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}\n",
+             "        dated, chmods = set(), set()\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it",
              "                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote\n",

@@ -4575,8 +4575,11 @@ def settle_copies(history: History, commit: str, before: Dict[bytes, tuple],
         # (The copy's version: its content's writes and its bit's, a chmod of it.)
         wrote = before[copy][BODY].writers | before[copy][BIT].writers
         held = wrote
+        # (Not where the name holds no file: its content there is what it held
+        # before, seed 3760270.)
         kept = {w for w in held for r in (BODY, BIT)
-                if w in name[r].writers and history.wrote.get((original, r, w)) == name[r].value
+                if name[HERE].value and w in name[r].writers
+                and history.wrote.get((original, r, w)) == name[r].value
                 and not any(history.wrote.get((original, r, o)) == name[r].value
                             for o in name[r].writers - held)}
         history.dropped.setdefault((original, commit), set()).add(

@@ -5698,7 +5698,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3610412, False), (3610717, False), (3610552, False),
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
-                  (3710128, False), (3750408, False), (3760172, False))   # (seed, revive)
+                  (3710128, False), (3750408, False), (3760172, False),
+                  (3760270, False))     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5855,7 +5856,11 @@ class MergeFuzzTest(unittest.TestCase):
         (written last) kept the name, but both sides' merges had put it in a copy,
         since gamma's later chmod dated beta's A,B: against C, beta's write of C
         back was no change, and it was lost (merged_version: a chmod dates the
-        bases' version it set)."""
+        bases' version it set); 3760270 (rule 36; rule 35 too) a resurrection:
+        gamma deleted a copy of delta's file, which a folder had displaced and
+        which was gone from the name on gamma's side, but the name's state still
+        listed its content, so the delete settled nothing there and delta's file
+        came back at the name (settle_copies: no file at the name keeps none)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10937,6 +10942,10 @@ MUTATIONS = [
     Mutation("a chmod dates none of the merge bases' versions",
              "        dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}\n",
              "        dated, chmods = set(), set()\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a name that holds no file still keeps the writes of a deleted copy",
+             "                if name[HERE].value and w in name[r].writers\n",
+             "                if w in name[r].writers\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it",
              "                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote\n",

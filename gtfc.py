@@ -5104,7 +5104,8 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         # the name (seed 3760172: gamma's chmod made A,B later than alpha's C,
         # which both sides' merges had put in a copy).
         chmods = {w for w in bit_top if bases_ is not None and w not in bases_
-                  and (path, BODY, w) not in history.wrote and w in history.states
+                  and (path, BODY, w) not in history.wrote
+                  and path in history.states.get(w, {})
                   and history.states[w][path][BODY].writers & bases_.keys()}
         dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}
         versions = {w: ((history.wrote.get((path, BODY, w)) if bases_ is None or w not in bases_

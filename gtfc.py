@@ -4874,18 +4874,24 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
             body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
         # A chmod of a content the one that counts did not grow from (one a copy's
         # delete settled, say) is a version of its own (seed 3610552), unless a
-        # delete here saw it: that version is gone.
+        # delete here saw it: that version is gone.  So is the content, where a
+        # delete saw it and the chmod beat the delete: the chmod's version stands
+        # alone (seed 3760542: beta's chmod of its C, which a copy's delete had
+        # settled unaware, beat alpha's delete of A: C,755, not A with C's bit).
         deletes = [d for d in here_top if history.wrote.get((path, HERE, d)) is False]
-        if body and heres is None and any(
+        if body and any(
                 w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
                 and not any(history.follows(d, w) for d in deletes)
                 and not grew_from_chmodded(graph, history, path, w, body_top) for w in bit_top):
             # (A bit written with a content a counting one replaced goes with that.)
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
+            gone = {w for w in body_top if any(history.follows(d, w) for d in deletes)}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
-                        for w in chmods | body_top if w in changes and changes[w][1]}
+                        for w in chmods | body_top - gone if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1:
                 return settle_versions(repo, graph, history, path, versions)
+            if versions and gone:
+                return as_file(*next(iter(versions.values()))), []
         return (as_file(body, bit) if body else None), []
     # The versions of the concurrent writes, each as its node wrote it.
     changes = history.changes.get(path, {})

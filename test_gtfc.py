@@ -3068,6 +3068,26 @@ class DeterministicMergeTest(TwoClonesTestCase):
             for x, y, z in ((gamma, alpha, beta), (gamma, beta, alpha), (alpha, beta, gamma)):
                 self.assertEqual(self.modes(m(m(x, y), z)), {"g.txt": "100644"}, (mode, x, y))
 
+    def test_a_chmod_of_a_settled_version_beats_a_delete_of_another_with_its_own_version(self):
+        """Seed 3760542's shape.  beta writes C, gamma A (later): A keeps the name,
+        C goes to beta's copy, which gamma's user deletes.  beta, unaware, sets
+        its C's exec bit; alpha, from gamma's merge, deletes f.txt (A).  The chmod
+        beats the delete it never saw, but A, which alpha deleted having seen it,
+        does not come back (in a copy beside, say), nor does beta's bit go on A,
+        a version nobody wrote: beta's C,755 stands, alone."""
+        self.base = commit_file(self.a, "f.txt", "H\n", 1500)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        beta = self.edit("beta", 2000, "C\n")
+        collided = m(beta, self.edit("gamma", 2001, "A\n"))
+        copy, = [n for n in self.modes(collided) if n.startswith("f.conflict-beta-")]
+        settled = self.commit(self.tree_with(collided, {copy: None}), [collided], 2002,
+                              "resolved", "gamma")
+        chmod = self.edit("beta", 2003, ("C\n", "100755"), beta)
+        for pair in ((self.remove("alpha", 2004, settled), chmod),
+                     (chmod, self.remove("alpha", 2004, settled))):
+            self.assertEqual(self.merged_files(*pair), {"f.txt": "C"})
+            self.assertEqual(self.modes(m(*pair)), {"f.txt": "100755"})
+
     def test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_a_user_deleted(self):
         """alpha sets f.txt's exec bit (H,755); gamma, unaware, deletes f.txt, writes C,
         then H back (644).  eps edits C into A and merges gamma's H: A keeps the name,
@@ -5699,7 +5719,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
-                  (3760270, False))     # (seed, revive)
+                  (3760270, False), (3760542, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5860,7 +5880,13 @@ class MergeFuzzTest(unittest.TestCase):
         gamma deleted a copy of delta's file, which a folder had displaced and
         which was gone from the name on gamma's side, but the name's state still
         listed its content, so the delete settled nothing there and delta's file
-        came back at the name (settle_copies: no file at the name keeps none)."""
+        came back at the name (settle_copies: no file at the name keeps none);
+        3760542 (rule 36; rule 35 too) a phantom: beta's chmod of its C, which
+        gamma's copy delete had settled unaware, beat alpha's delete of A and took
+        A, the content the delete found, though A never grew from C; gamma's edit
+        of A then took beta's bit (settle: the chmod's own version stands there,
+        and a chmod of a content the one that counts did not grow from is a
+        version of its own beside a delete too)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10946,6 +10972,15 @@ MUTATIONS = [
     Mutation("a name that holds no file still keeps the writes of a deleted copy",
              "                if name[HERE].value and w in name[r].writers\n",
              "                if w in name[r].writers\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a content a delete saw stays a version beside the chmod that beat the delete",
+             "            gone = {w for w in body_top if any(history.follows(d, w) for d in deletes)}\n",
+             "            gone = set()\n",
+             ["DeterministicMergeTest.test_a_chmod_of_a_settled_version_beats_a_delete_of_another_"
+              "with_its_own_version"]),
+    Mutation("a chmod of a content the one that counts did not grow from joins it beside a delete",
+             "        if body and any(\n",
+             "        if body and heres is None and any(\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it",
              "                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote\n",

@@ -4487,6 +4487,16 @@ class MergeModel:
                    [o for o in events if o not in newest
                     and self.absorbs(events, value, o, e, register)]):
                 optional.append(e)
+            # Or e wrote back a version its own side had settled away (it had seen
+            # a copy of it deleted) while o's side held it at the name: a change
+            # against what e's side held, none against o's; which side a merge met
+            # first decides (seed 3760658: gamma deleted the copy of delta's F
+            # beside its A and then wrote F over A, while delta, holding F, wrote
+            # B; no user deleted gamma's F, and eps's kept it at the name).
+            elif absorbed and e.full and any(
+                    held == e.full and d.id in e.past
+                    for d, _, _, original, held in self.deleted_copies if original == e.path):
+                optional.append(e)
             # Or the other way round: o undid a write of e's very value that e never
             # saw; once a merge shows e's side that write, e is no change against it
             # (o itself may be a repeat: seed 630108, two hosts each wrote back what
@@ -5719,7 +5729,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
-                  (3760270, False), (3760542, False))   # (seed, revive)
+                  (3760270, False), (3760542, False), (3760658, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5886,7 +5896,11 @@ class MergeFuzzTest(unittest.TestCase):
         A, the content the delete found, though A never grew from C; gamma's edit
         of A then took beta's bit (settle: the chmod's own version stands there,
         and a chmod of a content the one that counts did not grow from is a
-        version of its own beside a delete too)."""
+        version of its own beside a delete too); 3760658 the model's: gamma
+        deleted the copy of delta's F beside its A, then wrote F over A, while
+        delta, holding F, wrote B; the model took gamma's F for no change, so
+        the name was to end empty, though no user deleted F and eps's user,
+        deleting the last copy beside it, kept it there."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

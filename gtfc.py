@@ -4691,23 +4691,32 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         if r == BIT and len({s[r].value for s in holders}) > 1:
             # The same bit writes, settled apart (they collided, and each side kept
             # another content at the name): the bit of the side whose content stands.
-            standing = out[BODY][0] if out[BODY][2] is None else \
-                next(iter(set(out[BODY][2].values()) - {None}), None)
-            holders = [s for s in holders if s[BODY].writers == out[BODY][1]] or [
-                s for s in holders if standing is not None and s[BODY].value == standing] \
-                or holders
+            holders = standing_sides(holders, out[BODY]) or holders
         if holders:
             out.append((holders[0][r].value, top, None))
             continue
         values = {w: history.wrote[path, r, w] for w in top
                   if history.wrote[path, r, w] is not None or r == BODY}
         if not values:                  # only settled copies: what the states hold
-            out.append((states[0][r].value, top, None))
+            # (the bit: the side's whose content stands, seed 3770828: not a bit
+            # that a copy's delete on the other side had settled)
+            out.append(((r == BIT and standing_sides(states, out[BODY]) or states)[0][r].value,
+                        top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
         else:
             out.append((None, top, values))
     return out
+
+
+def standing_sides(states: List[tuple], body: tuple) -> List[tuple]:
+    """Of states, those whose content stands in body (join's content register): the
+    ones listing its every latest write, else the ones holding the only content
+    those writes wrote."""
+    value, top, values = body
+    written = ({value} if values is None else set(values.values())) - {None}
+    return [s for s in states if s[BODY].writers == top] or [
+        s for s in states if len(written) == 1 and s[BODY].value in written]
 
 
 def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, tuple]],

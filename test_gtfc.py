@@ -5729,7 +5729,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3620010, True), (3670702, False), (3700164, True),
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
-                  (3760270, False), (3760542, False), (3760658, False))   # (seed, revive)
+                  (3760270, False), (3760542, False), (3760658, False),
+                  (3770828, True))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5900,7 +5901,11 @@ class MergeFuzzTest(unittest.TestCase):
         deleted the copy of delta's F beside its A, then wrote F over A, while
         delta, holding F, wrote B; the model took gamma's F for no change, so
         the name was to end empty, though no user deleted F and eps's user,
-        deleting the last copy beside it, kept it there."""
+        deleting the last copy beside it, kept it there; 3770828 (rule 36; rule 35
+        too) a phantom: where only copies' deletes were the newest bit writes,
+        join took the first side's bit: eps's 755, which alpha's user had settled
+        by deleting A,755's copy, went onto alpha's F (now the side whose content
+        stands gives it)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -10992,6 +10997,10 @@ MUTATIONS = [
              "            gone = set()\n",
              ["DeterministicMergeTest.test_a_chmod_of_a_settled_version_beats_a_delete_of_another_"
               "with_its_own_version"]),
+    Mutation("a bit only copies' deletes wrote last is the first side's",
+             "            out.append(((r == BIT and standing_sides(states, out[BODY]) or states)[0][r].value,\n",
+             "            out.append(((states)[0][r].value,\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it beside a delete",
              "        if body and any(\n",
              "        if body and heres is None and any(\n",

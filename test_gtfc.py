@@ -5028,11 +5028,14 @@ class MergeModel:
                 if f and f not in seen:
                     seen.add(f)
                     made = [e for e in events if e.full == f]
-                    # (A line merge's: the writes it holds, of each side.)
-                    todo += [(e.full_before, e) for e in made] if made else [
+                    # (A line merge's: the writes it holds, of each side.  Also
+                    # where an event wrote that version too: seed 3770752, two
+                    # edits' line merge made init again.)
+                    todo += [(e.full_before, e) for e in made] + [
                         (u.full, u) for u in events if u.id in finder.past and (
                             content(u.full) == content(f) or u.writes and all(
-                                dict(f).get(r) == v for r, v in u.writes.items()))]
+                                dict(f).get(r) == v for r, v in u.writes.items()))
+                        and (not made or path in FUZZ_SLOTTED)]
             return seen
         def chmod(c, mode):
             return set(c.writes) == {"mode"} and c.writes["mode"] == mode
@@ -5730,7 +5733,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
                   (3760270, False), (3760542, False), (3760658, False),
-                  (3770828, True))      # (seed, revive)
+                  (3770828, True), (3770752, True))     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5905,7 +5908,11 @@ class MergeFuzzTest(unittest.TestCase):
         too) a phantom: where only copies' deletes were the newest bit writes,
         join took the first side's bit: eps's 755, which alpha's user had settled
         by deleting A,755's copy, went onto alpha's F (now the side whose content
-        stands gives it)."""
+        stands gives it); 3770752 the model's: gamma's C grew from a line merge
+        of delta's edit and the version alpha's chmod set, which made init
+        again; the model took init for the init event's version alone, so C with
+        the chmod's bit (rule 1: a content grown from the version it set) looked
+        like a phantom."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

@@ -4887,11 +4887,14 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # delete saw it and the chmod beat the delete: the chmod's version stands
         # alone (seed 3760542: beta's chmod of its C, which a copy's delete had
         # settled unaware, beat alpha's delete of A: C,755, not A with C's bit).
+        # (Of the content's latest writes, those of this content: a copy's delete
+        # beside another did not make it, seed 3800014.)
         deletes = [d for d in here_top if history.wrote.get((path, HERE, d)) is False]
+        made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top
         if body and any(
                 w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
                 and not any(history.follows(d, w) for d in deletes)
-                and not grew_from_chmodded(graph, history, path, w, body_top) for w in bit_top):
+                and not grew_from_chmodded(graph, history, path, w, made) for w in bit_top):
             # (A bit written with a content a counting one replaced goes with that.)
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
             gone = {w for w in body_top if any(history.follows(d, w) for d in deletes)}
@@ -5009,8 +5012,21 @@ def content_lineage(graph: CommitGraph, history: History, path: bytes,
             if not (w in changes and changes[w][0] is None) and \
                     not any(w == base or history.follows(base, w) for base in bases):
                 todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
-                         for b in history.states[p][path][BODY].writers]
+                         for b in history.states[p][path][BODY].writers
+                         if wrote_content(history, path, b, history.states[p][path][BODY].value)]
     return lineage
+
+
+def wrote_content(history: History, path: bytes, write: str, content) -> bool:
+    """Is content at path what write wrote there (a window's first commit: what it
+    held), or, for a copy's delete, what its name held?  A state may list writes
+    whose content is no longer its own (seed 3800014: delta's copy delete beside
+    A, still listed where alpha's restore of init had replaced A)."""
+    wrote = history.wrote.get((path, BODY, write), content)
+    if wrote is None:
+        state = history.states.get(write, {}).get(path)
+        return state is not None and state[BODY].value == content
+    return wrote == content
 
 
 def in_lineage(history: History, lineage: set, write: str) -> bool:

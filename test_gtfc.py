@@ -5733,7 +5733,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
                   (3760270, False), (3760542, False), (3760658, False),
-                  (3770828, True), (3770752, True))     # (seed, revive)
+                  (3770828, True), (3770752, True), (3800014, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5912,7 +5912,11 @@ class MergeFuzzTest(unittest.TestCase):
         of delta's edit and the version alpha's chmod set, which made init
         again; the model took init for the init event's version alone, so C with
         the chmod's bit (rule 1: a content grown from the version it set) looked
-        like a phantom."""
+        like a phantom; 3800014 (rule 36; rule 35 too) a phantom: gamma's chmod of
+        its A landed on delta's F, written over alpha's restore of init: the
+        content's lineage walked through writes a state still listed but whose
+        content it no longer held (a copy's delete made beside A), and so did the
+        content's latest writes (content_lineage, settle: wrote_content)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -11007,6 +11011,14 @@ MUTATIONS = [
     Mutation("a bit only copies' deletes wrote last is the first side's",
              "            out.append(((r == BIT and standing_sides(states, out[BODY]) or states)[0][r].value,\n",
              "            out.append(((states)[0][r].value,\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a content grew from every write its state lists, whatever each wrote",
+             "                         if wrote_content(history, path, b, history.states[p][path][BODY].value)]\n",
+             "                         if True]\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy's delete among a content's latest writes made that content",
+             "        made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top\n",
+             "        made = body_top\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it beside a delete",
              "        if body and any(\n",

@@ -5076,30 +5076,41 @@ class MergeModel:
             merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
 
     def line_merge_of(self, events, version):
-        """Is version the line merge (bits included, rule 2) of two concurrent
-        events' versions against the version both had (seed 3690128: gamma's undo
-        of A with its chmod, and delta's of B, make init,755: a content init wrote,
-        so not a content no event wrote, yet no phantom)?"""
-        for n, a in enumerate(events):
-            for b in events[n + 1:]:
-                if self.before(a, b) or self.before(b, a):
-                    continue
-                # (What each side found when they parted, not the newest write
-                # both had seen: a side may have held another version at the name,
-                # one that had beaten it: seed 3700016's mutation, eps's edit of E.)
-                base = self.found_by_both(events, a, b)
-                if not base:
-                    continue
-                old, one, two, merged = dict(base), dict(a.full), dict(b.full), {}
-                for r in set(old) | set(one) | set(two):
-                    changed = {one.get(r), two.get(r)} - {old.get(r)}
-                    if len(changed) > 1:
-                        break
-                    merged[r] = changed.pop() if changed else old.get(r)
-                else:
-                    if {r: v for r, v in merged.items() if v is not None} == version:
-                        return True
-        return False
+        """Is version the line merge (bits included, rule 2) of concurrent events'
+        versions, two or three, each pair against the version both had (seed
+        3690128: gamma's undo of A with its chmod, and delta's of B, make init,755:
+        a content init wrote, so not a content no event wrote, yet no phantom;
+        seed 3800060: alpha's edit, beta's edit of a line alpha had written, and
+        delta's chmod of the version before both)?"""
+        def concurrent(xs, ys):
+            return all(not self.before(x, y) and not self.before(y, x) and x is not y
+                       for x in xs for y in ys)
+
+        def merge(one, xs, two, ys):
+            # (What each side found when they parted, not the newest write both
+            # had seen: a side may have held another version at the name, one
+            # that had beaten it: seed 3700016's mutation, eps's edit of E.)
+            for x in xs:
+                for y in ys:
+                    base = self.found_by_both(events, x, y)
+                    if not base:
+                        continue
+                    old, merged = dict(base), {}
+                    for r in set(old) | set(one) | set(two):
+                        changed = {one.get(r), two.get(r)} - {old.get(r)}
+                        if len(changed) > 1:
+                            break
+                        merged[r] = changed.pop() if changed else old.get(r)
+                    else:
+                        return {r: v for r, v in merged.items() if v is not None}
+            return None
+        single = [(dict(e.full), (e,)) for e in events]
+        pairs = [(m, xs + ys) for n, (one, xs) in enumerate(single) for two, ys in single[n + 1:]
+                 if concurrent(xs, ys) for m in [merge(one, xs, two, ys)] if m]
+        if any(m == version for m, _ in pairs):
+            return True
+        return any(concurrent(xs, ys) and merge(m, xs, one, ys) == version
+                   for m, xs in pairs for one, ys in single)
 
     def kept_at_copy_delete(self, path, touching):
         """A user who deleted a conflict copy beside a version at the name, having
@@ -5733,7 +5744,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3740014, True), (3700200, True), (3670733, False),
                   (3710128, False), (3750408, False), (3760172, False),
                   (3760270, False), (3760542, False), (3760658, False),
-                  (3770828, True), (3770752, True), (3800014, False))   # (seed, revive)
+                  (3770828, True), (3770752, True), (3800014, False),
+                  (3800060, False))     # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5916,7 +5928,10 @@ class MergeFuzzTest(unittest.TestCase):
         its A landed on delta's F, written over alpha's restore of init: the
         content's lineage walked through writes a state still listed but whose
         content it no longer held (a copy's delete made beside A), and so did the
-        content's latest writes (content_lineage, settle: wrote_content)."""
+        content's latest writes (content_lineage, settle: wrote_content); 3800060
+        the model's: the line merge of three concurrent versions (alpha's edit,
+        beta's edit of a line alpha had written, delta's chmod of the version
+        before both) made init,755, which the model's pairs missed."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

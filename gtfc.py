@@ -4839,32 +4839,8 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
                 continue
         if not there or there[1] == version[1]:
             settled[name] = version
-    drop_copies_back_at_the_name(history, settled, sides)
     return write_merged_tree(repo, sides[0], move_off_folders(repo, graph, history, settled,
                                                               sides))
-
-
-def drop_copies_back_at_the_name(history: History, settled: Dict[bytes, Version],
-                                 sides: Tuple[str, str]) -> None:
-    """A conflict copy of the very version this merge keeps at the name, which one
-    side put aside (another version or a folder took the name there) and the other
-    never had, goes: that version is back at its name, and a copy would only hold
-    it twice, so a user's delete of it would not delete it (seed 3810046: gamma's
-    file, displaced by a folder on one side, took the name back where delta's
-    file had replaced the folder)."""
-    for path, version in list(settled.items()):
-        original = copy_original(path)
-        if not version or not original or settled.get(original) != version:
-            continue
-        states = [history.states[s].get(path) for s in sides]
-        names = [history.states[s].get(original) for s in sides]
-        if None in states or None in names:
-            continue
-        holders = [i for i in (0, 1) if states[i][HERE].value]
-        never = [i for i in (0, 1) if not states[i][HERE].value and not states[i][HERE].writers]
-        if len(holders) == 1 and len(never) == 1 and \
-                held_version(names[holders[0]]) != version:
-            settled[path] = None
 
 
 def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,

@@ -132,7 +132,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 36
+MERGE_RULE = 37
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4839,8 +4839,43 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
                 continue
         if not there or there[1] == version[1]:
             settled[name] = version
+    settle_one_sided_copies(history, settled, sides)
     return write_merged_tree(repo, sides[0], move_off_folders(repo, graph, history, settled,
                                                               sides))
+
+
+def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
+                            sides: Tuple[str, str]) -> None:
+    """A conflict copy that one side holds, where the other never had it or put
+    its version elsewhere (it lists no write of the copy the holder does not: no
+    user deleted it), holds a version the merge keeps once: not beside the very
+    version at the name, and not nowhere.  So where the merge puts that version
+    back at the name, which the holder had put aside, the copy goes (seed 3810046:
+    a folder had displaced gamma's file into a copy; where delta's file replaced
+    the folder, gamma's took the name back, and a user's delete of the copy left
+    it there).  Where the merge keeps it at the name no longer, the copy stays,
+    whichever side join took (seed 3841038: one side held gamma's x at the name,
+    the other in its copy with the name deleted; each path took the side that did
+    not hold it, whichever commit id sorted first)."""
+    for path in list(settled):
+        original = copy_original(path)
+        states = [history.states[s].get(path) for s in sides]
+        names = [history.states[s].get(original) for s in sides] if original else [None]
+        if None in states or None in names:
+            continue
+        holders = [i for i in (0, 1) if states[i][HERE].value]
+        if len(holders) != 1:
+            continue
+        holder, other = states[holders[0]], states[1 - holders[0]]
+        if not other[HERE].writers <= holder[HERE].writers:
+            continue
+        version = held_version(holder)
+        at_name = settled[original] if original in settled else held_version(names[0])
+        if at_name == version and held_version(names[holders[0]]) != version:
+            settled[path] = None
+        elif at_name != version and settled[path] is None and \
+                other[HERE].writers == holder[HERE].writers:
+            settled[path] = version
 
 
 def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,

@@ -4165,18 +4165,47 @@ class DeterministicMergeTest(TwoClonesTestCase):
                 self.chain("gamma", 2005, [("X\n", "100755"), "one\ntwo\nTHREE\n"])]
         self.assert_every_fold_alike(tips)
 
-    @unittest.expectedFailure
     def test_every_fold_alike_no_copy_of_the_version_the_name_holds(self):
         """alpha deletes f.txt and makes it anew (X); beta sets the base's exec bit;
         gamma, having seen alpha's delete, makes f.txt anew as the base's content
-        with the bit (B,755: beta's version, made again).  Folds 012 and 102 keep
+        with the bit (B,755: beta's version, made again).  Folds 012 and 102 kept
         B,755 at the name and a copy of the very same B,755 named for beta (a copy
-        of what the name holds); the four others do not."""
+        of what the name holds); the four others did not.  Rule 37: a copy one side
+        put aside, of the version the merge puts back at the name, goes."""
         alpha_delete = self.remove("alpha", 2001, self.base)
         tips = [self.edit("alpha", 2003, "X\n", parent=alpha_delete),
                 self.edit("beta", 2005, ("one\ntwo\nthree\n", "100755")),
                 self.edit("gamma", 2007, ("one\ntwo\nthree\n", "100755"), parent=alpha_delete)]
         self.assert_every_fold_alike(tips)
+
+    def test_a_version_at_the_name_on_one_side_in_a_copy_on_the_other_is_kept_once(self):
+        """alpha (A) and gamma (G) make f.txt unaware of each other; beta, having seen
+        A alone, deletes it.  One line merges A and G first (A, the later, keeps the
+        name; G goes to a copy), then beta's delete: the name empty, G in its copy.
+        The other merges beta's delete first, then G: G at the name, no copy.
+        Their merge keeps G once, at the name or in its copy (rule 36 kept both).
+        That merge, where it keeps G at the name, met by delta's edit elsewhere
+        on the copy side, keeps G once too (fuzz seed 3841038: each side had held
+        the copy, and they settled it apart; the name took the side whose name was
+        empty, the copy the side without it, whichever commit id sorted first: G
+        lost).  Three delete times and four edit times, so the ids come in either
+        order."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        empty = self.remove("alpha", 1600, self.base)
+        a = self.edit("alpha", 2001, "A\n", parent=empty)
+        g = self.edit("gamma", 2000, "G\n", parent=empty)
+        for when in range(2010, 2013):
+            deleted = self.remove("beta", when, a)
+            copied, named = m(m(a, g), deleted), m(deleted, g)
+            self.assertEqual(sorted(self.files(copied).values()), ["G"])
+            self.assertEqual(self.files(named), {"f.txt": "G"})
+            both = self.merged_files(copied, named)
+            self.assertEqual(sorted(both.values()), ["G"], (when, both))
+            for then in range(2020, 2024):
+                delta = self.commit(self.tree_with(copied, {"h.txt": "H\n"}), [copied], then,
+                                    "h", "delta")
+                merged = self.merged_files(m(copied, named), delta)
+                self.assertEqual(sorted(merged.values()), ["G", "H"], (when, then, merged))
 
     @unittest.expectedFailure
     def test_every_fold_alike_crossed_edits_where_a_twin_of_one_was_deleted(self):
@@ -5745,7 +5774,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3710128, False), (3750408, False), (3760172, False),
                   (3760270, False), (3760542, False), (3760658, False),
                   (3770828, True), (3770752, True), (3800014, False),
-                  (3800060, False), (3841038, False))   # (seed, revive)
+                  (3800060, False), (3841038, False), (3810046, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5933,7 +5962,11 @@ class MergeFuzzTest(unittest.TestCase):
         beta's edit of a line alpha had written, delta's chmod of the version
         before both) made init,755, which the model's pairs missed; 3841038 a
         loss that a first fix for 3810046 made (dropping a copy of the version a
-        merge puts back at the name lost d/x), kept here for the next try."""
+        merge puts back at the name lost d/x), kept here for the next try;
+        3810046 (rule 37; rule 35 too) a resurrection: a folder displaced gamma's
+        file into a copy on one side; where delta's file replaced the folder, it
+        took the name back and the copy stayed, so a delete of the copy left the
+        version at the name (settle_one_sided_copies, with 3841038's fix)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -11066,6 +11099,18 @@ MUTATIONS = [
              "        if True:\n",
              ["DeterministicMergeTest.test_a_line_merge_of_merge_bases_is_dated_as_its_merge_"
               "commit"]),
+    Mutation("a copy one side put aside stays beside its version back at the name",
+             "        if at_name == version and held_version(names[holders[0]]) != version:\n",
+             "        if False:\n",
+             ["DeterministicMergeTest.test_a_version_at_the_name_on_one_side_in_a_copy_on_the_"
+              "other_is_kept_once",
+              "DeterministicMergeTest.test_every_fold_alike_no_copy_of_the_version_the_name_"
+              "holds"]),
+    Mutation("a copy the sides settled apart follows whichever side join took",
+             "        elif at_name != version and settled[path] is None and \\\n",
+             "        elif False and \\\n",
+             ["DeterministicMergeTest.test_a_version_at_the_name_on_one_side_in_a_copy_on_the_"
+              "other_is_kept_once"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

@@ -4684,10 +4684,9 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
             # A copy's delete writes no bit: a side listing one (it settled a bit
             # the other side's name no longer held: seed 3750408) holds the same
             # bit writes as the other side.
-            def real(writers: frozenset) -> frozenset:
-                return frozenset(w for w in writers if history.wrote.get((path, r, w)) is not None)
-            holders = [s for s in states if real(top) and real(s[r].writers) == real(top)] \
-                or holders
+            wrote_bit = bit_writes(history, path, top)
+            holders = [s for s in states if wrote_bit
+                       and bit_writes(history, path, s[r].writers) == wrote_bit] or holders
         if r == BIT and len({s[r].value for s in holders}) > 1:
             # The same bit writes, settled apart (they collided, and each side kept
             # another content at the name): the bit of the side whose content stands.
@@ -4707,6 +4706,16 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         else:
             out.append((None, top, values))
     return out
+
+
+def bit_writes(history: History, path: bytes, writers: frozenset) -> frozenset:
+    """Of writers, those that wrote path's bit (not a copy's delete)."""
+    return frozenset(w for w in writers if history.wrote.get((path, BIT, w)) is not None)
+
+
+def deletes_among(history: History, path: bytes, writers: Iterable[str]) -> List[str]:
+    """Of writers, those that deleted path."""
+    return [w for w in writers if history.wrote.get((path, HERE, w)) is False]
 
 
 def standing_sides(states: List[tuple], body: tuple) -> List[tuple]:
@@ -4757,7 +4766,7 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
     # A write a delete followed, which lost here to one it never saw, is no longer
     # the name's: a side that never saw the delete (a chmod of that version, say)
     # still holds it, and meets the write that won as a version of its own.
-    deletes = [d for d in joined[HERE][1] if history.wrote.get((path, HERE, d)) is False]
+    deletes = deletes_among(history, path, joined[HERE][1])
     state = []
     for r, (value, top, candidates) in enumerate(joined):
         top = top - losers[r]
@@ -4899,6 +4908,8 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
             for w, alive in heres.items() if alive)
     if not here:
         return None, []
+    changes = history.changes.get(path, {})
+    deleted = deletes_among(history, path, here_top)
     if bodies is not None:
         bodies = {w: v for w, v in bodies.items() if v is not None}
         if len(set(bodies.values())) == 1:
@@ -4907,7 +4918,6 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # A file made anew has nothing in common with a version written beside it
         # unaware (a chmod of the file it replaced): even where each register
         # agrees, the two versions collide.
-        changes = history.changes.get(path, {})
         anew = {w for w in here_top if w in changes and changes[w][0] is None and changes[w][1]}
         if anew and heres is None and here:
             versions = {w: registers(held_version(history.states[w][path]))[BODY:] for w in here_top
@@ -4916,23 +4926,20 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                 return settle_versions(repo, graph, history, path, versions)
         if body is None:            # no write of content here: a side's file as it is
             body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
-        # A chmod of a content the one that counts did not grow from (one a copy's
-        # delete settled, say) is a version of its own (seed 3610552), unless a
-        # delete here saw it: that version is gone.  So is the content, where a
-        # delete saw it and the chmod beat the delete: the chmod's version stands
-        # alone (seed 3760542: beta's chmod of its C, which a copy's delete had
-        # settled unaware, beat alpha's delete of A: C,755, not A with C's bit).
-        # (Of the content's latest writes, those of this content: a copy's delete
-        # beside another did not make it, seed 3800014.)
-        deletes = [d for d in here_top if history.wrote.get((path, HERE, d)) is False]
+        # A chmod of a content that the one which counts did not grow from (one a
+        # copy's delete settled, say: seed 3610552) is a version of its own, unless
+        # a delete here saw it.  Where a delete saw the content and the chmod beat
+        # the delete, the content is gone and the chmod's version stands alone
+        # (seed 3760542: C,755, not A with C's bit).  The content's writes are those
+        # that made it (not a copy's delete beside it: seed 3800014); a bit written
+        # with a content that a counting one replaced goes with that content.
         made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top
         if body and any(
                 w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
-                and not any(history.follows(d, w) for d in deletes)
+                and not any(history.follows(d, w) for d in deleted)
                 and not grew_from_chmodded(graph, history, path, w, made) for w in bit_top):
-            # (A bit written with a content a counting one replaced goes with that.)
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
-            gone = {w for w in body_top if any(history.follows(d, w) for d in deletes)}
+            gone = {w for w in body_top if any(history.follows(d, w) for d in deleted)}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
                         for w in chmods | body_top - gone if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1:
@@ -4941,7 +4948,6 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                 return as_file(*next(iter(versions.values()))), []
         return (as_file(body, bit) if body else None), []
     # The versions of the concurrent writes, each as its node wrote it.
-    changes = history.changes.get(path, {})
     writers, joiners = set(bodies or ()) | set(bits or ()), set()
     if bodies is not None:
         # Contents collide: a version is what a node's commit held, whole (never
@@ -4990,7 +4996,6 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
             versions[w] = (b, bool(t))
     # A deleter's earlier edits lose where they collide with edits it never saw;
     # a chmod it saw still joins the name (the delete wrote no bit), or is gone.
-    deleted = [d for d in here_top if history.wrote[path, HERE, d] is False]
     gone = {w for w in versions if any(history.follows(d, w) for d in deleted)}
     alive = {w: v for w, v in versions.items() if w not in gone - joiners}
     kept, copies = settle_versions(repo, graph, history, path, alive or versions, joiners,

@@ -7074,10 +7074,13 @@ def repo_of_path(path: str) -> Tuple[Repo, str]:
 
 
 def history(repo: Repo, rel: str, number: int, *log_args: str):
-    """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel
-    or its conflict copies.  --full-history: git's default simplification would hide
-    an edit that lost a collision."""
-    paths = copy_pathspecs(rel) if rel else ["."]
+    """[(time, commit, node, A/M/D/T, path)] of the last number commits touching rel,
+    its conflict copies or its metadata records (META_DIR's paths, as git has them).
+    --full-history: git's default simplification would hide an edit that lost a
+    collision."""
+    paths = copy_pathspecs(rel) + [
+        ":(literal)" + os.fsdecode(meta_path(os.fsencode(rel.rstrip("/")), False))] \
+        if rel else ["."]
     start = current_horizon(repo)       # its diff is unknown: it would list every file
     out = repo.git("log", *log_args, "--full-history", "-z", f"-n{number}",
                    "--name-status", "--no-renames", "--format=%x01%h %at %an",
@@ -7753,6 +7756,10 @@ def cmd_log(args) -> int:
     for when, commit, node, kind, name in (e for e in entries if e[1] in newest):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
         action = "conflict copy" if node == MERGE_IDENTITY[0] else actions.get(kind, kind)
+        target = meta_target(os.fsencode(name))
+        if target:          # a metadata record: a mode or owner set (A, M) or back to default
+            name = os.fsdecode(target[0]) + ("/" if target[1] else "")
+            action = "perms" if node != MERGE_IDENTITY[0] else action
         info(f"{stamp}  {commit}  {node:<12} {action:<8} {name}")
     start = current_horizon(repo)
     if start:
@@ -8019,7 +8026,8 @@ everything); 2 bad usage.  Every error is one line on stderr saying what to do.
 """
 
 
-def build_parser() -> "argparse.ArgumentParser":
+def build_parser(called_as: str = "gtfc") -> "argparse.ArgumentParser":
+    """called_as: the name gtfc runs under (gtfc-push names its command's usage)."""
     import argparse                     # see "Imported where used"
     parser = argparse.ArgumentParser(
         prog="gtfc", description="Mirror one directory across hosts with git over ssh.",
@@ -8029,6 +8037,7 @@ def build_parser() -> "argparse.ArgumentParser":
 
     def command(name, func, help, epilog=None):
         p = sub.add_parser(name, help=help, description=help, epilog=epilog,
+                           prog=called_as if called_as == f"gtfc-{name}" else None,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func, parser=p)    # so that a bad option gets this usage
         return p
@@ -8256,7 +8265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if words[:1] in (["shell"], ["shell.denywrite"]) and "--help" not in words \
                 and "-h" not in words:
             return cmd_shell(*parse_shell_args(words[1:]), words[0] == "shell.denywrite")
-        parser = build_parser()
+        parser = build_parser(os.path.basename(sys.argv[0] if argv is None else argv[0]))
         if words[:1] and words[0].startswith("-") and words[0] not in ("-h", "--help",
                                                                        "--version"):
             parser.error(f"unrecognized option {words[0]} (a command's options go after "

@@ -255,7 +255,8 @@ class SmallPureFunctionsTest(unittest.TestCase):
         self.assertEqual(gtfc.dispatch_args(["gtfc.py", "pull"]), ["pull"])
 
     def test_a_bad_option_gets_the_usage_of_its_own_command(self):
-        for argv, usage in ((["/usr/bin/gtfc-push", "--bogus"], "usage: gtfc push"),
+        for argv, usage in ((["/usr/bin/gtfc-push", "--bogus"], "usage: gtfc-push [-h]"),
+                            (["gtfc.py", "push", "--bogus"], "usage: gtfc push [-h]"),
                             (["gtfc", "watch", "-x"], "usage: gtfc watch"),
                             (["gtfc", "log", "a", "b"], "usage: gtfc log")):
             with self.subTest(argv=argv), contextlib.redirect_stderr(io.StringIO()) as err, \
@@ -264,6 +265,9 @@ class SmallPureFunctionsTest(unittest.TestCase):
             self.assertEqual(exit.exception.code, 2)
             self.assertTrue(err.getvalue().startswith(usage), err.getvalue())
             self.assertIn("unrecognized arguments", err.getvalue())
+        with contextlib.redirect_stdout(io.StringIO()) as out, self.assertRaises(SystemExit):
+            gtfc.main(["/usr/bin/gtfc-pull", "--help"])
+        self.assertTrue(out.getvalue().startswith("usage: gtfc-pull [-h]"), out.getvalue())
         for argv, says in ((["gtfc", "--bogus"], "unrecognized option --bogus"),
                            (["gtfc", "log", "-n", "-5"], "'-5' is not a positive whole number"),
                            (["gtfc", "log", "-n", "0"], "'0' is not a positive whole number")):
@@ -6434,6 +6438,31 @@ class MetadataTest(TwoClonesTestCase):
         self.sync(self.a, self.b, {"keys"})
         self.assertEqual(oct(self.mode(self.b, "keys/k.pem")), "0o600")
         self.assertEqual(oct(self.mode(self.b, "keys/deeper/d.pem")), "0o640")
+
+    def test_log_lists_a_mode_set_and_set_back(self):
+        """gtfc log PATH lists a chmod 600 and the chmod back to 644 (a new user's
+        trial: a secret's mode change was in no log, as it lives in META_DIR), and
+        gtfc log with no path names the file, not its metadata record; a folder's
+        log lists the metadata of what it holds."""
+        self.make(self.a, "keys/k.pem", 0o644)
+        self.sync(self.a, self.b)
+        for mode in (0o600, 0o644):             # as the watcher names it
+            os.chmod(os.path.join(self.a.path, "keys/k.pem"), mode)
+            self.sync(self.a, self.b, {"keys/k.pem"})
+
+        def log(path):
+            out = io.StringIO()
+            with mock.patch.object(gtfc, "registered_repos", return_value=[self.a.path]), \
+                    contextlib.redirect_stdout(out):
+                gtfc.cmd_log(types.SimpleNamespace(path=path, number=10))
+            return [line.split()[4:] for line in out.getvalue().splitlines()]
+        self.assertEqual(log(os.path.join(self.a.path, "keys/k.pem")),
+                         [["perms", "keys/k.pem"], ["perms", "keys/k.pem"],
+                          ["added", "keys/k.pem"]])
+        self.assertEqual(log(os.path.join(self.a.path, "keys")), log(
+            os.path.join(self.a.path, "keys/k.pem")))
+        self.assertIn(["perms", "keys/k.pem"], log(self.a.path))
+        self.assertFalse([line for line in log(self.a.path) if gtfc.META_DIR in line[-1]])
 
     def test_a_restore_brings_back_modes_too(self):
         """gtfc restore of a 600 file and of a 700 folder holding one: they come back

@@ -115,7 +115,11 @@ import sys
 import threading
 import time
 import zlib
-from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, NamedTuple,
+                    Optional, Tuple)
+
+if TYPE_CHECKING:                       # for annotations only: imported where used
+    import argparse
 # Imported where used: argparse, ctypes, concurrent.futures, faulthandler, glob, grp, hashlib,
 # pwd, shutil, socket, tempfile, traceback.  gtfc-shell starts on every push a peer makes,
 # and loading them (and dataclasses: see NamedTuple below) would add half to its

@@ -7328,9 +7328,9 @@ class MergeFoldTest(TwoClonesTestCase):
 
     def test_three_heads_merge_to_one_commit_whatever_the_arrival_order(self):
         c = self.third_clone()
-        x = commit_file(self.a, "f.txt", "alpha's line\ntwo\nthree\n", 2000)
-        y = commit_file(self.b, "f.txt", "beta's line\ntwo\nthree\n", 2005)
-        z = commit_file(c, "f.txt", "gamma's line\ntwo\nthree\n", 2003)
+        commit_file(self.a, "f.txt", "alpha's line\ntwo\nthree\n", 2000)
+        commit_file(self.b, "f.txt", "beta's line\ntwo\nthree\n", 2005)
+        commit_file(c, "f.txt", "gamma's line\ntwo\nthree\n", 2003)
         self.deliver(((self.a, (self.b, c)), (self.b, (c, self.a)), (c, (self.a, self.b))))
         results = {gtfc.integrate(r).new for r in (self.a, self.b, c)}
         self.assertEqual(len(results), 1)
@@ -7340,9 +7340,9 @@ class MergeFoldTest(TwoClonesTestCase):
 
     def test_a_late_merge_of_edits_already_merged_changes_nothing(self):
         c = self.third_clone()
-        x = commit_file(self.a, "x.txt", "x\n", 2000)
-        y = commit_file(self.b, "y.txt", "y\n", 2001)
-        z = commit_file(c, "z.txt", "z\n", 2002)
+        commit_file(self.a, "x.txt", "x\n", 2000)
+        commit_file(self.b, "y.txt", "y\n", 2001)
+        commit_file(c, "z.txt", "z\n", 2002)
         self.deliver(((self.a, (self.b, c)), (c, (self.a,))))
         stale = gtfc.integrate(c).new              # gamma's merge of x and z only
         settled = gtfc.integrate(self.a).new       # alpha knows x, y and z
@@ -7518,7 +7518,7 @@ class CommitGuardTest(TwoClonesTestCase):
         self.assertIn("index.lock", err.getvalue())
         with open(os.path.join(self.a.path, "newer.txt"), "w") as f:
             f.write("y\n")
-        with open(lock, "w") as held:       # a live git holds its lock open: left alone
+        with open(lock, "w"):               # a live git holds its lock open: left alone
             with self.assertRaisesRegex(gtfc.GtfcError, "index.lock exists"):
                 gtfc.commit_local(self.a)
 
@@ -11253,7 +11253,7 @@ def run_in_two() -> int:
     module = sys.modules[__name__]
     classes = {type(t).__name__ for t in
                _flatten(unittest.TestLoader().loadTestsFromModule(module))}
-    halves: List[List[str]] = [[], []]
+    halves: list = [[], []]
     load = [0, 0]
     for name in sorted(classes, key=lambda n: (-CLASS_SECONDS.get(n, CLASS_SECONDS_ELSE), n)):
         lighter = load.index(min(load))

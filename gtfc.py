@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 37
+MERGE_RULE = 38
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4950,6 +4950,18 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                 return settle_versions(repo, graph, history, path, versions)
             if versions and gone:
                 return as_file(*next(iter(versions.values()))), []
+        # Where every newest bit write is such a chmod and a delete here saw it, its
+        # version is gone, bit and all: the content keeps the bit it had (seed
+        # 3770828, checked along the way: alpha's F, over B over D, beat beta's
+        # delete of A,755 and took eps's chmod of A with it, F,755).
+        bit_writers = bit_writes(history, path, bit_top)
+        seen = [w for w in bit_writers if w in changes and changes[w][1]
+                and (path, BODY, w) not in history.wrote
+                and any(history.follows(d, w) for d in deleted)
+                and not grew_from_chmodded(graph, history, path, w, made)]
+        own = {s[BIT].value for s in states if s[HERE].value and s[BODY].value == body}
+        if body and seen and len(seen) == len(bit_writers) and len(own) == 1:
+            bit = own.pop()
         return (as_file(body, bit) if body else None), []
     # The versions of the concurrent writes, each as its node wrote it.
     writers, joiners = set(bodies or ()) | set(bits or ()), set()

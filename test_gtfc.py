@@ -4941,8 +4941,13 @@ class MergeModel:
         if any(d.id in e.past and original == path and held == e.full
                for d, _, _, original, held in self.deleted_copies):
             return True
+        # Both sides of it: not a version of e's own host that collided with one
+        # e never saw (seed 3910124: eps wrote B, deleted it, then wrote D as gamma
+        # had, unaware of gamma's D and of delta's delete of its copy: the same
+        # change as gamma's, gone with that copy, as a twin of a delete is).
         return any(o.id in e.past and o.path == path and not o.deleted and o.full != e.full
-                   and any(not self.before(o, u) and not self.before(u, o) for u in writers)
+                   and any(u.id in e.past and not self.before(o, u) and not self.before(u, o)
+                           for u in writers)
                    for o in self.events)
 
     def expect(self, path):
@@ -5227,8 +5232,13 @@ def fuzz_full(state):
 class MergeFuzz:
     """One random history on local clones, checked against MergeModel."""
 
-    def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0, copies=False, revive=False):
+    def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0, copies=False, revive=False,
+                 along=True):
         self.rng = random.Random(seed)
+        # along: check each node's files after each delivery too, against the
+        # model of the edits that node knows (a merge that drops a version, or
+        # brings one back, which a later merge puts right, is wrong there and then).
+        self.along, self.along_problems = along, []
         # The revive mix: a restore of a deleted file brings back a version seen
         # before, executable bit and all (gtfc restore, a backup), where the
         # plain mix writes a new one: a write anew of an old version.
@@ -5507,6 +5517,22 @@ class MergeFuzz:
         for sender in senders:
             self.model.deliver(receiver, sender)
         self.log.append(f"{receiver} <- {','.join(senders)} -> {short(repo.head())}")
+        if self.along and len(self.along_problems) < 3:
+            self.along_problems += [f"after '{self.log[-1]}': {problem}"
+                                    for problem in self.check_known(receiver)]
+
+    def check_known(self, node):
+        """check() of node's files against the model of the events node knows: what
+        the rule says a cluster that knows just those must hold."""
+        model, known = self.model, self.model.known[node]
+        self.model = MergeModel.__new__(MergeModel)
+        self.model.__dict__.update(model.__dict__)
+        self.model.events = [e for e in model.events if e.id in known]
+        self.model.deleted_copies = [c for c in model.deleted_copies if c[0].id in known]
+        try:
+            return self.check(self.repos[node].path)
+        finally:
+            self.model = model
 
     def run(self):
         names = list(self.repos)
@@ -5527,7 +5553,7 @@ class MergeFuzz:
                 self.deliver(node, self.rng.sample(others, count))
             if self.cut_rng.random() < self.cut_chance:
                 self.cut(self.cut_rng.choice(names))
-        return self.cut_log + self.settle()
+        return self.cut_log + self.settle() + self.along_problems[:3]
 
     # -- history horizons -----------------------------------------------------
 
@@ -5974,7 +6000,12 @@ class MergeFuzzTest(unittest.TestCase):
         version at the name (settle_one_sided_copies, with 3841038's fix);
         3910124 (rule 36) a loss and a phantom: gamma's D stood at the name and in
         a copy; delta's delete of the copy took eps's D,755 with it, and E took
-        eps's bit (rule 37 keeps no copy of the version at the name)."""
+        eps's bit (rule 37 keeps no copy of the version at the name).  Checked
+        after every delivery too (rule 38): 3770828 a phantom there (alpha's F beat
+        beta's delete of A,755 and took eps's chmod of A: F,755; a later merge
+        put it right); 3910124 the model's there (eps's D, written as gamma's was,
+        unaware of the collision, is gone with delta's delete of gamma's copy as a
+        twin is: the model took eps's own B for a collision eps had seen)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -5984,6 +6015,25 @@ class MergeFuzzTest(unittest.TestCase):
                 problems = (fuzz_history(seed, tmp, revive) if copies is None else MergeFuzz(
                     seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
                     revive=revive)).run()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if problems:
+                failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
+        self.assertEqual(failures, [], "\n".join(failures))
+
+    ALONG_FOUND = ((3610434, False),)      # (seed, revive)
+
+    def test_histories_hold_what_the_rule_says_after_every_delivery(self):
+        """Every fuzz history checks each node's files after each delivery too, against
+        the model of the edits that node knows.  Seed 3610434, on 860206a (rule 35 as
+        session 33 began), ends right, but after 'beta <- alpha' beta held
+        E,755 on l0.txt: a phantom that a later merge put right, which the check
+        of the end alone missed."""
+        failures = []
+        for seed, revive in self.ALONG_FOUND:
+            tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+            try:
+                problems = fuzz_history(seed, tmp, revive).run()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             if problems:
@@ -6337,10 +6387,10 @@ def fuzz_kind(problems):
     return next(k for k in ("loss", "resurrection", "phantom", "other", "name") if k in found)
 
 
-def fuzz_history(seed, tmp, revive=False):
+def fuzz_history(seed, tmp, revive=False, along=True):
     """The history make fuzz builds for seed (bench/engine33/seed.py replays one)."""
     return MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
-                     copies=seed % 2 == 0, revive=revive)
+                     copies=seed % 2 == 0, revive=revive, along=along)
 
 
 def fuzz_main(args):
@@ -11144,6 +11194,10 @@ MUTATIONS = [
              "        elif False and \\\n",
              ["DeterministicMergeTest.test_a_version_at_the_name_on_one_side_in_a_copy_on_the_"
               "other_is_kept_once"]),
+    Mutation("a chmod a delete saw still gives its bit to a content it never touched",
+             "        if body and seen and len(seen) == len(bit_writers) and len(own) == 1:\n",
+             "        if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

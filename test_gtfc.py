@@ -5643,7 +5643,12 @@ class MergeFuzz:
             # Concurrent versions of a register: the name holds one side's whole
             # version, the other is in a copy.  (An intermediate merge may have
             # collided on versions that a later edit then settled: the copy stays.)
-            collided = any(len(c) > 1 for _, c in counted.values()) or state is None
+            # Nor where the file may be there or not (a restore that may count or not,
+            # beside a delete that saw it): the version at the name is either's
+            # (seed 4020134, checked along the way: eps's undo of B collided as a
+            # restore and went to a copy, so gamma's E,B kept the name).
+            collided = any(len(c) > 1 for _, c in counted.values()) or state is None \
+                or exists is None
             for register, (newest, counting) in counted.items():
                 if register == "mode" and any(v.get("mode") == "120000" for v in versions):
                     continue
@@ -5805,7 +5810,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3760270, False), (3760542, False), (3760658, False),
                   (3770828, True), (3770752, True), (3800014, False),
                   (3800060, False), (3841038, False), (3810046, True),
-                  (3910124, True))   # (seed, revive)
+                  (3910124, True), (4020134, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6005,7 +6010,9 @@ class MergeFuzzTest(unittest.TestCase):
         beta's delete of A,755 and took eps's chmod of A: F,755; a later merge
         put it right); 3910124 the model's there (eps's D, written as gamma's was,
         unaware of the collision, is gone with delta's delete of gamma's copy as a
-        twin is: the model took eps's own B for a collision eps had seen)."""
+        twin is: the model took eps's own B for a collision eps had seen);
+        4020134 the model's there (the file may be there or not, and gamma's E,B
+        held the name where eps's undo of B had gone to a copy as a restore)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \

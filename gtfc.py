@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 38
+MERGE_RULE = 39
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4852,13 +4852,13 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
                 continue
         if not there or there[1] == version[1]:
             settled[name] = version
-    settle_one_sided_copies(history, settled, sides)
+    settle_one_sided_copies(history, settled, sides, changed)
     return write_merged_tree(repo, sides[0], move_off_folders(repo, graph, history, settled,
                                                               sides))
 
 
 def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
-                            sides: Tuple[str, str]) -> None:
+                            sides: Tuple[str, str], changed: set) -> None:
     """A conflict copy that one side holds, where the other never had it or put
     its version elsewhere (it lists no write of the copy the holder does not: no
     user deleted it), holds a version the merge keeps once: not beside the very
@@ -4869,8 +4869,11 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
     it there).  Where the merge keeps it at the name no longer, the copy stays,
     whichever side join took (seed 3841038: one side held gamma's x at the name,
     the other in its copy with the name deleted; each path took the side that did
-    not hold it, whichever commit id sorted first)."""
-    for path in list(settled):
+    not hold it, whichever commit id sorted first).  Only the paths this merge
+    read: a copy it made just now is none of these, and a history a watcher kept
+    may hold states of a path a fresh one would not have read (seed 4040030: the
+    kept one dropped beta's copy, a loss a fresh merge did not make)."""
+    for path in sorted(changed):
         original = copy_original(path)
         states = [history.states[s].get(path) for s in sides]
         names = [history.states[s].get(original) for s in sides] if original else [None]
@@ -5287,10 +5290,13 @@ def copy_name(repo: Repo, graph: CommitGraph, history: History, sides: Tuple[str
     deleted that copy having seen its writes.  A node that wrote its content
     unaware of the delete keeps it, in a copy named for that node."""
     states = [history.states[s].get(name) for s in sides]
-    if not all(states):
+    if not all(states) or name not in history.changes:
         return name
     # (Only a delete the sides' history holds stands in the way: a name no side
-    # ever held is free, whether or not an earlier merge read it.)
+    # ever held is free, whether or not an earlier merge read it.  So is a name
+    # no node's commit touched, which a fresh history does not read: merges alone
+    # made and moved that copy (seed 4040030: a watcher's kept history, which had
+    # read it, dropped beta's copy; a fresh merge of the same two kept it).)
     here, top, _ = join(history, name, states, list(sides))[HERE]
     if here is not False or not top:
         return name

@@ -5810,7 +5810,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3760270, False), (3760542, False), (3760658, False),
                   (3770828, True), (3770752, True), (3800014, False),
                   (3800060, False), (3841038, False), (3810046, True),
-                  (3910124, True), (4020134, True))   # (seed, revive)
+                  (3910124, True), (4020134, True), (4040030, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6012,7 +6012,11 @@ class MergeFuzzTest(unittest.TestCase):
         unaware of the collision, is gone with delta's delete of gamma's copy as a
         twin is: the model took eps's own B for a collision eps had seen);
         4020134 the model's there (the file may be there or not, and gamma's E,B
-        held the name where eps's undo of B had gone to a copy as a restore)."""
+        held the name where eps's undo of B had gone to a copy as a restore);
+        4040030 (rule 39) a loss there, and a merge that was no pure function of
+        its pair: gamma's watcher, whose kept history had read a copy of beta-1
+        that merges alone had made and moved, dropped it; a fresh merge of the
+        same two kept it (copy_name)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in self.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in self.REVIVE_FOUND] \
@@ -11204,6 +11208,10 @@ MUTATIONS = [
     Mutation("a chmod a delete saw still gives its bit to a content it never touched",
              "        if body and seen and len(seen) == len(bit_writers) and len(own) == 1:\n",
              "        if False:\n",
+             ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy's name judged by states only a kept history read",
+             "    if not all(states) or name not in history.changes:\n",
+             "    if not all(states):\n",
              ["MergeFuzzTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 39
+MERGE_RULE = 40
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4701,10 +4701,18 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         values = {w: history.wrote[path, r, w] for w in top
                   if history.wrote[path, r, w] is not None or r == BODY}
         if not values:                  # only settled copies: what the states hold
-            # (the bit: the side's whose content stands, seed 3770828: not a bit
-            # that a copy's delete on the other side had settled)
-            out.append(((r == BIT and standing_sides(states, out[BODY]) or states)[0][r].value,
-                        top, None))
+            # (the bit: the side's listing the latest bit writes, as a copy's delete
+            # writes none: not a bit that a copy's delete on the other side had
+            # settled, seed 3770828, nor the first side's where both hold the content,
+            # 4030070; else the side's whose content stands)
+            standing = states
+            if r == BIT and len({s[BIT].value for s in states}) > 1:
+                wrote = latest(history, path, (w for s in states for w in
+                                               bit_writes(history, path, s[BIT].writers)))
+                standing = [s for s in states if wrote and
+                            bit_writes(history, path, s[BIT].writers) >= wrote] \
+                    or standing_sides(states, out[BODY]) or states
+            out.append((standing[0][r].value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
         else:

@@ -4878,9 +4878,8 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
     whichever side join took (seed 3841038: one side held gamma's x at the name,
     the other in its copy with the name deleted; each path took the side that did
     not hold it, whichever commit id sorted first).  Only the paths this merge
-    read: a copy it made just now is none of these, and a history a watcher kept
-    may hold states of a path a fresh one would not have read (seed 4040030: the
-    kept one dropped beta's copy, a loss a fresh merge did not make)."""
+    changed: a copy it made just now is none of these, and a history a watcher
+    kept may hold states of paths a fresh one would not read (see copy_name)."""
     for path in sorted(changed):
         original = copy_original(path)
         states = [history.states[s].get(path) for s in sides]

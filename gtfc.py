@@ -4882,8 +4882,10 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
     kept may hold states of paths a fresh one would not read (see copy_name)."""
     for path in sorted(changed):
         original = copy_original(path)
+        if not original:
+            continue
         states = [history.states[s].get(path) for s in sides]
-        names = [history.states[s].get(original) for s in sides] if original else [None]
+        names = [history.states[s].get(original) for s in sides]
         if None in states or None in names:
             continue
         holders = [i for i in (0, 1) if states[i][HERE].value]
@@ -4948,10 +4950,11 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # that made it (not a copy's delete beside it: seed 3800014); a bit written
         # with a content that a counting one replaced goes with that content.
         made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top
-        if body and any(
-                w in changes and changes[w][1] and (path, BODY, w) not in history.wrote
-                and not any(history.follows(d, w) for d in deleted)
-                and not grew_from_chmodded(graph, history, path, w, made) for w in bit_top):
+        apart = [w for w in bit_top if w in changes and changes[w][1]
+                 and (path, BODY, w) not in history.wrote
+                 and not grew_from_chmodded(graph, history, path, w, made)] if body else []
+        seen = [w for w in apart if any(history.follows(d, w) for d in deleted)]
+        if len(seen) < len(apart):
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
             gone = {w for w in body_top if any(history.follows(d, w) for d in deleted)}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
@@ -4964,13 +4967,8 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         # version is gone, bit and all: the content keeps the bit it had (seed
         # 3770828, checked along the way: alpha's F, over B over D, beat beta's
         # delete of A,755 and took eps's chmod of A with it, F,755).
-        bit_writers = bit_writes(history, path, bit_top)
-        seen = [w for w in bit_writers if w in changes and changes[w][1]
-                and (path, BODY, w) not in history.wrote
-                and any(history.follows(d, w) for d in deleted)
-                and not grew_from_chmodded(graph, history, path, w, made)]
         own = {s[BIT].value for s in states if s[HERE].value and s[BODY].value == body}
-        if body and seen and len(seen) == len(bit_writers) and len(own) == 1:
+        if seen and len(seen) == len(bit_writes(history, path, bit_top)) and len(own) == 1:
             bit = own.pop()
         return (as_file(body, bit) if body else None), []
     # The versions of the concurrent writes, each as its node wrote it.

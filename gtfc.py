@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 40
+MERGE_RULE = 41
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4683,6 +4683,8 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     out = []
     for r in (HERE, BODY, BIT):
         top = latest(history, path, (w for s in states for w in s[r].writers))
+        if len(top) > 1:
+            top -= superseded(history, path, r, top, commits)
         holders = [s for s in states if s[r].writers == top]
         if r == BIT:
             # A copy's delete writes no bit: a side listing one (it settled a bit
@@ -4718,6 +4720,20 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         else:
             out.append((None, top, values))
     return out
+
+
+def superseded(history: History, path: bytes, r: int, writers: frozenset,
+               commits: List[str]) -> frozenset:
+    """Of writers, those a write of register r in a commit's history followed,
+    though no state lists that write: it lost a collision and went to its copy, and
+    what it saw is still older (seed 4100258: gamma's restore of init saw its A,B,
+    collided with eps's A and went to a copy; delta, which never saw the restore,
+    still held A,B at the name)."""
+    later = [x for x in history.changes.get(path, {}) if x not in writers
+             and history.wrote.get((path, r, x)) is not None
+             and any(x == c or history.follows(c, x) for c in commits)]
+    out = frozenset(w for w in writers if any(history.follows(x, w) for x in later))
+    return out if out != writers else frozenset()
 
 
 def bit_writes(history: History, path: bytes, writers: frozenset) -> frozenset:
@@ -5076,9 +5092,16 @@ def content_lineage(graph: CommitGraph, history: History, path: bytes,
             if not (w in changes and changes[w][0] is None) and \
                     not any(w == base or history.follows(base, w) for base in bases):
                 todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
-                         for b in history.states[p][path][BODY].writers
-                         if wrote_content(history, path, b, history.states[p][path][BODY].value)]
+                         for b in content_makers(history, path, history.states[p][path][BODY])]
     return lineage
+
+
+def content_makers(history: History, path: bytes, register: Reg) -> set:
+    """The writes that made a content register's value: those that wrote it, or,
+    where none did, all of them (a line merge of their concurrent edits: seed
+    4090050, gamma's C grew from the merge of beta's E and its own B)."""
+    makers = {w for w in register.writers if wrote_content(history, path, w, register.value)}
+    return makers or set(register.writers)
 
 
 def wrote_content(history: History, path: bytes, write: str, content) -> bool:

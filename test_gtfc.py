@@ -5811,7 +5811,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3770828, True), (3770752, True), (3800014, False),
                   (3800060, False), (3841038, False), (3810046, True),
                   (3910124, True), (4020134, True), (4040030, True),
-                  (4030070, False))   # (seed, revive)
+                  (4030070, False), (4090050, False), (4100258, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6064,7 +6064,13 @@ class MergeFuzzFoundTest(unittest.TestCase):
         same two kept it (copy_name); 4030070 (rule 40) a bit lost there: both
         sides held A, one with the bit of eps's chmod of E, which A grew from; a
         copy's delete, the newest bit write, wrote none, and join took the first
-        side's bit (now the latest of the bit writes the sides list)."""
+        side's bit (now the latest of the bit writes the sides list); 4090050
+        (rule 41; rule 36 too) an old version back there: gamma's C grew from the
+        line merge of beta's E and its own B, whose writes neither wrote it, so
+        gamma's own chmod of E,B stood as a version of its own (content_makers);
+        4100258 (rule 41; rule 36 too) the same look: gamma's restore of init saw
+        its A,B, then lost to eps's A and went to a copy, and delta, which never saw
+        the restore, kept A,B at the name (join: superseded)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11162,8 +11168,16 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_chmod_of_a_settled_version_beats_a_delete_of_another_"
               "with_its_own_version"]),
     Mutation("a content grew from every write its state lists, whatever each wrote",
-             "                         if wrote_content(history, path, b, history.states[p][path][BODY].value)]\n",
-             "                         if True]\n",
+             "    makers = {w for w in register.writers if wrote_content(history, path, w, register.value)}\n",
+             "    makers = set(register.writers)\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a line merge grew from none of the writes it merged",
+             "    return makers or set(register.writers)\n",
+             "    return makers\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a write that went to a conflict copy no longer supersedes what it saw",
+             "            top -= superseded(history, path, r, top, commits)\n",
+             "            pass\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy's delete among a content's latest writes made that content",
              "        made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 41
+MERGE_RULE = 42
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4581,17 +4581,31 @@ def settle_copies(history: History, commit: str, before: Dict[bytes, tuple],
         held = wrote
         # (Not where the name holds no file: its content there is what it held
         # before, seed 3760270.)
-        kept = {w for w in held for r in (BODY, BIT)
-                if name[HERE].value and w in name[r].writers
-                and history.wrote.get((original, r, w)) == name[r].value
-                and not any(history.wrote.get((original, r, o)) == name[r].value
-                            for o in name[r].writers - held)}
+        # A line merge at the name holds a part of each write it merged, though none
+        # wrote it whole: they stay its writes (seed 4070192: delta's B, merged with
+        # gamma's E at the name, was gone with eps's delete of a copy that held it
+        # too, and gamma's delete, which never saw it, took the file).
+        merged = line_merged(history, original, name[BODY]) if name[HERE].value else set()
+        # Not where the name holds the very version (content and bit) of a write the
+        # copy did not hold: the copy's version is gone whole, though its content is
+        # the name's too (seed 4040008: delta's delete of its restored C,644 left
+        # gamma's C,755, which gamma then deleted).
+        other = name[HERE].value and any(
+            held_version(history.states[o][original]) == held_version(name)
+            for o in name[HERE].writers - held if original in history.states.get(o, {}))
+        kept = set() if other else {
+            w for w in held for r in (BODY, BIT)
+            if name[HERE].value and w in name[r].writers
+            and history.wrote.get((original, r, w)) == name[r].value
+            and not any(history.wrote.get((original, r, o)) == name[r].value
+                        for o in name[r].writers - held)} | held & merged
         history.dropped.setdefault((original, commit), set()).add(
             registers(changes[commit][0])[BODY])
         settled = []
         for r, reg in enumerate(name):
             held = wrote - kept if r == HERE else \
-                {w for w in wrote if history.wrote.get((original, r, w), reg.value) != reg.value}
+                {w for w in wrote if history.wrote.get((original, r, w), reg.value) != reg.value
+                 and not (r == BODY and w in merged)}
             # Also where the name no longer lists them (a collision's loser): a
             # side that never saw the collision still holds them there.
             if held and commit not in reg.writers:
@@ -4617,11 +4631,16 @@ def latest(history: History, path: bytes, writers: Iterable[str]) -> frozenset:
     return known[writers]
 
 
-def latest_of(history: History, path: bytes, writers: frozenset) -> frozenset:
-    followed = 0
+def unfollowed(history: History, path: bytes, writers: Iterable[str]) -> set:
+    """Of writers, those no other one follows."""
+    writers, followed = set(writers), 0
     for o in writers:
         followed |= history.below(path, o)
-    top = {w for w in writers if not followed >> history.index[w] & 1}
+    return {w for w in writers if not followed >> history.index[w] & 1}
+
+
+def latest_of(history: History, path: bytes, writers: frozenset) -> frozenset:
+    top = unfollowed(history, path, writers)
     if len(top) <= 1:
         return frozenset(top)
     changes = history.changes.get(path, {})
@@ -4680,9 +4699,17 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                 for j in kept):
             kept.remove(i)
     states = [states[i] for i in kept]
-    out = []
+    out, twins = [], set()
     for r in (HERE, BODY, BIT):
-        top = latest(history, path, (w for s in states for w in s[r].writers))
+        writers = {w for s in states for w in s[r].writers}
+        top = latest(history, path, writers)
+        if r == BODY:
+            # A write whose content is a twin's that the other side saw is that
+            # twin's, bit and all (seed 4100353: gamma's revive of init,644, alpha's
+            # twin of which beta saw before its edit, took no bit from beta-9).
+            twins = unfollowed(history, path, writers) - top
+        elif r == BIT and top - twins:
+            top -= twins
         if len(top) > 1:
             top -= superseded(history, path, r, top, commits)
         holders = [s for s in states if s[r].writers == top]
@@ -4956,8 +4983,16 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                         if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1 and set(versions) - anew:
                 return settle_versions(repo, graph, history, path, versions)
-        if body is None:            # no write of content here: a side's file as it is
-            body = next((s[BODY].value for s in states if s[HERE].value and s[BODY].value), None)
+        if body is None:
+            # No write of content here (only copies' deletes): a side's file as it is,
+            # the one whose content a newest bit write held (seed 4090106: delta's
+            # delete of its D's copy and eps's of its A's left alpha's chmod of A,
+            # not D with its bit).
+            held = [s[BODY].value for s in states if s[HERE].value and s[BODY].value]
+            chmodded = {history.states[w][path][BODY].value
+                        for w in bit_writes(history, path, bit_top)
+                        if path in history.states.get(w, {})}
+            body = next((b for b in held if b in chmodded), next(iter(held), None))
         # A chmod of a content that the one which counts did not grow from (one a
         # copy's delete settled, say: seed 3610552) is a version of its own, unless
         # a delete here saw it.  Where a delete saw the content and the chmod beat
@@ -5102,6 +5137,13 @@ def content_makers(history: History, path: bytes, register: Reg) -> set:
     4090050, gamma's C grew from the merge of beta's E and its own B)."""
     makers = {w for w in register.writers if wrote_content(history, path, w, register.value)}
     return makers or set(register.writers)
+
+
+def line_merged(history: History, path: bytes, register: Reg) -> set:
+    """The writes whose line merge a content register holds: all of its writes,
+    where none of them wrote its value whole; else none."""
+    return set() if any(wrote_content(history, path, w, register.value)
+                        for w in register.writers) else set(register.writers)
 
 
 def wrote_content(history: History, path: bytes, write: str, content) -> bool:

@@ -5233,8 +5233,8 @@ class MergeFuzz:
     """One random history on local clones, checked against MergeModel."""
 
     def __init__(self, seed, tmp, nodes=3, steps=40, cuts=0.0, copies=False, revive=False,
-                 along=True):
-        self.rng = random.Random(seed)
+                 along=True, remake=3):
+        self.rng, self.remake = random.Random(seed), remake
         # along: check each node's files after each delivery too, against the
         # model of the edits that node knows (a merge that drops a version, or
         # brings one back, which a later merge puts right, is wrong there and then).
@@ -5618,6 +5618,33 @@ class MergeFuzz:
         if git(root, "status", "--porcelain", "--untracked-files=all"):
             problems.append("the working tree differs from HEAD")
         problems += self.check(root)
+        return problems + self.remade()
+
+    def remade(self):
+        """A merge is a pure function of its pair: merges the nodes made (each with
+        the history its watcher had kept, some under a history cut), made again in
+        a fresh Repo that sees all history, must be the same tree (seed 4040030: a
+        kept history had dropped a copy that a fresh merge of the same two kept; that
+        merge was later replaced, so only one a node made, not the final history's,
+        shows it).  A sample of them, self.remake at most."""
+        fresh = os.path.join(self.tmp, "remake")
+        if not os.path.isdir(fresh):
+            git(self.tmp, "init", "-q", fresh)
+            with open(os.path.join(fresh, ".git", "objects", "info", "alternates"), "w") as f:
+                f.writelines(r.git_dir + "/objects\n" for r in self.repos.values())
+        listing = git(fresh, "cat-file", "--batch-all-objects", "--batch-check").splitlines()
+        commits = sorted(line.split()[0] for line in listing if line.split()[1] == "commit")
+        merges = [line.split() for line in git(
+            fresh, "rev-list", "--no-walk", "--merges", "--parents", "--stdin",
+            input="".join(c + "\n" for c in commits)).splitlines()]
+        problems = []
+        for merge, *sides in random.Random(self.seed).sample(sorted(merges),
+                                                             min(self.remake, len(merges))):
+            repo = gtfc.Repo(fresh)
+            tree = gtfc.causal_merge_tree(repo, gtfc.merge_bases(repo, *sides), tuple(sides))
+            if tree != git(fresh, "rev-parse", merge + "^{tree}"):
+                problems.append(f"merge {short(merge)} of {short(sides[0])} and "
+                                f"{short(sides[1])}, made again in a fresh Repo, differs")
         return problems
 
     # -- the check ------------------------------------------------------------
@@ -5811,7 +5838,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3770828, True), (3770752, True), (3800014, False),
                   (3800060, False), (3841038, False), (3810046, True),
                   (3910124, True), (4020134, True), (4040030, True),
-                  (4030070, False), (4090050, False), (4100258, True))   # (seed, revive)
+                  (4030070, False), (4090050, False), (4100258, True), (4070192, False),
+                  (4090106, False), (4100353, True), (4040008, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -5896,6 +5924,24 @@ class MergeFuzzTest(unittest.TestCase):
             if problems:
                 failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
         self.assertEqual(failures, [], "\n".join(failures))
+
+    def test_every_merge_a_node_made_is_made_again_alike_in_a_fresh_repo(self):
+        """Every fuzz history makes a sample of its nodes' merges again in a fresh Repo
+        (make fuzz: all of them).  On c7079b5's parent (rule 38), seed 4040030 with
+        every merge made again and the check along the way off, this alone finds
+        gamma's merge 2179248, which its kept history made without a copy of
+        beta-1.  Here: one history whose merges all come out alike, and the same
+        merges judged against a merge that forgets one side's files, which each
+        differs from."""
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        fuzz = fuzz_history(4090050, tmp, remake=sys.maxsize)
+        self.assertEqual(fuzz.run(), [])
+        forgetful = lambda repo, bases, sides: git(repo.path, "rev-parse", sides[0] + "^{tree}")
+        with mock.patch.object(gtfc, "causal_merge_tree", forgetful):
+            differs = fuzz.remade()
+        self.assertGreaterEqual(len(differs), 5)
+        self.assertTrue(all("made again in a fresh Repo, differs" in d for d in differs))
 
     def test_case2_a_merge_never_brings_back_an_exec_bit_everyone_removed(self):
         """Case 2 of the merge review, as the fuzzer found it (seed 26): beta set
@@ -6070,7 +6116,17 @@ class MergeFuzzFoundTest(unittest.TestCase):
         gamma's own chmod of E,B stood as a version of its own (content_makers);
         4100258 (rule 41; rule 36 too) the same look: gamma's restore of init saw
         its A,B, then lost to eps's A and went to a copy, and delta, which never saw
-        the restore, kept A,B at the name (join: superseded)."""
+        the restore, kept A,B at the name (join: superseded); rule 42 (all fail
+        on rule 36 too): 4070192 a loss there: eps's delete of a copy that held
+        delta's B took delta's B from the line merge E,B at the name too, and
+        gamma's delete, which never saw B, took the file (settle_copies: merged);
+        4090106 a phantom there: where copies' deletes had settled both D and A,
+        the first side's D took alpha's chmod of A (settle: chmodded); 4100353 a
+        phantom at the end: gamma's revive of init,644, a twin of alpha's that
+        beta saw before its edit, gave beta-9 its bit (join: twins); 4040008 a
+        resurrection there: delta's delete of its restored C,644 left 80d1c21 a
+        writer of gamma's C,755 at the name, which gamma then deleted
+        (settle_copies: other)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -6413,10 +6469,12 @@ def fuzz_kind(problems):
     return next(k for k in ("loss", "resurrection", "phantom", "other", "name") if k in found)
 
 
-def fuzz_history(seed, tmp, revive=False, along=True):
-    """The history make fuzz builds for seed (bench/engine33/seed.py replays one)."""
+def fuzz_history(seed, tmp, revive=False, along=True, remake=3):
+    """The history make fuzz builds for seed (bench/engine33/seed.py replays one).
+    make fuzz makes every merge again in a fresh Repo (a quarter more time); the
+    replays in make test, a sample."""
     return MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
-                     copies=seed % 2 == 0, revive=revive, along=along)
+                     copies=seed % 2 == 0, revive=revive, along=along, remake=remake)
 
 
 def fuzz_main(args):
@@ -6434,7 +6492,7 @@ def fuzz_main(args):
     for seed in range(first, first + count):
         tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
         try:
-            fuzz = fuzz_history(seed, tmp, revive)
+            fuzz = fuzz_history(seed, tmp, revive, remake=sys.maxsize)
             problems = fuzz.run()
         except Exception as e:  # noqa: BLE001 — a crash is a finding too
             problems = [f"crashed: {e!r}"]
@@ -11025,8 +11083,8 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_merge_said_to_collide_for_sure_collides_in_git"]),
     # The causal merge rule (rule 33): each promise of README's "How merges decide".
     Mutation("no write follows another: every write counts as concurrent",
-             "    top = {w for w in writers if not followed >> history.index[w] & 1}\n",
-             "    top = set(writers)\n",
+             "    return {w for w in writers if not followed >> history.index[w] & 1}\n",
+             "    return set(writers)\n",
              ["DeterministicMergeTest.test_a_file_deleted_and_made_anew_is_no_edit_of_the_old_one",
               "DeterministicMergeTest.test_a_bit_cleared_after_a_collision_that_joined_it_stays_"
               "cleared"]),
@@ -11159,8 +11217,8 @@ MUTATIONS = [
              "        dated, chmods = set(), set()\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a name that holds no file still keeps the writes of a deleted copy",
-             "                if name[HERE].value and w in name[r].writers\n",
-             "                if w in name[r].writers\n",
+             "            if name[HERE].value and w in name[r].writers\n",
+             "            if w in name[r].writers\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a content a delete saw stays a version beside the chmod that beat the delete",
              "            gone = {w for w in body_top if any(history.follows(d, w) for d in deleted)}\n",
@@ -11174,6 +11232,22 @@ MUTATIONS = [
     Mutation("a line merge grew from none of the writes it merged",
              "    return makers or set(register.writers)\n",
              "    return makers\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy's delete takes the writes of the line merge at the name",
+             "                        for o in name[r].writers - held)} | held & merged\n",
+             "                        for o in name[r].writers - held)}\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a copy's delete keeps its writes where the name holds another write's version",
+             "        kept = set() if other else {\n",
+             "        kept = {\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("where no write of content is left, the first side's content stands",
+             "            body = next((b for b in held if b in chmodded), next(iter(held), None))\n",
+             "            body = next(iter(held), None)\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a twin the other side saw gives its bit all the same",
+             "        elif r == BIT and top - twins:\n",
+             "        elif False:\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a write that went to a conflict copy no longer supersedes what it saw",
              "            top -= superseded(history, path, r, top, commits)\n",

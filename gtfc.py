@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 42
+MERGE_RULE = 43
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4712,7 +4712,10 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
             top -= twins
         if len(top) > 1:
             top -= superseded(history, path, r, top, commits)
-        holders = [s for s in states if s[r].writers == top]
+        # (A side with no file holds no content or bit, whatever writes it lists:
+        # seed 4110106, where every version had gone with a deleted copy.)
+        holders = [s for s in states if s[r].writers == top
+                   and (r == HERE or s[HERE].value or out[HERE][0] is False)]
         if r == BIT:
             # A copy's delete writes no bit: a side listing one (it settled a bit
             # the other side's name no longer held: seed 3750408) holds the same
@@ -4741,7 +4744,12 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
-            out.append((standing[0][r].value, top, None))
+            value = standing[0][r].value
+            if r == HERE and len(states) > 1:
+                # Every version the sides held at the name went with a copy a
+                # user deleted (each side deleted the other's: seed 4110106).
+                value = False
+            out.append((value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
         else:

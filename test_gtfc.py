@@ -5839,7 +5839,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3800060, False), (3841038, False), (3810046, True),
                   (3910124, True), (4020134, True), (4040030, True),
                   (4030070, False), (4090050, False), (4100258, True), (4070192, False),
-                  (4090106, False), (4100353, True), (4040008, True))   # (seed, revive)
+                  (4090106, False), (4100353, True), (4040008, True),
+                  (4110106, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6126,7 +6127,11 @@ class MergeFuzzFoundTest(unittest.TestCase):
         beta saw before its edit, gave beta-9 its bit (join: twins); 4040008 a
         resurrection there: delta's delete of its restored C,644 left 80d1c21 a
         writer of gamma's C,755 at the name, which gamma then deleted
-        (settle_copies: other)."""
+        (settle_copies: other); 4110106 (rule 43; rule 40 too) a resurrection
+        there and a phantom at the end: each side had deleted the copy of the
+        other's version at its name, and join took the first side's file (now
+        none); alpha's later A,755 then took the bit of the side with no file
+        (join: holders)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11248,6 +11253,14 @@ MUTATIONS = [
     Mutation("a twin the other side saw gives its bit all the same",
              "        elif r == BIT and top - twins:\n",
              "        elif False:\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("where every version went with a deleted copy, the first side's file stands",
+             "                value = False\n",
+             "                pass\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a side with no file holds the bit its writes list",
+             "                   and (r == HERE or s[HERE].value or out[HERE][0] is False)]\n",
+             "                   ]\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a write that went to a conflict copy no longer supersedes what it saw",
              "            top -= superseded(history, path, r, top, commits)\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 43
+MERGE_RULE = 44
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5092,8 +5092,11 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     # with it: seed 3610717).  Nor a bit the sides settled apart (the same writes,
     # each side the bit of the content its name kept): it goes with its content
     # (seed 3710128: gamma's C over its A,755, where beta's edit had beaten A,755
-    # and kept its own 644).
-    apart = len({s[BIT].value for s in states}) > 1 and len({s[BIT].writers for s in states}) == 1
+    # and kept its own 644).  The same real bit writes: a copy's delete, which
+    # writes none, listed on one side only, changes nothing (seed 4130006: alpha's
+    # A kept the 755 of its chmod of F, which eps's E had beaten and kept 644).
+    apart = len({s[BIT].value for s in states}) > 1 and len(
+        {bit_writes(history, path, s[BIT].writers) for s in states}) == 1
     if bodies is not None and bits is None and kept and kept[0] in FILE_MODES and (
             bit_top & changes.keys() and not apart
             or len({s[BIT].value for s in states}) == 1) and not any(

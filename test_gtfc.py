@@ -5840,7 +5840,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3910124, True), (4020134, True), (4040030, True),
                   (4030070, False), (4090050, False), (4100258, True), (4070192, False),
                   (4090106, False), (4100353, True), (4040008, True),
-                  (4110106, False))   # (seed, revive)
+                  (4110106, False), (4130006, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6131,7 +6131,10 @@ class MergeFuzzFoundTest(unittest.TestCase):
         there and a phantom at the end: each side had deleted the copy of the
         other's version at its name, and join took the first side's file (now
         none); alpha's later A,755 then took the bit of the side with no file
-        (join: holders)."""
+        (join: holders); 4130006 (rule 44; rule 40 too) a phantom there: eps's E
+        had beaten alpha's F,755 and kept 644, alpha wrote A over its F,755; the
+        sides listed the same bit write, but one side's copies' deletes too, so
+        the bit was not taken as settled apart and A got E's 644 (settle: apart)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11261,6 +11264,10 @@ MUTATIONS = [
     Mutation("a side with no file holds the bit its writes list",
              "                   and (r == HERE or s[HERE].value or out[HERE][0] is False)]\n",
              "                   ]\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("bits settled apart only where the sides list the very same writers",
+             "        {bit_writes(history, path, s[BIT].writers) for s in states}) == 1\n",
+             "        {s[BIT].writers for s in states}) == 1\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a write that went to a conflict copy no longer supersedes what it saw",
              "            top -= superseded(history, path, r, top, commits)\n",

@@ -20,7 +20,7 @@ chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds; th
 	$(PYTHON) test_gtfc.py --chaos $(or $(NODES),5) $(or $(SECONDS),300) $(SEEDS)
 	$(PYTHON) test_gtfc.py --powercut $(or $(CUTS),100) $(or $(SEEDS),1 2 3)
 
-fuzz:            ## merges of COUNT random multi-node histories (random hosts dropping history) checked against the rule's model after every delivery and at the end (FIRST: first seed; MIX=revive: deleted files come back as old versions)
+fuzz:            ## merges of COUNT random multi-node histories (random hosts dropping history) checked against the rule's model after every delivery and at the end, and every merge made again in a fresh Repo (FIRST: first seed; MIX=revive: deleted files come back as old versions)
 	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1) $(MIX)
 
 powercut:        ## CUTS power cuts (a FUSE file system that drops what was not fsynced) for each of SEEDS (root)

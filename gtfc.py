@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 44
+MERGE_RULE = 45
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4757,6 +4757,22 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     return out
 
 
+def moved_on(history: History, path: bytes, chmod: str, commits: Iterable[str]) -> bool:
+    """Did a write of path's content in a commit's history follow chmod: its node
+    moved on from the version the chmod made, though that write went to a copy
+    (seed 4150194: alpha's chmod of init0, then its E, which collided with gamma's
+    edit and went to a copy; the chmod's init0,755 was no version of its own)."""
+    return any(history.follows(x, chmod) for x in written_in(history, path, BODY, commits))
+
+
+def written_in(history: History, path: bytes, r: int, commits: Iterable[str]) -> List[str]:
+    """The writes of path's register r in these commits' history (not a copy's
+    delete, which writes none)."""
+    return [x for x in history.changes.get(path, {})
+            if history.wrote.get((path, r, x)) is not None
+            and any(x == c or history.follows(c, x) for c in commits)]
+
+
 def superseded(history: History, path: bytes, r: int, writers: frozenset,
                commits: List[str]) -> frozenset:
     """Of writers, those a write of register r in a commit's history followed,
@@ -4764,9 +4780,7 @@ def superseded(history: History, path: bytes, r: int, writers: frozenset,
     what it saw is still older (seed 4100258: gamma's restore of init saw its A,B,
     collided with eps's A and went to a copy; delta, which never saw the restore,
     still held A,B at the name)."""
-    later = [x for x in history.changes.get(path, {}) if x not in writers
-             and history.wrote.get((path, r, x)) is not None
-             and any(x == c or history.follows(c, x) for c in commits)]
+    later = [x for x in written_in(history, path, r, commits) if x not in writers]
     out = frozenset(w for w in writers if any(history.follows(x, w) for x in later))
     return out if out != writers else frozenset()
 
@@ -5011,7 +5025,8 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         made = {w for w in body_top if wrote_content(history, path, w, body)} or body_top
         apart = [w for w in bit_top if w in changes and changes[w][1]
                  and (path, BODY, w) not in history.wrote
-                 and not grew_from_chmodded(graph, history, path, w, made)] if body else []
+                 and not grew_from_chmodded(graph, history, path, w, made)
+                 and not moved_on(history, path, w, sides)] if body else []
         seen = [w for w in apart if any(history.follows(d, w) for d in deleted)]
         if len(seen) < len(apart):
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}

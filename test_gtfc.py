@@ -5840,7 +5840,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (3910124, True), (4020134, True), (4040030, True),
                   (4030070, False), (4090050, False), (4100258, True), (4070192, False),
                   (4090106, False), (4100353, True), (4040008, True),
-                  (4110106, False), (4130006, False))   # (seed, revive)
+                  (4110106, False), (4130006, False), (4150194, False))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6134,7 +6134,11 @@ class MergeFuzzFoundTest(unittest.TestCase):
         (join: holders); 4130006 (rule 44; rule 40 too) a phantom there: eps's E
         had beaten alpha's F,755 and kept 644, alpha wrote A over its F,755; the
         sides listed the same bit write, but one side's copies' deletes too, so
-        the bit was not taken as settled apart and A got E's 644 (settle: apart)."""
+        the bit was not taken as settled apart and A got E's 644 (settle: apart);
+        4150194 (rule 45; rule 40 too) an old value back there: alpha chmodded its
+        init0 and wrote E over it, which collided with gamma's gamma-11 and went to
+        a copy; the next merge took alpha's chmod for a version of its own and put
+        init0 back on line 1 (settle: moved_on)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11269,6 +11273,10 @@ MUTATIONS = [
              "        {bit_writes(history, path, s[BIT].writers) for s in states}) == 1\n",
              "        {s[BIT].writers for s in states}) == 1\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod whose node moved on stays a version of its own",
+             "                 and not moved_on(history, path, w, sides)] if body else []\n",
+             "                 ] if body else []\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a write that went to a conflict copy no longer supersedes what it saw",
              "            top -= superseded(history, path, r, top, commits)\n",
              "            pass\n",
@@ -11278,8 +11286,8 @@ MUTATIONS = [
              "        made = body_top\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it beside a delete",
-             "                 and not grew_from_chmodded(graph, history, path, w, made)] if body else []\n",
-             "                 and not grew_from_chmodded(graph, history, path, w, made)] if body and heres is None else []\n",
+             "                 and not moved_on(history, path, w, sides)] if body else []\n",
+             "                 and not moved_on(history, path, w, sides)] if body and heres is None else []\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod of a content the one that counts did not grow from joins it",
              "        if len(seen) < len(apart):\n",

@@ -4744,11 +4744,9 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
-            value = standing[0][r].value
-            if r == HERE and len(states) > 1:
-                # Every version the sides held at the name went with a copy a
-                # user deleted (each side deleted the other's: seed 4110106).
-                value = False
+            # (No file where every version the sides held at the name went with a
+            # copy a user deleted: each side deleted the other's, seed 4110106.)
+            value = False if r == HERE and len(states) > 1 else standing[0][r].value
             out.append((value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))
@@ -5161,8 +5159,8 @@ def content_makers(history: History, path: bytes, register: Reg) -> set:
     """The writes that made a content register's value: those that wrote it, or,
     where none did, all of them (a line merge of their concurrent edits: seed
     4090050, gamma's C grew from the merge of beta's E and its own B)."""
-    makers = {w for w in register.writers if wrote_content(history, path, w, register.value)}
-    return makers or set(register.writers)
+    return {w for w in register.writers if wrote_content(history, path, w, register.value)} \
+        or line_merged(history, path, register)
 
 
 def line_merged(history: History, path: bytes, register: Reg) -> set:

@@ -4729,6 +4729,16 @@ class MergeModel:
             # later delete and delta's write of init back found beta-4,755; delta's
             # is a change the delete never saw, not a restore of gamma's init,755).
             found = None if restored or refound else self.found_after(base, e, o)
+            # e the first action on its side since the bases, where that side's
+            # merges did not hold the edit at the name (it had collided first and gone
+            # to a copy, and the other version was deleted): e put it back, a write
+            # the delete never saw, which beats it (rule 2; seed 4080086: beta wrote
+            # delta's A,B back at the name beside A,B's copy while delta deleted A,B).
+            if o.deleted and not restored and not refound and e.full_before != e.full \
+                    and value(e) == edits[0].full and not any(
+                    u.path == e.path and self.before(u, e)
+                    and all(self.before(b, u) for b in base) for u in self.events):
+                return False
             if found and all(dict(found).get(r) == v for r, v in edit.writes.items()) \
                     and all(v in (dict(edit.full).get(r), dict(gone[0].full_before or ()).get(r))
                             for r, v in found):
@@ -4796,6 +4806,17 @@ class MergeModel:
                     and all(dict(u.full).get(r) == v for r, v in later.writes.items())
                     and any(value(b) == value(e) and b.id > u.id for b in base)
                     for u in base))
+        # Three or more, where no merge of two says it: e's version is their merge
+        # only if each register e wrote is the one their merge holds, as that
+        # register's own writes say (seed 4180094: beta wrote init back over
+        # pool-D,755, the merge of alpha's pool-D, eps's pool-B and delta's chmod of
+        # init; the newest of the three is the chmod's init,755, but the chmod
+        # joined pool-D: against it, beta's init is a change the delete never saw).
+        if register is None and not merged and len(base) > 2 and not all(
+                self.absorbs([u for u in events if r in u.writes or u.deleted],
+                             lambda u, r=r: u.writes.get(r), o, e, r)
+                for r in e.writes):
+            return False
         return (merged or value(later)) == value(e)
 
     def found_after(self, base, e, o):
@@ -5840,7 +5861,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (3910124, True), (4020134, True), (4040030, True),
                   (4030070, False), (4090050, False), (4100258, True), (4070192, False),
                   (4090106, False), (4100353, True), (4040008, True),
-                  (4110106, False), (4130006, False), (4150194, False))   # (seed, revive)
+                  (4110106, False), (4130006, False), (4150194, False),
+                  (4180094, True), (4080086, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6138,7 +6160,16 @@ class MergeFuzzFoundTest(unittest.TestCase):
         4150194 (rule 45; rule 40 too) an old value back there: alpha chmodded its
         init0 and wrote E over it, which collided with gamma's gamma-11 and went to
         a copy; the next merge took alpha's chmod for a version of its own and put
-        init0 back on line 1 (settle: moved_on)."""
+        init0 back on line 1 (settle: moved_on); 4180094 the model's: beta wrote
+        init back over pool-D,755 (alpha's pool-D with delta's chmod of init
+        joined, eps's pool-B in a copy) while gamma, unaware, deleted; the model
+        took the newest of those three bases, the chmod's init,755, for the version
+        both had, so beta's write for no change (MergeModel.absorbs: each register
+        e wrote); 4080086 the model's: delta's A,B collided with gamma's C on
+        beta's side and went to a copy, and gamma's delete of C left no file
+        there; beta wrote A,B back at the name while delta, which had merged A,B
+        with the delete directly, deleted it: a write the delete never saw, which
+        beats it (rule 2), not a restore of the version both had."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \

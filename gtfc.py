@@ -4296,6 +4296,7 @@ class History(NamedTuple):
     graph: "CommitGraph"                            # whose commits these are
     twins: Dict[bytes, Dict[tuple, list]]           # path: change: commits that made it
     tops: Dict[bytes, Dict[frozenset, frozenset]]   # path: writes: latest of them
+    later: Dict[Tuple[bytes, int, str], Tuple[int, int]]    # followers': (read, mask)
 
     def making(self, path: bytes, change: Tuple[Version, Version]) -> list:
         """The commits that made this change (old version to new) of path."""
@@ -4345,6 +4346,31 @@ class History(NamedTuple):
 
     def follows(self, later: str, earlier: str) -> bool:
         return later != earlier and bool(self.ancestors[later] >> self.index[earlier] & 1)
+
+    def reach(self, commits: Iterable[str]) -> int:
+        """commits and their history, as a mask."""
+        mask = 0
+        for c in commits:
+            mask |= self.ancestors[c]
+        return mask
+
+    def followers(self, path: bytes, r: int, earlier: str) -> int:
+        """The writes of path's register r that follow earlier, as a mask (nodes'
+        commits; not a copy's delete, which writes none).  Kept: a merge asks for
+        the same ones again and again, and walking a busy file's every write each
+        time was most of a cold merge's work (a chaos history: 80%).  A commit read
+        later is never in the history of one read before, so what was found stands
+        and only the writes read since are looked at."""
+        writes = self.changes.get(path, {})
+        read, mask = self.later.get((path, r, earlier), (0, 0))
+        if read < len(writes):
+            bit = self.index[earlier]
+            for x in itertools.islice(writes, read, None):
+                if x != earlier and self.wrote.get((path, r, x)) is not None \
+                        and self.ancestors[x] >> bit & 1:
+                    mask |= 1 << self.index[x]
+            self.later[path, r, earlier] = (len(writes), mask)
+        return mask
 
 
 MAX_WINDOW = 50_000          # commits a merge reads, at most, to find one first commit
@@ -4396,7 +4422,7 @@ def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
         history = None
     # Not across a new CommitGraph (the horizon moved): it may not know them all.
     if history is None or history.leaves != leaves or history.graph is not graph:
-        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {})
+        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {}, {})
         if leaves == set(floor) and len(floor) == 1:
             # One kept at a time: MAX_KEPT bounds the process, not each history.
             for other in [k for k in repo.merge_memo if k[:1] == ("causal",)]:
@@ -4760,15 +4786,7 @@ def moved_on(history: History, path: bytes, chmod: str, commits: Iterable[str]) 
     moved on from the version the chmod made, though that write went to a copy
     (seed 4150194: alpha's chmod of init0, then its E, which collided with gamma's
     edit and went to a copy; the chmod's init0,755 was no version of its own)."""
-    return any(history.follows(x, chmod) for x in written_in(history, path, BODY, commits))
-
-
-def written_in(history: History, path: bytes, r: int, commits: Iterable[str]) -> List[str]:
-    """The writes of path's register r in these commits' history (not a copy's
-    delete, which writes none)."""
-    return [x for x in history.changes.get(path, {})
-            if history.wrote.get((path, r, x)) is not None
-            and any(x == c or history.follows(c, x) for c in commits)]
+    return bool(history.followers(path, BODY, chmod) & history.reach(commits))
 
 
 def superseded(history: History, path: bytes, r: int, writers: frozenset,
@@ -4778,8 +4796,10 @@ def superseded(history: History, path: bytes, r: int, writers: frozenset,
     what it saw is still older (seed 4100258: gamma's restore of init saw its A,B,
     collided with eps's A and went to a copy; delta, which never saw the restore,
     still held A,B at the name)."""
-    later = [x for x in written_in(history, path, r, commits) if x not in writers]
-    out = frozenset(w for w in writers if any(history.follows(x, w) for x in later))
+    others = history.reach(commits)         # the writes there, less writers'
+    for w in writers:
+        others &= ~(1 << history.index[w])
+    out = frozenset(w for w in writers if history.followers(path, r, w) & others)
     return out if out != writers else frozenset()
 
 

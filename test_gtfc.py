@@ -5743,7 +5743,7 @@ class MergeMemoTest(unittest.TestCase):
     def test_a_merge_is_the_same_whatever_the_process_merged_before(self):
         for seed in self.SEEDS:
             with self.subTest(seed=seed), tempfile.TemporaryDirectory() as tmp:
-                path, merges = self.history(seed, 45, tmp)
+                path, merges, _ = self.history(seed, 45, tmp)
                 made = {m: git(path, "rev-parse", m + "^{tree}") for m in merges}
                 again = lambda repo, sides: gtfc.causal_merge_tree(
                     repo, gtfc.merge_bases(repo, *sides), sides)
@@ -5754,8 +5754,28 @@ class MergeMemoTest(unittest.TestCase):
                 self.assertEqual(fresh, made)
                 self.assertEqual(later, made)
 
+    def test_a_kept_history_knows_every_write_that_follows_another(self):
+        """History.followers keeps what it found and reads on only where the
+        window grew: after a long-running node's merges, each kept answer is what
+        a walk of the path's every write finds."""
+        found = 0
+        for seed in self.SEEDS:
+            with self.subTest(seed=seed), tempfile.TemporaryDirectory() as tmp:
+                node = self.history(seed, 45, tmp)[2]
+                kept = [h for k, h in node.merge_memo.items() if k[:1] == ("causal",)]
+                found += sum(bool(mask) for h in kept for _, mask in h.later.values())
+                for h in kept:
+                    for path, r, earlier in list(h.later):
+                        walked = [x for x in h.changes.get(path, {})
+                                  if h.wrote.get((path, r, x)) is not None
+                                  and h.follows(x, earlier)]
+                        self.assertEqual(h.followers(path, r, earlier),
+                                         sum(1 << h.index[x] for x in walked))
+        self.assertGreater(found, 0)        # some write did follow another
+
     def history(self, seed, steps, tmp):
-        """(repo path, {merge commit: its sorted sides}) of seed's random history."""
+        """(repo path, {merge commit: its sorted sides}, the Repo that made them)
+        of seed's random history."""
         rng, clock = random.Random(seed), [20000]
         path = make_repo(os.path.join(tmp, "r"), "alpha").path
         index = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
@@ -5828,7 +5848,7 @@ class MergeMemoTest(unittest.TestCase):
                 elif not ancestor(tip, now):
                     m = gtfc.merge_commits(node, now, tip)
                     merges[m], now = tuple(sorted((now, tip))), m
-        return path, merges
+        return path, merges, node
 
 
 class MergeFuzzTest(unittest.TestCase):
@@ -11304,6 +11324,14 @@ MUTATIONS = [
              "        {bit_writes(history, path, s[BIT].writers) for s in states}) == 1\n",
              "        {s[BIT].writers for s in states}) == 1\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a kept follower mask forgets what it found",
+             "            self.later[path, r, earlier] = (len(writes), mask)\n",
+             "            self.later[path, r, earlier] = (len(writes), 0)\n",
+             ["MergeMemoTest.test_a_kept_history_knows_every_write_that_follows_another"]),
+    Mutation("a kept follower mask reads on past a write",
+             "            for x in itertools.islice(writes, read, None):\n",
+             "            for x in itertools.islice(writes, read + 1, None):\n",
+             ["MergeMemoTest.test_a_kept_history_knows_every_write_that_follows_another"]),
     Mutation("a chmod whose node moved on stays a version of its own",
              "                 and not moved_on(history, path, w, sides)] if body else []\n",
              "                 ] if body else []\n",

@@ -4636,13 +4636,28 @@ class MergeModel:
         writes before say (seed 3700200: the bases were gamma's edit and beta's
         delete it beat, which merged_full does not judge; gamma wrote C over A and
         A back while alpha, unaware, edited A: both had begun from the same A)."""
-        def first(x, other):
-            mine = [u for u in path if (u is x or self.before(u, x))
-                    and not (u is other or self.before(u, other))]
-            return [u for u in mine if not any(self.before(v, u) for v in mine)]
-        firsts = first(a, b) + first(b, a)
+        firsts = self.first_actions(path, a, b) + self.first_actions(path, b, a)
         found = {u.full_before for u in firsts}
         return found.pop() if len(firsts) == 2 and len(found) == 1 else None
+
+    def found_on_both(self, path, a, b):
+        """Where a side's first actions since they parted are several (concurrent
+        ones it had merged), the one version a first action on each side found, if
+        one: the version both had (seed 4020062: beta's side began with eps's E,
+        written over init, and alpha's edit of gamma's A,B; gamma's with its own
+        write over A,B: A,B is the version both had, against which beta's E,B,755
+        and gamma's E,init2 line-merge to E,init2,755)."""
+        found = [{u.full_before for u in self.first_actions(path, x, other)}
+                 for x, other in ((a, b), (b, a))]
+        both = found[0] & found[1]
+        return both.pop() if len(both) == 1 else None
+
+    def first_actions(self, path, x, other):
+        """The first actions on path (its events) of x's side since it parted from
+        other's: the actions at or before x that other never saw, and none before."""
+        mine = [u for u in path if (u is x or self.before(u, x))
+                and not (u is other or self.before(u, other))]
+        return [u for u in mine if not any(self.before(v, u) for v in mine)]
 
     def absorbs(self, events, value, o, e, register=None, maybe=False, late_twin=False):
         """o and e concurrent, and e wrote the newest value both had seen (of
@@ -5151,7 +5166,7 @@ class MergeModel:
             # that had beaten it: seed 3700016's mutation, eps's edit of E.)
             for x in xs:
                 for y in ys:
-                    base = self.found_by_both(events, x, y)
+                    base = self.found_by_both(events, x, y) or self.found_on_both(events, x, y)
                     if not base:
                         continue
                     old, merged = dict(base), {}
@@ -5882,7 +5897,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4030070, False), (4090050, False), (4100258, True), (4070192, False),
                   (4090106, False), (4100353, True), (4040008, True),
                   (4110106, False), (4130006, False), (4150194, False),
-                  (4180094, True), (4080086, True))   # (seed, revive)
+                  (4180094, True), (4080086, True), (4020062, True))   # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6189,7 +6204,12 @@ class MergeFuzzFoundTest(unittest.TestCase):
         beta's side and went to a copy, and gamma's delete of C left no file
         there; beta wrote A,B back at the name while delta, which had merged A,B
         with the delete directly, deleted it: a write the delete never saw, which
-        beats it (rule 2), not a restore of the version both had."""
+        beats it (rule 2), not a restore of the version both had; 4020062 the
+        model's: l0.txt ends E,init2,755, the line merge of beta's E,B,755 and
+        gamma's E,init2 against A,B, the version both had (rule 2), but beta's side
+        began with two concurrent actions (eps's E over init, alpha's edit of A,B),
+        so the model found no base and judged the content as gamma's whole version
+        (MergeModel.found_on_both)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \

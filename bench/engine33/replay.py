@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Replay every gtfc merge of a node's repo with a given gtfc.py, in the order the
 node made them, in one process (as a watcher would): time each, check each tree
-equals the recorded one, and profile the lot.
+equals the recorded one, and profile the lot.  --cold K: the K newest merges
+instead, each in a fresh Repo (nothing kept: a watcher's first merge after a start).
 
     GTFC_DIR=/path/to/gtfc python3 replay.py REPO [--profile] [--limit K] [--slowest N]
+                                                  [--cold K]
 """
 import cProfile, os, pstats, subprocess, sys, time
 # GTFC_DIR: the folder of the gtfc.py to replay with (default: this checkout's).
@@ -22,6 +24,9 @@ out = subprocess.run(["git", "-C", repo_dir, "log", "--merges", "--reverse", "--
 merges = [line.split() for line in out if line]
 if limit:
     merges = merges[:limit]
+cold = int(sys.argv[sys.argv.index("--cold") + 1]) if "--cold" in sys.argv else None
+if cold:
+    merges = merges[-cold:]
 repo = gtfc.Repo(repo_dir)
 times, differ, slow = [], 0, []
 pr = cProfile.Profile()
@@ -29,6 +34,8 @@ for commit, tree, *parents in merges:
     if len(parents) != 2:
         continue
     first, second = sorted(parents)
+    if cold:
+        repo = gtfc.Repo(repo_dir)
     t0 = time.perf_counter()
     if profile:
         pr.enable()

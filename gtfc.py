@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 45
+MERGE_RULE = 46
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4787,8 +4787,12 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
             # (No file where every version the sides held at the name went with a
-            # copy a user deleted: each side deleted the other's, seed 4110106.)
-            value = False if r == HERE and len(states) > 1 else standing[0][r].value
+            # copy a user deleted: each side deleted the other's, seed 4110106.
+            # Unless each held the same content there: then each user kept that
+            # content and settled only the other's bit, seed 4210594.)
+            value = False if r == HERE and len(states) > 1 and not all(
+                s[HERE].value and s[BODY].value == states[0][BODY].value for s in states) \
+                else standing[0][r].value
             out.append((value, top, None))
         elif len(set(values.values())) == 1:
             out.append((next(iter(values.values())), top, None))

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 46
+MERGE_RULE = 47
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5385,7 +5385,34 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         return None
     merged = merge_text(repo, (FILE_MODE, base[1]), (FILE_MODE, ours[0][1]),
                         (FILE_MODE, theirs[0][1]))
-    return (("file", merged[1]), bit) if merged else None
+    if not merged or any(undoes_lines(repo, history, path, merged[1], side[0][1], writers, bases)
+                         for side, writers in ((ours, our_writers), (theirs, their_writers))):
+        return None
+    return ("file", merged[1]), bit
+
+
+def undoes_lines(repo: Repo, history: History, path: bytes, merged: str, side: str,
+                 writers: set, bases: List[str]) -> bool:
+    """Does a line merge undo lines that a side wrote since the version both had?
+    Lines written back to what that version held look unchanged, so the other
+    side's edit of them would win unseen (seed 4240252: beta wrote C over gamma's
+    init0, which alpha never had; against C, alpha's init0 won).  A write's lines
+    are undone where its change, and the side's whole version, applied to the
+    merge each change it: the line is still the side's, and the merge lost it."""
+    if merged == side:
+        return False
+    changes = history.changes.get(path, {})
+    for w in content_lineage(repo.graph, history, path,
+                             content_writers(history, path, writers), bases):
+        old, new = changes.get(w, (None, None))
+        if not (old and new and old[0] in FILE_MODES and new[0] in FILE_MODES) or \
+                any(w == b or history.follows(b, w) for b in bases):
+            continue
+        if all(again is None or again[1] != merged
+               for again in (merge_text(repo, (FILE_MODE, old[1]), (FILE_MODE, merged),
+                                        (FILE_MODE, blob)) for blob in (new[1], side))):
+            return True
+    return False
 
 
 def grew_from_anew(graph: CommitGraph, history: History, path: bytes, writers: set,

@@ -3474,6 +3474,55 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, gamma),
                          {"f.txt": self.nine_with(l1="A").rstrip("\n")})
 
+    def line_written_back(self, alpha_writes, beta_then=None):
+        """Fuzz seed 4240252's shape: both have line 1 'C'; gamma writes 'I' over
+        it, beta merges that and writes line 1 'C' back and line 7 'B' (then
+        beta_then over that, if given); alpha, unaware of both, writes
+        alpha_writes (lines, as nine_with takes them) over C.  Returns the merge
+        of alpha's and beta's."""
+        w = self.nine_with
+        self.base = commit_file(self.a, "f.txt", w(l1="C"), 1500)
+        gamma = self.edit("gamma", 2000, w(l1="I"))
+        beta = self.edit("beta", 2002, w(l1="C", l7="B"),
+                         gtfc.merge_commits(self.a, self.base, gamma))
+        if beta_then:
+            beta = self.edit("beta", 2003, beta_then, beta)
+        alpha = self.edit("alpha", 2001, w(**dict(dict(l1="C"), **alpha_writes)))
+        return self.merged_files(alpha, beta)
+
+    def test_a_line_written_back_to_what_both_had_collides_with_an_edit_of_it(self):
+        """Rule 47: against C, the version both had, beta's line 1 looks
+        unchanged, so git's line merge takes alpha's A and beta's B: A,B, and
+        beta's C, a write alpha never saw, is gone.  A line written back is a
+        write, as a whole version written back is: the two collide, beta's
+        (later) keeps the name and alpha's A goes beside it."""
+        files = self.line_written_back({"l1": "A"})
+        self.assertEqual(files.pop("f.txt"), self.nine_with(l1="C", l7="B").rstrip("\n"))
+        self.assertEqual(list(files.values()), [self.nine_with(l1="A").rstrip("\n")])
+
+    def test_a_line_written_back_then_edited_again_is_no_write_back(self):
+        """As above, but beta then writes line 1 'D' and alpha edits line 9: the
+        C beta wrote back is gone from beta's side too (its own D followed it),
+        so the line merge undoes nothing beta holds: D,B,E, no collision."""
+        w = self.nine_with
+        files = self.line_written_back({"l9": "E"}, w(l1="D", l7="B"))
+        self.assertEqual(files, {"f.txt": w(l1="D", l7="B", l9="E").rstrip("\n")})
+
+    def test_a_write_on_a_version_older_than_both_had_undoes_no_line(self):
+        """beta writes line 1 'Q' on the original, merges gamma's line 3 'P' (which
+        alpha has too) and writes line 5 'S'; alpha writes line 3 'R' over P.
+        beta's Q grew from the original, where line 3 was not P, but Q's write
+        left line 3 alone: against P, the version both had, alpha's R is the
+        only change there.  Q,R,S, no collision."""
+        w = self.nine_with
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        both = self.edit("gamma", 2000, w(l3="P"))
+        beta = gtfc.merge_commits(self.a, self.edit("beta", 2001, w(l1="Q")), both)
+        beta = self.edit("beta", 2003, w(l1="Q", l3="P", l5="S"), beta)
+        alpha = self.edit("alpha", 2002, w(l3="R"), both)
+        self.assertEqual(self.merged_files(alpha, beta),
+                         {"f.txt": w(l1="Q", l3="R", l5="S").rstrip("\n")})
+
     def ordered(self, makers):
         """Commits of f.txt on the base by makers [(who, from when, text)], with
         ids in that order (each one's time searched upward from its own)."""
@@ -3591,8 +3640,8 @@ class DeterministicMergeTest(TwoClonesTestCase):
         line 7 'B'; delta line 7 'B', then, unaware of beta, line 1 'A' and line 7
         back; alpha line 1 'E'.  alpha's merge with beta keeps E (later) and puts
         beta's A,B in a copy, which alpha's user deletes.  delta's merge with beta
-        is beta's A,B whole (against the base, delta changed line 1 as beta did, and
-        its undo of line 7 loses): the version both sides had, so alpha's side wins
+        was beta's A,B whole (against the base, delta changed line 1 as beta did,
+        and its undo of line 7 lost): the version both sides had, so alpha's side won
         and delta's line 1 goes with the copy a user deleted (rule 1, "however many
         merges made it").  Met with alpha's side first, delta's A (later) keeps the
         name and E goes to a copy: the fold order decides (Limitations).  Rule 33:
@@ -3600,7 +3649,9 @@ class DeterministicMergeTest(TwoClonesTestCase):
         write, which alpha's user (deleting beta's copy) never saw: it meets alpha's
         E as a write alpha never saw, in either order.  A (2010, later) keeps the
         name and E goes to a copy; only beta's line 7, which alpha's user deleted, is
-        gone."""
+        gone.  Rule 47: delta's undo of line 7 is a line written back, which collides
+        with beta's B: delta's A keeps the name, beta's A,B goes beside it, in the
+        copy alpha's user deleted (the same name: the same version, writer, date)."""
         self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
         m = functools.partial(gtfc.merge_commits, self.a)
         beta = self.edit("beta", 2000, self.nine_with(l1="A", l7="B"))
@@ -3614,7 +3665,8 @@ class DeterministicMergeTest(TwoClonesTestCase):
                             3000, "alpha", "alpha")
         delta = self.edit("delta", 2010, self.nine_with(l1="A"), delta)
         self.assertEqual(self.merged_files(delta, beta),
-                         {"f.txt": self.nine_with(l1="A", l7="B").rstrip("\n")})
+                         {"f.txt": self.nine_with(l1="A").rstrip("\n"),
+                          copy: self.nine_with(l1="A", l7="B").rstrip("\n")})
         for files in (self.merged_files(alpha, m(delta, beta)), self.merged_files(alpha, delta)):
             self.assertEqual(files.pop("f.txt"), self.nine_with(l1="A").rstrip("\n"))
             self.assertEqual(list(files.values()), [self.nine_with(l1="E").rstrip("\n")])
@@ -3909,18 +3961,24 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for fold in self.folds(self.seed_1800140_tips((w(l1="E", l7="B"), "100644"))).values():
             self.assertEqual(self.modes(fold)["f.txt"], "100644")
 
-    def test_an_undo_stands_against_a_partial_take_of_a_copy(self):
+    def test_a_partial_take_of_a_copy_collides_with_an_undo_of_it(self):
         """Seed 1800140's shape, beta writing C,B,755 (line 1 taken from the copy
-        of delta's C, line 7 kept) instead of C whole.  Rule 27 keeps delta's undo
-        of line 1 at the name in every fold (B,755).  The draft links only a
-        write of exactly a copy's content to it: beta's C,B is made from E,B,755
-        alone, the version both had is B, and in the folds that meet beta last
-        beta's line 1 beats delta's undo, which no file holds."""
+        of delta's C, line 7 kept) instead of C whole.  Rule 27 kept delta's undo
+        of line 1 at the name in every fold (B,755): against C, the version both
+        had, beta's line 1 looked unchanged.  But beta wrote it, over E, and delta
+        never saw that: rule 47, a line written back to what both had collides, as
+        a whole version written back does.  Every fold keeps delta's undo at the
+        name (committed later) and beta's C,B,755 beside it."""
         w = self.nine_with
         tips = self.seed_1800140_tips((w(l1="C", l7="B"), "100755"))
         for order, fold in self.folds(tips).items():
-            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), w(l7="B")[:-1],
-                             [tips.index(t) for t in order])
+            where = [tips.index(t) for t in order]
+            self.assertEqual(git(self.a.path, "show", f"{fold}:f.txt"), w()[:-1], where)
+            files = self.files(fold)
+            self.assertEqual(self.modes(fold)["f.txt"], "100755", where)
+            self.assertEqual([text for name, text in files.items()
+                              if name.startswith("f.conflict-beta-")],
+                             [w(l1="C", l7="B")[:-1]], where)
 
     def test_a_restore_of_an_older_version_beats_a_delete_that_never_saw_it(self):
         """Seed 1800140's shape, beta writing back B,644 (eps's first edit, without
@@ -5898,7 +5956,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4090106, False), (4100353, True), (4040008, True),
                   (4110106, False), (4130006, False), (4150194, False),
                   (4180094, True), (4080086, True), (4020062, True),
-                  (4210594, True))      # (seed, revive)
+                  (4210594, True), (4240252, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6214,7 +6272,12 @@ class MergeFuzzFoundTest(unittest.TestCase):
         held pool-C,755 at the name and deleted a copy of pool-C,644; delta held
         pool-C,644 and deleted a copy of pool-C,755; no user deleted the file,
         each kept pool-C and settled only the other's bit, and the merge dropped
-        the file (join: rule 43's no file is for versions of other contents)."""
+        the file (join: rule 43's no file is for versions of other contents);
+        4240252 (rule 47; rule 45 too) a loss at the end: beta wrote C back over
+        init0 (the version of alpha's copy it had deleted) while alpha, unaware,
+        wrote init0 over its C; against the version both had, whose line 0 was C,
+        beta's line looked unchanged and alpha's init0 won: beta's C was gone
+        (merged_version: undoes_lines)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11426,6 +11489,21 @@ MUTATIONS = [
              "            if r == BIT and len({s[BIT].value for s in states}) > 1:\n",
              "            if False:\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a line written back to what both had loses to an edit of it",
+             "    if not merged or any(undoes_lines(repo, history, path, merged[1], side[0][1], writers, bases)\n",
+             "    if not merged or False and any(undoes_lines(repo, history, path, merged[1], side[0][1], writers, bases)\n",
+             ["DeterministicMergeTest.test_a_line_written_back_to_what_both_had_collides_with_an_edit_of_it",
+              "DeterministicMergeTest.test_a_partial_take_of_a_copy_collides_with_an_undo_of_it",
+              "DeterministicMergeTest.test_a_line_merged_into_a_copy_a_user_deleted_goes_with_it",
+              "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a line a later write of its side replaced still counts as written back",
+             "                                        (FILE_MODE, blob)) for blob in (new[1], side))):\n",
+             "                                        (FILE_MODE, blob)) for blob in (new[1],))):\n",
+             ["DeterministicMergeTest.test_a_line_written_back_then_edited_again_is_no_write_back"]),
+    Mutation("a write on a version older than both had undoes lines it never touched",
+             "                                        (FILE_MODE, blob)) for blob in (new[1], side))):\n",
+             "                                        (FILE_MODE, blob)) for blob in (side,))):\n",
+             ["DeterministicMergeTest.test_a_write_on_a_version_older_than_both_had_undoes_no_line"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 47
+MERGE_RULE = 48
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4885,6 +4885,12 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
     state = []
     for r, (value, top, candidates) in enumerate(joined):
         top = top - losers[r]
+        if r == BIT and version and not top and losers[r]:
+            # Every latest write of the bit lost here (a file made anew, gone to a
+            # copy with its bit): the name's bit is the kept version's, which its
+            # content's writes stand for (seed 4230242: else an older chmod, which
+            # the lost file's writer had seen deleted, came back onto it).
+            top = state[BODY].writers
         if version and deletes and candidates is not None and r != HERE:
             top = top - {w for w, v in candidates.items() if v != values[r]
                          and any(history.follows(d, w) for d in deletes)}

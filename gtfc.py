@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 48
+MERGE_RULE = 49
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4781,8 +4781,14 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
             # 4030070; else the side's whose content stands)
             standing = states
             if r == BIT and len({s[BIT].value for s in states}) > 1:
-                wrote = latest(history, path, (w for s in states for w in
-                                               bit_writes(history, path, s[BIT].writers)))
+                listed = {w for s in states for w in s[BIT].writers}
+                wrote = latest(history, path, bit_writes(history, path, listed))
+                # (nor one a copy's delete listed on a side had settled: seed
+                # 3750408 met another way, gamma's chmod of A, whose copy beta
+                # deleted while gamma deleted the copy of A,644)
+                wrote -= {w for w in wrote if any(
+                    w in history.settled.get((path, d), ())
+                    for d in listed - bit_writes(history, path, listed))}
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states

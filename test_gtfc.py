@@ -3523,6 +3523,32 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, beta),
                          {"f.txt": w(l1="Q", l3="R", l5="S").rstrip("\n")})
 
+    def test_a_chmod_whose_copy_was_deleted_gives_no_bit_to_the_edit_that_beat_it(self):
+        """Seed 3750408 met another way (a phantom): gamma writes A, beta E; their
+        merge keeps E, A goes to a copy.  gamma sets A's bit; beta, having seen A
+        (not the bit), writes F over E, which keeps the name over A,755 at beta's
+        merge, and beta's user deletes A,755's copy.  gamma's merge keeps A,755
+        over E, and gamma's user deletes the copy of A,644.  Each side settled the
+        bit by a copy's delete, so neither lists a bit write of its own but
+        gamma's chmod, which beta's delete had settled: F keeps its 644 (rule 49),
+        not the bit of a version a user deleted."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        g1, b1 = self.edit("gamma", 2000, "A\n"), self.edit("beta", 2001, "E\n")
+        g2 = self.edit("gamma", 2002, ("A\n", "100755"), g1)
+        beta = m(self.edit("beta", 2003, "F\n", m(g1, b1)), g2)
+        gamma = m(g2, m(g1, b1))
+
+        def without_copy(commit, mode, who, when):
+            copy, = [c for c, x in self.modes(commit).items() if c.startswith("f.conflict-gamma-")
+                     and x == mode and (c == "f.txt" or self.modes(commit)["f.txt"] != mode)]
+            return self.commit(self.tree_with(commit, {copy: None}), [commit], when, who, who)
+        beta, gamma = without_copy(beta, "100755", "beta", 2004), \
+            without_copy(gamma, "100644", "gamma", 2005)
+        final = m(beta, gamma)
+        self.assertEqual(self.files(final)["f.txt"], "F")
+        self.assertEqual(self.modes(final)["f.txt"], "100644")
+
     def ordered(self, makers):
         """Commits of f.txt on the base by makers [(who, from when, text)], with
         ids in that order (each one's time searched upward from its own)."""
@@ -11528,6 +11554,10 @@ MUTATIONS = [
              "            pass\n",
              ["DeterministicMergeTest.test_no_resurrection_the_bit_of_a_version_its_writer_deleted_stays_gone",
               "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a bit a copy's delete settled on one side stands where only copies' deletes wrote last",
+             "                wrote -= {w for w in wrote if any(\n",
+             "                wrote -= {w for w in wrote if False and any(\n",
+             ["DeterministicMergeTest.test_a_chmod_whose_copy_was_deleted_gives_no_bit_to_the_edit_that_beat_it"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

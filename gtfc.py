@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 49
+MERGE_RULE = 50
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4992,7 +4992,10 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
     it there).  Where the merge keeps it at the name no longer, the copy stays,
     whichever side join took (seed 3841038: one side held gamma's x at the name,
     the other in its copy with the name deleted; each path took the side that did
-    not hold it, whichever commit id sorted first).  Only the paths this merge
+    not hold it, whichever commit id sorted first), and where the other side held
+    that version at the name, beside which the holder had written another (seed
+    4250434: delta held gamma's init,755 at the name, alpha in a copy beside the C
+    it wrote over A; C keeps the name, init,755 its copy).  Only the paths this merge
     changed: a copy it made just now is none of these, and a history a watcher
     kept may hold states of paths a fresh one would not read (see copy_name)."""
     for path in sorted(changed):
@@ -5013,8 +5016,9 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
         at_name = settled[original] if original in settled else held_version(names[0])
         if at_name == version and held_version(names[holders[0]]) != version:
             settled[path] = None
-        elif at_name != version and settled[path] is None and \
-                other[HERE].writers == holder[HERE].writers:
+        elif at_name != version and settled[path] is None and (
+                other[HERE].writers == holder[HERE].writers
+                or held_version(names[1 - holders[0]]) == version):
             settled[path] = version
 
 

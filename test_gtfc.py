@@ -3549,6 +3549,31 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.files(final)["f.txt"], "F")
         self.assertEqual(self.modes(final)["f.txt"], "100644")
 
+    def test_a_copy_stays_where_the_other_side_held_its_version_at_the_name(self):
+        """Fuzz seed 4250434's shape (a loss): beta writes C, alpha deletes f.txt
+        and makes it anew (A), gamma sets init's bit.  C and the bit join (C,755);
+        alpha's merge with that keeps A and puts C and gamma's init,755 in copies.
+        delta's merge of the two holds init,755 at the name, A and C beside it;
+        alpha then writes C over A.  Merged, C keeps the name, and init,755, which
+        delta's side held at the name and alpha's in a copy, must stay in that
+        copy: alpha's C replaced A, not the version alpha held beside it (rule 50).
+        The copy had gone: delta's side listed fewer writes of the copy's (none of
+        its own, it never had it), and only equal lists kept it."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        cg = m(self.edit("beta", 2000, "C\n"), self.edit("gamma", 2019, ("init\n", "100755")))
+        alpha = m(cg, self.chain("alpha", 2015, [None, "A\n"]))
+        delta = m(self.commit(self.tree_with(cg, {"g.txt": "g\n"}), [cg], 2020, "d", "delta"),
+                  alpha)
+        self.assertEqual((self.files(delta)["f.txt"], self.modes(delta)["f.txt"]),
+                         ("init", "100755"))
+        final = m(self.edit("alpha", 2030, "C\n", alpha), delta)
+        self.assertEqual(sorted((text, self.modes(final)[name])
+                                for name, text in self.files(final).items()
+                                if name.startswith("f.")),
+                         [("A", "100644"), ("C", "100644"), ("C", "100644"),
+                          ("init", "100755")])
+
     def ordered(self, makers):
         """Commits of f.txt on the base by makers [(who, from when, text)], with
         ids in that order (each one's time searched upward from its own)."""
@@ -5993,7 +6018,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4110106, False), (4130006, False), (4150194, False),
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
-                  (4230398, True))      # (seed, revive)
+                  (4230398, True), (4250434, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6322,7 +6347,10 @@ class MergeFuzzFoundTest(unittest.TestCase):
         gamma's pool-D and kept the name; dated by delta's earlier write alone it
         would have lost, and the model took delta's later write of pool-D, which
         beta's delete never saw, for no change (MergeModel.absorbs: either
-        dating passes)."""
+        dating passes); 4250434 (rule 50; rule 46 too) a loss along the way:
+        delta held gamma's init,755 at the name, alpha in a copy beside the C it
+        wrote over its A; C kept the name and the copy went, as the sides listed
+        different writes of it (settle_one_sided_copies)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11518,8 +11546,8 @@ MUTATIONS = [
               "DeterministicMergeTest.test_every_fold_alike_no_copy_of_the_version_the_name_"
               "holds"]),
     Mutation("a copy the sides settled apart follows whichever side join took",
-             "        elif at_name != version and settled[path] is None and \\\n",
-             "        elif False and \\\n",
+             "        elif at_name != version and settled[path] is None and (\n",
+             "        elif False and (\n",
              ["DeterministicMergeTest.test_a_version_at_the_name_on_one_side_in_a_copy_on_the_"
               "other_is_kept_once"]),
     Mutation("a chmod a delete saw still gives its bit to a content it never touched",
@@ -11558,6 +11586,11 @@ MUTATIONS = [
              "                wrote -= {w for w in wrote if any(\n",
              "                wrote -= {w for w in wrote if False and any(\n",
              ["DeterministicMergeTest.test_a_chmod_whose_copy_was_deleted_gives_no_bit_to_the_edit_that_beat_it"]),
+    Mutation("a copy goes where the other side held its version at a name that moved on",
+             "                or held_version(names[1 - holders[0]]) == version):\n",
+             "                or False):\n",
+             ["DeterministicMergeTest.test_a_copy_stays_where_the_other_side_held_its_version_at_the_name",
+              "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 50
+MERGE_RULE = 51
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4761,10 +4761,13 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         if r == BIT:
             # A copy's delete writes no bit: a side listing one (it settled a bit
             # the other side's name no longer held: seed 3750408) holds the same
-            # bit writes as the other side.
+            # bit writes as the other side.  Not a side with no file (seed
+            # 4280090: alpha's delete lost to eps's edit of pool-C,755, and alpha's
+            # side, listing the chmod and delta's pool-B, gave eps-4 its 644).
             wrote_bit = bit_writes(history, path, top)
             holders = [s for s in states if wrote_bit
-                       and bit_writes(history, path, s[r].writers) == wrote_bit] or holders
+                       and bit_writes(history, path, s[r].writers) == wrote_bit
+                       and (s[HERE].value or out[HERE][0] is False)] or holders
         if r == BIT and len({s[r].value for s in holders}) > 1:
             # The same bit writes, settled apart (they collided, and each side kept
             # another content at the name): the bit of the side whose content stands.

@@ -6018,7 +6018,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4110106, False), (4130006, False), (4150194, False),
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
-                  (4230398, True), (4250434, False))      # (seed, revive)
+                  (4230398, True), (4250434, False), (4280090, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6350,7 +6350,12 @@ class MergeFuzzFoundTest(unittest.TestCase):
         dating passes); 4250434 (rule 50; rule 46 too) a loss along the way:
         delta held gamma's init,755 at the name, alpha in a copy beside the C it
         wrote over its A; C kept the name and the copy went, as the sides listed
-        different writes of it (settle_one_sided_copies)."""
+        different writes of it (settle_one_sided_copies); 4280090 (rule 51; rule
+        46 too) a phantom along the way: eps wrote eps-4 over pool-C,755 while
+        alpha, holding delta's pool-B, deleted the file; eps's edit beat the
+        delete, but the bit was taken from alpha's side, which had no file and
+        listed the same bit writes: eps-4,644 (join: a side with no file holds
+        no bit)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11433,8 +11438,8 @@ MUTATIONS = [
              "            holders = holders[::-1]\n        if False:\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy's delete that settled a bit makes its side's bit the newer",
-             "                       and bit_writes(history, path, s[r].writers) == wrote_bit] or holders\n",
-             "                       and False] or holders\n",
+             "                       and bit_writes(history, path, s[r].writers) == wrote_bit\n",
+             "                       and False\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a chmod dates none of the merge bases' versions",
              "        dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}\n",
@@ -11591,6 +11596,10 @@ MUTATIONS = [
              "                or False):\n",
              ["DeterministicMergeTest.test_a_copy_stays_where_the_other_side_held_its_version_at_the_name",
               "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a side with no file gives the bit where it lists the latest bit writes",
+             "                       and (s[HERE].value or out[HERE][0] is False)] or holders\n",
+             "                       ] or holders\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a kept history outlives the CommitGraph it was read from",
              "    if history is None or history.leaves != leaves or history.graph is not graph:\n",
              "    if history is None or history.leaves != leaves:\n",

@@ -4337,6 +4337,25 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertIn("\tf.txt\n", listings["012"] + "\n")
 
     @unittest.expectedFailure
+    def test_a_side_that_changed_nothing_of_a_file_leaves_it_as_the_other_has_it(self):
+        """Found in session 38 (rule 50's test): beta writes C, gamma sets init's
+        bit, their merge is C,755; alpha deletes and makes f.txt anew (A), and its
+        merge with C,755 keeps A with C and init,755 in copies.  delta commits
+        another file on C,755 and merges alpha's: delta wrote nothing of f.txt, so
+        f.txt must be alpha's.  It is init,755, A in a copy: join does not leave
+        delta's state out, as the writes it lists come from before the window."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        cg = m(self.edit("beta", 2000, "C\n"), self.edit("gamma", 2019, ("init\n", "100755")))
+        alpha = m(cg, self.chain("alpha", 2015, [None, "A\n"]))
+        delta = self.commit(self.tree_with(cg, {"g.txt": "g\n"}), [cg], 2020, "d", "delta")
+        merged = m(delta, alpha)
+        self.assertEqual({n: (self.modes(merged)[n], t) for n, t in self.files(merged).items()
+                          if n.startswith("f.")},
+                         {n: (self.modes(alpha)[n], t) for n, t in self.files(alpha).items()
+                          if n.startswith("f.")})
+
+    @unittest.expectedFailure
     def test_every_fold_alike_a_version_overwritten_by_a_host_that_saw_it(self):
         """Review round 2: alpha writes A; beta writes B; gamma, having seen B,
         writes C.  Folds 012 and 102 keep B in a copy (a version gamma saw and

@@ -4347,6 +4347,10 @@ class History(NamedTuple):
     def follows(self, later: str, earlier: str) -> bool:
         return later != earlier and bool(self.ancestors[later] >> self.index[earlier] & 1)
 
+    def by_bases(self, write: str, bases: Iterable[str]) -> bool:
+        """Is write one of bases, or in the history of one (no write since them)?"""
+        return any(write == b or self.follows(b, write) for b in bases)
+
     def reach(self, commits: Iterable[str]) -> int:
         """commits and their history, as a mask."""
         mask = 0
@@ -4755,19 +4759,17 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         if len(top) > 1:
             top -= superseded(history, path, r, top, commits)
         # (A side with no file holds no content or bit, whatever writes it lists:
-        # seed 4110106, where every version had gone with a deleted copy.)
-        holders = [s for s in states if s[r].writers == top
-                   and (r == HERE or s[HERE].value or out[HERE][0] is False)]
+        # seed 4110106, where every version had gone with a deleted copy; seed
+        # 4280090, where that side listed the latest bit writes.)
+        filed = [s for s in states if r == HERE or s[HERE].value or out[HERE][0] is False]
+        holders = [s for s in filed if s[r].writers == top]
         if r == BIT:
             # A copy's delete writes no bit: a side listing one (it settled a bit
             # the other side's name no longer held: seed 3750408) holds the same
-            # bit writes as the other side.  Not a side with no file (seed
-            # 4280090: alpha's delete lost to eps's edit of pool-C,755, and alpha's
-            # side, listing the chmod and delta's pool-B, gave eps-4 its 644).
+            # bit writes as the other side.
             wrote_bit = bit_writes(history, path, top)
-            holders = [s for s in states if wrote_bit
-                       and bit_writes(history, path, s[r].writers) == wrote_bit
-                       and (s[HERE].value or out[HERE][0] is False)] or holders
+            holders = [s for s in filed if wrote_bit
+                       and bit_writes(history, path, s[r].writers) == wrote_bit] or holders
         if r == BIT and len({s[r].value for s in holders}) > 1:
             # The same bit writes, settled apart (they collided, and each side kept
             # another content at the name): the bit of the side whose content stands.
@@ -4785,13 +4787,13 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
             standing = states
             if r == BIT and len({s[BIT].value for s in states}) > 1:
                 listed = {w for s in states for w in s[BIT].writers}
-                wrote = latest(history, path, bit_writes(history, path, listed))
+                real = bit_writes(history, path, listed)
                 # (nor one a copy's delete listed on a side had settled: seed
                 # 3750408 met another way, gamma's chmod of A, whose copy beta
                 # deleted while gamma deleted the copy of A,644)
-                wrote -= {w for w in wrote if any(
-                    w in history.settled.get((path, d), ())
-                    for d in listed - bit_writes(history, path, listed))}
+                settled_away = {w for d in listed - real
+                                for w in history.settled.get((path, d), ())}
+                wrote = latest(history, path, real) - settled_away
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
@@ -5208,7 +5210,7 @@ def content_lineage(graph: CommitGraph, history: History, path: bytes,
         if w not in lineage:
             lineage.add(w)
             if not (w in changes and changes[w][0] is None) and \
-                    not any(w == base or history.follows(base, w) for base in bases):
+                    not history.by_bases(w, bases):
                 todo += [b for p in graph.parents(w) if path in history.states.get(p, {})
                          for b in content_makers(history, path, history.states[p][path][BODY])]
     return lineage
@@ -5367,7 +5369,7 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
     def rewrote(writers: set, r: int) -> bool:
         """Did a node write this register since the bases (back to their value)?"""
         return any((path, r, w) in history.wrote and history.wrote[path, r, w] is not None
-                   and not any(w == b or history.follows(b, w) for b in bases)
+                   and not history.by_bases(w, bases)
                    for w in writers)
     if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT) or
                                  theirs[1] == base_bit and rewrote(their_writers, BIT)):
@@ -5425,7 +5427,7 @@ def undoes_lines(repo: Repo, history: History, path: bytes, merged: str, side: s
                              content_writers(history, path, writers), bases):
         old, new = changes.get(w, (None, None))
         if not (old and new and old[0] in FILE_MODES and new[0] in FILE_MODES) or \
-                any(w == b or history.follows(b, w) for b in bases):
+                history.by_bases(w, bases):
             continue
         if all(again is None or again[1] != merged
                for again in (merge_text(repo, (FILE_MODE, old[1]), (FILE_MODE, merged),
@@ -5440,7 +5442,7 @@ def grew_from_anew(graph: CommitGraph, history: History, path: bytes, writers: s
     (an edit of a new file, say: seed 3610412, D written over a symlink made anew)?"""
     changes = history.changes.get(path, {})
     return any(w in changes and changes[w][0] is None
-               and not any(w == base or history.follows(base, w) for base in bases)
+               and not history.by_bases(w, bases)
                for w in content_lineage(graph, history, path, writers, bases))
 
 

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 51
+MERGE_RULE = 52
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5366,13 +5366,19 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
             return None
         base, base_bit = registers(kept)[BODY:]
 
-    def rewrote(writers: set, r: int) -> bool:
-        """Did a node write this register since the bases (back to their value)?"""
+    def rewrote(writers: set, r: int, value) -> bool:
+        """Did a node write this register since the bases (back to their value)?
+        The writes of a version's register are its writers' own and those of the
+        register their commits held (seed 4300348: alpha's content, an edit after
+        its bit was cleared back to 644, against delta's chmod to 755)."""
+        held = {x for w in writers if path in history.states.get(w, {})
+                and history.states[w][path][r].value == value
+                for x in history.states[w][path][r].writers}
         return any((path, r, w) in history.wrote and history.wrote[path, r, w] is not None
                    and not history.by_bases(w, bases)
-                   for w in writers)
-    if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT) or
-                                 theirs[1] == base_bit and rewrote(their_writers, BIT)):
+                   for w in writers | held)
+    if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT, ours[1]) or
+                                 theirs[1] == base_bit and rewrote(their_writers, BIT, theirs[1])):
         return None                 # a bit written back is a change too: both kept
     bit = theirs[1] if ours[1] == base_bit else ours[1]
     if ours[0] == theirs[0]:
@@ -5395,8 +5401,8 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
             for chmodded, other, writers in ((ours, theirs, their_writers),
                                              (theirs, ours, our_writers))):
         return None
-    if ours[0] == base and rewrote(our_writers, BODY) or \
-            theirs[0] == base and rewrote(their_writers, BODY):
+    if ours[0] == base and rewrote(our_writers, BODY, base) or \
+            theirs[0] == base and rewrote(their_writers, BODY, base):
         return None                 # so is content written back
     if theirs[0] == base:
         return ours[0], bit

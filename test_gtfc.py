@@ -3523,6 +3523,37 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, beta),
                          {"f.txt": w(l1="Q", l3="R", l5="S").rstrip("\n")})
 
+    def test_a_bit_cleared_back_then_edited_collides_with_a_chmod_it_never_saw(self):
+        """Fuzz seed 4300348's shape (rule 52): delta writes B; alpha sets A's bit,
+        clears it back, merges B and edits it to X; delta, unaware, sets B's bit.
+        alpha's 644 is a write back to what both had (B,644: rule 3), though the
+        version alpha's commit holds was written by its edit: the two bits
+        collide, and delta's bit goes to a copy with the content (its chmod joins
+        X there), not to the name.  (On A, delta's chmod would be a twin of
+        alpha's set, which alpha's clear followed: X,644 alone.)"""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "A\n", 1500)
+        b = self.edit("delta", 2000, "B\n")
+        alpha = self.chain("alpha", 2001, [("A\n", "100755"), ("A\n", "100644")])
+        alpha = self.edit("alpha", 2003, "X\n", m(alpha, b))
+        merged = m(alpha, self.edit("delta", 2005, ("B\n", "100755"), b))
+        self.assertEqual(sorted((t, self.modes(merged)[n]) for n, t in self.files(merged).items()),
+                         [("X", "100644"), ("X", "100755")])
+        self.assertEqual(self.modes(merged)["f.txt"], "100644")
+
+    def test_a_content_written_back_then_chmodded_collides_with_an_edit_it_never_saw(self):
+        """As above, for the content: alpha writes B over A, A back, then sets A's
+        bit; beta, unaware, writes C.  alpha's A is a write back (rule 3) though
+        its chmod, the newest write, wrote no content: C keeps the name (the later
+        write), and alpha's A,755 goes beside it, not C,755."""
+        self.base = commit_file(self.a, "f.txt", "A\n", 1500)
+        alpha = self.chain("alpha", 2001, ["B\n", "A\n", ("A\n", "100755")])
+        beta = self.edit("beta", 2005, "C\n")
+        merged = gtfc.merge_commits(self.a, alpha, beta)
+        self.assertEqual(sorted((t, self.modes(merged)[n]) for n, t in self.files(merged).items()),
+                         [("A", "100755"), ("C", "100644")])
+        self.assertEqual(self.modes(merged)["f.txt"], "100644")
+
     def test_a_chmod_whose_copy_was_deleted_gives_no_bit_to_the_edit_that_beat_it(self):
         """Seed 3750408 met another way (a phantom): gamma writes A, beta E; their
         merge keeps E, A goes to a copy.  gamma sets A's bit; beta, having seen A
@@ -6041,7 +6072,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (4110106, False), (4130006, False), (4150194, False),
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
-                  (4230398, True), (4250434, False), (4280090, False))      # (seed, revive)
+                  (4230398, True), (4250434, False), (4280090, False),
+                  (4300348, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6378,7 +6410,11 @@ class MergeFuzzFoundTest(unittest.TestCase):
         alpha, holding delta's pool-B, deleted the file; eps's edit beat the
         delete, but the bit was taken from alpha's side, which had no file and
         listed the same bit writes: eps-4,644 (join: a side with no file holds
-        no bit)."""
+        no bit); 4300348 (rule 52; rule 46 too) a wrong bit along the way: alpha
+        cleared its bit back and edited, delta set the bit unaware; alpha's
+        content's writer wrote no bit, so its 644 looked unchanged and delta's
+        755 joined it silently (merged_version: a version's writes include those
+        of the registers its writers' commits held)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11592,6 +11628,13 @@ MUTATIONS = [
              "            if r == BIT and len({s[BIT].value for s in states}) > 1:\n",
              "            if False:\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a register written back counts only where the side's own writes wrote it",
+             "                   for w in writers | held)\n",
+             "                   for w in writers)\n",
+             ["DeterministicMergeTest.test_a_bit_cleared_back_then_edited_collides_with_a_chmod_"
+              "it_never_saw",
+              "DeterministicMergeTest.test_a_content_written_back_then_chmodded_collides_with_an_"
+              "edit_it_never_saw"]),
     Mutation("a line written back to what both had loses to an edit of it",
              "    if not merged or any(undoes_lines(repo, history, path, merged[1], side[0][1], writers, bases)\n",
              "    if not merged or False and any(undoes_lines(repo, history, path, merged[1], side[0][1], writers, bases)\n",

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 52
+MERGE_RULE = 53
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5185,9 +5185,13 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
 
 def grew_from_chmodded(graph: CommitGraph, history: History, path: bytes, chmod: str,
                        writers: Iterable[str]) -> bool:
-    """Did the content these writes made grow from the one chmod set the bit of?"""
+    """Did the content these writes made grow from the one chmod set the bit of?
+    (From the writes that made that content: not a copy's delete its register lists,
+    whose name held another: seed 4350038, eps's deletes of copies beside its F.)"""
     lineage = content_lineage(graph, history, path, writers)
-    return all(in_lineage(history, lineage, c) for c in content_writers(history, path, [chmod]))
+    state = history.states.get(chmod, {}).get(path)
+    return state is None or all(in_lineage(history, lineage, c)
+                                for c in content_makers(history, path, state[BODY]))
 
 
 def content_writers(history: History, path: bytes, writes: Iterable[str]) -> set:

@@ -6073,7 +6073,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
                   (4230398, True), (4250434, False), (4280090, False),
-                  (4300348, False))      # (seed, revive)
+                  (4300348, False), (4350038, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6414,7 +6414,12 @@ class MergeFuzzFoundTest(unittest.TestCase):
         cleared its bit back and edited, delta set the bit unaware; alpha's
         content's writer wrote no bit, so its 644 looked unchanged and delta's
         755 joined it silently (merged_version: a version's writes include those
-        of the registers its writers' commits held)."""
+        of the registers its writers' commits held); 4350038 (rule 53) a loss
+        along the way: beta's chmod of A, whose content register also listed
+        eps's deletes of copies beside its F, met gamma's C written over A; C did
+        not grow from those deletes, so the chmod's A,755 kept the name and C went
+        to a copy that a later merge dropped (grew_from_chmodded: the writes that
+        made the content)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11627,6 +11632,10 @@ MUTATIONS = [
     Mutation("a bit only copies' deletes wrote last is the first side's",
              "            if r == BIT and len({s[BIT].value for s in states}) > 1:\n",
              "            if False:\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a chmod's content grew from every write its register lists",
+             "                                for c in content_makers(history, path, state[BODY]))\n",
+             "                                for c in state[BODY].writers)\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a register written back counts only where the side's own writes wrote it",
              "                   for w in writers | held)\n",

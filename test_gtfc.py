@@ -3523,6 +3523,22 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, beta),
                          {"f.txt": w(l1="Q", l3="R", l5="S").rstrip("\n")})
 
+    def test_a_folder_at_a_path_is_no_file_read_from_git_or_from_the_objects(self):
+        """Fuzz seed 4350199 (rule 54): a merge's first commit held a folder where a
+        file later went.  A watcher, whose trees were read already, saw no file
+        there; a fresh process, asking git, saw the folder as a version of the file,
+        so the file written over it was no file made anew, and the two made
+        different merges of the same pair."""
+        commit = commit_file(self.a, "d/x", "x\n", 1500)
+        paths = [b"d", b"e"]                # (git lists d/x, not d, where both are asked)
+        warm = gtfc.tree_versions(gtfc.Repo(self.a.path), commit, paths)
+        git(self.a.path, "repack", "-adq")
+        git(self.a.path, "prune-packed")
+        cold = gtfc.Repo(self.a.path)
+        self.assertIsNone(cold.tree_of(commit))         # so git is asked
+        self.assertEqual(gtfc.tree_versions(cold, commit, paths), warm)
+        self.assertEqual(warm, {b"d": None, b"e": None})
+
     def test_a_bit_cleared_back_then_edited_collides_with_a_chmod_it_never_saw(self):
         """Fuzz seed 4300348's shape (rule 52): delta writes B; alpha sets A's bit,
         clears it back, merges B and edits it to X; delta, unaware, sets B's bit.
@@ -6073,7 +6089,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
                   (4230398, True), (4250434, False), (4280090, False),
-                  (4300348, False), (4350038, False))      # (seed, revive)
+                  (4300348, False), (4350038, False), (4350199, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -11633,6 +11649,11 @@ MUTATIONS = [
              "            if r == BIT and len({s[BIT].value for s in states}) > 1:\n",
              "            if False:\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a folder read from git is a version of the file at its path",
+             "            if path in found and kind != \"tree\":\n",
+             "            if path in found:\n",
+             ["DeterministicMergeTest.test_a_folder_at_a_path_is_no_file_read_from_git_or_from_"
+              "the_objects"]),
     Mutation("a chmod's content grew from every write its register lists",
              "                                for c in content_makers(history, path, state[BODY]))\n",
              "                                for c in state[BODY].writers)\n",

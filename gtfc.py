@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 54
+MERGE_RULE = 55
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4997,10 +4997,7 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
     it there).  Where the merge keeps it at the name no longer, the copy stays,
     whichever side join took (seed 3841038: one side held gamma's x at the name,
     the other in its copy with the name deleted; each path took the side that did
-    not hold it, whichever commit id sorted first), and where the other side held
-    that version at the name, beside which the holder had written another (seed
-    4250434: delta held gamma's init,755 at the name, alpha in a copy beside the C
-    it wrote over A; C keeps the name, init,755 its copy).  Only the paths this merge
+    not hold it, whichever commit id sorted first).  Only the paths this merge
     changed: a copy it made just now is none of these, and a history a watcher
     kept may hold states of paths a fresh one would not read (see copy_name)."""
     for path in sorted(changed):
@@ -5021,9 +5018,8 @@ def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],
         at_name = settled[original] if original in settled else held_version(names[0])
         if at_name == version and held_version(names[holders[0]]) != version:
             settled[path] = None
-        elif at_name != version and settled[path] is None and (
-                other[HERE].writers == holder[HERE].writers
-                or held_version(names[1 - holders[0]]) == version):
+        elif at_name != version and settled[path] is None and \
+                other[HERE].writers == holder[HERE].writers:
             settled[path] = version
 
 
@@ -5057,9 +5053,13 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
     if bodies is None and bits is None:
         # A file made anew has nothing in common with a version written beside it
         # unaware (a chmod of the file it replaced): even where each register
-        # agrees, the two versions collide.
+        # agrees, the two versions collide.  Not where a side's state lists every
+        # joined write: a merge settled them already, and its version stands (here
+        # and for the chmods below).
+        settled = any(s[HERE].writers == here_top and s[BODY].writers == body_top
+                      and s[BIT].writers == bit_top for s in states)
         anew = {w for w in here_top if w in changes and changes[w][0] is None and changes[w][1]}
-        if anew and heres is None and here:
+        if anew and heres is None and here and not settled:
             versions = {w: registers(held_version(history.states[w][path]))[BODY:] for w in here_top
                         if w in changes and changes[w][1]}
             if len(set(versions.values())) > 1 and set(versions) - anew:
@@ -5085,7 +5085,7 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
         apart = [w for w in bit_top if w in changes and changes[w][1]
                  and (path, BODY, w) not in history.wrote
                  and not grew_from_chmodded(graph, history, path, w, made)
-                 and not moved_on(history, path, w, sides)] if body else []
+                 and not moved_on(history, path, w, sides)] if body and not settled else []
         seen = [w for w in apart if any(history.follows(d, w) for d in deleted)]
         if len(seen) < len(apart):
             chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}

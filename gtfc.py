@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 55
+MERGE_RULE = 56
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4793,7 +4793,11 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                 # deleted while gamma deleted the copy of A,644)
                 settled_away = {w for d in listed - real
                                 for w in history.settled.get((path, d), ())}
-                wrote = latest(history, path, real) - settled_away
+                # (nor one a delete in either side's history saw: gone, bit and
+                # all, seed 4380142)
+                reach = history.reach(commits)
+                wrote = {w for w in latest(history, path, real) - settled_away
+                         if not deletes_after(history, path, w) & reach}
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
@@ -4826,12 +4830,22 @@ def superseded(history: History, path: bytes, r: int, writers: frozenset,
     though no state lists that write: it lost a collision and went to its copy, and
     what it saw is still older (seed 4100258: gamma's restore of init saw its A,B,
     collided with eps's A and went to a copy; delta, which never saw the restore,
-    still held A,B at the name)."""
+    still held A,B at the name).  A bit write a delete there followed is gone
+    with its version, though an edit beat that delete (seed
+    4380142: gamma's chmod, then its delete, which delta's revive of the file beat;
+    beta, having seen all, wrote D over the revive)."""
     others = history.reach(commits)         # the writes there, less writers'
     for w in writers:
         others &= ~(1 << history.index[w])
-    out = frozenset(w for w in writers if history.followers(path, r, w) & others)
+    out = frozenset(w for w in writers if (history.followers(path, r, w) | (
+        deletes_after(history, path, w) if r == BIT else 0)) & others)
     return out if out != writers else frozenset()
+
+
+def deletes_after(history: History, path: bytes, write: str) -> int:
+    """The deletes of path that follow write, as a mask."""
+    return history.followers(path, HERE, write) & sum(
+        1 << history.index[d] for d in deletes_among(history, path, history.changes.get(path, ())))
 
 
 def bit_writes(history: History, path: bytes, writers: frozenset) -> frozenset:

@@ -3523,6 +3523,28 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertEqual(self.merged_files(alpha, beta),
                          {"f.txt": w(l1="Q", l3="R", l5="S").rstrip("\n")})
 
+    def test_a_chmod_a_delete_saw_gives_no_bit_where_an_edit_beat_that_delete(self):
+        """Fuzz seed 4380142's shape (rule 56, a phantom): delta deletes f.txt and
+        makes it anew as init; gamma, unaware, sets init's bit, then deletes the
+        file.  delta's merge of the chmod keeps init,755 at the name, its own
+        init,644 in a copy, which delta's user deletes.  beta sees delta's file
+        beat gamma's delete (init,644) and writes D over it.  Merged with delta's,
+        D keeps beta's 644: gamma's delete saw the chmod, so that version is gone,
+        bit and all, though the delete itself lost (D,755 was a version nobody
+        wrote)."""
+        m = functools.partial(gtfc.merge_commits, self.a)
+        self.base = commit_file(self.a, "f.txt", "init\n", 1500)
+        revive = self.chain("delta", 2001, [None, "init\n"])
+        chmod = self.edit("gamma", 2003, ("init\n", "100755"))
+        both = m(revive, chmod)
+        (copy,) = [name for name in self.files(both) if name != "f.txt"]
+        self.assertEqual(self.modes(both), {"f.txt": "100755", copy: "100644"})
+        delta = self.commit(self.tree_with(both, {copy: None}), [both], 2005, "rm", "delta")
+        beta = self.edit("beta", 2006, "D\n", m(revive, self.remove("gamma", 2004, chmod)))
+        merged = m(delta, beta)
+        self.assertEqual((self.files(merged), self.modes(merged)),
+                         ({"f.txt": "D"}, {"f.txt": "100644"}))
+
     def test_a_folder_at_a_path_is_no_file_read_from_git_or_from_the_objects(self):
         """Fuzz seed 4350199 (rule 54): a merge's first commit held a folder where a
         file later went.  A watcher, whose trees were read already, saw no file
@@ -6086,7 +6108,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (4180094, True), (4080086, True), (4020062, True),
                   (4210594, True), (4240252, False), (4230242, True),
                   (4230398, True), (4250434, False), (4280090, False),
-                  (4300348, False), (4350038, False), (4350199, False))      # (seed, revive)
+                  (4300348, False), (4350038, False), (4350199, False),
+                  (4380142, True))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6432,7 +6455,12 @@ class MergeFuzzFoundTest(unittest.TestCase):
         eps's deletes of copies beside its F, met gamma's C written over A; C did
         not grow from those deletes, so the chmod's A,755 kept the name and C went
         to a copy that a later merge dropped (grew_from_chmodded: the writes that
-        made the content)."""
+        made the content); 4350199 (rule 54) two merges of one pair: a fresh
+        process read a folder at a file's path as a version of the file, a watcher
+        as none (tree_versions); 4380142 (rule 56; rule 51 too) a phantom along the
+        way: gamma's chmod, which gamma's own delete saw, gave its 755 to beta's D,
+        written over delta's revive that beat the delete (superseded, and join's
+        only-copies'-deletes branch)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11651,6 +11679,16 @@ MUTATIONS = [
              "                      and s[BIT].writers == bit_top for s in states) and False\n",
              ["DeterministicMergeTest.test_a_side_that_changed_nothing_of_a_file_leaves_it_as_the_"
               "other_has_it"]),
+    Mutation("a chmod a delete saw stands where an edit beat that delete",
+             "        deletes_after(history, path, w) if r == BIT else 0)) & others)\n",
+             "        0)) & others)\n",
+             ["DeterministicMergeTest.test_a_chmod_a_delete_saw_gives_no_bit_where_an_edit_beat_"
+              "that_delete"]),
+    Mutation("a bit write a delete saw stands where only copies' deletes wrote last",
+             "                         if not deletes_after(history, path, w) & reach}\n",
+             "                         if True}\n",
+             ["DeterministicMergeTest.test_a_chmod_a_delete_saw_gives_no_bit_where_an_edit_beat_"
+              "that_delete"]),
     Mutation("a folder read from git is a version of the file at its path",
              "            if path in found and kind != \"tree\":\n",
              "            if path in found:\n",
@@ -11688,8 +11726,8 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_no_resurrection_the_bit_of_a_version_its_writer_deleted_stays_gone",
               "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a bit a copy's delete settled on one side stands where only copies' deletes wrote last",
-             "                wrote = latest(history, path, real) - settled_away\n",
-             "                wrote = latest(history, path, real)\n",
+             "                wrote = {w for w in latest(history, path, real) - settled_away\n",
+             "                wrote = {w for w in latest(history, path, real)\n",
              ["DeterministicMergeTest.test_a_chmod_whose_copy_was_deleted_gives_no_bit_to_the_edit_that_beat_it"]),
     Mutation("a side with no file gives the bit where it lists the latest bit writes",
              "            holders = [s for s in filed if wrote_bit\n",

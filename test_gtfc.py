@@ -12,7 +12,7 @@ directory R (under /var/tmp, because every host gets its own /tmp) are bind-moun
     R/hosts/NAME/hosts    -> /etc/hosts   (every cluster name -> its address)
 
 and the hostname is NAME.  Each host runs its own `sshd -D` on 127.0.X.11, .12, ...
-(X from the test run's pid, or GTFC_TEST_NET=127.0.X; a whole run's second process uses X+1)
+(X from the test run's pid, or GTFC_TEST_NET=127.0.X; a whole run's other processes use X+1, X+2)
 port 22 (logging to R/hosts/NAME/sshd.log); its ssh client binds outgoing
 connections to the host's own address (BindAddress), so a host can be cut off with
 iptables (`Cluster.partition`).  The same Unix user, gtfcuser, exists on every host,
@@ -37,7 +37,7 @@ merge fuzzer, then end-to-end tests on a cluster, then the harness they run on
 
 Running
 -------
-    python3 test_gtfc.py                    # everything, in two processes (GTFC_TEST_JOBS=1: one)
+    python3 test_gtfc.py                    # everything, in three processes (GTFC_TEST_JOBS=N: N)
     python3 test_gtfc.py --unit             # the unit tier alone (make test UNIT=1)
     python3 test_gtfc.py ClusterSmokeTest   # some tests, by unittest name
     GTFC_KEEP=1 python3 test_gtfc.py ...    # keep R (homes, logs) for debugging
@@ -6236,7 +6236,7 @@ class MergeFuzzTest(unittest.TestCase):
 
 class MergeFuzzFoundTest(unittest.TestCase):
     """The seeds the long fuzz runs found, replayed (MergeFuzzTest's lists): a class of
-    its own, so that make test's two halves can balance around it."""
+    its own, so that make test's parts can balance around it."""
 
     def test_histories_the_long_runs_found_end_as_the_merge_rule_says(self):
         """Seeds that make fuzz found (the copies mix: colliding writes, versions
@@ -9358,8 +9358,13 @@ def _kill_matching(matches, rounds=100):
     raise AssertionError("processes kept appearing while the cluster was being killed")
 
 
-def _kill_namespace(namespace):
-    _kill_matching(lambda pid: _namespace_of(pid) == namespace)
+def _kill_namespace(namespace, root):
+    """Kill the processes of a host's mount namespace.  Its id may be reused once
+    its last process is gone, by a host another test process is starting this very
+    moment (three processes on two cores met it: another run's holder died mid
+    build): a process counts only where its mounts name this cluster's folder."""
+    marker = "/" + os.path.basename(root) + "/hosts/"
+    _kill_matching(lambda pid: _namespace_of(pid) == namespace and marker in _mounts_of(pid))
 
 
 def _mounts_of(pid):
@@ -9866,7 +9871,7 @@ class Cluster:
         # Killing by namespace also catches what daemonized itself inside a host:
         # ssh ControlMaster processes, detached gtfc helpers, session children.
         for namespace in self._namespaces.values():
-            _kill_namespace(namespace)
+            _kill_namespace(namespace, self.root)
         procs = list(self._holders.values()) + list(self._sshd.values()) + self._spawned
         if self._agent:
             procs.append(self._agent)
@@ -11824,8 +11829,8 @@ def mutate_main(args):
 # Runner ####################################################################
 
 # Seconds each slow class took in a whole run (the slowest line at its end): how
-# run_in_two balances its halves.  Any other class counts as CLASS_SECONDS_ELSE.
-CLASS_SECONDS = {"MergeFuzzFoundTest": 199, "MergeFuzzTest": 34, "WatchTest": 54,
+# run_in_parts balances its parts.  Any other class counts as CLASS_SECONDS_ELSE.
+CLASS_SECONDS = {"MergeFuzzFoundTest": 186, "MergeFuzzTest": 29, "WatchTest": 48,
                  "UnreachablePeerTest": 48, "OperatingTest": 42, "ChaosTest": 32, "MonitoringTest": 30,
                  "DeterministicMergeTest": 35, "ConvergenceTest": 28, "SelfHealTest": 19,
                  "HistoryHorizonTest": 20, "PowerCutTest": 12, "ForcedCommandFuzzTest": 11,
@@ -11835,45 +11840,46 @@ CLASS_SECONDS = {"MergeFuzzFoundTest": 199, "MergeFuzzTest": 34, "WatchTest": 54
 CLASS_SECONDS_ELSE = 4
 
 
-def run_in_two() -> int:
-    """The whole suite in two processes, each with its own hosts (127.0.X.*): the
-    cluster tests mostly wait on timeouts and sshds, so on two cores two halves
-    take little more than half the time (GTFC_TEST_JOBS=1: one process).  The
-    first half's output streams; the second's follows when it is done."""
+def run_in_parts(parts: int) -> int:
+    """The whole suite in several processes, each with its own hosts (127.0.X.*):
+    the cluster tests mostly wait on timeouts, sshds and fsyncs (a whole run in two
+    kept one core of two busy, 91%), so three parts on two cores end sooner than
+    two (GTFC_TEST_JOBS=N: N, 1: one process).  The first part's output streams;
+    the others' follow when each is done."""
     module = sys.modules[__name__]
     classes = {type(t).__name__ for t in
                _flatten(unittest.TestLoader().loadTestsFromModule(module))}
-    halves: list = [[], []]
-    load = [0, 0]
+    groups: list = [[] for _ in range(parts)]
+    load = [0] * parts
     for name in sorted(classes, key=lambda n: (-CLASS_SECONDS.get(n, CLASS_SECONDS_ELSE), n)):
         lighter = load.index(min(load))
-        halves[lighter].append(name)
+        groups[lighter].append(name)
         load[lighter] += CLASS_SECONDS.get(name, CLASS_SECONDS_ELSE)
     given = os.environ.get("GTFC_TEST_NET", "")
-    base = int(given.rsplit(".", 1)[1]) if given else os.getpid() % 120 * 2 + 1
-    counts = tempfile.mkdtemp(prefix="gtfc-halves-")
-    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *sorted(half)],
+    base = int(given.rsplit(".", 1)[1]) if given else os.getpid() % (250 // parts) * parts + 1
+    counts = tempfile.mkdtemp(prefix="gtfc-parts-")
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), *sorted(group)],
                               env=dict(os.environ, GTFC_TEST_NET=f"127.0.{base + i}",
                                        GTFC_TEST_COUNTS=os.path.join(counts, str(i))),
                               stdout=None if i == 0 else subprocess.PIPE,
                               stderr=None if i == 0 else subprocess.STDOUT, text=True)
-             for i, half in enumerate(halves)]
+             for i, group in enumerate(groups)]
     try:
         procs[0].wait()
-        second = procs[1].communicate()[0]
+        for proc in procs[1:]:
+            sys.stderr.write(proc.communicate()[0])
     except KeyboardInterrupt:
         for proc in procs:
             proc.terminate()
         print("interrupted: 0 passed, 1 failed", flush=True)
         return 130
-    sys.stderr.write(second)
     totals = [0, 0, 0]
-    for i in range(2):
+    for i in range(parts):
         try:
             with open(os.path.join(counts, str(i))) as f:
                 totals = [a + int(b) for a, b in zip(totals, f.read().split())]
         except (OSError, ValueError):
-            totals[1] += 1                  # that half died before it could count
+            totals[1] += 1                  # that part died before it could count
     shutil.rmtree(counts, ignore_errors=True)
     print(f"{totals[0]} passed, {totals[1]} failed"
           + (f", {totals[2]} skipped" if totals[2] else ""), flush=True)
@@ -11952,8 +11958,9 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    if not names and os.environ.get("GTFC_TEST_JOBS", "2") != "1":
-        return run_in_two()
+    jobs = int(os.environ.get("GTFC_TEST_JOBS", "3"))
+    if not names and jobs > 1:
+        return run_in_parts(jobs)
     unit_only = names[:1] == ["--unit"]
     names = names[1:] if unit_only else names
     loader = unittest.TestLoader()
@@ -11972,7 +11979,7 @@ def main(argv=None):
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
     summary = f"{passed} passed, {failed} failed"
-    if os.environ.get("GTFC_TEST_COUNTS"):          # a half of run_in_two
+    if os.environ.get("GTFC_TEST_COUNTS"):          # a part of run_in_parts
         with open(os.environ["GTFC_TEST_COUNTS"], "w") as f:
             f.write(f"{passed} {failed} {skipped}\n")
     if skipped:

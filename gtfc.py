@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 56
+MERGE_RULE = 57
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4757,7 +4757,7 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
         elif r == BIT and top - twins:
             top -= twins
         if len(top) > 1:
-            top -= superseded(history, path, r, top, commits)
+            top -= superseded(history, path, r, top, commits, states)
         # (A side with no file holds no content or bit, whatever writes it lists:
         # seed 4110106, where every version had gone with a deleted copy; seed
         # 4280090, where that side listed the latest bit writes.)
@@ -4797,7 +4797,7 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
                 # all, seed 4380142)
                 reach = history.reach(commits)
                 wrote = {w for w in latest(history, path, real) - settled_away
-                         if not deletes_after(history, path, w) & reach}
+                         if not bit_deleted(history, path, w, states, reach)}
                 standing = [s for s in states if wrote and
                             bit_writes(history, path, s[BIT].writers) >= wrote] \
                     or standing_sides(states, out[BODY]) or states
@@ -4825,27 +4825,37 @@ def moved_on(history: History, path: bytes, chmod: str, commits: Iterable[str]) 
 
 
 def superseded(history: History, path: bytes, r: int, writers: frozenset,
-               commits: List[str]) -> frozenset:
+               commits: List[str], states: List[tuple]) -> frozenset:
     """Of writers, those a write of register r in a commit's history followed,
     though no state lists that write: it lost a collision and went to its copy, and
     what it saw is still older (seed 4100258: gamma's restore of init saw its A,B,
     collided with eps's A and went to a copy; delta, which never saw the restore,
-    still held A,B at the name).  A bit write a delete there followed is gone
-    with its version, though an edit beat that delete (seed
-    4380142: gamma's chmod, then its delete, which delta's revive of the file beat;
-    beta, having seen all, wrote D over the revive)."""
+    still held A,B at the name).  A bit write a delete there saw is gone with its
+    version too, though an edit beat that delete (bit_deleted)."""
     others = history.reach(commits)         # the writes there, less writers'
     for w in writers:
         others &= ~(1 << history.index[w])
-    out = frozenset(w for w in writers if (history.followers(path, r, w) | (
-        deletes_after(history, path, w) if r == BIT else 0)) & others)
+    out = frozenset(w for w in writers if history.followers(path, r, w) & others
+                    or r == BIT and bit_deleted(history, path, w, states, others))
     return out if out != writers else frozenset()
 
 
-def deletes_after(history: History, path: bytes, write: str) -> int:
-    """The deletes of path that follow write, as a mask."""
-    return history.followers(path, HERE, write) & sum(
-        1 << history.index[d] for d in deletes_among(history, path, history.changes.get(path, ())))
+def bit_deleted(history: History, path: bytes, write: str, states: List[tuple],
+                reach: int) -> bool:
+    """Did a delete in reach see this bit write, which no content written after it
+    carries in a state here?  Its version is gone, bit and all, though an edit
+    beat the delete (seed 4380142: gamma's chmod, then its delete, which delta's
+    revive of the file beat; beta, having seen all, wrote D over the revive: D
+    keeps the revive's 644).  Not a bit an edit that followed it carries: that
+    edit's version, bit and all, beat the delete (seed 4390214: delta's pool-A
+    over beta's beta-1,755, which beta then deleted: pool-A,755)."""
+    deletes = sum(1 << history.index[d]
+                  for d in deletes_among(history, path, history.changes.get(path, ())))
+    return bool(history.followers(path, HERE, write) & deletes & reach) and not any(
+        write in s[BIT].writers and any(
+            history.wrote.get((path, BODY, b)) is not None and history.follows(b, write)
+            for b in s[BODY].writers)
+        for s in states)
 
 
 def bit_writes(history: History, path: bytes, writers: frozenset) -> frozenset:

@@ -6109,7 +6109,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4210594, True), (4240252, False), (4230242, True),
                   (4230398, True), (4250434, False), (4280090, False),
                   (4300348, False), (4350038, False), (4350199, False),
-                  (4380142, True))      # (seed, revive)
+                  (4380142, True), (4390214, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6460,7 +6460,9 @@ class MergeFuzzFoundTest(unittest.TestCase):
         as none (tree_versions); 4380142 (rule 56; rule 51 too) a phantom along the
         way: gamma's chmod, which gamma's own delete saw, gave its 755 to beta's D,
         written over delta's revive that beat the delete (superseded, and join's
-        only-copies'-deletes branch)."""
+        only-copies'-deletes branch); 4390214 (rule 57) a phantom rule 56 made:
+        delta's pool-A over beta's beta-1,755 lost its 755 to beta's delete, which
+        saw the chmod but not the edit that carried it (bit_deleted)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11619,7 +11621,7 @@ MUTATIONS = [
              "                 ] if body and not settled else []\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a write that went to a conflict copy no longer supersedes what it saw",
-             "            top -= superseded(history, path, r, top, commits)\n",
+             "            top -= superseded(history, path, r, top, commits, states)\n",
              "            pass\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a copy's delete among a content's latest writes made that content",
@@ -11685,15 +11687,19 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_side_that_changed_nothing_of_a_file_leaves_it_as_the_"
               "other_has_it"]),
     Mutation("a chmod a delete saw stands where an edit beat that delete",
-             "        deletes_after(history, path, w) if r == BIT else 0)) & others)\n",
-             "        0)) & others)\n",
+             "                    or r == BIT and bit_deleted(history, path, w, states, others))\n",
+             "                    or False)\n",
              ["DeterministicMergeTest.test_a_chmod_a_delete_saw_gives_no_bit_where_an_edit_beat_"
               "that_delete"]),
     Mutation("a bit write a delete saw stands where only copies' deletes wrote last",
-             "                         if not deletes_after(history, path, w) & reach}\n",
+             "                         if not bit_deleted(history, path, w, states, reach)}\n",
              "                         if True}\n",
              ["DeterministicMergeTest.test_a_chmod_a_delete_saw_gives_no_bit_where_an_edit_beat_"
               "that_delete"]),
+    Mutation("a bit an edit carried past a delete goes with what the delete saw",
+             "        write in s[BIT].writers and any(\n",
+             "        False and any(\n",
+             ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a folder read from git is a version of the file at its path",
              "            if path in found and kind != \"tree\":\n",
              "            if path in found:\n",

@@ -4849,13 +4849,12 @@ def bit_deleted(history: History, path: bytes, write: str, states: List[tuple],
     keeps the revive's 644).  Not a bit an edit that followed it carries: that
     edit's version, bit and all, beat the delete (seed 4390214: delta's pool-A
     over beta's beta-1,755, which beta then deleted: pool-A,755)."""
-    deletes = sum(1 << history.index[d]
-                  for d in deletes_among(history, path, history.changes.get(path, ())))
-    return bool(history.followers(path, HERE, write) & deletes & reach) and not any(
-        write in s[BIT].writers and any(
-            history.wrote.get((path, BODY, b)) is not None and history.follows(b, write)
-            for b in s[BODY].writers)
-        for s in states)
+    seen = any(reach >> history.index[d] & 1 and history.follows(d, write)
+               for d in deletes_among(history, path, history.changes.get(path, ())))
+    carried = any(write in s[BIT].writers and any(
+        history.wrote.get((path, BODY, b)) is not None and history.follows(b, write)
+        for b in s[BODY].writers) for s in states)
+    return seen and not carried
 
 
 def bit_writes(history: History, path: bytes, writers: frozenset) -> frozenset:

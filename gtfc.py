@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 57
+MERGE_RULE = 58
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4974,11 +4974,11 @@ def maker_of(repo: Repo, graph: CommitGraph, writers: Iterable[str]) -> Maker:
 
 
 def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> str:
-    changes = tree_changes(repo, *sides)
-    if not changes:
+    changed = {c.path for c in tree_changes(repo, *sides)}
+    alike = deleted_on_one_side(repo, sides) - changed
+    if not changed and not alike:
         return repo.out("rev-parse", sides[0] + "^{tree}")
-    changed = {c.path for c in changes}
-    paths = {p for path in changed for p in copy_chain(path)}
+    paths = {p for path in changed | alike for p in copy_chain(path)}
     history = read_history(repo, sides, bases, sorted(paths))
     graph = repo.graph
     settled: Dict[bytes, Version] = {}
@@ -4988,6 +4988,11 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
         settled[path] = kept
         for name, version, writers in made:
             copies[name] = version, writers
+    for path in sorted(alike):
+        states = [history.states[s][path] for s in sides]
+        if all(s[HERE].value for s in states) and \
+                join(history, path, states, list(sides))[HERE][0] is False:
+            settled[path] = None
     for name, (version, writers) in list(copies.items()):
         name = copy_name(repo, graph, history, sides, name, version, writers)
         if not name:
@@ -5006,6 +5011,20 @@ def causal_merge_tree(repo: Repo, bases: List[str], sides: Tuple[str, str]) -> s
     settle_one_sided_copies(history, settled, sides, changed)
     return write_merged_tree(repo, sides[0], move_off_folders(repo, graph, history, settled,
                                                               sides))
+
+
+def deleted_on_one_side(repo: Repo, sides: Tuple[str, str]) -> set:
+    """The paths a node's commit that only one side has deleted.  Both sides may
+    hold such a path alike and still merge to no file: each kept it because an
+    edit there beat a delete it never saw, but the deletes, together, saw every
+    write (seed 4420004: beta wrote C and deleted it; gamma saw alpha's chmod and
+    deleted; beta's merge kept C with the chmod's bit, and so did delta's, each
+    beating one delete).  What a merge holds is its sides' writes joined; equal
+    trees are only the common case of that."""
+    graph = commit_graph(repo, list(sides))
+    hand = [c for _, c in graph.apart([sides[0]], [sides[1]]) if len(graph.parents(c)) == 1]
+    diffs = commit_diffs(repo, hand)
+    return {path for c in hand for path, _, new in diffs[c] if new is None}
 
 
 def settle_one_sided_copies(history: History, settled: Dict[bytes, Version],

@@ -2237,6 +2237,28 @@ class DeterministicMergeTest(TwoClonesTestCase):
         for fold in (m(m(x, eps_gone), alpha_gone), m(alpha_gone, eps_gone)):
             self.assertNotIn("f.txt", self.modes(fold))
 
+    def test_two_deletes_that_each_lost_delete_the_file_their_merges_kept(self):
+        """alpha sets the exec bit; beta, unaware, writes C over line 1, then deletes
+        f.txt; gamma, having the chmod but not C, deletes it too.  The chmod beats
+        beta's delete (keeping C), and C beats gamma's: each of those merges holds
+        C,755.  Met, those two merges changed nothing between them, yet their
+        deletes together saw every write: no f.txt, as where the deletes meet
+        directly (fuzz seed 4420004; rule 58)."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        chmod = self.edit("alpha", 2000, (self.NINE, "100755"))
+        c = self.edit("beta", 2001, self.nine_with(l1="C"))
+        beta_gone = self.remove("beta", 2002, c)
+        gamma_gone = self.remove("gamma", 2003, chmod)
+        m = functools.partial(gtfc.merge_commits, self.a)
+        kept_by_beta, kept_by_delta = m(chmod, beta_gone), m(c, gamma_gone)
+        for kept in (kept_by_beta, kept_by_delta):
+            self.assertEqual(self.modes(kept), {"f.txt": "100755"})
+            self.assertEqual(git(self.a.path, "show", f"{kept}:f.txt"),
+                             self.nine_with(l1="C").rstrip("\n"))
+        for fold in (m(kept_by_beta, kept_by_delta), m(beta_gone, gamma_gone),
+                     m(kept_by_beta, gamma_gone), m(kept_by_delta, beta_gone)):
+            self.assertNotIn("f.txt", self.modes(fold))
+
     def test_a_version_a_deleter_kept_over_a_collision_is_merged_in_in_any_fold(self):
         """alpha writes line 1 'C', beta line 9 'D'; gamma writes line 1 'A', merges
         alpha's (they collide: 'A' keeps the name, 'C' goes to a copy) and deletes
@@ -5933,9 +5955,17 @@ class MergeFuzz:
                     problems.append(f"{path}: {register} is {state.get(register)!r}, "
                                     f"expected one of {sorted(map(str, newest))}")
             # No phantom: a version (content and bit) a host wrote, or a content
-            # with a bit a concurrent chmod set on a version it grew from.
+            # with a bit a concurrent chmod set on a version it grew from.  Or the
+            # merge the model itself makes: every register holds the one value its
+            # newest writes leave (seed 4450076: eps's undo of slot0 and alpha's of
+            # slot2 line-merge to init with gamma's 755, which alpha's side held;
+            # no pair of events shows it, as alpha's side began from a merge).
             problems += [f"{path}: {v} is a version no host wrote" for v in versions
-                         if self.model.phantom(path, v)]
+                         if self.model.phantom(path, v) and not (
+                             exists and not collided and all(
+                                 len(counting or newest) == 1
+                                 and v.get(register) in (counting or newest)
+                                 for register, (newest, counting) in counted.items()))]
         for _event, path, blob, _original, _held in self.model.deleted_copies:
             full = os.path.join(root, path)
             if os.path.lexists(full) and not os.path.islink(full) \
@@ -6109,7 +6139,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (4210594, True), (4240252, False), (4230242, True),
                   (4230398, True), (4250434, False), (4280090, False),
                   (4300348, False), (4350038, False), (4350199, False),
-                  (4380142, True), (4390214, False))      # (seed, revive)
+                  (4380142, True), (4390214, False), (4420004, True),
+                  (4450076, False))      # (seed, revive)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6462,7 +6493,13 @@ class MergeFuzzFoundTest(unittest.TestCase):
         written over delta's revive that beat the delete (superseded, and join's
         only-copies'-deletes branch); 4390214 (rule 57) a phantom rule 56 made:
         delta's pool-A over beta's beta-1,755 lost its 755 to beta's delete, which
-        saw the chmod but not the edit that carried it (bit_deleted)."""
+        saw the chmod but not the edit that carried it (bit_deleted); 4420004
+        (rule 58; rule 51 too) a resurrection along the way: two merges each
+        kept C,755, each beating one delete, and their sides held it alike, so
+        the merge that met both deletes read no change there (causal_merge_tree:
+        deleted_on_one_side); 4450076 (the checker, not gtfc) a line merge of eps's
+        undo and alpha's, whose side held gamma's chmod, that no pair of events
+        showed (check: the model's own merge)."""
         failures = []
         for seed, copies, revive in [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
                 + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11704,6 +11741,12 @@ MUTATIONS = [
              "    return seen and not carried\n",
              "    return seen\n",
              ["MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
+    Mutation("a file both sides hold alike stands, whatever deletes they met",
+             "    alike = deleted_on_one_side(repo, sides) - changed\n",
+             "    alike = set()\n",
+             ["DeterministicMergeTest.test_two_deletes_that_each_lost_delete_the_file_their_"
+              "merges_kept",
+              "MergeFuzzFoundTest.test_histories_the_long_runs_found_end_as_the_merge_rule_says"]),
     Mutation("a folder read from git is a version of the file at its path",
              "            if path in found and kind != \"tree\":\n",
              "            if path in found:\n",

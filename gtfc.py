@@ -4297,6 +4297,7 @@ class History(NamedTuple):
     twins: Dict[bytes, Dict[tuple, list]]           # path: change: commits that made it
     tops: Dict[bytes, Dict[frozenset, frozenset]]   # path: writes: latest of them
     later: Dict[Tuple[bytes, int, str], Tuple[int, int]]    # followers': (read, mask)
+    touched: Dict[bytes, Tuple[int, int, int]]      # path: (read, its writes, deletes)
 
     def making(self, path: bytes, change: Tuple[Version, Version]) -> list:
         """The commits that made this change (old version to new) of path."""
@@ -4376,6 +4377,21 @@ class History(NamedTuple):
             self.later[path, r, earlier] = (len(writes), mask)
         return mask
 
+    def writes(self, path: bytes) -> Tuple[int, int]:
+        """(the nodes' commits that changed path, those that deleted it), as masks:
+        kept, as followers are (a merge asks again and again, and walking a busy
+        file's writes each time was a twentieth of the merging after a chaos run
+        healed)."""
+        writes = self.changes.get(path, {})
+        read, changed, deleted = self.touched.get(path, (0, 0, 0))
+        if read < len(writes):
+            for commit in itertools.islice(writes, read, None):
+                changed |= 1 << self.index[commit]
+                if self.wrote.get((path, HERE, commit)) is False:
+                    deleted |= 1 << self.index[commit]
+            self.touched[path] = (len(writes), changed, deleted)
+        return changed, deleted
+
 
 MAX_WINDOW = 50_000          # commits a merge reads, at most, to find one first commit
 MAX_KEPT = 2_000_000         # paths' states (commits x paths) a kept history holds, at most
@@ -4426,7 +4442,7 @@ def read_history(repo: Repo, sides: Tuple[str, str], bases: List[str],
         history = None
     # Not across a new CommitGraph (the horizon moved): it may not know them all.
     if history is None or history.leaves != leaves or history.graph is not graph:
-        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {}, {})
+        history = History({}, {}, {}, {}, {}, {}, {}, leaves, {}, [], {}, {}, graph, {}, {}, {}, {})
         if leaves == set(floor) and len(floor) == 1:
             # One kept at a time: MAX_KEPT bounds the process, not each history.
             for other in [k for k in repo.merge_memo if k[:1] == ("causal",)]:
@@ -4527,8 +4543,9 @@ def annotate(repo: Repo, graph: CommitGraph, history: History, commits: List[str
             else {p: v for p, v in after.items() if p in wanted}
         if len(parents) <= 1:
             before = history.states[parents[0]] if parents else None
-            if before:
-                states.update((p, before[p]) for p in paths)
+            if before:      # (the parent holds every path asked, read first: or only those)
+                states.update(before if len(before) == len(paths) else
+                              ((p, before[p]) for p in paths))
             for p in (new if before else paths):
                 if p in new:
                     history.made(p, c, (held_version(before[p]) if before else None, new[p]))
@@ -4547,7 +4564,8 @@ def annotate(repo: Repo, graph: CommitGraph, history: History, commits: List[str
             for p in paths:
                 # Most paths: every parent holds the same state, and so does the merge.
                 same = first[p]
-                if (p not in new or new[p] == held_version(same)) and second[p] == same and \
+                if (p not in new or new[p] == held_version(same)) and \
+                        (second[p] is same or second[p] == same) and \
                         all(o[p] == same for o in others):
                     states[p] = same
                     continue
@@ -4733,14 +4751,14 @@ def join(history: History, path: bytes, states: List[tuple], commits: List[str])
     at the original's name; the window's first commits stand for the writes
     before them.)"""
     # The window's first commits count where they held this path themselves.
-    wrote_here = history.changes.get(path, {}).keys() | {
-        leaf for leaf in history.leaves
-        if leaf in history.states and path in history.states[leaf]
-        and history.states[leaf][path][HERE].writers}
+    changes = history.changes.get(path, {})
+    first = {leaf for leaf in history.leaves
+             if leaf in history.states and path in history.states[leaf]
+             and history.states[leaf][path][HERE].writers}
     kept = list(range(len(states)))
     for i in range(len(states)):
         mine = {w for reg in states[i] for w in reg.writers}
-        if all(w in wrote_here or (path, w) in history.settled for w in mine) and any(
+        if all(w in changes or w in first or (path, w) in history.settled for w in mine) and any(
                 j != i and all(w == commits[j] or history.follows(commits[j], w) for w in mine)
                 for j in kept):
             kept.remove(i)
@@ -4835,7 +4853,13 @@ def superseded(history: History, path: bytes, r: int, writers: frozenset,
     others = history.reach(commits)         # the writes there, less writers'
     for w in writers:
         others &= ~(1 << history.index[w])
-    out = frozenset(w for w in writers if history.followers(path, r, w) & others
+    # Mostly every write there is in a writer's history, and none can follow one:
+    # writers follow none of each other (a copy's delete follows only what it held).
+    later = history.writes(path)[0] & others
+    for w in writers:
+        if (path, w) not in history.settled:
+            later &= ~history.ancestors[w]
+    out = frozenset(w for w in writers if later and history.followers(path, r, w) & others
                     or r == BIT and bit_deleted(history, path, w, states, others))
     return out if out != writers else frozenset()
 
@@ -4849,9 +4873,9 @@ def bit_deleted(history: History, path: bytes, write: str, states: List[tuple],
     keeps the revive's 644).  Not a bit an edit that followed it carries: that
     edit's version, bit and all, beat the delete (seed 4390214: delta's pool-A
     over beta's beta-1,755, which beta then deleted: pool-A,755)."""
-    seen = any(reach >> history.index[d] & 1 and history.follows(d, write)
-               for d in deletes_among(history, path, history.changes.get(path, ())))
-    carried = any(write in s[BIT].writers and any(
+    deletes = history.writes(path)[1] & reach
+    seen = bool(deletes and history.followers(path, HERE, write) & deletes)
+    carried = seen and any(write in s[BIT].writers and any(
         history.wrote.get((path, BODY, b)) is not None and history.follows(b, write)
         for b in s[BODY].writers) for s in states)
     return seen and not carried

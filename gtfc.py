@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 58
+MERGE_RULE = 59
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5440,11 +5440,17 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
         """Did a node write this register since the bases (back to their value)?
         The writes of a version's register are its writers' own and those of the
         register their commits held (seed 4300348: alpha's content, an edit after
-        its bit was cleared back to 644, against delta's chmod to 755)."""
+        its bit was cleared back to 644, against delta's chmod to 755).  A write
+        counts where its own commit changed the register, not where a merge listed
+        it for one (seed 4540046: merges a watcher had read for its merge before,
+        outside this one's window, listed two content writes as the bit's writers;
+        a fresh process never read them, and the two merged that pair apart)."""
         held = {x for w in writers if path in history.states.get(w, {})
                 and history.states[w][path][r].value == value
                 for x in history.states[w][path][r].writers}
-        return any((path, r, w) in history.wrote and history.wrote[path, r, w] is not None
+        changes = history.changes.get(path, {})
+        return any(w in changes and (None in changes[w] or
+                                     registers(changes[w][0])[r] != registers(changes[w][1])[r])
                    and not history.by_bases(w, bases)
                    for w in writers | held)
     if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT, ours[1]) or

@@ -6148,7 +6148,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4230398, True), (4250434, False), (4280090, False),
                   (4300348, False), (4350038, False), (4350199, False),
                   (4380142, True), (4390214, False), (4420004, True),
-                  (4450076, False), (4540046, True))      # (seed, revive)
+                  (4450076, False))      # (seed, revive); 4540046: MergeMemoTest
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6509,10 +6509,7 @@ class MergeFuzzFoundTest(unittest.TestCase):
         the merge that met both deletes read no change there (causal_merge_tree:
         deleted_on_one_side); 4450076 (the checker, not gtfc) a line merge of eps's
         undo and alpha's, whose side held gamma's chmod, that no pair of events
-        showed (check: the model's own merge); 4540046 (rule 59; rule 57 too) two
-        merges of one pair: a watcher's kept history held merges outside the
-        window that listed content writes as bit writers, and merged_version's
-        rewrote took them for writes of the bit."""
+        showed (check: the model's own merge)."""
         failures = []
         seeds = [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
             + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \

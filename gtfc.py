@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 59
+MERGE_RULE = 60
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -4915,12 +4915,20 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
             and all(original in states for states in parent_states):
         # A copy this merge made: it holds a version of the original's, whose
         # writers it carries: its content's, and its bit's (a chmod joined to it).
-        # Those of a side that held that very version, where one did; else a
+        # Those of a side that held that very version, where one did; else those
+        # of a write the sides list whose own commit held it (a copy holds a
+        # version as its node wrote it: seed 4570184, gamma's B,644 out of its
+        # side's line merge at 755 took the bit of the other side's E,644 made
+        # anew, and delta's delete of that copy then settled E); else a
         # chmod's own content, where its commit held the copy's: the same content
         # written at the name beside it (a file made anew, say) is not the copy's.
         # Else the write of that content that a side's line merge holds.
         names = [states[original] for states in parent_states]
-        whole = [s for s in names if tuple(r.value for r in s) == values]
+        whole = [s for s in names if tuple(r.value for r in s) == values] or [
+            own for own in (history.states[w][original] for w in sorted(
+                {w for s in names for r in (BODY, BIT) for w in s[r].writers})
+                if original in history.states.get(w, {}))
+            if tuple(r.value for r in own) == values]
         bit = frozenset(w for s in whole or names if s[BIT].value == values[BIT]
                         for w in s[BIT].writers)
         own = [history.states[w][original] for w in sorted(bit)

@@ -2259,6 +2259,34 @@ class DeterministicMergeTest(TwoClonesTestCase):
                      m(kept_by_beta, gamma_gone), m(kept_by_delta, beta_gone)):
             self.assertNotIn("f.txt", self.modes(fold))
 
+    def test_a_copy_delete_does_not_settle_a_file_made_anew_beside_it(self):
+        """eps sets the exec bit and writes line 1 'P'; gamma, unaware, writes line
+        9 'B'; merged, the name holds P,B,755.  delta deletes f.txt and writes E
+        anew (644), which keeps the name over that merge: each write goes to a copy
+        as its node wrote it, B,644 among them.  delta deletes the B copy, keeping
+        E; gamma, unaware, writes line 5 'Z'.  The B copy's bit is gamma's own
+        (644 from the base), not E's, which held the same 644 at the name: the
+        delete settled B, never E (nor did delta's delete of the eps copy before
+        it), so E stays, at the name or in a copy (fuzz seed 4570184; rule 60)."""
+        self.base = commit_file(self.a, "f.txt", self.NINE, 1500)
+        p = self.edit("eps", 2001, (self.nine_with(l1="P"), "100755"),
+                      parent=self.edit("eps", 2000, (self.NINE, "100755")))
+        b = self.edit("gamma", 2002, self.nine_with(l9="B"))
+        both = gtfc.merge_commits(self.a, p, b)
+        e = self.edit("delta", 2004, "E\n", parent=self.remove("delta", 2003, self.base))
+        anew = gtfc.merge_commits(self.a, e, both)
+        copy = next(n for n, text in self.files(anew).items()
+                    if text == self.nine_with(l9="B").rstrip("\n"))
+        self.assertEqual(self.modes(anew)[copy], "100644")
+        eps_copy = next(n for n in self.files(anew) if n not in ("f.txt", copy))
+        first = self.commit(self.tree_with(anew, {eps_copy: None}), [anew], 2005, "rm", "delta")
+        settled = self.commit(self.tree_with(first, {copy: None}), [first], 2006, "rm", "delta")
+        z = self.edit("gamma", 2007, (self.nine_with(l1="P", l5="Z", l9="B"), "100755"),
+                      parent=both)
+        merged = self.files(gtfc.merge_commits(self.a, settled, z))
+        self.assertIn("E", merged.values())
+        self.assertNotIn(self.nine_with(l9="B").rstrip("\n"), merged.values())
+
     def test_a_version_a_deleter_kept_over_a_collision_is_merged_in_in_any_fold(self):
         """alpha writes line 1 'C', beta line 9 'D'; gamma writes line 1 'A', merges
         alpha's (they collide: 'A' keeps the name, 'C' goes to a copy) and deletes
@@ -6148,7 +6176,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (4230398, True), (4250434, False), (4280090, False),
                   (4300348, False), (4350038, False), (4350199, False),
                   (4380142, True), (4390214, False), (4420004, True),
-                  (4450076, False))      # (seed, revive); 4540046: MergeMemoTest
+                  (4450076, False), (4570184, False))
+    # (seed, revive); 4540046 is MergeMemoTest's
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -6509,7 +6538,11 @@ class MergeFuzzFoundTest(unittest.TestCase):
         the merge that met both deletes read no change there (causal_merge_tree:
         deleted_on_one_side); 4450076 (the checker, not gtfc) a line merge of eps's
         undo and alpha's, whose side held gamma's chmod, that no pair of events
-        showed (check: the model's own merge)."""
+        showed (check: the model's own merge); 4570184 (rule 60; rule 58 too) a
+        loss: delta's copy of gamma's B,644, made where its E made anew kept the
+        name, took E's bit writer for its own, so delta's delete of that copy
+        settled E too (merged_state: a copy's writers are those of the write whose
+        own commit held its version)."""
         failures = []
         seeds = [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
             + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11772,6 +11805,11 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_two_deletes_that_each_lost_delete_the_file_their_"
               "merges_kept",
               *FOUND_TESTS]),
+    Mutation("a copy takes its bit's writers from a side's name, not from the write it holds",
+             "        whole = [s for s in names if tuple(r.value for r in s) == values] or [\n",
+             "        whole = [s for s in names if tuple(r.value for r in s) == values] or [] and [\n",
+             ["DeterministicMergeTest.test_a_copy_delete_does_not_settle_a_file_made_anew_beside_"
+              "it", *FOUND_TESTS]),
     Mutation("a write a merge listed for a register counts as writing it",
              "        return any(w in changes and (None in changes[w] or\n",
              "        return any((path, r, w) in history.wrote and (True or\n",

@@ -5914,6 +5914,15 @@ class MergeFuzz:
         problems += self.check(root)
         return problems + self.remade()
 
+    def fresh_repo(self):
+        """A repo that sees every node's objects, and no kept history."""
+        fresh = os.path.join(self.tmp, "remake")
+        if not os.path.isdir(fresh):
+            git(self.tmp, "init", "-q", fresh)
+            with open(os.path.join(fresh, ".git", "objects", "info", "alternates"), "w") as f:
+                f.writelines(r.git_dir + "/objects\n" for r in self.repos.values())
+        return fresh
+
     def remade(self):
         """A merge is a pure function of its pair: merges the nodes made (each with
         the history its watcher had kept, some under a history cut), made again in
@@ -5921,11 +5930,7 @@ class MergeFuzz:
         kept history had dropped a copy that a fresh merge of the same two kept; that
         merge was later replaced, so only one a node made, not the final history's,
         shows it).  A sample of them, self.remake at most."""
-        fresh = os.path.join(self.tmp, "remake")
-        if not os.path.isdir(fresh):
-            git(self.tmp, "init", "-q", fresh)
-            with open(os.path.join(fresh, ".git", "objects", "info", "alternates"), "w") as f:
-                f.writelines(r.git_dir + "/objects\n" for r in self.repos.values())
+        fresh = self.fresh_repo()
         listing = git(fresh, "cat-file", "--batch-all-objects", "--batch-check").splitlines()
         commits = sorted(line.split()[0] for line in listing if line.split()[1] == "commit")
         merges = [line.split() for line in git(
@@ -6178,6 +6183,37 @@ class MergeFuzzTest(unittest.TestCase):
                   (4380142, True), (4390214, False), (4420004, True),
                   (4450076, False), (4570184, False))
     # (seed, revive); 4540046 is MergeMemoTest's
+
+    def test_merges_of_found_histories_that_one_clause_of_join_decides(self):
+        """Two merges no final check sees (a later write replaced what they made),
+        each decided by one clause of join, made again in a fresh Repo (a tree
+        differential over the found seeds, session 41, found them; each clause's
+        make mutate entry was caught by no other test).  720350: gamma's pool-E,
+        written at 644 after everything the other side held, against a side whose
+        name held 755 with the same bit writes plus copies' deletes: the bit of the
+        side whose content stands, 644 (without the clause: pool-E,755, a version
+        nobody wrote).  3600014: beta's x, which went to a copy in folder d, stays
+        in its copy against a side whose state lists only a copy's delete beside
+        writes the other side saw (without the clause: back at d/x)."""
+        cases = [((720350, True), "00fa0ef5b8f77bebe6d7ed223dc5d64c807ba427",
+                  "e35ad894865a5aaa3a4342bc3352e4971d614735",
+                  {"w0.txt": "100644 blob 4e2471752288d03b25f689e236dd4f550658d834"}),
+                 ((3600014, None), "4233687b0bc575b88ecd6f1b046be27f6b88deb2",
+                  "e47ec6731fc735cf0f217d506e43f68ce9289aa1",
+                  {"d/x": None, "d/x.conflict-beta-19700101-024700-57afc076":
+                   "100644 blob 57afc07695194c3f17d004f9af8f6e0264a10bca"})]
+        for (seed, copies), one, other, expected in cases:
+            with self.subTest(seed=seed), tempfile.TemporaryDirectory() as tmp:
+                fuzz = fuzz_history(seed, tmp, remake=0) if copies is None else MergeFuzz(
+                    seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
+                    remake=0)
+                fuzz.run()
+                repo = gtfc.Repo(fuzz.fresh_repo())
+                tree = gtfc.causal_merge_tree(repo, gtfc.merge_bases(repo, one, other),
+                                              (one, other))
+                listing = {line.split("\t")[1]: line.split("\t")[0] for line in
+                           git(repo.path, "ls-tree", "-r", tree).splitlines()}
+                self.assertEqual({p: listing.get(p) for p in expected}, expected)
 
     def test_random_histories_end_as_the_merge_rule_says(self):
         """Also issue 15: CUT_SEEDS run again with random nodes dropping history
@@ -11593,7 +11629,8 @@ MUTATIONS = [
     Mutation("a state whose writes the other side saw counts where one is a copy's delete",
              "        if all(w in changes or w in first or (path, w) in history.settled for w in mine) and any(\n",
              "        if all(w in changes or w in first for w in mine) and any(\n",
-             [*FOUND_TESTS]),
+             ["MergeFuzzTest.test_merges_of_found_histories_that_one_clause_of_join_decides",
+              *FOUND_TESTS]),
     Mutation("a bit only copies' deletes kept stands on the content at the name",
              "            bit_top & changes.keys() and not apart\n",
              "            True\n",
@@ -11649,7 +11686,8 @@ MUTATIONS = [
     Mutation("a copy's delete that settled a bit makes its side's bit the newer",
              "                       and bit_writes(history, path, s[r].writers) == wrote_bit] or holders\n",
              "                       and False] or holders\n",
-             [*FOUND_TESTS]),
+             ["MergeFuzzTest.test_merges_of_found_histories_that_one_clause_of_join_decides",
+              *FOUND_TESTS]),
     Mutation("a chmod dates none of the merge bases' versions",
              "        dated = {w for w in bases_ or () if any(history.follows(c, w) for c in chmods)}\n",
              "        dated, chmods = set(), set()\n",

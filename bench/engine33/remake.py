@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Every merge of fuzz histories made again, two ways, each against the merge made
+in a fresh Repo by the gtfc.py here; prints the merges whose trees differ.
+
+    cd <checkout> && python3 bench/engine33/remake.py warm FIRST COUNT [revive]
+    cd <checkout> && python3 bench/engine33/remake.py MUTFILE FIRST COUNT [revive]
+    cd <checkout> && python3 bench/engine33/remake.py MUTFILE found
+
+warm: in one Repo, in two shuffled orders: is a merge the same whatever else the
+process merged first?  Its kept history then holds many merges outside each
+window; make fuzz checks a node's kept history once per merge, and this stirs it
+harder (session 41: it finds 4540046's split on rule 58).
+
+MUTFILE (the old text of gtfc.py, a line "====", the new text): with that change,
+in a fresh Repo: does a clause change any merge?  For make mutate entries no test
+catches, before deleting what they change (session 41).  "found": the histories
+make test replays.
+"""
+import importlib.util
+import os
+import random
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.getcwd())
+import gtfc  # noqa: E402
+import test_gtfc as t  # noqa: E402
+
+
+def histories(args):
+    """(seed, copies or None for fuzz_history's, revive) for the command line."""
+    if args[0] == "found":
+        return [(seed, copies, False) for seed, copies in t.MergeFuzzTest.FOUND_SEEDS] \
+            + [(seed, seed % 2 == 0, True) for seed in t.MergeFuzzTest.REVIVE_FOUND] \
+            + [(seed, None, revive) for seed, revive in t.MergeFuzzTest.FUZZ_FOUND]
+    first, count = int(args[0]), int(args[1])
+    return [(seed, None, args[2:] == ["revive"]) for seed in range(first, first + count)]
+
+
+def mutant(mutfile):
+    old, new = open(mutfile).read().split("\n====\n")
+    source = open(gtfc.__file__).read()
+    if source.count(old) != 1:
+        sys.exit(f"{mutfile}: its old text is not in {gtfc.__file__} once")
+    where = os.path.join(tempfile.mkdtemp(prefix="gtfc-mutant-"), "gtfc_mutant.py")
+    with open(where, "w") as f:
+        f.write(source.replace(old, new))
+    spec = importlib.util.spec_from_file_location("gtfc_mutant", where)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def merge(module, repo, sides):
+    return module.causal_merge_tree(repo, module.merge_bases(repo, *sides), tuple(sides))
+
+
+def main(mode, args):
+    other = None if mode == "warm" else mutant(mode)
+    merges_made = differing = 0
+    for seed, copies, revive in histories(args):
+        tmp = tempfile.mkdtemp(prefix="gtfc-remake-")
+        try:
+            fuzz = t.fuzz_history(seed, tmp, revive, remake=0) if copies is None else \
+                t.MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
+                            copies=copies, revive=revive, remake=0)
+            fuzz.run()
+            fresh = os.path.join(tmp, "remake")
+            t.git(tmp, "init", "-q", fresh)
+            with open(os.path.join(fresh, ".git", "objects", "info", "alternates"), "w") as f:
+                f.writelines(r.git_dir + "/objects\n" for r in fuzz.repos.values())
+            listing = t.git(fresh, "cat-file", "--batch-all-objects", "--batch-check")
+            commits = sorted(line.split()[0] for line in listing.splitlines()
+                             if line.split()[1] == "commit")
+            merges = sorted(line.split()[0:3] for line in t.git(
+                fresh, "rev-list", "--no-walk", "--merges", "--parents", "--stdin",
+                input="".join(c + "\n" for c in commits)).splitlines())
+            ref = {m: merge(gtfc, gtfc.Repo(fresh), sides) for m, *sides in merges}
+            apart = set()
+            if other is None:
+                for k in range(2):
+                    order = merges[:]
+                    random.Random(seed * 10 + k).shuffle(order)
+                    repo = gtfc.Repo(fresh)
+                    apart |= {m for m, *sides in order if merge(gtfc, repo, sides) != ref[m]}
+            else:
+                apart = {m for m, *sides in merges
+                         if merge(other, other.Repo(fresh), sides) != ref[m]}
+            merges_made += len(merges)
+            differing += len(apart)
+            if apart:
+                print(f"seed {seed}: {len(apart)} of {len(merges)} merges differ: "
+                      f"{sorted(m[:7] for m in apart)[:5]}", flush=True)
+        except Exception as e:  # noqa: BLE001 — a crash is a finding too
+            print(f"seed {seed}: crashed {e!r}", flush=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{differing} of {merges_made} merges differ", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

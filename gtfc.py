@@ -4925,10 +4925,10 @@ def merged_state(history: History, path: bytes, parent_states: List[Dict[bytes, 
         # Else the write of that content that a side's line merge holds.
         names = [states[original] for states in parent_states]
         whole = [s for s in names if tuple(r.value for r in s) == values] or [
-            own for own in (history.states[w][original] for w in sorted(
+            held for held in (history.states[w][original] for w in sorted(
                 {w for s in names for r in (BODY, BIT) for w in s[r].writers})
                 if original in history.states.get(w, {}))
-            if tuple(r.value for r in own) == values]
+            if tuple(r.value for r in held) == values]
         bit = frozenset(w for s in whole or names if s[BIT].value == values[BIT]
                         for w in s[BIT].writers)
         own = [history.states[w][original] for w in sorted(bit)

@@ -4272,6 +4272,12 @@ def registers(version: Version) -> Tuple[bool, Optional[Tuple[str, str]], bool]:
     return True, ("file" if mode in FILE_MODES else mode, oid), mode == EXEC_MODE
 
 
+def changed_register(change: Tuple[Version, Version], r: int) -> bool:
+    """Does a change (old version to new) differ in register r: a file made or
+    deleted, all three."""
+    return None in change or registers(change[0])[r] != registers(change[1])[r]
+
+
 def as_file(body: Tuple[str, str], bit: bool) -> Version:
     kind, oid = body
     return ((EXEC_MODE if bit else FILE_MODE) if kind == "file" else kind), oid
@@ -4992,8 +4998,7 @@ def set_aside(history: History, path: bytes, joined: List[tuple], values: tuple,
     def own_bit(w: str) -> bool:
         change = changes.get(w)
         return history.wrote.get((path, BIT, w)) == values[BIT] and change is not None \
-            and change[0] is not None and change[1] is not None \
-            and registers(change[0])[BIT] != registers(change[1])[BIT] \
+            and None not in change and changed_register(change, BIT) \
             and not any(history.wrote.get((path, BIT, o)) == values[BIT]
                         for o in bit_top - aside)
     bits = {w for w in aside & bit_top if own_bit(w)}
@@ -5457,8 +5462,7 @@ def merged_version(repo: Repo, history: History, path: bytes, ours, our_writers:
                 and history.states[w][path][r].value == value
                 for x in history.states[w][path][r].writers}
         changes = history.changes.get(path, {})
-        return any(w in changes and (None in changes[w] or
-                                     registers(changes[w][0])[r] != registers(changes[w][1])[r])
+        return any(w in changes and changed_register(changes[w], r)
                    and not history.by_bases(w, bases)
                    for w in writers | held)
     if ours[1] != theirs[1] and (ours[1] == base_bit and rewrote(our_writers, BIT, ours[1]) or

@@ -5923,6 +5923,15 @@ class MergeFuzz:
                 f.writelines(r.git_dir + "/objects\n" for r in self.repos.values())
         return fresh
 
+    def all_merges(self):
+        """[merge, side, side] for every merge commit any node made, sorted."""
+        fresh = self.fresh_repo()
+        listing = git(fresh, "cat-file", "--batch-all-objects", "--batch-check").splitlines()
+        commits = sorted(line.split()[0] for line in listing if line.split()[1] == "commit")
+        return sorted(line.split() for line in git(
+            fresh, "rev-list", "--no-walk", "--merges", "--parents", "--stdin",
+            input="".join(c + "\n" for c in commits)).splitlines())
+
     def remade(self):
         """A merge is a pure function of its pair: merges the nodes made (each with
         the history its watcher had kept, some under a history cut), made again in
@@ -5930,14 +5939,9 @@ class MergeFuzz:
         kept history had dropped a copy that a fresh merge of the same two kept; that
         merge was later replaced, so only one a node made, not the final history's,
         shows it).  A sample of them, self.remake at most."""
-        fresh = self.fresh_repo()
-        listing = git(fresh, "cat-file", "--batch-all-objects", "--batch-check").splitlines()
-        commits = sorted(line.split()[0] for line in listing if line.split()[1] == "commit")
-        merges = [line.split() for line in git(
-            fresh, "rev-list", "--no-walk", "--merges", "--parents", "--stdin",
-            input="".join(c + "\n" for c in commits)).splitlines()]
+        fresh, merges = self.fresh_repo(), self.all_merges()
         problems = []
-        for merge, *sides in random.Random(self.seed).sample(sorted(merges),
+        for merge, *sides in random.Random(self.seed).sample(merges,
                                                              min(self.remake, len(merges))):
             repo = gtfc.Repo(fresh)
             tree = gtfc.causal_merge_tree(repo, gtfc.merge_bases(repo, *sides), tuple(sides))
@@ -11849,8 +11853,9 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_copy_delete_does_not_settle_a_file_made_anew_beside_"
               "it", *FOUND_TESTS]),
     Mutation("a write a merge listed for a register counts as writing it",
-             "        return any(w in changes and (None in changes[w] or\n",
-             "        return any((path, r, w) in history.wrote and (True or\n",
+             "        return any(w in changes and changed_register(changes[w], r)\n",
+             "        return any((path, r, w) in history.wrote and history.wrote[path, r, w] "
+             "is not None\n",
              ["MergeMemoTest.test_every_merge_of_a_found_history_made_again_in_a_fresh_repo_is_"
               "the_same"]),
     Mutation("a folder read from git is a version of the file at its path",

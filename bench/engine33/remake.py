@@ -66,16 +66,7 @@ def main(mode, args):
                 t.MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
                             copies=copies, revive=revive, remake=0)
             fuzz.run()
-            fresh = os.path.join(tmp, "remake")
-            t.git(tmp, "init", "-q", fresh)
-            with open(os.path.join(fresh, ".git", "objects", "info", "alternates"), "w") as f:
-                f.writelines(r.git_dir + "/objects\n" for r in fuzz.repos.values())
-            listing = t.git(fresh, "cat-file", "--batch-all-objects", "--batch-check")
-            commits = sorted(line.split()[0] for line in listing.splitlines()
-                             if line.split()[1] == "commit")
-            merges = sorted(line.split()[0:3] for line in t.git(
-                fresh, "rev-list", "--no-walk", "--merges", "--parents", "--stdin",
-                input="".join(c + "\n" for c in commits)).splitlines())
+            fresh, merges = fuzz.fresh_repo(), fuzz.all_merges()
             ref = {m: merge(gtfc, gtfc.Repo(fresh), sides) for m, *sides in merges}
             apart = set()
             if other is None:

@@ -136,7 +136,7 @@ NODES_DIR = ".gtfc/nodes"
 # What each number changed, and the fuzz seed or review that showed why, is in
 # bench/HISTORY.md (*Merge rules, number by number*); the functions' comments name
 # the seed or review.
-MERGE_RULE = 60
+MERGE_RULE = 61
 RULES_DIR = ".gtfc/merge-rule"
 GTFC_FOLDER = NODES_DIR.split("/")[0].encode()
 INBOX = "refs/gtfc/in/"        # each peer's own head as last seen: its push, our fetch
@@ -5167,7 +5167,10 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                  and not moved_on(history, path, w, sides)] if body and not settled else []
         seen = [w for w in apart if any(history.follows(d, w) for d in deleted)]
         if len(seen) < len(apart):
-            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}
+            # (Not a chmod its node wrote over since: its bit is that write's,
+            # seed 4780028: eps's E,755, which eps's F replaced, took the name.)
+            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote
+                      and not moved_on(history, path, w, sides)}
             gone = {w for w in body_top if any(history.follows(d, w) for d in deleted)}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
                         for w in chmods | body_top - gone if w in changes and changes[w][1]}

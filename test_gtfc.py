@@ -2287,6 +2287,25 @@ class DeterministicMergeTest(TwoClonesTestCase):
         self.assertIn("E", merged.values())
         self.assertNotIn(self.nine_with(l9="B").rstrip("\n"), merged.values())
 
+    def test_a_chmod_its_node_wrote_over_is_no_version_beside_a_chmod_of_another(self):
+        """beta writes A; alpha, later and unaware, E: merged on alpha, E keeps the
+        name and A goes to a copy.  alpha sets E's exec bit, then writes F (the bit
+        kept).  gamma, which has only beta's A, sets A's exec bit.  F grew from E,
+        never from A, so gamma's A,755 is a version of its own beside F,755; alpha's
+        E,755 is none: alpha moved on from it (fuzz seed 4780028, where E,755 took
+        the name over both; rule 61)."""
+        self.base = commit_file(self.a, "f.txt", "base\n", 1500)
+        a = self.edit("beta", 2000, "A\n")
+        collided = gtfc.merge_commits(self.a, self.edit("alpha", 2001, "E\n"), a)
+        self.assertEqual(self.files(collided)["f.txt"], "E")
+        chmod = self.edit("alpha", 2002, ("E\n", "100755"), parent=collided)
+        f = self.edit("alpha", 2003, ("F\n", "100755"), parent=chmod)
+        a755 = self.edit("gamma", 2004, ("A\n", "100755"), parent=a)
+        for merged in (gtfc.merge_commits(self.a, f, a755), gtfc.merge_commits(self.a, a755, f)):
+            modes = self.modes(merged)
+            versions = sorted((text, modes[name]) for name, text in self.files(merged).items())
+            self.assertEqual(versions, [("A", "100644"), ("A", "100755"), ("F", "100755")])
+
     def test_a_version_a_deleter_kept_over_a_collision_is_merged_in_in_any_fold(self):
         """alpha writes line 1 'C', beta line 9 'D'; gamma writes line 1 'A', merges
         alpha's (they collide: 'A' keeps the name, 'C' goes to a copy) and deletes
@@ -6252,7 +6271,8 @@ class MergeFuzzTest(unittest.TestCase):
                   (4230398, True), (4250434, False), (4280090, False),
                   (4300348, False), (4350038, False), (4350199, False),
                   (4380142, True), (4390214, False), (4420004, True),
-                  (4450076, False), (4570184, False), (4690034, True))
+                  (4450076, False), (4570184, False), (4690034, True),
+                  (4780028, True))
     # (seed, revive); 4540046 is MergeMemoTest's
 
     def test_merges_of_found_histories_that_one_clause_of_join_decides(self):
@@ -6651,7 +6671,9 @@ class MergeFuzzFoundTest(unittest.TestCase):
         settled E too (merged_state: a copy's writers are those of the write whose
         own commit held its version); 4690034 (the checker, not gtfc) a line merge
         against C,init1,B, a version both sides held that a merge made, of delta's
-        C and eps's B (line_merge_of: held_by_both)."""
+        C and eps's B (line_merge_of: held_by_both); 4780028 (rule 61; rule 58
+        too) a superseded version back: eps's chmod of E, which its own F replaced,
+        stood as a version beside gamma's chmod of A and took the name (settle)."""
         failures = []
         seeds = [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
             + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
@@ -11731,8 +11753,8 @@ MUTATIONS = [
              "        seen = []\n",
              ["DeterministicMergeTest.test_a_file_brought_back_with_a_chmod_joined_is_its_own_not_carried"]),
     Mutation("a bit written with a content another write replaced is a version of its own",
-             "            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}\n",
-             "            chmods = set(bit_top)\n",
+             "            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote\n",
+             "            chmods = {w for w in bit_top if True\n",
              ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_"
               "a_user_deleted"]),
     Mutation("a bit set on the bases' version joins a content written beside it",
@@ -11921,6 +11943,11 @@ MUTATIONS = [
              "        whole = [s for s in names if tuple(r.value for r in s) == values] or [] and [\n",
              ["DeterministicMergeTest.test_a_copy_delete_does_not_settle_a_file_made_anew_beside_"
               "it", *FOUND_TESTS]),
+    Mutation("a chmod its node wrote over since is a version of its own beside another",
+             "                      and not moved_on(history, path, w, sides)}\n",
+             "                      and True}\n",
+             ["DeterministicMergeTest.test_a_chmod_its_node_wrote_over_is_no_version_beside_a_"
+              "chmod_of_another", *FOUND_TESTS]),
     Mutation("a write a merge listed for a register counts as writing it",
              "        return any(w in changes and changed_register(changes[w], r)\n",
              "        return any((path, r, w) in history.wrote and history.wrote[path, r, w] "

@@ -5167,10 +5167,10 @@ def settle(repo: Repo, graph: CommitGraph, history: History, path: bytes,
                  and not moved_on(history, path, w, sides)] if body and not settled else []
         seen = [w for w in apart if any(history.follows(d, w) for d in deleted)]
         if len(seen) < len(apart):
-            # (Not a chmod its node wrote over since: its bit is that write's,
-            # seed 4780028: eps's E,755, which eps's F replaced, took the name.)
-            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote
-                      and not moved_on(history, path, w, sides)}
+            # (Not a bit written with a content a later write replaced, nor a
+            # chmod its node wrote over since: its bit is that write's, seed
+            # 4780028: eps's E,755, which eps's F replaced, took the name.)
+            chmods = {w for w in bit_top if not moved_on(history, path, w, sides)}
             gone = {w for w in body_top if any(history.follows(d, w) for d in deleted)}
             versions = {w: registers(held_version(history.states[w][path]))[BODY:]
                         for w in chmods | body_top - gone if w in changes and changes[w][1]}

@@ -4927,8 +4927,13 @@ class MergeModel:
         is newest.  A version no event wrote, where two concurrent writes both sides
         had seen were joined by a merge (seed 4690034: delta's C and eps's B, both
         seen by alpha's chmod of E,init1,B and by eps's undo of B, which line-merge
-        against C,init1,B to E,init1,init2,755)."""
+        against C,init1,B to E,init1,init2,755).  None where a side deleted the file
+        since: its version was made anew, with nothing in common (make mutate's "an
+        edit of a file made anew merges against what the bases held there")."""
         common = [u for u in path if self.before(u, a) and self.before(u, b)]
+        if any(u.deleted and u not in common and (u is x or self.before(u, x))
+               for u in path for x in (a, b)):
+            return None
         version = {}
         for r in {r for u in common for r in u.writes}:
             writers = [u for u in common if r in u.writes or u.deleted]
@@ -11753,8 +11758,8 @@ MUTATIONS = [
              "        seen = []\n",
              ["DeterministicMergeTest.test_a_file_brought_back_with_a_chmod_joined_is_its_own_not_carried"]),
     Mutation("a bit written with a content another write replaced is a version of its own",
-             "            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote\n",
-             "            chmods = {w for w in bit_top if True\n",
+             "            chmods = {w for w in bit_top if not moved_on(history, path, w, sides)}\n",
+             "            chmods = set(bit_top)\n",
              ["DeterministicMergeTest.test_a_copy_for_a_restore_is_not_named_for_a_write_whose_copy_"
               "a_user_deleted"]),
     Mutation("a bit set on the bases' version joins a content written beside it",
@@ -11944,8 +11949,8 @@ MUTATIONS = [
              ["DeterministicMergeTest.test_a_copy_delete_does_not_settle_a_file_made_anew_beside_"
               "it", *FOUND_TESTS]),
     Mutation("a chmod its node wrote over since is a version of its own beside another",
-             "                      and not moved_on(history, path, w, sides)}\n",
-             "                      and True}\n",
+             "            chmods = {w for w in bit_top if not moved_on(history, path, w, sides)}\n",
+             "            chmods = {w for w in bit_top if (path, BODY, w) not in history.wrote}\n",
              ["DeterministicMergeTest.test_a_chmod_its_node_wrote_over_is_no_version_beside_a_"
               "chmod_of_another", *FOUND_TESTS]),
     Mutation("a write a merge listed for a register counts as writing it",

@@ -4931,8 +4931,7 @@ class MergeModel:
         since: its version was made anew, with nothing in common (make mutate's "an
         edit of a file made anew merges against what the bases held there")."""
         common = [u for u in path if self.before(u, a) and self.before(u, b)]
-        if any(u.deleted and u not in common and (u is x or self.before(u, x))
-               for u in path for x in (a, b)):
+        if self.made_anew_since(a, b):
             return None
         version = {}
         for r in {r for u in common for r in u.writes}:
@@ -4943,6 +4942,14 @@ class MergeModel:
                 return None
             version[r] = values.pop()
         return tuple(sorted(version.items())) or None
+
+    def made_anew_since(self, a, b):
+        """Did a's side or b's delete the file (events a and b) since they parted?
+        Then its version is a file made anew, with nothing in common with the other
+        (rule 2)."""
+        return any(u.deleted and u.path == a.path and (u is x or self.before(u, x))
+                   and not self.before(u, y) and u is not y
+                   for u in self.events for x, y in ((a, b), (b, a)))
 
     def first_actions(self, path, x, other):
         """The first actions on path (its events) of x's side since it parted from
@@ -5390,6 +5397,11 @@ class MergeModel:
         events = [e for e in self.events if e.path == path and e.full]
         if any(e.full == full for e in events):
             return False
+        # Never a mix of a file made anew and a version written beside it (rule 2:
+        # they have nothing in common): make mutate's "an edit of a file made anew
+        # merges against what the bases held there", on seed 500114.
+        if self.mixes_anew(events, version):
+            return True
         writers = [e for e in events if content(e.full) == content(full)]
         if not writers:
             return path not in FUZZ_SLOTTED
@@ -5450,6 +5462,17 @@ class MergeModel:
         return not any(chmod(c, version.get("mode")) and (
             merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
 
+    def mixes_anew(self, events, version):
+        """Is version a mix of two concurrent events' versions, one of them a file
+        made anew since they parted: it needs a value of each that the other lacks?"""
+        def needs(x, y):
+            mine, other = dict(x.full), dict(y.full)
+            return any(v == mine.get(r) != other.get(r) for r, v in version.items()
+                       if r != "mode")
+        return any(needs(x, y) and needs(y, x) and not self.before(x, y)
+                   and not self.before(y, x) and self.made_anew_since(x, y)
+                   for n, x in enumerate(events) for y in events[n + 1:])
+
     def line_merge_of(self, events, version):
         """Is version the line merge (bits included, rule 2) of concurrent events'
         versions, two or three, each pair against the version both had (seed
@@ -5467,6 +5490,8 @@ class MergeModel:
             # that had beaten it: seed 3700016's mutation, eps's edit of E.)
             for x in xs:
                 for y in ys:
+                    if self.made_anew_since(x, y):
+                        continue
                     base = self.found_by_both(events, x, y) or self.found_on_both(
                         events, x, y) or self.held_by_both(events, x, y)
                     if not base:

@@ -5600,7 +5600,8 @@ class MergeFuzz:
         self.rng, self.remake = random.Random(seed), remake
         # along: check each node's files after each delivery too, against the
         # model of the edits that node knows (a merge that drops a version, or
-        # brings one back, which a later merge puts right, is wrong there and then).
+        # brings one back, which a later merge puts right, is wrong there and then),
+        # and each merge a fold made on the way, against the edits it holds.
         self.along, self.along_problems = along, []
         # The revive mix: a restore of a deleted file brings back a version seen
         # before, executable bit and all (gtfc restore, a backup), where the

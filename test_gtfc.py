@@ -4930,9 +4930,9 @@ class MergeModel:
         against C,init1,B to E,init1,init2,755).  None where a side deleted the file
         since: its version was made anew, with nothing in common (make mutate's "an
         edit of a file made anew merges against what the bases held there")."""
-        common = [u for u in path if self.before(u, a) and self.before(u, b)]
         if self.made_anew_since(a, b):
             return None
+        common = [u for u in path if self.before(u, a) and self.before(u, b)]
         version = {}
         for r in {r for u in common for r in u.writes}:
             writers = [u for u in common if r in u.writes or u.deleted]

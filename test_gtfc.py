@@ -4944,10 +4944,12 @@ class MergeModel:
         return tuple(sorted(version.items())) or None
 
     def made_anew_since(self, a, b):
-        """Did a's side or b's delete the file (events a and b) since they parted?
-        Then its version is a file made anew, with nothing in common with the other
-        (rule 2)."""
-        return any(u.deleted and u.path == a.path and (u is x or self.before(u, x))
+        """Did a's side or b's write the file from no file (events a and b) since
+        they parted?  Then its version is a file made anew, with nothing in common
+        with the other (rule 2).  Not a delete an edit beat: the file went on (seed
+        4870038: gamma's chmod after its delete lost to beta's chmod)."""
+        return any(u.full_before is None and not u.deleted and u.id != 0
+                   and u.path == a.path and (u is x or self.before(u, x))
                    and not self.before(u, y) and u is not y
                    for u in self.events for x, y in ((a, b), (b, a)))
 
@@ -6307,7 +6309,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4300348, False), (4350038, False), (4350199, False),
                   (4380142, True), (4390214, False), (4420004, True),
                   (4450076, False), (4570184, False), (4690034, True),
-                  (4780028, True))
+                  (4780028, True), (4870038, False))
     # (seed, revive); 4540046 is MergeMemoTest's
 
     def test_merges_of_found_histories_that_one_clause_of_join_decides(self):
@@ -6708,7 +6710,9 @@ class MergeFuzzFoundTest(unittest.TestCase):
         against C,init1,B, a version both sides held that a merge made, of delta's
         C and eps's B (line_merge_of: held_by_both); 4780028 (rule 61; rule 58
         too) a superseded version back: eps's chmod of E, which its own F replaced,
-        stood as a version beside gamma's chmod of A and took the name (settle)."""
+        stood as a version beside gamma's chmod of A and took the name (settle);
+        4870038 (the checker's) a delete an edit beat is no file made anew: the
+        line merge of alpha's B and gamma's A stands (made_anew_since)."""
         failures = []
         seeds = [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
             + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \

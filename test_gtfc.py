@@ -5904,9 +5904,11 @@ class MergeFuzz:
         """The merges a delivery of several heads made on the way to the new head
         (a fold's intermediate merges): never in a working tree, but in history,
         where later merges read them and gtfc restore can bring them back."""
-        made = git(repo.path, "rev-list", "--merges", repo.head(),
-                   *("^" + oid for oid in inputs)).split()
-        return [oid for oid in made if oid != repo.head()]
+        head, parents = repo.head(), set(repo.parents(repo.head()) or ())
+        if head in inputs or parents and parents <= set(inputs):
+            return []       # a fast-forward, or one merge of two heads: no fold
+        made = git(repo.path, "rev-list", "--merges", head, *("^" + oid for oid in inputs)).split()
+        return [oid for oid in made if oid != head]
 
     def check_commit(self, oid):
         """check() of a commit's tree against the model of the events it holds."""

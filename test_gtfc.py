@@ -5920,28 +5920,24 @@ class MergeFuzz:
             archive = subprocess.run(["git", "-C", self.observer, "archive", oid],
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
-            model = self.model
-            self.model = MergeModel.__new__(MergeModel)
-            self.model.__dict__.update(model.__dict__)
-            self.model.events = [e for e in model.events if e.id in known]
-            self.model.deleted_copies = [c for c in model.deleted_copies if c[0].id in known]
-            try:
-                return self.check(root)
-            finally:
-                self.model = model
+            return self.check_knowing(known, root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
     def check_known(self, node):
         """check() of node's files against the model of the events node knows: what
         the rule says a cluster that knows just those must hold."""
-        model, known = self.model, self.model.known[node]
+        return self.check_knowing(self.model.known[node], self.repos[node].path)
+
+    def check_knowing(self, known, root):
+        """check() of root against the model of the events known (ids) only."""
+        model = self.model
         self.model = MergeModel.__new__(MergeModel)
         self.model.__dict__.update(model.__dict__)
         self.model.events = [e for e in model.events if e.id in known]
         self.model.deleted_copies = [c for c in model.deleted_copies if c[0].id in known]
         try:
-            return self.check(self.repos[node].path)
+            return self.check(root)
         finally:
             self.model = model
 

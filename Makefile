@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
 
-.PHONY: test demo install check chaos fuzz latency bench mutate powercut horizon
+.PHONY: test demo install check chaos fuzz found latency bench mutate powercut horizon
 
 test:            ## the whole suite: unit tests and a real multi-host sshd cluster (root; a skip fails it; UNIT=1: the unit tier alone)
 	$(PYTHON) test_gtfc.py $(if $(UNIT),--unit)
@@ -22,6 +22,9 @@ chaos:           ## long chaos run: NODES nodes, SECONDS each, several seeds; th
 
 fuzz:            ## merges of COUNT random multi-node histories (random hosts dropping history) checked against the rule's model after every delivery and at the end, and every merge made again in a fresh Repo (FIRST: first seed; MIX=revive: deleted files come back as old versions)
 	$(PYTHON) test_gtfc.py --fuzz $(or $(COUNT),2000) $(or $(FIRST),1) $(MIX)
+
+found:           ## every history the long fuzz runs found, replayed (make test replays a sample; ~6 min)
+	$(PYTHON) test_gtfc.py --found
 
 powercut:        ## CUTS power cuts (a FUSE file system that drops what was not fsynced) for each of SEEDS (root)
 	$(PYTHON) test_gtfc.py --powercut $(or $(CUTS),50) $(SEEDS)

@@ -44,6 +44,7 @@ Running
     GTFC_PY=/tmp/m/gtfc.py python3 ...      # test another copy of gtfc.py
     GTFC_SLOWEST=10 python3 test_gtfc.py    # also name the ten slowest tests at the end
     python3 test_gtfc.py --mutate           # which tests catch which broken promise
+    python3 test_gtfc.py --found            # every found fuzz history (make test: a sample)
 
 The last line on stdout is "N passed, M failed[, K skipped]".  Without root (or
 without unshare/nsenter/setpriv/sshd) the cluster tests are skipped with a loud
@@ -6309,6 +6310,14 @@ class MergeFuzzTest(unittest.TestCase):
                   (4450076, False), (4570184, False), (4690034, True),
                   (4780028, True), (4870038, False))
     # (seed, revive); 4540046 is MergeMemoTest's
+    # make test replays 40 of the found histories (make found: all of them): for
+    # each make mutate entry that names the found seeds, the one that caught it
+    # when bench/engine33/cover.py picked them (session 43: 27 of the 43 entries;
+    # 9 no found history catches), and the 30 newest.
+    CATCH_MUTANTS = (500114, 720350, 1300136, 3620006, 3620010, 3670733, 3710128,
+                     3740014, 3800014, 3810046, 4240252, 4350038, 4390214, 4420004,
+                     4570184, 4780028)
+    IN_MAKE_TEST = frozenset(CATCH_MUTANTS) | {seed for seed, _ in FUZZ_FOUND[-30:]}
 
     def test_merges_of_found_histories_that_one_clause_of_join_decides(self):
         """Two merges no final check sees (a later write replaced what they made),
@@ -6330,9 +6339,7 @@ class MergeFuzzTest(unittest.TestCase):
                    "100644 blob 57afc07695194c3f17d004f9af8f6e0264a10bca"})]
         for (seed, copies), one, other, expected in cases:
             with self.subTest(seed=seed), tempfile.TemporaryDirectory() as tmp:
-                fuzz = fuzz_history(seed, tmp, remake=0) if copies is None else MergeFuzz(
-                    seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
-                    remake=0)
+                fuzz = found_history(seed, copies, False, tmp, remake=0)
                 fuzz.run()
                 repo = gtfc.Repo(fuzz.fresh_repo())
                 tree = gtfc.causal_merge_tree(repo, gtfc.merge_bases(repo, one, other),
@@ -6465,9 +6472,11 @@ class MergeFuzzTest(unittest.TestCase):
 
 
 class MergeFuzzFoundTest(unittest.TestCase):
-    """The seeds the long fuzz runs found, replayed (MergeFuzzTest's lists): every
-    other one here, the rest in MergeFuzzFoundSecondHalfTest, so that make test's
-    parts run the two halves at once (all of them took 190-280 s in one process)."""
+    """The seeds the long fuzz runs found, replayed: make test's sample of them
+    (MergeFuzzTest.IN_MAKE_TEST), every other one here, the rest in
+    MergeFuzzFoundSecondHalfTest, so that make test's parts run the two halves at
+    once.  make found replays them all (89 took 330 s in one process, most of make
+    test's time on 2 cores)."""
     PART, PARTS = 0, 2
 
     def test_histories_the_long_runs_found_end_as_the_merge_rule_says(self):
@@ -6711,20 +6720,8 @@ class MergeFuzzFoundTest(unittest.TestCase):
         stood as a version beside gamma's chmod of A and took the name (settle);
         4870038 (the checker's) a delete an edit beat is no file made anew: the
         line merge of alpha's B and gamma's A stands (made_anew_since)."""
-        failures = []
-        seeds = [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
-            + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
-            + [(seed, None, revive) for seed, revive in MergeFuzzTest.FUZZ_FOUND]
-        for seed, copies, revive in seeds[self.PART::self.PARTS]:
-            tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
-            try:
-                problems = (fuzz_history(seed, tmp, revive) if copies is None else MergeFuzz(
-                    seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
-                    revive=revive)).run()
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            if problems:
-                failures.append(f"seed {seed}: " + "; ".join(problems[:3]))
+        sample = [h for h in found_histories() if h[0] in MergeFuzzTest.IN_MAKE_TEST]
+        failures = replay_found(sample[self.PART::self.PARTS])
         self.assertEqual(failures, [], "\n".join(failures))
 
 
@@ -7070,6 +7067,58 @@ def fuzz_history(seed, tmp, revive=False, along=True, remake=3):
     replays in make test, a sample."""
     return MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, cuts=0.2,
                      copies=seed % 2 == 0, revive=revive, along=along, remake=remake)
+
+
+def found_histories():
+    """Every history the long fuzz runs found, as (seed, copies, revive): copies
+    None for one make fuzz built (fuzz_history), True or False for the earlier
+    fuzzers' mixes (no history cuts)."""
+    return [(seed, copies, False) for seed, copies in MergeFuzzTest.FOUND_SEEDS] \
+        + [(seed, seed % 2 == 0, True) for seed in MergeFuzzTest.REVIVE_FOUND] \
+        + [(seed, None, revive) for seed, revive in MergeFuzzTest.FUZZ_FOUND]
+
+
+def found_history(seed, copies, revive, tmp, remake=3):
+    """The history found_histories() names, built as the fuzzer that found it did."""
+    if copies is None:
+        return fuzz_history(seed, tmp, revive, remake=remake)
+    return MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40, copies=copies,
+                     revive=revive, remake=remake)
+
+
+def replay_found(histories, report=None):
+    """Each of histories (found_histories()'s form) run; "seed N: problems" for
+    each that fails.  report(line) hears of each as it ends."""
+    failures = []
+    for seed, copies, revive in histories:
+        tmp = tempfile.mkdtemp(prefix="gtfc-fuzz-")
+        try:
+            problems = found_history(seed, copies, revive, tmp).run()
+        except Exception as e:  # noqa: BLE001 — a crash is a finding too
+            problems = [f"crashed: {e!r}"]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        line = f"seed {seed}: " + ("; ".join(problems[:3]) if problems else "ok")
+        if problems:
+            failures.append(line)
+        if report:
+            report(line)
+    return failures
+
+
+def found_main(args):
+    """make found: every history the long fuzz runs found, replayed (make test
+    replays MergeFuzzTest.IN_MAKE_TEST of them)."""
+    if args:
+        print(f"make found takes no arguments, not {' '.join(args)!r}", file=sys.stderr)
+        return 2
+    histories = found_histories()
+    started = time.monotonic()
+    failures = replay_found(histories, lambda line: print(line, flush=True))
+    print(f"{len(histories)} found histories replayed in {time.monotonic() - started:.0f} s",
+          flush=True)
+    print(f"{len(histories) - len(failures)} passed, {len(failures)} failed", flush=True)
+    return 1 if failures else 0
 
 
 def fuzz_main(args):
@@ -9935,19 +9984,26 @@ class Cluster:
     def _launch_sshd(self, name):
         log = open(self._host_dir(name, "sshd.log"), "a")
         with log:
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 self._enter(name) + [SSHD, "-D", "-f", "/etc/ssh/sshd_config",
                                      "-E", self._host_dir(name, "sshd.log")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            proc.log_start = log.tell()
+            return proc
 
     def _wait_sshd_listening(self, name):
-        sshd = self._sshd[name]
+        """Until this sshd says it listens: an open port alone may be another
+        cluster's sshd on the address (then this one cannot bind, and ssh meets
+        keys it does not know: "Permission denied (publickey)")."""
+        sshd, said = self._sshd[name], f"Server listening on {self._addr[name]} port 22"
 
         def listening():
             if sshd.poll() is not None:
                 raise AssertionError(f"sshd of {name} exited {sshd.returncode}:\n"
                                      + self.read_log(name))
-            return _port_open(self._addr[name])
+            with open(self._host_dir(name, "sshd.log"), "rb") as f:
+                f.seek(sshd.log_start)
+                return said.encode() in f.read() and _port_open(self._addr[name])
         wait_until(listening, timeout=10, interval=0.01, what=f"sshd of {name} listening")
 
     def _enter(self, name):
@@ -12241,6 +12297,8 @@ def main(argv=None):
         return chaos_main(names[1:])
     if names[:1] == ["--fuzz"]:
         return fuzz_main(names[1:])
+    if names[:1] == ["--found"]:
+        return found_main(names[1:])
     if names == ["--latency"]:
         return latency_main()
     if names[:1] == ["--mutate"]:

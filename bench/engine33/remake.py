@@ -31,9 +31,7 @@ import test_gtfc as t  # noqa: E402
 def histories(args):
     """(seed, copies or None for fuzz_history's, revive) for the command line."""
     if args[0] == "found":
-        return [(seed, copies, False) for seed, copies in t.MergeFuzzTest.FOUND_SEEDS] \
-            + [(seed, seed % 2 == 0, True) for seed in t.MergeFuzzTest.REVIVE_FOUND] \
-            + [(seed, None, revive) for seed, revive in t.MergeFuzzTest.FUZZ_FOUND]
+        return t.found_histories()
     first, count = int(args[0]), int(args[1])
     return [(seed, None, args[2:] == ["revive"]) for seed in range(first, first + count)]
 
@@ -62,9 +60,7 @@ def main(mode, args):
     for seed, copies, revive in histories(args):
         tmp = tempfile.mkdtemp(prefix="gtfc-remake-")
         try:
-            fuzz = t.fuzz_history(seed, tmp, revive, remake=0) if copies is None else \
-                t.MergeFuzz(seed, tmp, nodes=3 + seed % 3, steps=30 + seed % 40,
-                            copies=copies, revive=revive, remake=0)
+            fuzz = t.found_history(seed, copies, revive, tmp, remake=0)
             fuzz.run()
             fresh, merges = fuzz.fresh_repo(), fuzz.all_merges()
             ref = {m: merge(gtfc, gtfc.Repo(fresh), sides) for m, *sides in merges}

@@ -9984,12 +9984,13 @@ class Cluster:
     def _launch_sshd(self, name):
         log = open(self._host_dir(name, "sshd.log"), "a")
         with log:
+            log_start = log.tell()      # what this sshd writes comes after
             proc = subprocess.Popen(
                 self._enter(name) + [SSHD, "-D", "-f", "/etc/ssh/sshd_config",
                                      "-E", self._host_dir(name, "sshd.log")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-            proc.log_start = log.tell()
-            return proc
+        proc.log_start = log_start
+        return proc
 
     def _wait_sshd_listening(self, name):
         """Until this sshd says it listens: an open port alone may be another

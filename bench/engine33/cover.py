@@ -23,7 +23,7 @@ import test_gtfc as t  # noqa: E402
 
 # Run with GTFC_PY naming the mutant: the first of argv[1]'s histories that fails.
 FIRST_FAILING = r'''
-import json, os, shutil, sys, tempfile
+import json, os, sys
 sys.path.insert(0, os.getcwd())
 import test_gtfc as t
 for history in json.loads(sys.argv[1]):

@@ -8,7 +8,7 @@ merge entry is added, and add what it picks.
     cd <checkout> && python3 bench/engine33/cover.py STATE.json [entry-name-part...]
 
 STATE.json keeps what is done, so a run stopped part-way goes on where it was
-(bench/engine33/cover-state.json: session 43's, 27 of the 43 entries done).
+(bench/engine33/cover-state.json: session 43's, all 43 entries done).
 Each entry runs in a subprocess on a copy of gtfc.py with the entry applied and
 stops at its first failing history; an entry no history catches is named.
 """

@@ -5394,8 +5394,6 @@ class MergeModel:
         phantom for a whole file.  Review round 3's seed 3420693: A',755, where A'
         grew from alpha's A and the bit came from gamma's chmod of beta's B, a file
         made anew beside A."""
-        def content(f):
-            return tuple((r, v) for r, v in f if r != "mode")
         full = tuple(sorted(version.items()))
         events = [e for e in self.events if e.path == path and e.full]
         if any(e.full == full for e in events):
@@ -5405,55 +5403,16 @@ class MergeModel:
         # merges against what the bases held there", on seed 500114.
         if self.mixes_anew(events, version):
             return True
-        writers = [e for e in events if content(e.full) == content(full)]
+        writers = [e for e in events if fuzz_content(e.full) == fuzz_content(full)]
         if not writers:
             return path not in FUZZ_SLOTTED
 
-        def grew_from(start):
-            """The versions start (an event) grew from: a merge's version, which no
-            event wrote, from the writes it holds that its finder had seen."""
-            seen, todo = set(), [(start.full, start)]
-            while todo:
-                f, finder = todo.pop()
-                if f and f not in seen:
-                    seen.add(f)
-                    made = [e for e in events if e.full == f]
-                    # (A line merge's: the writes it holds, of each side.  Also
-                    # where an event wrote that version too: seed 3770752, two
-                    # edits' line merge made init again.)
-                    todo += [(e.full_before, e) for e in made] + [
-                        (u.full, u) for u in events if u.id in finder.past and (
-                            content(u.full) == content(f) or u.writes and all(
-                                dict(f).get(r) == v for r, v in u.writes.items()))
-                        and (not made or path in FUZZ_SLOTTED)]
-            return seen
-        def chmod(c, mode):
-            return set(c.writes) == {"mode"} and c.writes["mode"] == mode
-
-        def within(c, e, grew):
-            """Is c's content a version e grew from, or one grown from such a version
-            by edits e's content holds (their line merge is e's content)?"""
-            mine = dict(c.full)
-            return any(all(dict(e.full).get(r) == mine.get(r)
-                           for r in set(mine) | set(dict(v)) if r != "mode"
-                           and mine.get(r) != dict(v).get(r))
-                       for v in grew_from(c) if content(v) in grew)
-
-        def joins(c, e):
-            """Does c's bit join e's content: c, unseen by e, set it on a version
-            within e's (see within), or undid the bit of one (a chmod c had seen,
-            e carries)?"""
-            grew = {content(v) for v in grew_from(e)}
-            return not self.before(c, e) and (within(c, e, grew) or any(
-                chmod(u, dict(e.full)["mode"]) and u.id in c.past
-                and dict(c.full_before or ()).get("mode") == dict(e.full)["mode"]
-                and content(u.full) in grew for u in events))
         def merged_with(c):
             """Is version c's content with edits of it by writes c never saw?"""
             mine = dict(c.full)
             return all(version.get(r) == mine.get(r) or any(
                 u.writes.get(r) == version.get(r) and not self.before(c, u)
-                and content(u.full_before or ()) == content(c.full) for u in events)
+                and fuzz_content(u.full_before or ()) == fuzz_content(c.full) for u in events)
                 for r in set(version) | set(mine) if r != "mode")
         # Or a line merge of versions that all had the bit (seed 3670356: two undos
         # of A,B,755, one line each, make init,755).
@@ -5462,8 +5421,101 @@ class MergeModel:
             return False
         if path in FUZZ_SLOTTED and self.line_merge_of(events, version):
             return False
-        return not any(chmod(c, version.get("mode")) and (
-            merged_with(c) or any(joins(c, e) for e in writers)) for c in events)
+        return not any(fuzz_chmod(c, version.get("mode")) and (
+            merged_with(c) or any(self.joins(events, c, e) for e in writers)) for c in events)
+
+    def bit_dropped(self, path, version, bits):
+        """Does version, at the name, lack the one bit its latest bit writes set
+        (bits), though a chmod among them set it on a version its content grew
+        from?  Rule 1: the chmod joins that content; rule 2 merges bits as it
+        merges lines, so a collision of contents does not undo it (make mutate's
+        "a line merge grew from none of the writes it merged", on found seed
+        3770752: alpha's chmod of init2 to 755, then its A,B; gamma's C grew from
+        a line merge of init2; C kept the name, at 644).  Unlike phantom's
+        grew_from, by causality, never by value alone: a strict check must not
+        see growth where a version was only written alike (seed 3610412: eps-3
+        grew from alpha's pool-D made anew, not from beta's pool-D over pool-A,
+        which delta set 755)."""
+        if len(bits) != 1 or version.get("mode") in bits or version.get("mode") == "120000":
+            return False
+        touching = [e for e in self.events if e.path == path]
+        writes = [e for e in touching if e.deleted or set(e.writes) - {"mode"}]
+        latest = [e for e in writes if not e.deleted
+                  and not any(self.before(e, o) for o in writes)]
+        content = fuzz_content(tuple(sorted(version.items())))
+        writers = [e for e in latest if fuzz_content(e.full) == content]
+        _newest, counting, _optional = self.counting(
+            [e for e in touching if "mode" in e.writes or e.deleted],
+            lambda e: e.writes.get("mode"), register="mode")
+        return bool(writers) and any(
+            fuzz_chmod(c, v) and all(
+                not self.before(c, e) and {m.id for m in self.content_makers(writes, c)[0]}
+                & self.lineage(writes, e)
+                for e in writers)
+            for v in bits for c in counting)
+
+    def content_makers(self, writes, event):
+        """(makers, merged): the content writes (of writes) that made the content
+        event found, the latest in its past that wrote it, or, merged, all of
+        those where none did (a line merge); none where it found no file."""
+        if event.full_before is None:
+            return [], False
+        prior = [u for u in writes if u.id in event.past]
+        latest = [u for u in prior if not u.deleted and not any(self.before(u, o) for o in prior)]
+        alike = [u for u in latest if fuzz_content(u.full) == fuzz_content(event.full_before)]
+        return (alike, False) if alike or event.path not in FUZZ_SLOTTED else (latest, True)
+
+    def lineage(self, writes, event, memo=None):
+        """The content writes event's content surely grew from, itself included,
+        back to a file made anew: through every write a line merge merged, but
+        through several that wrote one version alike only as far as all of them
+        grew from (seed 3610412: beta's pool-D over pool-A and alpha's pool-D made
+        anew; which the version at a node is, no one can say)."""
+        memo = {} if memo is None else memo
+        if event.id not in memo:
+            makers, merged = self.content_makers(writes, event)
+            grew = [self.lineage(writes, m, memo) for m in makers]
+            memo[event.id] = {event.id} | (set().union(*grew) if merged else
+                                           set.intersection(*grew) if grew else set())
+        return memo[event.id]
+
+    def grew_from(self, events, start):
+        """The versions start (an event) grew from: a merge's version, which no
+        event wrote, from the writes it holds that its finder had seen."""
+        seen, todo = set(), [(start.full, start)]
+        while todo:
+            f, finder = todo.pop()
+            if f and f not in seen:
+                seen.add(f)
+                made = [e for e in events if e.full == f]
+                # (A line merge's: the writes it holds, of each side.  Also
+                # where an event wrote that version too: seed 3770752, two
+                # edits' line merge made init again.)
+                todo += [(e.full_before, e) for e in made] + [
+                    (u.full, u) for u in events if u.id in finder.past and (
+                        fuzz_content(u.full) == fuzz_content(f) or u.writes and all(
+                            dict(f).get(r) == v for r, v in u.writes.items()))
+                    and (not made or start.path in FUZZ_SLOTTED)]
+        return seen
+
+    def within(self, events, c, e, grew):
+        """Is c's content a version e grew from, or one grown from such a version
+        by edits e's content holds (their line merge is e's content)?"""
+        mine = dict(c.full)
+        return any(all(dict(e.full).get(r) == mine.get(r)
+                       for r in set(mine) | set(dict(v)) if r != "mode"
+                       and mine.get(r) != dict(v).get(r))
+                   for v in self.grew_from(events, c) if fuzz_content(v) in grew)
+
+    def joins(self, events, c, e):
+        """Does c's bit join e's content: c, unseen by e, set it on a version
+        within e's (see within), or undid the bit of one (a chmod c had seen,
+        e carries)?"""
+        grew = {fuzz_content(v) for v in self.grew_from(events, e)}
+        return not self.before(c, e) and (self.within(events, c, e, grew) or any(
+            fuzz_chmod(u, dict(e.full)["mode"]) and u.id in c.past
+            and dict(c.full_before or ()).get("mode") == dict(e.full)["mode"]
+            and fuzz_content(u.full) in grew for u in events))
 
     def mixes_anew(self, events, version):
         """Is version a mix of two concurrent events' versions, one of them a file
@@ -5589,6 +5641,16 @@ def copy_original(name):
     """notes.conflict-beta-20261124-213000-1a2b3c4d.txt -> notes.txt"""
     match = COPY_NAME_RE.fullmatch(name)
     return match.group(1) + match.group(2) if match else name
+
+
+def fuzz_content(full):
+    """A version (sorted register items) without its bit."""
+    return tuple((r, v) for r, v in full if r != "mode")
+
+
+def fuzz_chmod(event, mode):
+    """Is event a chmod (it wrote the bit alone) to mode?"""
+    return set(event.writes) == {"mode"} and event.writes["mode"] == mode
 
 
 def fuzz_full(state):
@@ -6109,6 +6171,11 @@ class MergeFuzz:
                             "slot0", "slot1", "slot2", "mode")):
                     problems.append(f"{path}: {register} is {state.get(register)!r}, "
                                     f"expected one of {sorted(map(str, newest))}")
+            # Where contents collide too: a chmod joins the content that counts.
+            bits = counted.get("mode", (set(), set()))[1]
+            if state is not None and self.model.bit_dropped(path, state, bits):
+                problems.append(f"{path}: mode is {state.get('mode')!r}, where a chmod to "
+                                f"{sorted(bits)[0]!r} joins its content")
             # No phantom: a version (content and bit) a host wrote, or a content
             # with a bit a concurrent chmod set on a version it grew from.  Or the
             # merge the model itself makes: every register holds the one value its

@@ -5444,9 +5444,20 @@ class MergeModel:
                   and not any(self.before(e, o) for o in writes)]
         content = fuzz_content(tuple(sorted(version.items())))
         writers = [e for e in latest if fuzz_content(e.full) == content]
-        _newest, counting, _optional = self.counting(
+        newest, counting, optional = self.counting(
             [e for e in touching if "mode" in e.writes or e.deleted],
             lambda e: e.writes.get("mode"), register="mode")
+        # Not where a write of the name's bit may count or not, or lost only to
+        # a delete (an edit that beats it carries what its side held): seed
+        # 4940198, alpha's 644 of a file made anew, concurrent with eps's chmod,
+        # went to a copy; beta's edit beside kept 644 and the chmod's 755 went
+        # to a copy too; gamma's delete, which saw the 644 only, then lost to
+        # beta's edit.  Both versions stand, the one at the name as beta wrote it.
+        bit_writes = [e for e in touching if "mode" in e.writes]
+        if {e.writes["mode"] for e in newest + optional if not e.deleted} != bits or any(
+                e.writes["mode"] == version.get("mode")
+                and not any(self.before(e, o) for o in bit_writes) for e in bit_writes):
+            return False
         return bool(writers) and any(
             fuzz_chmod(c, v) and all(
                 not self.before(c, e) and {m.id for m in self.content_makers(writes, c)[0]}

@@ -6492,6 +6492,37 @@ class MergeFuzzTest(unittest.TestCase):
         act("delta", a, mode="100755")
         self.assertFalse(model.phantom("w0.txt", {"mode": "100755", "body": ("file", "A2")}))
 
+    def test_the_model_knows_the_bit_a_chmod_gives_a_content_grown_from_its_version(self):
+        """Rule 1 where contents collide: alpha sets A's bit; gamma edits A to C and
+        beta writes B over A, neither seeing the chmod.  C, at the name beside B's
+        copy, grew from A: its bit is 755.  delta, having seen C, deletes the file
+        and writes D anew: D grew from nothing, and keeps its 644.  eps, having
+        seen B, writes D over it, then sees delta's D and edits it to E, while
+        delta sets D's bit: E surely grew only from what both Ds grew from (not
+        from delta's D alone, whose chmod eps never saw), so its 644 stands."""
+        a = {"mode": "100644", "body": ("file", "A")}
+        model = MergeModel({"w0.txt": (a, fuzz_full(a))})
+
+        def act(node, before, deleted=False, **writes):
+            state = None if deleted else dict(before or {}, **writes)
+            model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
+            return state
+        act("alpha", a, mode="100755")
+        c = act("gamma", a, body=("file", "C"))
+        act("beta", a, body=("file", "B"))
+        self.assertTrue(model.bit_dropped("w0.txt", c, {"100755"}))
+        self.assertFalse(model.bit_dropped("w0.txt", dict(c, mode="100755"), {"100755"}))
+        model.deliver("delta", "gamma")
+        act("delta", c, deleted=True)
+        d = act("delta", None, mode="100644", body=("file", "D"))
+        self.assertFalse(model.bit_dropped("w0.txt", d, {"100755"}))
+        model.deliver("eps", "beta")
+        b2 = act("eps", dict(a, body=("file", "B")), body=("file", "D"))
+        model.deliver("eps", "delta")
+        act("delta", d, mode="100755")
+        e = act("eps", b2, body=("file", "E"))       # from D: eps's over B, and delta's anew
+        self.assertFalse(model.bit_dropped("w0.txt", e, {"100755"}))
+
     ALONG_FOUND = ((3610434, False),)      # (seed, revive)
 
     def test_histories_hold_what_the_rule_says_after_every_delivery(self):

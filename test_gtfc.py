@@ -5424,10 +5424,10 @@ class MergeModel:
         return not any(fuzz_chmod(c, version.get("mode")) and (
             merged_with(c) or any(self.joins(events, c, e) for e in writers)) for c in events)
 
-    def bit_dropped(self, path, version, bits):
+    def bit_dropped(self, path, version, bits, beside=()):
         """Does version, at the name, lack the one bit its latest bit writes set
         (bits), though a chmod among them set it on a version its content grew
-        from?  Rule 1: the chmod joins that content; rule 2 merges bits as it
+        from, and that chmod's version is in no copy (beside)?  Rule 1: the chmod joins that content; rule 2 merges bits as it
         merges lines, so a collision of contents does not undo it (make mutate's
         "a line merge grew from none of the writes it merged", on found seed
         3770752: alpha's chmod of init2 to 755, then its A,B; gamma's C grew from
@@ -5458,8 +5458,13 @@ class MergeModel:
                 e.writes["mode"] == version.get("mode")
                 and not any(self.before(e, o) for o in bit_writes) for e in bit_writes):
             return False
+        # (Where an earlier merge had put the chmod's version in a copy, before a
+        # content grown from it came, that copy stays and keeps the bit: seed
+        # 4940692, alpha's chmod of delta's init, which beta's pool-E, written
+        # after seeing init, beat at the name; delta then wrote pool-C over init.)
+        apart = {tuple(sorted(v.items())) for v in beside if v}
         return bool(writers) and any(
-            fuzz_chmod(c, v) and all(
+            fuzz_chmod(c, v) and c.full not in apart and all(
                 not self.before(c, e) and {m.id for m in self.content_makers(writes, c)[0]}
                 & self.lineage(writes, e)
                 for e in writers)
@@ -6184,7 +6189,7 @@ class MergeFuzz:
                                     f"expected one of {sorted(map(str, newest))}")
             # Where contents collide too: a chmod joins the content that counts.
             bits = counted.get("mode", (set(), set()))[1]
-            if state is not None and self.model.bit_dropped(path, state, bits):
+            if state is not None and self.model.bit_dropped(path, state, bits, mine):
                 problems.append(f"{path}: mode is {state.get('mode')!r}, where a chmod to "
                                 f"{sorted(bits)[0]!r} joins its content")
             # No phantom: a version (content and bit) a host wrote, or a content

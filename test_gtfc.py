@@ -5427,8 +5427,9 @@ class MergeModel:
     def bit_dropped(self, path, version, bits, beside=()):
         """Does version, at the name, lack the one bit its latest bit writes set
         (bits), though a chmod among them set it on a version its content grew
-        from, and that chmod's version is in no copy (beside)?  Rule 1: the chmod joins that content; rule 2 merges bits as it
-        merges lines, so a collision of contents does not undo it (make mutate's
+        from, and that chmod's version is in no copy (beside)?  Rule 1: the
+        chmod joins that content; rule 2 merges bits as it merges lines, so a
+        collision of contents does not undo it (make mutate's
         "a line merge grew from none of the writes it merged", on found seed
         3770752: alpha's chmod of init2 to 755, then its A,B; gamma's C grew from
         a line merge of init2; C kept the name, at 644).  Unlike phantom's
@@ -6393,7 +6394,7 @@ class MergeFuzzTest(unittest.TestCase):
                   (4450076, False), (4570184, False), (4690034, True),
                   (4780028, True), (4870038, False))
     # (seed, revive); 4540046 is MergeMemoTest's
-    # make test replays 42 of the found histories (make found: all of them): for
+    # make test replays 43 of the found histories (make found: all of them): for
     # each make mutate entry that names the found seeds, the one that caught it
     # when bench/engine33/cover.py picked them (session 43; 3770752 in session 44;
     # 10 of the 43 entries no found history catches), and the 30 newest.

@@ -4687,6 +4687,7 @@ class MergeModel:
         self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
         self.deleted_copies = []    # (event, path, blob, original, what it settles or None)
         self.name_held = {}         # a copy's delete event id -> what its name held then
+        self.lineages = {}          # event id -> the content writes it grew from
         self.next_id = 1
 
     def act(self, node, path, writes, full, before, deleted=False):
@@ -4946,13 +4947,21 @@ class MergeModel:
 
     def made_anew_since(self, a, b):
         """Did a's side or b's write the file from no file (events a and b) since
-        they parted?  Then its version is a file made anew, with nothing in common
-        with the other (rule 2).  Not a delete an edit beat: the file went on (seed
-        4870038: gamma's chmod after its delete lost to beta's chmod)."""
+        they parted, a file its version grew from?  Then its version is a file made
+        anew, with nothing in common with the other (rule 2).  Not a delete an edit
+        beat: the file went on (seed 4870038: gamma's chmod after its delete lost
+        to beta's chmod).  Nor a file made anew that lost the name on that side
+        (seed 4941104: delta's revive of init, beside beta's A,init1,init2 made
+        anew; delta's edit of beta's version line-merges with alpha's edit of it)."""
+        writes = self.content_writes(a.path)
         return any(u.full_before is None and not u.deleted and u.id != 0
-                   and u.path == a.path and (u is x or self.before(u, x))
+                   and u.id in self.lineage(writes, x)
                    and not self.before(u, y) and u is not y
-                   for u in self.events for x, y in ((a, b), (b, a)))
+                   for u in writes for x, y in ((a, b), (b, a)))
+
+    def content_writes(self, path):
+        """The events that wrote path's content, or deleted it."""
+        return [e for e in self.events if e.path == path and (e.deleted or set(e.writes) - {"mode"})]
 
     def first_actions(self, path, x, other):
         """The first actions on path (its events) of x's side since it parted from
@@ -5440,7 +5449,7 @@ class MergeModel:
         if len(bits) != 1 or version.get("mode") in bits or version.get("mode") == "120000":
             return False
         touching = [e for e in self.events if e.path == path]
-        writes = [e for e in touching if e.deleted or set(e.writes) - {"mode"}]
+        writes = self.content_writes(path)
         latest = [e for e in writes if not e.deleted
                   and not any(self.before(e, o) for o in writes)]
         content = fuzz_content(tuple(sorted(version.items())))
@@ -5482,19 +5491,19 @@ class MergeModel:
         alike = [u for u in latest if fuzz_content(u.full) == fuzz_content(event.full_before)]
         return (alike, False) if alike or event.path not in FUZZ_SLOTTED else (latest, True)
 
-    def lineage(self, writes, event, memo=None):
+    def lineage(self, writes, event):
         """The content writes event's content surely grew from, itself included,
         back to a file made anew: through every write a line merge merged, but
         through several that wrote one version alike only as far as all of them
         grew from (seed 3610412: beta's pool-D over pool-A and alpha's pool-D made
         anew; which the version at a node is, no one can say)."""
-        memo = {} if memo is None else memo
-        if event.id not in memo:
+        # (Only events in its past decide it, and those never change: kept.)
+        if event.id not in self.lineages:
             makers, merged = self.content_makers(writes, event)
-            grew = [self.lineage(writes, m, memo) for m in makers]
-            memo[event.id] = {event.id} | (set().union(*grew) if merged else
-                                           set.intersection(*grew) if grew else set())
-        return memo[event.id]
+            grew = [self.lineage(writes, m) for m in makers]
+            self.lineages[event.id] = {event.id} | (
+                set().union(*grew) if merged else set.intersection(*grew) if grew else set())
+        return self.lineages[event.id]
 
     def grew_from(self, events, start):
         """The versions start (an event) grew from: a merge's version, which no

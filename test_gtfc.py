@@ -4953,15 +4953,15 @@ class MergeModel:
         to beta's chmod).  Nor a file made anew that lost the name on that side
         (seed 4941104: delta's revive of init, beside beta's A,init1,init2 made
         anew; delta's edit of beta's version line-merges with alpha's edit of it)."""
-        writes = self.content_writes(a.path)
         return any(u.full_before is None and not u.deleted and u.id != 0
-                   and u.id in self.lineage(writes, x)
+                   and u.id in self.lineage(x)
                    and not self.before(u, y) and u is not y
-                   for u in writes for x, y in ((a, b), (b, a)))
+                   for u in self.content_writes(a.path) for x, y in ((a, b), (b, a)))
 
     def content_writes(self, path):
         """The events that wrote path's content, or deleted it."""
-        return [e for e in self.events if e.path == path and (e.deleted or set(e.writes) - {"mode"})]
+        return [e for e in self.events
+                if e.path == path and (e.deleted or set(e.writes) - {"mode"})]
 
     def first_actions(self, path, x, other):
         """The first actions on path (its events) of x's side since it parted from
@@ -5454,6 +5454,8 @@ class MergeModel:
                   and not any(self.before(e, o) for o in writes)]
         content = fuzz_content(tuple(sorted(version.items())))
         writers = [e for e in latest if fuzz_content(e.full) == content]
+        if not writers:                 # a line merge: no write holds the name's content
+            return False
         newest, counting, optional = self.counting(
             [e for e in touching if "mode" in e.writes or e.deleted],
             lambda e: e.writes.get("mode"), register="mode")
@@ -5473,25 +5475,25 @@ class MergeModel:
         # 4940692, alpha's chmod of delta's init, which beta's pool-E, written
         # after seeing init, beat at the name; delta then wrote pool-C over init.)
         apart = {tuple(sorted(v.items())) for v in beside if v}
-        return bool(writers) and any(
+        return any(
             fuzz_chmod(c, v) and c.full not in apart and all(
-                not self.before(c, e) and {m.id for m in self.content_makers(writes, c)[0]}
-                & self.lineage(writes, e)
+                not self.before(c, e)
+                and {m.id for m in self.content_makers(c)[0]} & self.lineage(e)
                 for e in writers)
             for v in bits for c in counting)
 
-    def content_makers(self, writes, event):
-        """(makers, merged): the content writes (of writes) that made the content
+    def content_makers(self, event):
+        """(makers, merged): the content writes of event's path that made the content
         event found, the latest in its past that wrote it, or, merged, all of
         those where none did (a line merge); none where it found no file."""
         if event.full_before is None:
             return [], False
-        prior = [u for u in writes if u.id in event.past]
+        prior = [u for u in self.content_writes(event.path) if u.id in event.past]
         latest = [u for u in prior if not u.deleted and not any(self.before(u, o) for o in prior)]
         alike = [u for u in latest if fuzz_content(u.full) == fuzz_content(event.full_before)]
         return (alike, False) if alike or event.path not in FUZZ_SLOTTED else (latest, True)
 
-    def lineage(self, writes, event):
+    def lineage(self, event):
         """The content writes event's content surely grew from, itself included,
         back to a file made anew: through every write a line merge merged, but
         through several that wrote one version alike only as far as all of them
@@ -5499,8 +5501,8 @@ class MergeModel:
         anew; which the version at a node is, no one can say)."""
         # (Only events in its past decide it, and those never change: kept.)
         if event.id not in self.lineages:
-            makers, merged = self.content_makers(writes, event)
-            grew = [self.lineage(writes, m) for m in makers]
+            makers, merged = self.content_makers(event)
+            grew = [self.lineage(m) for m in makers]
             self.lineages[event.id] = {event.id} | (
                 set().union(*grew) if merged else set.intersection(*grew) if grew else set())
         return self.lineages[event.id]

@@ -63,8 +63,9 @@ def merge(module, repo, sides):
 
 
 def main(mode, args):
-    mutants = [] if mode == "warm" else [mutant(name) for name in mode.split(",")]
-    merges_made, differing = 0, {name: 0 for name, _ in mutants or [("warm", None)]}
+    mutants = [("warm", None)] if mode == "warm" else \
+        [mutant(name) for name in mode.split(",")]
+    merges_made, differing = 0, {name: 0 for name, _ in mutants}
     for seed, copies, revive in histories(args):
         tmp = tempfile.mkdtemp(prefix="gtfc-remake-")
         try:
@@ -73,7 +74,7 @@ def main(mode, args):
             fresh, merges = fuzz.fresh_repo(), fuzz.all_merges()
             ref = {m: merge(gtfc, gtfc.Repo(fresh), sides) for m, *sides in merges}
             merges_made += len(merges)
-            for name, other in mutants or [("warm", None)]:
+            for name, other in mutants:
                 apart = set()
                 if other is None:
                     for k in range(2):

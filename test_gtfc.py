@@ -5431,7 +5431,22 @@ class MergeModel:
         if path in FUZZ_SLOTTED and self.line_merge_of(events, version):
             return False
         return not any(fuzz_chmod(c, version.get("mode")) and (
-            merged_with(c) or any(self.joins(events, c, e) for e in writers)) for c in events)
+            merged_with(c) or any(self.joins(events, c, e) for e in writers))
+            for c in events + self.bits_settled(path))
+
+    def bits_settled(self, path):
+        """Each copy's delete that settled a bit alone (rule 4: the copy held the
+        content the name held, with another bit), as the chmod it is: of the
+        copy's version to the name's bit.  Its merge with an edit made beside it,
+        unaware, is rule 2's (seed 4941110 revive: eps deleted the copy of delta's
+        init,755 beside its init,644; delta, holding init,755, had written C over
+        it; gamma's delete then saw all but C: C beats it, with eps's 644)."""
+        return [FuzzEvent(d.id, d.node, d.past, path, {"mode": dict(name)["mode"]},
+                          False, name, held)
+                for d, _, _, original, held in self.deleted_copies
+                for name in [self.name_held.get(d.id)]
+                if original == path and held and name and fuzz_content(name) ==
+                fuzz_content(held) and dict(name).get("mode") != dict(held).get("mode")]
 
     def bit_dropped(self, path, version, bits, beside=()):
         """Does version, at the name, lack the one bit its latest bit writes set
@@ -6539,6 +6554,33 @@ class MergeFuzzTest(unittest.TestCase):
         act("delta", d, mode="100755")
         e = act("eps", b2, body=("file", "E"))       # from D: eps's over B, and delta's anew
         self.assertFalse(model.bit_dropped("w0.txt", e, {"100755"}))
+
+    def test_the_model_knows_a_copy_delete_that_settles_a_bit_is_a_chmod(self):
+        """Rule 4: deleting a copy of the content the name holds, with another bit,
+        settles that bit alone.  delta sets A's bit; eps deletes the file and writes
+        A anew, then sees delta's A,755 (a copy beside its A,644) and deletes the
+        copy; delta, unaware, writes C over its A,755.  C,644 is the merge of
+        delta's edit and eps's choice of 644 (seed 4941110 revive), not a phantom."""
+        a = {"mode": "100644", "body": ("file", "A")}
+        model = MergeModel({"w0.txt": (a, fuzz_full(a))})
+
+        def act(node, before, deleted=False, **writes):
+            state = None if deleted else dict(before or {}, **writes)
+            model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
+            return state
+        a755 = act("delta", a, mode="100755")
+        act("eps", a, deleted=True)
+        act("eps", None, **a)
+        model.deliver("eps", "delta")
+        act("delta", a755, body=("file", "C"))
+        c644 = {"mode": "100644", "body": ("file", "C")}
+        self.assertTrue(model.phantom("w0.txt", c644))
+        copy = model.act("eps", "copy:w0.conflict-delta.txt", {}, None, None, deleted=True)
+        model.deleted_copies.append((copy, "w0.conflict-delta.txt", None, "w0.txt",
+                                     fuzz_full(a755)))
+        model.name_held[copy.id] = fuzz_full(a)
+        self.assertFalse(model.phantom("w0.txt", c644))
+        self.assertTrue(model.phantom("w0.txt", {"mode": "100644", "body": ("file", "D")}))
 
     ALONG_FOUND = ((3610434, False),)      # (seed, revive)
 

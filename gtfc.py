@@ -2692,9 +2692,19 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     # Plumbing, not `git commit`, which would look at every file once more (a
     # tenth of a second in a 100,000-file tree) to word a summary nobody reads.
     parent = repo.head_if_any()
+    base = parent or repo.out("hash-object", "-t", "tree", os.devnull)
     tree = repo.out("write-tree")
-    changes = tree_changes(repo, parent or repo.out("hash-object", "-t", "tree", os.devnull),
-                           tree)
+    changes = tree_changes(repo, base, tree)
+    # git add takes what is there when it runs: unlisted (a walk of all), also a file
+    # written since git status looked.  Its mode goes in this commit too, or peers
+    # write a 600 file readable by all until the next.
+    looked = named | set(changed)
+    unlisted = [c.path for c in changes if c.path not in looked and not is_gtfc_own(c.path)]
+    late = record_metadata(repo, unlisted) if unlisted else []
+    if late:
+        stage(repo, late, [])
+        tree = repo.out("write-tree")
+        changes = tree_changes(repo, base, tree)
     if not changes:
         return False
     check_mass_delete(repo, vanished(changes))
@@ -6169,7 +6179,9 @@ def take_new_paths(repo: Repo, changes: List[Change], held: list) -> Optional[by
             continue                # nor can a program's file be there yet
         full, link = os.path.join(repo.path, os.fsdecode(c.path)), prefix + str(i)
         try:
-            os.close(os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            # Private, as git writes under CHECKOUT_UMASK: a program that opens the
+            # path meanwhile writes its bytes into this file, whose mode they keep.
+            os.close(os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             return c.path
         except OSError:

@@ -5489,11 +5489,16 @@ class MergeModel:
         # content grown from it came, that copy stays and keeps the bit: seed
         # 4940692, alpha's chmod of delta's init, which beta's pool-E, written
         # after seeing init, beat at the name; delta then wrote pool-C over init.)
+        # Surely that version: where several writes made the one the chmod found
+        # alike, the name's content grew from each of them (seed 4941478: delta's
+        # chmod of F, which it had made anew and alpha had written over D; gamma's
+        # C grew from alpha's F alone, so the chmod may have set a file C was
+        # written beside, and C,644 kept the name beside beta's D,755).
         apart = {tuple(sorted(v.items())) for v in beside if v}
         return any(
             fuzz_chmod(c, v) and c.full not in apart and all(
                 not self.before(c, e)
-                and {m.id for m in self.content_makers(c)[0]} & self.lineage(e)
+                and {m.id for m in self.content_makers(c)[0]} <= self.lineage(e)
                 for e in writers)
             for v in bits for c in counting)
 
@@ -6554,6 +6559,33 @@ class MergeFuzzTest(unittest.TestCase):
         act("delta", d, mode="100755")
         e = act("eps", b2, body=("file", "E"))       # from D: eps's over B, and delta's anew
         self.assertFalse(model.bit_dropped("w0.txt", e, {"100755"}))
+
+    def test_the_model_knows_no_bit_joins_a_content_grown_from_one_twin_of_its_version(self):
+        """alpha writes F over A; delta, holding A, sets A's bit (joined to alpha's F,
+        that makes F,755 on delta) or, the other case, deletes A and writes F anew
+        before it sees alpha's F and sets F's bit.  gamma, from alpha's F alone,
+        writes C.  In the first case C grew from the version the chmod set, so C
+        takes its 755; in the second the chmod may have set delta's own F, beside
+        which C was written: no one can say, so C,644 is no dropped bit (seed
+        4941478)."""
+        for anew in (False, True):
+            a = {"mode": "100644", "body": ("file", "A")}
+            model = MergeModel({"w0.txt": (a, fuzz_full(a))})
+
+            def act(node, before, deleted=False, **writes):
+                state = None if deleted else dict(before or {}, **writes)
+                model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
+                return state
+            f = act("alpha", a, body=("file", "F"))
+            if anew:
+                act("delta", a, deleted=True)
+                act("delta", None, **f)
+            model.deliver("delta", "alpha")
+            act("delta", f, mode="100755")
+            model.deliver("gamma", "alpha")
+            c = act("gamma", f, body=("file", "C"))
+            with self.subTest(anew=anew):
+                self.assertEqual(model.bit_dropped("w0.txt", c, {"100755"}), not anew)
 
     def test_the_model_knows_a_copy_delete_that_settles_a_bit_is_a_chmod(self):
         """Rule 4: deleting a copy of the content the name holds, with another bit,

@@ -2568,16 +2568,23 @@ def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
             st = None
         folder = st is not None and stat.S_ISDIR(st.st_mode)
         regular = st is not None and stat.S_ISREG(st.st_mode)
-        empty = folder and not any(True for _ in os.scandir(full))
+        empty = folder and is_empty_folder(full)
         if folder and os.path.exists(os.path.join(full, ".git")):
             continue                        # a nested repo: not ours
         if not folder:                      # gone, or no longer a folder: its files' too
             changed += drop_meta_folder(repo, meta_path(path, False))
-        for own, wanted in ((True, folder), (False, regular)):
+        # The file's record first: a file's .gtfc/meta/_k is where the folder k's
+        # record folder goes (and the other way, drop_meta_folder above).
+        for own, wanted in ((False, regular), (True, folder)):
             text = describe_metadata(st, root, empty) if wanted else None
             if write_meta_file(repo, meta_path(path, own), text):
                 changed.append(meta_path(path, own))
     return changed
+
+
+def is_empty_folder(full: str) -> bool:
+    with os.scandir(full) as entries:
+        return not any(True for _ in entries)
 
 
 def record_all_metadata(repo: Repo) -> List[bytes]:
@@ -2695,14 +2702,9 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
     base = parent or repo.out("hash-object", "-t", "tree", os.devnull)
     tree = repo.out("write-tree")
     changes = tree_changes(repo, base, tree)
-    # git add takes what is there when it runs: unlisted (a walk of all), also a file
-    # written since git status looked.  Its mode goes in this commit too, or peers
-    # write a 600 file readable by all until the next.
     looked = named | set(changed)
-    unlisted = [c.path for c in changes if c.path not in looked and not is_gtfc_own(c.path)]
-    late = record_metadata(repo, unlisted) if unlisted else []
-    if late:
-        stage(repo, late, [])
+    late = [c for c in changes if c.path not in looked and not is_gtfc_own(c.path)]
+    if late and settle_late_paths(repo, parent, late, limit):
         tree = repo.out("write-tree")
         changes = tree_changes(repo, base, tree)
     if not changes:
@@ -2723,6 +2725,35 @@ def commit_local(repo: Repo, paths: Optional[set] = None) -> bool:
 
 
 MAX_LISTED_PATHS = 1000     # beyond this, naming paths to git costs more than a walk
+
+
+def settle_late_paths(repo: Repo, parent: Optional[str], late: List[Change],
+                      limit: int) -> bool:
+    """The changes git add took that no metadata walk or size check saw: unlisted (a
+    walk of all), it takes what is there when it runs, also a file written since git
+    status looked.  Each stays in this commit with its mode (or peers would write a
+    600 file readable by all until the next) where the path is still as git took it
+    (a file or symlink, or gone for a delete) and within gtfc.maxFileSize; else it
+    goes back to the parent's entry: the watcher saw the write, and the next round
+    takes it whole.  True if the index changed."""
+    def as_taken(c: Change) -> bool:
+        try:
+            st = os.lstat(os.path.join(repo.path, os.fsdecode(c.path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return c.kind == "D"
+        return c.kind != "D" and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode))
+    taken = [c.path for c in late if as_taken(c)]
+    back = {c.path for c in late} - set(taken) | set(hold_back(repo, taken, limit, False))
+    if back:
+        repo.git("reset", "-q", *([parent] if parent else []), "--pathspec-from-file=-",
+                 "--pathspec-file-nul", input=b"\0".join(sorted(back)),
+                 env={"GIT_LITERAL_PATHSPECS": "1"})
+    meta = record_metadata(repo, [path for path in taken if path not in back])
+    staged = stage(repo, meta, []) if meta else None
+    if staged and staged.returncode != 0:
+        raise GtfcError(f"could not stage the modes of {repo.path}'s new files: "
+                        f"{last_line(staged.stderr)}{disk_full_hint(staged.stderr)}")
+    return bool(back or meta)
 
 
 def echoes_removed(repo: Repo, paths: set) -> set:
@@ -6042,7 +6073,7 @@ def apply_one(repo: Repo, path: bytes) -> Optional[str]:
         return None
     folder = stat.S_ISDIR(st.st_mode)
     meta = own if folder or is_gtfc_own(path) else read_meta(repo, meta_path(path, False))
-    if folder and meta is None and not any(True for _ in os.scandir(full)) and \
+    if folder and meta is None and is_empty_folder(full) and \
             not is_gtfc_own(path):
         with contextlib.suppress(OSError):  # a peer removed this empty folder
             os.rmdir(full)
@@ -6421,9 +6452,8 @@ def set_aside_unrecorded(repo: Repo, link: str, st: os.stat_result) -> None:
     .git/gtfc/displaced/, since the path they were written at is not known."""
     if st.st_nlink > 1 or repo.has_object(repo.out("hash-object", "--", link)):
         return
-    import shutil                       # see "Imported where used"
     target = displaced_path(repo, "replaced-" + os.path.basename(link))
-    shutil.copy2(link, target)
+    copy_privately(link, target)
     warn(f"{repo.path}: a file replaced before gtfc stopped (or the power was cut) "
          f"held bytes no commit has, and its path was lost with its record; they are "
          f"kept at {target}")
@@ -6441,7 +6471,6 @@ def rescue_written_bytes(repo: Repo, link: str, path: bytes, oid: str) -> List[b
     """The kept inode's bytes, if not what was committed, as a copy beside path
     (the copies made, to commit).  Where that is no folder in the repo now (a
     file, or a peer's symlink, on the way), in .git/gtfc/displaced/ instead."""
-    import shutil                       # see "Imported where used"
     now = file_blob_id(link, oid)
     if now == oid:
         return []
@@ -6450,17 +6479,29 @@ def rescue_written_bytes(repo: Repo, link: str, path: bytes, oid: str) -> List[b
     try:
         if beside:
             os.makedirs(os.path.dirname(beside), exist_ok=True)
-            shutil.copy2(link, beside)
+            copy_privately(link, beside)
             warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's version "
                  f"replaced it; your bytes are kept as {rel}")
             return [os.fsencode(rel)]
     except (FileExistsError, NotADirectoryError):       # a file where a folder was
         pass
     target = displaced_path(repo, rel)
-    shutil.copy2(link, target)
+    copy_privately(link, target)
     warn(f"{repo.path}: {os.fsdecode(path)} was written while a peer's change "
          f"replaced it, and its folder is gone; your bytes are kept at {target}")
     return []
+
+
+def copy_privately(src: str, dst: str) -> None:
+    """shutil.copy2, but the bytes go into a file no one else can open: copy2 makes
+    the copy under the umask and gives it src's mode only after writing (a 600
+    file's bytes were readable by others meanwhile)."""
+    import shutil                       # see "Imported where used"
+    with open(src, "rb") as f, \
+            open(dst, "wb", opener=lambda path, flags: os.open(path, flags, 0o600)) as out:
+        os.fchmod(out.fileno(), 0o600)  # were it there already
+        shutil.copyfileobj(f, out)
+    shutil.copystat(src, dst)
 
 
 # Self-heal: a damaged repo repaired from its peers ###########################

@@ -8129,25 +8129,34 @@ def cmd_restore(args) -> int:
     if not rel:
         raise GtfcError("name a file or folder inside the repo, not the repo itself")
     integrate(repo)             # what is there now goes into history first: nothing lost
-    full = os.path.join(repo.path, rel)
-    untracked = os.path.isfile(full) and repo.git(
-        "cat-file", "-e", f"HEAD:{rel}", check=False).returncode != 0
-    if untracked or worktree_changes(repo, {rel}):
-        raise GtfcError(f"{rel} holds changes gtfc did not commit (over gtfc.maxFileSize, "
-                        "or ignored) — move it aside first, so the restore loses nothing")
-    source = version_before(repo, rel, args.at)
-    if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
-        raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
-    read_whole(repo, source, rel)
-    repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
-             env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK)
-    restore_metadata(repo, source, rel)
+    # Locked until the modes are on: git writes the files private, and a watcher's
+    # round in between would commit them so, for every host to take.
+    with repo.lock(timeout=LOCK_TIMEOUT):
+        source = restore_locked(repo, rel, args.at)
     when = repo.out("log", "-1", "--format=%ci", source)
     failures = push_repo(repo)
     report(failures)
     info(f"restored {rel} as it was at {when} ({short(source)}); " +
          (f"{counted(len(failures), 'peer')} not reached yet" if failures else "peers have it"))
     return 1 if failures else 0
+
+
+def restore_locked(repo: Repo, rel: str, at: Optional[str]) -> str:
+    """Write rel as it was before at, modes and all; the commit it came from."""
+    full = os.path.join(repo.path, rel)
+    untracked = os.path.isfile(full) and repo.git(
+        "cat-file", "-e", f"HEAD:{rel}", check=False).returncode != 0
+    if untracked or worktree_changes(repo, {rel}):
+        raise GtfcError(f"{rel} holds changes gtfc did not commit (over gtfc.maxFileSize, "
+                        "or ignored) — move it aside first, so the restore loses nothing")
+    source = version_before(repo, rel, at)
+    if repo.git("cat-file", "-e", f"{source}:{rel}", check=False).returncode != 0:
+        raise GtfcError(f"{rel} did not exist at {short(source)} — see gtfc log {rel}")
+    read_whole(repo, source, rel)
+    repo.git("restore", f"--source={source}", "--worktree", "--overlay", "--", rel,
+             env={"GIT_LITERAL_PATHSPECS": "1"}, umask=CHECKOUT_UMASK)
+    restore_metadata(repo, source, rel)
+    return source
 
 
 def restore_metadata(repo: Repo, source: str, rel: str) -> None:

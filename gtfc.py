@@ -6036,26 +6036,29 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None
     made) and whatever META_DIR's changed files name their modes and owners; make
     the empty folders META_DIR names, and remove those it no longer names."""
     targets = set(made)
+    written = {c.path for c in changes if c.kind != "D" and c.new_mode in FILE_MODES}
     for c in changes:
         named = meta_target(c.path)
         if named:
             targets.add(named[0])
-        elif c.kind != "D" and c.new_mode in FILE_MODES:
-            targets.add(c.path)
-    apply_all(repo, targets)
+    apply_all(repo, targets | written, written)
 
 
-def apply_all(repo: Repo, paths: Iterable[bytes]) -> None:
+def apply_all(repo: Repo, paths: Iterable[bytes], written: Iterable[bytes] = ()) -> None:
     """apply_one for each of paths, deepest first (a folder's files before the
-    folder); what could not be applied is noted."""
-    results = {os.fsdecode(path): apply_one(repo, path)
+    folder); what could not be applied is noted.  written: the files a checkout
+    just wrote (see apply_one)."""
+    written = set(written)
+    results = {os.fsdecode(path): apply_one(repo, path, path in written)
                for path in sorted(paths, key=lambda p: (-p.count(b"/"), p))}
     note_unapplied(repo, results)
 
 
-def apply_one(repo: Repo, path: bytes) -> Optional[str]:
+def apply_one(repo: Repo, path: bytes, written: bool = False) -> Optional[str]:
     """Set path's mode and owner from META_DIR (or the default); None if all was
-    applied, else what was not."""
+    applied, else what was not.  written: a file git just wrote here, private
+    (CHECKOUT_UMASK); a mode its user gave it since stays (chmodded_since_written)
+    and is committed as their change."""
     if is_gtfc_own(path):                   # gtfc's own files: the default modes
         full, own = os.path.join(repo.path, os.fsdecode(path)), None
     else:
@@ -6092,9 +6095,20 @@ def apply_one(repo: Repo, path: bytes) -> Optional[str]:
         why = change_owner(full, user, group)
         if why:
             mode &= 0o700                   # an owner it could not set: private
+    if written and not folder and chmodded_since_written(st):
+        mode = stat.S_IMODE(st.st_mode)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(full, mode)
     return why
+
+
+def chmodded_since_written(st: os.stat_result) -> bool:
+    """Did a user change the mode of a file git wrote (0600, or 0700 with the
+    executable bit) before gtfc gave it the peer's mode?  Its bits are not git's,
+    or its inode changed after its last write (a chmod to git's very bits).  The
+    user's chmod is their latest change: set over, it was lost (a new user's
+    trial, 4 in 16 chmods made just as a peer's edit of the file arrived)."""
+    return stat.S_IMODE(st.st_mode) & ~0o100 != 0o600 or st.st_ctime_ns > st.st_mtime_ns
 
 
 NOT_ROOT = "owners are recorded but not applied: gtfc does not run as root here"

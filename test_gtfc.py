@@ -7579,6 +7579,31 @@ class MetadataTest(TwoClonesTestCase):
         self.sync(self.a, self.b)
         self.assertEqual(oct(self.mode(self.b, "secret.key")), "0o600")
 
+    def test_a_chmod_while_a_peers_version_is_written_is_kept(self):
+        """alpha's user runs chmod 600 on a file just as gtfc writes beta's edit of it
+        there (after git wrote it, before its mode was set): the chmod is alpha's
+        latest change and stays, then syncs (a new user's trial: lost, with no
+        copy, in 4 of 16 races, the file 644 everywhere)."""
+        self.make(self.a, "cp.txt", 0o644, text="one\n")
+        self.sync(self.a, self.b)
+        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
+        gtfc.commit_local(self.b)
+        self.deliver(((self.a, (self.b,)),))
+        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.make_durable
+
+        def chmod_first(repo, changes):
+            if repo is self.a:
+                time.sleep(0.02)            # the user, a moment after git wrote it
+                os.chmod(full, 0o600)
+            return real(repo, changes)
+        with mock.patch.object(gtfc, "make_durable", chmod_first):
+            gtfc.integrate(self.a)
+        self.sync(self.a, self.b, {"cp.txt"})           # as the watcher names it
+        for repo in (self.a, self.b):
+            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
+            with open(os.path.join(repo.path, "cp.txt")) as f:
+                self.assertEqual(f.read(), "one\nbeta's\n")
+
     def test_a_watcher_never_commits_a_restore_before_its_modes(self):
         """git writes a restored file private (600) and its mode comes after: a
         watcher's round in between committed it at 600 and every host took that

@@ -5567,11 +5567,15 @@ class MergeModel:
 
     def mixes_anew(self, events, version):
         """Is version a mix of two concurrent events' versions, one of them a file
-        made anew since they parted: it needs a value of each that the other lacks?"""
+        made anew since they parted: it needs a value of each that the other lacks,
+        nor any version grown from the other holds (seed 4941719 revive: eps's
+        restore of init1 in delta's file made anew, line-merged with beta's edit of
+        it, holds the init1 of gamma's revive beside delta's only by value)?"""
         def needs(x, y):
-            mine, other = dict(x.full), dict(y.full)
-            return any(v == mine.get(r) != other.get(r) for r, v in version.items()
-                       if r != "mode")
+            mine = dict(x.full)
+            theirs = [dict(w.full) for w in events if w is y or y.id in self.lineage(w)]
+            return any(v == mine.get(r) and all(t.get(r) != v for t in theirs)
+                       for r, v in version.items() if r != "mode")
         return any(needs(x, y) and needs(y, x) and not self.before(x, y)
                    and not self.before(y, x) and self.made_anew_since(x, y)
                    for n, x in enumerate(events) for y in events[n + 1:])
@@ -6586,6 +6590,33 @@ class MergeFuzzTest(unittest.TestCase):
             c = act("gamma", f, body=("file", "C"))
             with self.subTest(anew=anew):
                 self.assertEqual(model.bit_dropped("w0.txt", c, {"100755"}), not anew)
+
+    def test_the_model_knows_a_value_alike_is_no_mix_with_a_file_made_anew(self):
+        """beta deletes l0; gamma, having seen that, revives init; delta, unaware of
+        the revive, writes D anew.  beta edits D's last line, eps writes init1 back
+        into D's middle one: their line merge D0,init1,B holds gamma's init1 only
+        by value, and is rule 2's (seed 4941719 revive); D0,D1,init2 mixes the
+        revive with D, beside which it was made."""
+        init = {"mode": "100644", "slot0": "init0", "slot1": "init1", "slot2": "init2"}
+        model = MergeModel({"l0.txt": (init, fuzz_full(init))})
+
+        def act(node, before, deleted=False, **writes):
+            state = None if deleted else dict(before or {}, **writes)
+            model.act(node, "l0.txt", writes, fuzz_full(state), before, deleted)
+            return state
+        act("beta", init, deleted=True)
+        for node in ("gamma", "delta", "eps"):
+            model.deliver(node, "beta")
+        act("gamma", None, **init)
+        d = act("delta", {}, mode="100644", slot0="D0", slot1="D1", slot2="D2")
+        model.deliver("beta", "delta")
+        model.deliver("eps", "delta")
+        model.deliver("beta", "gamma")
+        model.deliver("eps", "gamma")
+        act("beta", d, slot2="B")
+        act("eps", d, slot1="init1")
+        self.assertFalse(model.phantom("l0.txt", dict(d, slot1="init1", slot2="B")))
+        self.assertTrue(model.phantom("l0.txt", dict(d, slot2="init2")))
 
     def test_the_model_knows_a_copy_delete_that_settles_a_bit_is_a_chmod(self):
         """Rule 4: deleting a copy of the content the name holds, with another bit,

@@ -7498,10 +7498,11 @@ def forgotten_note(repo: Repo) -> str:
 
 def check_date(repo: Repo, text: str, option: str = "--at") -> int:
     """The time text names in git's date syntax.  git reads a date it cannot parse
-    as "now": refuse that, unless it was meant."""
-    parsed = repo.out("rev-parse", f"--before={text}")       # --max-age=… or --min-age=…
-    when = int(parsed.rpartition("=")[2] or 0)
-    if abs(when - time.time()) < 5 and text.strip().lower() != "now":
+    as "now": refuse that, unless it was meant (judged against git's own "now" in
+    the same call: "3 seconds ago" is a date too)."""
+    when, now = (int(line.rpartition("=")[2] or 0) for line in repo.out(     # --min-age=…
+        "rev-parse", f"--before={text}", "--before=now").splitlines())
+    if when == now and text.strip().lower() != "now":
         raise GtfcError(f"{text!r} is " + ("neither a commit nor " if option == "--at" else
                                            "not ") + "a date git understands — e.g. "
                         f"{option} '2 hours ago', {option} '2026-11-24 09:00'" +

@@ -7388,6 +7388,15 @@ def fuzz_main(args):
 
 
 class LogTest(TwoClonesTestCase):
+    def test_a_date_a_few_seconds_ago_is_a_date_and_nonsense_is_not(self):
+        """--at '3 seconds ago' named "neither a commit nor a date" (a new user's
+        trial): a date that close to now was taken for one git could not read."""
+        when = gtfc.check_date(self.a, "3 seconds ago")
+        self.assertAlmostEqual(when, time.time() - 3, delta=2)
+        self.assertAlmostEqual(gtfc.check_date(self.a, "now"), time.time(), delta=2)
+        with self.assertRaisesRegex(gtfc.GtfcError, "neither a commit nor a date"):
+            gtfc.check_date(self.a, "deadbeef")
+
     def test_log_n_lists_the_newest_n_commits_conflict_copies_among_them(self):
         """gtfc log -n N: N commits, newest first, where a merge that made a conflict
         copy counts as one (a new user's trial: -n 3 listed 3 edits and every merge

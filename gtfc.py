@@ -2540,6 +2540,30 @@ def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> 
     return f"{mode:04o}{owner}\n".encode()
 
 
+def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
+                text: Optional[bytes]) -> Optional[bytes]:
+    """describe_metadata's text for path, but where its record names an owner this
+    host cannot set (gtfc not root, or no such user or group here), that owner
+    stays: the file kept gtfc's owner (and, as root, a private mode: applied_mode),
+    and a host that lacks an owner must not drop it for the whole cluster (the
+    first walk of its next process recorded the file as found: "0600", and every
+    host made it private).  A mode set here since goes with the recorded owner."""
+    import grp, pwd                     # see "Imported where used"
+    record = read_meta(repo, meta_path(path, stat.S_ISDIR(st.st_mode)))
+    if record is None or not record[1]:
+        return text
+    mode, user, group = record
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(user), grp.getgrnam(group)
+            return text                 # settable here: the file's owner is the record
+        except KeyError:
+            pass
+    if stat.S_IMODE(st.st_mode) != applied_mode(mode, st, owner_set=False):
+        mode = stat.S_IMODE(st.st_mode)
+    return f"{mode:04o} {user}:{group}\n".encode()
+
+
 def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
     """Bring META_DIR's files in the working tree in line with paths (and their
     folders, which may have become empty or stopped being so).  The first time in
@@ -2576,7 +2600,8 @@ def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
         # The file's record first: a file's .gtfc/meta/_k is where the folder k's
         # record folder goes (and the other way, drop_meta_folder above).
         for own, wanted in ((False, regular), (True, folder)):
-            text = describe_metadata(st, root, empty) if wanted else None
+            text = as_recorded(repo, path, st, describe_metadata(st, root, empty)) \
+                if wanted else None
             if write_meta_file(repo, meta_path(path, own), text):
                 changed.append(meta_path(path, own))
     return changed
@@ -2592,13 +2617,17 @@ def record_all_metadata(repo: Repo) -> List[bytes]:
     META_DIR has one or the path's metadata is not the default (100,000 files with
     default modes: their lstat, and nothing else)."""
     root = os.lstat(repo.path)
-    wanted = {meta_path(path, stat.S_ISDIR(st.st_mode)): text
-              for path, st, empty in walk_tree(repo.path, b"")
-              for text in [describe_metadata(st, root, empty)] if text is not None}
     present = set()
     for folder, _dirs, files in os.walk(os.path.join(repo.path, META_DIR)):
         rel = os.fsencode(os.path.relpath(folder, repo.path))
         present.update(rel + b"/" + os.fsencode(name) for name in files)
+    wanted = {}
+    for path, st, empty in walk_tree(repo.path, b""):
+        meta, text = meta_path(path, stat.S_ISDIR(st.st_mode)), describe_metadata(st, root, empty)
+        if meta in present:
+            text = as_recorded(repo, path, st, text)
+        if text is not None:
+            wanted[meta] = text
     return [meta for meta in sorted(present | set(wanted))
             if write_meta_file(repo, meta, wanted.get(meta))]
 
@@ -6084,22 +6113,29 @@ def apply_one(repo: Repo, path: bytes, written: bool = False) -> Optional[str]:
     if meta is None:
         meta = (FOLDER_DEFAULT if folder else FILE_DEFAULTS[bool(st.st_mode & 0o100)], "", "")
     mode, user, group = meta
-    if not folder:                          # the executable bit is git's
-        mode = (mode & ~0o100) | (st.st_mode & 0o100)
     why = None
-    if os.geteuid() != 0:
-        mode &= ~(0o4000 if folder else 0o6000)     # setuid (and a setgid file): root's
-        if user:
-            why = NOT_ROOT
-    elif user:
-        why = change_owner(full, user, group)
-        if why:
-            mode &= 0o700                   # an owner it could not set: private
+    if user:
+        why = NOT_ROOT if os.geteuid() != 0 else change_owner(full, user, group)
+    mode = applied_mode(mode, st, owner_set=not why)
     if written and not folder and chmodded_since_written(st):
         mode = stat.S_IMODE(st.st_mode)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(full, mode)
     return why
+
+
+def applied_mode(mode: int, st: os.stat_result, owner_set: bool) -> int:
+    """The mode apply_one gives a file or folder (lstat st) whose record says mode:
+    the executable bit is git's; setuid (and setgid on a file) only as root; an
+    owner it could not set (owner_set False, as root): private."""
+    folder = stat.S_ISDIR(st.st_mode)
+    if not folder:
+        mode = (mode & ~0o100) | (st.st_mode & 0o100)
+    if os.geteuid() != 0:
+        mode &= ~(0o4000 if folder else 0o6000)
+    elif not owner_set:
+        mode &= 0o700
+    return mode
 
 
 def chmodded_since_written(st: os.stat_result) -> bool:

@@ -7716,6 +7716,31 @@ class MetadataTest(TwoClonesTestCase):
         self.assertIn("www/site.conf", status["owners_not_applied"])
         self.assertTrue(any("without the owner" in n for n in status["attention"]))
 
+    def test_a_host_that_cannot_set_an_owner_never_drops_it_for_all(self):
+        """beta lacks the user alpha's record names (or runs gtfc as no root): the
+        file is private there (or keeps gtfc's owner), and the first walk of beta's
+        next process recorded it as found, "0600", dropping the owner for the whole
+        cluster and making the file private everywhere.  The record stands; a chmod
+        on beta since goes with the recorded owner."""
+        self.sync(self.a, self.b)                   # the first round in a process walks all
+        for n, (owner, root) in enumerate((("gtfc-no-such-user:adm", True),
+                                           ("daemon:adm", False))):
+            rel, meta = f"www/site{n}.conf", f"{gtfc.META_DIR}/_www/_site{n}.conf"
+            with self.subTest(owner=owner, root=root):
+                self.make(self.a, rel, 0o644)
+                self.sync(self.a, self.b)
+                self.make(self.a, meta, 0o644, text=f"0640 {owner}\n")
+                euid = mock.patch.object(os, "geteuid", return_value=0 if root else 1000)
+                with euid:
+                    self.sync(self.a, self.b)
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        gtfc.commit_local(gtfc.Repo(self.b.path))   # beta's next process
+                self.assertEqual(self.b.out("show", f"HEAD:{meta}"), f"0640 {owner}")
+                os.chmod(os.path.join(self.b.path, rel), 0o604)
+                with euid, contextlib.redirect_stderr(io.StringIO()):
+                    gtfc.commit_local(gtfc.Repo(self.b.path))
+                self.assertEqual(self.b.out("show", f"HEAD:{meta}"), f"0604 {owner}")
+
     def test_a_peers_metadata_never_reaches_outside_the_folder(self):
         """A peer writes .gtfc/meta: a mode (and owner) for a path through its own
         symlink to another folder, or up with "..", must change nothing there."""

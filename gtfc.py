@@ -2542,26 +2542,30 @@ def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> 
 
 def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
                 text: Optional[bytes]) -> Optional[bytes]:
-    """describe_metadata's text for path, but where its record names an owner this
-    host cannot set (gtfc not root, or no such user or group here), that owner
-    stays: the file kept gtfc's owner (and, as root, a private mode: applied_mode),
-    and a host that lacks an owner must not drop it for the whole cluster (the
-    first walk of its next process recorded the file as found: "0600", and every
-    host made it private).  A mode set here since goes with the recorded owner."""
+    """describe_metadata's text for path, but where this host cannot hold its record
+    as written (an owner it cannot set: gtfc not root, or no such user or group
+    here; setuid when not root), the record stands while the file is as apply_one
+    left it (applied_mode), and a mode set here since goes with the record's
+    owner.  Recorded as found, the first walk of that host's next process dropped
+    the owner (or setuid) for the whole cluster, and made the file private on
+    every host."""
     import grp, pwd                     # see "Imported where used"
     record = read_meta(repo, meta_path(path, stat.S_ISDIR(st.st_mode)))
-    if record is None or not record[1]:
+    if record is None:
         return text
     mode, user, group = record
-    if os.geteuid() == 0:
+    settable = not user or os.geteuid() == 0
+    if user and settable:
         try:
             pwd.getpwnam(user), grp.getgrnam(group)
-            return text                 # settable here: the file's owner is the record
         except KeyError:
-            pass
-    if stat.S_IMODE(st.st_mode) != applied_mode(mode, st, owner_set=False):
+            settable = False
+    held = applied_mode(mode, st, owner_set=settable)
+    if settable and (held & ~0o100) == (mode & ~0o100):
+        return text                     # held as written: the file is the record
+    if stat.S_IMODE(st.st_mode) != held:
         mode = stat.S_IMODE(st.st_mode)
-    return f"{mode:04o} {user}:{group}\n".encode()
+    return f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
 
 
 def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
@@ -5917,6 +5921,7 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             # Only the changed paths: read-tree would look at every file in the tree.
             dirty = changed_since_commit(repo, changes, kept)
             if dirty:
+                record_metadata(repo, [dirty])  # a chmod: git status does not see it
                 return f"{os.fsdecode(dirty)}: changed since it was committed"
             listed = b"\0".join(c.path for c in changes)
             write_file_atomic(journal, f"{old} {new}\n")
@@ -6289,7 +6294,7 @@ def give_back_new_paths(repo: Repo, held: list) -> None:
 
 def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
     """The first path to replace or remove that is no longer as committed in the old
-    tree (content, executable bit, or the file itself replaced), else None.  A
+    tree (content, mode or owner, or the file itself replaced), else None.  A
     missing file is fine: a peer's edit beats a delete, as in merges."""
     links = {path: link for path, _, link in kept}
     for c in changes:
@@ -6300,7 +6305,8 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
             st = os.lstat(full)
             link = links.get(c.path)        # every file's (see paths_alone_will_do)
             same = (link is None or os.path.samestat(st, os.lstat(link))) and \
-                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link)
+                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link) and \
+                not chmodded_since_commit(repo, c.path, st)
         except FileNotFoundError:
             continue
         except OSError:
@@ -6308,6 +6314,20 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
         if not same:
             return c.path
     return None
+
+
+def chmodded_since_commit(repo: Repo, path: bytes, st: os.stat_result) -> bool:
+    """Do a file's mode or owner differ from its record: a chmod (or chown) not
+    yet committed, which the checkout replacing the file would lose (a new user's
+    trial: a chmod racing a peer's edit of the file)?"""
+    if not metadata_kept(repo) or not stat.S_ISREG(st.st_mode):
+        return False
+    text = as_recorded(repo, path, st, describe_metadata(st, os.lstat(repo.path), False))
+    try:
+        with open(os.path.join(repo.path, os.fsdecode(meta_path(path, False))), "rb") as f:
+            return f.read() != text
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return text is not None
 
 
 def displace_ignored(repo: Repo, changes) -> None:

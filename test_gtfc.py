@@ -7644,6 +7644,30 @@ class MetadataTest(TwoClonesTestCase):
             with open(os.path.join(repo.path, "cp.txt")) as f:
                 self.assertEqual(f.read(), "one\nbeta's\n")
 
+    def test_a_chmod_just_before_a_peers_version_replaces_the_file_is_kept(self):
+        """The same race, the chmod earlier: after alpha's round committed what it
+        had, before the checkout replaced the file (it changed the old file, which
+        git then unlinked).  The checkout waits, the chmod is committed and merged:
+        beta's edit and alpha's mode, on both."""
+        self.make(self.a, "cp.txt", 0o644, text="one\n")
+        self.sync(self.a, self.b)
+        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
+        gtfc.commit_local(self.b)
+        self.deliver(((self.a, (self.b,)),))
+        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.merge_incoming
+
+        def chmod_first(repo, head):
+            if repo is self.a and self.mode(self.a, "cp.txt") == 0o644:
+                os.chmod(full, 0o600)
+            return real(repo, head)
+        with mock.patch.object(gtfc, "merge_incoming", chmod_first):
+            gtfc.integrate(self.a)
+        self.sync(self.a, self.b)
+        for repo in (self.a, self.b):
+            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
+            with open(os.path.join(repo.path, "cp.txt")) as f:
+                self.assertEqual(f.read(), "one\nbeta's\n")
+
     def test_a_watcher_never_commits_a_restore_before_its_modes(self):
         """git writes a restored file private (600) and its mode comes after: a
         watcher's round in between committed it at 600 and every host took that
@@ -7718,28 +7742,30 @@ class MetadataTest(TwoClonesTestCase):
 
     def test_a_host_that_cannot_set_an_owner_never_drops_it_for_all(self):
         """beta lacks the user alpha's record names (or runs gtfc as no root): the
-        file is private there (or keeps gtfc's owner), and the first walk of beta's
-        next process recorded it as found, "0600", dropping the owner for the whole
-        cluster and making the file private everywhere.  The record stands; a chmod
-        on beta since goes with the recorded owner."""
+        file is private there (or keeps gtfc's owner, or loses setuid), and the first
+        walk of beta's next process recorded it as found, "0600", dropping the owner
+        (or setuid) for the whole cluster and making the file private everywhere.
+        The record stands; a chmod on beta since goes with the recorded owner."""
         self.sync(self.a, self.b)                   # the first round in a process walks all
         for n, (owner, root) in enumerate((("gtfc-no-such-user:adm", True),
-                                           ("daemon:adm", False))):
+                                           ("daemon:adm", False), ("", False))):
             rel, meta = f"www/site{n}.conf", f"{gtfc.META_DIR}/_www/_site{n}.conf"
             with self.subTest(owner=owner, root=root):
                 self.make(self.a, rel, 0o644)
                 self.sync(self.a, self.b)
-                self.make(self.a, meta, 0o644, text=f"0640 {owner}\n")
+                record = f"0640 {owner}" if owner else "4755"   # setuid: root's only
+                self.make(self.a, meta, 0o644, text=record + "\n")
                 euid = mock.patch.object(os, "geteuid", return_value=0 if root else 1000)
                 with euid:
                     self.sync(self.a, self.b)
                     with contextlib.redirect_stderr(io.StringIO()):
                         gtfc.commit_local(gtfc.Repo(self.b.path))   # beta's next process
-                self.assertEqual(self.b.out("show", f"HEAD:{meta}"), f"0640 {owner}")
+                self.assertEqual(self.b.out("show", f"HEAD:{meta}"), record)
                 os.chmod(os.path.join(self.b.path, rel), 0o604)
                 with euid, contextlib.redirect_stderr(io.StringIO()):
                     gtfc.commit_local(gtfc.Repo(self.b.path))
-                self.assertEqual(self.b.out("show", f"HEAD:{meta}"), f"0604 {owner}")
+                self.assertEqual(self.b.out("show", f"HEAD:{meta}"),
+                                 f"0604 {owner}".strip())
 
     def test_a_peers_metadata_never_reaches_outside_the_folder(self):
         """A peer writes .gtfc/meta: a mode (and owner) for a path through its own

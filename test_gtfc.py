@@ -4687,7 +4687,7 @@ class MergeModel:
         self.known = collections.defaultdict(lambda: {0})   # node -> event ids seen
         self.deleted_copies = []    # (event, path, blob, original, what it settles or None)
         self.name_held = {}         # a copy's delete event id -> what its name held then
-        self.lineages = {}          # event id -> the content writes it grew from
+        self.lineages = {}          # (event id, surely) -> the content writes it grew from
         self.next_id = 1
 
     def act(self, node, path, writes, full, before, deleted=False):
@@ -5513,19 +5513,22 @@ class MergeModel:
         alike = [u for u in latest if fuzz_content(u.full) == fuzz_content(event.full_before)]
         return (alike, False) if alike or event.path not in FUZZ_SLOTTED else (latest, True)
 
-    def lineage(self, event):
+    def lineage(self, event, surely=True):
         """The content writes event's content surely grew from, itself included,
         back to a file made anew: through every write a line merge merged, but
         through several that wrote one version alike only as far as all of them
         grew from (seed 3610412: beta's pool-D over pool-A and alpha's pool-D made
-        anew; which the version at a node is, no one can say)."""
+        anew; which the version at a node is, no one can say).  surely=False: the
+        writes it may have grown from, through each of those."""
         # (Only events in its past decide it, and those never change: kept.)
-        if event.id not in self.lineages:
+        key = (event.id, surely)
+        if key not in self.lineages:
             makers, merged = self.content_makers(event)
-            grew = [self.lineage(m) for m in makers]
-            self.lineages[event.id] = {event.id} | (
-                set().union(*grew) if merged else set.intersection(*grew) if grew else set())
-        return self.lineages[event.id]
+            grew = [self.lineage(m, surely) for m in makers]
+            self.lineages[key] = {event.id} | (
+                set().union(*grew) if merged or not surely
+                else set.intersection(*grew) if grew else set())
+        return self.lineages[key]
 
     def grew_from(self, events, start):
         """The versions start (an event) grew from: a merge's version, which no
@@ -5568,12 +5571,17 @@ class MergeModel:
     def mixes_anew(self, events, version):
         """Is version a mix of two concurrent events' versions, one of them a file
         made anew since they parted: it needs a value of each that the other lacks,
-        nor any version grown from the other holds (seed 4941719 revive: eps's
-        restore of init1 in delta's file made anew, line-merged with beta's edit of
-        it, holds the init1 of gamma's revive beside delta's only by value)?"""
+        nor any version that may have grown from the other (or from a file made
+        anew it grew from) holds (seed 4941719
+        revive: eps's restore of init1 in delta's file made anew, line-merged with
+        beta's edit of it, holds the init1 of gamma's revive beside delta's only by
+        value; 4941908 revive: eps's B over A,init1,init2, which beta had written
+        over init and gamma anew, line-merged with gamma's C over its own)?"""
         def needs(x, y):
-            mine = dict(x.full)
-            theirs = [dict(w.full) for w in events if w is y or y.id in self.lineage(w)]
+            mine, roots = dict(x.full), {y.id} | {
+                u.id for u in self.events if u.id in self.lineage(y) and u.full_before is None
+                and not u.deleted and u.id != 0}       # y and the files made anew it grew from
+            theirs = [dict(w.full) for w in events if roots & self.lineage(w, surely=False)]
             return any(v == mine.get(r) and all(t.get(r) != v for t in theirs)
                        for r, v in version.items() if r != "mode")
         return any(needs(x, y) and needs(y, x) and not self.before(x, y)

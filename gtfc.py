@@ -5914,6 +5914,7 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
     kept_meta = metadata_kept(repo)
     umask = CHECKOUT_UMASK if kept_meta else -1
     made = folders_to_make(repo, changes) if kept_meta else []
+    replaced: Dict[bytes, int] = {}     # the path checkout's kept files: their modes
     with keep_old_inodes(repo, changes) as kept:
         if not changes:                 # the same files (a merge that changed none)
             proc = None
@@ -5932,6 +5933,7 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
                 proc = subprocess.CompletedProcess(
                     (), 1, b"", f"{os.fsdecode(taken)}: created since gtfc looked".encode())
             else:
+                replaced = inode_modes(kept, changes)
                 proc = repo.git(
                     "restore", "-q", f"--source={new}", "--staged", "--worktree",
                     "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
@@ -5958,12 +5960,39 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(journal)
+        chmodded = chmods_on_replaced(replaced, kept)
     if kept_meta:
-        apply_metadata(repo, changes, made)
+        apply_metadata(repo, changes, made, chmodded)
     written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
     members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
     repo.checked_out = (new, written, members)
     return None
+
+
+def inode_modes(kept, changes: List[Change]) -> Dict[bytes, int]:
+    """The modes of the kept files (keep_old_inodes) that git is about to replace
+    with a new version, the moment before it does."""
+    replacing = {c.path for c in changes if c.kind in ("M", "T") and c.new_mode in FILE_MODES}
+    modes = {}
+    for path, _, link in kept:
+        if path in replacing:
+            with contextlib.suppress(OSError):
+                modes[path] = stat.S_IMODE(os.lstat(link).st_mode)
+    return modes
+
+
+def chmods_on_replaced(before: Dict[bytes, int], kept) -> Dict[bytes, int]:
+    """The modes users gave kept files after inode_modes looked, before git replaced
+    them: a chmod in that moment lands on the old file, and goes to the new one
+    (a chmod racing a peer's edit keeps both; a new user's trial lost every one
+    made 1-6 ms before the replacement)."""
+    after = {}
+    for path, _, link in kept:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.lstat(link).st_mode)
+            if path in before and mode != before[path]:
+                after[path] = mode
+    return after
 
 
 def checkout_journal(repo: Repo) -> str:
@@ -6065,34 +6094,39 @@ def folders_to_make(repo: Repo, changes: List[Change]) -> List[bytes]:
 CHECKOUT_UMASK = 0o077
 
 
-def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes]) -> None:
+def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes],
+                   chmodded: Optional[Dict[bytes, int]] = None) -> None:
     """Give what the checkout of changes wrote (files, the folders it made in
     made) and whatever META_DIR's changed files name their modes and owners; make
-    the empty folders META_DIR names, and remove those it no longer names."""
+    the empty folders META_DIR names, and remove those it no longer names.
+    chmodded: modes users gave files in the moment before git replaced them."""
     targets = set(made)
     written = {c.path for c in changes if c.kind != "D" and c.new_mode in FILE_MODES}
     for c in changes:
         named = meta_target(c.path)
         if named:
             targets.add(named[0])
-    apply_all(repo, targets | written, written)
+    apply_all(repo, targets | written, written, chmodded or {})
 
 
-def apply_all(repo: Repo, paths: Iterable[bytes], written: Iterable[bytes] = ()) -> None:
+def apply_all(repo: Repo, paths: Iterable[bytes], written: Iterable[bytes] = (),
+              chmodded: Optional[Dict[bytes, int]] = None) -> None:
     """apply_one for each of paths, deepest first (a folder's files before the
-    folder); what could not be applied is noted.  written: the files a checkout
-    just wrote (see apply_one)."""
-    written = set(written)
-    results = {os.fsdecode(path): apply_one(repo, path, path in written)
+    folder); what could not be applied is noted.  written, chmodded: see
+    apply_one."""
+    written, chmodded = set(written), chmodded or {}
+    results = {os.fsdecode(path): apply_one(repo, path, path in written, chmodded.get(path))
                for path in sorted(paths, key=lambda p: (-p.count(b"/"), p))}
     note_unapplied(repo, results)
 
 
-def apply_one(repo: Repo, path: bytes, written: bool = False) -> Optional[str]:
+def apply_one(repo: Repo, path: bytes, written: bool = False,
+              users: Optional[int] = None) -> Optional[str]:
     """Set path's mode and owner from META_DIR (or the default); None if all was
     applied, else what was not.  written: a file git just wrote here, private
-    (CHECKOUT_UMASK); a mode its user gave it since stays (chmodded_since_written)
-    and is committed as their change."""
+    (CHECKOUT_UMASK); a mode its user gave it since stays (chmodded_since_written),
+    as does users, the mode they gave the file git replaced, just before: each is
+    committed as the user's change."""
     if is_gtfc_own(path):                   # gtfc's own files: the default modes
         full, own = os.path.join(repo.path, os.fsdecode(path)), None
     else:
@@ -6122,7 +6156,9 @@ def apply_one(repo: Repo, path: bytes, written: bool = False) -> Optional[str]:
     if user:
         why = NOT_ROOT if os.geteuid() != 0 else change_owner(full, user, group)
     mode = applied_mode(mode, st, owner_set=not why)
-    if written and not folder and chmodded_since_written(st):
+    if written and not folder and users is not None:
+        mode = users
+    elif written and not folder and chmodded_since_written(st):
         mode = stat.S_IMODE(st.st_mode)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(full, mode)

@@ -7676,6 +7676,29 @@ class MetadataTest(TwoClonesTestCase):
             with open(os.path.join(repo.path, "cp.txt")) as f:
                 self.assertEqual(f.read(), "one\nbeta's\n")
 
+    def test_a_chmod_as_git_replaces_the_file_goes_to_the_new_one(self):
+        """The same race, closer still: past gtfc's check, as git starts to replace
+        the file (a new user's trial lost every chmod made 1-6 ms before the
+        replacement).  The old file, kept, shows the chmod: the new one takes it."""
+        self.make(self.a, "cp.txt", 0o644, text="one\n")
+        self.sync(self.a, self.b)
+        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
+        gtfc.commit_local(self.b)
+        self.deliver(((self.a, (self.b,)),))
+        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.Repo.git
+
+        def chmod_first(repo, *args, **kw):
+            if repo.path == self.a.path and args[0] == "restore":
+                os.chmod(full, 0o600)
+            return real(repo, *args, **kw)
+        with mock.patch.object(gtfc.Repo, "git", chmod_first):
+            gtfc.integrate(self.a)
+        self.sync(self.a, self.b, {"cp.txt"})           # as the watcher names it
+        for repo in (self.a, self.b):
+            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
+            with open(os.path.join(repo.path, "cp.txt")) as f:
+                self.assertEqual(f.read(), "one\nbeta's\n")
+
     def test_a_watcher_never_commits_a_restore_before_its_modes(self):
         """git writes a restored file private (600) and its mode comes after: a
         watcher's round in between committed it at 600 and every host took that

@@ -2563,6 +2563,9 @@ def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
     held = applied_mode(mode, st, owner_set=settable)
     if settable and (held & ~0o100) == (mode & ~0o100):
         return text                     # held as written: the file is the record
+    root = os.lstat(repo.path)
+    if not settable and st.st_uid not in (os.geteuid(), root.st_uid):
+        return text                     # a chown here since: the file is the record
     if stat.S_IMODE(st.st_mode) != held:
         mode = stat.S_IMODE(st.st_mode)
     return f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
@@ -5922,8 +5925,13 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
             # Only the changed paths: read-tree would look at every file in the tree.
             dirty = changed_since_commit(repo, changes, kept)
             if dirty:
-                record_metadata(repo, [dirty])  # a chmod: git status does not see it
                 return f"{os.fsdecode(dirty)}: changed since it was committed"
+            # Nor a mode or owner changed since (git status does not see a chmod):
+            # recorded now, it is committed and merged on the next attempt.
+            recorded = record_metadata(repo, [c.path for c in changes if c.kind != "A"
+                                              and c.old_mode in FILE_MODES]) if kept_meta else []
+            if recorded:
+                return f"{os.fsdecode(recorded[0])}: changed since it was committed"
             listed = b"\0".join(c.path for c in changes)
             write_file_atomic(journal, f"{old} {new}\n")
             held: list = []
@@ -5956,13 +5964,13 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
         if proc and proc.returncode != 0:
             os.unlink(journal)          # git refused before writing: nothing to finish
             return last_line(proc.stderr)
-        make_durable(repo, changes)
+        as_written = make_durable(repo, changes)
         repo.git("update-ref", "-m", "gtfc: integrate", "HEAD", new, old)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(journal)
         chmodded = chmods_on_replaced(replaced, kept)
     if kept_meta:
-        apply_metadata(repo, changes, made, chmodded)
+        apply_metadata(repo, changes, made, as_written, chmodded)
     written = {c.path: c for c in changes} if len(changes) <= MAX_LISTED_PATHS else {}
     members = any(c.path.startswith(NODES_DIR.encode() + b"/") for c in changes)
     repo.checked_out = (new, written, members)
@@ -6000,19 +6008,23 @@ def checkout_journal(repo: Repo) -> str:
     return os.path.join(repo.state_dir, "checking-out")
 
 
-def make_durable(repo: Repo, changes: List[Change]) -> None:
-    """The files a checkout wrote, on the disk before HEAD says they are there."""
+def make_durable(repo: Repo, changes: List[Change]) -> Dict[bytes, os.stat_result]:
+    """The files a checkout wrote, on the disk before HEAD says they are there; each
+    as git left it (its fstat: see apply_one), unless there were many."""
     written = [c.path for c in changes if c.kind != "D" and c.new_mode in FILE_MODES]
     if len(written) > MAX_LISTED_PATHS:
         os.sync()
-        return
+        return {}
+    found = {}
     for path in written:
         with contextlib.suppress(OSError):      # gone already: nothing to keep
             fd = os.open(os.path.join(repo.path, os.fsdecode(path)), os.O_RDONLY)
             try:
+                found[path] = os.fstat(fd)
                 os.fsync(fd)
             finally:
                 os.close(fd)
+    return found
 
 
 def displaced_path(repo: Repo, rel: str, stamp: Optional[str] = None) -> str:
@@ -6071,9 +6083,9 @@ def finish_interrupted_checkout(repo: Repo) -> None:
         warn(f"{repo.path}: could not finish the checkout a stop interrupted "
              f"({last_line(restored.stderr)}); syncing from what is there")
     elif changes:
-        make_durable(repo, changes)
+        as_written = make_durable(repo, changes)
         if metadata_kept(repo):
-            apply_metadata(repo, changes, [])
+            apply_metadata(repo, changes, [], as_written)
         if head == old:
             repo.git("update-ref", "-m", "gtfc: finish an interrupted checkout", "HEAD", new, old)
         warn(f"{repo.path}: finished moving the files to {short(new)}, which a stop "
@@ -6095,38 +6107,39 @@ CHECKOUT_UMASK = 0o077
 
 
 def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes],
+                   as_written: Optional[Dict[bytes, os.stat_result]] = None,
                    chmodded: Optional[Dict[bytes, int]] = None) -> None:
     """Give what the checkout of changes wrote (files, the folders it made in
     made) and whatever META_DIR's changed files name their modes and owners; make
     the empty folders META_DIR names, and remove those it no longer names.
-    chmodded: modes users gave files in the moment before git replaced them."""
+    as_written, chmodded: see apply_one."""
     targets = set(made)
     written = {c.path for c in changes if c.kind != "D" and c.new_mode in FILE_MODES}
     for c in changes:
         named = meta_target(c.path)
         if named:
             targets.add(named[0])
-    apply_all(repo, targets | written, written, chmodded or {})
+    as_written, chmodded = as_written or {}, chmodded or {}
+    results = {os.fsdecode(path): apply_one(repo, path, as_written.get(path), chmodded.get(path))
+               for path in sorted(targets | written, key=lambda p: (-p.count(b"/"), p))}
+    note_unapplied(repo, results)
 
 
-def apply_all(repo: Repo, paths: Iterable[bytes], written: Iterable[bytes] = (),
-              chmodded: Optional[Dict[bytes, int]] = None) -> None:
+def apply_all(repo: Repo, paths: Iterable[bytes]) -> None:
     """apply_one for each of paths, deepest first (a folder's files before the
-    folder); what could not be applied is noted.  written, chmodded: see
-    apply_one."""
-    written, chmodded = set(written), chmodded or {}
-    results = {os.fsdecode(path): apply_one(repo, path, path in written, chmodded.get(path))
+    folder); what could not be applied is noted."""
+    results = {os.fsdecode(path): apply_one(repo, path)
                for path in sorted(paths, key=lambda p: (-p.count(b"/"), p))}
     note_unapplied(repo, results)
 
 
-def apply_one(repo: Repo, path: bytes, written: bool = False,
+def apply_one(repo: Repo, path: bytes, as_written: Optional[os.stat_result] = None,
               users: Optional[int] = None) -> Optional[str]:
     """Set path's mode and owner from META_DIR (or the default); None if all was
-    applied, else what was not.  written: a file git just wrote here, private
-    (CHECKOUT_UMASK); a mode its user gave it since stays (chmodded_since_written),
-    as does users, the mode they gave the file git replaced, just before: each is
-    committed as the user's change."""
+    applied, else what was not.  A user's chmod racing the checkout stays, to be
+    committed as their change: users, the mode they gave the file git replaced,
+    just before (chmods_on_replaced); or one given since git wrote the file (it is
+    as_written's inode, git's fstat, with another mode or a later ctime)."""
     if is_gtfc_own(path):                   # gtfc's own files: the default modes
         full, own = os.path.join(repo.path, os.fsdecode(path)), None
     else:
@@ -6156,9 +6169,10 @@ def apply_one(repo: Repo, path: bytes, written: bool = False,
     if user:
         why = NOT_ROOT if os.geteuid() != 0 else change_owner(full, user, group)
     mode = applied_mode(mode, st, owner_set=not why)
-    if written and not folder and users is not None:
+    if not folder and users is not None:
         mode = users
-    elif written and not folder and chmodded_since_written(st):
+    elif not folder and as_written and os.path.samestat(st, as_written) and (
+            st.st_mode != as_written.st_mode or st.st_ctime_ns != as_written.st_ctime_ns):
         mode = stat.S_IMODE(st.st_mode)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(full, mode)
@@ -6177,15 +6191,6 @@ def applied_mode(mode: int, st: os.stat_result, owner_set: bool) -> int:
     elif not owner_set:
         mode &= 0o700
     return mode
-
-
-def chmodded_since_written(st: os.stat_result) -> bool:
-    """Did a user change the mode of a file git wrote (0600, or 0700 with the
-    executable bit) before gtfc gave it the peer's mode?  Its bits are not git's,
-    or its inode changed after its last write (a chmod to git's very bits).  The
-    user's chmod is their latest change: set over, it was lost (a new user's
-    trial, 4 in 16 chmods made just as a peer's edit of the file arrived)."""
-    return stat.S_IMODE(st.st_mode) & ~0o100 != 0o600 or st.st_ctime_ns > st.st_mtime_ns
 
 
 NOT_ROOT = "owners are recorded but not applied: gtfc does not run as root here"
@@ -6330,7 +6335,7 @@ def give_back_new_paths(repo: Repo, held: list) -> None:
 
 def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[bytes]:
     """The first path to replace or remove that is no longer as committed in the old
-    tree (content, mode or owner, or the file itself replaced), else None.  A
+    tree (content, executable bit, or the file itself replaced), else None.  A
     missing file is fine: a peer's edit beats a delete, as in merges."""
     links = {path: link for path, _, link in kept}
     for c in changes:
@@ -6341,8 +6346,7 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
             st = os.lstat(full)
             link = links.get(c.path)        # every file's (see paths_alone_will_do)
             same = (link is None or os.path.samestat(st, os.lstat(link))) and \
-                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link) and \
-                not chmodded_since_commit(repo, c.path, st)
+                holds_blob(full, st, c.old_mode, c.old_oid, read_from=link)
         except FileNotFoundError:
             continue
         except OSError:
@@ -6350,20 +6354,6 @@ def changed_since_commit(repo: Repo, changes: List[Change], kept) -> Optional[by
         if not same:
             return c.path
     return None
-
-
-def chmodded_since_commit(repo: Repo, path: bytes, st: os.stat_result) -> bool:
-    """Do a file's mode or owner differ from its record: a chmod (or chown) not
-    yet committed, which the checkout replacing the file would lose (a new user's
-    trial: a chmod racing a peer's edit of the file)?"""
-    if not metadata_kept(repo) or not stat.S_ISREG(st.st_mode):
-        return False
-    text = as_recorded(repo, path, st, describe_metadata(st, os.lstat(repo.path), False))
-    try:
-        with open(os.path.join(repo.path, os.fsdecode(meta_path(path, False))), "rb") as f:
-            return f.read() != text
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return text is not None
 
 
 def displace_ignored(repo: Repo, changes) -> None:

@@ -7639,12 +7639,12 @@ class MetadataTest(TwoClonesTestCase):
         self.deliver(((self.a, (self.b,)),))
         full, real = os.path.join(self.a.path, "cp.txt"), gtfc.make_durable
 
-        def chmod_first(repo, changes):
-            if repo is self.a:
-                time.sleep(0.02)            # the user, a moment after git wrote it
+        def chmod_after(repo, changes):
+            found = real(repo, changes)
+            if repo is self.a:              # the user, a moment after git wrote it
                 os.chmod(full, 0o600)
-            return real(repo, changes)
-        with mock.patch.object(gtfc, "make_durable", chmod_first):
+            return found
+        with mock.patch.object(gtfc, "make_durable", chmod_after):
             gtfc.integrate(self.a)
         self.sync(self.a, self.b, {"cp.txt"})           # as the watcher names it
         for repo in (self.a, self.b):
@@ -7698,6 +7698,37 @@ class MetadataTest(TwoClonesTestCase):
             self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
             with open(os.path.join(repo.path, "cp.txt")) as f:
                 self.assertEqual(f.read(), "one\nbeta's\n")
+
+    def test_what_git_itself_makes_of_a_checkout_never_passes_for_a_chmod(self):
+        """Review of the race fixes: files git writes open to the group (a default
+        ACL on the folder: 0664, whatever the umask), an editor's save renamed over
+        the file (its temp file given git's 0600) and gtfc's own records written
+        under a umask of 027 are no user's chmod: the peer's mode is set, and the
+        checkout goes ahead (a secret ended 0664 on both hosts; every checkout was
+        refused, for .gtfc/meta/_F, "changed since it was committed")."""
+        old = os.umask(0o027)
+        self.addCleanup(os.umask, old)
+        self.make(self.a, "secret.key", 0o600, text="one\n")
+        self.make(self.a, "notes.txt", 0o644, text="one\n")
+        self.sync(self.a, self.b)
+        self.make(self.a, "secret.key", 0o640, text="two\n")
+        with mock.patch.object(gtfc, "CHECKOUT_UMASK", 0o002):
+            self.sync(self.a, self.b)
+        self.assertEqual(oct(self.mode(self.b, "secret.key")), "0o640")
+        self.make(self.b, "notes.txt", 0o644, text="one\nbeta's\n")
+        gtfc.commit_local(self.b)
+        self.deliver(((self.a, (self.b,)),))
+        full, real = os.path.join(self.a.path, "notes.txt"), gtfc.make_durable
+
+        def editor_saves(repo, changes):
+            found = real(repo, changes)
+            if repo is self.a:
+                _write_file(full + ".swp", "one\nbeta's\nalpha's\n", 0o600)
+                os.rename(full + ".swp", full)
+            return found
+        with mock.patch.object(gtfc, "make_durable", editor_saves):
+            gtfc.integrate(self.a)
+        self.assertEqual(oct(self.mode(self.a, "notes.txt")), "0o644")
 
     def test_a_watcher_never_commits_a_restore_before_its_modes(self):
         """git writes a restored file private (600) and its mode comes after: a
@@ -7797,6 +7828,12 @@ class MetadataTest(TwoClonesTestCase):
                     gtfc.commit_local(gtfc.Repo(self.b.path))
                 self.assertEqual(self.b.out("show", f"HEAD:{meta}"),
                                  f"0604 {owner}".strip())
+                if root:            # a chown here: the file is the record again
+                    os.chown(os.path.join(self.b.path, rel), pwd.getpwnam("daemon").pw_uid,
+                             grp.getgrnam("adm").gr_gid)
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        gtfc.commit_local(gtfc.Repo(self.b.path))
+                    self.assertEqual(self.b.out("show", f"HEAD:{meta}"), "0604 daemon:adm")
 
     def test_a_peers_metadata_never_reaches_outside_the_folder(self):
         """A peer writes .gtfc/meta: a mode (and owner) for a path through its own

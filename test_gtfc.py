@@ -12146,9 +12146,9 @@ MUTATIONS = [
              "    durable = ()\n",
              ["PowerCutTest"]),
     Mutation("a checkout's files not on the disk before HEAD moves",
-             '    """The files a checkout wrote, on the disk before HEAD says they are there."""\n',
-             '    """The files a checkout wrote, on the disk before HEAD says they are there."""\n'
-             "    return\n",
+             "    as git left it (its fstat: see apply_one), unless there were many.\"\"\"\n",
+             "    as git left it (its fstat: see apply_one), unless there were many.\"\"\"\n"
+             "    return {}\n",
              ["PowerCutTest"]),
     Mutation("a torn index read as it is (git checks its checksum only in fsck)",
              "    why = index_damage(repo) or head_damage(repo) or (thorough and objects_damage(repo))\n",

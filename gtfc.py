@@ -2561,14 +2561,21 @@ def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
         except KeyError:
             settable = False
     held = applied_mode(mode, st, owner_set=settable)
+    as_is = f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
     if settable and (held & ~0o100) == (mode & ~0o100):
-        return text                     # held as written: the file is the record
+        # Held as written: the file is the record, but for the executable bit, which
+        # is git's (a chmod +x merged with a chmod 600: 0700, recorded again as a
+        # change by every host, though the record gives it already).
+        found = META_RE.fullmatch(os.fsdecode(text or b""))
+        same = found and int(found.group(1), 8) & ~0o100 == mode & ~0o100 and \
+            (found.group(2) or "", found.group(3) or "") == (user, group)
+        return as_is if same else text
     root = os.lstat(repo.path)
     if not settable and st.st_uid not in (os.geteuid(), root.st_uid):
         return text                     # a chown here since: the file is the record
-    if stat.S_IMODE(st.st_mode) != held:
-        mode = stat.S_IMODE(st.st_mode)
-    return f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
+    if stat.S_IMODE(st.st_mode) == held:
+        return as_is
+    return f"{stat.S_IMODE(st.st_mode):04o}{f' {user}:{group}' if user else ''}\n".encode()
 
 
 def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:

@@ -7887,6 +7887,26 @@ class MetadataTest(TwoClonesTestCase):
             with open(os.path.join(repo.path, "f.txt")) as f:
                 self.assertEqual(f.read(), "five\n")
 
+    def test_a_chmod_x_racing_a_chmod_600_ends_0700_with_no_echo_commits(self):
+        """alpha's chmod +x and beta's chmod 600 of one file merge to 0700 (git's
+        executable bit, beta's record): no host records that 0700 again as its own
+        change (a new user's trial: each host committed it, and `gtfc log` named
+        hosts where nobody had run chmod)."""
+        self.make(self.a, "f.sh", 0o644)
+        self.sync(self.a, self.b)
+        os.chmod(os.path.join(self.a.path, "f.sh"), 0o755)
+        gtfc.commit_local(self.a, {"f.sh"})
+        os.chmod(os.path.join(self.b.path, "f.sh"), 0o600)
+        gtfc.commit_local(self.b, {"f.sh"})
+        self.exchange()
+        with contextlib.redirect_stderr(io.StringIO()):
+            gtfc.integrate(self.a)
+            gtfc.integrate(self.b)
+        for repo in (self.a, self.b):
+            self.assertEqual(oct(self.mode(repo, "f.sh")), "0o700")
+            self.assertFalse(gtfc.commit_local(repo, {"f.sh"}), repo.path)
+            self.assertFalse(gtfc.commit_local(gtfc.Repo(repo.path)), repo.path)
+
     def test_the_cluster_can_turn_it_off_and_keep_only_the_executable_bit(self):
         os.makedirs(os.path.dirname(os.path.join(self.a.path, gtfc.META_SETTING)), exist_ok=True)
         _write_file(os.path.join(self.a.path, gtfc.META_SETTING), "off\n")

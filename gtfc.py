@@ -6141,10 +6141,10 @@ def apply_all(repo: Repo, paths: Iterable[bytes]) -> None:
 
 
 def apply_one(repo: Repo, path: bytes, as_written: Optional[os.stat_result] = None,
-              users: Optional[int] = None) -> Optional[str]:
+              users_mode: Optional[int] = None) -> Optional[str]:
     """Set path's mode and owner from META_DIR (or the default); None if all was
     applied, else what was not.  A user's chmod racing the checkout stays, to be
-    committed as their change: users, the mode they gave the file git replaced,
+    committed as their change: users_mode, the mode they gave the file git replaced,
     just before (chmods_on_replaced); or one given since git wrote the file (it is
     as_written's inode, git's fstat, with another mode or a later ctime)."""
     if is_gtfc_own(path):                   # gtfc's own files: the default modes
@@ -6176,8 +6176,8 @@ def apply_one(repo: Repo, path: bytes, as_written: Optional[os.stat_result] = No
     if user:
         why = NOT_ROOT if os.geteuid() != 0 else change_owner(full, user, group)
     mode = applied_mode(mode, st, owner_set=not why)
-    if not folder and users is not None:
-        mode = users
+    if not folder and users_mode is not None:
+        mode = users_mode
     elif not folder and as_written and os.path.samestat(st, as_written) and (
             st.st_mode != as_written.st_mode or st.st_ctime_ns != as_written.st_ctime_ns):
         mode = stat.S_IMODE(st.st_mode)

@@ -7627,77 +7627,54 @@ class MetadataTest(TwoClonesTestCase):
         self.sync(self.a, self.b)
         self.assertEqual(oct(self.mode(self.b, "secret.key")), "0o600")
 
-    def test_a_chmod_while_a_peers_version_is_written_is_kept(self):
-        """alpha's user runs chmod 600 on a file just as gtfc writes beta's edit of it
-        there (after git wrote it, before its mode was set): the chmod is alpha's
-        latest change and stays, then syncs (a new user's trial: lost, with no
-        copy, in 4 of 16 races, the file 644 everywhere)."""
-        self.make(self.a, "cp.txt", 0o644, text="one\n")
-        self.sync(self.a, self.b)
-        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
-        gtfc.commit_local(self.b)
-        self.deliver(((self.a, (self.b,)),))
-        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.make_durable
+    def test_a_chmod_racing_the_checkout_of_a_peers_edit_is_kept(self):
+        """alpha's user runs chmod 600 on a file as gtfc checks out beta's edit of
+        it: the chmod is alpha's latest change, and both stay (a new user's trial:
+        lost, with no copy, in 4 of 16 races, the file 644 everywhere; then every
+        chmod 1-6 ms before git replaced the file).  Three moments: after alpha's
+        round committed, before the checkout (the checkout waits, the chmod is
+        committed and merged); as git starts to replace the file (the old file,
+        kept, shows the chmod: the new one takes it); after git wrote the new file,
+        before gtfc set beta's mode."""
+        def as_gtfc_merges(full, real):
+            def hook(repo, head):
+                if repo is self.a and self.mode(self.a, full) == 0o644:
+                    os.chmod(full, 0o600)
+                return real(repo, head)
+            return hook
 
-        def chmod_after(repo, changes):
-            found = real(repo, changes)
-            if repo is self.a:              # the user, a moment after git wrote it
-                os.chmod(full, 0o600)
-            return found
-        with mock.patch.object(gtfc, "make_durable", chmod_after):
-            gtfc.integrate(self.a)
-        self.sync(self.a, self.b, {"cp.txt"})           # as the watcher names it
-        for repo in (self.a, self.b):
-            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
-            with open(os.path.join(repo.path, "cp.txt")) as f:
-                self.assertEqual(f.read(), "one\nbeta's\n")
+        def as_git_restores(full, real):
+            def hook(repo, *args, **kw):
+                if repo.path == self.a.path and args[0] == "restore":
+                    os.chmod(full, 0o600)
+                return real(repo, *args, **kw)
+            return hook
 
-    def test_a_chmod_just_before_a_peers_version_replaces_the_file_is_kept(self):
-        """The same race, the chmod earlier: after alpha's round committed what it
-        had, before the checkout replaced the file (it changed the old file, which
-        git then unlinked).  The checkout waits, the chmod is committed and merged:
-        beta's edit and alpha's mode, on both."""
-        self.make(self.a, "cp.txt", 0o644, text="one\n")
-        self.sync(self.a, self.b)
-        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
-        gtfc.commit_local(self.b)
-        self.deliver(((self.a, (self.b,)),))
-        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.merge_incoming
-
-        def chmod_first(repo, head):
-            if repo is self.a and self.mode(self.a, "cp.txt") == 0o644:
-                os.chmod(full, 0o600)
-            return real(repo, head)
-        with mock.patch.object(gtfc, "merge_incoming", chmod_first):
-            gtfc.integrate(self.a)
-        self.sync(self.a, self.b)
-        for repo in (self.a, self.b):
-            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
-            with open(os.path.join(repo.path, "cp.txt")) as f:
-                self.assertEqual(f.read(), "one\nbeta's\n")
-
-    def test_a_chmod_as_git_replaces_the_file_goes_to_the_new_one(self):
-        """The same race, closer still: past gtfc's check, as git starts to replace
-        the file (a new user's trial lost every chmod made 1-6 ms before the
-        replacement).  The old file, kept, shows the chmod: the new one takes it."""
-        self.make(self.a, "cp.txt", 0o644, text="one\n")
-        self.sync(self.a, self.b)
-        self.make(self.b, "cp.txt", 0o644, text="one\nbeta's\n")
-        gtfc.commit_local(self.b)
-        self.deliver(((self.a, (self.b,)),))
-        full, real = os.path.join(self.a.path, "cp.txt"), gtfc.Repo.git
-
-        def chmod_first(repo, *args, **kw):
-            if repo.path == self.a.path and args[0] == "restore":
-                os.chmod(full, 0o600)
-            return real(repo, *args, **kw)
-        with mock.patch.object(gtfc.Repo, "git", chmod_first):
-            gtfc.integrate(self.a)
-        self.sync(self.a, self.b, {"cp.txt"})           # as the watcher names it
-        for repo in (self.a, self.b):
-            self.assertEqual(oct(self.mode(repo, "cp.txt")), "0o600", repo.path)
-            with open(os.path.join(repo.path, "cp.txt")) as f:
-                self.assertEqual(f.read(), "one\nbeta's\n")
+        def after_git_wrote(full, real):
+            def hook(repo, changes):
+                found = real(repo, changes)
+                if repo is self.a:
+                    os.chmod(full, 0o600)
+                return found
+            return hook
+        for n, (owner, name, hook) in enumerate(((gtfc, "merge_incoming", as_gtfc_merges),
+                                                  (gtfc.Repo, "git", as_git_restores),
+                                                  (gtfc, "make_durable", after_git_wrote))):
+            rel = f"cp{n}.txt"
+            full = os.path.join(self.a.path, rel)
+            with self.subTest(hook.__name__):
+                self.make(self.a, rel, 0o644, text="one\n")
+                self.sync(self.a, self.b)
+                self.make(self.b, rel, 0o644, text="one\nbeta's\n")
+                gtfc.commit_local(self.b)
+                self.deliver(((self.a, (self.b,)),))
+                with mock.patch.object(owner, name, hook(full, getattr(owner, name))):
+                    gtfc.integrate(self.a)
+                self.sync(self.a, self.b, {rel})         # as the watcher names it
+                for repo in (self.a, self.b):
+                    self.assertEqual(oct(self.mode(repo, rel)), "0o600", repo.path)
+                    with open(os.path.join(repo.path, rel)) as f:
+                        self.assertEqual(f.read(), "one\nbeta's\n")
 
     def test_what_git_itself_makes_of_a_checkout_never_passes_for_a_chmod(self):
         """Review of the race fixes: files git writes open to the group (a default

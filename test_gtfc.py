@@ -5708,6 +5708,16 @@ def fuzz_content(full):
     return tuple((r, v) for r, v in full if r != "mode")
 
 
+def model_actor(model, path):
+    """act(node, before, deleted=False, **writes): node writes path in model (before:
+    the version it found there); the version it made.  For hand-built histories."""
+    def act(node, before, deleted=False, **writes):
+        state = None if deleted else dict(before or {}, **writes)
+        model.act(node, path, writes, fuzz_full(state), before, deleted)
+        return state
+    return act
+
+
 def fuzz_chmod(event, mode):
     """Is event a chmod (it wrote the bit alone) to mode?"""
     return set(event.writes) == {"mode"} and event.writes["mode"] == mode
@@ -6522,11 +6532,7 @@ class MergeFuzzTest(unittest.TestCase):
         alpha then edits A to A2.  A2,755 is the merge of alpha's edit and delta's
         chmod; A,755 with gamma's bit alone, or a content nobody wrote, is not."""
         model = MergeModel({})
-
-        def act(node, before, **writes):
-            state = dict(before or {}, **writes)
-            model.act(node, "w0.txt", writes, fuzz_full(state), before)
-            return state
+        act = model_actor(model, "w0.txt")
         a = act("alpha", None, mode="100644", body=("file", "A"))
         b = act("beta", None, mode="100644", body=("file", "B"))
         model.deliver("gamma", "beta")
@@ -6551,11 +6557,7 @@ class MergeFuzzTest(unittest.TestCase):
         from delta's D alone, whose chmod eps never saw), so its 644 stands."""
         a = {"mode": "100644", "body": ("file", "A")}
         model = MergeModel({"w0.txt": (a, fuzz_full(a))})
-
-        def act(node, before, deleted=False, **writes):
-            state = None if deleted else dict(before or {}, **writes)
-            model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
-            return state
+        act = model_actor(model, "w0.txt")
         act("alpha", a, mode="100755")
         c = act("gamma", a, body=("file", "C"))
         act("beta", a, body=("file", "B"))
@@ -6583,11 +6585,7 @@ class MergeFuzzTest(unittest.TestCase):
         for anew in (False, True):
             a = {"mode": "100644", "body": ("file", "A")}
             model = MergeModel({"w0.txt": (a, fuzz_full(a))})
-
-            def act(node, before, deleted=False, **writes):
-                state = None if deleted else dict(before or {}, **writes)
-                model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
-                return state
+            act = model_actor(model, "w0.txt")
             f = act("alpha", a, body=("file", "F"))
             if anew:
                 act("delta", a, deleted=True)
@@ -6607,11 +6605,7 @@ class MergeFuzzTest(unittest.TestCase):
         revive with D, beside which it was made."""
         init = {"mode": "100644", "slot0": "init0", "slot1": "init1", "slot2": "init2"}
         model = MergeModel({"l0.txt": (init, fuzz_full(init))})
-
-        def act(node, before, deleted=False, **writes):
-            state = None if deleted else dict(before or {}, **writes)
-            model.act(node, "l0.txt", writes, fuzz_full(state), before, deleted)
-            return state
+        act = model_actor(model, "l0.txt")
         act("beta", init, deleted=True)
         for node in ("gamma", "delta", "eps"):
             model.deliver(node, "beta")
@@ -6634,11 +6628,7 @@ class MergeFuzzTest(unittest.TestCase):
         delta's edit and eps's choice of 644 (seed 4941110 revive), not a phantom."""
         a = {"mode": "100644", "body": ("file", "A")}
         model = MergeModel({"w0.txt": (a, fuzz_full(a))})
-
-        def act(node, before, deleted=False, **writes):
-            state = None if deleted else dict(before or {}, **writes)
-            model.act(node, "w0.txt", writes, fuzz_full(state), before, deleted)
-            return state
+        act = model_actor(model, "w0.txt")
         a755 = act("delta", a, mode="100755")
         act("eps", a, deleted=True)
         act("eps", None, **a)

@@ -5924,8 +5924,9 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
     kept_meta = metadata_kept(repo)
     umask = CHECKOUT_UMASK if kept_meta else -1
     made = folders_to_make(repo, changes) if kept_meta else []
-    replaced: Dict[bytes, int] = {}     # the path checkout's kept files: their modes
     with keep_old_inodes(repo, changes) as kept:
+        # Their modes before the checks below: a chmod after it is on the old file.
+        replaced = inode_modes(kept, changes)
         if not changes:                 # the same files (a merge that changed none)
             proc = None
         elif paths_alone_will_do(repo, changes, kept):
@@ -5948,7 +5949,6 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
                 proc = subprocess.CompletedProcess(
                     (), 1, b"", f"{os.fsdecode(taken)}: created since gtfc looked".encode())
             else:
-                replaced = inode_modes(kept, changes)
                 proc = repo.git(
                     "restore", "-q", f"--source={new}", "--staged", "--worktree",
                     "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul",
@@ -5985,8 +5985,8 @@ def update_worktree(repo: Repo, old: str, new: str) -> Optional[str]:
 
 
 def inode_modes(kept, changes: List[Change]) -> Dict[bytes, int]:
-    """The modes of the kept files (keep_old_inodes) that git is about to replace
-    with a new version, the moment before it does."""
+    """The modes of the kept files (keep_old_inodes) that git is to replace with a
+    new version, before gtfc checks they are as committed."""
     replacing = {c.path for c in changes if c.kind in ("M", "T") and c.new_mode in FILE_MODES}
     modes = {}
     for path, _, link in kept:
@@ -5998,9 +5998,9 @@ def inode_modes(kept, changes: List[Change]) -> Dict[bytes, int]:
 
 def chmods_on_replaced(before: Dict[bytes, int], kept) -> Dict[bytes, int]:
     """The modes users gave kept files after inode_modes looked, before git replaced
-    them: a chmod in that moment lands on the old file, and goes to the new one
-    (a chmod racing a peer's edit keeps both; a new user's trial lost every one
-    made 1-6 ms before the replacement)."""
+    them: a chmod then lands on the old file, and goes to the new one (a chmod
+    racing a peer's edit keeps both; new users' trials lost every one made in the
+    few ms before the replacement)."""
     after = {}
     for path, _, link in kept:
         with contextlib.suppress(OSError):
@@ -6146,7 +6146,8 @@ def apply_one(repo: Repo, path: bytes, as_written: Optional[os.stat_result] = No
     applied, else what was not.  A user's chmod racing the checkout stays, to be
     committed as their change: users_mode, the mode they gave the file git replaced,
     just before (chmods_on_replaced); or one given since git wrote the file (it is
-    as_written's inode, git's fstat, with another mode or a later ctime)."""
+    as_written's inode, git's fstat, with another mode or a later ctime, or that
+    fstat's ctime is past its mtime: git writes a file's bytes last)."""
     if is_gtfc_own(path):                   # gtfc's own files: the default modes
         full, own = os.path.join(repo.path, os.fsdecode(path)), None
     else:
@@ -6179,7 +6180,8 @@ def apply_one(repo: Repo, path: bytes, as_written: Optional[os.stat_result] = No
     if not folder and users_mode is not None:
         mode = users_mode
     elif not folder and as_written and os.path.samestat(st, as_written) and (
-            st.st_mode != as_written.st_mode or st.st_ctime_ns != as_written.st_ctime_ns):
+            st.st_mode != as_written.st_mode or st.st_ctime_ns != as_written.st_ctime_ns
+            or as_written.st_ctime_ns > as_written.st_mtime_ns):    # before the fstat
         mode = stat.S_IMODE(st.st_mode)
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(full, mode)

@@ -7621,11 +7621,12 @@ class MetadataTest(TwoClonesTestCase):
         """alpha's user runs chmod 600 on a file as gtfc checks out beta's edit of
         it: the chmod is alpha's latest change, and both stay (a new user's trial:
         lost, with no copy, in 4 of 16 races, the file 644 everywhere; then every
-        chmod 1-6 ms before git replaced the file).  Three moments: after alpha's
-        round committed, before the checkout (the checkout waits, the chmod is
-        committed and merged); as git starts to replace the file (the old file,
-        kept, shows the chmod: the new one takes it); after git wrote the new file,
-        before gtfc set beta's mode."""
+        chmod within a few ms of git replacing the file).  Five moments: after
+        alpha's round committed, before the checkout (the checkout waits, the chmod
+        is committed and merged); past gtfc's checks, and as git starts to replace
+        the file (the old file, kept, shows the chmod: the new one takes it); as git
+        writes the new file (to git's own 600: its ctime is past its mtime); after
+        git wrote it, before gtfc set beta's mode."""
         def as_gtfc_merges(full, real):
             def hook(repo, head):
                 if repo is self.a and self.mode(self.a, full) == 0o644:
@@ -7647,8 +7648,25 @@ class MetadataTest(TwoClonesTestCase):
                     os.chmod(full, 0o600)
                 return found
             return hook
+
+        def as_git_writes(full, real):      # to git's own 600: the ctime says it
+            def hook(repo, changes):
+                if repo is self.a:
+                    time.sleep(0.02)
+                    os.chmod(full, 0o600)
+                return real(repo, changes)
+            return hook
+
+        def past_gtfc_checks(full, real):   # past gtfc's checks, before git starts
+            def hook(repo, changes, held):
+                if repo is self.a:
+                    os.chmod(full, 0o600)
+                return real(repo, changes, held)
+            return hook
         for n, (owner, name, hook) in enumerate(((gtfc, "merge_incoming", as_gtfc_merges),
+                                                  (gtfc, "take_new_paths", past_gtfc_checks),
                                                   (gtfc.Repo, "git", as_git_restores),
+                                                  (gtfc, "make_durable", as_git_writes),
                                                   (gtfc, "make_durable", after_git_wrote))):
             rel = f"cp{n}.txt"
             full = os.path.join(self.a.path, rel)

@@ -2635,13 +2635,14 @@ def record_all_metadata(repo: Repo) -> List[bytes]:
     for folder, _dirs, files in os.walk(os.path.join(repo.path, META_DIR)):
         rel = os.fsencode(os.path.relpath(folder, repo.path))
         present.update(rel + b"/" + os.fsencode(name) for name in files)
+    recorded = {target[0] for target in map(meta_target, present) if target}
     wanted = {}
     for path, st, empty in walk_tree(repo.path, b""):
-        meta, text = meta_path(path, stat.S_ISDIR(st.st_mode)), describe_metadata(st, root, empty)
-        if meta in present:
+        text = describe_metadata(st, root, empty)
+        if path in recorded:
             text = as_recorded(repo, path, st, text)
         if text is not None:
-            wanted[meta] = text
+            wanted[meta_path(path, stat.S_ISDIR(st.st_mode))] = text
     return [meta for meta in sorted(present | set(wanted))
             if write_meta_file(repo, meta, wanted.get(meta))]
 

@@ -2524,7 +2524,7 @@ def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> 
     mode = stat.S_IMODE(st.st_mode)
     folder = stat.S_ISDIR(st.st_mode)
     default = FOLDER_DEFAULT if folder else FILE_DEFAULTS[bool(mode & 0o100)]
-    owner = ""
+    user = group = ""
     if (st.st_uid, st.st_gid) != (root.st_uid, root.st_gid):
         try:
             user = pwd.getpwuid(st.st_uid).pw_name
@@ -2534,10 +2534,14 @@ def describe_metadata(st: os.stat_result, root: os.stat_result, empty: bool) -> 
             group = grp.getgrgid(st.st_gid).gr_name
         except KeyError:
             group = f"#{st.st_gid}"
-        owner = f" {user}:{group}"
-    if mode == default and not owner and not (folder and empty):
+    if mode == default and not user and not (folder and empty):
         return None
-    return f"{mode:04o}{owner}\n".encode()
+    return meta_text(mode, user, group)
+
+
+def meta_text(mode: int, user: str, group: str) -> bytes:
+    """A META_DIR file's one line: "0640", or "0640 www-data:adm" (META_RE)."""
+    return f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
 
 
 def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
@@ -2560,22 +2564,16 @@ def as_recorded(repo: Repo, path: bytes, st: os.stat_result,
             pwd.getpwnam(user), grp.getgrnam(group)
         except KeyError:
             settable = False
-    held = applied_mode(mode, st, owner_set=settable)
-    as_is = f"{mode:04o}{f' {user}:{group}' if user else ''}\n".encode()
+    held, now = applied_mode(mode, st, owner_set=settable), stat.S_IMODE(st.st_mode)
     if settable and (held & ~0o100) == (mode & ~0o100):
         # Held as written: the file is the record, but for the executable bit, which
         # is git's (a chmod +x merged with a chmod 600: 0700, recorded again as a
         # change by every host, though the record gives it already).
-        found = META_RE.fullmatch(os.fsdecode(text or b""))
-        same = found and int(found.group(1), 8) & ~0o100 == mode & ~0o100 and \
-            (found.group(2) or "", found.group(3) or "") == (user, group)
-        return as_is if same else text
-    root = os.lstat(repo.path)
-    if not settable and st.st_uid not in (os.geteuid(), root.st_uid):
+        same = text == meta_text((mode & ~0o100) | (now & 0o100), user, group)
+        return meta_text(mode, user, group) if same else text
+    if not settable and st.st_uid not in (os.geteuid(), os.lstat(repo.path).st_uid):
         return text                     # a chown here since: the file is the record
-    if stat.S_IMODE(st.st_mode) == held:
-        return as_is
-    return f"{stat.S_IMODE(st.st_mode):04o}{f' {user}:{group}' if user else ''}\n".encode()
+    return meta_text(mode if now == held else now, user, group)
 
 
 def record_metadata(repo: Repo, paths: Iterable[bytes]) -> List[bytes]:
@@ -6127,16 +6125,16 @@ def apply_metadata(repo: Repo, changes: List[Change], made: List[bytes],
         named = meta_target(c.path)
         if named:
             targets.add(named[0])
-    as_written, chmodded = as_written or {}, chmodded or {}
-    results = {os.fsdecode(path): apply_one(repo, path, as_written.get(path), chmodded.get(path))
-               for path in sorted(targets | written, key=lambda p: (-p.count(b"/"), p))}
-    note_unapplied(repo, results)
+    apply_all(repo, targets | written, as_written, chmodded)
 
 
-def apply_all(repo: Repo, paths: Iterable[bytes]) -> None:
+def apply_all(repo: Repo, paths: Iterable[bytes],
+              as_written: Optional[Dict[bytes, os.stat_result]] = None,
+              chmodded: Optional[Dict[bytes, int]] = None) -> None:
     """apply_one for each of paths, deepest first (a folder's files before the
     folder); what could not be applied is noted."""
-    results = {os.fsdecode(path): apply_one(repo, path)
+    as_written, chmodded = as_written or {}, chmodded or {}
+    results = {os.fsdecode(path): apply_one(repo, path, as_written.get(path), chmodded.get(path))
                for path in sorted(paths, key=lambda p: (-p.count(b"/"), p))}
     note_unapplied(repo, results)
 
